@@ -1,0 +1,36 @@
+# The two set-up commands of the README: `make dev` (tidal dev on the embedded default) and
+# `make test` (lint, types, layers and the whole suite). Both install what they need.
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+APT    := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
+
+.PHONY: dev test lint unit system-deps venv bench
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+system-deps:
+	@command -v redis-server >/dev/null || { $(APT) update -qq && $(APT) install -y -qq redis-server; }
+
+dev: venv
+	$(BIN)/tidal dev $(ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: venv system-deps
+	$(BIN)/pytest $(ARGS)
+
+test: lint unit
+
+bench: venv
+	$(BIN)/python -m bench.http_path $(ARGS)

@@ -1,0 +1,59 @@
+"""tidal: CloudEvents handlers that run on Knative (HTTP push) or Kafka (KEDA-scaled pull).
+
+This is the interface users touch; everything not re-exported here is private detail::
+
+    from tidal import App, Context, DeliveryPolicy, Event
+
+    app = App("orders")
+
+    @app.on(type="com.acme.pos.order.confirmed.v1", data={"total": [{"numeric": [">", 100]}]})
+    async def high_value(event: Event, ctx: Context) -> None:
+        ctx.logger.info("big order %s", event.data["orderId"])
+"""
+
+from tidal.app import App, Subscription
+from tidal.context import Context
+from tidal.delivery import DeliveryPolicy
+from tidal.errors import (
+    ConfigurationError,
+    EventExpiredError,
+    FilterError,
+    HandlerTimeoutError,
+    IdempotencyConflictError,
+    IdempotencyInProgressError,
+    InvalidEventError,
+    PayloadTooLargeError,
+    PermanentError,
+    RetryableError,
+    TidalError,
+)
+from tidal.events import Event
+from tidal.filters import all_of, any_of, cesql, exact, not_, prefix, suffix
+from tidal.settings import Settings
+
+__all__ = [
+    "App",
+    "ConfigurationError",
+    "Context",
+    "DeliveryPolicy",
+    "Event",
+    "EventExpiredError",
+    "FilterError",
+    "HandlerTimeoutError",
+    "IdempotencyConflictError",
+    "IdempotencyInProgressError",
+    "InvalidEventError",
+    "PayloadTooLargeError",
+    "PermanentError",
+    "RetryableError",
+    "Settings",
+    "Subscription",
+    "TidalError",
+    "all_of",
+    "any_of",
+    "cesql",
+    "exact",
+    "not_",
+    "prefix",
+    "suffix",
+]

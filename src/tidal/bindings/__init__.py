@@ -1,0 +1,4 @@
+"""Wire bindings for CloudEvents: HTTP (binary, structured, batched) and Kafka records.
+
+Pure functions over plain headers and bytes, no client library: the transports call them.
+"""

@@ -1,0 +1,80 @@
+"""Errors that say what to do next; raised by handlers and by tidal itself.
+
+Handlers raise these to steer delivery; transports read them to pick an HTTP status, a
+retry delay or the dead-letter sink. Foreign exceptions are wrapped ``from exc`` at the adapter
+that caught them.
+
+The tree::
+
+    TidalError
+    ├── RetryableError(delay=None)          try again (after ``delay`` seconds if given)
+    │   ├── IdempotencyInProgressError      the same event is being handled elsewhere right now
+    │   └── HandlerTimeoutError             one attempt outran the policy's timeout
+    ├── PermanentError                      never retry: dead-letter it
+    │   ├── InvalidEventError (ValueError)  the event itself is malformed
+    │   ├── IdempotencyConflictError        same (source, id), different payload
+    │   └── EventExpiredError               older than the policy's max_age
+    ├── ConfigurationError (ValueError)     the app is wired wrongly (raised at import/start-up)
+    │   └── FilterError                     a subscription filter cannot compile
+    └── PayloadTooLargeError (ValueError)   a request body over the configured limit
+
+Any other exception escaping a handler is treated as retryable: like Lambda, an unknown failure
+is assumed transient until the attempts run out.
+"""
+
+from __future__ import annotations
+
+
+class TidalError(Exception):
+    """Base of every error tidal raises or understands."""
+
+
+class RetryableError(TidalError):
+    """The event may succeed later; ``delay`` (seconds) overrides the backoff when given."""
+
+    def __init__(self, message: str = "", *, delay: float | None = None) -> None:
+        super().__init__(message)
+        if delay is not None and delay < 0:
+            raise ValueError(f"retry delay must be >= 0, got {delay}")
+        self.delay = delay
+
+
+class PermanentError(TidalError):
+    """Retrying cannot help: the event goes to the dead-letter sink."""
+
+
+class InvalidEventError(PermanentError, ValueError):
+    """The event is malformed (missing attribute, bad encoding, bad data)."""
+
+
+class IdempotencyConflictError(PermanentError):
+    """An event with the same (source, id) was already seen with a different payload."""
+
+
+class IdempotencyInProgressError(RetryableError):
+    """Another worker is handling the same (source, id) right now."""
+
+
+class ConfigurationError(TidalError, ValueError):
+    """The app or its settings are wrong; raised before any event is handled."""
+
+
+class FilterError(ConfigurationError):
+    """A subscription filter or content pattern cannot be compiled."""
+
+
+class PayloadTooLargeError(TidalError, ValueError):
+    """A request or record is larger than the configured limit."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"payload of {size} bytes exceeds the limit of {limit} bytes")
+        self.size = size
+        self.limit = limit
+
+
+class EventExpiredError(PermanentError):
+    """The event is older than the subscription's ``max_age``: it is dead-lettered unhandled."""
+
+
+class HandlerTimeoutError(RetryableError):
+    """One attempt ran longer than the policy's ``timeout``."""

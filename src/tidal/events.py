@@ -1,0 +1,131 @@
+"""The CloudEvent model tidal hands to handlers: the `cloudevents` 2.x SDK event plus properties.
+
+Built on `cloudevents.core.v1.event.CloudEvent`, so every SDK binding and format accepts it
+(pass ``Event`` as the event factory). Handlers, bindings, the dispatcher and the transports use it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final, NewType
+
+from cloudevents.core.exceptions import BaseCloudEventException
+from cloudevents.core.v1.event import CloudEvent
+
+from tidal.errors import InvalidEventError
+
+EventKey = NewType("EventKey", str)
+"""The idempotency key: ``source`` and ``id`` joined, unique per the CloudEvents spec."""
+
+Data = dict[str, Any] | list[Any] | str | bytes | int | float | bool | None
+
+PARTITIONKEY: Final = "partitionkey"
+REQUIRED: Final = ("id", "source", "type", "specversion")
+CORE_ATTRIBUTES: Final = frozenset(
+    {"id", "source", "type", "specversion", "datacontenttype", "dataschema", "subject", "time"}
+)
+
+
+class Event(CloudEvent):
+    """A CloudEvents 1.0 event with attribute properties; validated on construction."""
+
+    def __init__(self, attributes: dict[str, Any], data: Any = None) -> None:
+        for name in REQUIRED:
+            if name not in attributes:
+                raise InvalidEventError(f"missing required attribute '{name}'")
+        had_time = "time" in attributes
+        try:
+            super().__init__(attributes, data)
+        except BaseCloudEventException as exc:
+            raise InvalidEventError(f"invalid CloudEvent: {exc}") from exc
+        if not had_time:  # the SDK stamps a time; an event we received must stay as it was sent
+            del self._attributes["time"]
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        type: str,  # noqa: A002 - the CloudEvents attribute is called type
+        source: str,
+        data: Any = None,
+        id: str | None = None,  # noqa: A002 - the CloudEvents attribute is called id
+        subject: str | None = None,
+        time: datetime | None = None,
+        datacontenttype: str | None = "application/json",
+        **extensions: Any,
+    ) -> Event:
+        """Build an event from keyword attributes; ``id`` and ``time`` default to fresh values."""
+        attributes: dict[str, Any] = {
+            "type": type,
+            "source": source,
+            "id": id or str(uuid.uuid4()),
+            "time": time or datetime.now(UTC),
+            "specversion": "1.0",
+        }
+        optional = {"subject": subject, "datacontenttype": datacontenttype if data is not None else None}
+        attributes.update({k: v for k, v in optional.items() if v is not None})
+        attributes.update({k: v for k, v in extensions.items() if v is not None})
+        return cls(attributes, data)
+
+    @property
+    def id(self) -> str:
+        return self.get_id()
+
+    @property
+    def source(self) -> str:
+        return self.get_source()
+
+    @property
+    def type(self) -> str:
+        return self.get_type()
+
+    @property
+    def subject(self) -> str | None:
+        return self.get_subject()
+
+    @property
+    def time(self) -> datetime | None:
+        return self.get_time()
+
+    @property
+    def data(self) -> Any:
+        return self.get_data()
+
+    @property
+    def partitionkey(self) -> str | None:
+        value = self.get_extension(PARTITIONKEY)
+        return None if value is None else str(value)
+
+    @property
+    def key(self) -> EventKey:
+        """The idempotency key (``source`` + ``id``)."""
+        return event_key(self.source, self.id)
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {k: v for k, v in self.get_attributes().items() if k not in CORE_ATTRIBUTES}
+
+    def with_extensions(self, extensions: Mapping[str, Any]) -> Event:
+        """A copy of this event with extension attributes added or replaced."""
+        attributes = dict(self.get_attributes())
+        attributes.update(extensions)
+        return Event(attributes, self.get_data())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CloudEvent):
+            return NotImplemented
+        return bool(
+            self.get_attributes() == other.get_attributes() and self.get_data() == other.get_data()
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Event(type={self.type!r}, source={self.source!r}, id={self.id!r})"
+
+
+def event_key(source: str, event_id: str) -> EventKey:
+    """Join ``source`` and ``id`` unambiguously (the source cannot contain a NUL)."""
+    return EventKey(f"{source}\x00{event_id}")
