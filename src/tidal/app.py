@@ -1,0 +1,159 @@
+"""`App` and its subscriptions: what a team writes with ``@app.on(...)``.
+
+Services build an App at import time; the dispatcher, the transports and `tidal manifests` read
+its subscriptions. Filters compile here, so a bad filter fails at import naming its subscription.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeVar
+
+from tidal.delivery import DEFAULT_POLICY, DeliveryPolicy
+from tidal.errors import ConfigurationError, FilterError
+from tidal.events import Event
+from tidal.filters import DataPredicate, Predicate, compile_filters, compile_pattern
+
+HandlerResult = Event | Iterable[Event] | None
+Handler = Callable[..., HandlerResult | Awaitable[HandlerResult]]
+H = TypeVar("H", bound=Handler)
+
+NAME: Final = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Subscription:
+    """A handler bound to its filters and delivery policy."""
+
+    name: str
+    handler: Handler
+    filters: tuple[Mapping[str, Any], ...]
+    data_pattern: Mapping[str, Any] | None
+    policy: DeliveryPolicy
+    idempotent: bool
+    wants_context: bool
+    is_async: bool
+    matches_attributes: Predicate = field(repr=False)
+    matches_data: DataPredicate | None = field(repr=False)
+
+    def matches(self, event: Event) -> bool:
+        """True when the event passes the attribute filters and the content pattern."""
+        if not self.matches_attributes(event.get_attributes()):
+            return False
+        return self.matches_data is None or self.matches_data(event.get_data())
+
+
+class App:
+    """A named set of subscriptions; one App is one deployable service."""
+
+    def __init__(self, name: str, *, policy: DeliveryPolicy = DEFAULT_POLICY) -> None:
+        _check_name(name, what="app")
+        self.name = name
+        self.policy = policy
+        self._subscriptions: dict[str, Subscription] = {}
+
+    @property
+    def subscriptions(self) -> tuple[Subscription, ...]:
+        return tuple(self._subscriptions.values())
+
+    def subscription(self, name: str) -> Subscription:
+        try:
+            return self._subscriptions[name]
+        except KeyError:
+            raise KeyError(f"app {self.name!r} has no subscription {name!r}") from None
+
+    def on(
+        self,
+        *filters: Mapping[str, Any],
+        type: str | None = None,  # noqa: A002 - the CloudEvents attribute
+        source: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        policy: DeliveryPolicy | None = None,
+        idempotent: bool = True,
+    ) -> Callable[[H], H]:
+        """Subscribe the decorated handler to events matching every filter given.
+
+        ``type`` / ``source`` are shorthands for Knative ``exact`` filters; ``filters`` are
+        Knative dialect dicts (see `tidal.filters`); ``data`` is an EventBridge content pattern.
+        """
+        exact = [{"exact": {k: v}} for k, v in (("type", type), ("source", source)) if v is not None]
+
+        def register(handler: H) -> H:
+            self.add(
+                handler,
+                filters=(*exact, *filters),
+                data=data,
+                name=name or handler.__name__.replace("_", "-").lower(),
+                policy=policy or self.policy,
+                idempotent=idempotent,
+            )
+            return handler
+
+        return register
+
+    def add(
+        self,
+        handler: Handler,
+        *,
+        filters: Sequence[Mapping[str, Any]],
+        data: Mapping[str, Any] | None,
+        name: str,
+        policy: DeliveryPolicy,
+        idempotent: bool,
+    ) -> Subscription:
+        """Register a handler (the non-decorator form of `on`)."""
+        _check_name(name, what="subscription")
+        if name in self._subscriptions:
+            raise ConfigurationError(f"app {self.name!r} already has a subscription named {name!r}")
+        try:
+            attr_predicate = compile_filters(list(filters))
+            data_predicate = None if data is None else compile_pattern(data)
+        except FilterError as exc:
+            raise FilterError(f"subscription {name!r} of app {self.name!r}: {exc}") from exc
+        sub = Subscription(
+            name=name,
+            handler=handler,
+            filters=tuple(filters),
+            data_pattern=data,
+            policy=policy,
+            idempotent=idempotent,
+            wants_context=_arity(handler, name) == 2,
+            is_async=inspect.iscoroutinefunction(handler),
+            matches_attributes=attr_predicate,
+            matches_data=data_predicate,
+        )
+        self._subscriptions[name] = sub
+        return sub
+
+    def matching(self, event: Event) -> list[Subscription]:
+        """The subscriptions this event goes to (fan-out: every one that matches)."""
+        return [s for s in self._subscriptions.values() if s.matches(event)]
+
+    def __repr__(self) -> str:
+        return f"App({self.name!r}, subscriptions={list(self._subscriptions)})"
+
+
+def _check_name(name: str, *, what: str) -> None:
+    if not NAME.match(name):
+        raise ConfigurationError(
+            f"{what} name {name!r} must be a DNS label: lowercase letters, digits and '-', "
+            "at most 63 characters (it names Kubernetes objects and consumer groups)"
+        )
+
+
+def _arity(handler: Handler, name: str) -> int:
+    params = [
+        p
+        for p in inspect.signature(handler).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    if len(params) not in (1, 2):
+        raise ConfigurationError(
+            f"handler of subscription {name!r} must take (event) or (event, context), "
+            f"not {len(params)} required positional parameters"
+        )
+    return len(params)

@@ -1,0 +1,49 @@
+"""The context a handler receives beside its event: logger, emit, attempt number, deadline.
+
+Built by the dispatcher for every attempt; handlers read it and call `emit` / `derive`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from tidal.events import Event
+
+DERIVED_ID_NAMESPACE: Final = uuid.UUID("6f1d4a52-3b0e-4a8e-9d55-1c7b2f0e7a11")
+
+
+@dataclass(kw_only=True)
+class Context:
+    """Per-attempt facts and helpers for a handler.
+
+    ``attempt`` is 1 for the first try. ``deadline`` is when this attempt times out (None: no
+    timeout). Events passed to `emit` are sent like returned ones, after the handler succeeds.
+    """
+
+    event: Event
+    subscription: str
+    service: str
+    attempt: int
+    deadline: datetime | None
+    logger: logging.LoggerAdapter[logging.Logger]
+    emitted: list[Event] = field(default_factory=list)
+
+    def emit(self, event: Event) -> None:
+        """Queue ``event`` for sending once the handler returns successfully."""
+        self.emitted.append(event)
+
+    def derive(self, *, type: str, data: Any = None, source: str | None = None, **attrs: Any) -> Event:  # noqa: A002
+        """A new event whose id is derived from the input's (source, id), this subscription and
+        its position, so a retried handler emits the same ids and downstream dedup works."""
+        seed = f"{self.event.source}\x00{self.event.id}\x00{self.subscription}\x00{type}\x00{self._derived}"
+        self._derived += 1
+        event_id = str(uuid.uuid5(DERIVED_ID_NAMESPACE, seed))
+        return Event.create(
+            type=type, source=source or self.service, data=data, id=event_id, **attrs
+        )
+
+    _derived: int = 0

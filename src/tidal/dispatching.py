@@ -1,0 +1,245 @@
+"""Running one event through one subscription: filters, age, timeout, idempotency, classification.
+
+Every transport calls `Dispatcher.attempt` (one try, the HTTP path) or `Dispatcher.deliver` (tries
+until handled or failed, waiting per the policy: the memory transport). Emission of the handler's
+events happens inside the attempt, before the idempotency record is completed, so an event counts
+as handled only once what it produced has been sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from tidal.app import App, Subscription
+from tidal.bindings.http import parse_request, to_batch
+from tidal.clock import Clock, SystemClock
+from tidal.context import Context
+from tidal.deadletters import Failure, dead_letter
+from tidal.errors import (
+    EventExpiredError,
+    HandlerTimeoutError,
+    PermanentError,
+    RetryableError,
+)
+from tidal.events import Event
+from tidal.idempotency import Idempotency, payload_hash
+from tidal.stats import Stats
+
+Emit = Callable[[Sequence[Event]], Awaitable[None]]
+
+log = logging.getLogger("tidal.dispatch")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Handled:
+    """The handler succeeded (or had already succeeded: ``duplicate``)."""
+
+    emitted: list[Event]
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Retry:
+    """The attempt failed and may be retried after ``delay`` seconds."""
+
+    error: BaseException
+    delay: float
+    failed_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Failed:
+    """Delivery is over without success: ``letter`` is the event to dead-letter."""
+
+    error: BaseException
+    failure: Failure
+    letter: Event
+
+
+Outcome = Handled | Retry | Failed
+
+
+async def _discard(events: Sequence[Event]) -> None:
+    """An `Emit` for callers that collect events from `Handled.emitted` themselves."""
+
+
+class Dispatcher:
+    """Runs an App's handlers under their delivery policies."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        idempotency: Idempotency | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        stats: Stats | None = None,
+    ) -> None:
+        self.app = app
+        self.idempotency = idempotency
+        self.clock = clock or SystemClock()
+        self.rng = rng or random.Random()
+        self.stats = stats or Stats()
+        self._logger = logging.getLogger(f"tidal.app.{app.name}")
+
+    def key(self, sub: Subscription, event: Event) -> str:
+        """The idempotency key: per app and subscription, so fan-out targets are independent."""
+        return f"tidal:{self.app.name}:{sub.name}:{event.source}\x00{event.id}"
+
+    async def attempt(
+        self,
+        sub: Subscription,
+        event: Event,
+        *,
+        attempt: int = 1,
+        first_failure: datetime | None = None,
+        emit: Emit = _discard,
+        broker_retries: bool = False,
+    ) -> Outcome:
+        """One try of ``event`` on ``sub``; ``emit`` sends what the handler produced.
+
+        With ``broker_retries`` (Knative) the broker counts attempts, so a retryable failure is
+        never final here.
+        """
+        try:
+            handled = await self._guarded(sub, event, attempt, emit)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # every failure is classified, none escapes
+            final = not broker_retries and sub.policy.exhausted(attempt)
+            return self._failed_attempt(sub, event, exc, attempt, first_failure, final=final)
+        self.stats.bump(sub.name, "duplicate" if handled.duplicate else "handled")
+        return handled
+
+    async def deliver(
+        self,
+        sub: Subscription,
+        event: Event,
+        *,
+        emit: Emit = _discard,
+        attempt: int = 1,
+        first_failure: datetime | None = None,
+    ) -> Handled | Failed:
+        """Try until handled or failed, sleeping on this dispatcher's clock between tries."""
+        while True:
+            outcome = await self.attempt(
+                sub, event, attempt=attempt, first_failure=first_failure, emit=emit
+            )
+            if not isinstance(outcome, Retry):
+                return outcome
+            first_failure = first_failure or outcome.failed_at
+            await self.clock.sleep(outcome.delay)
+            attempt += 1
+
+    async def _guarded(self, sub: Subscription, event: Event, attempt: int, emit: Emit) -> Handled:
+        self._check_age(sub, event)
+        if self.idempotency is None or not sub.idempotent:
+            produced = await self._call(sub, event, attempt)
+            await emit(produced)
+            return Handled(emitted=produced)
+        produced = []
+
+        async def run() -> bytes | None:
+            produced.extend(await self._call(sub, event, attempt))
+            await emit(produced)
+            return to_batch(produced)[1] if produced else None
+
+        outcome = await self.idempotency.run(self.key(sub, event), payload_hash(event.data), run)
+        if outcome.duplicate:
+            return Handled(emitted=_events_of(outcome.result), duplicate=True)
+        return Handled(emitted=produced)
+
+    def _check_age(self, sub: Subscription, event: Event) -> None:
+        max_age, sent = sub.policy.max_age, event.time
+        if max_age is None or sent is None:
+            return
+        age = (self.clock.now() - sent).total_seconds()
+        if age > max_age:
+            raise EventExpiredError(f"event is {age:.1f}s old, over the max_age of {max_age:g}s")
+
+    async def _call(self, sub: Subscription, event: Event, attempt: int) -> list[Event]:
+        timeout = sub.policy.timeout
+        ctx = self._context(sub, event, attempt, timeout)
+        args: tuple[Any, ...] = (event, ctx) if sub.wants_context else (event,)
+        try:
+            async with asyncio.timeout(timeout):
+                if sub.is_async:
+                    result = await sub.handler(*args)  # type: ignore[misc]
+                else:
+                    result = await asyncio.to_thread(sub.handler, *args)
+        except TimeoutError as exc:
+            raise HandlerTimeoutError(f"attempt {attempt} timed out after {timeout:g}s") from exc
+        return [*_normalise(result, sub.name), *ctx.emitted]
+
+    def _context(self, sub: Subscription, event: Event, attempt: int, timeout: float | None) -> Context:
+        extra = {
+            "service": self.app.name,
+            "subscription": sub.name,
+            "event_id": event.id,
+            "event_type": event.type,
+            "event_source": event.source,
+            "attempt": attempt,
+        }
+        deadline = None if timeout is None else self.clock.now() + timedelta(seconds=timeout)
+        return Context(
+            event=event,
+            subscription=sub.name,
+            service=self.app.name,
+            attempt=attempt,
+            deadline=deadline,
+            logger=logging.LoggerAdapter(self._logger, extra),
+        )
+
+    def _failed_attempt(
+        self,
+        sub: Subscription,
+        event: Event,
+        exc: Exception,
+        attempt: int,
+        first_failure: datetime | None,
+        *,
+        final: bool,
+    ) -> Retry | Failed:
+        now = self.clock.now()
+        if not isinstance(exc, PermanentError) and not final:
+            self.stats.bump(sub.name, "retried")
+            delay = exc.delay if isinstance(exc, RetryableError) and exc.delay is not None else None
+            wait = sub.policy.delay(attempt, rng=self.rng) if delay is None else delay
+            log.info("retrying %s on %s in %.3fs: %r", event.id, sub.name, wait, exc)
+            return Retry(error=exc, delay=wait, failed_at=now)
+        self.stats.bump(sub.name, "failed")
+        log.warning("giving up on %s in %s after %d attempt(s): %r", event.id, sub.name, attempt, exc)
+        failure = Failure.from_exception(
+            exc,
+            attempts=attempt,
+            first_failure=first_failure or now,
+            last_failure=now,
+            subscriber=f"{self.app.name}/{sub.name}",
+        )
+        return Failed(error=exc, failure=failure, letter=dead_letter(event, failure))
+
+
+def _normalise(result: object, name: str) -> list[Event]:
+    if result is None:
+        return []
+    if isinstance(result, Event):
+        return [result]
+    if isinstance(result, Iterable) and not isinstance(result, str | bytes | dict):
+        events = list(result)
+        if all(isinstance(e, Event) for e in events):
+            return events
+    raise PermanentError(
+        f"handler of {name!r} returned {type(result).__name__}; return None, an Event or a list of Events"
+    )
+
+
+def _events_of(batch: bytes | None) -> list[Event]:
+    if not batch:
+        return []
+    return parse_request({"content-type": "application/cloudevents-batch+json"}, batch)
