@@ -1,0 +1,174 @@
+"""The Knative subscriber contract as an ASGI app: CloudEvents in, a status (and maybe a reply) out.
+
+`tidal run` serves what `create_asgi_app` returns under uvicorn. Status mapping:
+
+- 200 with the reply event (202 with none) when every matching subscription handled the event;
+- 503 for a retryable failure (429 with ``Retry-After`` when the error asked for a delay), so the
+  Broker retries per the Trigger's ``delivery``;
+- 422 for a permanent failure, which a Broker does not retry but dead-letters; when the
+  subscription has its own dead-letter sink, tidal sends the dead letter there and answers 202;
+- 400 / 413 / 415 / 404 with a JSON body naming the problem for malformed requests; never 500.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tidal.app import Subscription
+from tidal.bindings.http import UnsupportedMediaTypeError, parse_request, to_batch, to_binary
+from tidal.dispatching import Dispatcher, Emit, Failed, Handled, Outcome, Retry
+from tidal.errors import InvalidEventError, PayloadTooLargeError
+from tidal.events import Event
+
+SinkFactory = Callable[[str], Emit]
+
+
+@dataclass
+class Receiver:
+    """Everything one request needs: the dispatcher and where emitted events / dead letters go."""
+
+    dispatcher: Dispatcher
+    max_body_bytes: int
+    emit: Emit | None = None
+    dead_letter_sink: SinkFactory | None = None
+    ready: bool = True
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+def create_asgi_app(receiver: Receiver, *, lifespan: Any = None) -> Starlette:
+    """The ASGI app: ``POST /`` (every subscription) and ``POST /{subscription}`` (one)."""
+
+    async def receive_all(request: Request) -> Response:
+        return await _receive(receiver, request, None)
+
+    async def receive_one(request: Request) -> Response:
+        name = request.path_params["subscription"]
+        subs = {s.name: s for s in receiver.dispatcher.app.subscriptions}
+        if name not in subs:
+            return _error(404, "unknown_subscription", f"no subscription named {name!r}")
+        return await _receive(receiver, request, subs[name])
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        if receiver.ready:
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "shutting down"}, status_code=503)
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/", receive_all, methods=["POST"]),
+        Route("/{subscription}", receive_one, methods=["POST"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def _receive(receiver: Receiver, request: Request, only: Subscription | None) -> Response:
+    try:
+        body = await _read_body(request, receiver.max_body_bytes)
+        events = parse_request(request.headers, body)
+    except PayloadTooLargeError as exc:
+        return _error(413, "payload_too_large", str(exc))
+    except UnsupportedMediaTypeError as exc:
+        return _error(415, "unsupported_media_type", str(exc))
+    except InvalidEventError as exc:
+        return _error(400, "invalid_event", str(exc))
+    outcomes: list[tuple[Subscription, Outcome]] = []
+    for event in events:
+        outcomes.extend(await _dispatch(receiver, event, only))
+    return await _respond(receiver, outcomes)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(int(declared), limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(size, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _dispatch(
+    receiver: Receiver, event: Event, only: Subscription | None
+) -> list[tuple[Subscription, Outcome]]:
+    dispatcher = receiver.dispatcher
+    subs = [only] if only is not None else dispatcher.app.subscriptions
+    results = []
+    for sub in subs:
+        if not sub.matches(event):
+            dispatcher.stats.bump(sub.name, "filtered")
+            continue
+        dispatcher.stats.bump(sub.name, "received")
+        emit = {} if receiver.emit is None else {"emit": receiver.emit}
+        outcome = await dispatcher.attempt(sub, event, broker_retries=True, **emit)
+        results.append((sub, outcome))
+    return results
+
+
+async def _respond(receiver: Receiver, outcomes: Sequence[tuple[Subscription, Outcome]]) -> Response:
+    retries = [o for _, o in outcomes if isinstance(o, Retry)]
+    if retries:
+        return _retry_response(retries)
+    failures = [(s, o) for s, o in outcomes if isinstance(o, Failed)]
+    if failures:
+        return await _failure_response(receiver, failures)
+    if receiver.emit is not None:  # emitted events already went to the sink
+        return Response(status_code=202)
+    replies = [e for _, o in outcomes if isinstance(o, Handled) for e in o.emitted]
+    return _reply(replies)
+
+
+def _retry_response(retries: Sequence[Retry]) -> Response:
+    asked = [o.error.delay for o in retries if getattr(o.error, "delay", None) is not None]
+    message = "; ".join(f"{type(o.error).__name__}: {o.error}" for o in retries)
+    if asked:
+        response = _error(429, "retry_later", message)
+        response.headers["retry-after"] = str(math.ceil(max(asked)))
+        return response
+    return _error(503, "retryable_error", message)
+
+
+async def _failure_response(
+    receiver: Receiver, failures: Sequence[tuple[Subscription, Failed]]
+) -> Response:
+    undelivered = []
+    for sub, failed in failures:
+        target = sub.policy.dead_letter
+        if target is None or receiver.dead_letter_sink is None:
+            undelivered.append(failed)
+            continue
+        try:
+            await receiver.dead_letter_sink(target)([failed.letter])
+        except Exception as exc:  # the dead-letter sink is down: let the broker retry
+            return _error(503, "dead_letter_sink_unavailable", str(exc))
+        receiver.dispatcher.stats.bump(sub.name, "dead_lettered")
+    if undelivered:
+        message = "; ".join(f"{f.failure.error_class}: {f.failure.message}" for f in undelivered)
+        return _error(422, "permanent_error", message)
+    return Response(status_code=202)
+
+
+def _reply(replies: Sequence[Event]) -> Response:
+    if not replies:
+        return Response(status_code=202)
+    headers, body = to_binary(replies[0]) if len(replies) == 1 else to_batch(replies)
+    return Response(body, status_code=200, headers=headers)
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status)

@@ -1,0 +1,80 @@
+"""Serving an App over HTTP under uvicorn with a graceful SIGTERM; `tidal run` calls `serve`.
+
+On SIGTERM ``/readyz`` turns 503, the listener closes, and in-flight events finish (up to
+``shutdown_grace`` seconds) before the process exits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import FrameType
+from typing import Any
+
+import httpx
+import uvicorn
+
+from tidal.app import App
+from tidal.dispatching import Dispatcher, Emit
+from tidal.idempotency import Idempotency
+from tidal.settings import Settings
+from tidal.stores.factory import make_idempotency
+from tidal.transports.http.server import Receiver, create_asgi_app
+from tidal.transports.http.sinks import HttpSink
+
+log = logging.getLogger("tidal.http")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, flipping readiness off the moment a shutdown signal arrives."""
+
+    def __init__(self, config: uvicorn.Config, receiver: Receiver) -> None:
+        super().__init__(config)
+        self.receiver = receiver
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.receiver.ready = False
+        log.info("signal %s: finishing in-flight events, then exiting", sig)
+        super().handle_exit(sig, frame)
+
+
+def build_receiver(
+    app: App,
+    settings: Settings,
+    *,
+    client: httpx.AsyncClient,
+    idempotency: Idempotency | None,
+) -> Receiver:
+    """Wire the dispatcher to ``K_SINK`` and the dead-letter sinks over ``client``."""
+    emit: Emit | None = HttpSink(client, settings.sink).send if settings.sink else None
+    return Receiver(
+        dispatcher=Dispatcher(app, idempotency=idempotency),
+        max_body_bytes=settings.max_body_bytes,
+        emit=emit,
+        dead_letter_sink=lambda url: HttpSink(client, url).send,
+    )
+
+
+async def serve(app: App, settings: Settings) -> None:
+    """Run the HTTP transport until a shutdown signal, then drain."""
+    idempotency = make_idempotency(settings.idempotency)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as client:
+        receiver = build_receiver(app, settings, client=client, idempotency=idempotency)
+
+        @asynccontextmanager
+        async def lifespan(_: Any) -> AsyncIterator[None]:
+            yield
+            close = getattr(idempotency.store if idempotency else None, "close", None)
+            if close is not None:
+                await close()
+
+        config = uvicorn.Config(
+            create_asgi_app(receiver, lifespan=lifespan),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            timeout_graceful_shutdown=int(settings.shutdown_grace),
+        )
+        await _Server(config, receiver).serve()
