@@ -1,0 +1,1 @@
+"""The example service: a small order flow that shows filtering, replies, retries and dead letters."""

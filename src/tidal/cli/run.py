@@ -1,0 +1,33 @@
+"""``tidal run module:app``: serve one App over HTTP (the Knative transport)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import click
+
+from tidal.errors import ConfigurationError
+from tidal.loading import load_app
+from tidal.settings import Settings
+
+
+@click.command()
+@click.argument("reference")
+@click.option("--host", default=None, help="Bind address (default TIDAL_HOST or 0.0.0.0).")
+@click.option("--port", type=int, default=None, help="Port (default PORT / TIDAL_PORT or 8080).")
+@click.option("--transport", type=click.Choice(["http"]), default="http", show_default=True)
+def run(reference: str, host: str | None, port: int | None, transport: str) -> None:
+    """Serve the App at REFERENCE (``package.module:app``)."""
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    sys.path.insert(0, ".")
+    try:
+        app = load_app(reference)
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    from tidal.transports.http.serving import serve
+
+    asyncio.run(serve(app, settings))

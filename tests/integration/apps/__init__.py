@@ -1,0 +1,1 @@
+"""Small Apps served by `tidal run` in subprocess tests."""

@@ -1,0 +1,122 @@
+"""Idempotency on both stores (memory, and a real redis-server): once-only, conflicts, races, expiry."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tidal import App, Event, IdempotencyConflictError, IdempotencyInProgressError
+from tidal.dispatching import Dispatcher, Failed, Handled, Retry
+from tidal.idempotency import Idempotency, IdempotencyStore, MemoryIdempotencyStore, Record, Status
+from tidal.stores.redis import RedisIdempotencyStore
+from tidal.testing import make_event
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[IdempotencyStore]:
+    if request.param == "memory":
+        yield MemoryIdempotencyStore()
+        return
+    redis_store = RedisIdempotencyStore.from_url(request.getfixturevalue("redis_url"))
+    await redis_store.client.flushdb()
+    yield redis_store
+    await redis_store.close()
+
+
+def counting_app(calls: list[str], *, delay: float = 0.0, fail_first: bool = False) -> App:
+    app = App("idem")
+
+    @app.on(type="in")
+    async def work(event: Event) -> Event:
+        calls.append(event.id)
+        await asyncio.sleep(delay)
+        if fail_first and len(calls) == 1:
+            raise RuntimeError("crash in the middle")
+        return make_event("out", data={"for": event.id}, id=f"out-{event.id}")
+
+    return app
+
+
+async def test_many_concurrent_duplicates_run_the_handler_exactly_once(store: IdempotencyStore) -> None:
+    calls: list[str] = []
+    app = counting_app(calls, delay=0.05)
+    dispatcher = Dispatcher(app, idempotency=Idempotency(store, poll_interval=0.01))
+    event = make_event("in", data={"n": 1}, id="dup-1")
+    outcomes = await asyncio.gather(
+        *(dispatcher.attempt(app.subscription("work"), event) for _ in range(50))
+    )
+    assert calls == ["dup-1"]
+    assert all(isinstance(o, Handled) for o in outcomes)
+    handled = [o for o in outcomes if isinstance(o, Handled)]
+    assert sum(not o.duplicate for o in handled) == 1
+    assert {tuple(e.id for e in o.emitted) for o in handled} == {("out-dup-1",)}
+
+
+async def test_concurrent_duplicate_is_reported_in_progress_when_configured(store: IdempotencyStore) -> None:
+    calls: list[str] = []
+    app = counting_app(calls, delay=0.2)
+    dispatcher = Dispatcher(app, idempotency=Idempotency(store, on_in_progress="report"))
+    event = make_event("in", data={"n": 1})
+    first, second = await asyncio.gather(
+        dispatcher.attempt(app.subscription("work"), event),
+        dispatcher.attempt(app.subscription("work"), event),
+    )
+    assert isinstance(first, Handled)
+    assert isinstance(second, Retry)
+    assert isinstance(second.error, IdempotencyInProgressError)
+
+
+async def test_same_key_different_payload_is_a_permanent_conflict(store: IdempotencyStore) -> None:
+    app = counting_app([])
+    dispatcher = Dispatcher(app, idempotency=Idempotency(store))
+    await dispatcher.attempt(app.subscription("work"), make_event("in", data={"n": 1}, id="k"))
+    outcome = await dispatcher.attempt(app.subscription("work"), make_event("in", data={"n": 2}, id="k"))
+    assert isinstance(outcome, Failed)
+    assert isinstance(outcome.error, IdempotencyConflictError)
+    assert "different payload" in outcome.failure.message
+
+
+async def test_failure_releases_the_record_so_a_retry_runs(store: IdempotencyStore) -> None:
+    calls: list[str] = []
+    app = counting_app(calls, fail_first=True)
+    dispatcher = Dispatcher(app, idempotency=Idempotency(store))
+    event = make_event("in", data={}, id="retry-me")
+    assert isinstance(await dispatcher.attempt(app.subscription("work"), event), Retry)
+    assert isinstance(await dispatcher.attempt(app.subscription("work"), event, attempt=2), Handled)
+    assert calls == ["retry-me", "retry-me"]
+
+
+async def test_fan_out_subscriptions_have_independent_records(store: IdempotencyStore) -> None:
+    app = App("fan")
+    seen: list[str] = []
+    app.on(type="in", name="a")(lambda event: seen.append("a"))
+    app.on(type="in", name="b")(lambda event: seen.append("b"))
+    dispatcher = Dispatcher(app, idempotency=Idempotency(store))
+    event = make_event("in")
+    for sub in app.subscriptions:
+        await dispatcher.attempt(sub, event)
+        await dispatcher.attempt(sub, event)
+    assert sorted(seen) == ["a", "b"]
+
+
+async def test_completed_record_expires_after_its_ttl(store: IdempotencyStore) -> None:
+    completed = Record(status=Status.COMPLETED, payload_hash="h", token="t1")
+    assert await store.acquire("k-ttl", completed, ttl=0.05) is None
+    assert await store.acquire("k-ttl", completed, ttl=0.05) == completed
+    await asyncio.sleep(0.15)
+    assert await store.get("k-ttl") is None
+
+
+async def test_only_the_owner_may_complete_or_release(store: IdempotencyStore) -> None:
+    mine = Record(status=Status.IN_PROGRESS, payload_hash="h", token="mine")
+    theirs = Record(status=Status.COMPLETED, payload_hash="h", token="theirs")
+    assert await store.acquire("k-own", mine, ttl=10) is None
+    assert await store.complete("k-own", theirs, ttl=10) is False
+    await store.release("k-own", "theirs")
+    assert await store.get("k-own") == mine
+    await store.release("k-own", "mine")
+    assert await store.get("k-own") is None

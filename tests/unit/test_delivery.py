@@ -1,0 +1,58 @@
+"""Delivery policy: ISO-8601 durations, linear / exponential backoff with a cap and full jitter."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from tidal import ConfigurationError, DeliveryPolicy
+
+
+def test_iso_durations_become_seconds() -> None:
+    policy = DeliveryPolicy.of(delay="PT0.5S", max_delay="PT2M", timeout="PT10S", max_age="PT2H")
+    assert (policy.base_delay, policy.max_delay, policy.timeout, policy.max_age) == (0.5, 120, 10, 7200)
+
+
+def test_exponential_backoff_doubles_until_the_cap() -> None:
+    policy = DeliveryPolicy.of(delay="PT1S", max_delay="PT10S", jitter=False)
+    assert [policy.delay(n) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
+
+
+def test_linear_backoff_grows_by_the_base_delay() -> None:
+    policy = DeliveryPolicy.of(backoff="linear", delay="PT2S", max_delay="PT7S", jitter=False)
+    assert [policy.delay(n) for n in range(1, 5)] == [2, 4, 6, 7]
+
+
+def test_full_jitter_stays_between_zero_and_the_ceiling() -> None:
+    policy = DeliveryPolicy.of(delay="PT1S", max_delay="PT60S")
+    rng = random.Random(7)
+    draws = [policy.delay(3, rng=rng) for _ in range(500)]
+    assert all(0 <= d <= 4 for d in draws)
+    assert max(draws) > 3 and min(draws) < 1  # spread over the whole range, not a constant
+
+
+def test_exhaustion_counts_the_first_attempt() -> None:
+    policy = DeliveryPolicy.of(max_attempts=3)
+    assert [policy.exhausted(n) for n in (1, 2, 3)] == [False, False, True]
+
+
+def test_iso_delay_renders_for_knative() -> None:
+    assert DeliveryPolicy.of(delay=0.25).iso_delay() == "PT0.25S"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"delay": "soon"}, "ISO-8601"),
+        ({"delay": "P1M"}, "months"),
+        ({"delay": -1}, "negative"),
+        ({"delay": "PT10S", "max_delay": "PT1S"}, "max_delay"),
+        ({"backoff": "fibonacci"}, "backoff"),
+        ({"timeout": 0}, "timeout"),
+    ],
+)
+def test_bad_policies_fail_with_a_clear_message(kwargs: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ConfigurationError, match=fragment):
+        DeliveryPolicy.of(**kwargs)  # type: ignore[arg-type]

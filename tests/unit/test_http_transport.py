@@ -1,0 +1,261 @@
+"""The Knative subscriber contract, in process: every status mapping, replies, sinks, limits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+
+import httpx
+import pytest
+
+from tidal import App, Context, DeliveryPolicy, Event, InvalidEventError, RetryableError
+from tidal.bindings import http as binding
+from tidal.dispatching import Dispatcher, Emit
+from tidal.idempotency import Idempotency, MemoryIdempotencyStore
+from tidal.transports.http.server import Receiver, create_asgi_app
+from tidal.testing import make_event
+
+ONE_TRY = DeliveryPolicy.of(max_attempts=1)
+
+
+def build_app() -> App:
+    app = App("web", policy=ONE_TRY)
+
+    @app.on(type="echo")
+    def echo(event: Event, ctx: Context) -> Event:
+        return ctx.derive(type="echoed", data=event.data)
+
+    @app.on(type="many")
+    def many(event: Event) -> list[Event]:
+        return [make_event("a"), make_event("b")]
+
+    @app.on(type="quiet")
+    def quiet(event: Event) -> None:
+        return None
+
+    @app.on(type="busy")
+    def busy(event: Event) -> None:
+        raise RetryableError("try later")
+
+    @app.on(type="slow-down")
+    def slow_down(event: Event) -> None:
+        raise RetryableError("rate limited", delay=2.5)
+
+    @app.on(type="crash")
+    def crash(event: Event) -> None:
+        raise ZeroDivisionError("boom")
+
+    @app.on(type="invalid")
+    def invalid(event: Event) -> None:
+        raise InvalidEventError("missing field 'total'")
+
+    @app.on(type="invalid", name="with-dlq", policy=DeliveryPolicy.of(max_attempts=1, dead_letter="http://dlq.test/"))
+    def with_dlq(event: Event) -> None:
+        raise InvalidEventError("also bad")
+
+    return app
+
+
+class Collector:
+    def __init__(self, *, fail: bool = False) -> None:
+        self.events: list[Event] = []
+        self.targets: list[str] = []
+        self.fail = fail
+
+    def sink(self, target: str) -> Emit:
+        async def send(events: Sequence[Event]) -> None:
+            if self.fail:
+                raise RetryableError("sink down")
+            self.targets.append(target)
+            self.events.extend(events)
+
+        return send
+
+
+def client_for(receiver: Receiver) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=create_asgi_app(receiver))
+    return httpx.AsyncClient(transport=transport, base_url="http://tidal.test")
+
+
+@pytest.fixture
+def dlq() -> Collector:
+    return Collector()
+
+
+@pytest.fixture
+async def client(dlq: Collector) -> AsyncIterator[httpx.AsyncClient]:
+    receiver = Receiver(
+        dispatcher=Dispatcher(build_app(), idempotency=Idempotency(MemoryIdempotencyStore())),
+        max_body_bytes=4096,
+        dead_letter_sink=dlq.sink,
+    )
+    async with client_for(receiver) as c:
+        yield c
+
+
+async def post(client: httpx.AsyncClient, event: Event, *, path: str = "/", mode: str = "binary") -> httpx.Response:
+    headers, body = binding.to_binary(event) if mode == "binary" else binding.to_structured(event)
+    return await client.post(path, content=body, headers=headers)
+
+
+@pytest.mark.parametrize("mode", ["binary", "structured"])
+async def test_single_reply_comes_back_in_binary_mode(client: httpx.AsyncClient, mode: str) -> None:
+    response = await post(client, make_event("echo", data={"x": 1}), mode=mode)
+    assert response.status_code == 200
+    assert response.headers["ce-type"] == "echoed"
+    assert response.json() == {"x": 1}
+
+
+async def test_several_replies_come_back_batched(client: httpx.AsyncClient) -> None:
+    response = await post(client, make_event("many"))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == binding.BATCH
+    assert [e["type"] for e in response.json()] == ["a", "b"]
+
+
+async def test_handled_without_reply_is_202(client: httpx.AsyncClient) -> None:
+    assert (await post(client, make_event("quiet"))).status_code == 202
+
+
+async def test_unmatched_event_is_accepted_and_ignored(client: httpx.AsyncClient) -> None:
+    assert (await post(client, make_event("nobody-listens"))).status_code == 202
+
+
+async def test_retryable_error_is_503(client: httpx.AsyncClient) -> None:
+    response = await post(client, make_event("busy"))
+    assert response.status_code == 503
+    assert response.json()["error"] == "retryable_error"
+    assert "try later" in response.json()["message"]
+
+
+async def test_retryable_error_with_delay_is_429_with_retry_after(client: httpx.AsyncClient) -> None:
+    response = await post(client, make_event("slow-down"))
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "3"
+
+
+async def test_unexpected_handler_exception_is_retryable_not_500(client: httpx.AsyncClient) -> None:
+    response = await post(client, make_event("crash"))
+    assert response.status_code == 503
+    assert "ZeroDivisionError: boom" in response.json()["message"]
+
+
+async def test_permanent_error_is_422_so_the_broker_dead_letters(client: httpx.AsyncClient) -> None:
+    response = await post(client, make_event("invalid"), path="/invalid")
+    assert response.status_code == 422
+    assert response.json() == {"error": "permanent_error", "message": "InvalidEventError: missing field 'total'"}
+
+
+async def test_permanent_error_with_own_dead_letter_sink_is_dead_lettered_and_202(
+    client: httpx.AsyncClient, dlq: Collector
+) -> None:
+    event = make_event("invalid", data={"a": 1})
+    response = await post(client, event, path="/with-dlq")
+    assert response.status_code == 202
+    assert dlq.targets == ["http://dlq.test/"]
+    [letter] = dlq.events
+    assert letter.id == event.id and letter.data == {"a": 1}
+    assert letter.get_extension("tidalerrormessage") == "also bad"
+
+
+async def test_dead_letter_sink_down_turns_into_503() -> None:
+    receiver = Receiver(
+        dispatcher=Dispatcher(build_app()), max_body_bytes=4096, dead_letter_sink=Collector(fail=True).sink
+    )
+    async with client_for(receiver) as c:
+        response = await post(c, make_event("invalid"), path="/with-dlq")
+    assert response.status_code == 503
+    assert response.json()["error"] == "dead_letter_sink_unavailable"
+
+
+async def test_emitted_events_go_to_k_sink_instead_of_the_response() -> None:
+    sink = Collector()
+    receiver = Receiver(dispatcher=Dispatcher(build_app()), max_body_bytes=4096, emit=sink.sink("K_SINK"))
+    async with client_for(receiver) as c:
+        response = await post(c, make_event("many"))
+    assert response.status_code == 202
+    assert [e.type for e in sink.events] == ["a", "b"]
+
+
+async def test_k_sink_failure_is_retryable_so_nothing_is_lost() -> None:
+    receiver = Receiver(
+        dispatcher=Dispatcher(build_app()), max_body_bytes=4096, emit=Collector(fail=True).sink("K_SINK")
+    )
+    async with client_for(receiver) as c:
+        assert (await post(c, make_event("echo"))).status_code == 503
+
+
+async def test_batched_request_handles_every_event(client: httpx.AsyncClient) -> None:
+    headers, body = binding.to_batch([make_event("echo", data=1), make_event("echo", data=2)])
+    response = await client.post("/", content=body, headers=headers)
+    assert response.status_code == 200
+    assert [e["data"] for e in response.json()] == [1, 2]
+
+
+async def test_duplicate_delivery_replies_the_same_event(client: httpx.AsyncClient) -> None:
+    event = make_event("echo", data={"x": 1})
+    first, second = await post(client, event), await post(client, event)
+    assert first.status_code == second.status_code == 200
+    assert first.headers["ce-id"] == second.headers["ce-id"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "error"),
+    [
+        ({"content-type": "application/json"}, b'{"a": 1}', 400, "invalid_event"),
+        ({"content-type": "application/cloudevents+json"}, b"{oops", 400, "invalid_event"),
+        ({"content-type": "application/cloudevents+json"}, b'{"specversion": "1.0"}', 400, "invalid_event"),
+        ({"content-type": "application/cloudevents+xml"}, b"<e/>", 415, "unsupported_media_type"),
+        ({"content-type": "application/cloudevents+json"}, b"x" * 5000, 413, "payload_too_large"),
+        (
+            {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "s", "ce-type": "echo", "ce-time": "not-a-time"},
+            b"",
+            400,
+            "invalid_event",
+        ),
+    ],
+)
+async def test_malformed_requests_get_4xx_with_a_json_reason(
+    client: httpx.AsyncClient, headers: dict[str, str], body: bytes, status: int, error: str
+) -> None:
+    response = await client.post("/", content=body, headers=headers)
+    assert response.status_code == status
+    assert response.json()["error"] == error
+    assert response.json()["message"]
+
+
+async def test_chunked_body_over_the_limit_is_413(client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield b"x" * 1000
+
+    response = await client.post("/", content=chunks(), headers={"content-type": "application/cloudevents+json"})
+    assert response.status_code == 413
+
+
+async def test_unknown_subscription_path_is_404(client: httpx.AsyncClient) -> None:
+    response = await post(client, make_event("echo"), path="/nope")
+    assert response.status_code == 404
+    assert "nope" in response.json()["message"]
+
+
+async def test_subscription_path_runs_only_that_subscription(client: httpx.AsyncClient) -> None:
+    response = await post(client, make_event("invalid"), path="/invalid")
+    assert response.status_code == 422
+    assert "also bad" not in response.json()["message"]
+
+
+async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_readiness_fails_once_shutting_down() -> None:
+    receiver = Receiver(dispatcher=Dispatcher(build_app()), max_body_bytes=10, ready=False)
+    async with client_for(receiver) as c:
+        assert (await c.get("/readyz")).status_code == 503
+
+
+async def test_error_bodies_are_json(client: httpx.AsyncClient) -> None:
+    response = await client.post("/", content=b"{}", headers={"content-type": "text/plain"})
+    assert json.loads(response.content)["error"] == "invalid_event"
