@@ -1,0 +1,35 @@
+"""Subscription filters: Knative attribute dialects (incl. CESQL) and EventBridge content patterns.
+
+``compile_filters`` turns a Knative Trigger ``filters`` list into a predicate over an event's
+attributes; ``compile_pattern`` turns an EventBridge content pattern into a predicate over its
+data. Both validate everything up front (a ``tidal.errors.FilterError`` names what is wrong)
+and never raise at match time. The builders return the plain dict forms, for example
+``app.on(filters=[prefix(type="com.acme.")])``.
+"""
+
+from tidal.filters.dialects import (
+    all_of,
+    any_of,
+    cesql,
+    compile_filters,
+    exact,
+    not_,
+    prefix,
+    suffix,
+)
+from tidal.filters.patterns import compile_pattern
+from tidal.filters.predicates import DataPredicate, Predicate
+
+__all__ = [
+    "DataPredicate",
+    "Predicate",
+    "all_of",
+    "any_of",
+    "cesql",
+    "compile_filters",
+    "compile_pattern",
+    "exact",
+    "not_",
+    "prefix",
+    "suffix",
+]

@@ -1,0 +1,284 @@
+"""Knative Trigger ``filters`` dialects over CloudEvent attributes, and the builder helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from cloudevents.core.v1.event import CloudEvent
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tidal.errors import ConfigurationError, FilterError
+from tidal.filters import (
+    all_of,
+    any_of,
+    cesql,
+    compile_filters,
+    exact,
+    not_,
+    prefix,
+    suffix,
+)
+from tidal.filters.rendering import attribute_text, rfc3339
+
+ATTRIBUTES: dict[str, Any] = {
+    "specversion": "1.0",
+    "id": "evt-1",
+    "source": "https://github.com/cloudevents/spec/pull",
+    "type": "com.github.pull_request.opened",
+    "subject": "123",
+    "time": datetime(2018, 4, 5, 17, 31, tzinfo=UTC),
+    "sequence": 7,
+    "sampled": True,
+}
+
+
+def matches(
+    filters: Sequence[Mapping[str, Any]], attributes: Mapping[str, Any] = ATTRIBUTES
+) -> bool:
+    return compile_filters(filters)(attributes)
+
+
+# -- exact / prefix / suffix -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flt", "expected"),
+    [
+        ({"exact": {"type": "com.github.pull_request.opened"}}, True),
+        ({"exact": {"type": "com.github.pull_request"}}, False),
+        ({"exact": {"type": "COM.GITHUB.PULL_REQUEST.OPENED"}}, False),
+        ({"prefix": {"type": "com.github."}}, True),
+        ({"prefix": {"type": "com.gitlab."}}, False),
+        ({"prefix": {"type": "Com.github."}}, False),
+        ({"suffix": {"type": ".opened"}}, True),
+        ({"suffix": {"type": ".closed"}}, False),
+        ({"suffix": {"source": "/pull"}}, True),
+        ({"exact": {"subject": "123"}}, True),
+    ],
+)
+def test_string_dialects_compare_case_sensitively(flt: dict[str, Any], expected: bool) -> None:
+    assert matches([flt]) is expected
+
+
+@pytest.mark.parametrize("dialect", ["exact", "prefix", "suffix"])
+def test_string_dialect_does_not_match_a_missing_attribute(dialect: str) -> None:
+    assert matches([{dialect: {"dataschema": "x"}}]) is False
+
+
+@pytest.mark.parametrize(
+    ("flt", "expected"),
+    [
+        ({"exact": {"sequence": "7"}}, True),
+        ({"exact": {"sequence": "07"}}, False),
+        ({"exact": {"sampled": "true"}}, True),
+        ({"exact": {"sampled": "True"}}, False),
+        ({"exact": {"time": "2018-04-05T17:31:00Z"}}, True),
+        ({"prefix": {"time": "2018-04-05T"}}, True),
+        ({"suffix": {"time": "+00:00"}}, False),
+    ],
+)
+def test_non_string_attributes_compare_in_their_string_form(
+    flt: dict[str, Any], expected: bool
+) -> None:
+    assert matches([flt]) is expected
+
+
+def test_filters_read_the_attributes_of_a_real_cloudevent() -> None:
+    event = CloudEvent(
+        {
+            "id": "1",
+            "specversion": "1.0",
+            "type": "com.acme.order.created",
+            "source": "/orders",
+            "time": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+            "tenant": "acme",
+        },
+        {"total": 3},
+    )
+    predicate = compile_filters(
+        [prefix(type="com.acme."), exact(tenant="acme"), cesql("time LIKE '2024-01-02T%Z'")]
+    )
+
+    assert predicate(event.get_attributes()) is True
+
+
+# -- all / any / not / nesting ---------------------------------------------------------------------
+
+OPENED = {"exact": {"type": "com.github.pull_request.opened"}}
+CLOSED = {"exact": {"type": "com.github.pull_request.closed"}}
+GITHUB = {"prefix": {"source": "https://github.com/"}}
+
+
+@pytest.mark.parametrize(
+    ("flt", "expected"),
+    [
+        ({"all": [OPENED, GITHUB]}, True),
+        ({"all": [CLOSED, GITHUB]}, False),
+        ({"any": [CLOSED, GITHUB]}, True),
+        ({"any": [CLOSED, {"exact": {"subject": "9"}}]}, False),
+        ({"not": CLOSED}, True),
+        ({"not": OPENED}, False),
+        ({"not": {"exact": {"dataschema": "x"}}}, True),
+        ({"all": [{"any": [CLOSED, OPENED]}, {"not": {"suffix": {"source": "/push"}}}]}, True),
+        ({"any": [{"all": [CLOSED, GITHUB]}, {"not": {"not": CLOSED}}]}, False),
+        ({"not": {"all": [OPENED, {"cesql": "sequence > 5"}]}}, False),
+    ],
+)
+def test_nested_dialects_combine(flt: dict[str, Any], expected: bool) -> None:
+    assert matches([flt]) is expected
+
+
+def test_an_empty_filter_list_matches_everything() -> None:
+    assert matches([], {}) is True
+
+
+def test_every_filter_in_the_list_must_match() -> None:
+    assert matches([OPENED, GITHUB]) is True
+    assert matches([OPENED, CLOSED]) is False
+
+
+def test_cesql_dialect_evaluates_the_expression() -> None:
+    assert matches([{"cesql": "type LIKE '%.opened' AND sequence >= 7"}]) is True
+    assert matches([{"cesql": "type LIKE '%.opened' AND sequence > 7"}]) is False
+
+
+def test_a_cesql_runtime_error_makes_the_filter_false_not_raise() -> None:
+    assert matches([{"cesql": "missing = 'x'"}]) is False
+    assert matches([{"not": {"cesql": "missing = 'x'"}}]) is True
+
+
+# -- compile errors --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("filters", "message"),
+    [
+        ([{"exact": {"type": "a", "source": "b"}}], "filters[0].exact: expected exactly one"),
+        ([{"prefix": {}}], "filters[0].prefix: expected exactly one attribute, got 0"),
+        ([{"suffix": "x"}], "filters[0].suffix: expected exactly one attribute, got str"),
+        ([{"prefix": {"type": ""}}], "filters[0].prefix.type: the value must be a non-empty"),
+        ([{"suffix": {"type": ""}}], "filters[0].suffix.type: the value must be a non-empty"),
+        ([{"exact": {"type": ""}}], "filters[0].exact.type: the value must be a non-empty"),
+        ([{"exact": {"type": 5}}], "filters[0].exact.type: the value must be a non-empty string"),
+        ([{"exact": {"Type": "a"}}], "invalid attribute name 'Type'"),
+        ([{"exact": {"1type": "a"}}], "invalid attribute name '1type'"),
+        ([{"exact": {"my-ext": "a"}}], "invalid attribute name 'my-ext'"),
+        ([{}], "filters[0]: a filter takes exactly one dialect, found none"),
+        ([OPENED, {**OPENED, **GITHUB}], "filters[1]: a filter takes exactly one dialect"),
+        ([{"sql": "a = b"}], "filters[0]: unknown dialect 'sql'"),
+        ([{"all": []}], "filters[0].all: expected a non-empty list"),
+        ([{"any": OPENED}], "filters[0].any: expected a non-empty list"),
+        ([{"any": "abc"}], "filters[0].any: expected a non-empty list"),
+        ([{"all": [OPENED, {"bogus": 1}]}], "filters[0].all[1]: unknown dialect 'bogus'"),
+        ([{"not": [OPENED]}], "filters[0].not: expected a mapping with one dialect, got list"),
+        ([{"not": {"not": {}}}], "filters[0].not.not: a filter takes exactly one dialect"),
+        ([{"cesql": ""}], "filters[0].cesql: expected a non-empty CESQL expression"),
+        ([{"cesql": 5}], "filters[0].cesql: expected a non-empty CESQL expression"),
+        ([{"any": [{"cesql": "a = = b"}]}], "filters[0].any[0].cesql: cesql expression"),
+        (["exact"], "filters[0]: expected a mapping with one dialect, got str"),
+    ],
+)
+def test_invalid_filters_raise_filter_error_naming_the_problem(
+    filters: list[Any], message: str
+) -> None:
+    with pytest.raises(FilterError) as caught:
+        compile_filters(filters)
+
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("filters", ["type=a", {"exact": {"type": "a"}}, 5])
+def test_filters_must_be_a_list(filters: Any) -> None:
+    with pytest.raises(FilterError, match="filters: expected a list of filters"):
+        compile_filters(filters)
+
+
+def test_filter_error_is_a_configuration_error_and_a_value_error() -> None:
+    with pytest.raises(FilterError) as caught:
+        compile_filters([{}])
+
+    assert isinstance(caught.value, ConfigurationError)
+    assert isinstance(caught.value, ValueError)
+
+
+# -- builders --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("built", "expected"),
+    [
+        (exact(type="a"), {"exact": {"type": "a"}}),
+        (prefix(type="com."), {"prefix": {"type": "com."}}),
+        (suffix(source="/x"), {"suffix": {"source": "/x"}}),
+        (
+            exact(type="a", source="b"),
+            {"all": [{"exact": {"type": "a"}}, {"exact": {"source": "b"}}]},
+        ),
+        (all_of(exact(type="a"), GITHUB), {"all": [{"exact": {"type": "a"}}, GITHUB]}),
+        (any_of(exact(type="a")), {"any": [{"exact": {"type": "a"}}]}),
+        (not_(exact(type="a")), {"not": {"exact": {"type": "a"}}}),
+        (cesql("EXISTS subject"), {"cesql": "EXISTS subject"}),
+    ],
+)
+def test_builders_return_the_plain_dict_forms(built: dict[str, Any], expected: Any) -> None:
+    assert built == expected
+
+
+def test_builders_compose_into_a_working_filter() -> None:
+    filters = [
+        prefix(type="com.github."),
+        any_of(suffix(type=".opened"), suffix(type=".reopened")),
+        not_(exact(subject="999")),
+        all_of(cesql("sequence > 1"), exact(specversion="1.0", id="evt-1")),
+    ]
+
+    assert matches(filters) is True
+    assert matches(filters, {**ATTRIBUTES, "subject": "999"}) is False
+
+
+@pytest.mark.parametrize("builder", [exact, prefix, suffix])
+def test_string_builders_need_an_attribute(builder: Any) -> None:
+    with pytest.raises(FilterError, match="needs at least one attribute"):
+        builder()
+
+
+# -- rendering -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (datetime(2018, 4, 26, 12, 48, 9, tzinfo=UTC), "2018-04-26T12:48:09Z"),
+        (datetime(2018, 4, 26, 12, 48, 9, 250000, tzinfo=UTC), "2018-04-26T12:48:09.250000Z"),
+        (
+            datetime(2018, 4, 26, 14, 48, 9, tzinfo=timezone(timedelta(hours=2))),
+            "2018-04-26T14:48:09+02:00",
+        ),
+        (datetime(2018, 4, 26, 12, 48, 9), "2018-04-26T12:48:09Z"),
+    ],
+)
+def test_time_renders_as_rfc3339_with_z_for_utc(moment: datetime, text: str) -> None:
+    assert rfc3339(moment) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [("a", "a"), (True, "true"), (False, "false"), (42, "42"), (-1, "-1")]
+)
+def test_attribute_values_render_canonically(value: object, text: str) -> None:
+    assert attribute_text(value) == text
+
+
+# -- properties ------------------------------------------------------------------------------------
+
+
+@given(value=st.text(max_size=20), affix=st.text(min_size=1, max_size=5))
+def test_prefix_and_suffix_dialects_agree_with_str_methods(value: str, affix: str) -> None:
+    attributes = {"subject": value}
+
+    assert matches([prefix(subject=affix)], attributes) is value.startswith(affix)
+    assert matches([suffix(subject=affix)], attributes) is value.endswith(affix)
+    assert matches([not_(exact(subject=affix))], attributes) is (value != affix)
