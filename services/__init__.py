@@ -1,1 +1,4 @@
-"""tidal's services: one folder per deployable App (``services/<name>/app.py``), run together by `tidal dev`."""
+"""tidal's services: one folder per deployable App (``services/<name>/app.py``).
+
+`tidal dev` runs them all together.
+"""

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from tests.support.servers import redis_server
+
 from tidal.testing import ManualClock
 
 

@@ -1,1 +1,1 @@
-"""The example service: a small order flow that shows filtering, replies, retries and dead letters."""
+"""The example service: a small order flow showing filters, replies, retries, dead letters."""

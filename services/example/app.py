@@ -26,7 +26,9 @@ def confirm(event: Event, ctx: Context) -> Event:
     total = order.get("total")
     if not isinstance(total, int | float) or isinstance(total, bool) or total <= 0:
         raise InvalidEventError(f"order {order.get('orderId')!r} has no positive 'total'")
-    return ctx.derive(type=CONFIRMED, data={**order, "status": "CONFIRMED"}, partitionkey=order.get("customer"))
+    return ctx.derive(
+        type=CONFIRMED, data={**order, "status": "CONFIRMED"}, partitionkey=order.get("customer")
+    )
 
 
 @app.on(type=CONFIRMED, data={"total": [{"numeric": [">", HIGH_VALUE]}]}, name="high-value")

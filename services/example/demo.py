@@ -8,9 +8,8 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from tidal import Event
-
 from services.example.app import PLACED
+from tidal import Event
 
 CUSTOMERS = [f"customer-{n}" for n in range(1, 21)]
 

@@ -68,7 +68,7 @@ class App:
     def on(
         self,
         *filters: Mapping[str, Any],
-        type: str | None = None,  # noqa: A002 - the CloudEvents attribute
+        type: str | None = None,
         source: str | None = None,
         data: Mapping[str, Any] | None = None,
         name: str | None = None,
@@ -80,7 +80,9 @@ class App:
         ``type`` / ``source`` are shorthands for Knative ``exact`` filters; ``filters`` are
         Knative dialect dicts (see `tidal.filters`); ``data`` is an EventBridge content pattern.
         """
-        exact = [{"exact": {k: v}} for k, v in (("type", type), ("source", source)) if v is not None]
+        exact = [
+            {"exact": {k: v}} for k, v in (("type", type), ("source", source)) if v is not None
+        ]
 
         def register(handler: H) -> H:
             self.add(

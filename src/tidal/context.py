@@ -5,6 +5,7 @@ Built by the dispatcher for every attempt; handlers read it and call `emit` / `d
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -29,17 +30,33 @@ class Context:
     service: str
     attempt: int
     deadline: datetime | None
-    logger: logging.LoggerAdapter[logging.Logger]
+    base_logger: logging.Logger
     emitted: list[Event] = field(default_factory=list)
+
+    @functools.cached_property
+    def logger(self) -> logging.LoggerAdapter[logging.Logger]:
+        """A logger whose records carry service, subscription, event id / type / source, attempt."""
+        extra = {
+            "service": self.service,
+            "subscription": self.subscription,
+            "event_id": self.event.id,
+            "event_type": self.event.type,
+            "event_source": self.event.source,
+            "attempt": self.attempt,
+        }
+        return logging.LoggerAdapter(self.base_logger, extra)
 
     def emit(self, event: Event) -> None:
         """Queue ``event`` for sending once the handler returns successfully."""
         self.emitted.append(event)
 
-    def derive(self, *, type: str, data: Any = None, source: str | None = None, **attrs: Any) -> Event:  # noqa: A002
+    def derive(
+        self, *, type: str, data: Any = None, source: str | None = None, **attrs: Any
+    ) -> Event:
         """A new event whose id is derived from the input's (source, id), this subscription and
         its position, so a retried handler emits the same ids and downstream dedup works."""
-        seed = f"{self.event.source}\x00{self.event.id}\x00{self.subscription}\x00{type}\x00{self._derived}"
+        parts = (self.event.source, self.event.id, self.subscription, type, str(self._derived))
+        seed = "\x00".join(parts)
         self._derived += 1
         event_id = str(uuid.uuid5(DERIVED_ID_NAMESPACE, seed))
         return Event.create(

@@ -22,7 +22,14 @@ ATTEMPTS: Final = "tidalattempts"
 FIRST_FAILURE: Final = "tidalfirstfailure"
 LAST_FAILURE: Final = "tidallastfailure"
 SUBSCRIBER: Final = "tidalsubscriber"
-FAILURE_EXTENSIONS: Final = (ERROR_CLASS, ERROR_MESSAGE, ATTEMPTS, FIRST_FAILURE, LAST_FAILURE, SUBSCRIBER)
+FAILURE_EXTENSIONS: Final = (
+    ERROR_CLASS,
+    ERROR_MESSAGE,
+    ATTEMPTS,
+    FIRST_FAILURE,
+    LAST_FAILURE,
+    SUBSCRIBER,
+)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -67,7 +67,9 @@ class DeliveryPolicy:
         if self.max_attempts < 1:
             raise ConfigurationError(f"max_attempts must be >= 1, got {self.max_attempts}")
         if self.backoff not in ("exponential", "linear"):
-            raise ConfigurationError(f"backoff must be 'exponential' or 'linear', got {self.backoff!r}")
+            raise ConfigurationError(
+                f"backoff must be 'exponential' or 'linear', got {self.backoff!r}"
+            )
         if self.timeout is not None and self.timeout <= 0:
             raise ConfigurationError(f"timeout must be > 0, got {self.timeout}")
         if self.max_delay < self.base_delay:

@@ -99,7 +99,7 @@ class Dispatcher:
         *,
         attempt: int = 1,
         first_failure: datetime | None = None,
-        emit: Emit = _discard,
+        emit: Emit | None = None,
         broker_retries: bool = False,
     ) -> Outcome:
         """One try of ``event`` on ``sub``; ``emit`` sends what the handler produced.
@@ -108,7 +108,7 @@ class Dispatcher:
         never final here.
         """
         try:
-            handled = await self._guarded(sub, event, attempt, emit)
+            handled = await self._guarded(sub, event, attempt, emit or _discard)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every failure is classified, none escapes
@@ -177,15 +177,9 @@ class Dispatcher:
             raise HandlerTimeoutError(f"attempt {attempt} timed out after {timeout:g}s") from exc
         return [*_normalise(result, sub.name), *ctx.emitted]
 
-    def _context(self, sub: Subscription, event: Event, attempt: int, timeout: float | None) -> Context:
-        extra = {
-            "service": self.app.name,
-            "subscription": sub.name,
-            "event_id": event.id,
-            "event_type": event.type,
-            "event_source": event.source,
-            "attempt": attempt,
-        }
+    def _context(
+        self, sub: Subscription, event: Event, attempt: int, timeout: float | None
+    ) -> Context:
         deadline = None if timeout is None else self.clock.now() + timedelta(seconds=timeout)
         return Context(
             event=event,
@@ -193,7 +187,7 @@ class Dispatcher:
             service=self.app.name,
             attempt=attempt,
             deadline=deadline,
-            logger=logging.LoggerAdapter(self._logger, extra),
+            base_logger=self._logger,
         )
 
     def _failed_attempt(
@@ -214,7 +208,9 @@ class Dispatcher:
             log.info("retrying %s on %s in %.3fs: %r", event.id, sub.name, wait, exc)
             return Retry(error=exc, delay=wait, failed_at=now)
         self.stats.bump(sub.name, "failed")
-        log.warning("giving up on %s in %s after %d attempt(s): %r", event.id, sub.name, attempt, exc)
+        log.warning(
+            "giving up on %s in %s after %d attempt(s): %r", event.id, sub.name, attempt, exc
+        )
         failure = Failure.from_exception(
             exc,
             attempts=attempt,
@@ -235,7 +231,8 @@ def _normalise(result: object, name: str) -> list[Event]:
         if all(isinstance(e, Event) for e in events):
             return events
     raise PermanentError(
-        f"handler of {name!r} returned {type(result).__name__}; return None, an Event or a list of Events"
+        f"handler of {name!r} returned {type(result).__name__}; "
+        "return None, an Event or a list of Events"
     )
 
 

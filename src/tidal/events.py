@@ -47,10 +47,10 @@ class Event(CloudEvent):
     def create(
         cls,
         *,
-        type: str,  # noqa: A002 - the CloudEvents attribute is called type
+        type: str,
         source: str,
         data: Any = None,
-        id: str | None = None,  # noqa: A002 - the CloudEvents attribute is called id
+        id: str | None = None,
         subject: str | None = None,
         time: datetime | None = None,
         datacontenttype: str | None = "application/json",
@@ -64,7 +64,10 @@ class Event(CloudEvent):
             "time": time or datetime.now(UTC),
             "specversion": "1.0",
         }
-        optional = {"subject": subject, "datacontenttype": datacontenttype if data is not None else None}
+        optional = {
+            "subject": subject,
+            "datacontenttype": datacontenttype if data is not None else None,
+        }
         attributes.update({k: v for k, v in optional.items() if v is not None})
         attributes.update({k: v for k, v in extensions.items() if v is not None})
         return cls(attributes, data)

@@ -1,4 +1,4 @@
-"""Idempotency keyed by (source, id) per subscription: an explicit in-progress -> completed state machine.
+"""Idempotency keyed by (source, id) per subscription: an in-progress -> completed state machine.
 
 The dispatcher wraps each handler run in `Idempotency.run`. Stores implement `IdempotencyStore`
 atomically (no check-then-write race): `MemoryIdempotencyStore` here for tests and `tidal dev`,
@@ -42,7 +42,9 @@ class Record:
 
     def to_json(self) -> str:
         result = None if self.result is None else base64.b64encode(self.result).decode()
-        return json.dumps({"s": self.status.value, "h": self.payload_hash, "t": self.token, "r": result})
+        return json.dumps(
+            {"s": self.status.value, "h": self.payload_hash, "t": self.token, "r": result}
+        )
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Record:
@@ -55,11 +57,11 @@ class IdempotencyStore(Protocol):
     """Atomic storage of idempotency records (times in seconds)."""
 
     async def acquire(self, key: str, record: Record, *, ttl: float) -> Record | None:
-        """Store ``record`` if ``key`` is absent and return None; else return the existing record."""
+        """Store ``record`` if ``key`` is absent and return None; else return what is there."""
         ...
 
     async def complete(self, key: str, record: Record, *, ttl: float) -> bool:
-        """Replace the in-progress record holding ``record.token``; False if someone else owns it."""
+        """Replace our in-progress record (``record.token``); False if another owns the key."""
         ...
 
     async def release(self, key: str, token: str) -> None:
@@ -114,7 +116,9 @@ class MemoryIdempotencyStore:
 
 def payload_hash(data: Any) -> str:
     """A stable sha256 of event data (JSON with sorted keys; bytes as they are)."""
-    raw = data if isinstance(data, bytes) else json.dumps(data, sort_keys=True, default=str).encode()
+    raw = (
+        data if isinstance(data, bytes) else json.dumps(data, sort_keys=True, default=str).encode()
+    )
     return hashlib.sha256(raw).hexdigest()
 
 
@@ -143,7 +147,9 @@ class Idempotency:
         if ttl <= 0 or in_progress_ttl <= 0:
             raise ConfigurationError("idempotency ttl and in_progress_ttl must be > 0")
         if on_in_progress not in ("wait", "report"):
-            raise ConfigurationError(f"on_in_progress must be 'wait' or 'report', got {on_in_progress!r}")
+            raise ConfigurationError(
+                f"on_in_progress must be 'wait' or 'report', got {on_in_progress!r}"
+            )
         self.store = store
         self.ttl = ttl
         self.in_progress_ttl = in_progress_ttl
@@ -152,7 +158,9 @@ class Idempotency:
         self.poll_interval = poll_interval
         self._clock = clock or SystemClock()
 
-    async def run(self, key: str, digest: str, fn: Callable[[], Awaitable[bytes | None]]) -> Outcome:
+    async def run(
+        self, key: str, digest: str, fn: Callable[[], Awaitable[bytes | None]]
+    ) -> Outcome:
         """Acquire ``key``, run ``fn`` and save its result; or return the completed result."""
         mine = Record(status=Status.IN_PROGRESS, payload_hash=digest, token=uuid.uuid4().hex)
         done = await self._acquire(key, mine)

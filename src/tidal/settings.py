@@ -43,7 +43,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TIDAL_SERVICE", "K_SERVICE", "service"),
         description="service name in logs and metrics (defaults to the App's name)",
     )
-    host: str = Field("0.0.0.0", description="address the HTTP server binds")  # noqa: S104
+    host: str = Field("0.0.0.0", description="address the HTTP server binds")
     port: int = Field(
         8080, validation_alias=AliasChoices("TIDAL_PORT", "PORT", "port"), description="HTTP port"
     )
@@ -57,4 +57,4 @@ class Settings(BaseSettings):
         30.0, ge=0, description="seconds SIGTERM waits for in-flight events before exit"
     )
     log_level: str = Field("INFO", description="root log level")
-    idempotency: IdempotencySettings = Field(default_factory=IdempotencySettings)
+    idempotency: IdempotencySettings = IdempotencySettings()

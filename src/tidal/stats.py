@@ -9,9 +9,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-Outcome = Literal["received", "handled", "duplicate", "retried", "failed", "dead_lettered", "filtered"]
+Outcome = Literal[
+    "received", "handled", "duplicate", "retried", "failed", "dead_lettered", "filtered"
+]
 OUTCOMES: Final[tuple[Outcome, ...]] = (
-    "received", "handled", "duplicate", "retried", "failed", "dead_lettered", "filtered",
+    "received",
+    "handled",
+    "duplicate",
+    "retried",
+    "failed",
+    "dead_lettered",
+    "filtered",
 )
 
 

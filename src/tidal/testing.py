@@ -47,7 +47,7 @@ class ManualClock:
 
 
 def make_event(
-    type: str = "com.example.test.v1",  # noqa: A002 - the CloudEvents attribute
+    type: str = "com.example.test.v1",
     *,
     source: str = "/tests",
     data: Any = None,

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.support.servers import free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
@@ -25,7 +24,9 @@ TIDAL = [sys.executable, "-m", "tidal.cli"]
 def serve(reference: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "TIDAL_SHUTDOWN_GRACE": "20", "TIDAL_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([*TIDAL, "run", reference, "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env)
+    proc = subprocess.Popen(
+        [*TIDAL, "run", reference, "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env
+    )
     wait_for_port(port)
     return proc, f"http://127.0.0.1:{port}"
 
@@ -39,53 +40,109 @@ def slow_server() -> Iterator[tuple[subprocess.Popen[bytes], str]]:
         proc.wait()
 
 
-def test_sigterm_finishes_the_in_flight_event_before_exit(slow_server: tuple[subprocess.Popen[bytes], str]) -> None:
+def test_sigterm_finishes_the_in_flight_event_before_exit(
+    slow_server: tuple[subprocess.Popen[bytes], str],
+) -> None:
     proc, url = slow_server
     result: dict[str, httpx.Response] = {}
-    headers = {"ce-specversion": "1.0", "ce-id": "s1", "ce-source": "/t", "ce-type": "slow", "content-type": "application/json"}
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": "s1",
+        "ce-source": "/t",
+        "ce-type": "slow",
+        "content-type": "application/json",
+    }
 
     def call() -> None:
-        result["response"] = httpx.post(url, content=b'{"seconds": 1.5}', headers=headers, timeout=30)
+        result["response"] = httpx.post(
+            url, content=b'{"seconds": 1.5}', headers=headers, timeout=30
+        )
 
     caller = threading.Thread(target=call)
     caller.start()
     time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     caller.join(timeout=30)
-    assert proc.wait(timeout=30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once drained
+    assert proc.wait(timeout=30) in (
+        0,
+        -signal.SIGTERM,
+    )  # uvicorn re-raises the signal once drained
     response = result["response"]
     assert response.status_code == 200
     assert response.headers["ce-type"] == "slow.done"
 
 
-def test_send_posts_an_event_and_prints_the_answer(slow_server: tuple[subprocess.Popen[bytes], str]) -> None:
+def test_send_posts_an_event_and_prints_the_answer(
+    slow_server: tuple[subprocess.Popen[bytes], str],
+) -> None:
     _, url = slow_server
     out = subprocess.run(
-        [*TIDAL, "send", url, "--type", "slow", "--source", "/cli", "--id", "c1", "--data", '{"seconds": 0}'],
-        capture_output=True, text=True, timeout=60, check=True,
+        [
+            *TIDAL,
+            "send",
+            url,
+            "--type",
+            "slow",
+            "--source",
+            "/cli",
+            "--id",
+            "c1",
+            "--data",
+            '{"seconds": 0}',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     assert out.stdout.startswith("200 OK (event id c1)")
     assert json.loads(out.stdout.splitlines()[1]) == {"for": "c1"}
 
 
-def test_send_from_a_file_in_structured_mode(slow_server: tuple[subprocess.Popen[bytes], str], tmp_path: Path) -> None:
+def test_send_from_a_file_in_structured_mode(
+    slow_server: tuple[subprocess.Popen[bytes], str], tmp_path: Path
+) -> None:
     _, url = slow_server
     path = tmp_path / "event.json"
-    path.write_text(json.dumps({"specversion": "1.0", "id": "f1", "source": "/file", "type": "slow", "data": {"seconds": 0}}))
-    out = subprocess.run([*TIDAL, "send", url, "--file", str(path), "--mode", "structured"], capture_output=True, text=True, timeout=60)
+    path.write_text(
+        json.dumps(
+            {
+                "specversion": "1.0",
+                "id": "f1",
+                "source": "/file",
+                "type": "slow",
+                "data": {"seconds": 0},
+            }
+        )
+    )
+    out = subprocess.run(
+        [*TIDAL, "send", url, "--file", str(path), "--mode", "structured"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert "200 OK (event id f1)" in out.stdout
 
 
-def test_send_reports_a_client_error_and_exits_non_zero(slow_server: tuple[subprocess.Popen[bytes], str]) -> None:
+def test_send_reports_a_client_error_and_exits_non_zero(
+    slow_server: tuple[subprocess.Popen[bytes], str],
+) -> None:
     _, url = slow_server
-    out = subprocess.run([*TIDAL, "send", url + "/missing", "--type", "slow", "--source", "/cli"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [*TIDAL, "send", url + "/missing", "--type", "slow", "--source", "/cli"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 1
     assert out.stdout.startswith("404")
 
 
 def test_run_rejects_something_that_is_not_an_app() -> None:
-    out = subprocess.run([*TIDAL, "run", "json:dumps"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [*TIDAL, "run", "json:dumps"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode != 0
     assert "is not a tidal App" in out.stderr
 
@@ -93,7 +150,10 @@ def test_run_rejects_something_that_is_not_an_app() -> None:
 def test_dev_runs_the_services_and_stops_after_n_events() -> None:
     out = subprocess.run(
         [*TIDAL, "dev", "--events", "400", "--rate", "0", "--seed", "3"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     assert "example on the memory transport" in out.stdout

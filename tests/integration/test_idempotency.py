@@ -1,4 +1,4 @@
-"""Idempotency on both stores (memory, and a real redis-server): once-only, conflicts, races, expiry."""
+"""Idempotency on both stores (memory and a real redis-server): once-only, conflicts, races."""
 
 from __future__ import annotations
 
@@ -41,7 +41,9 @@ def counting_app(calls: list[str], *, delay: float = 0.0, fail_first: bool = Fal
     return app
 
 
-async def test_many_concurrent_duplicates_run_the_handler_exactly_once(store: IdempotencyStore) -> None:
+async def test_many_concurrent_duplicates_run_the_handler_exactly_once(
+    store: IdempotencyStore,
+) -> None:
     calls: list[str] = []
     app = counting_app(calls, delay=0.05)
     dispatcher = Dispatcher(app, idempotency=Idempotency(store, poll_interval=0.01))
@@ -56,7 +58,9 @@ async def test_many_concurrent_duplicates_run_the_handler_exactly_once(store: Id
     assert {tuple(e.id for e in o.emitted) for o in handled} == {("out-dup-1",)}
 
 
-async def test_concurrent_duplicate_is_reported_in_progress_when_configured(store: IdempotencyStore) -> None:
+async def test_concurrent_duplicate_is_reported_in_progress_when_configured(
+    store: IdempotencyStore,
+) -> None:
     calls: list[str] = []
     app = counting_app(calls, delay=0.2)
     dispatcher = Dispatcher(app, idempotency=Idempotency(store, on_in_progress="report"))
@@ -74,7 +78,9 @@ async def test_same_key_different_payload_is_a_permanent_conflict(store: Idempot
     app = counting_app([])
     dispatcher = Dispatcher(app, idempotency=Idempotency(store))
     await dispatcher.attempt(app.subscription("work"), make_event("in", data={"n": 1}, id="k"))
-    outcome = await dispatcher.attempt(app.subscription("work"), make_event("in", data={"n": 2}, id="k"))
+    outcome = await dispatcher.attempt(
+        app.subscription("work"), make_event("in", data={"n": 2}, id="k")
+    )
     assert isinstance(outcome, Failed)
     assert isinstance(outcome.error, IdempotencyConflictError)
     assert "different payload" in outcome.failure.message

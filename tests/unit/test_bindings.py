@@ -74,8 +74,16 @@ def test_content_type_parameters_are_ignored(order: Event) -> None:
         ({"content-type": "application/json"}, b"{}", "not a CloudEvent"),
         ({"content-type": "application/cloudevents+json"}, b"{not json", "not valid JSON"),
         ({"content-type": "application/cloudevents+json"}, b"[1]", "must be a JSON object"),
-        ({"content-type": "application/cloudevents+json"}, b'{"specversion":"1.0","type":"t","source":"s"}', "'id'"),
-        ({"content-type": "application/cloudevents+json"}, b'{"specversion":"1.0","type":"t","source":"s","id":7}', "'id'"),
+        (
+            {"content-type": "application/cloudevents+json"},
+            b'{"specversion":"1.0","type":"t","source":"s"}',
+            "'id'",
+        ),
+        (
+            {"content-type": "application/cloudevents+json"},
+            b'{"specversion":"1.0","type":"t","source":"s","id":7}',
+            "'id'",
+        ),
         (
             {"content-type": "application/cloudevents+json"},
             b'{"specversion":"1.0","type":"t","source":"s","id":"1","time":"yesterday"}',
@@ -89,11 +97,26 @@ def test_content_type_parameters_are_ignored(order: Event) -> None:
         ({"content-type": http.BATCH}, b'{"a": 1}', "JSON array"),
         ({"content-type": http.BATCH}, b'[{"specversion":"1.0"}]', "batch item 0"),
         (
-            {"content-type": "application/json", "ce-specversion": "1.0", "ce-type": "t", "ce-source": "s", "ce-id": "1"},
+            {
+                "content-type": "application/json",
+                "ce-specversion": "1.0",
+                "ce-type": "t",
+                "ce-source": "s",
+                "ce-id": "1",
+            },
             b"{broken",
             "data is not valid JSON",
         ),
-        ({"content-type": "application/json", "ce-specversion": "1.0", "ce-type": "t", "ce-source": "s"}, b"{}", "id"),
+        (
+            {
+                "content-type": "application/json",
+                "ce-specversion": "1.0",
+                "ce-type": "t",
+                "ce-source": "s",
+            },
+            b"{}",
+            "id",
+        ),
     ],
 )
 def test_malformed_requests_raise_invalid_event_naming_the_problem(

@@ -11,7 +11,12 @@ from tidal import ConfigurationError, DeliveryPolicy
 
 def test_iso_durations_become_seconds() -> None:
     policy = DeliveryPolicy.of(delay="PT0.5S", max_delay="PT2M", timeout="PT10S", max_age="PT2H")
-    assert (policy.base_delay, policy.max_delay, policy.timeout, policy.max_age) == (0.5, 120, 10, 7200)
+    assert (policy.base_delay, policy.max_delay, policy.timeout, policy.max_age) == (
+        0.5,
+        120,
+        10,
+        7200,
+    )
 
 
 def test_exponential_backoff_doubles_until_the_cap() -> None:
@@ -29,7 +34,8 @@ def test_full_jitter_stays_between_zero_and_the_ceiling() -> None:
     rng = random.Random(7)
     draws = [policy.delay(3, rng=rng) for _ in range(500)]
     assert all(0 <= d <= 4 for d in draws)
-    assert max(draws) > 3 and min(draws) < 1  # spread over the whole range, not a constant
+    assert max(draws) > 3  # spread over the whole range, not a constant
+    assert min(draws) < 1
 
 
 def test_exhaustion_counts_the_first_attempt() -> None:

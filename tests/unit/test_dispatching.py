@@ -1,4 +1,4 @@
-"""The dispatcher: error classification, retries in virtual time, timeouts, age, dead-letter metadata."""
+"""The dispatcher: error classes, retries in virtual time, timeouts, age, dead-letter metadata."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from tidal.dispatching import Dispatcher, Failed, Handled, Retry
 from tidal.errors import ConfigurationError, FilterError
 from tidal.testing import ManualClock, make_event
 
-POLICY = DeliveryPolicy.of(max_attempts=3, delay="PT1S", max_delay="PT30S", jitter=False, timeout="PT5S")
+POLICY = DeliveryPolicy.of(
+    max_attempts=3, delay="PT1S", max_delay="PT30S", jitter=False, timeout="PT5S"
+)
 
 
 def dispatcher_for(app: App, clock: ManualClock) -> Dispatcher:
@@ -33,7 +35,9 @@ async def test_returned_event_is_emitted_and_reported() -> None:
     async def emit(events: object) -> None:
         emitted.extend(events)  # type: ignore[call-overload]
 
-    outcome = await Dispatcher(app).attempt(app.subscription("reply"), make_event("in", data=1), emit=emit)
+    outcome = await Dispatcher(app).attempt(
+        app.subscription("reply"), make_event("in", data=1), emit=emit
+    )
     assert isinstance(outcome, Handled)
     assert [e.type for e in outcome.emitted] == ["out"]
     assert emitted == outcome.emitted
@@ -53,7 +57,8 @@ async def test_context_emit_and_derive_give_stable_ids_across_attempts(clock: Ma
 
     outcome = await dispatcher_for(app, clock).deliver(app.subscription("fan"), make_event("in"))
     assert isinstance(outcome, Handled)
-    assert len(seen) == 2 and seen[0] == seen[1]
+    assert len(seen) == 2
+    assert seen[0] == seen[1]
     assert [e.id for e in outcome.emitted] == [seen[0]]
 
 

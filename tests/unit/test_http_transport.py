@@ -12,8 +12,8 @@ from tidal import App, Context, DeliveryPolicy, Event, InvalidEventError, Retrya
 from tidal.bindings import http as binding
 from tidal.dispatching import Dispatcher, Emit
 from tidal.idempotency import Idempotency, MemoryIdempotencyStore
-from tidal.transports.http.server import Receiver, create_asgi_app
 from tidal.testing import make_event
+from tidal.transports.http.server import Receiver, create_asgi_app
 
 ONE_TRY = DeliveryPolicy.of(max_attempts=1)
 
@@ -49,7 +49,11 @@ def build_app() -> App:
     def invalid(event: Event) -> None:
         raise InvalidEventError("missing field 'total'")
 
-    @app.on(type="invalid", name="with-dlq", policy=DeliveryPolicy.of(max_attempts=1, dead_letter="http://dlq.test/"))
+    @app.on(
+        type="invalid",
+        name="with-dlq",
+        policy=DeliveryPolicy.of(max_attempts=1, dead_letter="http://dlq.test/"),
+    )
     def with_dlq(event: Event) -> None:
         raise InvalidEventError("also bad")
 
@@ -93,7 +97,9 @@ async def client(dlq: Collector) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def post(client: httpx.AsyncClient, event: Event, *, path: str = "/", mode: str = "binary") -> httpx.Response:
+async def post(
+    client: httpx.AsyncClient, event: Event, *, path: str = "/", mode: str = "binary"
+) -> httpx.Response:
     headers, body = binding.to_binary(event) if mode == "binary" else binding.to_structured(event)
     return await client.post(path, content=body, headers=headers)
 
@@ -113,8 +119,10 @@ async def test_several_replies_come_back_batched(client: httpx.AsyncClient) -> N
     assert [e["type"] for e in response.json()] == ["a", "b"]
 
 
-async def test_handled_without_reply_is_202(client: httpx.AsyncClient) -> None:
-    assert (await post(client, make_event("quiet"))).status_code == 202
+async def test_handled_without_reply_is_200_with_an_empty_body(client: httpx.AsyncClient) -> None:
+    response = await post(client, make_event("quiet"))
+    assert response.status_code == 200
+    assert response.content == b""
 
 
 async def test_unmatched_event_is_accepted_and_ignored(client: httpx.AsyncClient) -> None:
@@ -128,7 +136,9 @@ async def test_retryable_error_is_503(client: httpx.AsyncClient) -> None:
     assert "try later" in response.json()["message"]
 
 
-async def test_retryable_error_with_delay_is_429_with_retry_after(client: httpx.AsyncClient) -> None:
+async def test_retryable_error_with_delay_is_429_with_retry_after(
+    client: httpx.AsyncClient,
+) -> None:
     response = await post(client, make_event("slow-down"))
     assert response.status_code == 429
     assert response.headers["retry-after"] == "3"
@@ -143,7 +153,10 @@ async def test_unexpected_handler_exception_is_retryable_not_500(client: httpx.A
 async def test_permanent_error_is_422_so_the_broker_dead_letters(client: httpx.AsyncClient) -> None:
     response = await post(client, make_event("invalid"), path="/invalid")
     assert response.status_code == 422
-    assert response.json() == {"error": "permanent_error", "message": "InvalidEventError: missing field 'total'"}
+    assert response.json() == {
+        "error": "permanent_error",
+        "message": "InvalidEventError: missing field 'total'",
+    }
 
 
 async def test_permanent_error_with_own_dead_letter_sink_is_dead_lettered_and_202(
@@ -154,13 +167,16 @@ async def test_permanent_error_with_own_dead_letter_sink_is_dead_lettered_and_20
     assert response.status_code == 202
     assert dlq.targets == ["http://dlq.test/"]
     [letter] = dlq.events
-    assert letter.id == event.id and letter.data == {"a": 1}
+    assert letter.id == event.id
+    assert letter.data == {"a": 1}
     assert letter.get_extension("tidalerrormessage") == "also bad"
 
 
 async def test_dead_letter_sink_down_turns_into_503() -> None:
     receiver = Receiver(
-        dispatcher=Dispatcher(build_app()), max_body_bytes=4096, dead_letter_sink=Collector(fail=True).sink
+        dispatcher=Dispatcher(build_app()),
+        max_body_bytes=4096,
+        dead_letter_sink=Collector(fail=True).sink,
     )
     async with client_for(receiver) as c:
         response = await post(c, make_event("invalid"), path="/with-dlq")
@@ -170,16 +186,21 @@ async def test_dead_letter_sink_down_turns_into_503() -> None:
 
 async def test_emitted_events_go_to_k_sink_instead_of_the_response() -> None:
     sink = Collector()
-    receiver = Receiver(dispatcher=Dispatcher(build_app()), max_body_bytes=4096, emit=sink.sink("K_SINK"))
+    receiver = Receiver(
+        dispatcher=Dispatcher(build_app()), max_body_bytes=4096, emit=sink.sink("K_SINK")
+    )
     async with client_for(receiver) as c:
         response = await post(c, make_event("many"))
-    assert response.status_code == 202
+    assert response.status_code == 200
+    assert response.content == b""
     assert [e.type for e in sink.events] == ["a", "b"]
 
 
 async def test_k_sink_failure_is_retryable_so_nothing_is_lost() -> None:
     receiver = Receiver(
-        dispatcher=Dispatcher(build_app()), max_body_bytes=4096, emit=Collector(fail=True).sink("K_SINK")
+        dispatcher=Dispatcher(build_app()),
+        max_body_bytes=4096,
+        emit=Collector(fail=True).sink("K_SINK"),
     )
     async with client_for(receiver) as c:
         assert (await post(c, make_event("echo"))).status_code == 503
@@ -204,11 +225,22 @@ async def test_duplicate_delivery_replies_the_same_event(client: httpx.AsyncClie
     [
         ({"content-type": "application/json"}, b'{"a": 1}', 400, "invalid_event"),
         ({"content-type": "application/cloudevents+json"}, b"{oops", 400, "invalid_event"),
-        ({"content-type": "application/cloudevents+json"}, b'{"specversion": "1.0"}', 400, "invalid_event"),
+        (
+            {"content-type": "application/cloudevents+json"},
+            b'{"specversion": "1.0"}',
+            400,
+            "invalid_event",
+        ),
         ({"content-type": "application/cloudevents+xml"}, b"<e/>", 415, "unsupported_media_type"),
         ({"content-type": "application/cloudevents+json"}, b"x" * 5000, 413, "payload_too_large"),
         (
-            {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "s", "ce-type": "echo", "ce-time": "not-a-time"},
+            {
+                "ce-specversion": "1.0",
+                "ce-id": "1",
+                "ce-source": "s",
+                "ce-type": "echo",
+                "ce-time": "not-a-time",
+            },
             b"",
             400,
             "invalid_event",
@@ -229,7 +261,9 @@ async def test_chunked_body_over_the_limit_is_413(client: httpx.AsyncClient) -> 
         for _ in range(10):
             yield b"x" * 1000
 
-    response = await client.post("/", content=chunks(), headers={"content-type": "application/cloudevents+json"})
+    response = await client.post(
+        "/", content=chunks(), headers={"content-type": "application/cloudevents+json"}
+    )
     assert response.status_code == 413
 
 

@@ -89,7 +89,9 @@ def event_to_mapping(event: Any) -> dict[str, Any]:
 def event_from_mapping(obj: Any) -> Event:
     """Parse one structured-mode JSON object into an `Event`, or raise `InvalidEventError`."""
     if not isinstance(obj, Mapping):
-        raise InvalidEventError(f"a structured CloudEvent must be a JSON object, got {type(obj).__name__}")
+        raise InvalidEventError(
+            f"a structured CloudEvent must be a JSON object, got {type(obj).__name__}"
+        )
     attributes = dict(obj)
     data = attributes.pop("data", None)
     encoded = attributes.pop("data_base64", None)
@@ -102,12 +104,23 @@ def event_from_mapping(obj: Any) -> Event:
 
 def parse_time(value: Any) -> datetime:
     """Parse an RFC 3339 timestamp, naming the attribute when it is malformed."""
-    try:
-        parsed = isoparse(value) if isinstance(value, str) else None
-    except ValueError:
-        parsed = None
+    parsed: datetime | None = None
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = _isoparse(value)
     if parsed is None or parsed.tzinfo is None:
         raise InvalidEventError(f"attribute 'time' is not an RFC 3339 timestamp: {value!r}")
+    return parsed
+
+
+def _isoparse(value: str) -> datetime | None:
+    """dateutil's parser for the RFC 3339 forms ``datetime.fromisoformat`` refuses."""
+    try:
+        parsed: datetime = isoparse(value)
+    except ValueError:
+        return None
     return parsed
 
 

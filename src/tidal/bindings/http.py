@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
+from urllib.parse import unquote
 
 from cloudevents.core.bindings import http as sdk_http
 
-from tidal.bindings.formats import FORMAT, dumps, event_from_mapping, event_to_mapping
+from tidal.bindings.formats import FORMAT, dumps, event_from_mapping, event_to_mapping, parse_time
 from tidal.errors import InvalidEventError
 from tidal.events import Event
 
@@ -48,15 +49,19 @@ def parse_request(headers: Mapping[str, str], body: bytes) -> list[Event]:
 
 
 def _parse_binary(headers: Mapping[str, str], body: bytes) -> Event:
-    message = sdk_http.HTTPMessage(headers=dict(headers.items()), body=body)
-    try:
-        event = sdk_http.from_binary(message, FORMAT, Event)
-    except InvalidEventError:
-        raise
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise InvalidEventError(f"invalid binary-mode CloudEvent: {exc}") from exc
-    assert isinstance(event, Event)
-    return event
+    """Binary mode, read directly: the SDK's reader percent-decodes every header and parses
+    ``time`` with dateutil, which costs more than the rest of the request path together."""
+    attributes: dict[str, Any] = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered.startswith("ce-"):
+            attributes[lowered[3:]] = unquote(value) if "%" in value else value
+    content_type = headers.get("content-type")
+    if content_type is not None:
+        attributes["datacontenttype"] = content_type
+    if "time" in attributes:
+        attributes["time"] = parse_time(attributes["time"])
+    return Event(attributes, FORMAT.read_data(body, content_type))
 
 
 def _parse_batch(body: bytes) -> list[Event]:

@@ -26,12 +26,36 @@ from tidal.transports.memory import MemoryBroker
 
 
 @click.command()
-@click.option("--services", "services_dir", type=click.Path(path_type=Path), default=Path("services"), show_default=True)
-@click.option("--events", "limit", type=int, default=None, help="Stop after N demo events (default: run until Ctrl-C).")
-@click.option("--rate", type=float, default=200.0, show_default=True, help="Demo events per second (0 = as fast as possible).")
-@click.option("--seed", type=int, default=None, help="Seed the demo generator for a repeatable run.")
-@click.option("--log-level", default="ERROR", show_default=True, help="Log level of the handlers' logs.")
-def dev(services_dir: Path, limit: int | None, rate: float, seed: int | None, log_level: str) -> None:
+@click.option(
+    "--services",
+    "services_dir",
+    type=click.Path(path_type=Path),
+    default=Path("services"),
+    show_default=True,
+)
+@click.option(
+    "--events",
+    "limit",
+    type=int,
+    default=None,
+    help="Stop after N demo events (default: run until Ctrl-C).",
+)
+@click.option(
+    "--rate",
+    type=float,
+    default=200.0,
+    show_default=True,
+    help="Demo events per second (0 = as fast as possible).",
+)
+@click.option(
+    "--seed", type=int, default=None, help="Seed the demo generator for a repeatable run."
+)
+@click.option(
+    "--log-level", default="ERROR", show_default=True, help="Log level of the handlers' logs."
+)
+def dev(
+    services_dir: Path, limit: int | None, rate: float, seed: int | None, log_level: str
+) -> None:
     """Run the services together on the embedded default (no server needed)."""
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s %(message)s")
     try:
@@ -40,7 +64,9 @@ def dev(services_dir: Path, limit: int | None, rate: float, seed: int | None, lo
         raise click.ClickException(str(exc)) from exc
     console = Console()
     console.print(f"tidal dev: {', '.join(s.name for s in services)} on the memory transport")
-    broker, elapsed = asyncio.run(_run(services, limit=limit, rate=rate, seed=seed, console=console))
+    broker, elapsed = asyncio.run(
+        _run(services, limit=limit, rate=rate, seed=seed, console=console)
+    )
     console.print(table(broker.stats, published=len(broker.published), elapsed=elapsed))
     letters = broker.all_dead_letters()
     console.print(f"{len(letters)} event(s) dead-lettered")
@@ -90,7 +116,11 @@ async def _drain(broker: MemoryBroker, stop: asyncio.Event) -> None:
     """Let in-flight deliveries finish; a second Ctrl-C (or 10 s) cancels them."""
     stop.clear()
     drained = asyncio.create_task(broker.drain())
-    await asyncio.wait({drained, asyncio.create_task(stop.wait())}, timeout=10.0, return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait(
+        {drained, asyncio.create_task(stop.wait())},
+        timeout=10.0,
+        return_when=asyncio.FIRST_COMPLETED,
+    )
     if not drained.done():
         await broker.close()
         drained.cancel()
@@ -100,7 +130,9 @@ async def _drain(broker: MemoryBroker, stop: asyncio.Event) -> None:
 def _display(console: Console):  # type: ignore[no-untyped-def]
     if sys.stdout.isatty():
         with Live(console=console, refresh_per_second=4) as live:
-            yield lambda broker, elapsed: live.update(table(broker.stats, published=len(broker.published), elapsed=elapsed))
+            yield lambda broker, elapsed: live.update(
+                table(broker.stats, published=len(broker.published), elapsed=elapsed)
+            )
         return
     last = [0.0]
 

@@ -1,4 +1,4 @@
-"""Entry point of the ``tidal`` command (``[project.scripts]``): the click group and its commands."""
+"""Entry point of the ``tidal`` command (``[project.scripts]``): the click group."""
 
 from __future__ import annotations
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 
@@ -22,12 +21,14 @@ def run(reference: str, host: str | None, port: int | None, transport: str) -> N
     """Serve the App at REFERENCE (``package.module:app``)."""
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     sys.path.insert(0, ".")
     try:
         app = load_app(reference)
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
-    from tidal.transports.http.serving import serve
+    from tidal.transports.http.serving import run as serve_http
 
-    asyncio.run(serve(app, settings))
+    serve_http(app, settings)

@@ -47,8 +47,14 @@ def _build(file: Path | None, fields: dict[str, Any]) -> Event:
 @click.option("--subject", help="Event subject.")
 @click.option("--data", help="Event data as JSON.")
 @click.option("--ext", multiple=True, help="Extension NAME=VALUE (repeatable).")
-@click.option("--file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="A structured-mode JSON event.")
-@click.option("--mode", type=click.Choice(["binary", "structured"]), default="binary", show_default=True)
+@click.option(
+    "--file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A structured-mode JSON event.",
+)
+@click.option(
+    "--mode", type=click.Choice(["binary", "structured"]), default="binary", show_default=True
+)
 def send(
     url: str,
     type_: str | None,

@@ -7,7 +7,9 @@ from tidal.idempotency import Idempotency, IdempotencyStore, MemoryIdempotencySt
 from tidal.settings import IdempotencySettings
 
 
-def make_store(settings: IdempotencySettings, *, clock: Clock | None = None) -> IdempotencyStore | None:
+def make_store(
+    settings: IdempotencySettings, *, clock: Clock | None = None
+) -> IdempotencyStore | None:
     """The configured store, or None when idempotency is off."""
     if settings.backend == "none":
         return None
@@ -18,7 +20,9 @@ def make_store(settings: IdempotencySettings, *, clock: Clock | None = None) -> 
     return MemoryIdempotencyStore(clock=clock)
 
 
-def make_idempotency(settings: IdempotencySettings, *, clock: Clock | None = None) -> Idempotency | None:
+def make_idempotency(
+    settings: IdempotencySettings, *, clock: Clock | None = None
+) -> Idempotency | None:
     store = make_store(settings, clock=clock)
     if store is None:
         return None

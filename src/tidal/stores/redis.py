@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -53,7 +53,7 @@ class RedisIdempotencyStore:
 
     async def acquire(self, key: str, record: Record, *, ttl: float) -> Record | None:
         found = await self._call(self._acquire, [key], [record.to_json(), _ms(ttl)])
-        return None if found is None else Record.from_json(found)
+        return None if found is None else Record.from_json(cast(bytes, found))
 
     async def complete(self, key: str, record: Record, *, ttl: float) -> bool:
         done = await self._call(self._complete, [key], [record.to_json(), _ms(ttl), record.token])

@@ -1,4 +1,4 @@
-"""The Knative (HTTP push) transport: an ASGI app under uvicorn that honours the subscriber contract."""
+"""The Knative (HTTP push) transport: an ASGI app under uvicorn (the subscriber contract)."""
 
 from tidal.transports.http.server import create_asgi_app
 

@@ -2,7 +2,8 @@
 
 `tidal run` serves what `create_asgi_app` returns under uvicorn. Status mapping:
 
-- 200 with the reply event (202 with none) when every matching subscription handled the event;
+- 200 (with the reply event, if any) when every matching subscription handled the event;
+  202 when no subscription matched (content filters) or tidal dead-lettered it itself;
 - 503 for a retryable failure (429 with ``Retry-After`` when the error asked for a delay), so the
   Broker retries per the Trigger's ``delivery``;
 - 422 for a permanent failure, which a Broker does not retry but dead-letters; when the
@@ -21,11 +22,12 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from tidal.app import Subscription
 from tidal.bindings.http import UnsupportedMediaTypeError, parse_request, to_batch, to_binary
 from tidal.dispatching import Dispatcher, Emit, Failed, Handled, Outcome, Retry
-from tidal.errors import InvalidEventError, PayloadTooLargeError
+from tidal.errors import InvalidEventError, PayloadTooLargeError, RetryableError
 from tidal.events import Event
 
 SinkFactory = Callable[[str], Emit]
@@ -43,19 +45,40 @@ class Receiver:
     state: dict[str, Any] = field(default_factory=dict)
 
 
-def create_asgi_app(receiver: Receiver, *, lifespan: Any = None) -> Starlette:
-    """The ASGI app: ``POST /`` (every subscription) and ``POST /{subscription}`` (one)."""
+class EventsASGI:
+    """The ASGI app: ``POST /`` (every subscription) and ``POST /{subscription}`` (one) answered
+    directly, the rest (health, readiness, lifespan, 404 / 405) by a small Starlette app.
 
-    async def receive_all(request: Request) -> Response:
-        return await _receive(receiver, request, None)
+    The POST path skips Starlette's router and middleware stack: it is the hot path."""
 
-    async def receive_one(request: Request) -> Response:
-        name = request.path_params["subscription"]
-        subs = {s.name: s for s in receiver.dispatcher.app.subscriptions}
-        if name not in subs:
-            return _error(404, "unknown_subscription", f"no subscription named {name!r}")
-        return await _receive(receiver, request, subs[name])
+    def __init__(self, receiver: Receiver, *, lifespan: Any = None) -> None:
+        self.receiver = receiver
+        self.subscriptions = {s.name: s for s in receiver.dispatcher.app.subscriptions}
+        self.fallback = _service_routes(receiver, lifespan)
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.fallback(scope, receive, send)
+            return
+        response = await self._post(scope, receive, scope["path"].strip("/"))
+        await response(scope, receive, send)
+
+    async def _post(self, scope: Scope, receive: Receive, name: str) -> Response:
+        sub = None
+        if name:
+            sub = self.subscriptions.get(name)
+            if sub is None:
+                return _error(404, "unknown_subscription", f"no subscription named {name!r}")
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        return await _receive(self.receiver, headers, receive, sub)
+
+
+def create_asgi_app(receiver: Receiver, *, lifespan: Any = None) -> EventsASGI:
+    """The ASGI app `tidal run` serves (see `EventsASGI`)."""
+    return EventsASGI(receiver, lifespan=lifespan)
+
+
+def _service_routes(receiver: Receiver, lifespan: Any) -> Starlette:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -67,16 +90,16 @@ def create_asgi_app(receiver: Receiver, *, lifespan: Any = None) -> Starlette:
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        Route("/", receive_all, methods=["POST"]),
-        Route("/{subscription}", receive_one, methods=["POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 
 
-async def _receive(receiver: Receiver, request: Request, only: Subscription | None) -> Response:
+async def _receive(
+    receiver: Receiver, headers: dict[str, str], receive: Receive, only: Subscription | None
+) -> Response:
     try:
-        body = await _read_body(request, receiver.max_body_bytes)
-        events = parse_request(request.headers, body)
+        body = await _read_body(headers, receive, receiver.max_body_bytes)
+        events = parse_request(headers, body)
     except PayloadTooLargeError as exc:
         return _error(413, "payload_too_large", str(exc))
     except UnsupportedMediaTypeError as exc:
@@ -89,18 +112,24 @@ async def _receive(receiver: Receiver, request: Request, only: Subscription | No
     return await _respond(receiver, outcomes)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+async def _read_body(headers: dict[str, str], receive: Receive, limit: int) -> bytes:
+    """The request body, refused as soon as it (declared or streamed) passes ``limit``."""
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(int(declared), limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise InvalidEventError("client disconnected before the body was complete")
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise PayloadTooLargeError(size, limit)
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def _dispatch(
@@ -114,27 +143,34 @@ async def _dispatch(
             dispatcher.stats.bump(sub.name, "filtered")
             continue
         dispatcher.stats.bump(sub.name, "received")
-        emit = {} if receiver.emit is None else {"emit": receiver.emit}
-        outcome = await dispatcher.attempt(sub, event, broker_retries=True, **emit)
+        outcome = await dispatcher.attempt(sub, event, broker_retries=True, emit=receiver.emit)
         results.append((sub, outcome))
     return results
 
 
-async def _respond(receiver: Receiver, outcomes: Sequence[tuple[Subscription, Outcome]]) -> Response:
+async def _respond(
+    receiver: Receiver, outcomes: Sequence[tuple[Subscription, Outcome]]
+) -> Response:
     retries = [o for _, o in outcomes if isinstance(o, Retry)]
     if retries:
         return _retry_response(retries)
     failures = [(s, o) for s, o in outcomes if isinstance(o, Failed)]
     if failures:
         return await _failure_response(receiver, failures)
-    if receiver.emit is not None:  # emitted events already went to the sink
+    if not outcomes:
         return Response(status_code=202)
+    if receiver.emit is not None:  # emitted events already went to the sink
+        return Response(status_code=200)
     replies = [e for _, o in outcomes if isinstance(o, Handled) for e in o.emitted]
     return _reply(replies)
 
 
 def _retry_response(retries: Sequence[Retry]) -> Response:
-    asked = [o.error.delay for o in retries if getattr(o.error, "delay", None) is not None]
+    asked = [
+        o.error.delay
+        for o in retries
+        if isinstance(o.error, RetryableError) and o.error.delay is not None
+    ]
     message = "; ".join(f"{type(o.error).__name__}: {o.error}" for o in retries)
     if asked:
         response = _error(429, "retry_later", message)
@@ -165,7 +201,7 @@ async def _failure_response(
 
 def _reply(replies: Sequence[Event]) -> Response:
     if not replies:
-        return Response(status_code=202)
+        return Response(status_code=200)
     headers, body = to_binary(replies[0]) if len(replies) == 1 else to_batch(replies)
     return Response(body, status_code=200, headers=headers)
 

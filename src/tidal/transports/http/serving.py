@@ -6,6 +6,7 @@ On SIGTERM ``/readyz`` turns 503, the listener closes, and in-flight events fini
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -78,3 +79,15 @@ async def serve(app: App, settings: Settings) -> None:
             timeout_graceful_shutdown=int(settings.shutdown_grace),
         )
         await _Server(config, receiver).serve()
+
+
+def run(app: App, settings: Settings) -> None:
+    """Serve on uvloop when it is installed (the ``http`` extra brings it), else asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        factory = None
+    else:
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(serve(app, settings))
