@@ -9,9 +9,10 @@ import functools
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
+from tidal.clock import Clock
 from tidal.events import Event
 
 DERIVED_ID_NAMESPACE: Final = uuid.UUID("6f1d4a52-3b0e-4a8e-9d55-1c7b2f0e7a11")
@@ -29,9 +30,24 @@ class Context:
     subscription: str
     service: str
     attempt: int
-    deadline: datetime | None
+    timeout: float | None
+    clock: Clock
+    started: float
     base_logger: logging.Logger
     emitted: list[Event] = field(default_factory=list)
+
+    @property
+    def deadline(self) -> datetime | None:
+        """When this attempt times out (None: no timeout)."""
+        if self.timeout is None:
+            return None
+        return self.clock.now() + timedelta(seconds=self.remaining())
+
+    def remaining(self) -> float:
+        """Seconds left before this attempt times out (infinity without a timeout)."""
+        if self.timeout is None:
+            return float("inf")
+        return self.timeout - (self.clock.monotonic() - self.started)
 
     @functools.cached_property
     def logger(self) -> logging.LoggerAdapter[logging.Logger]:

@@ -13,7 +13,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from tidal.app import App, Subscription
@@ -30,10 +30,12 @@ from tidal.errors import (
 from tidal.events import Event
 from tidal.idempotency import Idempotency, payload_hash
 from tidal.stats import Stats
+from tidal.timeouts import Watchdog
 
 Emit = Callable[[Sequence[Event]], Awaitable[None]]
 
 log = logging.getLogger("tidal.dispatch")
+INFINITE = float("inf")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +89,7 @@ class Dispatcher:
         self.rng = rng or random.Random()
         self.stats = stats or Stats()
         self._logger = logging.getLogger(f"tidal.app.{app.name}")
+        self._watchdog = Watchdog()
 
     def key(self, sub: Subscription, event: Event) -> str:
         """The idempotency key: per app and subscription, so fan-out targets are independent."""
@@ -165,28 +168,30 @@ class Dispatcher:
 
     async def _call(self, sub: Subscription, event: Event, attempt: int) -> list[Event]:
         timeout = sub.policy.timeout
-        ctx = self._context(sub, event, attempt, timeout)
-        args: tuple[Any, ...] = (event, ctx) if sub.wants_context else (event,)
+        ctx = self._context(sub, event, attempt, timeout) if sub.wants_context else None
+        args: tuple[Any, ...] = (event,) if ctx is None else (event, ctx)
         try:
-            async with asyncio.timeout(timeout):
+            async with self._watchdog.scope(INFINITE if timeout is None else timeout):
                 if sub.is_async:
                     result = await sub.handler(*args)  # type: ignore[misc]
                 else:
                     result = await asyncio.to_thread(sub.handler, *args)
         except TimeoutError as exc:
             raise HandlerTimeoutError(f"attempt {attempt} timed out after {timeout:g}s") from exc
-        return [*_normalise(result, sub.name), *ctx.emitted]
+        produced = _normalise(result, sub.name)
+        return produced if ctx is None else [*produced, *ctx.emitted]
 
     def _context(
         self, sub: Subscription, event: Event, attempt: int, timeout: float | None
     ) -> Context:
-        deadline = None if timeout is None else self.clock.now() + timedelta(seconds=timeout)
         return Context(
             event=event,
             subscription=sub.name,
             service=self.app.name,
             attempt=attempt,
-            deadline=deadline,
+            timeout=timeout,
+            clock=self.clock,
+            started=self.clock.monotonic(),
             base_logger=self._logger,
         )
 

@@ -224,3 +224,16 @@ def test_fan_out_matches_every_subscription_whose_filters_pass() -> None:
     big = make_event("order", data={"total": 500})
     assert [s.name for s in app.matching(small)] == ["all-orders"]
     assert [s.name for s in app.matching(big)] == ["all-orders", "big"]
+
+
+async def test_context_deadline_is_the_attempt_start_plus_the_timeout(clock: ManualClock) -> None:
+    app = App("svc", policy=DeliveryPolicy.of(timeout="PT10S"))
+    seen: list[object] = []
+
+    @app.on(type="in")
+    async def timed(event: Event, ctx: Context) -> None:
+        clock.advance(4)
+        seen.extend([ctx.deadline, ctx.remaining()])
+
+    await dispatcher_for(app, clock).attempt(app.subscription("timed"), make_event("in"))
+    assert seen == [clock.now() + timedelta(seconds=6), 6.0]

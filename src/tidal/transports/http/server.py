@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -31,6 +31,7 @@ from tidal.errors import InvalidEventError, PayloadTooLargeError, RetryableError
 from tidal.events import Event
 
 SinkFactory = Callable[[str], Emit]
+EMPTY_OK: Final = Response(status_code=200)  # immutable once built: shared by every request
 
 
 @dataclass
@@ -160,7 +161,7 @@ async def _respond(
     if not outcomes:
         return Response(status_code=202)
     if receiver.emit is not None:  # emitted events already went to the sink
-        return Response(status_code=200)
+        return EMPTY_OK
     replies = [e for _, o in outcomes if isinstance(o, Handled) for e in o.emitted]
     return _reply(replies)
 
@@ -201,7 +202,7 @@ async def _failure_response(
 
 def _reply(replies: Sequence[Event]) -> Response:
     if not replies:
-        return Response(status_code=200)
+        return EMPTY_OK
     headers, body = to_binary(replies[0]) if len(replies) == 1 else to_batch(replies)
     return Response(body, status_code=200, headers=headers)
 
