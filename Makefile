@@ -33,4 +33,4 @@ unit: venv system-deps
 test: lint unit
 
 bench: venv
-	$(BIN)/python -m bench.http_path $(ARGS)
+	$(BIN)/python -m bench.http_path --rounds 5 --seconds 5 $(ARGS)
