@@ -161,3 +161,22 @@ def test_dev_runs_the_services_and_stops_after_n_events() -> None:
         assert subscription in out.stdout
     assert "dead-lettered" in out.stdout
     assert "has no positive 'total'" in out.stdout
+
+
+def test_dev_stops_cleanly_on_ctrl_c_with_a_summary() -> None:
+    proc = subprocess.Popen(
+        [*TIDAL, "dev", "--rate", "500"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # the banner: the loop is running
+    assert "on the memory transport" in first
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "event(s) dead-lettered" in out
+    assert "Traceback" not in err
