@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -110,6 +111,8 @@ class Dispatcher:
         With ``broker_retries`` (Knative) the broker counts attempts, so a retryable failure is
         never final here.
         """
+        stats, started = self.stats, time.monotonic()
+        stats.in_flight[sub.name] += 1
         try:
             handled = await self._guarded(sub, event, attempt, emit or _discard)
         except asyncio.CancelledError:
@@ -117,7 +120,10 @@ class Dispatcher:
         except Exception as exc:  # every failure is classified, none escapes
             final = not broker_retries and sub.policy.exhausted(attempt)
             return self._failed_attempt(sub, event, exc, attempt, first_failure, final=final)
-        self.stats.bump(sub.name, "duplicate" if handled.duplicate else "handled")
+        finally:
+            stats.in_flight[sub.name] -= 1
+            stats.observe(sub.name, event.type, time.monotonic() - started)
+        stats.bump(sub.name, "duplicate" if handled.duplicate else "handled", event_type=event.type)
         return handled
 
     async def deliver(
@@ -207,12 +213,12 @@ class Dispatcher:
     ) -> Retry | Failed:
         now = self.clock.now()
         if not isinstance(exc, PermanentError) and not final:
-            self.stats.bump(sub.name, "retried")
+            self.stats.bump(sub.name, "retried", event_type=event.type)
             delay = exc.delay if isinstance(exc, RetryableError) and exc.delay is not None else None
             wait = sub.policy.delay(attempt, rng=self.rng) if delay is None else delay
             log.info("retrying %s on %s in %.3fs: %r", event.id, sub.name, wait, exc)
             return Retry(error=exc, delay=wait, failed_at=now)
-        self.stats.bump(sub.name, "failed")
+        self.stats.bump(sub.name, "failed", event_type=event.type)
         log.warning(
             "giving up on %s in %s after %d attempt(s): %r", event.id, sub.name, attempt, exc
         )

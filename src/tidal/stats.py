@@ -1,10 +1,13 @@
-"""Per-subscription counters of what happened to events; the dispatcher and transports bump them.
+"""What happened to events, per subscription: counts, in-flight and handler latency.
 
-`tidal dev` prints them live; the metrics layer exports the same numbers.
+The dispatcher and the transports record here on the hot path (plain counters, no locks, no
+labels to resolve); `tidal dev` prints the counts live and the metrics layer exports all of it
+at scrape time, so observing costs nothing between scrapes.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -21,16 +24,55 @@ OUTCOMES: Final[tuple[Outcome, ...]] = (
     "dead_lettered",
     "filtered",
 )
+# Handler latency buckets in seconds (upper bounds; +Inf is implied).
+BUCKETS: Final = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+@dataclass
+class Histogram:
+    """Cumulative-on-export histogram: one count per bucket, plus sum and count."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
+    total: float = 0.0
+    count: int = 0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
+        self.total += seconds
+        self.count += 1
+
+    def cumulative(self) -> list[tuple[float, int]]:
+        """(upper bound, observations <= bound) pairs, ending with +Inf."""
+        running, pairs = 0, []
+        for bound, n in zip((*BUCKETS, float("inf")), self.counts, strict=True):
+            running += n
+            pairs.append((bound, running))
+        return pairs
 
 
 @dataclass
 class Stats:
-    """Counts keyed by (subscription, outcome)."""
+    """Counts by (subscription, outcome), and by (subscription, event type, outcome) when the
+    recorder knows the type; in-flight attempts and handler latency by subscription and type."""
 
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    typed: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    in_flight: Counter[str] = field(default_factory=Counter)
+    latency: dict[tuple[str, str], Histogram] = field(default_factory=dict)
 
-    def bump(self, subscription: str, outcome: Outcome, n: int = 1) -> None:
+    def bump(
+        self, subscription: str, outcome: Outcome, n: int = 1, *, event_type: str | None = None
+    ) -> None:
         self.counts[(subscription, outcome)] += n
+        if event_type is not None:
+            self.typed[(subscription, event_type, outcome)] += n
+
+    def observe(self, subscription: str, event_type: str, seconds: float) -> None:
+        """Record one handler attempt's duration."""
+        histogram = self.latency.get((subscription, event_type))
+        if histogram is None:
+            histogram = self.latency[(subscription, event_type)] = Histogram()
+        histogram.observe(seconds)
 
     def get(self, subscription: str, outcome: Outcome) -> int:
         return self.counts[(subscription, outcome)]

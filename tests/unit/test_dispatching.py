@@ -237,3 +237,25 @@ async def test_context_deadline_is_the_attempt_start_plus_the_timeout(clock: Man
 
     await dispatcher_for(app, clock).attempt(app.subscription("timed"), make_event("in"))
     assert seen == [clock.now() + timedelta(seconds=6), 6.0]
+
+
+async def test_stats_record_outcome_by_type_latency_and_in_flight() -> None:
+    app = App("svc")
+    during: list[int] = []
+    dispatcher = Dispatcher(app)
+
+    @app.on(type="in")
+    async def observed(event: Event) -> None:
+        during.append(dispatcher.stats.in_flight["observed"])
+        await asyncio.sleep(0.02)
+
+    await dispatcher.attempt(app.subscription("observed"), make_event("in"))
+    stats = dispatcher.stats
+    assert during == [1]
+    assert stats.in_flight["observed"] == 0
+    assert stats.typed[("observed", "in", "handled")] == 1
+    histogram = stats.latency[("observed", "in")]
+    assert histogram.count == 1
+    assert 0.02 <= histogram.total < 1
+    assert histogram.cumulative()[-1] == (float("inf"), 1)
+    assert dict(histogram.cumulative())[0.01] == 0

@@ -56,7 +56,7 @@ class MemoryBroker:
                     targets += 1
                     self._start(dispatcher, sub, event)
                 else:
-                    self.stats.bump(sub.name, "filtered")
+                    self.stats.bump(sub.name, "filtered", event_type=event.type)
         return targets
 
     async def publish_many(self, events: Sequence[Event]) -> None:
@@ -64,7 +64,7 @@ class MemoryBroker:
             await self.publish(event)
 
     def _start(self, dispatcher: Dispatcher, sub: Subscription, event: Event) -> None:
-        self.stats.bump(sub.name, "received")
+        self.stats.bump(sub.name, "received", event_type=event.type)
         task = asyncio.create_task(self._deliver(dispatcher, sub, event))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -74,7 +74,7 @@ class MemoryBroker:
             outcome = await dispatcher.deliver(sub, event, emit=self.publish_many)
         if isinstance(outcome, Failed):
             self.dead_letters[sub.policy.dead_letter or DEFAULT_SINK].append(outcome.letter)
-            self.stats.bump(sub.name, "dead_lettered")
+            self.stats.bump(sub.name, "dead_lettered", event_type=event.type)
 
     @property
     def in_flight(self) -> int:

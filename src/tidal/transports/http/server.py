@@ -141,9 +141,9 @@ async def _dispatch(
     results = []
     for sub in subs:
         if not sub.matches(event):
-            dispatcher.stats.bump(sub.name, "filtered")
+            dispatcher.stats.bump(sub.name, "filtered", event_type=event.type)
             continue
-        dispatcher.stats.bump(sub.name, "received")
+        dispatcher.stats.bump(sub.name, "received", event_type=event.type)
         outcome = await dispatcher.attempt(sub, event, broker_retries=True, emit=receiver.emit)
         results.append((sub, outcome))
     return results
@@ -193,7 +193,7 @@ async def _failure_response(
             await receiver.dead_letter_sink(target)([failed.letter])
         except Exception as exc:  # the dead-letter sink is down: let the broker retry
             return _error(503, "dead_letter_sink_unavailable", str(exc))
-        receiver.dispatcher.stats.bump(sub.name, "dead_lettered")
+        receiver.dispatcher.stats.bump(sub.name, "dead_lettered", event_type=failed.letter.type)
     if undelivered:
         message = "; ".join(f"{f.failure.error_class}: {f.failure.message}" for f in undelivered)
         return _error(422, "permanent_error", message)
