@@ -17,6 +17,7 @@ venv: $(STAMP)
 
 system-deps:
 	@command -v redis-server >/dev/null || { $(APT) update -qq && $(APT) install -y -qq redis-server; }
+	@command -v promtool >/dev/null || { $(APT) update -qq && $(APT) install -y -qq prometheus; }
 
 dev: venv
 	$(BIN)/tidal dev $(ARGS)
@@ -25,6 +26,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	PYTHONPATH=operator $(BIN)/mypy operator/tidal_operator
 	$(BIN)/lint-imports
 
 unit: venv system-deps

@@ -1,0 +1,158 @@
+"""A BackupPolicy's status from its spec (or the reason it is invalid) and its observed children.
+
+Counters grow by the runs finished since the last recorded run, so history limits on the
+CronJob lose nothing; the newest verified backup is remembered ("keep last good"). Pure; called
+by ``tidal_operator.reconciling``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tidal_operator import backups
+from tidal_operator.checks import SpecError
+from tidal_operator.conditions import (
+    FALSE,
+    TRUE,
+    UNKNOWN,
+    Condition,
+    invalid_conditions,
+    ready_and_degraded,
+)
+from tidal_operator.results import Run, runs
+from tidal_operator.specs import BackupPolicySpec, Owner
+from tidal_operator.summarizing import (
+    Observed,
+    crash,
+    deployment_state,
+    latest_time,
+    newer_runs,
+    without_none,
+)
+
+
+def _run_fields(run: Run) -> dict[str, Any]:
+    report = run.report
+    counts = report.counts if report else {}
+    return without_none(
+        {
+            "job": run.job,
+            "outcome": run.phase,
+            "backupId": report.backup_id if report else None,
+            "startTime": run.started,
+            "completionTime": run.finished,
+            "events": counts.get("events"),
+            "objects": counts.get("objects"),
+            "bytes": counts.get("bytes"),
+            "verified": report.verified if report else False,
+            "reason": run.reason,
+            "message": run.message,
+        }
+    )
+
+
+def tally(previous: Mapping[str, Any], found: Sequence[Run]) -> dict[str, Any]:
+    """Counters, last run, last success / failure and the newest verified backup."""
+    fresh = newer_runs(found, previous.get("lastRun", {}).get("completionTime"))
+    succeeded = [run for run in fresh if run.phase == "Succeeded"]
+    verified = [run for run in succeeded if run.report and run.report.verified]
+    stored = succeeded[-1].report.stored if succeeded and succeeded[-1].report else {}
+    result = dict(previous) | {
+        "succeededRuns": int(previous.get("succeededRuns") or 0) + len(succeeded),
+        "failedRuns": int(previous.get("failedRuns") or 0) + len(fresh) - len(succeeded),
+        "lastSuccessTime": latest_time(previous.get("lastSuccessTime"), fresh, "Succeeded"),
+        "lastFailureTime": latest_time(previous.get("lastFailureTime"), fresh, "Failed"),
+    }
+    if fresh:
+        result["lastRun"] = _run_fields(fresh[-1])
+    if verified:
+        last = _run_fields(verified[-1])
+        keys = ("backupId", "completionTime", "events", "bytes")
+        result["lastVerifiedBackup"] = {key: last[key] for key in keys if key in last}
+    if "backups" in stored:
+        result["storedBackups"] = stored["backups"]
+    if "bytes" in stored:
+        result["storedBytes"] = stored["bytes"]
+    return without_none(result)
+
+
+def _outcome(last: Mapping[str, Any]) -> Condition:
+    if not last:
+        return Condition("BackupSucceeded", UNKNOWN, "NoRunYet", "no run has finished yet")
+    if last.get("outcome") == "Failed":
+        reason = str(last.get("reason") or "BackupFailed")
+        return Condition("BackupSucceeded", FALSE, reason, str(last.get("message") or ""))
+    if not last.get("verified"):
+        return Condition(
+            "BackupSucceeded", FALSE, "NotVerified", "the run did not verify its checksums"
+        )
+    return Condition("BackupSucceeded", TRUE, "BackupVerified", f"backup {last.get('backupId')}")
+
+
+def _scheduled(
+    owner: Owner, observed: Observed, status: dict[str, Any]
+) -> tuple[list[Condition], list[Condition]]:
+    found = runs(observed.jobs, observed.pods, now=observed.now)
+    status.update(tally(status, found))
+    cron = observed.child("CronJob", backups.child_name(owner))
+    if cron.get("status", {}).get("lastScheduleTime"):
+        status["lastScheduleTime"] = cron["status"]["lastScheduleTime"]
+    active = sum(1 for run in found if not run.done)
+    status["activeRuns"] = active
+    outcome = _outcome(status.get("lastRun", {}))
+    progressing = (
+        Condition("Progressing", TRUE, "RunInProgress", f"{active} run(s) in progress")
+        if active
+        else Condition("Progressing", FALSE, "Idle", "waiting for the next schedule tick")
+    )
+    problems = [outcome] if outcome.status == FALSE else []
+    return [outcome, progressing], problems
+
+
+def _continuous(
+    owner: Owner, spec: BackupPolicySpec, observed: Observed, status: dict[str, Any]
+) -> tuple[list[Condition], list[Condition]]:
+    deployment = observed.child("Deployment", backups.child_name(owner))
+    replicas, available, rolling = deployment_state(deployment)
+    status["activeRuns"] = replicas
+    archiving = (
+        Condition("Archiving", TRUE, "ArchiverRunning", "the continuous archiver is available")
+        if available
+        else Condition("Archiving", FALSE, "Suspended" if spec.suspend else "ArchiverUnavailable")
+    )
+    progressing = (
+        Condition("Progressing", TRUE, "RollingOut", "the archiver Deployment is rolling out")
+        if rolling
+        else Condition("Progressing", FALSE, "RolledOut", "")
+    )
+    problems = []
+    failure = crash(observed.pods, backups.COMPONENT)
+    if failure:
+        problems.append(Condition("Degraded", TRUE, *failure))
+    if not available and not spec.suspend:
+        problems.append(archiving)
+    return [archiving, progressing], problems
+
+
+def status(
+    owner: Owner,
+    spec: BackupPolicySpec | SpecError,
+    observed: Observed,
+    previous: Mapping[str, Any],
+) -> tuple[dict[str, Any], list[Condition]]:
+    """The new status fields (without conditions) and the conditions to merge into it."""
+    result = {key: value for key, value in previous.items() if key != "conditions"}
+    result["observedGeneration"] = owner.generation
+    if isinstance(spec, SpecError):
+        return result, invalid_conditions(spec)
+    if spec.continuous:
+        specific, problems = _continuous(owner, spec, observed, result)
+    else:
+        specific, problems = _scheduled(owner, observed, result)
+    if observed.apply_error:
+        problems.insert(0, Condition("Ready", FALSE, "ApplyFailed", observed.apply_error))
+    reason, message = ("Suspended", "spec.suspend is true") if spec.suspend else ("Reconciled", "")
+    ok = Condition("Ready", TRUE, reason, message)
+    valid = Condition("SpecValid", TRUE, "SpecAccepted", "")
+    return result, [valid, *ready_and_degraded(problems, ok=ok), *specific]

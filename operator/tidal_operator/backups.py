@@ -1,0 +1,126 @@
+"""BackupPolicy -> its children: a CronJob running ``tidal backup run``, or a Deployment.
+
+Scheduled mode gives a CronJob (UTC, never two runs at once); continuous mode gives a one-replica
+Deployment with ``strategy: Recreate`` so that one archiver writes at a time. The command line is
+the contract with the data plane, documented in ``docs/operator.md``. Pure; called by
+``tidal_operator.reconciling``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from tidal_operator.config import OperatorConfig
+from tidal_operator.pods import (
+    Manifest,
+    container,
+    kafka_env_from,
+    labels,
+    metadata,
+    pod_template,
+    store_args,
+    store_env,
+)
+from tidal_operator.specs import BackupPolicySpec, Encryption, Owner
+
+COMPONENT: Final = "backup"
+KEY_DIR: Final = "/var/run/tidal/encryption"
+
+
+def child_name(owner: Owner) -> str:
+    """The CronJob's or Deployment's name."""
+    return f"{owner.name}-{COMPONENT}"
+
+
+def _repeated(flag: str, values: tuple[str, ...]) -> list[str]:
+    return [item for value in values for item in (flag, value)]
+
+
+def _encryption_args(encryption: Encryption) -> list[str]:
+    if encryption.mode == "ClientSide":
+        return ["--encryption", "client-side", "--encryption-key-file", f"{KEY_DIR}/key"]
+    args = ["--encryption", "server-side", "--sse-algorithm", encryption.algorithm]
+    return args + (["--sse-kms-key-id", encryption.kms_key_id] if encryption.kms_key_id else [])
+
+
+def backup_args(owner: Owner, spec: BackupPolicySpec) -> list[str]:
+    """``tidal backup run ...`` arguments for one policy."""
+    args = ["backup", "run", "--policy", f"{owner.namespace}/{owner.name}"]
+    args += ["--bootstrap-servers", spec.kafka.bootstrap_servers]
+    args += _repeated("--topic", spec.topics) + _repeated("--include", spec.include)
+    args += _repeated("--exclude", spec.exclude) + store_args(spec.destination)
+    args += ["--retention-max-age", spec.max_age, "--keep-last-verified", "--verify"]
+    if spec.max_count is not None:
+        args += ["--retention-max-count", str(spec.max_count)]
+    args += _encryption_args(spec.encryption)
+    if spec.restore_kafka is not None:
+        args += ["--restore-bootstrap-servers", spec.restore_kafka.bootstrap_servers]
+        args += ["--restore-topic-prefix", spec.restore_topic_prefix]
+    if spec.continuous:
+        args += ["--continuous", "--flush-interval", spec.flush_interval]
+    return args
+
+
+def _pod(owner: Owner, spec: BackupPolicySpec, config: OperatorConfig, restart: str) -> Manifest:
+    mounts: list[Manifest] = []
+    volumes: list[Manifest] = []
+    if spec.encryption.mode == "ClientSide":
+        mounts.append({"name": "encryption-key", "mountPath": KEY_DIR, "readOnly": True})
+        items = [{"key": spec.encryption.key_secret_key, "path": "key"}]
+        secret = {"secretName": spec.encryption.key_secret, "items": items, "defaultMode": 0o400}
+        volumes.append({"name": "encryption-key", "secret": secret})
+    main = container(
+        backup_args(owner, spec),
+        config=config,
+        env=store_env(spec.destination),
+        env_from=kafka_env_from(spec.kafka, spec.restore_kafka),
+        mounts=mounts,
+    )
+    return pod_template(
+        owner, COMPONENT, main, config=config, restart_policy=restart, volumes=volumes
+    )
+
+
+def cron_job(owner: Owner, spec: BackupPolicySpec, config: OperatorConfig) -> Manifest:
+    """The CronJob of a scheduled policy."""
+    job_spec = {
+        "backoffLimit": spec.backoff_limit,
+        "activeDeadlineSeconds": spec.active_deadline_seconds,
+        "template": _pod(owner, spec, config, "Never"),
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": metadata(owner, child_name(owner), COMPONENT),
+        "spec": {
+            "schedule": spec.schedule,
+            "timeZone": "Etc/UTC",
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 3600,
+            "suspend": spec.suspend,
+            "successfulJobsHistoryLimit": spec.history_limit,
+            "failedJobsHistoryLimit": spec.history_limit,
+            "jobTemplate": {"metadata": {"labels": labels(owner, COMPONENT)}, "spec": job_spec},
+        },
+    }
+
+
+def deployment(owner: Owner, spec: BackupPolicySpec, config: OperatorConfig) -> Manifest:
+    """The Deployment of a continuous policy: one archiver, or none while suspended."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(owner, child_name(owner), COMPONENT),
+        "spec": {
+            "replicas": 0 if spec.suspend else 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": labels(owner, COMPONENT)},
+            "template": _pod(owner, spec, config, "Always"),
+        },
+    }
+
+
+def children(owner: Owner, spec: BackupPolicySpec, config: OperatorConfig) -> list[Manifest]:
+    """Every child a policy needs: exactly one CronJob or one Deployment."""
+    build = deployment if spec.continuous else cron_job
+    return [build(owner, spec, config)]

@@ -1,0 +1,138 @@
+"""Pod templates for the children: the tidal container, restricted security, labels, secrets.
+
+Every generated pod passes the Kubernetes "restricted" Pod Security Standard: non-root,
+read-only root filesystem (``/tmp`` is an emptyDir), no privilege escalation, all capabilities
+dropped, the RuntimeDefault seccomp profile; no API token is mounted. Results come back through
+the termination message (``/dev/termination-log``, see ``tidal_operator.results``). Pure; called
+by ``tidal_operator.backups`` and ``tidal_operator.dlqs``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+from tidal_operator.config import OperatorConfig
+from tidal_operator.specs import KafkaCluster, ObjectStore, Owner
+
+Manifest = dict[str, Any]
+
+MANAGED_BY: Final = {"app.kubernetes.io/managed-by": "tidal-operator"}
+OWNER_UID_LABEL: Final = "tidal.dev/owner-uid"
+OWNER_LABELS: Final = {
+    "BackupPolicy": "tidal.dev/backup-policy",
+    "DLQArchive": "tidal.dev/dlq-archive",
+}
+CONTAINER: Final = "tidal"
+RESULT_PATH: Final = "/dev/termination-log"
+USER_ID: Final = 65532
+
+CONTAINER_SECURITY: Final = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+POD_SECURITY: Final = {
+    "runAsNonRoot": True,
+    "runAsUser": USER_ID,
+    "runAsGroup": USER_ID,
+    "fsGroup": USER_ID,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def labels(owner: Owner, component: str) -> dict[str, str]:
+    """Labels of a child and of its pods: name, instance, component, and the owner's name."""
+    return {
+        "app.kubernetes.io/name": "tidal",
+        "app.kubernetes.io/instance": owner.name,
+        "app.kubernetes.io/component": component,
+        OWNER_LABELS[owner.kind]: owner.name,
+    } | MANAGED_BY
+
+
+def metadata(owner: Owner, name: str, component: str) -> Manifest:
+    """Top-level metadata of a child; the owner-uid label marks what the operator created."""
+    return {
+        "name": name,
+        "namespace": owner.namespace,
+        "labels": labels(owner, component) | {OWNER_UID_LABEL: owner.uid},
+    }
+
+
+def store_args(store: ObjectStore) -> list[str]:
+    """``--bucket/--prefix/--region/--endpoint/--path-style`` flags of an object store."""
+    args = ["--bucket", store.bucket, "--prefix", store.prefix]
+    args += ["--region", store.region] if store.region else []
+    args += ["--endpoint", store.endpoint] if store.endpoint else []
+    return args + (["--path-style"] if store.force_path_style else [])
+
+
+def store_env(store: ObjectStore) -> list[Manifest]:
+    """The access key pair as the standard AWS variables, from the store's Secret."""
+    return [
+        _secret_env("AWS_ACCESS_KEY_ID", store.secret_name, store.access_key_id_key),
+        _secret_env("AWS_SECRET_ACCESS_KEY", store.secret_name, store.secret_access_key_key),
+    ]
+
+
+def _secret_env(name: str, secret: str, key: str) -> Manifest:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def kafka_env_from(*clusters: KafkaCluster | None) -> list[Manifest]:
+    """``envFrom`` for the clusters' credential Secrets (TIDAL_KAFKA__* variables)."""
+    names = dict.fromkeys(c.credentials_secret for c in clusters if c and c.credentials_secret)
+    return [{"secretRef": {"name": name}} for name in names]
+
+
+def container(
+    args: Sequence[str],
+    *,
+    config: OperatorConfig,
+    env: Sequence[Manifest] = (),
+    env_from: Sequence[Manifest] = (),
+    mounts: Sequence[Manifest] = (),
+) -> Manifest:
+    """The tidal container running ``tidal <args>`` and writing its result file."""
+    return {
+        "name": CONTAINER,
+        "image": config.image,
+        "imagePullPolicy": config.image_pull_policy,
+        "command": ["tidal"],
+        "args": [*args, "--result-file", RESULT_PATH],
+        "env": [{"name": "TMPDIR", "value": "/tmp"}, *env],
+        "envFrom": list(env_from),
+        "resources": {
+            "requests": {"cpu": config.cpu_request, "memory": config.memory_request},
+            "limits": {"memory": config.memory_limit},
+        },
+        "securityContext": dict(CONTAINER_SECURITY),
+        "terminationMessagePath": RESULT_PATH,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *mounts],
+    }
+
+
+def pod_template(
+    owner: Owner,
+    component: str,
+    main: Manifest,
+    *,
+    config: OperatorConfig,
+    restart_policy: str,
+    volumes: Sequence[Manifest] = (),
+) -> Manifest:
+    """A restricted pod template around one container."""
+    spec: Manifest = {
+        "restartPolicy": restart_policy,
+        "automountServiceAccountToken": False,
+        "securityContext": dict(POD_SECURITY),
+        "containers": [main],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}, *volumes],
+    }
+    if config.service_account:
+        spec["serviceAccountName"] = config.service_account
+    return {"metadata": {"labels": labels(owner, component)}, "spec": spec}

@@ -1,0 +1,95 @@
+"""What both kinds' statuses are made of: run tallies, deployments, crashed pods, times.
+
+Pure helpers over plain dicts of observed children; called by ``backup_status`` and
+``dlq_status``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tidal_operator.pods import CONTAINER
+from tidal_operator.results import Run, parse_report, parse_time
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the handler read from the cluster for one resource, as plain dicts."""
+
+    children: Mapping[tuple[str, str], Mapping[str, Any]]
+    jobs: Sequence[Mapping[str, Any]] = ()
+    pods: Sequence[Mapping[str, Any]] = ()
+    apply_error: str | None = None
+    now: datetime | None = None
+    """When it was observed (lets a finished Job's result arrive a little after its status)."""
+
+    def child(self, kind: str, name: str) -> Mapping[str, Any]:
+        return self.children.get((kind, name), {})
+
+
+def rfc3339(moment: datetime) -> str:
+    """``2025-01-01T02:00:00Z``: whole seconds, UTC, as Kubernetes writes times."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def newer_runs(runs: Sequence[Run], since: str | None) -> list[Run]:
+    """Finished runs that finished after ``since`` (all finished runs when it is None)."""
+    mark = parse_time(since)
+    done = [run for run in runs if run.done and run.finished]
+    return [run for run in done if mark is None or (parse_time(run.finished) or mark) > mark]
+
+
+def _moment(time: str) -> datetime:
+    return parse_time(time) or datetime.min.replace(tzinfo=UTC)
+
+
+def latest_time(previous: str | None, runs: Sequence[Run], phase: str | None) -> str | None:
+    """The newest finish time of ``phase`` runs (any if None), or ``previous`` if none is newer."""
+    times = [run.finished for run in runs if phase in (None, run.phase) and run.finished]
+    candidates = [time for time in [previous, *times] if time]
+    return max(candidates, key=_moment) if candidates else None
+
+
+def deployment_state(deployment: Mapping[str, Any]) -> tuple[int, int, bool]:
+    """(replicas, available replicas, still rolling out) of a Deployment."""
+    spec, status = deployment.get("spec", {}), deployment.get("status", {})
+    replicas = int(status.get("replicas") or 0)
+    available = int(status.get("availableReplicas") or 0)
+    generation = int(deployment.get("metadata", {}).get("generation") or 0)
+    stale = int(status.get("observedGeneration") or 0) < generation
+    wanted = spec.get("replicas")
+    rolling = stale or (
+        wanted is not None and int(status.get("updatedReplicas") or 0) < int(wanted)
+    )
+    return replicas, available, rolling
+
+
+def crash(pods: Sequence[Mapping[str, Any]], component: str) -> tuple[str, str] | None:
+    """(reason, message) of the newest failed exit of a long-running component's container."""
+    exits = []
+    for pod in pods:
+        if (
+            pod.get("metadata", {}).get("labels", {}).get("app.kubernetes.io/component")
+            != component
+        ):
+            continue
+        for status in pod.get("status", {}).get("containerStatuses", []):
+            for key in ("state", "lastState"):
+                terminated = status.get(key, {}).get("terminated")
+                if status.get("name") == CONTAINER and terminated and terminated.get("exitCode"):
+                    exits.append(terminated)
+    if not exits:
+        return None
+    newest = max(exits, key=lambda state: str(state.get("finishedAt") or ""))
+    report = parse_report(newest.get("message"))
+    reason = (report.reason if report else None) or str(newest.get("reason") or "ContainerFailed")
+    message = (report.message if report else None) or str(newest.get("message") or "")[-1024:]
+    return reason, message
+
+
+def without_none(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A dict without its None values (status fields are omitted rather than null)."""
+    return {key: value for key, value in values.items() if value is not None}
