@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from tests.support.kafka import EXTERNAL_BOOTSTRAP, tansu_broker
 from tests.support.servers import redis_server
 
 from tidal.testing import ManualClock
@@ -19,3 +20,14 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """A Kafka-protocol broker for the session: tansu on a free port, or the external Kafka
+    that ``TIDAL_KAFKA_BOOTSTRAP`` names."""
+    if EXTERNAL_BOOTSTRAP:
+        yield EXTERNAL_BOOTSTRAP
+        return
+    with tansu_broker() as broker:
+        yield broker.bootstrap

@@ -22,6 +22,10 @@ ATTEMPTS: Final = "tidalattempts"
 FIRST_FAILURE: Final = "tidalfirstfailure"
 LAST_FAILURE: Final = "tidallastfailure"
 SUBSCRIBER: Final = "tidalsubscriber"
+# where a Kafka record was first read from (the Kafka transport adds them)
+TOPIC: Final = "tidaltopic"
+PARTITION: Final = "tidalpartition"
+OFFSET: Final = "tidaloffset"
 FAILURE_EXTENSIONS: Final = (
     ERROR_CLASS,
     ERROR_MESSAGE,
@@ -29,6 +33,9 @@ FAILURE_EXTENSIONS: Final = (
     FIRST_FAILURE,
     LAST_FAILURE,
     SUBSCRIBER,
+    TOPIC,
+    PARTITION,
+    OFFSET,
 )
 
 
@@ -71,8 +78,10 @@ def truncate(message: str, limit: int = MAX_MESSAGE_BYTES) -> str:
     return raw[: limit - 3].decode("utf-8", errors="ignore") + "..."
 
 
-def dead_letter(event: Event, failure: Failure, *, extra: Mapping[str, Any] | None = None) -> Event:
-    """The dead-letter form of ``event``: its attributes and data plus the failure extensions."""
+def failure_extensions(
+    failure: Failure, *, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The extension attributes describing ``failure`` (plus ``extra``), by name."""
     extensions: dict[str, Any] = {
         ERROR_CLASS: failure.error_class,
         ERROR_MESSAGE: truncate(failure.message),
@@ -82,7 +91,12 @@ def dead_letter(event: Event, failure: Failure, *, extra: Mapping[str, Any] | No
         SUBSCRIBER: failure.subscriber,
     }
     extensions.update(extra or {})
-    return event.with_extensions(extensions)
+    return extensions
+
+
+def dead_letter(event: Event, failure: Failure, *, extra: Mapping[str, Any] | None = None) -> Event:
+    """The dead-letter form of ``event``: its attributes and data plus the failure extensions."""
+    return event.with_extensions(failure_extensions(failure, extra=extra))
 
 
 def original(letter: Event) -> Event:

@@ -7,10 +7,11 @@ keyword arguments instead of touching ``os.environ``. Knative's ``K_SINK``, ``K_
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class IdempotencySettings(BaseModel):
@@ -28,6 +29,116 @@ class IdempotencySettings(BaseModel):
     )
     on_in_progress: Literal["wait", "report"] = Field(
         "wait", description="a concurrent duplicate waits for the first, or is reported retryable"
+    )
+
+
+class KafkaSettings(BaseModel):
+    """The Kafka worker (`tidal run --transport kafka`) and its producer; see docs/kafka.md.
+
+    Topic patterns may use ``{app}``, ``{subscription}``, ``{group}`` and (DLQ only) ``{topic}``,
+    the topic the failed record was first read from.
+    """
+
+    bootstrap_servers: str = Field(
+        "localhost:9092", description="comma-separated host:port list of the Kafka cluster"
+    )
+    topics: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["events"],
+        description="topics every subscription consumes (JSON list or comma-separated)",
+    )
+    client_id: str = Field("tidal", description="client id sent to the brokers (logs, quotas)")
+    group_id_prefix: str = Field(
+        "tidal", description="consumer group of a subscription: <prefix>.<app>.<subscription>"
+    )
+    group_ids: dict[str, str] = Field(
+        default_factory=dict, description="explicit group id per subscription name (overrides)"
+    )
+    retry_topic: str = Field(
+        "{group}.retry", description="per-subscription topic holding events waiting for a retry"
+    )
+    dlq_topic: str = Field(
+        "{topic}.dlq",
+        description="dead-letter topic; a subscription's policy.dead_letter overrides it",
+    )
+    emit_topic: str | None = Field(
+        None, description="where events returned by handlers are produced (None: emitting fails)"
+    )
+    emit_mode: Literal["binary", "structured"] = Field(
+        "binary", description="CloudEvents Kafka binding mode of produced events"
+    )
+    max_in_flight: int = Field(
+        64, ge=1, description="records per partition being handled at once (different keys)"
+    )
+    max_uncommitted: int = Field(
+        2000, ge=1, description="records per partition fetched past the committed offset"
+    )
+    retry_max_held: int = Field(
+        1000, ge=1, description="retry records per partition held in memory until they are due"
+    )
+    ordered: bool = Field(
+        False, description="handle each partition strictly in sequence (ignores record keys)"
+    )
+    commit_interval: float = Field(
+        0.5, gt=0, description="seconds between offset commits (each commits all that is done)"
+    )
+    revoke_grace: float = Field(
+        10.0, ge=0, description="seconds a revoked partition's running handlers may finish"
+    )
+    auto_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest", description="where a new consumer group starts"
+    )
+    max_poll_records: int = Field(500, ge=1, description="records one fetch returns at most")
+    session_timeout_ms: int = Field(10_000, gt=0, description="group session timeout")
+    heartbeat_interval_ms: int = Field(3_000, gt=0, description="group heartbeat interval")
+    max_poll_interval_ms: int = Field(
+        300_000, gt=0, description="rebalance timeout: how long the group waits for a member"
+    )
+    idempotent_producer: bool = Field(
+        True, description="enable_idempotence on the producer (turn off for brokers without it)"
+    )
+    linger_ms: int = Field(5, ge=0, description="producer batching delay in milliseconds")
+    create_topics: bool = Field(
+        True, description="create missing retry and dead-letter topics at start-up"
+    )
+    topic_partitions: int | None = Field(
+        None, ge=1, description="partitions of created topics (None: as the first source topic)"
+    )
+    replication_factor: int = Field(1, ge=1, description="replication factor of created topics")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="how clients talk to the brokers"
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism with a SASL_* protocol"
+    )
+    sasl_username: str | None = Field(None, description="SASL user name")
+    sasl_password: SecretStr | None = Field(None, description="SASL password")
+
+    @field_validator("topics", mode="before")
+    @classmethod
+    def _split_topics(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("["):
+            return json.loads(value)
+        return [t.strip() for t in value.split(",") if t.strip()]
+
+
+class ObservabilitySettings(BaseModel):
+    """Metrics, tracing and logs (see docs/observability.md); tracing also reads ``OTEL_*``."""
+
+    metrics: bool = Field(True, description="serve Prometheus metrics at /metrics")
+    metrics_port: int = Field(
+        9464,
+        ge=0,
+        le=65535,
+        description="port of /metrics for processes without an HTTP server (0: none)",
+    )
+    tracing: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="auto: trace when OTEL_TRACES_EXPORTER or an OTLP endpoint is set",
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="json: one object per line; text: for a terminal"
     )
 
 
@@ -58,3 +169,5 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="root log level")
     idempotency: IdempotencySettings = IdempotencySettings()
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)

