@@ -30,6 +30,7 @@ from tidal.errors import (
 )
 from tidal.events import Event
 from tidal.idempotency import Idempotency, payload_hash
+from tidal.observability import hooks
 from tidal.stats import Stats
 from tidal.timeouts import Watchdog
 
@@ -113,8 +114,9 @@ class Dispatcher:
         """
         stats, started = self.stats, time.monotonic()
         stats.in_flight[sub.name] += 1
+        guarded = self._guarded if hooks.tracer is None else self._traced
         try:
-            handled = await self._guarded(sub, event, attempt, emit or _discard)
+            handled = await guarded(sub, event, attempt, emit or _discard)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every failure is classified, none escapes
@@ -145,6 +147,16 @@ class Dispatcher:
             first_failure = first_failure or outcome.failed_at
             await self.clock.sleep(outcome.delay)
             attempt += 1
+
+    async def _traced(self, sub: Subscription, event: Event, attempt: int, emit: Emit) -> Handled:
+        """`_guarded` inside a handle span, its emission inside an emit span."""
+        tracer = hooks.tracer
+        assert tracer is not None
+        span = tracer.handle(event, service=self.app.name, subscription=sub.name, attempt=attempt)
+        with span:
+            return await self._guarded(
+                sub, event, attempt, tracer.emitting(emit, subscription=sub.name)
+            )
 
     async def _guarded(self, sub: Subscription, event: Event, attempt: int, emit: Emit) -> Handled:
         self._check_age(sub, event)
@@ -185,7 +197,10 @@ class Dispatcher:
         except TimeoutError as exc:
             raise HandlerTimeoutError(f"attempt {attempt} timed out after {timeout:g}s") from exc
         produced = _normalise(result, sub.name)
-        return produced if ctx is None else [*produced, *ctx.emitted]
+        if ctx is not None:
+            produced = [*produced, *ctx.emitted]
+        tracer = hooks.tracer  # emitted events carry the handle span's context
+        return produced if tracer is None or not produced else tracer.stamp(produced)
 
     def _context(
         self, sub: Subscription, event: Event, attempt: int, timeout: float | None

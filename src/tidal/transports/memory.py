@@ -1,12 +1,15 @@
 """The in-process transport: publish fans out to every matching subscription of every app.
 
 Same semantics as the real transports (retries per policy on the dispatcher's clock, dead letters,
-emitted events published back in), in one process. `tidal dev` and `tidal.testing` use it.
+emitted events published back in), in one process. `tidal dev` and `tidal.testing` use it. Its
+counts are registered with `tidal.observability` (transport ``memory``); with tracing on, each
+delivery is a receive span continuing the trace in the event's ``traceparent``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -17,6 +20,7 @@ from tidal.clock import Clock, SystemClock
 from tidal.dispatching import Dispatcher, Failed
 from tidal.events import Event
 from tidal.idempotency import Idempotency
+from tidal.observability import Source, hooks, register
 from tidal.stats import Stats
 
 DEFAULT_SINK: Final = "dead-letters"
@@ -33,10 +37,13 @@ class MemoryBroker:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         max_in_flight: int = 256,
+        service: str | None = None,
     ) -> None:
         self.clock = clock or SystemClock()
         self.stats = Stats()
         apps = [apps] if isinstance(apps, App) else list(apps)
+        service = service or (apps[0].name if len(apps) == 1 else "memory")
+        register(self, Source(service=service, transport="memory", stats=self.stats))
         self.dispatchers = [
             Dispatcher(app, idempotency=idempotency, clock=self.clock, rng=rng, stats=self.stats)
             for app in apps
@@ -65,13 +72,21 @@ class MemoryBroker:
 
     def _start(self, dispatcher: Dispatcher, sub: Subscription, event: Event) -> None:
         self.stats.bump(sub.name, "received", event_type=event.type)
-        task = asyncio.create_task(self._deliver(dispatcher, sub, event))
+        # a fresh context: a delivery continues the event's trace, not the publisher's span
+        task = asyncio.create_task(
+            self._deliver(dispatcher, sub, event), context=contextvars.Context()
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, dispatcher: Dispatcher, sub: Subscription, event: Event) -> None:
         async with self._slots:
-            outcome = await dispatcher.deliver(sub, event, emit=self.publish_many)
+            tracer = hooks.tracer
+            if tracer is None:
+                outcome = await dispatcher.deliver(sub, event, emit=self.publish_many)
+            else:
+                with tracer.receive(event, transport="memory"):
+                    outcome = await dispatcher.deliver(sub, event, emit=self.publish_many)
         if isinstance(outcome, Failed):
             self.dead_letters[sub.policy.dead_letter or DEFAULT_SINK].append(outcome.letter)
             self.stats.bump(sub.name, "dead_lettered", event_type=event.type)

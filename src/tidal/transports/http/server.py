@@ -9,11 +9,15 @@
 - 422 for a permanent failure, which a Broker does not retry but dead-letters; when the
   subscription has its own dead-letter sink, tidal sends the dead letter there and answers 202;
 - 400 / 413 / 415 / 404 with a JSON body naming the problem for malformed requests; never 500.
+
+``GET /metrics`` serves Prometheus metrics when the receiver has an exposition
+(`tidal.observability`); every POST's status is counted in ``Receiver.statuses`` for it.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -29,8 +33,10 @@ from tidal.bindings.http import UnsupportedMediaTypeError, parse_request, to_bat
 from tidal.dispatching import Dispatcher, Emit, Failed, Handled, Outcome, Retry
 from tidal.errors import InvalidEventError, PayloadTooLargeError, RetryableError
 from tidal.events import Event
+from tidal.observability import hooks
 
 SinkFactory = Callable[[str], Emit]
+Exposition = Callable[[str | None], tuple[bytes, str]]
 EMPTY_OK: Final = Response(status_code=200)  # immutable once built: shared by every request
 
 
@@ -44,6 +50,9 @@ class Receiver:
     dead_letter_sink: SinkFactory | None = None
     ready: bool = True
     state: dict[str, Any] = field(default_factory=dict)
+    service: str = ""
+    statuses: Counter[int] = field(default_factory=Counter)
+    metrics: Exposition | None = None
 
 
 class EventsASGI:
@@ -62,6 +71,7 @@ class EventsASGI:
             await self.fallback(scope, receive, send)
             return
         response = await self._post(scope, receive, scope["path"].strip("/"))
+        self.receiver.statuses[response.status_code] += 1
         await response(scope, receive, send)
 
     async def _post(self, scope: Scope, receive: Receive, name: str) -> Response:
@@ -88,9 +98,18 @@ def _service_routes(receiver: Receiver, lifespan: Any) -> Starlette:
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "shutting down"}, status_code=503)
 
+    async def metrics(request: Request) -> Response:
+        if receiver.metrics is None:
+            return _error(
+                404, "metrics_disabled", "metrics are off or tidal[observability] is missing"
+            )
+        body, content_type = receiver.metrics(request.headers.get("accept"))
+        return Response(body, headers={"content-type": content_type})
+
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 
@@ -108,8 +127,13 @@ async def _receive(
     except InvalidEventError as exc:
         return _error(400, "invalid_event", str(exc))
     outcomes: list[tuple[Subscription, Outcome]] = []
+    tracer = hooks.tracer
     for event in events:
-        outcomes.extend(await _dispatch(receiver, event, only))
+        if tracer is None:
+            outcomes.extend(await _dispatch(receiver, event, only))
+            continue
+        with tracer.receive(event, transport="knative", carrier=headers):
+            outcomes.extend(await _dispatch(receiver, event, only))
     return await _respond(receiver, outcomes)
 
 

@@ -1,13 +1,16 @@
 """Serving an App over HTTP under uvicorn with a graceful SIGTERM; `tidal run` calls `serve`.
 
 On SIGTERM ``/readyz`` turns 503, the listener closes, and in-flight events finish (up to
-``shutdown_grace`` seconds) before the process exits.
+``shutdown_grace`` seconds) before the process exits. The receiver's counts are registered with
+`tidal.observability` and served at ``/metrics``; the process counts as ready (cold start) once
+uvicorn listens.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import FrameType
@@ -19,6 +22,7 @@ import uvicorn
 from tidal.app import App
 from tidal.dispatching import Dispatcher, Emit
 from tidal.idempotency import Idempotency
+from tidal.observability import Source, exposition, mark_ready, register
 from tidal.settings import Settings
 from tidal.stores.factory import make_idempotency
 from tidal.transports.http.server import Receiver, create_asgi_app
@@ -33,6 +37,11 @@ class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, receiver: Receiver) -> None:
         super().__init__(config)
         self.receiver = receiver
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            mark_ready(self.receiver.service)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.receiver.ready = False
@@ -49,12 +58,22 @@ def build_receiver(
 ) -> Receiver:
     """Wire the dispatcher to ``K_SINK`` and the dead-letter sinks over ``client``."""
     emit: Emit | None = HttpSink(client, settings.sink).send if settings.sink else None
-    return Receiver(
+    receiver = Receiver(
         dispatcher=Dispatcher(app, idempotency=idempotency),
         max_body_bytes=settings.max_body_bytes,
         emit=emit,
         dead_letter_sink=lambda url: HttpSink(client, url).send,
+        service=settings.service or app.name,
+        metrics=exposition() if settings.observability.metrics else None,
     )
+    source = Source(
+        service=receiver.service,
+        transport="http",
+        stats=receiver.dispatcher.stats,
+        http_statuses=receiver.statuses,
+    )
+    register(receiver, source)
+    return receiver
 
 
 async def serve(app: App, settings: Settings) -> None:
@@ -75,10 +94,17 @@ async def serve(app: App, settings: Settings) -> None:
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level.lower(),
+            log_config=None if _root_configured() else uvicorn.config.LOGGING_CONFIG,
             access_log=False,
             timeout_graceful_shutdown=int(settings.shutdown_grace),
         )
         await _Server(config, receiver).serve()
+
+
+def _root_configured() -> bool:
+    """Whether the process configured logging (`tidal.observability.setup`): then uvicorn's
+    records go to the root logger's handlers (JSON) instead of uvicorn's own."""
+    return bool(logging.getLogger().handlers)
 
 
 def run(app: App, settings: Settings) -> None:

@@ -1,0 +1,254 @@
+"""Cost of metrics plus tracing, on the HTTP path and on the Kafka path.
+
+Each path runs the same no-op handler with observability off, and with ``/metrics`` scraped
+every second plus tracing exporting every sampled span over OTLP (http/protobuf) to a collector
+that discards them, at two samplers: always on, and ``parentbased_traceidratio`` 1 %.
+
+- ``--path http``: three ``tidal run``-like processes (`tests.observability.apps.launch`, which
+  calls `tidal.observability.setup`), loaded in turn by ``wrk`` as in `bench.http_path`;
+- ``--path kafka``: `bench.kafka_path`'s worker run in this process on a pre-produced topic,
+  the tracer installed or removed between runs.
+
+Rounds alternate the contenders; medians and the cost against "off" are printed.
+Run: ``python -m bench.observability_cost --path http`` (or ``kafka``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from tests.observability.collector import otlp_collector
+from tests.support.servers import free_port, wait_for_port
+
+from bench.http_path import WRK_SCRIPT, load
+
+RATIO = "0.01"
+CONTENDERS = (
+    "off",
+    "metrics (scraped every second)",
+    "metrics + tracing, all sampled",
+    f"metrics + tracing, {RATIO} sampled",
+)
+
+
+Rates = dict[str, list[tuple[float, float]]]  # per contender: (events/s, CPU µs per event)
+
+
+def report(rates: Rates) -> None:
+    """Median events/s and CPU per event of each contender, and the cost against "off" in
+    both (the CPU figure holds up better on a machine shared with other work)."""
+    base = statistics.median(r for r, _ in rates[CONTENDERS[0]])
+    base_cpu = statistics.median(c for _, c in rates[CONTENDERS[0]])
+    for name, values in rates.items():
+        rate = statistics.median(r for r, _ in values)
+        cpu = statistics.median(c for _, c in values)
+        rounds = ", ".join(f"{r:,.0f}" for r, _ in values)
+        print(
+            f"{name:36s} {rate:9,.0f} events/s (cost {100 * (1 - rate / base):5.1f} %)"
+            f"  {cpu:6.1f} µs CPU/event (cost {100 * (1 - base_cpu / cpu):5.1f} %)"
+            f"  rounds: {rounds}"
+        )
+
+
+@contextmanager
+def scraping(url: str) -> Iterator[None]:
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(1.0):
+            httpx.get(url, timeout=5).raise_for_status()
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+# -- HTTP ----------------------------------------------------------------------------------
+
+
+def start(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "TIDAL_HOST": "127.0.0.1",
+        "TIDAL_PORT": str(port),
+        "TIDAL_IDEMPOTENCY__BACKEND": "none",
+        "TIDAL_LOG_LEVEL": "WARNING",
+        **env,
+    }
+    cmd = [sys.executable, "-m", "tests.observability.apps.launch", "bench.apps:app"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+    wait_for_port(port)
+    return proc
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process ``pid`` (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def http(args: argparse.Namespace, collector_url: str) -> Rates:
+    traced = {"TIDAL_OBSERVABILITY__TRACING": "on", "OTEL_EXPORTER_OTLP_ENDPOINT": collector_url}
+    ratio = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": RATIO}
+    envs = [
+        {"TIDAL_OBSERVABILITY__TRACING": "off", "TIDAL_OBSERVABILITY__METRICS": "false"},
+        {"TIDAL_OBSERVABILITY__TRACING": "off"},
+        traced,
+        {**traced, **ratio},
+    ]
+    ports = [free_port() for _ in envs]
+    procs = [start(port, env) for port, env in zip(ports, envs, strict=True)]
+    rates: Rates = {name: [] for name in CONTENDERS}
+    try:
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+            fh.write(WRK_SCRIPT)
+        script = Path(fh.name)
+        with contextlib.ExitStack() as scrapers:
+            for port in ports[1:]:
+                scrapers.enter_context(scraping(f"http://127.0.0.1:{port}/metrics"))
+            for _ in range(args.rounds):
+                for name, port, proc in zip(CONTENDERS, ports, procs, strict=True):
+                    before = cpu_seconds(proc.pid)
+                    rate = load(port, script, seconds=args.seconds, connections=args.connections)
+                    cpu = cpu_seconds(proc.pid) - before
+                    rates[name].append((rate, 1e6 * cpu / (rate * args.seconds)))
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait()
+    return rates
+
+
+# -- Kafka ---------------------------------------------------------------------------------
+
+
+def kafka(args: argparse.Namespace, collector_url: str) -> Rates:
+    import uvloop
+    from tests.support.servers import redis_server
+
+    from bench import kafka_path
+
+    with (
+        kafka_path.broker() as bootstrap,
+        redis_server(),
+        asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
+    ):
+        return runner.run(_kafka_rounds(bootstrap, args, collector_url))
+
+
+async def _kafka_rounds(bootstrap: str, args: argparse.Namespace, collector_url: str) -> Rates:
+    from tests.support.kafka import create_topic, produce
+
+    from bench import kafka_path
+
+    topic = f"bench-{uuid.uuid4().hex[:8]}"
+    await create_topic(bootstrap, topic, partitions=args.partitions)
+    await produce(bootstrap, topic, kafka_path.records(args.events, args.keys))
+    tracers = [None, None, _tracer(collector_url, None), _tracer(collector_url, float(RATIO))]
+    metrics = [False, True, True, True]
+    rates: Rates = {name: [] for name in CONTENDERS}
+    for _ in range(args.rounds):
+        for name, tracer, scraped in zip(CONTENDERS, tracers, metrics, strict=True):
+            before = time.process_time()
+            rate = await _kafka_run(bootstrap, topic, args.events, tracer, scraped=scraped)
+            cpu = time.process_time() - before  # this process: worker, exporter, scraper
+            rates[name].append((rate, 1e6 * cpu / args.events))
+    return rates
+
+
+def _tracer(collector_url: str, ratio: float | None) -> object:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
+
+    from tidal.observability.tracing import OtelTracer
+
+    sampler = ALWAYS_ON if ratio is None else ParentBased(TraceIdRatioBased(ratio))
+    provider = TracerProvider(sampler=sampler)
+    exporter = OTLPSpanExporter(endpoint=f"{collector_url}/v1/traces")
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return OtelTracer(provider.get_tracer("bench"))
+
+
+async def _kafka_run(bootstrap: str, topic: str, n: int, tracer: object, *, scraped: bool) -> float:
+    from bench import kafka_path
+    from tidal.observability import Source, hooks, register
+    from tidal.observability.metrics import render
+    from tidal.transports.kafka import KafkaWorker
+
+    settings = kafka_path.settings_for(bootstrap, topic, redis=None)
+    hooks.install(tracer)  # type: ignore[arg-type]
+    stop = threading.Event()
+    scraper = threading.Thread(target=_scrape_in_process, args=(render, stop))
+    try:
+        async with KafkaWorker(kafka_path.app, settings) as worker:
+            if scraped:
+                source = Source(service="bench", transport="kafka", stats=worker.metrics.stats)
+                register(worker, source)
+                scraper.start()
+            return await _handled_rate(worker, n)
+    finally:
+        stop.set()
+        if scraper.is_alive():
+            scraper.join()
+        hooks.install(None)
+
+
+def _scrape_in_process(render: Callable[[], object], stop: threading.Event) -> None:
+    while not stop.wait(1.0):
+        render()
+
+
+async def _handled_rate(worker: object, n: int) -> float:
+    metrics = worker.metrics  # type: ignore[attr-defined]
+    while metrics.subscriptions["noop"].consumed == 0:  # noqa: ASYNC110 - polling a counter
+        await asyncio.sleep(0.001)
+    started = time.perf_counter()
+    while metrics.count("noop", "handled") < n:
+        if time.perf_counter() - started > 300:
+            raise RuntimeError(f"the worker did not handle every event: {metrics.snapshot()}")
+        await asyncio.sleep(0.005)
+    return n / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--path", choices=["http", "kafka"], default="http")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=5, help="http: seconds of wrk per round")
+    parser.add_argument("--connections", type=int, default=32, help="http: wrk connections")
+    parser.add_argument("--events", type=int, default=20_000, help="kafka: events per round")
+    parser.add_argument("--partitions", type=int, default=4, help="kafka: topic partitions")
+    parser.add_argument("--keys", type=int, default=1000, help="kafka: distinct record keys")
+    args = parser.parse_args()
+    if args.path == "http" and shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install wrk")
+    with otlp_collector(keep=False) as collector:
+        rates = http(args, collector.url) if args.path == "http" else kafka(args, collector.url)
+        exports = collector.requests
+    report(rates)
+    print(f"{exports} OTLP export requests received and discarded")
+
+
+if __name__ == "__main__":
+    main()

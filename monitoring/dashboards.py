@@ -1,0 +1,494 @@
+"""The Grafana dashboards, built with grafana-foundation-sdk: pipeline overview, per service,
+operator (backups and DLQ archives). `monitoring.__main__` writes them into the chart.
+
+Every query goes to the ``datasource`` variable (the kube-prometheus-stack Grafana provisions a
+Prometheus data source) and filters with regex matchers on the dashboard's variables, so
+"All" is simply ``.*``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final
+
+from grafana_foundation_sdk.builders.common import ReduceDataOptions, VizLegendOptions
+from grafana_foundation_sdk.builders.dashboard import (
+    Dashboard,
+    DatasourceVariable,
+    QueryVariable,
+    Row,
+    ThresholdsConfig,
+)
+from grafana_foundation_sdk.builders.prometheus import Dataquery
+from grafana_foundation_sdk.builders.stat import Panel as Stat
+from grafana_foundation_sdk.builders.timeseries import Panel as Timeseries
+from grafana_foundation_sdk.models.common import (
+    BigValueGraphMode,
+    LegendDisplayMode,
+    LegendPlacement,
+)
+from grafana_foundation_sdk.models.dashboard import (
+    DashboardCursorSync,
+    DataSourceRef,
+    Threshold,
+    ThresholdsMode,
+    VariableRefresh,
+    VariableSort,
+)
+
+from monitoring import promql
+
+DATASOURCE: Final = DataSourceRef(type_val="prometheus", uid="${datasource}")
+RATE: Final = "$__rate_interval"
+TAGS: Final = ["tidal", "generated"]
+QUANTILES: Final = (0.5, 0.95, 0.99)
+
+
+@dataclass(frozen=True)
+class Query:
+    expr: str
+    legend: str
+
+
+def _target(query: Query, ref: str) -> Dataquery:
+    return (
+        Dataquery().expr(query.expr).legend_format(query.legend).ref_id(ref).datasource(DATASOURCE)
+    )
+
+
+def _refs() -> Iterator[str]:
+    yield from "ABCDEFGH"
+
+
+def timeseries(
+    title: str, unit: str, *queries: Query, span: int = 12, description: str = ""
+) -> Timeseries:
+    panel = (
+        Timeseries()
+        .title(title)
+        .description(description)
+        .unit(unit)
+        .datasource(DATASOURCE)
+        .span(span)
+        .height(8)
+        .fill_opacity(10)
+        .legend(
+            VizLegendOptions()
+            .display_mode(LegendDisplayMode.LIST)
+            .placement(LegendPlacement.BOTTOM)
+            .show_legend(True)
+        )
+    )
+    for query, ref in zip(queries, _refs(), strict=False):
+        panel.with_target(_target(query, ref))
+    return panel
+
+
+def stat(
+    title: str, unit: str, query: Query, *, red: float | None = None, description: str = ""
+) -> Stat:
+    panel = (
+        Stat()
+        .title(title)
+        .description(description)
+        .unit(unit)
+        .datasource(DATASOURCE)
+        .span(4)
+        .height(4)
+        .graph_mode(BigValueGraphMode.AREA)
+        .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]))
+        .with_target(_target(query, "A"))
+    )
+    if red is not None:
+        steps = [Threshold(value=None, color="green"), Threshold(value=red, color="red")]
+        panel.thresholds(ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(steps))
+    return panel
+
+
+def _base(title: str, uid: str, description: str) -> Dashboard:
+    return (
+        Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(TAGS)
+        .refresh("30s")
+        .time("now-3h", "now")
+        .timezone("browser")
+        .tooltip(DashboardCursorSync.CROSSHAIR)
+        .with_variable(DatasourceVariable("datasource").label("Data source").type("prometheus"))
+    )
+
+
+def _query_variable(name: str, label: str, query: str, *, multi: bool = True) -> QueryVariable:
+    variable = (
+        QueryVariable(name)
+        .label(label)
+        .query(query)
+        .datasource(DATASOURCE)
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+        .multi(multi)
+        .include_all(True)
+        .all_value(".*")
+    )
+    return variable
+
+
+def _numbered(dashboard: Dashboard) -> Dashboard:
+    """Give every panel a stable id, in order."""
+    built = dashboard.build()
+    number = 0
+    for panel in built.panels or []:
+        number += 1
+        panel.id_val = number
+        for inner in getattr(panel, "panels", None) or []:
+            number += 1
+            inner.id_val = number
+    return dashboard
+
+
+# -- pipeline overview ---------------------------------------------------------------------
+
+SERVICES: Final = 'service=~"$service"'
+
+
+def pipeline() -> Dashboard:
+    """Every service at once: rate, errors, latency quantiles, dead letters, lag, replicas."""
+    dash = _base(
+        "tidal / Pipeline overview",
+        "tidal-pipeline",
+        "Events through every tidal service: rate, errors, latency, dead letters, lag.",
+    ).with_variable(_query_variable("service", "Service", "label_values(tidal_info, service)"))
+    dash.with_row(Row("Now"))
+    for figure in _overview_stats():
+        dash.with_panel(figure)
+    dash.with_row(Row("Events"))
+    for series in _overview_series():
+        dash.with_panel(series)
+    return _numbered(dash)
+
+
+def _overview_stats() -> list[Stat]:
+    return [
+        stat(
+            "Handled events/s",
+            "ops",
+            Query(promql.outcome_rate(promql.SUCCEEDED, "", RATE, SERVICES), "handled"),
+        ),
+        stat(
+            "Error ratio",
+            "percentunit",
+            Query(promql.error_ratio("", RATE, SERVICES), "errors"),
+            red=0.01,
+            description="Failed or retried attempts over all attempts; alert above 1 %.",
+        ),
+        stat(
+            "p95 handler latency",
+            "s",
+            Query(promql.latency_quantile(0.95, "", RATE, SERVICES), "p95"),
+            red=0.5,
+        ),
+        stat(
+            "Dead letters/min",
+            "short",
+            Query(promql.dead_letters_per_minute("", RATE, SERVICES), "dead letters"),
+            red=10,
+        ),
+        stat(
+            "Consumer lag",
+            "short",
+            Query(promql.consumer_lag("", SERVICES), "lag"),
+            red=10_000,
+        ),
+        stat("Replicas", "short", Query(promql.replicas("", SERVICES), "replicas")),
+    ]
+
+
+def _overview_series() -> list[Timeseries]:
+    by = "namespace, service"
+    return [
+        timeseries(
+            "Events/s by outcome",
+            "ops",
+            Query(promql.events_rate(f"{by}, outcome", RATE, SERVICES), "{{service}} {{outcome}}"),
+        ),
+        timeseries(
+            "Error ratio",
+            "percentunit",
+            Query(promql.error_ratio(by, RATE, SERVICES), "{{service}}"),
+        ),
+        timeseries(
+            "Handler latency",
+            "s",
+            *(
+                Query(
+                    promql.latency_quantile(q, by, RATE, SERVICES), f"{{{{service}}}} p{q * 100:g}"
+                )
+                for q in QUANTILES
+            ),
+        ),
+        timeseries(
+            "Dead letters/min",
+            "short",
+            Query(promql.dead_letters_per_minute(by, RATE, SERVICES), "{{service}}"),
+        ),
+        timeseries(
+            "Consumer lag",
+            "short",
+            Query(promql.consumer_lag(f"{by}, group", SERVICES), "{{service}} {{group}}"),
+        ),
+        timeseries(
+            "Replicas",
+            "short",
+            Query(promql.replicas(by, SERVICES), "{{service}}"),
+            description="Running processes (pods) per service; zero when scaled to zero.",
+        ),
+    ]
+
+
+# -- per service ---------------------------------------------------------------------------
+
+ONE: Final = 'service=~"$service", subscription=~"$subscription"'
+
+
+def service() -> Dashboard:
+    """One service by subscription and event type, its HTTP answers, partitions and pods."""
+    dash = (
+        _base(
+            "tidal / Service",
+            "tidal-service",
+            "One tidal service: subscriptions, event types, latency, retries, lag, processes.",
+        )
+        .with_variable(
+            _query_variable("service", "Service", "label_values(tidal_info, service)", multi=False)
+        )
+        .with_variable(
+            _query_variable(
+                "subscription",
+                "Subscription",
+                'label_values(tidal_events_total{service=~"$service"}, subscription)',
+            )
+        )
+    )
+    sections = (("Events", _service_events()), ("Transport and process", _service_runtime()))
+    for title, panels in sections:
+        dash.with_row(Row(title))
+        for panel in panels:
+            dash.with_panel(panel)
+    return _numbered(dash)
+
+
+def _service_events() -> list[Timeseries]:
+    by = "subscription"
+    return [
+        timeseries(
+            "Events/s by subscription and outcome",
+            "ops",
+            Query(promql.events_rate(f"{by}, outcome", RATE, ONE), "{{subscription}} {{outcome}}"),
+        ),
+        timeseries(
+            "Received events/s by event type",
+            "ops",
+            Query(promql.outcome_rate("received", "event_type", RATE, ONE), "{{event_type}}"),
+        ),
+        timeseries(
+            "Handler latency by subscription",
+            "s",
+            *(
+                Query(
+                    promql.latency_quantile(q, by, RATE, ONE), f"{{{{subscription}}}} p{q * 100:g}"
+                )
+                for q in QUANTILES
+            ),
+        ),
+        timeseries(
+            "Error ratio by subscription",
+            "percentunit",
+            Query(promql.error_ratio(by, RATE, ONE), "{{subscription}}"),
+        ),
+        timeseries(
+            "Retries, failures and dead letters/s",
+            "ops",
+            Query(
+                promql.outcome_rate("retried|failed|dead_lettered", f"{by}, outcome", RATE, ONE),
+                "{{subscription}} {{outcome}}",
+            ),
+        ),
+        timeseries(
+            "Idempotency hits/s (duplicates)",
+            "ops",
+            Query(
+                f"sum by ({by}) (rate(tidal_idempotency_hits_total{{{ONE}}}[{RATE}]))",
+                "{{subscription}}",
+            ),
+        ),
+        timeseries(
+            "In flight",
+            "short",
+            Query(f"sum by ({by}) (tidal_in_flight{{{ONE}}})", "{{subscription}}"),
+        ),
+    ]
+
+
+def _service_runtime() -> list[Timeseries]:
+    pods = 'max by (namespace, instance) (tidal_info{service=~"$service"})'
+    return [
+        timeseries(
+            "HTTP answers/s by status",
+            "reqps",
+            Query(
+                f"sum by (status) (rate(tidal_http_requests_total{{{SERVICES}}}[{RATE}]))",
+                "{{status}}",
+            ),
+        ),
+        timeseries(
+            "Consumer lag by partition",
+            "short",
+            Query(
+                f"sum by (group, topic, partition) (tidal_consumer_lag{{{ONE}}})",
+                "{{topic}}/{{partition}} ({{group}})",
+            ),
+        ),
+        timeseries(
+            "Consumed records/s",
+            "ops",
+            Query(
+                f"sum by (subscription) (rate(tidal_consumer_records_total{{{ONE}}}[{RATE}]))",
+                "{{subscription}}",
+            ),
+            Query(
+                "sum by (subscription) "
+                f"(rate(tidal_consumer_invalid_records_total{{{ONE}}}[{RATE}]))",
+                "{{subscription}} not CloudEvents",
+            ),
+        ),
+        timeseries(
+            "Cold start",
+            "s",
+            Query(f"max by (instance) (tidal_cold_start_seconds{{{SERVICES}}})", "{{instance}}"),
+            description="Seconds from process start to ready, per process.",
+        ),
+        timeseries(
+            "CPU per process",
+            "percentunit",
+            Query(
+                f"sum by (instance) (rate(process_cpu_seconds_total[{RATE}])"
+                f" * on (namespace, instance) group_left () {pods})",
+                "{{instance}}",
+            ),
+        ),
+        timeseries(
+            "Memory per process",
+            "bytes",
+            Query(
+                "sum by (instance) (process_resident_memory_bytes"
+                f" * on (namespace, instance) group_left () {pods})",
+                "{{instance}}",
+            ),
+        ),
+    ]
+
+
+# -- operator ------------------------------------------------------------------------------
+
+BACKUPS: Final = 'resource_namespace=~"$resource_namespace"'
+
+
+def operator() -> Dashboard:
+    """BackupPolicies (last success and age, bytes, runs) and DLQArchives (archived events)."""
+    dash = _base(
+        "tidal / Operator",
+        "tidal-operator",
+        "Backups and dead-letter archives managed by the tidal operator.",
+    ).with_variable(
+        _query_variable(
+            "resource_namespace",
+            "Namespace",
+            "label_values(tidal_backup_runs_total, resource_namespace)",
+        )
+    )
+    sections = (("Backups", _backups()), ("DLQ archives", _archives()))
+    for title, panels in sections:
+        dash.with_row(Row(title))
+        for panel in panels:
+            dash.with_panel(panel)
+    return _numbered(dash)
+
+
+def _backups() -> list[Timeseries]:
+    by = "resource_namespace, policy"
+    legend = "{{resource_namespace}}/{{policy}}"
+    return [
+        timeseries(
+            "Age of the last successful backup",
+            "s",
+            Query(promql.age("backup", by, BACKUPS), legend),
+            Query(
+                f"max by ({by}) (tidal_backup_max_age_seconds{{{BACKUPS}}})", f"{legend} allowed"
+            ),
+            description="Alert TidalBackupTooOld fires when the age passes what is allowed.",
+        ),
+        timeseries(
+            "Last successful backup",
+            "dateTimeAsIso",
+            Query(
+                f"max by ({by}) (tidal_backup_last_success_timestamp_seconds{{{BACKUPS}}}) * 1000",
+                legend,
+            ),
+        ),
+        timeseries(
+            "Backup bytes",
+            "bytes",
+            Query(f"max by ({by}) (tidal_backup_last_size_bytes{{{BACKUPS}}})", f"{legend} last"),
+            Query(f"max by ({by}) (tidal_backup_stored_bytes{{{BACKUPS}}})", f"{legend} stored"),
+        ),
+        timeseries(
+            "Backup runs by result (1h)",
+            "short",
+            Query(
+                f"sum by ({by}, result) (increase(tidal_backup_runs_total{{{BACKUPS}}}[1h]))",
+                f"{legend} {{{{result}}}}",
+            ),
+        ),
+    ]
+
+
+def _archives() -> list[Timeseries]:
+    by = "resource_namespace, archive"
+    legend = "{{resource_namespace}}/{{archive}}"
+    return [
+        timeseries(
+            "Archived dead letters/s",
+            "ops",
+            Query(
+                f"sum by ({by}) (rate(tidal_dlq_archive_events_total{{{BACKUPS}}}[{RATE}]))",
+                legend,
+            ),
+        ),
+        timeseries(
+            "Archive runs by result (1h)",
+            "short",
+            Query(
+                f"sum by ({by}, result) (increase(tidal_dlq_archive_runs_total{{{BACKUPS}}}[1h]))",
+                f"{legend} {{{{result}}}}",
+            ),
+        ),
+        timeseries(
+            "Since the last successful archive run",
+            "s",
+            Query(promql.age("dlq_archive", by, BACKUPS), legend),
+        ),
+        timeseries(
+            "Archive bytes stored",
+            "bytes",
+            Query(f"max by ({by}) (tidal_dlq_archive_stored_bytes{{{BACKUPS}}})", legend),
+        ),
+    ]
+
+
+DASHBOARDS: Final = {
+    "tidal-pipeline": pipeline,
+    "tidal-service": service,
+    "tidal-operator": operator,
+}

@@ -1,0 +1,65 @@
+"""Observability: Prometheus metrics, OpenTelemetry traces and JSON logs for tidal processes.
+
+The hot path only records into plain structures (`tidal.stats.Stats`, the sources registered in
+`tidal.observability.sources`) and reads one slot (`hooks.tracer`); the client libraries
+(``prometheus_client``, ``opentelemetry``, from the ``observability`` extra) are imported only
+by `setup` and by the ``/metrics`` endpoint. Modules:
+
+- `hooks`: the installed tracer (None: tracing off) and readiness times;
+- `sources`: what the transports and the operator register for export;
+- `metrics`: the scrape-time collector, ``/metrics`` rendering and a standalone listener;
+- `tracing`: OpenTelemetry spans with context in the CloudEvents ``traceparent`` extension;
+- `logs`: one JSON object per log line;
+- `wiring`: `setup`, called once per process by ``tidal run``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from tidal.observability.hooks import mark_ready
+from tidal.observability.sources import RunResults, Source, register, unregister
+
+if TYPE_CHECKING:
+    from tidal.observability.wiring import Observability
+    from tidal.settings import Settings
+
+__all__ = [
+    "RunResults",
+    "Source",
+    "exposition",
+    "mark_ready",
+    "register",
+    "setup",
+    "unregister",
+]
+
+Exposition = Callable[[str | None], tuple[bytes, str]]
+
+
+def setup(settings: Settings, *, service: str, metrics_listener: bool = False) -> Observability:
+    """Configure logs, tracing and metrics for this process (call once, before serving).
+
+    Logs go to stderr as JSON lines (``TIDAL_OBSERVABILITY__LOG_FORMAT=text`` for plain) at
+    ``TIDAL_LOG_LEVEL``; tracing follows ``TIDAL_OBSERVABILITY__TRACING`` and the standard
+    ``OTEL_*`` variables; with ``metrics_listener`` (processes without an HTTP server: the Kafka
+    worker) ``/metrics`` is served on ``TIDAL_OBSERVABILITY__METRICS_PORT``.
+    """
+    from tidal.observability.wiring import setup as wire
+
+    return wire(settings, service=service, metrics_listener=metrics_listener)
+
+
+def exposition() -> Exposition | None:
+    """The function rendering ``/metrics`` (Accept header -> body, content type), or None
+    when ``prometheus_client`` is not installed."""
+    try:
+        from tidal.observability.metrics import render
+    except ImportError:
+        logging.getLogger("tidal.observability").warning(
+            "no /metrics: prometheus_client is not installed (tidal[observability])"
+        )
+        return None
+    return render

@@ -1,0 +1,87 @@
+"""The slots the hot path reads: the installed tracer (or None) and when the process got ready.
+
+The dispatcher and the transports check ``hooks.tracer`` once per event: ``None`` (tracing off,
+the default) means they take the untraced path and pay one attribute lookup. `setup` in
+`tidal.observability` installs an OpenTelemetry-backed `Tracer` when tracing is on. Nothing here
+imports a client library.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from tidal.events import Event
+
+Emit = Callable[[Sequence[Event]], Awaitable[None]]
+
+
+class Tracer(Protocol):
+    """Spans for the three steps of an event's life in a process, with context carried in the
+    CloudEvents distributed-tracing extension (``traceparent`` / ``tracestate``)."""
+
+    def receive(
+        self, event: Event, *, transport: str, carrier: Mapping[str, str] | None = None
+    ) -> AbstractContextManager[object]:
+        """A span around taking ``event`` in (``carrier``: the transport's own headers)."""
+
+    def handle(
+        self, event: Event, *, service: str, subscription: str, attempt: int
+    ) -> AbstractContextManager[object]:
+        """A span around one attempt of a subscription's handler on ``event``."""
+
+    def emitting(self, emit: Emit, *, subscription: str) -> Emit:
+        """``emit`` wrapped in a span per call that sends events."""
+
+    def stamp(self, events: list[Event]) -> list[Event]:
+        """``events`` carrying the current span's context in ``traceparent`` / ``tracestate``."""
+
+    def current_ids(self) -> tuple[str, str] | None:
+        """The current (trace id, span id) as hex, for logs; None outside a span."""
+
+
+tracer: Tracer | None = None
+"""The installed tracer; None when tracing is off."""
+
+_ready: dict[str, float] = {}
+
+
+def install(new: Tracer | None) -> None:
+    """Install (or, with None, remove) the process's tracer."""
+    global tracer
+    tracer = new
+
+
+def mark_ready(service: str) -> None:
+    """Record that ``service`` is ready to take events (first call counts)."""
+    _ready.setdefault(service, time.time())
+
+
+def ready_times() -> dict[str, float]:
+    """When each service of this process got ready (Unix seconds)."""
+    return dict(_ready)
+
+
+def process_start_time() -> float:
+    """When this process started (Unix seconds), from ``/proc`` where there is one."""
+    return _PROCESS_START
+
+
+def _read_process_start() -> float:
+    try:
+        with open("/proc/self/stat", encoding="ascii") as fh:
+            stat = fh.read()
+        with open("/proc/stat", encoding="ascii") as fh:
+            boot = next(float(line.split()[1]) for line in fh if line.startswith("btime "))
+        ticks = os.sysconf("SC_CLK_TCK")
+        # the command name (2nd field) may contain spaces: count fields after its ")"
+        start_ticks = float(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, StopIteration, ValueError, IndexError):
+        return time.time()
+    return boot + start_ticks / ticks
+
+
+_PROCESS_START = _read_process_start()

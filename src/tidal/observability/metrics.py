@@ -1,0 +1,323 @@
+"""Prometheus export: a collector that reads every live source at scrape time.
+
+Nothing is recorded here: the transports already count into `tidal.stats.Stats` (plain
+counters, no labels to resolve on the hot path) and this collector turns those numbers into
+metric families when Prometheus scrapes, so metrics cost nothing between scrapes. The HTTP
+transport serves `render` at ``/metrics``; processes without an HTTP server start `listen`.
+
+Families (every one labelled ``service``; see docs/observability.md for the full table):
+``tidal_events_total``, ``tidal_idempotency_hits_total``, ``tidal_handler_duration_seconds``,
+``tidal_in_flight``, ``tidal_http_requests_total``, ``tidal_consumer_*``, ``tidal_backup_*``,
+``tidal_dlq_archive_*``, ``tidal_cold_start_seconds``, ``tidal_info``.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Iterable, Iterator
+from typing import Final
+
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    start_http_server,
+)
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
+
+from tidal.observability import hooks
+from tidal.observability.sources import ConsumerMeasures, RunResults, Source, live
+from tidal.stats import BUCKETS, Histogram, Stats
+
+SERVICE: Final = "service"
+NAMES_BY_KIND: Final = {"backup": "policy", "dlq_archive": "archive"}
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("tidal")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - not installed
+        return "unknown"
+
+
+VERSION: Final = _version()
+
+
+class TidalCollector(Collector):
+    """Reads `sources.live()` on every scrape and yields tidal's metric families."""
+
+    def collect(self) -> Iterator[Metric]:
+        sources = live()
+        with_stats = [s for s in sources if s.stats is not None]
+        yield from _events(with_stats)
+        yield _durations(with_stats)
+        yield _in_flight(with_stats)
+        yield _http(sources)
+        yield from _consumers(sources)
+        for kind in NAMES_BY_KIND:
+            yield from _runs(sources, kind)
+        yield from _process(sources)
+
+    def describe(self) -> Iterable[Metric]:
+        return ()  # no describe-time collection: sources come and go
+
+
+def make_registry() -> CollectorRegistry:
+    """tidal's collector plus the client's process, platform and GC collectors."""
+    registry = CollectorRegistry(auto_describe=False)
+    for collector in (TidalCollector(), PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        registry.register(collector)
+    return registry
+
+
+REGISTRY: Final = make_registry()
+
+
+def render(accept: str | None = None) -> tuple[bytes, str]:
+    """The exposition of `REGISTRY` in the format ``accept`` asks for, and its content type."""
+    encoder, content_type = choose_encoder(accept or "")
+    return encoder(REGISTRY), content_type
+
+
+def listen(port: int, *, host: str = "0.0.0.0") -> None:
+    """Serve ``/metrics`` on ``host:port`` from a daemon thread (processes without HTTP)."""
+    start_http_server(port, addr=host, registry=REGISTRY)
+
+
+# -- events --------------------------------------------------------------------------------
+
+
+def _events(sources: list[Source]) -> Iterator[Metric]:
+    events = CounterMetricFamily(
+        "tidal_events",
+        "Events by subscription, event type and outcome (received, handled, duplicate, "
+        "retried, failed, dead_lettered, filtered).",
+        labels=[SERVICE, "subscription", "event_type", "outcome"],
+    )
+    hits = CounterMetricFamily(
+        "tidal_idempotency_hits",
+        "Events found already handled by the idempotency store (the duplicate outcome).",
+        labels=[SERVICE, "subscription", "event_type"],
+    )
+    for source in sources:
+        assert source.stats is not None
+        for (sub, event_type, outcome), n in _typed_counts(source.stats):
+            events.add_metric([source.service, sub, event_type, outcome], n)
+            if outcome == "duplicate":
+                hits.add_metric([source.service, sub, event_type], n)
+    yield events
+    yield hits
+
+
+def _typed_counts(stats: Stats) -> Iterator[tuple[tuple[str, str, str], int]]:
+    """Counts by (subscription, event type, outcome); counts recorded without a type are
+    exported with an empty ``event_type``."""
+    counts, typed = dict(stats.counts), dict(stats.typed)  # atomic copies (scrape thread)
+    known: dict[tuple[str, str], int] = {}
+    for (sub, event_type, outcome), n in typed.items():
+        known[(sub, outcome)] = known.get((sub, outcome), 0) + n
+        yield (sub, event_type, outcome), n
+    for (sub, outcome), n in counts.items():
+        rest = n - known.get((sub, outcome), 0)
+        if rest > 0:
+            yield (sub, "", outcome), rest
+
+
+def _durations(sources: list[Source]) -> Metric:
+    family = HistogramMetricFamily(
+        "tidal_handler_duration_seconds",
+        "Duration of handler attempts (idempotency, handler, emission) in seconds.",
+        labels=[SERVICE, "subscription", "event_type"],
+    )
+    bounds = [*(repr(float(b)) for b in BUCKETS), "+Inf"]
+    for source in sources:
+        assert source.stats is not None
+        for (sub, event_type), histogram in list(source.stats.latency.items()):
+            buckets, total = _cumulative(histogram)
+            family.add_metric(
+                [source.service, sub, event_type], list(zip(bounds, buckets, strict=True)), total
+            )
+    return family
+
+
+def _cumulative(histogram: Histogram) -> tuple[list[float], float]:
+    counts, total = list(histogram.counts), histogram.total
+    running, cumulative = 0, []
+    for n in counts:
+        running += n
+        cumulative.append(float(running))
+    return cumulative, total
+
+
+def _in_flight(sources: list[Source]) -> Metric:
+    family = GaugeMetricFamily(
+        "tidal_in_flight",
+        "Handler attempts running now.",
+        labels=[SERVICE, "subscription"],
+    )
+    for source in sources:
+        assert source.stats is not None
+        for sub, n in dict(source.stats.in_flight).items():
+            family.add_metric([source.service, sub], n)
+    return family
+
+
+def _http(sources: list[Source]) -> Metric:
+    family = CounterMetricFamily(
+        "tidal_http_requests",
+        "Event deliveries over HTTP (POST) by the status tidal answered.",
+        labels=[SERVICE, "status"],
+    )
+    for source in sources:
+        for status, n in dict(source.http_statuses or {}).items():
+            family.add_metric([source.service, str(status)], n)
+    return family
+
+
+# -- Kafka consumers -----------------------------------------------------------------------
+
+_PARTITION_LABELS: Final = [SERVICE, "subscription", "group", "topic", "partition"]
+_GROUP_LABELS: Final = [SERVICE, "subscription", "group"]
+
+
+def _consumers(sources: list[Source]) -> Iterator[Metric]:
+    lag = GaugeMetricFamily(
+        "tidal_consumer_lag",
+        "Records not yet committed: log-end offset minus committed offset, per partition.",
+        labels=_PARTITION_LABELS,
+    )
+    log_end = GaugeMetricFamily(
+        "tidal_consumer_log_end_offset",
+        "Log-end offset (fetch high watermark) per assigned partition.",
+        labels=_PARTITION_LABELS,
+    )
+    committed = GaugeMetricFamily(
+        "tidal_consumer_committed_offset",
+        "Committed offset of the consumer group per assigned partition.",
+        labels=_PARTITION_LABELS,
+    )
+    consumed = CounterMetricFamily(
+        "tidal_consumer_records",
+        "Records fetched (retry-topic records included).",
+        labels=_GROUP_LABELS,
+    )
+    invalid = CounterMetricFamily(
+        "tidal_consumer_invalid_records",
+        "Fetched records that were not CloudEvents (dead-lettered as they were).",
+        labels=_GROUP_LABELS,
+    )
+    for source in sources:
+        if source.consumer is not None:
+            _add_consumer(
+                source.service, source.consumer, lag, log_end, committed, consumed, invalid
+            )
+    yield from (lag, log_end, committed, consumed, invalid)
+
+
+def _add_consumer(
+    service: str,
+    consumer: ConsumerMeasures,
+    lag: GaugeMetricFamily,
+    log_end: GaugeMetricFamily,
+    committed: GaugeMetricFamily,
+    consumed: CounterMetricFamily,
+    invalid: CounterMetricFamily,
+) -> None:
+    for sub, group in list(consumer.subscriptions.items()):
+        consumed.add_metric([service, sub, group.group], group.consumed)
+        invalid.add_metric([service, sub, group.group], group.invalid)
+        for (topic, partition), measures in list(group.partitions.items()):
+            labels = [service, sub, group.group, topic, str(partition)]
+            for family, value in (
+                (lag, measures.lag),
+                (log_end, measures.log_end),
+                (committed, measures.committed),
+            ):
+                if value is not None:
+                    family.add_metric(labels, value)
+
+
+# -- backup and DLQ archive results --------------------------------------------------------
+
+
+def _runs(sources: list[Source], kind: str) -> Iterator[Metric]:
+    prefix, what = f"tidal_{kind}", "backup policy" if kind == "backup" else "DLQ archive"
+    labels = [SERVICE, "resource_namespace", NAMES_BY_KIND[kind]]
+    runs = CounterMetricFamily(
+        f"{prefix}_runs", f"Finished runs of each {what} by result.", labels=[*labels, "result"]
+    )
+    gauges = {
+        "last_success": GaugeMetricFamily(
+            f"{prefix}_last_success_timestamp_seconds",
+            f"When a run of the {what} last succeeded (Unix seconds; 0: never).",
+            labels=labels,
+        ),
+        "max_age": GaugeMetricFamily(
+            f"{prefix}_max_age_seconds",
+            f"How old the last success of the {what} may be before a run is late.",
+            labels=labels,
+        ),
+        "last_size_bytes": GaugeMetricFamily(
+            f"{prefix}_last_size_bytes", "Bytes written by the last successful run.", labels=labels
+        ),
+        "stored_bytes": GaugeMetricFamily(
+            f"{prefix}_stored_bytes", f"Bytes the {what} keeps in object storage.", labels=labels
+        ),
+    }
+    events = CounterMetricFamily(
+        f"{prefix}_events", f"Events written by the {what}.", labels=labels
+    )
+    for source in sources:
+        for result in list(source.runs.values()):
+            if result.kind == kind:
+                _add_run(source.service, result, runs, gauges, events)
+    yield from (runs, *gauges.values(), events)
+
+
+def _add_run(
+    service: str,
+    result: RunResults,
+    runs: CounterMetricFamily,
+    gauges: dict[str, GaugeMetricFamily],
+    events: CounterMetricFamily,
+) -> None:
+    labels = [service, result.namespace, result.name]
+    runs.add_metric([*labels, "success"], result.succeeded)
+    runs.add_metric([*labels, "failure"], result.failed)
+    gauges["last_success"].add_metric(labels, result.last_success or 0.0)
+    for name in ("max_age", "last_size_bytes", "stored_bytes"):
+        value = getattr(result, name)
+        if value is not None:
+            gauges[name].add_metric(labels, value)
+    events.add_metric(labels, result.events)
+
+
+# -- the process ---------------------------------------------------------------------------
+
+
+def _process(sources: list[Source]) -> Iterator[Metric]:
+    info = GaugeMetricFamily(
+        "tidal_info",
+        "1 per tidal process and service (count it for replicas).",
+        labels=[SERVICE, "transport", "version"],
+    )
+    for service, transport in sorted({(s.service, s.transport) for s in sources}):
+        info.add_metric([service, transport, VERSION], 1)
+    cold = GaugeMetricFamily(
+        "tidal_cold_start_seconds",
+        "Seconds from process start to ready to take events.",
+        labels=[SERVICE],
+    )
+    started = hooks.process_start_time()
+    for service, ready in sorted(hooks.ready_times().items()):
+        cold.add_metric([service], max(0.0, ready - started))
+    yield info
+    yield cold

@@ -1,0 +1,1 @@
+"""Apps and processes the observability tests run as real ``tidal`` processes."""

@@ -1,0 +1,76 @@
+"""A process exporting what no test process can produce for real yet: a Kafka consumer far
+behind (real `KafkaMetrics`), a stale backup and a failing DLQ archiver (`RunResults`, as the
+operator will fill them). It uses `tidal.observability.setup` with the standalone listener, as
+``tidal run --transport kafka`` and the operator do.
+
+Run: ``TIDAL_OBSERVABILITY__METRICS_PORT=N python -m tests.observability.apps.exporter``.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+from tidal import Settings
+from tidal.observability import RunResults, Source, register, setup
+from tidal.transports.kafka.measures import KafkaMetrics, PartitionMeasures, SubscriptionMeasures
+
+DAY = 86_400.0
+
+
+class Worker:
+    """Owns the measures, like `KafkaWorker` and the operator do."""
+
+    def __init__(self) -> None:
+        self.kafka = KafkaMetrics()
+        self.group = SubscriptionMeasures(group="tidal.obs-ledger.ledger")
+        self.kafka.subscriptions["ledger"] = self.group
+        self.partition = PartitionMeasures(log_end=25_000, committed=10_000)
+        self.group.partitions[("orders", 0)] = self.partition
+        now = time.time()
+        self.backup = RunResults(
+            kind="backup",
+            name="orders-daily",
+            namespace="shop",
+            succeeded=3,
+            last_success=now - 2 * DAY,
+            max_age=DAY + 2 * 3600,
+            last_size_bytes=4096,
+            stored_bytes=3 * 4096,
+            events=900,
+        )
+        self.archive = RunResults(
+            kind="dlq_archive", name="orders-dlq", namespace="shop", stored_bytes=1024
+        )
+
+    def tick(self) -> None:
+        self.group.consumed += 10
+        self.group.invalid += 1
+        self.partition.log_end = (self.partition.log_end or 0) + 10
+        self.backup.succeeded += 1
+        self.archive.failed += 1
+        self.archive.events += 5
+        self.kafka.stats.bump("ledger", "received", 10, event_type="ledger.v1")
+
+
+def main() -> None:
+    settings = Settings()
+    setup(settings, service="obs-exporter", metrics_listener=True).ready()
+    worker = Worker()
+    register(
+        worker,
+        Source(
+            service="obs-ledger", transport="kafka", stats=worker.kafka.stats, consumer=worker.kafka
+        ),
+    )
+    runs = {(r.kind, r.namespace, r.name): r for r in (worker.backup, worker.archive)}
+    register(worker, Source(service="tidal-operator", transport="operator", runs=runs))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    while not stop.wait(0.25):
+        worker.tick()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""``python -m tests.observability.apps.launch module:app``: ``tidal run`` (HTTP) plus the
+`tidal.observability.setup` call its CLI makes, so the tests see JSON logs and traces."""
+
+from __future__ import annotations
+
+import sys
+
+from tidal.loading import load_app
+from tidal.observability import setup
+from tidal.settings import Settings
+from tidal.transports.http.serving import run
+
+
+def main() -> None:
+    settings = Settings()
+    app = load_app(sys.argv[1])
+    setup(settings, service=settings.service or app.name)
+    run(app, settings)
+
+
+if __name__ == "__main__":
+    main()

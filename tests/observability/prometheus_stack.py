@@ -1,0 +1,169 @@
+"""A real Prometheus scraping real tidal processes under load (the ``stack`` fixture)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.support.servers import free_port, wait_for_port
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "charts" / "tidal" / "rules" / "tidal.rules.yaml"
+TIDAL = [sys.executable, "-m", "tidal.cli"]
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Prometheus and the tidal processes it scrapes, after a load."""
+
+    prometheus: str
+    targets: dict[str, str]
+
+    def query(self, expr: str) -> dict[str, object]:
+        response = httpx.get(f"{self.prometheus}/api/v1/query", params={"query": expr}, timeout=10)
+        body: dict[str, object] = response.json()
+        return body
+
+
+def _start(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env={**os.environ, "TIDAL_LOG_LEVEL": "WARNING", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, timeout=60)  # a busy machine imports slowly
+    except TimeoutError:
+        proc.kill()
+        raise
+    return proc
+
+
+def _tidal_run(reference: str, port: int) -> list[str]:
+    return [*TIDAL, "run", reference, "--host", "127.0.0.1", "--port", str(port)]
+
+
+def _prometheus(workdir: Path, port: int, targets: list[str]) -> subprocess.Popen[bytes]:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.fail("prometheus is not installed: run `make test`, which installs it")
+    config = workdir / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        f"rule_files: ['{RULES}']\n"
+        "scrape_configs:\n"
+        "  - job_name: tidal\n"
+        f"    static_configs: [{{targets: [{', '.join(repr(t) for t in targets)}]}}]\n"
+    )
+    args = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={workdir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=warn",
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port(port)
+    return proc
+
+
+@contextmanager
+def running_stack() -> Iterator[Stack]:
+    """Two ``tidal run`` services and an exporter process under load, scraped every second."""
+    ports = {name: free_port() for name in ("orders", "sink", "exporter", "prometheus")}
+    sink_url = f"http://127.0.0.1:{ports['sink']}/"
+    procs = [
+        _start(
+            _tidal_run("tests.observability.apps.pipeline:sink", ports["sink"]),
+            {},
+            ports["sink"],
+        ),
+        _start(
+            _tidal_run("tests.observability.apps.pipeline:orders", ports["orders"]),
+            {"OBS_DEAD_LETTERS": sink_url},
+            ports["orders"],
+        ),
+        _start(
+            [sys.executable, "-m", "tests.observability.apps.exporter"],
+            {
+                "TIDAL_OBSERVABILITY__METRICS_PORT": str(ports["exporter"]),
+                "TIDAL_HOST": "127.0.0.1",
+            },
+            ports["exporter"],
+        ),
+    ]
+    targets = {name: f"127.0.0.1:{port}" for name, port in ports.items() if name != "prometheus"}
+    with tempfile.TemporaryDirectory() as workdir:
+        procs.append(_prometheus(Path(workdir), ports["prometheus"], list(targets.values())))
+        try:
+            stack = Stack(f"http://127.0.0.1:{ports['prometheus']}", targets)
+            _wait_until(stack, "count(up == 1) == 3", timeout=60)
+            asyncio.run(_load(f"http://{targets['orders']}/"))
+            _wait_until(stack, 'count(ALERTS{alertstate="pending"}) == 6', timeout=60)
+            yield stack
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+def _wait_until(stack: Stack, expr: str, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = stack.query(expr)
+        if result.get("status") == "success" and result["data"]["result"]:  # type: ignore[index]
+            return
+        time.sleep(0.5)
+    alerts = stack.query("ALERTS")
+    raise TimeoutError(f"no data for {expr!r} within {timeout}s; ALERTS: {alerts}")
+
+
+def _event(event_type: str, n: int) -> dict[str, str]:
+    return {
+        "ce-specversion": "1.0",
+        "ce-id": f"{event_type}-{n}",
+        "ce-source": "/load",
+        "ce-type": event_type,
+        "content-type": "application/json",
+    }
+
+
+async def _load(url: str) -> None:
+    """A warm-up so every series exists, then a burst of each kind a second apart."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        slots = asyncio.Semaphore(24)
+
+        async def post(event_type: str, n: int) -> None:
+            async with slots:
+                await client.post(url, headers=_event(event_type, n), content=b'{"total": 1}')
+
+        kinds = {"order.v1": 60, "flaky.v1": 20, "report.v1": 8, "poison.v1": 40}
+        await asyncio.gather(*(post(kind, n) for kind in kinds for n in range(2)))
+        await asyncio.sleep(1.5)
+        for second in range(4):
+            batch = [
+                post(kind, 1000 * (second + 1) + n)
+                for kind, count in kinds.items()
+                for n in range(count)
+            ]
+            batch += [post("order.v1", 1000 * (second + 1) + n) for n in range(10)]  # duplicates
+            await asyncio.gather(*batch)
+            await asyncio.sleep(0.5)

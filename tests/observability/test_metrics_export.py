@@ -1,0 +1,245 @@
+"""Prometheus export: what the transports count comes out at scrape time, Prometheus-named."""
+
+from __future__ import annotations
+
+import gc
+from collections import Counter
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tidal import App, DeliveryPolicy, Event, InvalidEventError, RetryableError
+from tidal.dispatching import Dispatcher
+from tidal.observability import RunResults, Source, hooks, register, unregister
+from tidal.observability.metrics import render
+from tidal.stats import Stats
+from tidal.testing import ManualClock, MemoryBroker, make_event
+from tidal.transports.http.server import Receiver, create_asgi_app
+from tidal.transports.kafka.measures import KafkaMetrics, PartitionMeasures, SubscriptionMeasures
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape() -> Samples:
+    body, _ = render()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples[(name, frozenset(labels.items()))]
+
+
+def build_app() -> App:
+    app = App("shop", policy=DeliveryPolicy.of(max_attempts=2, delay="PT1S"))
+
+    @app.on(type="order.v1")
+    def ok(event: Event) -> None:
+        return None
+
+    @app.on(type="flaky.v1", name="flaky")
+    def flaky(event: Event) -> None:
+        raise RetryableError("not now")
+
+    @app.on(type="bad.v1", name="bad")
+    def bad(event: Event) -> None:
+        raise InvalidEventError("no total")
+
+    return app
+
+
+async def test_memory_deliveries_are_exported_by_subscription_type_and_outcome(
+    clock: ManualClock,
+) -> None:
+    broker = MemoryBroker(build_app(), clock=clock, service="shop-dev")
+    for event_type in ("order.v1", "order.v1", "flaky.v1", "bad.v1"):
+        await broker.publish(make_event(event_type))
+    await broker.drain()
+    samples = scrape()
+    labels = {"service": "shop-dev", "subscription": "ok", "event_type": "order.v1"}
+    assert value(samples, "tidal_events_total", **labels, outcome="received") == 2
+    assert value(samples, "tidal_events_total", **labels, outcome="handled") == 2
+    flaky = {"service": "shop-dev", "subscription": "flaky", "event_type": "flaky.v1"}
+    assert value(samples, "tidal_events_total", **flaky, outcome="retried") == 1
+    assert value(samples, "tidal_events_total", **flaky, outcome="failed") == 1
+    assert value(samples, "tidal_events_total", **flaky, outcome="dead_lettered") == 1
+    assert value(samples, "tidal_handler_duration_seconds_count", **labels) == 2
+    assert value(samples, "tidal_handler_duration_seconds_bucket", **labels, le="+Inf") == 2
+    assert value(samples, "tidal_in_flight", service="shop-dev", subscription="ok") == 0
+    assert value(samples, "tidal_info", service="shop-dev", transport="memory", version=_v()) == 1
+
+
+def _v() -> str:
+    from tidal.observability.metrics import VERSION
+
+    return VERSION
+
+
+def test_counts_recorded_without_an_event_type_are_exported_with_an_empty_one() -> None:
+    stats = Stats()
+    stats.bump("orders", "received", 3)  # e.g. the Kafka worker before decoding
+    stats.bump("orders", "received", event_type="order.v1")
+    source = register(stats, Source(service="kafka-svc", transport="kafka", stats=stats))
+    samples = scrape()
+    unregister(source)
+    common = {"service": "kafka-svc", "subscription": "orders", "outcome": "received"}
+    assert value(samples, "tidal_events_total", **common, event_type="order.v1") == 1
+    assert value(samples, "tidal_events_total", **common, event_type="") == 3
+
+
+def test_duplicates_are_idempotency_hits() -> None:
+    stats = Stats()
+    stats.bump("loyalty", "duplicate", 2, event_type="order.v1")
+    source = register(stats, Source(service="loyalty", transport="http", stats=stats))
+    samples = scrape()
+    unregister(source)
+    labels = {"service": "loyalty", "subscription": "loyalty", "event_type": "order.v1"}
+    assert value(samples, "tidal_idempotency_hits_total", **labels) == 2
+
+
+def test_histogram_buckets_are_cumulative_with_the_documented_bounds() -> None:
+    stats = Stats()
+    for seconds in (0.0004, 0.003, 0.7, 100.0):
+        stats.observe("s", "t", seconds)
+    source = register(stats, Source(service="h", transport="http", stats=stats))
+    samples = scrape()
+    unregister(source)
+    labels = {"service": "h", "subscription": "s", "event_type": "t"}
+    bucket = "tidal_handler_duration_seconds_bucket"
+    assert value(samples, bucket, **labels, le="0.001") == 1
+    assert value(samples, bucket, **labels, le="0.005") == 2
+    assert value(samples, bucket, **labels, le="0.5") == 2
+    assert value(samples, bucket, **labels, le="1.0") == 3
+    assert value(samples, bucket, **labels, le="30.0") == 3
+    assert value(samples, bucket, **labels, le="+Inf") == 4
+    assert value(samples, "tidal_handler_duration_seconds_sum", **labels) == pytest.approx(100.7034)
+
+
+def test_kafka_consumer_lag_is_exported_per_partition() -> None:
+    kafka = KafkaMetrics()
+    group = kafka.subscriptions["orders"] = SubscriptionMeasures(group="tidal.shop.orders")
+    group.consumed, group.invalid = 120, 2
+    group.partitions[("orders", 0)] = PartitionMeasures(log_end=15_000, committed=3_000)
+    group.partitions[("orders", 1)] = PartitionMeasures()  # assigned, not measured yet
+    source = register(kafka, Source(service="shop", transport="kafka", consumer=kafka))
+    samples = scrape()
+    unregister(source)
+    labels = {"service": "shop", "subscription": "orders", "group": "tidal.shop.orders"}
+    partition = {**labels, "topic": "orders", "partition": "0"}
+    assert value(samples, "tidal_consumer_lag", **partition) == 12_000
+    assert value(samples, "tidal_consumer_log_end_offset", **partition) == 15_000
+    assert value(samples, "tidal_consumer_committed_offset", **partition) == 3_000
+    assert (
+        "tidal_consumer_lag",
+        frozenset({**labels, "topic": "orders", "partition": "1"}.items()),
+    ) not in samples
+    assert value(samples, "tidal_consumer_records_total", **labels) == 120
+    assert value(samples, "tidal_consumer_invalid_records_total", **labels) == 2
+
+
+class Operator:
+    """Stands for the operator process that owns the results."""
+
+
+def test_backup_and_dlq_archive_results_are_exported() -> None:
+    owner = Operator()
+    backup = RunResults(
+        kind="backup",
+        name="orders-daily",
+        namespace="shop",
+        succeeded=4,
+        failed=1,
+        last_success=1_700_000_000.0,
+        max_age=93_600.0,
+        last_size_bytes=2048,
+        stored_bytes=8192,
+        events=500,
+    )
+    archive = RunResults(kind="dlq_archive", name="orders-dlq", namespace="shop", failed=2)
+    runs = {
+        ("backup", "shop", "orders-daily"): backup,
+        ("dlq_archive", "shop", "orders-dlq"): archive,
+    }
+    source = register(owner, Source(service="tidal-operator", transport="operator", runs=runs))
+    samples = scrape()
+    unregister(source)
+    policy = {"service": "tidal-operator", "resource_namespace": "shop", "policy": "orders-daily"}
+    assert value(samples, "tidal_backup_runs_total", **policy, result="success") == 4
+    assert value(samples, "tidal_backup_runs_total", **policy, result="failure") == 1
+    assert value(samples, "tidal_backup_last_success_timestamp_seconds", **policy) == 1.7e9
+    assert value(samples, "tidal_backup_max_age_seconds", **policy) == 93_600
+    assert value(samples, "tidal_backup_last_size_bytes", **policy) == 2048
+    assert value(samples, "tidal_backup_stored_bytes", **policy) == 8192
+    assert value(samples, "tidal_backup_events_total", **policy) == 500
+    dlq = {"service": "tidal-operator", "resource_namespace": "shop", "archive": "orders-dlq"}
+    assert value(samples, "tidal_dlq_archive_runs_total", **dlq, result="failure") == 2
+    assert value(samples, "tidal_dlq_archive_last_success_timestamp_seconds", **dlq) == 0
+
+
+async def test_a_source_goes_away_with_its_owner(clock: ManualClock) -> None:
+    broker = MemoryBroker(build_app(), clock=clock, service="ephemeral")
+    await broker.publish(make_event("order.v1"))
+    await broker.drain()
+    assert any(("service", "ephemeral") in labels for _, labels in scrape())
+    del broker
+    gc.collect()
+    assert not any(("service", "ephemeral") in labels for _, labels in scrape())
+
+
+def test_cold_start_is_process_start_to_ready() -> None:
+    hooks.mark_ready("cold-svc")
+    samples = scrape()
+    cold = value(samples, "tidal_cold_start_seconds", service="cold-svc")
+    assert 0 <= cold < 600  # this test process started minutes ago at most
+
+
+async def test_http_transport_serves_metrics_and_counts_statuses() -> None:
+    app = build_app()
+    statuses: Counter[int] = Counter()
+    receiver = Receiver(
+        dispatcher=Dispatcher(app, stats=Stats()),
+        max_body_bytes=1 << 20,
+        service="web",
+        statuses=statuses,
+        metrics=render,
+    )
+    register(
+        receiver,
+        Source(
+            service="web", transport="http", stats=receiver.dispatcher.stats, http_statuses=statuses
+        ),
+    )
+    transport = httpx.ASGITransport(app=create_asgi_app(receiver))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        for event_type in ("order.v1", "bad.v1", "flaky.v1"):
+            headers = {
+                "ce-specversion": "1.0",
+                "ce-id": event_type,
+                "ce-source": "/t",
+                "ce-type": event_type,
+            }
+            await client.post("/", headers=headers, content=b"{}")
+        await client.post("/", content=b"not an event")
+        response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    samples = {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
+    for status, n in (("200", 1), ("422", 1), ("503", 1), ("400", 1)):
+        assert value(samples, "tidal_http_requests_total", service="web", status=status) == n
+
+
+async def test_metrics_endpoint_says_so_when_metrics_are_off() -> None:
+    receiver = Receiver(dispatcher=Dispatcher(build_app()), max_body_bytes=1024)
+    transport = httpx.ASGITransport(app=create_asgi_app(receiver))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/metrics")
+    assert response.status_code == 404
+    assert response.json()["error"] == "metrics_disabled"
