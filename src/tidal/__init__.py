@@ -12,6 +12,7 @@ This is the interface users touch; everything not re-exported here is private de
 """
 
 from tidal.app import App, Subscription
+from tidal.bindings.http import parse_request as from_http
 from tidal.context import Context
 from tidal.delivery import DeliveryPolicy
 from tidal.errors import (
@@ -29,7 +30,9 @@ from tidal.errors import (
 )
 from tidal.events import Event
 from tidal.filters import all_of, any_of, cesql, exact, not_, prefix, suffix
+from tidal.publishing import Publisher
 from tidal.settings import Settings
+from tidal.transports.publishers import open_publisher
 
 __all__ = [
     "App",
@@ -45,6 +48,7 @@ __all__ = [
     "InvalidEventError",
     "PayloadTooLargeError",
     "PermanentError",
+    "Publisher",
     "RetryableError",
     "Settings",
     "Subscription",
@@ -53,7 +57,9 @@ __all__ = [
     "any_of",
     "cesql",
     "exact",
+    "from_http",
     "not_",
+    "open_publisher",
     "prefix",
     "suffix",
 ]

@@ -147,7 +147,17 @@ def test_run_rejects_something_that_is_not_an_app() -> None:
     assert "is not a tidal App" in out.stderr
 
 
-def test_dev_runs_the_services_and_stops_after_n_events() -> None:
+def table_rows(text: str) -> dict[str, list[int]]:
+    """The summary table's rows: subscription -> counts (received, handled, ...)."""
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip("│ ").split("│")]
+        if len(cells) == 7 and cells[1].isdigit():
+            rows[cells[0]] = [int(c) for c in cells[1:]]
+    return rows
+
+
+def test_dev_runs_the_reference_services_with_traffic_through_the_gateway() -> None:
     out = subprocess.run(
         [*TIDAL, "dev", "--events", "400", "--rate", "0", "--seed", "3"],
         cwd=ROOT,
@@ -156,11 +166,24 @@ def test_dev_runs_the_services_and_stops_after_n_events() -> None:
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    assert "example on the memory transport" in out.stdout
-    for subscription in ("confirm", "high-value", "notify"):
-        assert subscription in out.stdout
+    assert "fleet, gateway, orders on the memory transport" in out.stdout
+    rows = table_rows(out.stdout)
+    for subscription in (
+        "telemetry",
+        "notify",
+        "maintenance",
+        "inventory",
+        "loyalty",
+        "receipts",
+        "high-value",
+        "payments",
+    ):
+        assert rows[subscription][1] > 0, (subscription, out.stdout)  # handled
+    assert rows["inventory"][0] == rows["loyalty"][0] == rows["receipts"][0]  # fan-out
+    assert "gateway answered 400 request(s):" in out.stdout
+    assert "x 202" in out.stdout
     assert "dead-lettered" in out.stdout
-    assert "has no positive 'total'" in out.stdout
+    assert "unknown vehicle" in out.stdout or "does not equal the sum" in out.stdout
 
 
 def test_dev_stops_cleanly_on_ctrl_c_with_a_summary() -> None:

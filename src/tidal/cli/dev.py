@@ -1,6 +1,10 @@
 """``tidal dev``: every service under ``services/`` on the in-memory transport, fed demo traffic.
 
-Shows a live summary per subscription; stops cleanly on Ctrl-C or after ``--events N``.
+Apps' subscriptions join one `MemoryBroker`; a service with an ingress (the gateway) is served
+in process over httpx's ASGI transport, publishing onto the same broker, and its demo requests
+are posted through it, so demo traffic takes the production path from HTTP to handler. Shows a
+live summary per subscription and the ingress' answers; stops cleanly on Ctrl-C or after
+``--events N``.
 """
 
 from __future__ import annotations
@@ -12,17 +16,44 @@ import random
 import signal
 import sys
 import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
-from rich.console import Console
+import httpx
+from rich.console import Console, Group
 from rich.live import Live
+from rich.text import Text
 
-from tidal.cli.discovering import Service, discover, interleave
+from tidal.cli.discovering import Service, discover
 from tidal.cli.summary import line, table
 from tidal.errors import ConfigurationError
 from tidal.idempotency import Idempotency, MemoryIdempotencyStore
 from tidal.transports.memory import MemoryBroker
+
+Send = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Run:
+    """What a dev run has done so far: the broker's counts and each ingress' answers."""
+
+    broker: MemoryBroker
+    answers: dict[str, Counter[int]] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def answers_line(self) -> str:
+        parts = []
+        for name, counts in self.answers.items():
+            statuses = ", ".join(f"{n} x {status}" for status, n in sorted(counts.items()))
+            parts.append(f"{name} answered {sum(counts.values())} request(s): {statuses or '-'}")
+        return " | ".join(parts)
 
 
 @click.command()
@@ -38,7 +69,7 @@ from tidal.transports.memory import MemoryBroker
     "limit",
     type=int,
     default=None,
-    help="Stop after N demo events (default: run until Ctrl-C).",
+    help="Stop after N demo events or requests (default: run until Ctrl-C).",
 )
 @click.option(
     "--rate",
@@ -62,52 +93,93 @@ def dev(
         services = discover(services_dir)
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=120)  # logs: no truncation
     console.print(f"tidal dev: {', '.join(s.name for s in services)} on the memory transport")
-    broker, elapsed = asyncio.run(
-        _run(services, limit=limit, rate=rate, seed=seed, console=console)
-    )
-    console.print(table(broker.stats, published=len(broker.published), elapsed=elapsed))
+    try:
+        run = asyncio.run(_run(services, limit=limit, rate=rate, seed=seed, console=console))
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _report(console, run)
+
+
+def _report(console: Console, run: Run) -> None:
+    broker = run.broker
+    console.print(table(broker.stats, published=len(broker.published), elapsed=run.elapsed))
+    if run.answers:
+        console.print(run.answers_line(), soft_wrap=True, markup=False)
     letters = broker.all_dead_letters()
     console.print(f"{len(letters)} event(s) dead-lettered")
     for letter in letters[:5]:
         reason = letter.get_extension("tidalerrormessage")
-        console.print(f"  {letter.type} {letter.id}: {reason}", soft_wrap=True, markup=False)
+        where = letter.get_extension("tidalsubscriber")
+        console.print(
+            f"  {where} {letter.type} {letter.id}: {reason}", soft_wrap=True, markup=False
+        )
 
 
 async def _run(
     services: list[Service], *, limit: int | None, rate: float, seed: int | None, console: Console
-) -> tuple[MemoryBroker, float]:
-    broker = MemoryBroker(
-        [s.app for s in services], idempotency=Idempotency(MemoryIdempotencyStore())
-    )
+) -> Run:
+    apps = [s.app for s in services if s.app is not None]
+    broker = MemoryBroker(apps, idempotency=Idempotency(MemoryIdempotencyStore()))
+    run = Run(broker)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    started = time.monotonic()
-    with _display(console) as refresh:
-        feeding = asyncio.create_task(_feed(broker, services, limit, rate, seed, stop))
-        while not feeding.done():
-            refresh(broker, time.monotonic() - started)
-            await asyncio.wait({feeding}, timeout=0.5)
-        await _drain(broker, stop)
-        refresh(broker, time.monotonic() - started)
-    return broker, time.monotonic() - started
+    async with contextlib.AsyncExitStack() as stack:
+        sends = _sends(services, run, random.Random(seed), stack)
+        with _display(console) as refresh:
+            feeding = asyncio.create_task(_feed(sends, limit, rate, stop))
+            while not feeding.done():
+                refresh(run)
+                await asyncio.wait({feeding}, timeout=0.5)
+            feeding.result()
+            await _drain(broker, stop)
+            refresh(run)
+    return run
 
 
-async def _feed(
-    broker: MemoryBroker,
-    services: list[Service],
-    limit: int | None,
-    rate: float,
-    seed: int | None,
-    stop: asyncio.Event,
-) -> None:
-    stream = interleave(services, random.Random(seed))
+def _sends(
+    services: list[Service], run: Run, rng: random.Random, stack: contextlib.AsyncExitStack
+) -> list[Send]:
+    """One sender per demo stream: events go onto the broker, requests through the ingress."""
+    sends: list[Send] = []
+    for service in services:
+        if service.demo is not None:
+            sends.append(_publisher(run.broker, service.demo(rng)))
+        if service.ingress is not None and service.requests is not None:
+            transport = httpx.ASGITransport(
+                app=service.ingress(run.broker), raise_app_exceptions=False
+            )
+            client = httpx.AsyncClient(transport=transport, base_url=f"http://{service.name}")
+            stack.push_async_callback(client.aclose)
+            tally = run.answers.setdefault(service.name, Counter())
+            sends.append(_poster(client, service.requests(rng), tally))
+    if not sends:
+        raise ConfigurationError("no service ships demo traffic (demo.py: events or requests)")
+    return sends
+
+
+def _publisher(broker: MemoryBroker, stream: Iterator[object]) -> Send:
+    async def send() -> None:
+        await broker.publish(next(stream))  # type: ignore[arg-type]
+
+    return send
+
+
+def _poster(client: httpx.AsyncClient, stream: Iterator[object], tally: Counter[int]) -> Send:
+    async def send() -> None:
+        response = await client.send(next(stream))  # type: ignore[arg-type]
+        tally[response.status_code] += 1
+
+    return send
+
+
+async def _feed(sends: list[Send], limit: int | None, rate: float, stop: asyncio.Event) -> None:
     sent = 0
     while not stop.is_set() and (limit is None or sent < limit):
-        await broker.publish(next(stream))
+        await sends[sent % len(sends)]()
         sent += 1
         await asyncio.sleep(1 / rate if rate > 0 else 0)
 
@@ -116,29 +188,32 @@ async def _drain(broker: MemoryBroker, stop: asyncio.Event) -> None:
     """Let in-flight deliveries finish; a second Ctrl-C (or 10 s) cancels them."""
     stop.clear()
     drained = asyncio.create_task(broker.drain())
-    await asyncio.wait(
-        {drained, asyncio.create_task(stop.wait())},
-        timeout=10.0,
-        return_when=asyncio.FIRST_COMPLETED,
-    )
+    waiting = asyncio.create_task(stop.wait())
+    await asyncio.wait({drained, waiting}, timeout=10.0, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
     if not drained.done():
         await broker.close()
         drained.cancel()
 
 
 @contextlib.contextmanager
-def _display(console: Console):  # type: ignore[no-untyped-def]
+def _display(console: Console) -> Iterator[Callable[[Run], None]]:
     if sys.stdout.isatty():
         with Live(console=console, refresh_per_second=4) as live:
-            yield lambda broker, elapsed: live.update(
-                table(broker.stats, published=len(broker.published), elapsed=elapsed)
-            )
+            yield lambda run: live.update(_live_view(run))
         return
     last = [0.0]
 
-    def plain(broker: MemoryBroker, elapsed: float) -> None:
-        if elapsed - last[0] >= 2.0:
-            last[0] = elapsed
-            console.print(line(broker.stats, published=len(broker.published)))
+    def plain(run: Run) -> None:
+        if run.elapsed - last[0] >= 2.0:
+            last[0] = run.elapsed
+            text = line(run.broker.stats, published=len(run.broker.published))
+            console.print(f"{text} | {run.answers_line()}", soft_wrap=True, markup=False)
 
     yield plain
+
+
+def _live_view(run: Run) -> Group:
+    broker = run.broker
+    grid = table(broker.stats, published=len(broker.published), elapsed=run.elapsed)
+    return Group(grid, Text(run.answers_line()))

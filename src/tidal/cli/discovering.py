@@ -1,6 +1,11 @@
-"""Finding the services `tidal dev` runs: every ``services/<name>/app.py`` defining ``app``.
+"""Finding the services `tidal dev` runs, under ``services/<name>/``.
 
-A service may also ship ``demo.py`` with ``events(rng)``, an endless iterator of demo events.
+A service is a folder with ``app.py`` defining ``app`` (a tidal App: its subscriptions join the
+broker), or with ``demo.py`` defining ``ingress(publisher)`` (an ASGI front door, such as an
+ingest gateway, that publishes onto the broker), or both. ``demo.py`` may also define the demo
+traffic: ``events(rng)``, an endless iterator of events published straight onto the broker, and
+``requests(rng)``, an endless iterator of ``httpx.Request`` objects posted in process to the
+service's ingress. Folders with neither file (shared libraries) are skipped.
 """
 
 from __future__ import annotations
@@ -11,19 +16,26 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from tidal.app import App
 from tidal.errors import ConfigurationError
 from tidal.events import Event
+from tidal.publishing import Publisher
 
 DemoSource = Callable[[random.Random], Iterator[Event]]
+RequestSource = Callable[[random.Random], Iterator[Any]]  # of httpx.Request
+IngressFactory = Callable[[Publisher], Any]  # -> an ASGI application
 
 
 @dataclass(frozen=True)
 class Service:
     name: str
-    app: App
-    demo: DemoSource | None
+    app: App | None
+    demo: DemoSource | None = None
+    ingress: IngressFactory | None = None
+    requests: RequestSource | None = None
 
 
 def discover(services_dir: Path) -> list[Service]:
@@ -35,31 +47,45 @@ def discover(services_dir: Path) -> list[Service]:
         sys.path.insert(0, root)
     package = services_dir.resolve().name
     found = [
-        _load(package, child.name)
+        service
         for child in sorted(services_dir.iterdir())
-        if (child / "app.py").is_file()
+        if child.is_dir() and (service := _load(package, child)) is not None
     ]
     if not found:
-        raise ConfigurationError(f"no services (folders with app.py) under {services_dir}")
+        raise ConfigurationError(
+            f"no services under {services_dir} (folders with app.py, or demo.py with ingress)"
+        )
     return found
 
 
-def _load(package: str, name: str) -> Service:
-    module = importlib.import_module(f"{package}.{name}.app")
-    app = getattr(module, "app", None)
-    if not isinstance(app, App):
-        raise ConfigurationError(f"{package}/{name}/app.py defines no tidal App named 'app'")
-    demo = None
-    try:
-        demo = getattr(importlib.import_module(f"{package}.{name}.demo"), "events", None)
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{package}.{name}.demo":
-            raise
-    return Service(name=name, app=app, demo=demo)
+def _load(package: str, folder: Path) -> Service | None:
+    name = folder.name
+    app = None
+    if (folder / "app.py").is_file():
+        app = getattr(importlib.import_module(f"{package}.{name}.app"), "app", None)
+        if not isinstance(app, App):
+            raise ConfigurationError(f"{package}/{name}/app.py defines no tidal App named 'app'")
+    demo = _demo_module(package, folder)
+    ingress = getattr(demo, "ingress", None)
+    if app is None and ingress is None:
+        return None
+    return Service(
+        name=name,
+        app=app,
+        demo=getattr(demo, "events", None),
+        ingress=ingress,
+        requests=getattr(demo, "requests", None) if ingress is not None else None,
+    )
+
+
+def _demo_module(package: str, folder: Path) -> ModuleType | None:
+    if not (folder / "demo.py").is_file():
+        return None
+    return importlib.import_module(f"{package}.{folder.name}.demo")
 
 
 def interleave(services: list[Service], rng: random.Random) -> Iterator[Event]:
-    """Round-robin over every service's demo stream."""
+    """Round-robin over every service's demo event stream."""
     streams = [s.demo(rng) for s in services if s.demo is not None]
     if not streams:
         raise ConfigurationError("no service ships a demo.py with events(rng)")

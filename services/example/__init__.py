@@ -1,1 +1,0 @@
-"""The example service: a small order flow showing filters, replies, retries, dead letters."""

@@ -1,0 +1,1 @@
+"""The ingest gateway: CloudEvents and signed webhooks in over HTTP, validated events out."""

@@ -1,0 +1,105 @@
+"""The gateway's HTTP API (FastAPI): routes, health, and the OpenAPI document.
+
+`create_gateway` builds the ASGI app over a `Publisher`; ``python -m services.gateway`` serves it
+in production (publishing to Kafka or ``K_SINK``), ``tidal dev`` runs it in process over the
+memory broker, and the tests drive it with httpx's ASGI transport.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from services.catalog import Catalog, load_catalog
+from services.gateway import documenting as docs
+from services.gateway.errors import Accepted, Refusal, render
+from services.gateway.ingesting import Ingest
+from services.gateway.settings import GatewaySettings
+from tidal import Publisher
+
+TITLE = "tidal ingest gateway"
+VERSION = "1.0.0"
+
+
+def create_gateway(
+    publisher: Publisher,
+    settings: GatewaySettings | None = None,
+    *,
+    catalog: Catalog | None = None,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
+    """The gateway as an ASGI app publishing through ``publisher``."""
+    schemas = catalog or load_catalog()
+    ingest = Ingest(publisher, settings or GatewaySettings(), schemas, clock=clock)
+    app = FastAPI(title=TITLE, version=VERSION, description=docs.DESCRIPTION)
+    app.state.ready = True
+    app.add_exception_handler(Refusal, render)
+    accepted: dict[int | str, dict[str, Any]] = {202: {"model": Accepted}, **docs.ERRORS}
+
+    @app.post("/events", status_code=202, responses=accepted, openapi_extra=docs.events_extra())
+    async def events(request: Request) -> JSONResponse:
+        """Publish CloudEvents (binary, structured or batched mode)."""
+        return _accepted(await ingest.events(request))
+
+    @app.post(
+        "/telemetry",
+        status_code=202,
+        responses=accepted,
+        openapi_extra=docs.telemetry_extra(schemas),
+    )
+    async def telemetry(request: Request) -> JSONResponse:
+        """Publish a vehicle's telemetry reading (plain JSON)."""
+        return _accepted(await ingest.telemetry(request))
+
+    @app.post(
+        "/webhooks/pos", status_code=202, responses=accepted, openapi_extra=docs.pos_extra(schemas)
+    )
+    async def pos_webhook(request: Request) -> JSONResponse:
+        """Publish a signed POS transaction as OrderConfirmed."""
+        return _accepted(await ingest.pos_webhook(request))
+
+    @app.post(
+        "/webhooks/payments",
+        status_code=202,
+        responses=accepted,
+        openapi_extra=docs.payments_extra(),
+    )
+    async def payment_webhook(request: Request) -> JSONResponse:
+        """Publish a signed payment webhook (checkout.session.completed; others are ignored)."""
+        event_id, published = await ingest.payment_webhook(request)
+        return _accepted([event_id], published=published)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        if app.state.ready:
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "shutting down"}, status_code=503)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=TITLE, version=VERSION, description=docs.DESCRIPTION, routes=app.routes
+            )
+            schema.setdefault("components", {})["securitySchemes"] = docs.SECURITY_SCHEMES
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _accepted(ids: list[str], *, published: bool = True) -> JSONResponse:
+    body: dict[str, Any] = {"id": ids[0], "ids": ids}
+    if not published:
+        body["ignored"] = True
+    return JSONResponse(body, status_code=202)
