@@ -1,0 +1,386 @@
+"""The Kafka transport's pure parts, without a broker: offsets, scheduling, retry and dead-letter
+records, names, settings, the coalescing idempotency store and the binding's fast reader."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cloudevents.core.bindings import kafka as sdk_kafka
+
+from tidal import App, ConfigurationError, DeliveryPolicy, Event, InvalidEventError, Settings
+from tidal.bindings.formats import FORMAT
+from tidal.bindings.kafka import KafkaMessage, from_record, headers_from_list, to_record
+from tidal.deadletters import Failure, original
+from tidal.idempotency import Record, Status
+from tidal.settings import KafkaSettings
+from tidal.stores.coalescing import CoalescingStore
+from tidal.testing import make_event
+from tidal.transports.kafka.letters import event_letter, invalid_letter
+from tidal.transports.kafka.names import topics_for
+from tidal.transports.kafka.offsets import OffsetWindow
+from tidal.transports.kafka.records import Origin
+from tidal.transports.kafka.retries import ATTEMPTS, RetryState, retry_record
+from tidal.transports.kafka.scheduling import PartitionWork
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Rec:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]] = field(default_factory=list)
+
+
+def rec_of(event: Event, offset: int = 7, topic: str = "orders") -> Rec:
+    message = to_record(event)
+    key = message.key.encode() if isinstance(message.key, str) else message.key
+    return Rec(topic, 0, offset, key, message.value, list(message.headers.items()))
+
+
+# -- offsets ---------------------------------------------------------------------------------
+
+
+def test_the_commit_position_moves_only_over_contiguous_finished_offsets() -> None:
+    window = OffsetWindow()
+    for offset in (10, 11, 12, 15):
+        window.add(offset)
+    assert not window.done(11)
+    assert window.position is None
+    assert window.done(10)
+    assert window.position == 12  # 10 and 11 are done, 12 is not
+    assert window.done(12)
+    assert window.position == 13  # 13 and 14 were never fetched (compacted away)
+    assert len(window) == 1
+    assert window.done(15)
+    assert (window.position, len(window)) == (16, 0)
+
+
+def test_offsets_must_arrive_in_order() -> None:
+    window = OffsetWindow()
+    window.add(3)
+    with pytest.raises(ValueError, match="arrived after"):
+        window.add(3)
+
+
+# -- scheduling ------------------------------------------------------------------------------
+
+
+async def _run_partition(records: list[Rec], **options: object) -> tuple[list[Rec], int]:
+    order: list[Rec] = []
+    running = most = 0
+    rng = random.Random(11)
+    done = asyncio.Event()
+
+    async def process(record: Rec) -> None:  # type: ignore[misc]
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(rng.uniform(0, 0.003))
+        running -= 1
+        order.append(record)
+        if len(order) == len(records):
+            done.set()
+
+    work = PartitionWork(process=process, **options)  # type: ignore[arg-type]
+    work.feed(records)
+    await asyncio.wait_for(done.wait(), 10)
+    assert work.position == records[-1].offset + 1
+    await work.close(grace=1)
+    return order, most
+
+
+async def test_records_of_one_key_run_in_order_and_different_keys_concurrently() -> None:
+    records = [Rec("t", 0, i, f"k{i % 5}".encode(), b"") for i in range(100)]
+    order, most = await _run_partition(records, limit=8, window=100)
+    for k in range(5):
+        offsets = [r.offset for r in order if r.key == f"k{k}".encode()]
+        assert offsets == sorted(offsets)
+    assert 1 < most <= 5
+
+
+async def test_ordered_mode_runs_the_partition_in_sequence() -> None:
+    records = [Rec("t", 0, i, f"k{i % 5}".encode(), b"") for i in range(30)]
+    order, most = await _run_partition(records, limit=8, window=100, ordered=True)
+    assert [r.offset for r in order] == list(range(30))
+    assert most == 1
+
+
+async def test_keyless_records_run_concurrently_up_to_the_limit() -> None:
+    records = [Rec("t", 0, i, None, b"") for i in range(40)]
+    _, most = await _run_partition(records, limit=6, window=100)
+    assert most == 6
+
+
+async def test_a_held_record_waits_for_its_due_time_without_holding_up_others() -> None:
+    loop = asyncio.get_running_loop()
+    started: dict[int, float] = {}
+
+    all_started = asyncio.Event()
+
+    async def process(record: Rec) -> None:  # type: ignore[misc]
+        started[record.offset] = loop.time()
+        if len(started) == 3:
+            all_started.set()
+
+    records = [Rec("t", 0, i, f"k{i}".encode(), b"") for i in range(3)]
+    work = PartitionWork(
+        process=process,  # type: ignore[arg-type]
+        limit=10,
+        window=10,
+        hold=lambda r: 0.3 if r.offset == 0 else 0.0,
+    )
+    begin = loop.time()
+    work.feed(records)  # type: ignore[arg-type]
+    await asyncio.wait_for(all_started.wait(), 5)
+    assert started[0] - begin >= 0.29
+    assert max(started[1], started[2]) - begin < 0.2
+    await work.close(grace=0)
+
+
+async def test_a_full_partition_reports_when_it_has_room_again() -> None:
+    gate = asyncio.Event()
+    rooms: list[bool] = []
+
+    async def process(record: Rec) -> None:  # type: ignore[misc]
+        await gate.wait()
+
+    work = PartitionWork(
+        process=process,  # type: ignore[arg-type]
+        limit=2,
+        window=10,
+        backlog=3,
+        on_room=lambda: rooms.append(True),
+    )
+    work.feed([Rec("t", 0, i, None, b"") for i in range(5)])  # type: ignore[arg-type]
+    assert work.in_flight == 2
+    assert work.full_since is not None
+    gate.set()
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        if work.position == 5:
+            break
+    assert rooms == [True]
+    assert work.full_since is None
+    await work.close(grace=0)
+
+
+async def test_closing_cancels_what_has_not_finished() -> None:
+    finished: list[int] = []
+
+    async def process(record: Rec) -> None:  # type: ignore[misc]
+        await asyncio.sleep(10 if record.offset else 0)
+        finished.append(record.offset)
+
+    work = PartitionWork(process=process, limit=4, window=10)  # type: ignore[arg-type]
+    work.feed([Rec("t", 0, i, None, b"") for i in range(3)])  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    await work.close(grace=0.05)
+    assert finished == [0]
+    assert work.position == 1
+
+
+async def test_a_record_that_cannot_end_is_reported_and_not_committed() -> None:
+    errors: list[BaseException] = []
+
+    async def process(record: Rec) -> None:  # type: ignore[misc]
+        raise OSError("cannot reach the dead-letter topic")
+
+    work = PartitionWork(process=process, limit=4, window=10, on_error=errors.append)  # type: ignore[arg-type]
+    work.feed([Rec("t", 0, 0, None, b"")])  # type: ignore[arg-type]
+    await asyncio.sleep(0.02)
+    assert [type(e) for e in errors] == [OSError]
+    assert work.position is None
+    await work.close(grace=0)
+
+
+# -- retry records ---------------------------------------------------------------------------
+
+
+def test_retry_state_round_trips_through_headers_and_replaces_the_previous_state() -> None:
+    event = make_event("t", data={"a": 1}, partitionkey="k1")
+    first = RetryState(
+        attempts=1, not_before=NOW, first_failure=NOW, origin=Origin("orders", 2, 41)
+    )
+    once = retry_record(rec_of(event), topic="g.retry", state=first, error=RuntimeError("x"))
+    again = Rec("g.retry", 0, 0, once.key, once.value, once.headers)
+    second = RetryState(
+        attempts=2,
+        not_before=NOW + timedelta(seconds=2),
+        first_failure=NOW,
+        origin=first.origin,
+    )
+    twice = retry_record(again, topic="g.retry", state=second, error=RuntimeError("y"))
+    headers = headers_from_list(twice.headers)
+    assert [name for name, _ in twice.headers].count(ATTEMPTS) == 1
+    assert RetryState.from_headers(headers) == second
+    assert (twice.key, twice.value) == (b"k1", rec_of(event).value)
+    assert from_record(KafkaMessage(headers=headers, key=twice.key, value=twice.value)) == event
+
+
+def test_a_retry_record_without_its_state_is_invalid() -> None:
+    with pytest.raises(InvalidEventError, match="tidal-not-before"):
+        RetryState.from_headers({"tidal-attempts": b"1"})
+
+
+# -- dead letters ----------------------------------------------------------------------------
+
+
+def _failure() -> Failure:
+    return Failure(
+        error_class="RuntimeError",
+        message="boom",
+        attempts=3,
+        first_failure=NOW,
+        last_failure=NOW + timedelta(seconds=5),
+        subscriber="shop/mailer",
+    )
+
+
+def test_a_binary_dead_letter_keeps_the_value_and_adds_the_failure_as_extensions() -> None:
+    event = make_event("t", data={"a": 1}, partitionkey="k1")
+    record = rec_of(event)
+    letter = event_letter(
+        record, event, _failure(), topic="orders.dlq", origin=Origin("orders", 0, 7)
+    )
+    assert (letter.topic, letter.key, letter.value) == ("orders.dlq", b"k1", record.value)
+    dead = from_record(KafkaMessage(headers=dict(letter.headers), key=None, value=letter.value))
+    assert dead.get_extension("tidalattempts") == "3"
+    assert dead.get_extension("tidaltopic") == "orders"
+    assert dead.get_extension("tidaloffset") == "7"
+    assert original(dead) == event
+
+
+def test_a_structured_dead_letter_carries_the_extensions_in_its_json() -> None:
+    event = make_event("t", data={"a": 1})
+    message = to_record(event, mode="structured")
+    record = Rec("orders", 0, 3, None, message.value, list(message.headers.items()))
+    letter = event_letter(record, event, _failure(), topic="orders.dlq", origin=Origin.of(record))
+    dead = from_record(KafkaMessage(headers=dict(letter.headers), key=None, value=letter.value))
+    assert dead.get_extension("tidalerrormessage") == "boom"
+    assert dead.get_extension("tidalpartition") == 0
+    assert original(dead) == event
+
+
+def test_a_record_that_is_no_event_is_dead_lettered_as_it_was_with_plain_headers() -> None:
+    record = Rec("orders", 1, 9, b"k", b"hello", [("x-trace", b"1")])
+    letter = invalid_letter(record, _failure(), topic="orders.dlq", origin=Origin.of(record))
+    headers = dict(letter.headers)
+    assert (letter.key, letter.value, headers["x-trace"]) == (b"k", b"hello", b"1")
+    assert headers["tidalerrorclass"] == b"RuntimeError"
+    assert (headers["tidalpartition"], headers["tidaloffset"]) == (b"1", b"9")
+    assert not any(name.startswith("ce_") for name in headers)
+
+
+# -- names and settings ----------------------------------------------------------------------
+
+
+def _app() -> App:
+    app = App("shop")
+
+    @app.on(type="order.placed")
+    def mailer(event: Event) -> None: ...
+
+    @app.on(type="order.placed", policy=DeliveryPolicy(dead_letter="shop.graveyard"))
+    def ledger(event: Event) -> None: ...
+
+    return app
+
+
+def test_each_subscription_gets_its_own_group_retry_topic_and_dead_letter_topics() -> None:
+    app = _app()
+    settings = KafkaSettings(topics=["orders", "returns"], group_ids={"ledger": "legacy-ledger"})
+    mailer = topics_for("shop", app.subscription("mailer"), settings)
+    ledger = topics_for("shop", app.subscription("ledger"), settings)
+    assert (mailer.group, mailer.retry) == ("tidal.shop.mailer", "tidal.shop.mailer.retry")
+    assert mailer.consumed == ["orders", "returns", "tidal.shop.mailer.retry"]
+    assert mailer.dlqs() == ["orders.dlq", "returns.dlq"]
+    assert (ledger.group, ledger.dlqs()) == ("legacy-ledger", ["shop.graveyard"])
+
+
+def test_a_topic_pattern_with_an_unknown_placeholder_fails_at_start_up() -> None:
+    with pytest.raises(ConfigurationError, match="may only use"):
+        topics_for("shop", _app().subscription("mailer"), KafkaSettings(dlq_topic="{nope}.dlq"))
+    with pytest.raises(ConfigurationError, match="legal Kafka topic"):
+        topics_for("shop", _app().subscription("mailer"), KafkaSettings(topics=["a b"]))
+
+
+def test_topics_may_be_given_as_a_comma_list_or_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIDAL_KAFKA__TOPICS", "orders, returns")
+    assert Settings().kafka.topics == ["orders", "returns"]
+    monkeypatch.setenv("TIDAL_KAFKA__TOPICS", '["orders"]')
+    assert Settings().kafka.topics == ["orders"]
+
+
+# -- the coalescing idempotency store --------------------------------------------------------
+
+
+class BatchingFake:
+    """Remembers each batch it was called with; ``taken`` keys answer with a record."""
+
+    def __init__(self, taken: dict[str, Record] | None = None, fail: bool = False) -> None:
+        self.taken, self.fail = taken or {}, fail
+        self.batches: list[list[str]] = []
+
+    async def acquire_many(self, items: Sequence[tuple[str, Record, float]]) -> list[Record | None]:
+        self.batches.append([key for key, _, _ in items])
+        if self.fail:
+            raise ConnectionError("redis is down")
+        return [self.taken.get(key) for key, _, _ in items]
+
+    async def complete_many(self, items: Sequence[tuple[str, Record, float]]) -> list[bool]:
+        self.batches.append([key for key, _, _ in items])
+        return [key not in self.taken for key, _, _ in items]
+
+    async def acquire(self, key: str, record: Record, *, ttl: float) -> Record | None: ...
+    async def complete(self, key: str, record: Record, *, ttl: float) -> bool: ...
+    async def release(self, key: str, token: str) -> None: ...
+    async def get(self, key: str) -> Record | None: ...
+
+
+async def test_calls_made_in_one_loop_turn_go_to_the_store_as_one_batch() -> None:
+    record = Record(status=Status.IN_PROGRESS, payload_hash="h", token="t")
+    fake = BatchingFake(taken={"b": record})
+    store = CoalescingStore(fake)
+    found = await asyncio.gather(*(store.acquire(k, record, ttl=60) for k in "abc"))
+    assert found == [None, record, None]
+    done = await asyncio.gather(*(store.complete(k, record, ttl=60) for k in "ab"))
+    assert done == [True, False]
+    assert fake.batches == [["a", "b", "c"], ["a", "b"]]
+
+
+async def test_a_failed_batch_fails_every_caller_in_it() -> None:
+    record = Record(status=Status.IN_PROGRESS, payload_hash="h", token="t")
+    store = CoalescingStore(BatchingFake(fail=True))
+    results = await asyncio.gather(
+        *(store.acquire(k, record, ttl=60) for k in "ab"), return_exceptions=True
+    )
+    assert [type(r) for r in results] == [ConnectionError, ConnectionError]
+
+
+# -- the binding's binary reader -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        make_event("t", data={"a": [1, 2]}, partitionkey="k", subject="s"),
+        make_event("t", data="plain text", datacontenttype="text/plain"),
+        make_event("t", data=b"\x00\x01", datacontenttype="application/octet-stream"),
+        make_event("t", time=datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=UTC), ext1="x"),
+    ],
+)
+def test_the_binary_reader_decodes_like_the_sdk(event: Event) -> None:
+    message = to_record(event)
+    ours = from_record(message)
+    theirs = sdk_kafka.from_binary(message, FORMAT, Event)
+    assert ours == theirs
+    assert ours == event
