@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -31,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from tests.support.servers import free_port
 
-from bench.http_path import start, uvicorn_cmd
+from bench.http_path import load, start, uvicorn_cmd
 from tidal.publishing import DiscardingPublisher
 
 TOKEN: Final = "bench-token"
@@ -70,30 +68,6 @@ wrk.headers["authorization"] = "Bearer {TOKEN}"
 """
 
 
-def load(port: int, lua: Path, *, seconds: int, connections: int) -> float:
-    """Requests per second ``wrk`` got from ``POST /telemetry``; every answer must be 2xx."""
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "-s",
-            str(lua),
-            f"http://127.0.0.1:{port}/telemetry",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    if "Non-2xx" in out:
-        raise RuntimeError(f"non-2xx answers during the benchmark:\n{out}")
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if match is None:
-        raise RuntimeError(f"could not read wrk output:\n{out}")
-    return float(match.group(1))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
@@ -113,7 +87,9 @@ def main() -> None:
         lua = Path(fh.name)
         for _ in range(args.rounds):
             for name, port in ports.items():
-                rate = load(port, lua, seconds=args.seconds, connections=args.connections)
+                rate = load(
+                    port, lua, seconds=args.seconds, connections=args.connections, path="/telemetry"
+                )
                 results[name].append(rate)
     finally:
         for proc in procs:

@@ -79,7 +79,8 @@ def tidal_cmd(port: int) -> list[str]:
     ]
 
 
-def load(port: int, script: Path, *, seconds: int, connections: int) -> float:
+def load(port: int, script: Path, *, seconds: int, connections: int, path: str = "/") -> float:
+    """Requests per second ``wrk`` reaches on ``path``; any non-2xx answer fails the run."""
     out = subprocess.run(
         [
             "wrk",
@@ -88,7 +89,7 @@ def load(port: int, script: Path, *, seconds: int, connections: int) -> float:
             f"-d{seconds}s",
             "-s",
             str(script),
-            f"http://127.0.0.1:{port}/",
+            f"http://127.0.0.1:{port}{path}",
         ],
         capture_output=True,
         text=True,
