@@ -79,6 +79,3 @@ class Stats:
 
     def subscriptions(self) -> list[str]:
         return sorted({sub for sub, _ in self.counts})
-
-    def total(self, outcome: Outcome) -> int:
-        return sum(n for (_, o), n in self.counts.items() if o == outcome)

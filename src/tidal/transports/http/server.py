@@ -49,7 +49,6 @@ class Receiver:
     emit: Emit | None = None
     dead_letter_sink: SinkFactory | None = None
     ready: bool = True
-    state: dict[str, Any] = field(default_factory=dict)
     service: str = ""
     statuses: Counter[int] = field(default_factory=Counter)
     metrics: Exposition | None = None
