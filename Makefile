@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 APT    := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: dev test lint unit system-deps venv bench
+.PHONY: dev test lint unit system-deps venv bench checkov
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -14,6 +14,16 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP)
+
+# checkov (tests/deploy scans the rendered chart and the Dockerfiles) pins many dependencies
+# exactly: it gets its own virtualenv so they never constrain the dev extra. The tests find it
+# there (or at $$CHECKOV).
+CHECKOV := .venv-checkov/bin/checkov
+$(CHECKOV):
+	python3 -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install -q 'checkov==3.3.30'
+
+checkov: $(CHECKOV)
 
 system-deps:
 	@command -v redis-server >/dev/null || { $(APT) update -qq && $(APT) install -y -qq redis-server; }
@@ -29,7 +39,7 @@ lint: venv
 	PYTHONPATH=operator $(BIN)/mypy operator/tidal_operator
 	$(BIN)/lint-imports
 
-unit: venv system-deps
+unit: venv system-deps checkov
 	$(BIN)/pytest $(ARGS)
 
 test: lint unit

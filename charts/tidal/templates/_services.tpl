@@ -1,0 +1,75 @@
+{{/*
+The container of a tidal service, shared by both modes. Pass a dict with root, name (the App
+name), svc (its values) and args (the `tidal run` arguments).
+*/}}
+{{- define "tidal.serviceContainer" -}}
+{{- $root := .root }}
+- name: app
+  image: {{ include "tidal.image" (dict "root" $root "image" (.svc.image | default dict) "name" (printf "tidal-%s" .name)) }}
+  imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+  args:
+    {{- toYaml .args | nindent 4 }}
+  env:
+    - name: TIDAL_SERVICE
+      value: {{ .name | quote }}
+    {{- with $root.Values.env }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+    {{- with .svc.env }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+    {{- with .extraEnv }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  resources:
+    {{- toYaml (.svc.resources | default $root.Values.resources) | nindent 4 }}
+  securityContext:
+    {{- toYaml $root.Values.containerSecurityContext | nindent 4 }}
+  {{- include "tidal.tmpMount" . | nindent 2 }}
+{{- end }}
+
+{{/*
+The pod-level settings of a service pod (both modes).
+*/}}
+{{- define "tidal.servicePod" -}}
+serviceAccountName: {{ include "tidal.fullname" . }}-services
+automountServiceAccountToken: false
+{{- with .Values.image.pullSecrets }}
+imagePullSecrets:
+  {{- range . }}
+  - name: {{ . }}
+  {{- end }}
+{{- end }}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- end }}
+
+{{/*
+A service's subscriptions, or a clear error naming how to generate them.
+*/}}
+{{- define "tidal.subscriptions" -}}
+{{- if not .svc.subscriptions }}
+{{- fail (printf "services.%s has no subscriptions: generate them with `tidal manifests %s --values`" .name (.svc.app | default "module:app")) }}
+{{- end }}
+{{- toYaml .svc.subscriptions }}
+{{- end }}
+
+{{/*
+"true" when the release runs any service pod (an enabled service or the gateway), else empty.
+*/}}
+{{- define "tidal.anyService" -}}
+{{- $on := .Values.gateway.enabled }}
+{{- range $_, $svc := .Values.services }}
+{{- if $svc.enabled }}{{ $on = true }}{{ end }}
+{{- end }}
+{{- if $on }}true{{ end }}
+{{- end }}
+
+{{/*
+"true" when any App service (not the gateway) is enabled, else empty.
+*/}}
+{{- define "tidal.anyApp" -}}
+{{- range $_, $svc := .Values.services }}
+{{- if $svc.enabled }}true{{ break }}{{ end }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,85 @@
+"""``tidal manifests module:app``: the App's Knative Triggers and KEDA ScaledObject as YAML.
+
+``--values`` prints the chart-values form instead (``services.<app>`` for charts/tidal); the
+reference services' committed values are made this way. Kafka names (topics, consumer-group
+prefix, offset reset) come from the same ``TIDAL_KAFKA__*`` settings `tidal run` reads, and
+the Kafka worker's own naming (`tidal.transports.kafka.names`), so ``tidal[kafka]`` is needed.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import yaml
+
+from tidal.errors import ConfigurationError
+from tidal.loading import load_app
+from tidal.settings import Settings
+
+
+@click.command()
+@click.argument("reference")
+@click.option("--values", "as_values", is_flag=True, help="Print the chart values instead.")
+@click.option(
+    "--mode",
+    type=click.Choice(["all", "knative", "kafka-keda"]),
+    default="all",
+    show_default=True,
+    help="Which objects to print: Triggers (knative), the ScaledObject (kafka-keda) or both.",
+)
+@click.option("--broker", default="default", show_default=True, help="Broker the Triggers use.")
+@click.option("--partitions", type=int, default=6, show_default=True, help="Topic partitions.")
+@click.option(
+    "--max-replicas",
+    type=int,
+    default=6,
+    show_default=True,
+    help="Most worker replicas (capped at --partitions).",
+)
+@click.option(
+    "--lag-threshold", type=int, default=50, show_default=True, help="Target lag per replica."
+)
+@click.option(
+    "--activation-lag-threshold",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Lag above which the worker scales from zero.",
+)
+def manifests(
+    reference: str,
+    as_values: bool,
+    mode: str,
+    broker: str,
+    partitions: int,
+    max_replicas: int,
+    lag_threshold: int,
+    activation_lag_threshold: int,
+) -> None:
+    """Print the Kubernetes objects (or chart values) derived from the App at REFERENCE."""
+    # imported here: Kafka naming lives in the kafka transport, whose package needs aiokafka
+    from tidal.manifests import ScalingOptions, scaled_object, trigger
+    from tidal.manifests.values import render_values
+
+    sys.path.insert(0, ".")
+    try:
+        app = load_app(reference)
+        kafka = Settings().kafka
+        if as_values:
+            click.echo(render_values(app, reference, kafka), nl=False)
+            return
+        options = ScalingOptions(
+            partitions=partitions,
+            max_replicas=max_replicas,
+            lag_threshold=lag_threshold,
+            activation_lag_threshold=activation_lag_threshold,
+        )
+        documents = []
+        if mode in ("all", "knative"):
+            documents += [trigger(app, sub, broker=broker) for sub in app.subscriptions]
+        if mode in ("all", "kafka-keda"):
+            documents.append(scaled_object(app, kafka, options))
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(yaml.safe_dump_all(documents, sort_keys=False, width=100), nl=False)

@@ -1,0 +1,20 @@
+"""Kubernetes objects derived from an App: Knative Triggers, KEDA ScaledObjects, chart values.
+
+`tidal manifests module:app` (`tidal.cli.manifests`) prints them; the chart's committed values for
+the reference services are generated with ``--values`` and a test in ``tests/deploy`` fails when
+they drift. Modules: `triggers` (filters and delivery policy to a Trigger), `scaling` (Kafka
+consumer groups to a ScaledObject), `values` (the chart-values form), `naming` (object names).
+"""
+
+from tidal.manifests.scaling import ScalingOptions, scaled_object
+from tidal.manifests.triggers import trigger, trigger_delivery, trigger_filters
+from tidal.manifests.values import chart_values
+
+__all__ = [
+    "ScalingOptions",
+    "chart_values",
+    "scaled_object",
+    "trigger",
+    "trigger_delivery",
+    "trigger_filters",
+]

@@ -1,0 +1,76 @@
+"""Rendering charts/tidal with real Helm (helm-python-sdk) for the tests under tests/deploy.
+
+Each scenario is ``ci/<scenario>-values.yaml`` layered over the reference apps' generated
+values (``apps/*-values.yaml``), as skaffold deploys them.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any, Final
+
+import helm_python as helm
+import yaml
+
+ROOT: Final = Path(__file__).resolve().parents[2]
+CHART: Final = ROOT / "charts" / "tidal"
+SHARED_CRDS: Final = ROOT.parent / "shared" / "crds"
+SCENARIOS: Final = sorted(
+    p.name.removesuffix("-values.yaml") for p in (CHART / "ci").glob("*-values.yaml")
+)
+RELEASE: Final = "tidal"
+# the Kubernetes version objects are validated against: the kind clusters' (kind-config*.yaml)
+KUBERNETES: Final = "1.31"
+NAMESPACE: Final = "tidal"
+
+Doc = dict[str, Any]
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Helm's values layering: maps merge key by key, anything else is replaced."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    return dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+
+
+def app_values() -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for path in sorted((CHART / "apps").glob("*-values.yaml")):
+        values = deep_merge(values, load_yaml(path))
+    return values
+
+
+def scenario_values(scenario: str) -> dict[str, Any]:
+    return deep_merge(app_values(), load_yaml(CHART / "ci" / f"{scenario}-values.yaml"))
+
+
+def render_texts(values: dict[str, Any]) -> dict[str, str]:
+    """Template path to rendered text (manifests only; NOTES.txt left out)."""
+    with helm.Chart.load(str(CHART)) as chart:
+        texts = chart.render(values, name=RELEASE, namespace=NAMESPACE)
+    return {path: text for path, text in texts.items() if path.endswith(".yaml")}
+
+
+def render(values: dict[str, Any]) -> list[Doc]:
+    return [
+        doc for text in render_texts(values).values() for doc in yaml.safe_load_all(text) if doc
+    ]
+
+
+@cache
+def rendered(scenario: str) -> tuple[Doc, ...]:
+    """The objects of one scenario, rendered once per test session."""
+    return tuple(render(scenario_values(scenario)))
+
+
+def of_kind(docs: tuple[Doc, ...] | list[Doc], kind: str) -> list[Doc]:
+    return [doc for doc in docs if doc["kind"] == kind]

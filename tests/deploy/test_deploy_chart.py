@@ -1,0 +1,327 @@
+"""charts/tidal rendered with real Helm for every ci/ scenario: helm lint passes, every object
+is valid against Kubernetes' schemas or its CRD's, and each mode makes the objects it should."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+import helm_python as helm
+import isodate
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from tests.deploy.rendering import (
+    CHART,
+    KUBERNETES,
+    NAMESPACE,
+    ROOT,
+    SCENARIOS,
+    SHARED_CRDS,
+    Doc,
+    of_kind,
+    render,
+    rendered,
+    scenario_values,
+)
+
+WORKLOADS = ("Deployment",)
+
+
+@cache
+def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
+    """(apiVersion, kind) to the openAPIV3Schema, from ../shared/crds and k8s/crds."""
+    schemas = {}
+    for path in [*SHARED_CRDS.glob("*.yaml"), *(ROOT / "k8s" / "crds").glob("*.yaml")]:
+        crd = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for version in crd["spec"]["versions"]:
+            key = (f"{crd['spec']['group']}/{version['name']}", crd["spec"]["names"]["kind"])
+            schemas[key] = version["schema"]["openAPIV3Schema"]
+    return schemas
+
+
+def test_there_is_a_scenario_per_mode() -> None:
+    assert {"knative", "kafka-keda", "operator-only", "monitoring"} <= set(SCENARIOS)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_helm_lint_finds_nothing(scenario: str) -> None:
+    report = helm.lint(str(CHART), scenario_values(scenario), strict=True, namespace=NAMESPACE)
+    problems = [m for m in report["messages"] if m["severity"] >= 2]
+    assert problems == [], problems
+    assert report["errors"] == []
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_object_is_valid_against_its_schema(scenario: str) -> None:
+    if not SHARED_CRDS.is_dir():
+        pytest.skip(f"{SHARED_CRDS} is not there")
+    schemas = crd_schemas()
+    docs = rendered(scenario)
+    assert docs
+    for doc in docs:
+        schema = schemas.get((doc["apiVersion"], doc["kind"]))
+        if schema is None:
+            kubernetes_validate.validate(doc, KUBERNETES, strict=True)
+        else:
+            # no check of the schema itself: CRDs hold Go regexes Python cannot compile
+            jsonschema.Draft202012Validator(schema).validate(doc)
+
+
+def pod_specs(docs: tuple[Doc, ...]) -> list[tuple[str, Doc]]:
+    """Every pod template: Deployments' and Knative Services'."""
+    pods = [
+        (d["metadata"]["name"], d["spec"]["template"]["spec"]) for d in of_kind(docs, "Deployment")
+    ]
+    pods += [
+        (d["metadata"]["name"], d["spec"]["template"]["spec"])
+        for d in docs
+        if d["kind"] == "Service" and d["apiVersion"] == "serving.knative.dev/v1"
+    ]
+    return pods
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_pod_meets_the_restricted_standard(scenario: str) -> None:
+    for name, pod in pod_specs(rendered(scenario)):
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["runAsUser"] >= 10000, name
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        for container in pod["containers"]:
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False, name
+            assert security["readOnlyRootFilesystem"] is True, name
+            assert security["capabilities"] == {"drop": ["ALL"]}, name
+            assert security["seccompProfile"] == {"type": "RuntimeDefault"}, name
+            assert {"requests", "limits"} <= set(container["resources"]), name
+            assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp"], name
+
+
+def test_knative_services_scale_to_zero_with_a_concurrency_target_and_a_startup_probe() -> None:
+    services = [d for d in rendered("knative") if d["apiVersion"] == "serving.knative.dev/v1"]
+    assert sorted(s["metadata"]["name"] for s in services) == ["fleet", "orders"]
+    for service in services:
+        template = service["spec"]["template"]
+        annotations = template["metadata"]["annotations"]
+        assert annotations["autoscaling.knative.dev/min-scale"] == "0"
+        assert annotations["autoscaling.knative.dev/metric"] == "concurrency"
+        assert int(annotations["autoscaling.knative.dev/target"]) > 0
+        [container] = template["spec"]["containers"]
+        assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["args"] == [f"services.{service['metadata']['name']}.app:app"]
+    orders = next(s for s in services if s["metadata"]["name"] == "orders")
+    assert (
+        orders["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/target"]
+        == "20"
+    )
+
+
+def test_knative_mode_makes_a_broker_a_trigger_per_subscription_and_no_workers() -> None:
+    docs = rendered("knative")
+    [broker] = of_kind(docs, "Broker")
+    assert broker["metadata"]["annotations"]["eventing.knative.dev/broker.class"] == "Kafka"
+    triggers = of_kind(docs, "Trigger")
+    values = scenario_values("knative")["services"]
+    expected = {s["trigger"]["name"] for v in values.values() for s in v["subscriptions"]}
+    assert {t["metadata"]["name"] for t in triggers} == expected
+    assert all(t["spec"]["broker"] == broker["metadata"]["name"] for t in triggers)
+    assert of_kind(docs, "ScaledObject") == []
+    [sink] = of_kind(docs, "SinkBinding")
+    assert sink["spec"]["sink"]["ref"]["name"] == broker["metadata"]["name"]
+
+
+def test_the_default_dead_letter_sink_goes_only_where_the_code_set_none() -> None:
+    values = scenario_values("knative")
+    values["services"]["fleet"]["subscriptions"][0]["trigger"]["delivery"]["deadLetterSink"] = {
+        "uri": "http://own.example"
+    }
+    triggers = {t["metadata"]["name"]: t for t in of_kind(render(values), "Trigger")}
+    sinks = {name: t["spec"]["delivery"]["deadLetterSink"]["uri"] for name, t in triggers.items()}
+    assert sinks.pop("fleet-telemetry") == "http://own.example"
+    assert set(sinks.values()) == {values["knative"]["deadLetterSinkUri"]}
+
+
+def test_kafka_keda_mode_scales_workers_from_zero_capped_at_the_partitions() -> None:
+    docs = rendered("kafka-keda")
+    values = scenario_values("kafka-keda")
+    partitions = values["kafka"]["partitions"]
+    scaled = {s["metadata"]["name"]: s["spec"] for s in of_kind(docs, "ScaledObject")}
+    workers = {d["metadata"]["name"] for d in of_kind(docs, "Deployment")}
+    assert set(scaled) == {"fleet", "orders"} <= workers
+    assert scaled["fleet"]["maxReplicaCount"] == partitions  # keda.maxReplicas 10 capped at 3
+    assert scaled["orders"]["maxReplicaCount"] == 2
+    for name, spec in scaled.items():
+        assert spec["minReplicaCount"] == 0
+        assert spec["scaleTargetRef"] == {"name": name}
+        groups = {s["consumerGroup"] for s in values["services"][name]["subscriptions"]}
+        assert {t["metadata"]["consumerGroup"] for t in spec["triggers"]} == groups
+        for trigger in spec["triggers"]:
+            meta = trigger["metadata"]
+            assert trigger["type"] == "kafka"
+            assert meta["lagThreshold"] == "100"
+            assert meta["activationLagThreshold"] == "5"
+            assert meta["offsetResetPolicy"] == "earliest"
+            assert meta["bootstrapServers"] == values["kafka"]["bootstrapServers"]
+    assert of_kind(docs, "Trigger") == of_kind(docs, "Broker") == []
+
+
+def test_workers_run_the_kafka_transport_with_the_topics_the_values_name() -> None:
+    fleet = next(
+        d for d in of_kind(rendered("kafka-keda"), "Deployment") if d["metadata"]["name"] == "fleet"
+    )
+    [container] = fleet["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["--transport", "kafka", "services.fleet.app:app"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["TIDAL_KAFKA__TOPICS"] == '["events"]'
+    assert env["TIDAL_KAFKA__GROUP_ID_PREFIX"] == "tidal"
+    assert "replicas" not in fleet["spec"]  # KEDA owns the count
+
+
+def test_operator_only_renders_the_operator_its_crds_and_nothing_else() -> None:
+    docs = rendered("operator-only")
+    kinds = sorted({d["kind"] for d in docs})
+    assert kinds == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "Deployment",
+        "NetworkPolicy",
+        "ServiceAccount",
+    ]
+    crds = of_kind(docs, "CustomResourceDefinition")
+    assert all(c["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep" for c in crds)
+
+
+def test_crds_are_skippable() -> None:
+    docs = rendered("monitoring")
+    assert of_kind(docs, "CustomResourceDefinition") == []
+    assert of_kind(docs, "ClusterRole") != []
+
+
+def test_monitoring_objects_sit_behind_their_switches() -> None:
+    docs = rendered("monitoring")
+    [monitor] = of_kind(docs, "PodMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "kps"
+    assert monitor["spec"]["podMetricsEndpoints"][0]["port"] == "user-port"
+    assert len(of_kind(docs, "PrometheusRule")) == 1
+    assert len(of_kind(docs, "ConfigMap")) == 3
+    quiet = rendered("operator-only")
+    assert of_kind(quiet, "PodMonitor") == of_kind(quiet, "PrometheusRule") == []
+    assert of_kind(quiet, "ConfigMap") == []
+
+
+def test_network_policies_admit_knative_and_prometheus_only() -> None:
+    policies = {
+        p["metadata"]["name"]: p["spec"] for p in of_kind(rendered("knative"), "NetworkPolicy")
+    }
+    sources = policies["tidal-services"]["ingress"][0]["from"]
+    names = {
+        s["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        for s in sources
+        if "namespaceSelector" in s
+    }
+    assert names == {"knative-serving", "kourier-system", "knative-eventing", "monitoring"}
+    assert "ingress" not in policies["tidal-operator"]  # deny all ingress
+
+
+def test_an_enabled_service_without_subscriptions_fails_with_the_command_to_run() -> None:
+    values = {"services": {"billing": {"enabled": True, "app": "billing.app:app"}}}
+    with pytest.raises(helm.HelmError, match=re.escape("tidal manifests billing.app:app --values")):
+        render(values)
+
+
+KNATIVE_ONLY = ("containerConcurrency", "timeoutSeconds")
+
+
+def test_knative_pod_templates_are_valid_kubernetes_pod_specs() -> None:
+    """Knative's Service CRD leaves the template untyped: check it as the PodSpec it becomes."""
+    services = [d for d in rendered("knative") if d["apiVersion"] == "serving.knative.dev/v1"]
+    for service in services:
+        spec = {
+            k: v for k, v in service["spec"]["template"]["spec"].items() if k not in KNATIVE_ONLY
+        }
+        [container] = spec["containers"]
+        assert len(container["ports"]) == 1  # Knative serves one port
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert "port" not in container[probe]["httpGet"]  # Knative fills in its own port
+            container[probe]["httpGet"]["port"] = container["ports"][0]["containerPort"]
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": service["metadata"], "spec": spec}
+        kubernetes_validate.validate(pod, KUBERNETES, strict=True)
+
+
+DIALECTS = {"exact", "prefix", "suffix", "all", "any", "not", "cesql"}
+
+
+def check_filter(flt: dict[str, Any]) -> None:
+    """One SubscriptionsAPIFilter expression (knative eventing's trigger_types.go contract)."""
+    [(dialect, value)] = flt.items()
+    assert dialect in DIALECTS
+    if dialect in ("exact", "prefix", "suffix"):
+        assert value
+        assert all(isinstance(v, str) for v in value.values())
+    elif dialect in ("all", "any"):
+        assert value
+        for nested in value:
+            check_filter(nested)
+    elif dialect == "not":
+        check_filter(value)
+    else:
+        assert isinstance(value, str)
+        assert value
+
+
+def test_triggers_follow_knatives_filter_and_delivery_contracts() -> None:
+    triggers = of_kind(rendered("knative"), "Trigger")
+    assert any("filters" in t["spec"] for t in triggers)
+    assert any("filter" in t["spec"] for t in triggers)
+    for trigger in triggers:
+        spec = trigger["spec"]
+        assert not ("filter" in spec and "filters" in spec)
+        for flt in spec.get("filters", []):
+            check_filter(flt)
+        for value in spec.get("filter", {}).get("attributes", {}).values():
+            assert isinstance(value, str)
+        delivery = spec["delivery"]
+        assert isinstance(delivery["retry"], int)
+        assert delivery["retry"] >= 0
+        assert delivery["backoffPolicy"] in ("linear", "exponential")
+        assert isodate.parse_duration(delivery["backoffDelay"]).total_seconds() > 0
+        assert delivery["deadLetterSink"]["uri"].startswith("http")
+        assert (
+            spec["subscriber"]["uri"]
+            == f"/{trigger['metadata']['labels']['tidal.dev/subscription']}"
+        )
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"mode": "kafka"}, "mode"),
+        ({"kafka": {"partitions": 0}}, "partitions"),
+        ({"services": {"Billing": {"enabled": True}}}, "Billing"),
+        ({"keda": {"lagThreshold": "many"}}, "lagThreshold"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_field(values: dict[str, Any], field: str) -> None:
+    with pytest.raises(helm.HelmError, match=field):
+        render(values)
+
+
+def test_the_charts_operator_runs_as_k8s_operator_deployment_yaml_does() -> None:
+    manifest = yaml.safe_load_all((ROOT / "k8s" / "operator" / "deployment.yaml").read_text())
+    [reference] = [d for d in manifest if d["kind"] == "Deployment"]
+    [charted] = [
+        d
+        for d in of_kind(rendered("operator-only"), "Deployment")
+        if "operator" in d["metadata"]["name"]
+    ]
+    [want] = reference["spec"]["template"]["spec"]["containers"]
+    [got] = charted["spec"]["template"]["spec"]["containers"]
+    assert (got["command"], got["args"]) == (want["command"], want["args"])
+    assert {e["name"] for e in want["env"]} <= {e["name"] for e in got["env"]}
+    assert got["livenessProbe"] == want["livenessProbe"]
+    assert charted["spec"]["strategy"] == reference["spec"]["strategy"]
+    assert charted["spec"]["replicas"] == 1

@@ -1,0 +1,147 @@
+"""The image recipes, checked without a Docker engine, for every image skaffold builds: a
+pinned base, a builder stage holding the build tools, a final image running as an unprivileged
+user, COPY sources that exist (and that .dockerignore lets through), extras and entry points
+that exist."""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import re
+import tomllib
+from typing import Any
+
+import pytest
+import yaml
+from tests.deploy.dockerfiles import Stage, chain, expand, stages
+from tests.deploy.rendering import CHART, ROOT
+
+PINNED = re.compile(r"^python:\d+\.\d+\.\d+-slim-[a-z]+(@sha256:[0-9a-f]{64})?$")
+ARTIFACTS: list[dict[str, Any]] = yaml.safe_load((ROOT / "skaffold.yaml").read_text())["build"][
+    "artifacts"
+]
+IDS = [a["image"] for a in ARTIFACTS]
+
+
+def built(artifact: dict[str, Any]) -> list[Stage]:
+    docker = artifact["docker"]
+    return chain(stages(ROOT / docker["dockerfile"]), docker.get("target"))
+
+
+def build_args(artifact: dict[str, Any]) -> dict[str, str]:
+    return {"PATH": "$PATH", **artifact["docker"].get("buildArgs", {})}
+
+
+def test_every_image_of_the_project_is_built() -> None:
+    assert set(IDS) == {"tidal-fleet", "tidal-orders", "tidal-gateway", "tidal", "tidal-operator"}
+    assert not list((ROOT / "services").glob("*/Dockerfile")), "one recipe: the root Dockerfile"
+
+
+@pytest.mark.parametrize("artifact", ARTIFACTS, ids=IDS)
+def test_every_stage_starts_from_one_pinned_base(artifact: dict[str, Any]) -> None:
+    every = stages(ROOT / artifact["docker"]["dockerfile"])
+    names = {s.name for s in every}
+    bases = {s.base for s in every if s.base not in names}
+    assert len(bases) == 1
+    assert PINNED.match(bases.pop())
+
+
+@pytest.mark.parametrize("artifact", ARTIFACTS, ids=IDS)
+def test_the_final_image_holds_no_build_step_and_runs_unprivileged(
+    artifact: dict[str, Any],
+) -> None:
+    lineage = built(artifact)
+    runs = [args for stage in lineage for args in stage.args("RUN")]
+    assert not any("pip install" in run or "apt-get" in run for run in runs)
+    assert any(args.startswith("--from=builder ") for s in lineage for args in s.args("COPY"))
+    users = [args for stage in lineage for args in stage.args("USER")]
+    assert users, "no USER instruction"
+    uid, _, gid = users[-1].partition(":")
+    assert int(uid) >= 10000
+    assert int(gid) >= 10000
+
+
+def test_the_users_match_the_charts_and_manifests_security_contexts() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    by_image = {a["image"]: built(a)[-1].args("USER")[-1] for a in ARTIFACTS}
+    uid = values["podSecurityContext"]["runAsUser"]
+    for image in ("tidal-fleet", "tidal-orders", "tidal-gateway", "tidal"):
+        assert by_image[image] == f"{uid}:{uid}"
+    operator = values["operator"]["runAsUser"]
+    assert by_image["tidal-operator"] == f"{operator}:{operator}"
+    manifest = yaml.safe_load_all((ROOT / "k8s" / "operator" / "deployment.yaml").read_text())
+    [deployment] = [d for d in manifest if d["kind"] == "Deployment"]
+    assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == operator
+
+
+def ignored(path: str, patterns: list[str]) -> bool:
+    """Whether .dockerignore keeps ``path`` out of the build context (last match wins)."""
+    verdict = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        glob = pattern.removeprefix("!").rstrip("/")
+        parts = path.split("/")
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        if any(fnmatch.fnmatch(p, glob) for p in prefixes):
+            verdict = not negated
+    return verdict
+
+
+def builder(artifact: dict[str, Any]) -> Stage:
+    return next(s for s in stages(ROOT / artifact["docker"]["dockerfile"]) if s.name == "builder")
+
+
+@pytest.mark.parametrize("artifact", ARTIFACTS, ids=IDS)
+def test_every_copied_source_exists_and_is_in_the_build_context(artifact: dict[str, Any]) -> None:
+    patterns = [
+        ln.strip()
+        for ln in (ROOT / ".dockerignore").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
+    copies = [c for stage in [builder(artifact), *built(artifact)] for c in stage.args("COPY")]
+    for copy in copies:
+        if copy.startswith("--from="):
+            continue
+        for source in expand(copy, build_args(artifact)).split()[:-1]:
+            assert (ROOT / source).exists(), source
+            assert not ignored(source.rstrip("/"), patterns), f"{source} is in .dockerignore"
+
+
+@pytest.mark.parametrize("artifact", ARTIFACTS, ids=IDS)
+def test_the_extras_installed_exist(artifact: dict[str, Any]) -> None:
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    stage = builder(artifact)
+    defaults = dict(a.split("=", 1) for a in stage.args("ARG") if "=" in a)
+    [install] = [r for r in stage.args("RUN") if "pip install" in r]
+    wanted = re.search(r'"\.\[([^\]]+)\]"', expand(install, {**defaults, **build_args(artifact)}))
+    assert wanted is not None
+    installed = wanted.group(1).split(",")
+    assert set(installed) <= set(extras)
+    service = build_args(artifact).get("SERVICE")
+    if service:
+        assert service in installed
+        assert (ROOT / "services" / service / "app.py").is_file()
+
+
+def test_the_dockerignore_check_would_catch_an_excluded_source() -> None:
+    assert ignored("tests/deploy", ["*", "!src/"])
+    assert not ignored("src/tidal", ["*", "!src/"])
+    assert ignored("src/tidal/__pycache__", ["*", "!src/", "**/__pycache__"])
+
+
+@pytest.mark.parametrize("artifact", ARTIFACTS, ids=IDS)
+def test_the_entry_point_exists(artifact: dict[str, Any]) -> None:
+    lineage = built(artifact)
+    [entry] = [e for s in lineage for e in s.args("ENTRYPOINT")][-1:]
+    command = yaml.safe_load(entry)
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    if command[0] == "python":
+        assert importlib.import_module(command[command.index("-m") + 1]) is not None
+    elif command[0] == "kopf":
+        [cmd] = [c for s in lineage for c in s.args("CMD")]
+        args = yaml.safe_load(cmd)
+        assert importlib.import_module(args[args.index("-m") + 1]) is not None
+    else:
+        assert command[0] in scripts
