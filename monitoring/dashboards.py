@@ -10,24 +10,21 @@ from __future__ import annotations
 
 from typing import Final
 
-from grafana_foundation_sdk.builders.dashboard import (
-    Dashboard,
-    Row,
-)
+from grafana_foundation_sdk.builders.dashboard import Dashboard
 from grafana_foundation_sdk.builders.stat import Panel as Stat
 from grafana_foundation_sdk.builders.timeseries import Panel as Timeseries
 
 from monitoring import promql
 from monitoring.panels import (
-    QUANTILES,
     RATE,
     SERVICES,
     Query,
     _base,
-    _numbered,
     _query_variable,
+    latency_quantiles,
     stat,
     timeseries,
+    with_sections,
 )
 
 
@@ -38,13 +35,7 @@ def pipeline() -> Dashboard:
         "tidal-pipeline",
         "Events through every tidal service: rate, errors, latency, dead letters, lag.",
     ).with_variable(_query_variable("service", "Service", "label_values(tidal_info, service)"))
-    dash.with_row(Row("Now"))
-    for figure in _overview_stats():
-        dash.with_panel(figure)
-    dash.with_row(Row("Events"))
-    for series in _overview_series():
-        dash.with_panel(series)
-    return _numbered(dash)
+    return with_sections(dash, ("Now", _overview_stats()), ("Events", _overview_series()))
 
 
 def _overview_stats() -> list[Stat]:
@@ -99,12 +90,7 @@ def _overview_series() -> list[Timeseries]:
         timeseries(
             "Handler latency",
             "s",
-            *(
-                Query(
-                    promql.latency_quantile(q, by, RATE, SERVICES), f"{{{{service}}}} p{q * 100:g}"
-                )
-                for q in QUANTILES
-            ),
+            *latency_quantiles(by, SERVICES, "{{service}}"),
         ),
         timeseries(
             "Dead letters/min",
@@ -149,12 +135,9 @@ def service() -> Dashboard:
             )
         )
     )
-    sections = (("Events", _service_events()), ("Transport and process", _service_runtime()))
-    for title, panels in sections:
-        dash.with_row(Row(title))
-        for panel in panels:
-            dash.with_panel(panel)
-    return _numbered(dash)
+    return with_sections(
+        dash, ("Events", _service_events()), ("Transport and process", _service_runtime())
+    )
 
 
 def _service_events() -> list[Timeseries]:
@@ -173,12 +156,7 @@ def _service_events() -> list[Timeseries]:
         timeseries(
             "Handler latency by subscription",
             "s",
-            *(
-                Query(
-                    promql.latency_quantile(q, by, RATE, ONE), f"{{{{subscription}}}} p{q * 100:g}"
-                )
-                for q in QUANTILES
-            ),
+            *latency_quantiles(by, ONE, "{{subscription}}"),
         ),
         timeseries(
             "Error ratio by subscription",
@@ -286,12 +264,7 @@ def operator() -> Dashboard:
             "label_values(tidal_backup_runs_total, resource_namespace)",
         )
     )
-    sections = (("Backups", _backups()), ("DLQ archives", _archives()))
-    for title, panels in sections:
-        dash.with_row(Row(title))
-        for panel in panels:
-            dash.with_panel(panel)
-    return _numbered(dash)
+    return with_sections(dash, ("Backups", _backups()), ("DLQ archives", _archives()))
 
 
 def _backups() -> list[Timeseries]:

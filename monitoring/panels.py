@@ -1,11 +1,11 @@
-"""Building blocks of tidal's Grafana dashboards: panels, queries, variables, numbering.
+"""Building blocks of tidal's Grafana dashboards: panels, queries, variables, sections, numbering.
 
 `monitoring.dashboards` composes them into the pipeline, service and operator dashboards.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -14,11 +14,13 @@ from grafana_foundation_sdk.builders.dashboard import (
     Dashboard,
     DatasourceVariable,
     QueryVariable,
+    Row,
     ThresholdsConfig,
 )
 from grafana_foundation_sdk.builders.prometheus import Dataquery
 from grafana_foundation_sdk.builders.stat import Panel as Stat
 from grafana_foundation_sdk.builders.timeseries import Panel as Timeseries
+from grafana_foundation_sdk.cog.builder import Builder
 from grafana_foundation_sdk.models.common import (
     BigValueGraphMode,
     LegendDisplayMode,
@@ -27,11 +29,14 @@ from grafana_foundation_sdk.models.common import (
 from grafana_foundation_sdk.models.dashboard import (
     DashboardCursorSync,
     DataSourceRef,
+    Panel,
     Threshold,
     ThresholdsMode,
     VariableRefresh,
     VariableSort,
 )
+
+from monitoring import promql
 
 DATASOURCE: Final = DataSourceRef(type_val="prometheus", uid="${datasource}")
 RATE: Final = "$__rate_interval"
@@ -49,6 +54,14 @@ def _target(query: Query, ref: str) -> Dataquery:
     return (
         Dataquery().expr(query.expr).legend_format(query.legend).ref_id(ref).datasource(DATASOURCE)
     )
+
+
+def latency_quantiles(by: str, selector: str, legend: str) -> list[Query]:
+    """Handler latency at each of ``QUANTILES``, the legend ``<legend> p95`` and so on."""
+    return [
+        Query(promql.latency_quantile(q, by, RATE, selector), f"{legend} p{q * 100:g}")
+        for q in QUANTILES
+    ]
 
 
 def _refs() -> Iterator[str]:
@@ -140,6 +153,17 @@ def _numbered(dashboard: Dashboard) -> Dashboard:
             number += 1
             inner.id_val = number
     return dashboard
+
+
+def with_sections(
+    dashboard: Dashboard, *sections: tuple[str, Sequence[Builder[Panel]]]
+) -> Dashboard:
+    """Each section as a row followed by its panels, then every panel numbered."""
+    for title, panels in sections:
+        dashboard.with_row(Row(title))
+        for panel in panels:
+            dashboard.with_panel(panel)
+    return _numbered(dashboard)
 
 
 # -- pipeline overview ---------------------------------------------------------------------

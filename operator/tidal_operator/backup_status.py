@@ -12,22 +12,18 @@ from typing import Any
 
 from tidal_operator import backups
 from tidal_operator.checks import SpecError
-from tidal_operator.conditions import (
-    FALSE,
-    TRUE,
-    UNKNOWN,
-    Condition,
-    invalid_conditions,
-    ready_and_degraded,
-)
+from tidal_operator.conditions import FALSE, TRUE, UNKNOWN, Condition
 from tidal_operator.results import Run, runs
 from tidal_operator.specs import BackupPolicySpec, Owner
 from tidal_operator.summarizing import (
     Observed,
-    crash,
+    Summary,
+    crashed,
     deployment_state,
     latest_time,
     newer_runs,
+    readiness,
+    summary,
     without_none,
 )
 
@@ -126,13 +122,22 @@ def _continuous(
         if rolling
         else Condition("Progressing", FALSE, "RolledOut", "")
     )
-    problems = []
-    failure = crash(observed.pods, backups.COMPONENT)
-    if failure:
-        problems.append(Condition("Degraded", TRUE, *failure))
+    problems = crashed(observed, backups.COMPONENT)
     if not available and not spec.suspend:
         problems.append(archiving)
     return [archiving, progressing], problems
+
+
+def _summarize(
+    owner: Owner, spec: BackupPolicySpec, observed: Observed, result: dict[str, Any]
+) -> Summary:
+    if spec.continuous:
+        specific, problems = _continuous(owner, spec, observed, result)
+    else:
+        specific, problems = _scheduled(owner, observed, result)
+    reason, message = ("Suspended", "spec.suspend is true") if spec.suspend else ("Reconciled", "")
+    ok = Condition("Ready", TRUE, reason, message)
+    return result, [*readiness(observed, problems, ok=ok), *specific]
 
 
 def status(
@@ -140,19 +145,6 @@ def status(
     spec: BackupPolicySpec | SpecError,
     observed: Observed,
     previous: Mapping[str, Any],
-) -> tuple[dict[str, Any], list[Condition]]:
+) -> Summary:
     """The new status fields (without conditions) and the conditions to merge into it."""
-    result = {key: value for key, value in previous.items() if key != "conditions"}
-    result["observedGeneration"] = owner.generation
-    if isinstance(spec, SpecError):
-        return result, invalid_conditions(spec)
-    if spec.continuous:
-        specific, problems = _continuous(owner, spec, observed, result)
-    else:
-        specific, problems = _scheduled(owner, observed, result)
-    if observed.apply_error:
-        problems.insert(0, Condition("Ready", FALSE, "ApplyFailed", observed.apply_error))
-    reason, message = ("Suspended", "spec.suspend is true") if spec.suspend else ("Reconciled", "")
-    ok = Condition("Ready", TRUE, reason, message)
-    valid = Condition("SpecValid", TRUE, "SpecAccepted", "")
-    return result, [valid, *ready_and_degraded(problems, ok=ok), *specific]
+    return summary(owner, spec, observed, previous, _summarize)

@@ -18,8 +18,10 @@ from tidal_operator.pods import (
     labels,
     metadata,
     pod_template,
+    repeated,
     store_args,
     store_env,
+    utc_cron_job,
 )
 from tidal_operator.specs import BackupPolicySpec, Encryption, Owner
 
@@ -30,10 +32,6 @@ KEY_DIR: Final = "/var/run/tidal/encryption"
 def child_name(owner: Owner) -> str:
     """The CronJob's or Deployment's name."""
     return f"{owner.name}-{COMPONENT}"
-
-
-def _repeated(flag: str, values: tuple[str, ...]) -> list[str]:
-    return [item for value in values for item in (flag, value)]
 
 
 def _encryption_args(encryption: Encryption) -> list[str]:
@@ -47,8 +45,8 @@ def backup_args(owner: Owner, spec: BackupPolicySpec) -> list[str]:
     """``tidal backup run ...`` arguments for one policy."""
     args = ["backup", "run", "--policy", f"{owner.namespace}/{owner.name}"]
     args += ["--bootstrap-servers", spec.kafka.bootstrap_servers]
-    args += _repeated("--topic", spec.topics) + _repeated("--include", spec.include)
-    args += _repeated("--exclude", spec.exclude) + store_args(spec.destination)
+    args += repeated("--topic", spec.topics) + repeated("--include", spec.include)
+    args += repeated("--exclude", spec.exclude) + store_args(spec.destination)
     args += ["--retention-max-age", spec.max_age, "--keep-last-verified", "--verify"]
     if spec.max_count is not None:
         args += ["--retention-max-count", str(spec.max_count)]
@@ -88,21 +86,15 @@ def cron_job(owner: Owner, spec: BackupPolicySpec, config: OperatorConfig) -> Ma
         "activeDeadlineSeconds": spec.active_deadline_seconds,
         "template": _pod(owner, spec, config, "Never"),
     }
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "CronJob",
-        "metadata": metadata(owner, child_name(owner), COMPONENT),
-        "spec": {
-            "schedule": spec.schedule,
-            "timeZone": "Etc/UTC",
-            "concurrencyPolicy": "Forbid",
-            "startingDeadlineSeconds": 3600,
-            "suspend": spec.suspend,
-            "successfulJobsHistoryLimit": spec.history_limit,
-            "failedJobsHistoryLimit": spec.history_limit,
-            "jobTemplate": {"metadata": {"labels": labels(owner, COMPONENT)}, "spec": job_spec},
-        },
-    }
+    return utc_cron_job(
+        owner,
+        child_name(owner),
+        COMPONENT,
+        job_spec,
+        schedule=spec.schedule,
+        suspend=spec.suspend,
+        history_limit=spec.history_limit,
+    )
 
 
 def deployment(owner: Owner, spec: BackupPolicySpec, config: OperatorConfig) -> Manifest:

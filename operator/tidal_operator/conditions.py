@@ -1,7 +1,7 @@
 """Status conditions (``metav1.Condition``): a small value type and the merge that keeps times.
 
 ``lastTransitionTime`` changes only when a condition's status flips, as the Kubernetes API
-conventions ask. Pure; called by ``backup_status`` and ``dlq_status``.
+conventions ask. Pure; called by ``backup_status``, ``dlq_status`` and ``summarizing``.
 """
 
 from __future__ import annotations

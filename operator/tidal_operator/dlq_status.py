@@ -12,22 +12,18 @@ from typing import Any
 
 from tidal_operator import dlqs
 from tidal_operator.checks import SpecError
-from tidal_operator.conditions import (
-    FALSE,
-    TRUE,
-    UNKNOWN,
-    Condition,
-    invalid_conditions,
-    ready_and_degraded,
-)
+from tidal_operator.conditions import FALSE, TRUE, UNKNOWN, Condition
 from tidal_operator.results import Run, runs
 from tidal_operator.specs import DLQArchiveSpec, Owner
 from tidal_operator.summarizing import (
     Observed,
-    crash,
+    Summary,
+    crashed,
     deployment_state,
     latest_time,
     newer_runs,
+    readiness,
+    summary,
     without_none,
 )
 
@@ -148,17 +144,21 @@ def _conditions(
         "Progressing", TRUE if busy else FALSE, "Working" if busy else "Idle", ""
     )
     problems = [c for c in (scaler, retained, *specific[3:]) if c.status == FALSE]
-    failure = crash(observed.pods, dlqs.DRAIN)
-    if failure:
-        problems.append(Condition("Degraded", TRUE, *failure))
-    if observed.apply_error:
-        problems.insert(0, Condition("Ready", FALSE, "ApplyFailed", observed.apply_error))
+    problems += crashed(observed, dlqs.DRAIN)
     reason = "Suspended" if spec.suspend else "Reconciled"
     return [
-        *ready_and_degraded(problems, ok=Condition("Ready", TRUE, reason, "")),
+        *readiness(observed, problems, ok=Condition("Ready", TRUE, reason, "")),
         progressing,
         *specific,
     ]
+
+
+def _summarize(
+    owner: Owner, spec: DLQArchiveSpec, observed: Observed, result: dict[str, Any]
+) -> Summary:
+    result["consumerGroup"] = spec.consumer_group
+    conditions = _conditions(owner, spec, observed, result)
+    return without_none(result), conditions
 
 
 def status(
@@ -166,13 +166,6 @@ def status(
     spec: DLQArchiveSpec | SpecError,
     observed: Observed,
     previous: Mapping[str, Any],
-) -> tuple[dict[str, Any], list[Condition]]:
+) -> Summary:
     """The new status fields (without conditions) and the conditions to merge into it."""
-    result = {key: value for key, value in previous.items() if key != "conditions"}
-    result["observedGeneration"] = owner.generation
-    if isinstance(spec, SpecError):
-        return result, invalid_conditions(spec)
-    result["consumerGroup"] = spec.consumer_group
-    conditions = _conditions(owner, spec, observed, result)
-    valid = Condition("SpecValid", TRUE, "SpecAccepted", "")
-    return without_none(result), [valid, *conditions]
+    return summary(owner, spec, observed, previous, _summarize)

@@ -19,8 +19,10 @@ from tidal_operator.pods import (
     labels,
     metadata,
     pod_template,
+    repeated,
     store_args,
     store_env,
+    utc_cron_job,
 )
 from tidal_operator.specs import DLQArchiveSpec, Owner, Redrive
 
@@ -52,7 +54,7 @@ def drain_args(owner: Owner, spec: DLQArchiveSpec) -> list[str]:
     """``tidal dlq drain ...`` arguments."""
     args = ["dlq", "drain", *_archive(owner, spec)]
     args += ["--bootstrap-servers", spec.kafka.bootstrap_servers, "--group", spec.consumer_group]
-    args += [item for topic in spec.topics for item in ("--topic", topic)]
+    args += repeated("--topic", spec.topics)
     args += ["--partition-by-time", spec.time_partition.lower()]
     args += ["--partition-by-type"] if spec.by_event_type else []
     args += ["--compression", spec.compression]
@@ -81,7 +83,7 @@ def redrive_args(owner: Owner, spec: DLQArchiveSpec, redrive: Redrive) -> list[s
         ("--error-class", redrive.error_classes),
         ("--subscriber", redrive.subscribers),
     ):
-        args += [item for value in values for item in (flag, value)]
+        args += repeated(flag, values)
     args += ["--since", redrive.since] if redrive.since else []
     args += ["--until", redrive.until] if redrive.until else []
     args += ["--rate-limit", str(redrive.rate_limit)]
@@ -165,21 +167,15 @@ def cron_job(owner: Owner, spec: DLQArchiveSpec, config: OperatorConfig) -> Mani
         "activeDeadlineSeconds": 3600,
         "template": _pod(owner, spec, config, PRUNE),
     }
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "CronJob",
-        "metadata": metadata(owner, prune_name(owner), PRUNE),
-        "spec": {
-            "schedule": spec.prune_schedule,
-            "timeZone": "Etc/UTC",
-            "concurrencyPolicy": "Forbid",
-            "startingDeadlineSeconds": 3600,
-            "suspend": spec.suspend,
-            "successfulJobsHistoryLimit": 3,
-            "failedJobsHistoryLimit": 3,
-            "jobTemplate": {"metadata": {"labels": labels(owner, PRUNE)}, "spec": job},
-        },
-    }
+    return utc_cron_job(
+        owner,
+        prune_name(owner),
+        PRUNE,
+        job,
+        schedule=spec.prune_schedule,
+        suspend=spec.suspend,
+        history_limit=3,
+    )
 
 
 def redrive_job(

@@ -3,7 +3,8 @@
 Every generated pod passes the Kubernetes "restricted" Pod Security Standard: non-root,
 read-only root filesystem (``/tmp`` is an emptyDir), no privilege escalation, all capabilities
 dropped, the RuntimeDefault seccomp profile; no API token is mounted. Results come back through
-the termination message (``/dev/termination-log``, see ``tidal_operator.results``). Pure; called
+the termination message (``/dev/termination-log``, see ``tidal_operator.results``). Also the
+other pieces both kinds' children share: repeated flags and the CronJob around a pod. Pure; called
 by ``tidal_operator.backups`` and ``tidal_operator.dlqs``.
 """
 
@@ -60,6 +61,11 @@ def metadata(owner: Owner, name: str, component: str) -> Manifest:
         "namespace": owner.namespace,
         "labels": labels(owner, component) | {OWNER_UID_LABEL: owner.uid},
     }
+
+
+def repeated(flag: str, values: Sequence[str]) -> list[str]:
+    """``flag value`` once per value: ``--topic a --topic b``."""
+    return [item for value in values for item in (flag, value)]
 
 
 def store_args(store: ObjectStore) -> list[str]:
@@ -136,3 +142,31 @@ def pod_template(
     if config.service_account:
         spec["serviceAccountName"] = config.service_account
     return {"metadata": {"labels": labels(owner, component)}, "spec": spec}
+
+
+def utc_cron_job(
+    owner: Owner,
+    name: str,
+    component: str,
+    job_spec: Manifest,
+    *,
+    schedule: str,
+    suspend: bool,
+    history_limit: int,
+) -> Manifest:
+    """A CronJob in UTC that never starts a run while one is active, nor more than an hour late."""
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": metadata(owner, name, component),
+        "spec": {
+            "schedule": schedule,
+            "timeZone": "Etc/UTC",
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 3600,
+            "suspend": suspend,
+            "successfulJobsHistoryLimit": history_limit,
+            "failedJobsHistoryLimit": history_limit,
+            "jobTemplate": {"metadata": {"labels": labels(owner, component)}, "spec": job_spec},
+        },
+    }

@@ -1,18 +1,26 @@
 """What both kinds' statuses are made of: run tallies, deployments, crashed pods, times.
 
-Pure helpers over plain dicts of observed children; called by ``backup_status`` and
-``dlq_status``.
+Pure helpers over plain dicts of observed children, and ``summary``, the frame of either kind's
+status (carried fields, SpecValid, the refusal of an invalid spec); called by ``backup_status``
+and ``dlq_status``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from tidal_operator.checks import SpecError
+from tidal_operator.conditions import FALSE, TRUE, Condition, invalid_conditions, ready_and_degraded
 from tidal_operator.pods import CONTAINER
 from tidal_operator.results import Run, parse_report, parse_time
+from tidal_operator.specs import Owner
+
+SpecT = TypeVar("SpecT")
+Summary = tuple[dict[str, Any], list[Condition]]
+"""The new status fields (without conditions) and the conditions to merge into them."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,38 @@ def crash(pods: Sequence[Mapping[str, Any]], component: str) -> tuple[str, str] 
     reason = (report.reason if report else None) or str(newest.get("reason") or "ContainerFailed")
     message = (report.message if report else None) or str(newest.get("message") or "")[-1024:]
     return reason, message
+
+
+def crashed(observed: Observed, component: str) -> list[Condition]:
+    """Degraded, naming the newest crash of ``component``'s container; empty if none crashed."""
+    failure = crash(observed.pods, component)
+    return [Condition("Degraded", TRUE, *failure)] if failure else []
+
+
+def readiness(
+    observed: Observed, problems: Sequence[Condition], *, ok: Condition
+) -> list[Condition]:
+    """Ready and Degraded: a failed apply comes before the kind's ``problems``; ``ok`` if none."""
+    if observed.apply_error:
+        problems = [Condition("Ready", FALSE, "ApplyFailed", observed.apply_error), *problems]
+    return ready_and_degraded(problems, ok=ok)
+
+
+def summary(
+    owner: Owner,
+    spec: SpecT | SpecError,
+    observed: Observed,
+    previous: Mapping[str, Any],
+    summarize: Callable[[Owner, SpecT, Observed, dict[str, Any]], Summary],
+) -> Summary:
+    """Either kind's status: ``previous`` without its conditions, at the owner's generation, then
+    an invalid spec's conditions, or SpecValid before what ``summarize`` makes of a valid one."""
+    fields = {key: value for key, value in previous.items() if key != "conditions"}
+    fields["observedGeneration"] = owner.generation
+    if isinstance(spec, SpecError):
+        return fields, invalid_conditions(spec)
+    fields, conditions = summarize(owner, spec, observed, fields)
+    return fields, [Condition("SpecValid", TRUE, "SpecAccepted", ""), *conditions]
 
 
 def without_none(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,25 +10,20 @@ from __future__ import annotations
 from typing import Any, Final
 
 from tidal_operator.crds.common import (
+    age_column,
     common_status,
+    cron_schedule,
     definition,
+    duration,
     kafka_cluster,
+    kafka_name,
     object_store,
     printer_column,
+    ready_column,
     retention,
     secret_key_ref,
 )
-from tidal_operator.crds.openapi import (
-    CRON,
-    DURATION,
-    TOPIC,
-    Schema,
-    array,
-    boolean,
-    integer,
-    obj,
-    string,
-)
+from tidal_operator.crds.openapi import Schema, array, boolean, integer, obj, string
 
 KIND: Final = "BackupPolicy"
 PLURAL: Final = "backuppolicies"
@@ -46,7 +41,7 @@ def _sources() -> Schema:
         {
             "kafka": kafka_cluster("The cluster the topics live in."),
             "topics": array(
-                string("A topic name.", pattern=TOPIC, max_length=249),
+                kafka_name("A topic name."),
                 "Topics backed up by name.",
                 max_items=256,
                 list_type="set",
@@ -163,19 +158,12 @@ def spec_schema() -> Schema:
                 enum=("Scheduled", "Continuous"),
                 default="Scheduled",
             ),
-            "schedule": string(
-                "Cron schedule, evaluated in UTC.",
-                pattern=CRON,
-                max_length=128,
-                default=DEFAULT_SCHEDULE,
-            ),
+            "schedule": cron_schedule("Cron schedule, evaluated in UTC.", default=DEFAULT_SCHEDULE),
             "continuous": obj(
                 "Continuous-mode settings.",
                 {
-                    "flushInterval": string(
+                    "flushInterval": duration(
                         "Longest time an event waits before it is uploaded (the RPO bound).",
-                        pattern=DURATION,
-                        max_length=32,
                         default="1m",
                     )
                 },
@@ -240,7 +228,6 @@ def status_schema() -> dict[str, Schema]:
 
 def crd() -> dict[str, Any]:
     """The BackupPolicy CustomResourceDefinition."""
-    ready = '.status.conditions[?(@.type=="Ready")].status'
     return definition(
         kind=KIND,
         plural=PLURAL,
@@ -252,11 +239,11 @@ def crd() -> dict[str, Any]:
             printer_column("Mode", ".spec.mode"),
             printer_column("Schedule", ".spec.schedule"),
             printer_column("Suspend", ".spec.suspend", type="boolean"),
-            printer_column("Ready", ready),
+            ready_column(),
             printer_column("Last Success", ".status.lastSuccessTime", type="date"),
             printer_column("Backups", ".status.storedBackups", type="integer"),
             printer_column("Bytes", ".status.storedBytes", type="integer", priority=1),
-            printer_column("Age", ".metadata.creationTimestamp", type="date"),
+            age_column(),
         ),
         max_name=MAX_NAME,
     )

@@ -12,12 +12,14 @@ from typing import Any, Final
 from tidal_operator.crds.openapi import (
     BOOTSTRAP,
     BUCKET,
+    CRON,
     DNS_SUBDOMAIN,
     DURATION,
     ENDPOINT,
     PREFIX,
     REGION,
     SECRET_KEY,
+    TOPIC,
     Schema,
     array,
     boolean,
@@ -30,6 +32,21 @@ GROUP: Final = "tidal.dev"
 VERSION: Final = "v1alpha1"
 API_VERSION: Final = f"{GROUP}/{VERSION}"
 CATEGORIES: Final = ("tidal",)
+
+
+def kafka_name(description: str) -> Schema:
+    """A topic (or consumer-group) name: Kafka's characters, at most 249 of them."""
+    return string(description, pattern=TOPIC, max_length=249)
+
+
+def duration(description: str, *, default: str) -> Schema:
+    """A duration in s, m, h, d, w units, e.g. 5m or 35d."""
+    return string(description, pattern=DURATION, max_length=32, default=default)
+
+
+def cron_schedule(description: str, *, default: str) -> Schema:
+    """A five-field cron expression or an @-macro such as @daily."""
+    return string(description, pattern=CRON, max_length=128, default=default)
 
 
 def secret_key_ref(description: str, *, default_key: str | None = None) -> Schema:
@@ -110,11 +127,8 @@ def object_store(description: str) -> Schema:
 def retention(description: str, *, max_age: str, max_count: bool) -> Schema:
     """How long archived data is kept; ``max_age`` is the default."""
     properties: dict[str, Schema] = {
-        "maxAge": string(
-            "Delete data older than this (s, m, h, d, w units, e.g. 35d).",
-            pattern=DURATION,
-            max_length=32,
-            default=max_age,
+        "maxAge": duration(
+            "Delete data older than this (s, m, h, d, w units, e.g. 35d).", default=max_age
         )
     }
     if max_count:
@@ -183,6 +197,16 @@ def printer_column(
     if description:
         column["description"] = description
     return column
+
+
+def ready_column() -> dict[str, Any]:
+    """The ``Ready`` column: the status of the Ready condition."""
+    return printer_column("Ready", '.status.conditions[?(@.type=="Ready")].status')
+
+
+def age_column() -> dict[str, Any]:
+    """The ``Age`` column ``kubectl get`` shows last."""
+    return printer_column("Age", ".metadata.creationTimestamp", type="date")
 
 
 def name_rule(max_length: int) -> tuple[str, str]:

@@ -11,25 +11,19 @@ from __future__ import annotations
 from typing import Any, Final
 
 from tidal_operator.crds.common import (
+    age_column,
     common_status,
+    cron_schedule,
     definition,
+    duration,
     kafka_cluster,
+    kafka_name,
     object_store,
     printer_column,
+    ready_column,
     retention,
 )
-from tidal_operator.crds.openapi import (
-    CRON,
-    DNS_SUBDOMAIN,
-    DURATION,
-    TOPIC,
-    Schema,
-    array,
-    boolean,
-    integer,
-    obj,
-    string,
-)
+from tidal_operator.crds.openapi import DNS_SUBDOMAIN, Schema, array, boolean, integer, obj, string
 
 KIND: Final = "DLQArchive"
 PLURAL: Final = "dlqarchives"
@@ -45,17 +39,15 @@ def _source() -> Schema:
         {
             "kafka": kafka_cluster("The cluster the dead-letter topics live in."),
             "topics": array(
-                string("A dead-letter topic.", pattern=TOPIC, max_length=249),
+                kafka_name("A dead-letter topic."),
                 "Dead-letter topics drained into the archive.",
                 min_items=1,
                 max_items=32,
                 list_type="set",
             ),
-            "consumerGroup": string(
+            "consumerGroup": kafka_name(
                 "Consumer group of the drainer (default tidal-dlq-archive.<namespace>.<name>); "
-                "KEDA scales on its lag.",
-                pattern=TOPIC,
-                max_length=249,
+                "KEDA scales on its lag."
             ),
         },
         required=("kafka", "topics"),
@@ -84,9 +76,7 @@ def _segments() -> Schema:
             "maxEvents": integer(
                 "Events per segment.", minimum=1, maximum=1_000_000, default=10_000
             ),
-            "maxAge": string(
-                "Longest a segment stays open.", pattern=DURATION, max_length=32, default="5m"
-            ),
+            "maxAge": duration("Longest a segment stays open.", default="5m"),
         },
         default={},
     )
@@ -96,11 +86,8 @@ def _retention() -> Schema:
     schema = retention(
         "How long archived dead letters are kept.", max_age=DEFAULT_MAX_AGE, max_count=False
     )
-    schema["properties"]["schedule"] = string(
-        "Cron schedule (UTC) of the retention run.",
-        pattern=CRON,
-        max_length=128,
-        default=DEFAULT_PRUNE_SCHEDULE,
+    schema["properties"]["schedule"] = cron_schedule(
+        "Cron schedule (UTC) of the retention run.", default=DEFAULT_PRUNE_SCHEDULE
     )
     return schema
 
@@ -151,7 +138,7 @@ def _redrive() -> Schema:
             "target": obj(
                 "Where re-driven events go (default: each to its original topic, same cluster).",
                 {
-                    "topic": string("One topic for every event.", pattern=TOPIC, max_length=249),
+                    "topic": kafka_name("One topic for every event."),
                     "kafka": kafka_cluster("Another cluster to publish to."),
                 },
             ),
@@ -231,7 +218,6 @@ def status_schema() -> dict[str, Schema]:
 
 def crd() -> dict[str, Any]:
     """The DLQArchive CustomResourceDefinition."""
-    ready = '.status.conditions[?(@.type=="Ready")].status'
     return definition(
         kind=KIND,
         plural=PLURAL,
@@ -242,12 +228,12 @@ def crd() -> dict[str, Any]:
         columns=(
             printer_column("Topics", ".spec.source.topics"),
             printer_column("Bucket", ".spec.destination.bucket"),
-            printer_column("Ready", ready),
+            ready_column(),
             printer_column("Replicas", ".status.replicas", type="integer"),
             printer_column("Events", ".status.archivedEvents", type="integer"),
             printer_column("Bytes", ".status.storedBytes", type="integer", priority=1),
             printer_column("Redrive", ".status.redrive.phase", priority=1),
-            printer_column("Age", ".metadata.creationTimestamp", type="date"),
+            age_column(),
         ),
         max_name=MAX_NAME,
     )
