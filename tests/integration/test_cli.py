@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -203,3 +205,78 @@ def test_dev_stops_cleanly_on_ctrl_c_with_a_summary() -> None:
     assert proc.returncode == 0, err
     assert "event(s) dead-lettered" in out
     assert "Traceback" not in err
+
+
+def dev_run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*TIDAL, "dev", "--events", "300", "--rate", "0", "--seed", "5", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+def test_dev_on_kafka_and_redis_handles_what_the_memory_run_handles() -> None:
+    """The same seeded demo traffic on tansu + Redis ends with the counts of the memory run,
+    and the broker and Redis the command started are gone when it exits."""
+    on_kafka = dev_run("--kafka")
+    assert on_kafka.returncode == 0, on_kafka.stderr
+    banner = re.search(
+        r"on Kafka at 127\.0\.0\.1:(\d+) and Redis at redis://127\.0\.0\.1:(\d+)/0", on_kafka.stdout
+    )
+    assert banner is not None, on_kafka.stdout
+    assert "started tansu and redis-server for this run" in on_kafka.stdout
+    in_memory = dev_run()
+    assert in_memory.returncode == 0, in_memory.stderr
+    kafka_rows, memory_rows = table_rows(on_kafka.stdout), table_rows(in_memory.stdout)
+    assert set(kafka_rows) == set(memory_rows) >= {"telemetry", "inventory", "loyalty", "receipts"}
+    for subscription, counts in memory_rows.items():
+        handled, dead = kafka_rows[subscription][1], kafka_rows[subscription][4]
+        assert (handled, dead) == (counts[1], counts[4]), (subscription, on_kafka.stdout)
+        assert handled > 0, subscription
+    assert "gateway answered 300 request(s)" in on_kafka.stdout
+    assert "Traceback" not in on_kafka.stderr
+    for port in map(int, banner.groups()):
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_dev_on_kafka_with_a_missing_broker_binary_says_what_to_install(tmp_path: Path) -> None:
+    env = {**os.environ, "CALF_TANSU_BIN": str(tmp_path / "no-tansu")}
+    out = subprocess.run(
+        [*TIDAL, "dev", "--kafka", "--events", "1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1
+    assert "could not find the tansu broker" in out.stderr
+    assert "--bootstrap-servers" in out.stderr
+
+
+def test_dev_on_kafka_stops_on_ctrl_c_and_takes_its_servers_down() -> None:
+    proc = subprocess.Popen(
+        [*TIDAL, "dev", "--kafka", "--rate", "100"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    banner = proc.stdout.readline()
+    ports = re.findall(r"127\.0\.0\.1:(\d+)", banner)
+    assert len(ports) == 2, banner
+    for line in proc.stdout:  # plain progress lines every 2 s once the groups have joined
+        if line.startswith("published") and "gateway answered" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "event(s) dead-lettered" in out
+    assert "Traceback" not in err
+    for port in map(int, ports):
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()

@@ -1,10 +1,13 @@
-"""``tidal dev``: every service under ``services/`` on the in-memory transport, fed demo traffic.
+"""``tidal dev``: every service under ``services/`` together, fed demo traffic.
 
-Apps' subscriptions join one `MemoryBroker`; a service with an ingress (the gateway) is served
-in process over httpx's ASGI transport, publishing onto the same broker, and its demo requests
-are posted through it, so demo traffic takes the production path from HTTP to handler. Shows a
-live summary per subscription and the ingress' answers; stops cleanly on Ctrl-C or after
-``--events N``.
+By default on the embedded transport: the Apps' subscriptions join one `MemoryBroker`, state
+stays in memory. ``--kafka`` runs the same on a Kafka-protocol broker and Redis (a local tansu
+and redis-server started for the run, or the ones given with ``--bootstrap-servers`` /
+``--redis-url``), each App a consumer-group worker in this process (`tidal.cli.devkafka`).
+Either way a service with an ingress (the gateway) is served in process over httpx's ASGI
+transport, publishing onto the broker, and its demo requests are posted through it, so demo
+traffic takes the production path from HTTP to handler. Shows a live summary per subscription
+and the ingress' answers; stops cleanly on Ctrl-C or after ``--events N``.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Final, Protocol
 
 import click
 import httpx
@@ -27,22 +31,90 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
+from tidal.app import App
 from tidal.cli.discovering import Service, discover
 from tidal.cli.summary import line, table
 from tidal.errors import ConfigurationError
+from tidal.events import Event
 from tidal.idempotency import Idempotency, MemoryIdempotencyStore
+from tidal.stats import Stats
 from tidal.transports.memory import MemoryBroker
 
-Send = Callable[[], Awaitable[None]]
+Send = Callable[[], Coroutine[Any, Any, None]]
+DRAIN_TIMEOUT: Final = 30.0
+IN_FLIGHT: Final = 32  # demo requests awaiting their answer at once
+
+
+class Backend(Protocol):
+    """Where a dev run's events go: the memory broker, or Kafka workers (`devkafka`)."""
+
+    @property
+    def stats(self) -> Stats: ...
+
+    @property
+    def published(self) -> int: ...
+
+    async def start(self) -> None: ...
+
+    async def publish(self, event: Event) -> None: ...
+
+    async def publish_many(self, events: Sequence[Event]) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def dead_lettered(self) -> int: ...
+
+    async def dead_letters(self, limit: int = 5) -> list[Event]: ...
+
+
+class MemoryBackend:
+    """The embedded default: one `MemoryBroker` for every App, idempotency in memory."""
+
+    label = "the memory transport"
+
+    def __init__(self, apps: Sequence[App]) -> None:
+        self.broker = MemoryBroker(list(apps), idempotency=Idempotency(MemoryIdempotencyStore()))
+
+    @property
+    def stats(self) -> Stats:
+        return self.broker.stats
+
+    @property
+    def published(self) -> int:
+        return len(self.broker.published)
+
+    async def start(self) -> None:
+        return None
+
+    async def publish(self, event: Event) -> None:
+        await self.broker.publish(event)
+
+    async def publish_many(self, events: Sequence[Event]) -> None:
+        await self.broker.publish_many(events)
+
+    async def drain(self) -> None:
+        await self.broker.drain()
+
+    async def close(self) -> None:
+        await self.broker.close()
+
+    def dead_lettered(self) -> int:
+        return len(self.broker.all_dead_letters())
+
+    async def dead_letters(self, limit: int = 5) -> list[Event]:
+        return self.broker.all_dead_letters()[:limit]
 
 
 @dataclass
 class Run:
-    """What a dev run has done so far: the broker's counts and each ingress' answers."""
+    """What a dev run has done so far: the backend's counts and each ingress' answers."""
 
-    broker: MemoryBroker
+    backend: Backend
     answers: dict[str, Counter[int]] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    letters: list[Event] = field(default_factory=list)
 
     @property
     def elapsed(self) -> float:
@@ -82,34 +154,101 @@ class Run:
     "--seed", type=int, default=None, help="Seed the demo generator for a repeatable run."
 )
 @click.option(
+    "--kafka",
+    is_flag=True,
+    help="Run on a Kafka-protocol broker and Redis (local tansu and redis-server by default).",
+)
+@click.option(
+    "--bootstrap-servers",
+    default=None,
+    help="With --kafka: use this running Kafka instead of starting tansu.",
+)
+@click.option(
+    "--redis-url",
+    default=None,
+    help="With --kafka: use this running Redis instead of starting redis-server.",
+)
+@click.option(
     "--log-level", default="ERROR", show_default=True, help="Log level of the handlers' logs."
 )
 def dev(
-    services_dir: Path, limit: int | None, rate: float, seed: int | None, log_level: str
+    services_dir: Path,
+    limit: int | None,
+    rate: float,
+    seed: int | None,
+    kafka: bool,
+    bootstrap_servers: str | None,
+    redis_url: str | None,
+    log_level: str,
 ) -> None:
-    """Run the services together on the embedded default (no server needed)."""
+    """Run the services together on the embedded default (no server needed), or with --kafka."""
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s %(message)s")
-    try:
-        services = discover(services_dir)
-    except ConfigurationError as exc:
-        raise click.ClickException(str(exc)) from exc
+    if not kafka and (bootstrap_servers or redis_url):
+        raise click.UsageError("--bootstrap-servers and --redis-url go with --kafka")
     console = Console() if sys.stdout.isatty() else Console(width=120)  # logs: no truncation
-    console.print(f"tidal dev: {', '.join(s.name for s in services)} on the memory transport")
     try:
-        run = asyncio.run(_run(services, limit=limit, rate=rate, seed=seed, console=console))
+        feed = Feed(limit=limit, rate=rate, seed=seed, console=console)
+        if kafka:
+            run = _run_on_kafka(services_dir, bootstrap_servers, redis_url, feed)
+        else:
+            run = _run_in_memory(services_dir, feed)
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
     _report(console, run)
 
 
+@dataclass(frozen=True)
+class Feed:
+    """How much demo traffic to send, how fast, and where to show what happens."""
+
+    limit: int | None
+    rate: float
+    seed: int | None
+    console: Console
+
+
+def _run_in_memory(services_dir: Path, feed: Feed) -> Run:
+    services = discover(services_dir)
+    _banner(feed.console, services, MemoryBackend.label)
+    apps = [s.app for s in services if s.app is not None]
+    return asyncio.run(_run(services, lambda: MemoryBackend(apps), feed))
+
+
+def _run_on_kafka(
+    services_dir: Path, bootstrap: str | None, redis_url: str | None, feed: Feed
+) -> Run:
+    try:
+        from tidal.cli.devkafka import KafkaBackend, configure_services
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"tidal dev --kafka needs the kafka and redis extras (pip install 'tidal[all]'): {exc}"
+        ) from exc
+    from tidal.cli.devstack import local_servers
+
+    with local_servers(bootstrap=bootstrap, redis_url=redis_url) as servers:
+        configure_services(servers)  # before the services' settings are read (at import)
+        services = discover(services_dir)
+        apps = [s.app for s in services if s.app is not None]
+        label = f"Kafka at {servers.bootstrap} and Redis at {servers.redis_url}"
+        if servers.started:
+            label += f" (started {' and '.join(servers.started)} for this run)"
+        _banner(feed.console, services, label)
+        feed.console.print("joining the consumer groups (one per subscription)...")
+        return asyncio.run(_run(services, lambda: KafkaBackend(apps, servers), feed))
+
+
+def _banner(console: Console, services: list[Service], label: str) -> None:
+    names = ", ".join(s.name for s in services)
+    console.print(f"tidal dev: {names} on {label}", soft_wrap=True, markup=False)
+
+
 def _report(console: Console, run: Run) -> None:
-    broker = run.broker
-    console.print(table(broker.stats, published=len(broker.published), elapsed=run.elapsed))
+    backend = run.backend
+    console.print(table(backend.stats, published=backend.published, elapsed=run.elapsed))
     if run.answers:
         console.print(run.answers_line(), soft_wrap=True, markup=False)
-    letters = broker.all_dead_letters()
-    console.print(f"{len(letters)} event(s) dead-lettered")
-    for letter in letters[:5]:
+    console.print(f"{backend.dead_lettered()} event(s) dead-lettered")
+    for letter in run.letters:
         reason = letter.get_extension("tidalerrormessage")
         where = letter.get_extension("tidalsubscriber")
         console.print(
@@ -117,26 +256,28 @@ def _report(console: Console, run: Run) -> None:
         )
 
 
-async def _run(
-    services: list[Service], *, limit: int | None, rate: float, seed: int | None, console: Console
-) -> Run:
-    apps = [s.app for s in services if s.app is not None]
-    broker = MemoryBroker(apps, idempotency=Idempotency(MemoryIdempotencyStore()))
-    run = Run(broker)
+async def _run(services: list[Service], make_backend: Callable[[], Backend], feed: Feed) -> Run:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with contextlib.AsyncExitStack() as stack:
-        sends = _sends(services, run, random.Random(seed), stack)
-        with _display(console) as refresh:
-            feeding = asyncio.create_task(_feed(sends, limit, rate, stop))
-            while not feeding.done():
+    backend = make_backend()
+    await backend.start()
+    run = Run(backend)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            sends = _sends(services, run, random.Random(feed.seed), stack)
+            with _display(feed.console) as refresh:
+                feeding = asyncio.create_task(_feed(sends, feed.limit, feed.rate, stop))
+                while not feeding.done():
+                    refresh(run)
+                    await asyncio.wait({feeding}, timeout=0.5)
+                feeding.result()
+                await _drain(backend, stop)
                 refresh(run)
-                await asyncio.wait({feeding}, timeout=0.5)
-            feeding.result()
-            await _drain(broker, stop)
-            refresh(run)
+    finally:
+        await backend.close()
+    run.letters = await backend.dead_letters()
     return run
 
 
@@ -147,10 +288,10 @@ def _sends(
     sends: list[Send] = []
     for service in services:
         if service.demo is not None:
-            sends.append(_publisher(run.broker, service.demo(rng)))
+            sends.append(_publisher(run.backend, service.demo(rng)))
         if service.ingress is not None and service.requests is not None:
             transport = httpx.ASGITransport(
-                app=service.ingress(run.broker), raise_app_exceptions=False
+                app=service.ingress(run.backend), raise_app_exceptions=False
             )
             client = httpx.AsyncClient(transport=transport, base_url=f"http://{service.name}")
             stack.push_async_callback(client.aclose)
@@ -161,9 +302,9 @@ def _sends(
     return sends
 
 
-def _publisher(broker: MemoryBroker, stream: Iterator[object]) -> Send:
+def _publisher(backend: Backend, stream: Iterator[Event]) -> Send:
     async def send() -> None:
-        await broker.publish(next(stream))  # type: ignore[arg-type]
+        await backend.publish(next(stream))
 
     return send
 
@@ -177,23 +318,34 @@ def _poster(client: httpx.AsyncClient, stream: Iterator[object], tally: Counter[
 
 
 async def _feed(sends: list[Send], limit: int | None, rate: float, stop: asyncio.Event) -> None:
-    sent = 0
+    """Send at ``rate`` per second on a fixed schedule (0: as fast as `IN_FLIGHT` allows), up
+    to `IN_FLIGHT` at once, as many producers would; wait for the last answers."""
+    slots = asyncio.Semaphore(IN_FLIGHT)
+    running: set[asyncio.Task[None]] = set()
+    started, sent = time.monotonic(), 0
     while not stop.is_set() and (limit is None or sent < limit):
-        await sends[sent % len(sends)]()
+        await slots.acquire()
+        task = asyncio.create_task(sends[sent % len(sends)]())
+        running.add(task)
+        task.add_done_callback(running.discard)
+        task.add_done_callback(lambda _: slots.release())
         sent += 1
-        await asyncio.sleep(1 / rate if rate > 0 else 0)
+        await asyncio.sleep(max(0.0, started + sent / rate - time.monotonic()) if rate > 0 else 0)
+    await asyncio.gather(*running)
 
 
-async def _drain(broker: MemoryBroker, stop: asyncio.Event) -> None:
-    """Let in-flight deliveries finish; a second Ctrl-C (or 10 s) cancels them."""
+async def _drain(backend: Backend, stop: asyncio.Event) -> None:
+    """Let in-flight deliveries finish; a second Ctrl-C (or `DRAIN_TIMEOUT` s) stops waiting."""
     stop.clear()
-    drained = asyncio.create_task(broker.drain())
+    drained = asyncio.create_task(backend.drain())
     waiting = asyncio.create_task(stop.wait())
-    await asyncio.wait({drained, waiting}, timeout=10.0, return_when=asyncio.FIRST_COMPLETED)
+    first = asyncio.FIRST_COMPLETED
+    await asyncio.wait({drained, waiting}, timeout=DRAIN_TIMEOUT, return_when=first)
     waiting.cancel()
     if not drained.done():
-        await broker.close()
         drained.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await drained
 
 
 @contextlib.contextmanager
@@ -207,13 +359,13 @@ def _display(console: Console) -> Iterator[Callable[[Run], None]]:
     def plain(run: Run) -> None:
         if run.elapsed - last[0] >= 2.0:
             last[0] = run.elapsed
-            text = line(run.broker.stats, published=len(run.broker.published))
+            text = line(run.backend.stats, published=run.backend.published)
             console.print(f"{text} | {run.answers_line()}", soft_wrap=True, markup=False)
 
     yield plain
 
 
 def _live_view(run: Run) -> Group:
-    broker = run.broker
-    grid = table(broker.stats, published=len(broker.published), elapsed=run.elapsed)
+    backend = run.backend
+    grid = table(backend.stats, published=backend.published, elapsed=run.elapsed)
     return Group(grid, Text(run.answers_line()))

@@ -23,8 +23,8 @@ async def open_publisher(
     settings: Settings, *, transport: PublishTransport
 ) -> AsyncIterator[Publisher]:
     """A started publisher: ``kafka`` produces to ``TIDAL_KAFKA__EMIT_TOPIC`` (acks=all);
-    ``http`` posts binary-mode events to ``K_SINK`` over kept-alive connections (as many as
-    there are requests in flight: reconnecting per request halves throughput). Closed (flushed)
+    ``http`` posts binary-mode events to ``K_SINK`` over a pooled aiohttp session (up to 256
+    kept-alive connections: reconnecting per request halves throughput). Closed (flushed)
     on exit."""
     if transport == "kafka":
         if not settings.kafka.emit_topic:
@@ -37,12 +37,9 @@ async def open_publisher(
     if transport == "http":
         if not settings.sink:
             raise ConfigurationError("publishing over HTTP needs K_SINK (or TIDAL_SINK)")
-        import httpx
+        from tidal.transports.http.sinks import HttpSink, open_session
 
-        from tidal.transports.http.sinks import HttpSink
-
-        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0), limits=limits) as client:
-            yield SinkPublisher(HttpSink(client, settings.sink).send)
+        async with open_session() as session:
+            yield SinkPublisher(HttpSink(session, settings.sink).send)
         return
     raise ConfigurationError(f"unknown publishing transport {transport!r}: kafka or http")

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Any
 
-import httpx
+import aiohttp
 import uvicorn
 
 from tidal.app import App
@@ -26,7 +26,7 @@ from tidal.observability import Source, exposition, mark_ready, register
 from tidal.settings import Settings
 from tidal.stores.factory import make_idempotency
 from tidal.transports.http.server import Receiver, create_asgi_app
-from tidal.transports.http.sinks import HttpSink
+from tidal.transports.http.sinks import HttpSink, open_session
 
 log = logging.getLogger("tidal.http")
 
@@ -53,16 +53,16 @@ def build_receiver(
     app: App,
     settings: Settings,
     *,
-    client: httpx.AsyncClient,
+    session: aiohttp.ClientSession,
     idempotency: Idempotency | None,
 ) -> Receiver:
-    """Wire the dispatcher to ``K_SINK`` and the dead-letter sinks over ``client``."""
-    emit: Emit | None = HttpSink(client, settings.sink).send if settings.sink else None
+    """Wire the dispatcher to ``K_SINK`` and the dead-letter sinks over ``session``."""
+    emit: Emit | None = HttpSink(session, settings.sink).send if settings.sink else None
     receiver = Receiver(
         dispatcher=Dispatcher(app, idempotency=idempotency),
         max_body_bytes=settings.max_body_bytes,
         emit=emit,
-        dead_letter_sink=lambda url: HttpSink(client, url).send,
+        dead_letter_sink=lambda url: HttpSink(session, url).send,
         service=settings.service or app.name,
         metrics=exposition() if settings.observability.metrics else None,
     )
@@ -79,8 +79,8 @@ def build_receiver(
 async def serve(app: App, settings: Settings) -> None:
     """Run the HTTP transport until a shutdown signal, then drain."""
     idempotency = make_idempotency(settings.idempotency)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as client:
-        receiver = build_receiver(app, settings, client=client, idempotency=idempotency)
+    async with open_session() as session:
+        receiver = build_receiver(app, settings, session=session, idempotency=idempotency)
 
         @asynccontextmanager
         async def lifespan(_: Any) -> AsyncIterator[None]:

@@ -1,0 +1,173 @@
+"""`tidal dev --kafka`: the services' Apps as Kafka consumer-group workers, in this process.
+
+`dev` calls `configure_services` before it imports the services (their settings are read at
+import time) and then runs a `KafkaBackend`: one `KafkaWorker` per App on one topic, idempotency
+records and the services' state in Redis, the ingress (the gateway) publishing with a
+`KafkaPublisher`. `drain` waits until every consumer has caught up; `dead_letters` reads the
+first letters back from the dead-letter topic to show why they failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Sequence
+from typing import Final
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from tidal.app import App
+from tidal.bindings.kafka import KafkaMessage, from_record, headers_from_list
+from tidal.cli.devstack import Servers
+from tidal.errors import ConfigurationError, InvalidEventError
+from tidal.events import Event
+from tidal.settings import IdempotencySettings, KafkaSettings, Settings
+from tidal.stats import Stats
+from tidal.transports.kafka import KafkaPublisher, KafkaWorker
+from tidal.transports.kafka.provisioning import ensure_topics
+
+TOPIC: Final = "tidal-dev.events"
+PARTITIONS: Final = 4
+QUIET: Final = 1.0  # s without new work before the run counts as drained
+
+
+def configure_services(servers: Servers) -> None:
+    """Point the reference services' settings (read when their apps are imported) at Redis:
+    readings, alerts, stock, points and payments there; stock seeded where missing; receipts
+    stay in the local directory store."""
+    os.environ["FLEET_REDIS_URL"] = servers.redis_url
+    os.environ["ORDERS_REDIS_URL"] = servers.redis_url
+    os.environ["ORDERS_SEED_STOCK"] = "true"
+    os.environ.pop("ORDERS_RECEIPTS_BUCKET", None)
+
+
+def dev_settings(servers: Servers) -> Settings:
+    """One topic for everything (ingress and emitted events), dead letters on ``<topic>.dlq``."""
+    kafka = KafkaSettings(
+        bootstrap_servers=servers.bootstrap,
+        topics=[TOPIC],
+        emit_topic=TOPIC,
+        dlq_topic=f"{TOPIC}.dlq",
+        group_id_prefix="tidal-dev",
+        idempotent_producer=False,  # tansu has no InitProducerId; Redis idempotency dedups
+        topic_partitions=PARTITIONS,
+        commit_interval=0.2,
+    )
+    idempotency = IdempotencySettings(backend="redis", redis_url=servers.redis_url)
+    return Settings(kafka=kafka, idempotency=idempotency, shutdown_grace=5.0)
+
+
+class KafkaBackend:
+    """The dev run's broker side on Kafka: workers for ``apps``, a publisher for the ingress."""
+
+    def __init__(self, apps: Sequence[App], servers: Servers) -> None:
+        self.settings = dev_settings(servers)
+        self.bootstrap = servers.bootstrap
+        self.workers = [KafkaWorker(app, self.settings) for app in apps]
+        self.publisher = KafkaPublisher.from_settings(self.settings.kafka)
+        self.count = 0
+
+    async def start(self) -> None:
+        """Create the topic, connect the publisher, join every consumer group."""
+        try:
+            await ensure_topics(self.settings.kafka, [TOPIC])
+            await self.publisher.start()
+        except KafkaError as exc:
+            await self._close_quietly()
+            raise ConfigurationError(f"Kafka at {self.bootstrap}: {exc!r}") from exc
+        results = await asyncio.gather(
+            *(worker.start() for worker in self.workers), return_exceptions=True
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            await self._close_quietly()
+            raise ConfigurationError(
+                f"Kafka at {self.bootstrap}: a worker did not start: {failures[0]!r}"
+            ) from failures[0]
+
+    async def _close_quietly(self) -> None:
+        """After a failed start: close every client, started or not (no warnings at exit)."""
+        await asyncio.gather(*(w.stop(grace=0) for w in self.workers), return_exceptions=True)
+        await self.publisher.stop()
+
+    async def publish_many(self, events: Sequence[Event]) -> None:
+        await self.publisher.publish_many(events)
+        self.count += len(events)
+
+    async def publish(self, event: Event) -> None:
+        await self.publish_many([event])
+
+    @property
+    def published(self) -> int:
+        """Events the ingress and demo streams published (emitted events are not counted)."""
+        return self.count
+
+    @property
+    def stats(self) -> Stats:
+        """Every worker's counts in one (subscription names differ between the services)."""
+        merged = Stats()
+        for worker in self.workers:
+            merged.counts.update(worker.metrics.stats.counts)
+        return merged
+
+    def busy(self) -> bool:
+        """Records being handled, or fetched-but-uncommitted, in any subscription."""
+        measures = [m for w in self.workers for m in w.metrics.subscriptions.values()]
+        return any(m.in_flight or m.lag for m in measures)
+
+    async def drain(self) -> None:
+        """Return once no subscription is busy and no count has moved for `QUIET` s."""
+        last, since = self.stats.counts.copy(), time.monotonic()
+        while True:
+            await asyncio.sleep(0.2)
+            now = self.stats.counts
+            if now != last or self.busy():
+                last, since = now.copy(), time.monotonic()
+            elif time.monotonic() - since >= QUIET:
+                return
+
+    async def close(self) -> None:
+        """Stop the workers (drain, commit, leave the groups), then flush the publisher."""
+        try:
+            await asyncio.gather(*(worker.stop() for worker in self.workers))
+        finally:
+            await self.publisher.stop()
+
+    def dead_lettered(self) -> int:
+        return sum(n for (_, outcome), n in self.stats.counts.items() if outcome == "dead_lettered")
+
+    async def dead_letters(self, limit: int = 5) -> list[Event]:
+        """Up to ``limit`` letters from the start of the dead-letter topic."""
+        return await read_letters(self.settings.kafka, f"{TOPIC}.dlq", limit=limit)
+
+
+async def read_letters(kafka: KafkaSettings, topic: str, *, limit: int) -> list[Event]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    letters: list[Event] = []
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            await consumer.topics()  # refresh the metadata once
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        deadline = time.monotonic() + 3.0
+        while len(letters) < limit and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=300, max_records=limit)
+            for record in (r for rs in batch.values() for r in rs):
+                message = KafkaMessage(
+                    headers=headers_from_list(record.headers), key=record.key, value=record.value
+                )
+                try:
+                    letters.append(from_record(message))
+                except InvalidEventError:
+                    continue  # a raw record dead-lettered as-is: nothing to show but its bytes
+        return letters[:limit]
+    finally:
+        await consumer.stop()
