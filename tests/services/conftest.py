@@ -4,14 +4,11 @@ own key prefix per test, the gateway's credentials and factories for sample payl
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import redis.asyncio as aioredis
 from pydantic import SecretStr
@@ -19,7 +16,7 @@ from services.catalog import Catalog, load_catalog
 from services.fleet.stores import RedisFleetStore
 from services.gateway.settings import GatewaySettings
 from services.orders.stores import RedisOrdersStore
-from tests.support.servers import free_port, wait_for_port
+from tests.support.objectstore import moto_server, new_bucket, s3_client
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 TOKEN = "test-token"
@@ -34,32 +31,16 @@ def sample(name: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    """moto in server mode, in its own process on a free port: S3 over real HTTP, as boto3
-    talks to AWS or MinIO (a process of its own keeps its work off the tests' GIL)."""
-    port = free_port()
-    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    """moto in server mode, in its own process on a free port (`tests.support.objectstore`)."""
+    with moto_server() as server:
+        yield server.endpoint
 
 
 @pytest.fixture
 def s3_bucket(s3_endpoint: str) -> tuple[Any, str]:
     """A boto3 S3 client and a new, empty bucket of its own."""
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    bucket = f"receipts-{uuid.uuid4().hex[:12]}"
-    client.create_bucket(Bucket=bucket)
-    return client, bucket
+    client = s3_client(s3_endpoint, "us-east-1")
+    return client, new_bucket(client, "us-east-1", "receipts")
 
 
 @pytest.fixture

@@ -1,0 +1,120 @@
+"""Kafka clients of the data plane: settings from the environment, topic selection, offsets.
+
+Connection and security options come from ``TIDAL_KAFKA__*`` (the operator passes a Secret's
+keys as the environment) through `tidal.transports.kafka.connecting`; the command line's
+``--bootstrap-servers`` overrides the servers. Log-end offsets are read from fetch high
+watermarks, which every Kafka-protocol broker reports exactly (tansu's ListOffsets under-counts
+multi-record batches). Called by the archiver, restore and the DLQ commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaConnectionError, KafkaError
+
+from tidal.archive.errors import BrokerUnreachable, NoTopicsSelected
+from tidal.settings import KafkaSettings, Settings
+from tidal.transports.kafka.connecting import client_options
+
+HIGH_WATER_TIMEOUT = 30.0
+
+
+def kafka_settings(bootstrap_servers: str) -> KafkaSettings:
+    """``TIDAL_KAFKA__*`` from the environment, with these bootstrap servers."""
+    return Settings().kafka.model_copy(update={"bootstrap_servers": bootstrap_servers})
+
+
+def consumer(settings: KafkaSettings, *, group: str | None = None, **options: Any) -> Any:
+    """A consumer that never commits by itself (no group: partitions are assigned by hand)."""
+    return AIOKafkaConsumer(
+        **client_options(settings),
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **options,
+    )
+
+
+def producer(settings: KafkaSettings, **options: Any) -> Any:
+    """A producer waiting for every in-sync replica; aiokafka keeps one batch in flight per
+    partition, so records of one partition are written in the order they were sent."""
+    return AIOKafkaProducer(**client_options(settings), acks="all", **options)
+
+
+async def start(client: Any, bootstrap: str) -> None:
+    try:
+        await client.start()
+    except KafkaConnectionError as exc:
+        await client.stop()
+        raise BrokerUnreachable(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    except KafkaError as exc:
+        await client.stop()
+        raise BrokerUnreachable(f"Kafka at {bootstrap}: {exc}") from exc
+
+
+async def stop(client: Any) -> None:
+    """Stop a client; first let its background tasks start (aiokafka's consumer cannot be
+    stopped before they ran once)."""
+    await asyncio.sleep(0)
+    await client.stop()
+
+
+def select_topics(
+    available: Iterable[str],
+    *,
+    names: Sequence[str],
+    include: Sequence[str],
+    exclude: Sequence[str],
+) -> list[str]:
+    """Named topics plus those matching an include pattern, minus excluded ones; internal
+    topics (``__*``) only by name. Pure."""
+    present = set(available)
+    chosen = {t for t in names if t in present}
+    patterns = [re.compile(p) for p in include]
+    chosen |= {
+        t for t in present if not t.startswith("__") and any(p.fullmatch(t) for p in patterns)
+    }
+    excluded = [re.compile(p) for p in exclude]
+    selected = sorted(t for t in chosen if not any(p.fullmatch(t) for p in excluded))
+    missing = [t for t in names if t not in present]
+    if not selected:
+        hint = f" (not found: {', '.join(missing)})" if missing else ""
+        raise NoTopicsSelected(f"no topic selected{hint}")
+    return selected
+
+
+async def partitions(client: Any, topics: Sequence[str]) -> list[TopicPartition]:
+    await client.topics()  # refreshes the metadata
+    found = []
+    for topic in topics:
+        numbers = client.partitions_for_topic(topic) or set()
+        found += [TopicPartition(topic, n) for n in sorted(numbers)]
+    return found
+
+
+async def offset_ranges(
+    client: Any, tps: Sequence[TopicPartition]
+) -> dict[TopicPartition, tuple[int, int]]:
+    """(log start, log end) of each partition; the end from fetch high watermarks."""
+    if not tps:
+        return {}
+    starts = await client.beginning_offsets(list(tps))
+    client.assign(list(tps))
+    for tp in tps:
+        client.seek(tp, starts[tp])
+    await client.seek_to_end(*tps)
+    deadline = time.monotonic() + HIGH_WATER_TIMEOUT
+    while any(client.last_poll_timestamp(tp) is None for tp in tps):
+        if time.monotonic() > deadline:
+            raise BrokerUnreachable("no fetch response (high watermark) within 30s")
+        await client.getmany(timeout_ms=200)
+    await client.getmany(timeout_ms=50)
+    ends = {tp: client.highwater(tp) or 0 for tp in tps}
+    client.pause(*tps)  # the caller assigns what it reads next (no unsubscribe: see writer)
+    return {tp: (starts[tp], max(ends[tp], starts[tp])) for tp in tps}

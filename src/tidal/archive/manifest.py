@@ -1,0 +1,139 @@
+"""The manifest of one backup: its partitions' offset ranges and every segment's checksum.
+
+Written to ``backups/<id>/manifest.json`` when a backup starts (state ``open``), rewritten after
+each uploaded segment (so a crashed run resumes from the last recorded offset), then marked
+``complete`` and finally ``verified`` once every checksum was read back. Pure data and JSON;
+called by the archiver, verification, retention and restore.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final, Literal
+
+from tidal.archive.errors import CorruptSegment
+from tidal.archive.segments import Compression
+
+SCHEMA: Final = "tidal.dev/backup-manifest/v1"
+State = Literal["open", "complete"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Segment:
+    """One uploaded segment: records ``first``..``last`` (``count`` of them) of a partition."""
+
+    key: str
+    topic: str
+    partition: int
+    first: int
+    last: int
+    count: int
+    bytes: int
+    sha256: str
+    min_timestamp: int
+    max_timestamp: int
+
+
+@dataclass(kw_only=True)
+class Partition:
+    """A partition backed up from ``start`` up to (excluding) ``end``; ``next`` is where the
+    archiver continues (one past the last recorded segment)."""
+
+    topic: str
+    partition: int
+    start: int
+    end: int
+    next: int
+
+    @property
+    def done(self) -> bool:
+        return self.next >= self.end
+
+
+@dataclass(kw_only=True)
+class Manifest:
+    id: str
+    created_at: str
+    compression: Compression
+    encryption: str
+    policy: str | None = None
+    state: State = "open"
+    completed_at: str | None = None
+    verified: bool = False
+    verified_at: str | None = None
+    restore_target: dict[str, str] | None = None
+    partitions: list[Partition] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+
+    @property
+    def events(self) -> int:
+        return sum(s.count for s in self.segments)
+
+    @property
+    def size(self) -> int:
+        """Bytes of its segments as stored."""
+        return sum(s.bytes for s in self.segments)
+
+    def partition(self, topic: str, number: int) -> Partition:
+        for p in self.partitions:
+            if p.topic == topic and p.partition == number:
+                return p
+        raise KeyError(f"{topic}/{number}")
+
+    def record(self, segment: Segment) -> None:
+        """Add an uploaded segment and move its partition's ``next`` past it."""
+        part = self.partition(segment.topic, segment.partition)
+        if segment.first < part.next:
+            raise ValueError(f"{segment.key} overlaps what the manifest already holds")
+        self.segments.append(segment)
+        part.next = segment.last + 1
+
+    def segments_of(self, topic: str, number: int) -> list[Segment]:
+        found = [s for s in self.segments if s.topic == topic and s.partition == number]
+        return sorted(found, key=lambda s: s.first)
+
+    def topics(self) -> list[str]:
+        return sorted({p.topic for p in self.partitions})
+
+    def to_json(self) -> bytes:
+        body = {"schema": SCHEMA, **_camel(asdict(self))}
+        return json.dumps(body, indent=1, sort_keys=True).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes, *, key: str) -> Manifest:
+        try:
+            raw = json.loads(data)
+            if raw.pop("schema", None) != SCHEMA:
+                raise ValueError(f"not a {SCHEMA}")
+            fields = _snake(raw)
+            fields["partitions"] = [Partition(**p) for p in fields["partitions"]]
+            fields["segments"] = [Segment(**s) for s in fields["segments"]]
+            return cls(**fields)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise CorruptSegment(f"{key}: unreadable manifest: {exc}") from exc
+
+
+def _camel_name(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _snake_name(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def _camel(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_camel_name(k): _camel(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
+
+
+def _snake(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_snake_name(k): _snake(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_snake(v) for v in value]
+    return value

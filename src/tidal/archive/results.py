@@ -1,0 +1,80 @@
+"""The run result every data-plane command writes to ``--result-file`` (the container's
+termination message): ``tidal.dev/run-result/v1``, one JSON object of at most 4096 bytes.
+
+The operator reads it back (see "The termination-message result (contract)" in
+docs/operator.md). Pure; called by `tidal.cli.archiving`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from tidal.archive.durations import format_time
+from tidal.deadletters import truncate
+
+SCHEMA: Final = "tidal.dev/run-result/v1"
+MAX_BYTES: Final = 4096
+MAX_MESSAGE_BYTES: Final = 1024
+
+
+@dataclass(kw_only=True)
+class RunResult:
+    command: str
+    started_at: datetime
+    outcome: str = "succeeded"
+    finished_at: datetime | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    backup: dict[str, Any] | None = None
+    stored: dict[str, int] | None = None
+    reason: str | None = None
+    message: str | None = None
+
+    def fail(self, reason: str, message: str) -> None:
+        self.outcome, self.reason, self.message = "failed", reason, message
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "schema": SCHEMA,
+            "command": self.command,
+            "outcome": self.outcome,
+            "startedAt": format_time(self.started_at),
+        }
+        if self.finished_at is not None:
+            body["finishedAt"] = format_time(self.finished_at)
+        if self.counts:
+            body["counts"] = {k: int(v) for k, v in self.counts.items()}
+        if self.backup is not None:
+            body["backup"] = self.backup
+        if self.stored is not None:
+            body["stored"] = self.stored
+        if self.outcome == "failed":
+            body["error"] = {
+                "reason": self.reason or "Failed",
+                "message": truncate(self.message or "", MAX_MESSAGE_BYTES),
+            }
+        return body
+
+
+def render(result: RunResult) -> bytes:
+    """The JSON, cut to fit ``MAX_BYTES`` (the message shrinks first, then extras go)."""
+    body = result.as_dict()
+    data = json.dumps(body, separators=(",", ":")).encode("utf-8")
+    limit = MAX_MESSAGE_BYTES
+    while len(data) > MAX_BYTES and "error" in body and limit > 64:
+        limit //= 2
+        body["error"]["message"] = truncate(result.message or "", limit)
+        data = json.dumps(body, separators=(",", ":")).encode("utf-8")
+    for extra in ("stored", "backup", "counts"):
+        if len(data) <= MAX_BYTES:
+            break
+        body.pop(extra, None)
+        data = json.dumps(body, separators=(",", ":")).encode("utf-8")
+    return data
+
+
+def write(path: Path, result: RunResult) -> None:
+    path.write_bytes(render(result))

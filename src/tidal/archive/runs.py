@@ -1,0 +1,234 @@
+"""Whole data-plane runs: archive into a backup (new or resumed), back up (archive, verify,
+retention), continuously or once.
+
+`tidal.cli.archive` and `tidal.cli.backup` call these with a started consumer and a store;
+everything here is library code free of click, so tests and the benchmark call it directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tidal.archive import backups
+from tidal.archive.durations import backup_id, format_time
+from tidal.archive.errors import BackupNotFound
+from tidal.archive.kafka import offset_ranges, partitions, select_topics
+from tidal.archive.manifest import Manifest, Partition
+from tidal.archive.segments import Compression
+from tidal.archive.store import ObjectStore
+from tidal.archive.writer import Progress, archive, save_manifest
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sources:
+    """Which topics: names, include and exclude patterns (``select_topics``)."""
+
+    topics: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArchiveOptions:
+    compression: Compression = "zstd"
+    encryption: str = "none"
+    policy: str | None = None
+    identifier: str | None = None
+    restore_target: dict[str, str] | None = None
+    max_events: int = 10_000
+    max_bytes: int = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class Retention:
+    max_age: timedelta | None = None
+    max_count: int | None = None
+    keep_last_verified: bool = True
+
+
+@dataclass
+class Outcome:
+    """What a backup run did (for the run result)."""
+
+    manifest: Manifest
+    events: int = 0
+    objects: int = 0
+    bytes: int = 0
+    resumed: bool = False
+    deleted: list[str] = field(default_factory=list)
+    stored: backups.Stored | None = None
+
+
+async def _ranges(client: Any, sources: Sources) -> dict[tuple[str, int], tuple[int, int]]:
+    available = await client.topics()
+    chosen = select_topics(
+        available, names=sources.topics, include=sources.include, exclude=sources.exclude
+    )
+    found = await offset_ranges(client, await partitions(client, chosen))
+    return {(tp.topic, tp.partition): span for tp, span in found.items()}
+
+
+async def archive_backup(
+    client: Any,
+    store: ObjectStore,
+    sources: Sources,
+    options: ArchiveOptions,
+    *,
+    now: datetime,
+    progress: Progress | None = None,
+) -> Outcome:
+    """Archive into backup ``options.identifier`` (resumed if it exists), or into this policy's
+    unfinished backup, or into a new one up to the current log ends; then mark it complete."""
+    manifest = _existing(store, options)
+    resumed = manifest is not None
+    if manifest is None:
+        manifest = backups.create(
+            store,
+            now=now,
+            ranges=await _ranges(client, sources),
+            compression=options.compression,
+            encryption=options.encryption,
+            policy=options.policy,
+            identifier=options.identifier,
+            restore_target=options.restore_target,
+        )
+    outcome = Outcome(manifest=manifest, resumed=resumed)
+    await _fill(client, store, outcome, options, progress)
+    if manifest.state != "complete":
+        manifest.state, manifest.completed_at = "complete", format_time(utcnow())
+        save_manifest(store, manifest)
+    return outcome
+
+
+def _existing(store: ObjectStore, options: ArchiveOptions) -> Manifest | None:
+    if options.identifier is not None:
+        try:
+            return backups.load(store, options.identifier)
+        except BackupNotFound:
+            return None
+    return backups.open_backup(store, options.policy)
+
+
+async def _fill(
+    client: Any,
+    store: ObjectStore,
+    outcome: Outcome,
+    options: ArchiveOptions,
+    progress: Progress | None,
+) -> None:
+    def counted(events: int, size: int) -> None:
+        outcome.events += events
+        outcome.objects += 1
+        outcome.bytes += size
+        if progress is not None:
+            progress(events, size)
+
+    await archive(
+        client,
+        store,
+        outcome.manifest,
+        max_events=options.max_events,
+        max_bytes=options.max_bytes,
+        progress=counted,
+    )
+
+
+def verify_and_mark(
+    store: ObjectStore, manifest: Manifest, progress: Progress | None = None
+) -> None:
+    """Read every segment back; only then record the backup as verified."""
+    backups.verify(store, manifest, progress)
+    manifest.verified, manifest.verified_at = True, format_time(utcnow())
+    save_manifest(store, manifest)
+
+
+def retain(
+    store: ObjectStore, retention: Retention, *, now: datetime, keep: str
+) -> tuple[list[str], backups.Stored]:
+    return backups.apply_retention(
+        store,
+        now=now,
+        max_age=retention.max_age,
+        max_count=retention.max_count,
+        keep_last_verified=retention.keep_last_verified,
+        keep=frozenset({keep}),
+    )
+
+
+async def backup_once(
+    client: Any,
+    store: ObjectStore,
+    sources: Sources,
+    options: ArchiveOptions,
+    retention: Retention,
+    *,
+    now: datetime,
+    verify: bool = True,
+    progress: Progress | None = None,
+) -> Outcome:
+    """``tidal backup run``: archive (or resume), verify every checksum, apply retention."""
+    outcome = await archive_backup(client, store, sources, options, now=now, progress=progress)
+    if verify and not outcome.manifest.verified:
+        verify_and_mark(store, outcome.manifest)
+    outcome.deleted, outcome.stored = retain(store, retention, now=now, keep=outcome.manifest.id)
+    return outcome
+
+
+async def extend(
+    client: Any,
+    store: ObjectStore,
+    sources: Sources,
+    options: ArchiveOptions,
+    retention: Retention,
+    *,
+    now: datetime,
+    progress: Progress | None = None,
+) -> Outcome:
+    """One tick of continuous mode: today's backup (``<day>T00-00-00Z``, started from the log
+    start when new) is extended to the current log ends, the new segments are verified and
+    the backup is marked verified again; then retention runs."""
+    day = backup_id(now.replace(hour=0, minute=0, second=0, microsecond=0))
+    try:
+        manifest = backups.load(store, day)
+    except BackupNotFound:
+        created = replace(options, identifier=day)
+        outcome = await archive_backup(client, store, sources, created, now=now, progress=progress)
+        verify_and_mark(store, outcome.manifest)
+        outcome.deleted, outcome.stored = retain(store, retention, now=now, keep=day)
+        return outcome
+    before = len(manifest.segments)
+    ranges = await _ranges(client, sources)
+    _raise_ends(manifest, ranges)
+    manifest.verified = False
+    save_manifest(store, manifest)
+    outcome = Outcome(manifest=manifest, resumed=True)
+    await _fill(client, store, outcome, options, progress)
+    fresh = replace(manifest, segments=manifest.segments[before:])
+    backups.verify(store, fresh)
+    manifest.verified, manifest.verified_at = True, format_time(utcnow())
+    manifest.state, manifest.completed_at = "complete", format_time(utcnow())
+    save_manifest(store, manifest)
+    outcome.deleted, outcome.stored = retain(store, retention, now=now, keep=day)
+    return outcome
+
+
+def _raise_ends(manifest: Manifest, ranges: dict[tuple[str, int], tuple[int, int]]) -> None:
+    known = {(p.topic, p.partition): p for p in manifest.partitions}
+    for (topic, number), (start, end) in sorted(ranges.items()):
+        part = known.get((topic, number))
+        if part is None:
+            manifest.partitions.append(
+                Partition(topic=topic, partition=number, start=start, end=end, next=start)
+            )
+        else:
+            part.end = max(part.end, end)
+            part.next = max(part.next, start)  # records deleted meanwhile by Kafka retention

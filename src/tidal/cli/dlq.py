@@ -1,0 +1,221 @@
+"""``tidal dlq drain | prune | ls | show | redrive``: the dead-letter archive.
+
+``drain`` is the DLQArchive's KEDA-scaled Deployment, ``prune`` its retention CronJob and
+``redrive`` its re-drive Job (command lines: the operator's contract in docs/operator.md);
+``ls`` and ``show`` are for people. Library code: `tidal.archive.dlq`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tidal.archive import dlq as archive_dlq
+from tidal.archive.filters import attributes, record_time
+from tidal.archive.kafka import consumer, kafka_settings, producer, start, stop
+from tidal.archive.ratelimit import RateLimiter
+from tidal.archive.results import RunResult
+from tidal.archive.runs import utcnow
+from tidal.archive.segments import COMPRESSIONS
+from tidal.cli.archiving import (
+    Duration,
+    Time,
+    comma_list,
+    execute,
+    open_store,
+    open_store_or_exit,
+    progress_bar,
+    result_options,
+    stop_on_signals,
+    store_options,
+)
+from tidal.cli.restore import selection_of, selection_options
+from tidal.deadletters import ERROR_CLASS, ERROR_MESSAGE, TOPIC
+
+archive_option = click.option(
+    "--archive", "archive_name", default=None, help="<namespace>/<name> of the DLQArchive."
+)
+bootstrap_option = click.option(
+    "--bootstrap-servers",
+    required=True,
+    callback=lambda c, p, v: comma_list(v),
+    help="host:port,... of the cluster.",
+)
+
+
+@click.group()
+def dlq() -> None:
+    """Archive dead letters, prune the archive, look into it, re-drive from it."""
+
+
+@dlq.command("drain")
+@archive_option
+@store_options
+@bootstrap_option
+@click.option("--group", required=True, help="Consumer group (the one KEDA scales on).")
+@click.option("--topic", "topics", multiple=True, required=True, help="Dead-letter topic.")
+@click.option("--partition-by-time", type=click.Choice(["hour", "day"]), default="hour")
+@click.option("--partition-by-type", is_flag=True, help="Add the event type to the keys.")
+@click.option("--compression", type=click.Choice(COMPRESSIONS), default="zstd")
+@click.option("--segment-max-events", type=click.IntRange(1, 1_000_000), default=10_000)
+@click.option("--segment-max-age", type=Duration(), default="5m")
+@click.option("--idle-exit", type=Duration(), default=None, help="Stop after this long idle.")
+@result_options
+def drain(result_file: Path | None, show_progress: bool, **options: Any) -> None:
+    """Drain dead-letter topics into the archive until SIGTERM (or --idle-exit)."""
+    layout = archive_dlq.Layout(
+        granularity=options["partition_by_time"],
+        by_type=options["partition_by_type"],
+        compression=options["compression"],
+        max_events=options["segment_max_events"],
+        max_age=options["segment_max_age"],
+    )
+    idle: timedelta | None = options["idle_exit"]
+
+    async def body(result: RunResult) -> None:
+        store = open_store(options)
+        settings = kafka_settings(options["bootstrap_servers"])
+        client = consumer(settings, group=options["group"])
+        await start(client, settings.bootstrap_servers)
+        stopping = stop_on_signals()
+        try:
+            with progress_bar(show_progress, "drain") as advance:
+                counts = await archive_dlq.drain(
+                    client,
+                    store,
+                    options["topics"],
+                    layout,
+                    stop=stopping,
+                    idle_exit=None if idle is None else idle.total_seconds(),
+                    progress=advance,
+                )
+        finally:
+            await stop(client)
+        result.counts = {"events": counts.events, "objects": counts.objects, "bytes": counts.bytes}
+        click.echo(f"drained {counts.events} dead letters into {counts.objects} segments")
+
+    execute("dlq drain", result_file, body)
+
+
+@dlq.command("prune")
+@archive_option
+@store_options
+@click.option("--retention-max-age", type=Duration(), default="14d", show_default=True)
+@result_options
+def prune(result_file: Path | None, show_progress: bool, **options: Any) -> None:
+    """Delete archived dead letters older than the retention."""
+
+    async def body(result: RunResult) -> None:
+        store = open_store(options)
+        pruned = await asyncio.to_thread(
+            archive_dlq.prune, store, now=utcnow(), max_age=options["retention_max_age"]
+        )
+        result.counts = {
+            "deletedObjects": pruned.deleted_objects,
+            "deletedBytes": pruned.deleted_bytes,
+        }
+        result.stored = {"objects": pruned.objects, "events": pruned.events, "bytes": pruned.bytes}
+        click.echo(
+            f"deleted {pruned.deleted_objects} objects ({pruned.deleted_bytes} bytes); "
+            f"{pruned.objects} objects, {pruned.events} dead letters kept"
+        )
+
+    execute("dlq prune", result_file, body)
+
+
+@dlq.command("ls")
+@store_options
+@click.option("--topic", "topics", multiple=True, help="Only this dead-letter topic.")
+@click.option("--since", type=Time(), default=None)
+@click.option("--until", type=Time(), default=None)
+def list_letters(**options: Any) -> None:
+    """Archived dead letters per topic, time slice and type, with counts."""
+    store = open_store_or_exit(options)
+    rows: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for _, parsed, size in archive_dlq.segments(store, topics=options["topics"]):
+        if not archive_dlq.in_window(parsed, since=options["since"], until=options["until"]):
+            continue
+        row = rows[(parsed.topic, parsed.slice, parsed.event_type or "-")]
+        row[0] += 1
+        row[1] += parsed.count
+        row[2] += size
+    click.echo(f"{'TOPIC':<28} {'SLICE':<14} {'TYPE':<36} {'OBJECTS':>7} {'EVENTS':>8} BYTES")
+    for (topic, slice_, event_type), (objects, events, size) in sorted(rows.items()):
+        click.echo(f"{topic:<28} {slice_:<14} {event_type:<36} {objects:>7} {events:>8} {size}")
+    total = [sum(r[i] for r in rows.values()) for i in range(3)]
+    click.echo(f"total: {total[0]} objects, {total[1]} dead letters, {total[2]} bytes")
+
+
+@dlq.command("show")
+@click.argument("letter")
+@store_options
+@click.option("--topic", "topics", multiple=True, help="Only look in this dead-letter topic.")
+def show(letter: str, **options: Any) -> None:
+    """Print one dead letter (by event id, or <dlq topic>/<partition>/<offset>) and its error."""
+    store = open_store_or_exit(options)
+    keys = list(archive_dlq.segments(store, topics=options["topics"]))
+    for parsed, record in archive_dlq.letters(store, keys):
+        attrs = attributes(record)
+        if letter not in (attrs.get("id"), archive_dlq.letter_id(parsed, record)):
+            continue
+        click.echo(f"letter:   {archive_dlq.letter_id(parsed, record)}")
+        for name in ("id", "type", "source", "subject"):
+            if name in attrs:
+                click.echo(f"{name + ':':<9} {attrs[name]}")
+        click.echo(f"failed:   {record_time(record, attrs, failure_time=True).isoformat()}")
+        click.echo(f"origin:   {attrs.get(TOPIC, '?')}")
+        click.echo(f"error:    {attrs.get(ERROR_CLASS, '?')}: {attrs.get(ERROR_MESSAGE, '')}")
+        extensions = {k: v for k, v in attrs.items() if k.startswith("tidal")}
+        click.echo(f"extensions: {extensions}")
+        click.echo("data:")
+        click.echo((record.value or b"").decode("utf-8", "replace")[:4000])
+        return
+    raise click.ClickException(f"no archived dead letter {letter!r}")
+
+
+@dlq.command("redrive")
+@archive_option
+@store_options
+@bootstrap_option
+@click.option("--to-topic", default=None, help="One topic for all (default: each origin).")
+@click.option("--topic", "topics", multiple=True, help="Only letters of this DLQ topic.")
+@selection_options
+@click.option("--rate-limit", type=click.IntRange(0), default=100, show_default=True)
+@click.option("--dry-run", is_flag=True, help="Count what would be re-driven.")
+@result_options
+def redrive(result_file: Path | None, show_progress: bool, **options: Any) -> None:
+    """Publish selected archived dead letters again, as they were before they failed."""
+    selection = selection_of(options, failure_time=True)
+
+    async def body(result: RunResult) -> None:
+        store = open_store(options)
+        settings = kafka_settings(options["bootstrap_servers"])
+        client = producer(settings, linger_ms=5)
+        await start(client, settings.bootstrap_servers)
+        try:
+            with progress_bar(show_progress, "redrive") as advance:
+                counts = await archive_dlq.redrive(
+                    store,
+                    client,
+                    selection,
+                    to_topic=options["to_topic"],
+                    limiter=RateLimiter(options["rate_limit"]),
+                    dry_run=options["dry_run"],
+                    topics=options["topics"],
+                    progress=advance,
+                )
+        finally:
+            await stop(client)
+        result.counts = counts.as_dict()
+        verb = "would re-drive" if options["dry_run"] else "re-drove"
+        click.echo(
+            f"{verb} {counts.redriven} dead letters; skipped {counts.skipped}, "
+            f"failed {counts.failed} (no origin topic)"
+        )
+
+    execute("dlq redrive", result_file, body)

@@ -1,0 +1,134 @@
+"""``tidal dlq drain | ls | show | redrive | prune`` round trip on a real broker and a moto S3
+server, with dead letters built by the Kafka transport's own letter builder."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.archive.conftest import new_topic, produce_events, read_all, store_args, tidal
+from tests.support.kafka import committed_offsets, create_topic, log_end_offsets
+from tests.support.objectstore import S3Server
+
+from tidal.bindings.kafka import to_record
+from tidal.deadletters import Failure
+from tidal.events import Event
+from tidal.transports.kafka.letters import event_letter
+from tidal.transports.kafka.records import Origin
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime.now(UTC).replace(minute=30, second=0, microsecond=0)
+
+
+@dataclass
+class Consumed:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+def letter(i: int, topic: str, dlq: str, *, failed: datetime, structured: bool = False) -> Any:
+    """(key, value, headers) of the dead letter of event ``i`` (types a/b, errors alternate)."""
+    event = Event.create(
+        type=f"com.acme.{'ab'[i % 2]}.v1", source="/tests/dlq", id=f"ev-{i}", data={"n": i}
+    )
+    message = to_record(event, mode="structured" if structured else "binary")
+    headers = [
+        (k, v if isinstance(v, bytes) else str(v).encode()) for k, v in message.headers.items()
+    ]
+    record = Consumed(topic, 0, i, f"k{i % 7}".encode(), message.value, headers)
+    failure = Failure(
+        error_class="ValueError" if i % 3 else "TimeoutError",
+        message=f"boom {i}",
+        attempts=3,
+        first_failure=failed - timedelta(seconds=5),
+        last_failure=failed,
+        subscriber="orders",
+    )
+    out = event_letter(record, event, failure, topic=dlq, origin=Origin(topic, 0, i))
+    return out.key, out.value, out.headers
+
+
+async def test_dead_letters_are_drained_listed_shown_redriven_and_pruned(
+    kafka_bootstrap: str, region_a: S3Server, tmp_path: Path
+) -> None:
+    topic = await new_topic(kafka_bootstrap, partitions=1)
+    dlq = f"{topic}.dlq"
+    await create_topic(kafka_bootstrap, dlq, partitions=2)
+    letters = [letter(i, topic, dlq, failed=NOW - timedelta(hours=i % 2)) for i in range(200)]
+    letters += [letter(i, topic, dlq, failed=NOW, structured=True) for i in range(200, 210)]
+    letters += [letter(i, topic, dlq, failed=NOW - timedelta(days=20)) for i in range(210, 230)]
+    await produce_events(kafka_bootstrap, dlq, letters)
+    bucket = region_a.new_bucket("dlq")
+    store = store_args(region_a, bucket, "dlq-archive/")
+    group = f"drain-{topic}"
+
+    drained = await tidal(
+        ["dlq", "drain", "--archive", "tests/a", *store, "--bootstrap-servers", kafka_bootstrap,
+         "--group", group, "--topic", dlq, "--partition-by-time", "hour", "--partition-by-type",
+         "--compression", "zstd", "--segment-max-events", "40", "--segment-max-age", "5m",
+         "--idle-exit", "2s"],
+        tmp_path,
+    )  # fmt: skip
+    assert drained.exit_code == 0, drained.output
+    assert drained.result["counts"]["events"] == 230
+    ends = await log_end_offsets(kafka_bootstrap, dlq)
+    assert await committed_offsets(kafka_bootstrap, group, dlq) == ends
+
+    keys = [o["Key"] for o in region_a.client().list_objects_v2(Bucket=bucket)["Contents"]]
+    hour = NOW.strftime("%Y/%m/%d/%H")
+    assert any(f"dlq/{dlq}/{hour}/type=com.acme.a.v1/" in k for k in keys), keys
+    listed = await tidal(["dlq", "ls", *store], tmp_path, result=False)
+    assert "total:" in listed.output
+    assert "230 dead letters" in listed.output
+    assert "com.acme.b.v1" in listed.output
+
+    shown = await tidal(["dlq", "show", "ev-3", *store], tmp_path, result=False)
+    assert shown.exit_code == 0, shown.output
+    assert "TimeoutError: boom 3" in shown.output
+    assert f"origin:   {topic}" in shown.output
+
+    select = ["--type", "com.acme.a.v1", "--error-class", "ValueError"]
+    window = ["--since", (NOW - timedelta(days=1)).isoformat()]
+    expected = {
+        f"ev-{i}" for i in range(210) if i % 2 == 0 and i % 3 != 0
+    }  # type a, ValueError, within a day
+    redrive = [
+        "dlq", "redrive", "--archive", "tests/a", *store,
+        "--bootstrap-servers", kafka_bootstrap, *select, *window, "--rate-limit", "0",
+    ]  # fmt: skip
+    dry = await tidal([*redrive, "--dry-run"], tmp_path)
+    assert dry.exit_code == 0, dry.output
+    assert dry.result["counts"] == {
+        "redriven": len(expected),
+        "skipped": 230 - len(expected),
+        "failed": 0,
+    }
+    assert sum((await log_end_offsets(kafka_bootstrap, topic)).values()) == 0
+
+    done = await tidal(redrive, tmp_path)  # to each letter's origin topic
+    assert done.exit_code == 0, done.output
+    assert done.result["counts"]["redriven"] == len(expected)
+    republished = [r for rs in (await read_all(kafka_bootstrap, topic)).values() for r in rs]
+    ids = set()
+    for record in republished:
+        headers = dict(record.headers)
+        assert not any("tidal" in name for name in headers), headers
+        ids.add(headers["ce_id"].decode() if "ce_id" in headers else json.loads(record.value)["id"])
+        if "ce_id" not in headers:
+            assert not any(k.startswith("tidal") for k in json.loads(record.value))
+    assert ids == expected
+
+    pruned = await tidal(["dlq", "prune", "--archive", "tests/a", *store,
+                          "--retention-max-age", "14d"], tmp_path)  # fmt: skip
+    assert pruned.exit_code == 0, pruned.output
+    assert pruned.result["counts"]["deletedObjects"] >= 1
+    assert pruned.result["stored"]["events"] == 210

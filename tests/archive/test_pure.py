@@ -1,0 +1,262 @@
+"""Unit tests of the data plane's pure parts: segment format, key naming, manifest, retention
+choice, durations, run results, encryption, filters and topic selection."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tidal.archive.crypto import Cipher
+from tidal.archive.durations import backup_id, backup_time, parse_duration, parse_time
+from tidal.archive.errors import CorruptSegment, NoTopicsSelected
+from tidal.archive.filters import Selection, attributes
+from tidal.archive.kafka import select_topics
+from tidal.archive.keys import dlq_segment_key, parse_dlq_key, segment_key, time_slice
+from tidal.archive.manifest import Manifest, Partition, Segment
+from tidal.archive.results import MAX_BYTES, RunResult, render
+from tidal.archive.retention import BackupInfo, choose_deletions
+from tidal.archive.segments import COMPRESSIONS, Record, decode, encode, pack, unpack
+
+NOW = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
+
+records = st.lists(
+    st.builds(
+        Record,
+        offset=st.integers(0, 2**62),
+        timestamp=st.integers(0, 2**50),
+        key=st.none() | st.binary(max_size=20),
+        value=st.none() | st.binary(max_size=200),
+        headers=st.lists(st.tuples(st.text(max_size=10), st.binary(max_size=20)), max_size=3).map(
+            tuple
+        ),
+    ),
+    max_size=30,
+)
+
+
+@given(records, st.sampled_from(COMPRESSIONS))
+def test_segments_round_trip_every_record_exactly(batch: list[Record], compression: str) -> None:
+    assert unpack(pack(batch, compression), compression) == batch  # type: ignore[arg-type]
+
+
+def test_a_truncated_or_foreign_segment_is_refused() -> None:
+    data = encode([Record(1, 2, b"k", b"value", (("h", b"v"),))])
+    with pytest.raises(CorruptSegment):
+        list(decode(data[:-3]))
+    with pytest.raises(CorruptSegment):
+        list(decode(b"PK\x03\x04" + data))
+    with pytest.raises(CorruptSegment):
+        unpack(b"not zstd at all", "zstd")
+
+
+def test_segment_keys_name_topic_partition_and_offsets_so_they_cannot_collide() -> None:
+    a = segment_key("2025-03-01T02-00-00Z", "orders", 3, 0, 999, "zstd")
+    assert a == "backups/2025-03-01T02-00-00Z/orders/3/" + f"{0:020d}-{999:020d}.seg.zst"
+    others = {
+        segment_key("2025-03-01T02-00-00Z", "orders", 3, 0, 998, "zstd"),
+        segment_key("2025-03-01T02-00-00Z", "orders", 2, 0, 999, "zstd"),
+        segment_key("2025-03-01T02-00-00Z", "orders.x", 3, 0, 999, "zstd"),
+        segment_key("2025-03-02T02-00-00Z", "orders", 3, 0, 999, "zstd"),
+    }
+    assert a not in others
+    assert len(others) == 4
+    assert sorted(
+        [segment_key("b", "t", 0, 10, 19, "none"), segment_key("b", "t", 0, 9, 9, "none")]
+    )[0].endswith(f"{9:020d}-{9:020d}.seg")
+
+
+def test_dead_letter_keys_parse_back() -> None:
+    moment = datetime(2025, 3, 1, 17, 5, tzinfo=UTC)
+    key = dlq_segment_key("o.dlq", time_slice(moment, "hour"), "com.acme/x y", 2, 5, 9, 4, "gzip")
+    parsed = parse_dlq_key(key)
+    assert parsed is not None
+    assert (parsed.topic, parsed.partition, parsed.first, parsed.last, parsed.count) == (
+        "o.dlq",
+        2,
+        5,
+        9,
+        4,
+    )
+    assert parsed.event_type == "com.acme_x_y"
+    assert (parsed.start, parsed.end) == (
+        moment.replace(minute=0),
+        moment.replace(hour=18, minute=0),
+    )
+    day = parse_dlq_key(dlq_segment_key("o.dlq", "2025/03/01", None, 0, 1, 1, 1, "zstd"))
+    assert day is not None
+    assert day.end - day.start == timedelta(days=1)
+    assert day.event_type is None
+    assert parse_dlq_key("dlq/o.dlq/notes.txt") is None
+
+
+def _manifest() -> Manifest:
+    part = Partition(topic="t", partition=0, start=10, end=30, next=10)
+    return Manifest(
+        id="x",
+        created_at="2025-03-01T02:00:00Z",
+        compression="zstd",
+        encryption="none",
+        partitions=[part],
+    )
+
+
+def _segment(first: int, last: int) -> Segment:
+    return Segment(
+        key=f"k{first}",
+        topic="t",
+        partition=0,
+        first=first,
+        last=last,
+        count=last - first + 1,
+        bytes=7,
+        sha256="0" * 64,
+        min_timestamp=1,
+        max_timestamp=2,
+    )
+
+
+def test_the_manifest_records_segments_in_order_and_round_trips_as_json() -> None:
+    manifest = _manifest()
+    manifest.record(_segment(10, 19))
+    assert manifest.partition("t", 0).next == 20
+    with pytest.raises(ValueError, match="overlaps"):
+        manifest.record(_segment(15, 25))
+    manifest.record(_segment(20, 29))
+    assert manifest.partition("t", 0).done
+    data = manifest.to_json()
+    assert json.loads(data)["schema"] == "tidal.dev/backup-manifest/v1"
+    assert "createdAt" in json.loads(data)
+    assert Manifest.from_json(data, key="m") == manifest
+    with pytest.raises(CorruptSegment, match="unreadable manifest"):
+        Manifest.from_json(b'{"schema": "other"}', key="m")
+
+
+def _info(days: int, *, verified: bool = True, open_: bool = False) -> BackupInfo:
+    return BackupInfo(
+        id=f"d{days}", created=NOW - timedelta(days=days), verified=verified, open=open_
+    )
+
+
+def test_retention_by_age_and_count_always_keeps_the_newest_verified() -> None:
+    backups = [_info(1, verified=False), _info(2), _info(3), _info(40), _info(50)]
+    assert choose_deletions(backups, now=NOW, max_age=timedelta(days=35), max_count=None) == [
+        "d50",
+        "d40",
+    ]
+    assert choose_deletions(backups, now=NOW, max_age=None, max_count=2) == ["d50", "d40", "d3"]
+    old_only_verified = [_info(1, verified=False), _info(60)]
+    assert (
+        choose_deletions(old_only_verified, now=NOW, max_age=timedelta(days=35), max_count=1) == []
+    )
+    assert choose_deletions(
+        old_only_verified,
+        now=NOW,
+        max_age=timedelta(days=35),
+        max_count=1,
+        keep_last_verified=False,
+    ) == ["d60"]
+    running = [_info(0, verified=False, open_=True), _info(1), _info(2)]
+    assert choose_deletions(
+        running, now=NOW, max_age=None, max_count=1, keep=frozenset({"d0"})
+    ) == ["d2"]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("35d", 35 * 86400), ("1h30m", 5400), ("2w", 1209600), ("45s", 45)]
+)
+def test_durations(text: str, seconds: int) -> None:
+    assert parse_duration(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["", "35", "d", "1.5h", "0s", "-1d", "1y"])
+def test_bad_durations_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
+
+
+def test_times_and_backup_ids() -> None:
+    assert parse_time("2025-03-01T03:00:00+01:00") == NOW.replace(hour=2)
+    with pytest.raises(ValueError, match="time zone"):
+        parse_time("2025-03-01T03:00:00")
+    assert backup_id(NOW) == "2025-03-01T02-00-00Z"
+    assert backup_time(backup_id(NOW)) == NOW
+    assert backup_time("crash-1") is None
+
+
+def test_the_run_result_is_the_contract_shape_and_never_above_4096_bytes() -> None:
+    result = RunResult(command="backup run", started_at=NOW, finished_at=NOW)
+    result.counts = {"events": 3}
+    result.backup = {"id": "b", "verified": True}
+    body = json.loads(render(result))
+    assert body == {
+        "schema": "tidal.dev/run-result/v1",
+        "command": "backup run",
+        "outcome": "succeeded",
+        "startedAt": "2025-03-01T02:00:00Z",
+        "finishedAt": "2025-03-01T02:00:00Z",
+        "counts": {"events": 3},
+        "backup": {"id": "b", "verified": True},
+    }
+    result.fail("ChecksumMismatch", "segment x: sha256 differs " + "é" * 5000)
+    result.stored = {f"k{i}": i for i in range(400)}
+    data = render(result)
+    assert len(data) <= MAX_BYTES
+    failed = json.loads(data)
+    assert failed["error"]["reason"] == "ChecksumMismatch"
+    assert failed["error"]["message"].startswith("segment x: sha256 differs")
+
+
+def test_client_side_encryption_binds_the_object_key() -> None:
+    cipher = Cipher(os.urandom(32))
+    sealed = cipher.seal(b"secret", object_key="a")
+    assert b"secret" not in sealed
+    assert cipher.open(sealed, object_key="a") == b"secret"
+    with pytest.raises(CorruptSegment, match="decryption failed"):
+        cipher.open(sealed, object_key="b")
+    with pytest.raises(CorruptSegment, match="decryption failed"):
+        Cipher(os.urandom(32)).open(sealed, object_key="a")
+
+
+def test_filters_read_binary_and_structured_records() -> None:
+    binary = Record(
+        0,
+        1_740_794_400_000,
+        None,
+        b"{}",
+        (("ce_type", b"a"), ("ce_tidalerrorclass", b"ValueError")),
+    )
+    structured = Record(
+        1,
+        0,
+        None,
+        json.dumps({"type": "b", "tidallastfailure": "2025-03-01T01:00:00Z", "data": {}}).encode(),
+        (("content-type", b"application/cloudevents+json"),),
+    )
+    assert attributes(binary) == {"type": "a", "tidalerrorclass": "ValueError"}
+    assert attributes(structured)["type"] == "b"
+    assert Selection(types=("a",), error_classes=("ValueError",)).matches(binary)
+    assert not Selection(types=("a",)).matches(structured)
+    window = Selection(
+        since=NOW - timedelta(hours=2), until=NOW - timedelta(minutes=30), failure_time=True
+    )
+    assert window.matches(structured)  # by its last failure time
+    assert not window.matches(binary)  # by its record time (NOW)
+
+
+def test_topic_selection() -> None:
+    available = ["orders", "orders.dlq", "payments", "__consumer_offsets"]
+    assert select_topics(
+        available, names=["payments"], include=["orders.*"], exclude=[r".*\.dlq"]
+    ) == ["orders", "payments"]
+    assert select_topics(available, names=[], include=[".*"], exclude=[]) == [
+        "orders",
+        "orders.dlq",
+        "payments",
+    ]
+    with pytest.raises(NoTopicsSelected, match="not found: missing"):
+        select_topics(available, names=["missing"], include=[], exclude=[])
