@@ -11,6 +11,7 @@ import subprocess
 from typing import Any
 
 import jsonschema
+import kubernetes_validate
 import pytest
 import yaml
 from tests.deploy.dockerfiles import stages
@@ -26,6 +27,7 @@ from tests.deploy.rendering import (
     rendered,
 )
 
+from tidal.cli.restore import restore
 from tidal_operator.crds import all_crds
 from tidal_operator.defaulting import defaulted
 from tidal_operator.specs import backup_policy
@@ -57,7 +59,7 @@ def patched(config: dict[str, Any], profile: str) -> dict[str, Any]:
     return result
 
 
-PROFILES = ["knative", "kafka-keda", "backup"]
+PROFILES = ["knative", "kafka-keda", "backup", "restore"]
 CONFIGS = {"default": SKAFFOLD, **{name: patched(SKAFFOLD, name) for name in PROFILES}}
 
 
@@ -67,11 +69,25 @@ def test_skaffold_has_a_profile_per_mode_and_the_backup_cluster() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_every_chart_and_values_file_deployed_exists(name: str) -> None:
-    for release in CONFIGS[name]["deploy"]["helm"]["releases"]:
+def test_every_chart_values_file_and_manifest_deployed_exists(name: str) -> None:
+    config = CONFIGS[name]
+    for release in config["deploy"].get("helm", {}).get("releases", []):
         assert (ROOT / release["chartPath"] / "Chart.yaml").is_file()
         for values in release["valuesFiles"]:
             assert (ROOT / values).is_file(), values
+    for manifest in config.get("manifests", {}).get("rawYaml", []):
+        assert (ROOT / manifest).is_file(), manifest
+    assert ("helm" in config["deploy"]) != ("kubectl" in config["deploy"]), "one deployer"
+
+
+def test_the_restore_profile_deploys_the_restore_job_into_the_backup_cluster() -> None:
+    config = CONFIGS["restore"]
+    assert config["deploy"]["kubeContext"] == "kind-tidal-backup"
+    [manifest] = config["manifests"]["rawYaml"]
+    job = yaml.safe_load((ROOT / manifest).read_text())
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    built = {artifact["image"] for artifact in SKAFFOLD["build"]["artifacts"]}
+    assert container["image"] in built, "skaffold replaces only the images it builds"
 
 
 def test_the_profiles_deploy_their_modes() -> None:
@@ -209,3 +225,17 @@ def test_the_backup_demo_policy_is_valid_and_accepted_by_the_operator() -> None:
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     jsonschema.validate(defaulted(schema, body), schema)
     backup_policy(body["metadata"], body["spec"])
+
+
+def test_the_backup_demo_restore_job_is_valid_and_its_command_line_parses() -> None:
+    body = yaml.safe_load((ROOT / "k8s" / "dev" / "backup-demo" / "restore-job.yaml").read_text())
+    kubernetes_validate.validate(body, "1.31", strict=True)
+    [container] = body["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["tidal"]
+    assert container["args"][0] == "restore"
+    params = restore.make_context("restore", list(container["args"][1:])).params
+    assert (params["bucket"], params["prefix"], params["path_style"]) == (
+        "tidal-backups",
+        "kind-tidal/",
+        True,
+    )
