@@ -11,7 +11,9 @@ group, in this process, on the same event loop (uvloop):
   flushed before each round so every event is new.
 
 The clock starts at the first record each consumes (group joins are not measured) and stops when
-all are handled. Rounds alternate the contenders; medians are reported with the ratios.
+all are handled. Rounds alternate the contenders; medians are reported with the ratios, and the
+CPU time this process spent per event over the same span (steadier than events/s when other
+work shares the machine; Redis and the broker run in their own processes).
 Run: ``python -m bench.kafka_path`` (``--events``, ``--rounds``, ``--partitions``, ...).
 """
 
@@ -65,7 +67,10 @@ def records(n: int, keys: int) -> list[Record]:
     return out
 
 
-async def raw_loop(bootstrap: str, topic: str, n: int) -> float:
+Measure = tuple[float, float]  # events/s, CPU µs per event
+
+
+async def raw_loop(bootstrap: str, topic: str, n: int) -> Measure:
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -79,7 +84,7 @@ async def raw_loop(bootstrap: str, topic: str, n: int) -> float:
         while done < n:
             batch = await consumer.getmany(timeout_ms=200, max_records=500)
             if batch and started is None:
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
             for rs in batch.values():
                 for r in rs:
                     message = KafkaMessage(headers=dict(r.headers), key=r.key, value=r.value)
@@ -88,12 +93,12 @@ async def raw_loop(bootstrap: str, topic: str, n: int) -> float:
             if batch:
                 await consumer.commit()
         assert started is not None
-        return n / (time.perf_counter() - started)
+        return n / (time.perf_counter() - started), 1e6 * (time.process_time() - cpu) / n
     finally:
         await consumer.stop()
 
 
-async def tidal_worker(settings: Settings, n: int) -> float:
+async def tidal_worker(settings: Settings, n: int) -> Measure:
     if settings.idempotency.backend == "redis":  # the previous round's records would dedupe all
         client = Redis.from_url(settings.idempotency.redis_url.get_secret_value())
         await client.flushdb()
@@ -101,9 +106,9 @@ async def tidal_worker(settings: Settings, n: int) -> float:
     async with KafkaWorker(app, settings) as worker:
         measures = worker.metrics.subscriptions["noop"]
         await until(lambda: measures.consumed > 0, worker)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await until(lambda: worker.metrics.count("noop", "handled") >= n, worker)
-        return n / (time.perf_counter() - started)
+        return n / (time.perf_counter() - started), 1e6 * (time.process_time() - cpu) / n
 
 
 async def until(condition: Callable[[], bool], worker: KafkaWorker, *, limit: float = 300) -> None:
@@ -148,25 +153,27 @@ async def bench(bootstrap: str, redis: str, args: argparse.Namespace) -> None:
     def fresh(redis_url: str | None) -> Settings:  # a new consumer group every round
         return settings_for(bootstrap, topic, redis=redis_url, max_in_flight=args.max_in_flight)
 
-    runs: dict[str, Callable[[], Awaitable[float]]] = {
+    runs: dict[str, Callable[[], Awaitable[Measure]]] = {
         "raw aiokafka loop": lambda: raw_loop(bootstrap, topic, args.events),
         "tidal worker": lambda: tidal_worker(fresh(None), args.events),
         "tidal worker + Redis idempotency": lambda: tidal_worker(fresh(redis), args.events),
     }
-    rates: dict[str, list[float]] = {name: [] for name in runs}
+    rates: dict[str, list[Measure]] = {name: [] for name in runs}
     for _ in range(args.rounds):
         for name, run in runs.items():
             rates[name].append(await run())
-            print(f"  {name}: {rates[name][-1]:,.0f} events/s", flush=True)
+            rate, cpu = rates[name][-1]
+            print(f"  {name}: {rate:,.0f} events/s, {cpu:.0f} µs CPU/event", flush=True)
     report(rates, args)
 
 
-def report(rates: dict[str, list[float]], args: argparse.Namespace) -> None:
+def report(rates: dict[str, list[Measure]], args: argparse.Namespace) -> None:
     print(f"{args.events:,} events, {args.partitions} partitions, {args.keys} keys")
-    medians = {name: statistics.median(values) for name, values in rates.items()}
+    medians = {name: statistics.median(r for r, _ in values) for name, values in rates.items()}
     for name, values in rates.items():
-        rounds = ", ".join(f"{v:,.0f}" for v in values)
-        print(f"{name:34s} {medians[name]:9,.0f} events/s (rounds: {rounds})")
+        rounds = ", ".join(f"{r:,.0f}" for r, _ in values)
+        cpu = statistics.median(c for _, c in values)
+        print(f"{name:34s} {medians[name]:9,.0f} events/s {cpu:5.0f} µs CPU/event ({rounds})")
     raw = medians["raw aiokafka loop"]
     print(f"ratio tidal / raw:         {medians['tidal worker'] / raw:.2f} (target >= 0.70)")
     redis_ratio = medians["tidal worker + Redis idempotency"] / raw

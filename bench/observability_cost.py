@@ -2,15 +2,20 @@
 
 Each path runs the same no-op handler with observability off, and with ``/metrics`` scraped
 every second plus tracing exporting every sampled span over OTLP (http/protobuf) to a collector
-that discards them, at two samplers: always on, and ``parentbased_traceidratio`` 1 %.
+that discards them, at three samplers: always on, and ``parentbased_traceidratio`` at 10 % and
+1 % (tidal decides sampling before the SDK: unsampled events get no span).
 
 - ``--path http``: three ``tidal run``-like processes (`tests.observability.apps.launch`, which
   calls `tidal.observability.setup`), loaded in turn by ``wrk`` as in `bench.http_path`;
 - ``--path kafka``: `bench.kafka_path`'s worker run in this process on a pre-produced topic,
-  the tracer installed or removed between runs.
+  the tracer installed or removed between runs;
+- ``--path dispatch``: the Kafka worker's per-event work without the broker (decoding the
+  same binary-mode records, then `Dispatcher.attempt`) in this process, CPU time per event
+  including the exporter thread (flushed before the clock stops): tidal's own cost, free of
+  the broker's and the machine's noise.
 
 Rounds alternate the contenders; medians and the cost against "off" are printed.
-Run: ``python -m bench.observability_cost --path http`` (or ``kafka``).
+Run: ``python -m bench.observability_cost --path http`` (or ``kafka``, ``dispatch``).
 """
 
 from __future__ import annotations
@@ -37,12 +42,12 @@ from tests.support.servers import free_port, wait_for_port
 
 from bench.http_path import WRK_SCRIPT, load
 
-RATIO = "0.01"
+RATIOS = ("0.1", "0.01")
 CONTENDERS = (
     "off",
     "metrics (scraped every second)",
     "metrics + tracing, all sampled",
-    f"metrics + tracing, {RATIO} sampled",
+    *(f"metrics + tracing, {ratio} sampled" for ratio in RATIOS),
 )
 
 
@@ -108,12 +113,12 @@ def cpu_seconds(pid: int) -> float:
 
 def http(args: argparse.Namespace, collector_url: str) -> Rates:
     traced = {"TIDAL_OBSERVABILITY__TRACING": "on", "OTEL_EXPORTER_OTLP_ENDPOINT": collector_url}
-    ratio = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": RATIO}
+    sampler = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio"}
     envs = [
         {"TIDAL_OBSERVABILITY__TRACING": "off", "TIDAL_OBSERVABILITY__METRICS": "false"},
         {"TIDAL_OBSERVABILITY__TRACING": "off"},
         traced,
-        {**traced, **ratio},
+        *({**traced, **sampler, "OTEL_TRACES_SAMPLER_ARG": ratio} for ratio in RATIOS),
     ]
     ports = [free_port() for _ in envs]
     procs = [start(port, env) for port, env in zip(ports, envs, strict=True)]
@@ -163,8 +168,9 @@ async def _kafka_rounds(bootstrap: str, args: argparse.Namespace, collector_url:
     topic = f"bench-{uuid.uuid4().hex[:8]}"
     await create_topic(bootstrap, topic, partitions=args.partitions)
     await produce(bootstrap, topic, kafka_path.records(args.events, args.keys))
-    tracers = [None, None, _tracer(collector_url, None), _tracer(collector_url, float(RATIO))]
-    metrics = [False, True, True, True]
+    tracers = [None, None, _tracer(collector_url, 1.0)]
+    tracers += [_tracer(collector_url, float(ratio)) for ratio in RATIOS]
+    metrics = [False, True, True, *(True for _ in RATIOS)]
     rates: Rates = {name: [] for name in CONTENDERS}
     for _ in range(args.rounds):
         for name, tracer, scraped in zip(CONTENDERS, tracers, metrics, strict=True):
@@ -175,24 +181,24 @@ async def _kafka_rounds(bootstrap: str, args: argparse.Namespace, collector_url:
     return rates
 
 
-def _tracer(collector_url: str, ratio: float | None) -> object:
+def _tracer(collector_url: str, ratio: float) -> object:
+    """What `tidal.observability.tracing.configure` builds for ``parentbased_traceidratio``."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
-    from tidal.observability.tracing import OtelTracer
+    from tidal.observability.tracing import OtelTracer, Sampling
 
-    sampler = ALWAYS_ON if ratio is None else ParentBased(TraceIdRatioBased(ratio))
-    provider = TracerProvider(sampler=sampler)
+    provider = TracerProvider(sampler=ALWAYS_ON)
     exporter = OTLPSpanExporter(endpoint=f"{collector_url}/v1/traces")
     provider.add_span_processor(BatchSpanProcessor(exporter))
-    return OtelTracer(provider.get_tracer("bench"))
+    return OtelTracer(provider.get_tracer("bench"), sampling=Sampling(ratio=ratio))
 
 
 async def _kafka_run(bootstrap: str, topic: str, n: int, tracer: object, *, scraped: bool) -> float:
     from bench import kafka_path
-    from tidal.observability import Source, hooks, register
+    from tidal.observability import hooks
     from tidal.observability.metrics import render
     from tidal.transports.kafka import KafkaWorker
 
@@ -202,9 +208,7 @@ async def _kafka_run(bootstrap: str, topic: str, n: int, tracer: object, *, scra
     scraper = threading.Thread(target=_scrape_in_process, args=(render, stop))
     try:
         async with KafkaWorker(kafka_path.app, settings) as worker:
-            if scraped:
-                source = Source(service="bench", transport="kafka", stats=worker.metrics.stats)
-                register(worker, source)
+            if scraped:  # the worker registers its measures; render them every second
                 scraper.start()
             return await _handled_rate(worker, n)
     finally:
@@ -231,9 +235,43 @@ async def _handled_rate(worker: object, n: int) -> float:
     return n / (time.perf_counter() - started)
 
 
+# -- dispatch (no broker) ------------------------------------------------------------------
+
+
+def dispatch(args: argparse.Namespace, collector_url: str) -> Rates:
+    return asyncio.run(_dispatch_rounds(args, collector_url))
+
+
+async def _dispatch_rounds(args: argparse.Namespace, collector_url: str) -> Rates:
+    from bench import kafka_path
+    from tidal.bindings.kafka import KafkaMessage, from_record, headers_from_list
+    from tidal.dispatching import Dispatcher
+    from tidal.observability import hooks
+
+    records = kafka_path.records(args.events, args.keys)
+    tracers = [None, None, _tracer(collector_url, 1.0)]
+    tracers += [_tracer(collector_url, float(ratio)) for ratio in RATIOS]
+    rates: Rates = {name: [] for name in CONTENDERS}
+    for _ in range(args.rounds):
+        for name, tracer in zip(CONTENDERS, tracers, strict=True):
+            dispatcher = Dispatcher(kafka_path.app)
+            sub = dispatcher.app.subscription("noop")
+            hooks.install(tracer)  # type: ignore[arg-type]
+            started, before = time.perf_counter(), time.process_time()
+            for key, value, headers in records:
+                message = KafkaMessage(headers=headers_from_list(headers), key=key, value=value)
+                await dispatcher.attempt(sub, from_record(message))
+            if tracer is not None:  # the exporter's encoding counts too
+                tracer._tracer.span_processor.force_flush()  # type: ignore[attr-defined]
+            cpu, wall = time.process_time() - before, time.perf_counter() - started
+            hooks.install(None)
+            rates[name].append((args.events / wall, 1e6 * cpu / args.events))
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--path", choices=["http", "kafka"], default="http")
+    parser.add_argument("--path", choices=["http", "kafka", "dispatch"], default="http")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5, help="http: seconds of wrk per round")
     parser.add_argument("--connections", type=int, default=32, help="http: wrk connections")
@@ -244,7 +282,8 @@ def main() -> None:
     if args.path == "http" and shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
     with otlp_collector(keep=False) as collector:
-        rates = http(args, collector.url) if args.path == "http" else kafka(args, collector.url)
+        paths = {"http": http, "kafka": kafka, "dispatch": dispatch}
+        rates = paths[args.path](args, collector.url)
         exports = collector.requests
     report(rates)
     print(f"{exports} OTLP export requests received and discarded")

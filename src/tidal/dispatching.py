@@ -29,7 +29,7 @@ from tidal.errors import (
     RetryableError,
 )
 from tidal.events import Event
-from tidal.idempotency import Idempotency, payload_hash
+from tidal.idempotency import Claim, Idempotency, payload_hash
 from tidal.observability import hooks
 from tidal.stats import Stats
 from tidal.timeouts import Watchdog
@@ -97,6 +97,18 @@ class Dispatcher:
         """The idempotency key: per app and subscription, so fan-out targets are independent."""
         return f"tidal:{self.app.name}:{sub.name}:{event.source}\x00{event.id}"
 
+    def guards(self, sub: Subscription) -> bool:
+        """Whether attempts on ``sub`` go through the idempotency guard."""
+        return self.idempotency is not None and sub.idempotent
+
+    async def claim_many(self, sub: Subscription, events: Sequence[Event]) -> list[Claim]:
+        """Acquire the idempotency keys of ``events`` on ``sub`` at once (one store call); pass
+        each event's `Claim` to `attempt`. Raises what the store raises (nothing is claimed)."""
+        if self.idempotency is None or not sub.idempotent or not events:
+            return []
+        items = [(self.key(sub, event), payload_hash(event.data)) for event in events]
+        return await self.idempotency.claim_many(items)
+
     async def attempt(
         self,
         sub: Subscription,
@@ -106,17 +118,18 @@ class Dispatcher:
         first_failure: datetime | None = None,
         emit: Emit | None = None,
         broker_retries: bool = False,
+        claim: Claim | None = None,
     ) -> Outcome:
         """One try of ``event`` on ``sub``; ``emit`` sends what the handler produced.
 
         With ``broker_retries`` (Knative) the broker counts attempts, so a retryable failure is
-        never final here.
+        never final here. ``claim``: the event's idempotency key acquired by `claim_many`.
         """
         stats, started = self.stats, time.monotonic()
         stats.in_flight[sub.name] += 1
         guarded = self._guarded if hooks.tracer is None else self._traced
         try:
-            handled = await guarded(sub, event, attempt, emit or _discard)
+            handled = await guarded(sub, event, attempt, emit or _discard, claim)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every failure is classified, none escapes
@@ -148,18 +161,27 @@ class Dispatcher:
             await self.clock.sleep(outcome.delay)
             attempt += 1
 
-    async def _traced(self, sub: Subscription, event: Event, attempt: int, emit: Emit) -> Handled:
+    async def _traced(
+        self, sub: Subscription, event: Event, attempt: int, emit: Emit, claim: Claim | None
+    ) -> Handled:
         """`_guarded` inside a handle span, its emission inside an emit span."""
         tracer = hooks.tracer
         assert tracer is not None
         span = tracer.handle(event, service=self.app.name, subscription=sub.name, attempt=attempt)
-        with span:
-            return await self._guarded(
-                sub, event, attempt, tracer.emitting(emit, subscription=sub.name)
-            )
+        with span as traced:  # None: the event is not sampled, no emit span either
+            if traced is not None:
+                emit = tracer.emitting(emit, subscription=sub.name)
+            return await self._guarded(sub, event, attempt, emit, claim)
 
-    async def _guarded(self, sub: Subscription, event: Event, attempt: int, emit: Emit) -> Handled:
-        self._check_age(sub, event)
+    async def _guarded(
+        self, sub: Subscription, event: Event, attempt: int, emit: Emit, claim: Claim | None
+    ) -> Handled:
+        try:
+            self._check_age(sub, event)
+        except EventExpiredError:
+            if claim is not None and claim.existing is None and self.idempotency is not None:
+                await self.idempotency.store.release(claim.key, claim.mine.token)  # never ran
+            raise
         if self.idempotency is None or not sub.idempotent:
             produced = await self._call(sub, event, attempt)
             await emit(produced)
@@ -171,7 +193,12 @@ class Dispatcher:
             await emit(produced)
             return to_batch(produced)[1] if produced else None
 
-        outcome = await self.idempotency.run(self.key(sub, event), payload_hash(event.data), run)
+        key = self.key(sub, event)
+        if claim is not None and claim.key == key:  # claimed from this very event: same data
+            digest = claim.mine.payload_hash
+        else:
+            digest = payload_hash(event.data)
+        outcome = await self.idempotency.run(key, digest, run, claim=claim)
         if outcome.duplicate:
             return Handled(emitted=_events_of(outcome.result), duplicate=True)
         return Handled(emitted=produced)

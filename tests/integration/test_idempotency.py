@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tidal import App, Event, IdempotencyConflictError, IdempotencyInProgressError
+from tidal import (
+    App,
+    DeliveryPolicy,
+    Event,
+    IdempotencyConflictError,
+    IdempotencyInProgressError,
+)
 from tidal.dispatching import Dispatcher, Failed, Handled, Retry
 from tidal.idempotency import Idempotency, IdempotencyStore, MemoryIdempotencyStore, Record, Status
 from tidal.stores.redis import RedisIdempotencyStore
@@ -126,3 +133,73 @@ async def test_only_the_owner_may_complete_or_release(store: IdempotencyStore) -
     assert await store.get("k-own") == mine
     await store.release("k-own", "mine")
     assert await store.get("k-own") is None
+
+
+async def test_claimed_batches_keep_duplicates_to_one_run(store: IdempotencyStore) -> None:
+    """`claim_many` (one store call for a batch, as the Kafka worker does) then attempts:
+    an event already done, and one event twice in the same batch, each run exactly once."""
+    calls: list[str] = []
+    app = counting_app(calls, delay=0.02)
+    sub = app.subscription("work")
+    dispatcher = Dispatcher(app, idempotency=Idempotency(store, poll_interval=0.01))
+    done, fresh = make_event("in", data={"n": 1}, id="b-1"), make_event("in", data={}, id="b-2")
+    assert isinstance(await dispatcher.attempt(sub, done), Handled)
+    batch = [done, fresh, fresh]
+    claims = await dispatcher.claim_many(sub, batch)
+    assert [c.existing is None for c in claims] == [False, True, False]
+    outcomes = await asyncio.gather(  # the in-batch duplicate first: it waits for the owner
+        *(
+            dispatcher.attempt(sub, e, claim=c)
+            for e, c in reversed(list(zip(batch, claims, strict=True)))
+        )
+    )
+    assert calls == ["b-1", "b-2"]
+    assert [isinstance(o, Handled) and o.duplicate for o in outcomes] == [True, False, True]
+    assert {e.id for o in outcomes if isinstance(o, Handled) for e in o.emitted} == {
+        "out-b-1",
+        "out-b-2",
+    }
+
+
+async def test_a_claim_of_another_event_is_ignored(store: IdempotencyStore) -> None:
+    calls: list[str] = []
+    app = counting_app(calls)
+    sub = app.subscription("work")
+    dispatcher = Dispatcher(app, idempotency=Idempotency(store))
+    one, other = make_event("in", data={}, id="c-1"), make_event("in", data={}, id="c-2")
+    (claim,) = await dispatcher.claim_many(sub, [one])
+    outcome = await dispatcher.attempt(sub, other, claim=claim)  # acquires c-2 itself
+    assert isinstance(outcome, Handled)
+    assert not outcome.duplicate
+    assert calls == ["c-2"]
+    assert (await store.get(claim.key)) == claim.mine  # c-1 still claimed, untouched
+
+
+async def test_a_batch_completes_only_the_records_it_owns(redis_url: str) -> None:
+    store = RedisIdempotencyStore.from_url(redis_url)
+    await store.client.flushdb()
+    mine = Record(status=Status.IN_PROGRESS, payload_hash="h", token="mine")
+    assert await store.acquire_many([("k-1", mine, 10), ("k-2", mine, 10)]) == [None, None]
+    ours = Record(status=Status.COMPLETED, payload_hash="h", token="mine", result=b"r")
+    theirs = Record(status=Status.COMPLETED, payload_hash="h", token="theirs")
+    assert await store.complete_many([("k-1", theirs, 10), ("k-2", ours, 10)]) == [False, True]
+    assert await store.get("k-1") == mine
+    assert await store.get("k-2") == ours
+    await store.close()
+
+
+async def test_a_claimed_event_too_old_to_run_releases_its_claim(store: IdempotencyStore) -> None:
+    app = App("idem-age")
+
+    @app.on(type="in", policy=DeliveryPolicy(max_age=60))
+    async def work(event: Event) -> None:
+        raise AssertionError("an expired event must not run")
+
+    sub = app.subscription("work")
+    dispatcher = Dispatcher(app, idempotency=Idempotency(store))
+    old = make_event("in", data={}, id="old-1", time=datetime.now(UTC) - timedelta(hours=1))
+    (claim,) = await dispatcher.claim_many(sub, [old])
+    assert await store.get(claim.key) == claim.mine
+    outcome = await dispatcher.attempt(sub, old, claim=claim)
+    assert isinstance(outcome, Failed)
+    assert await store.get(claim.key) is None

@@ -56,7 +56,7 @@ def _tidal_run(reference: str, port: int) -> list[str]:
     return [*TIDAL, "run", reference, "--host", "127.0.0.1", "--port", str(port)]
 
 
-def _prometheus(workdir: Path, port: int, targets: list[str]) -> subprocess.Popen[bytes]:
+def start_prometheus(workdir: Path, port: int, targets: list[str]) -> subprocess.Popen[bytes]:
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.fail("prometheus is not installed: run `make test`, which installs it")
@@ -107,12 +107,12 @@ def running_stack() -> Iterator[Stack]:
     ]
     targets = {name: f"127.0.0.1:{port}" for name, port in ports.items() if name != "prometheus"}
     with tempfile.TemporaryDirectory() as workdir:
-        procs.append(_prometheus(Path(workdir), ports["prometheus"], list(targets.values())))
+        procs.append(start_prometheus(Path(workdir), ports["prometheus"], list(targets.values())))
         try:
             stack = Stack(f"http://127.0.0.1:{ports['prometheus']}", targets)
-            _wait_until(stack, "count(up == 1) == 3", timeout=60)
+            wait_until(stack, "count(up == 1) == 3", timeout=60)
             asyncio.run(_load(f"http://{targets['orders']}/"))
-            _wait_until(stack, 'count(ALERTS{alertstate="pending"}) == 6', timeout=60)
+            wait_until(stack, 'count(ALERTS{alertstate="pending"}) == 6', timeout=60)
             yield stack
         finally:
             for proc in procs:
@@ -125,7 +125,7 @@ def running_stack() -> Iterator[Stack]:
                     proc.wait()
 
 
-def _wait_until(stack: Stack, expr: str, *, timeout: float) -> None:
+def wait_until(stack: Stack, expr: str, *, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = stack.query(expr)

@@ -202,6 +202,77 @@ async def test_a_record_that_cannot_end_is_reported_and_not_committed() -> None:
     await work.close(grace=0)
 
 
+@dataclass
+class FakeJob:
+    record: Rec
+    log: list[str]
+    wait: float = 0.0
+
+    async def run(self) -> None:
+        await asyncio.sleep(self.wait)
+        self.log.append(f"ran {self.record.offset}")
+
+    async def abandon(self) -> None:
+        self.log.append(f"abandoned {self.record.offset}")
+
+
+async def test_prepared_batches_run_their_jobs_and_the_rest_run_plainly() -> None:
+    log: list[str] = []
+    batches: list[list[int]] = []
+
+    async def process(record: Rec) -> None:  # type: ignore[misc]
+        log.append(f"plain {record.offset}")
+
+    async def prepare(records: list[Rec]) -> list[FakeJob | None]:
+        batches.append([r.offset for r in records])
+        await asyncio.sleep(0)
+        return [FakeJob(r, log) if r.offset % 2 else None for r in records]
+
+    work = PartitionWork(process=process, prepare=prepare, limit=8, window=20)  # type: ignore[arg-type]
+    work.feed([Rec("t", 0, i, f"k{i}".encode(), b"") for i in range(12)])  # type: ignore[arg-type]
+    for _ in range(100):
+        if work.position == 12:
+            break
+        await asyncio.sleep(0.01)
+    assert work.position == 12
+    assert sorted(o for batch in batches for o in batch) == list(range(12))
+    assert len(batches) < 12  # ready records go to prepare together
+    expected = {f"ran {i}" if i % 2 else f"plain {i}" for i in range(12)}
+    assert sorted(log) == sorted(expected)
+    await work.close(grace=0)
+
+
+async def test_closing_abandons_prepared_jobs_that_never_ran() -> None:
+    log: list[str] = []
+
+    async def prepare(records: list[Rec]) -> list[FakeJob]:
+        return [FakeJob(r, log, wait=10) for r in records]
+
+    work = PartitionWork(process=None, prepare=prepare, limit=2, window=10, workers=1)  # type: ignore[arg-type]
+    work.feed([Rec("t", 0, i, None, b"") for i in range(2)])  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)  # one worker: the first job runs (for 10 s), the second waits
+    await work.close(grace=0)
+    assert log == ["abandoned 1"]
+    assert work.position is None
+
+
+async def test_a_failed_prepare_leaves_the_records_to_process() -> None:
+    done: list[int] = []
+
+    async def process(record: Rec) -> None:  # type: ignore[misc]
+        done.append(record.offset)
+
+    async def prepare(records: list[Rec]) -> list[FakeJob]:
+        raise ConnectionError("redis is down")
+
+    work = PartitionWork(process=process, prepare=prepare, limit=4, window=10)  # type: ignore[arg-type]
+    work.feed([Rec("t", 0, i, None, b"") for i in range(3)])  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    assert sorted(done) == [0, 1, 2]
+    assert work.position == 3
+    await work.close(grace=0)
+
+
 # -- retry records ---------------------------------------------------------------------------
 
 

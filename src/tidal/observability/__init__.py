@@ -8,7 +8,8 @@ by `setup` and by the ``/metrics`` endpoint. Modules:
 - `hooks`: the installed tracer (None: tracing off) and readiness times;
 - `sources`: what the transports and the operator register for export;
 - `metrics`: the scrape-time collector, ``/metrics`` rendering and a standalone listener;
-- `tracing`: OpenTelemetry spans with context in the CloudEvents ``traceparent`` extension;
+- `tracing`: OpenTelemetry spans with context in the CloudEvents ``traceparent`` extension,
+  only for the events tidal samples (decided before the SDK);
 - `logs`: one JSON object per log line;
 - `wiring`: `setup`, called once per process by ``tidal run``.
 """

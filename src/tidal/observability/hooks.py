@@ -31,7 +31,8 @@ class Tracer(Protocol):
     def handle(
         self, event: Event, *, service: str, subscription: str, attempt: int
     ) -> AbstractContextManager[object]:
-        """A span around one attempt of a subscription's handler on ``event``."""
+        """A span around one attempt of a subscription's handler on ``event``; entering it
+        gives None when the event is not sampled (no span)."""
 
     def emitting(self, emit: Emit, *, subscription: str) -> Emit:
         """``emit`` wrapped in a span per call that sends events."""

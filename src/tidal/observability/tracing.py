@@ -8,6 +8,13 @@ header, which becomes a span link when both exist), and every event a handler pr
 stamped with its handle span's context, so one trace follows an event through the broker to
 each service and on to the events it emits.
 
+Sampling is decided here, before the SDK is touched (`Sampling`, from the standard
+``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG``): an event whose ``traceparent`` says
+not sampled (parent-based samplers), or that the ratio rejects, gets no SDK span at all; its
+handler's events still carry a valid ``traceparent``: the same trace id and the incoming parent
+id (a new trace id and span id when there was none) with the sampled flag off, and the same
+``tracestate``. Only sampled events pay for spans.
+
 `configure` builds the SDK from the standard ``OTEL_*`` variables (exporter, OTLP endpoint,
 protocol, headers, sampler, batch processor) and returns an `OtelTracer` for
 `tidal.observability.hooks.install`, or None when tracing is off.
@@ -18,8 +25,12 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import random
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
+from types import TracebackType
 from typing import Any, Final
 
 from opentelemetry import trace
@@ -27,6 +38,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -43,46 +55,193 @@ _PROPAGATOR: Final = TraceContextTextMapPropagator()
 _OTLP_ENDPOINTS: Final = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
-class OtelTracer:
-    """The `tidal.observability.hooks.Tracer` on an OpenTelemetry tracer."""
+_HEX: Final = frozenset("0123456789abcdef")
+_ZERO_TRACE: Final = "0" * 32
+_ZERO_SPAN: Final = "0" * 16
+_NOT_TRACED: Final = nullcontext()
 
-    def __init__(self, tracer: trace.Tracer) -> None:
+Forward = tuple[str, str | None]
+"""The (traceparent, tracestate) an unsampled event's emitted events carry."""
+
+
+@dataclass(frozen=True, slots=True)
+class Parent:
+    """A valid W3C ``traceparent`` (lower-case hex ids) and the ``tracestate`` beside it."""
+
+    trace_id: str
+    span_id: str
+    sampled: bool
+    tracestate: str | None = None
+
+
+def parse_traceparent(value: object, tracestate: object = None) -> Parent | None:
+    """The parent a ``traceparent`` value names; None when it is absent or not valid W3C."""
+    if not isinstance(value, str) or len(value) < 55:
+        return None
+    version, trace_id, span_id, flags = value[:2], value[3:35], value[36:52], value[53:55]
+    if value[2] != "-" or value[35] != "-" or value[52] != "-" or version == "ff":
+        return None
+    if len(value) > 55 and (version == "00" or value[55] != "-"):
+        return None
+    if not _HEX.issuperset(version + trace_id + span_id + flags):
+        return None
+    if trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
+        return None
+    state = tracestate if isinstance(tracestate, str) else None
+    return Parent(trace_id, span_id, bool(int(flags, 16) & 1), state)
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """Which events get spans: a parent's sampled flag decides when ``parent_based`` and the
+    event has one; otherwise a random ``ratio`` of events (1: all, 0: none)."""
+
+    ratio: float = 1.0
+    parent_based: bool = True
+
+    def sampled(self, parent: Parent | None) -> bool:
+        if parent is not None and self.parent_based:
+            return parent.sampled
+        return self.ratio >= 1.0 or (self.ratio > 0.0 and random.random() < self.ratio)
+
+
+def forward(parent: Parent | None) -> Forward:
+    """What an unsampled event passes on: its parent with the sampled flag off, or new ids."""
+    if parent is None:
+        trace_id, span_id = random.getrandbits(128) or 1, random.getrandbits(64) or 1
+        return f"00-{trace_id:032x}-{span_id:016x}-00", None
+    return f"00-{parent.trace_id}-{parent.span_id}-00", parent.tracestate
+
+
+class _Unsampled:
+    """Marks the current context unsampled (no SDK span) for as long as it is entered; what it
+    forwards is worked out only if something asks (an emitted event, a log line)."""
+
+    __slots__ = ("_forward", "_parent", "_token")
+
+    def __init__(self, parent: Parent | None) -> None:
+        self._parent = parent
+        self._forward: Forward | None = None
+        self._token: Token[_Unsampled | None] | None = None
+
+    def forwarded(self) -> Forward:
+        if self._forward is None:
+            self._forward = forward(self._parent)
+        return self._forward
+
+    def __enter__(self) -> None:
+        self._token = _unsampled.set(self)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            _unsampled.reset(self._token)
+
+
+_unsampled: ContextVar[_Unsampled | None] = ContextVar("tidal_unsampled", default=None)
+"""Set while an unsampled event is received or handled."""
+_receiving: ContextVar[bool] = ContextVar("tidal_receiving", default=False)
+"""True inside a (sampled) receive span: handle spans are its children."""
+
+
+class _Received:
+    """A receive span's context manager that also marks the context as receiving (so a handle
+    span need not ask the SDK for the current span)."""
+
+    __slots__ = ("_span", "_token")
+
+    def __init__(self, span: AbstractContextManager[object]) -> None:
+        self._span = span
+        self._token: Token[bool] | None = None
+
+    def __enter__(self) -> object:
+        self._token = _receiving.set(True)
+        return self._span.__enter__()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        try:
+            return self._span.__exit__(exc_type, exc, tb)
+        finally:
+            if self._token is not None:
+                _receiving.reset(self._token)
+
+
+def _event_parent(event: Event) -> Parent | None:
+    return parse_traceparent(event.get_extension(TRACEPARENT), event.get_extension(TRACESTATE))
+
+
+class OtelTracer:
+    """The `tidal.observability.hooks.Tracer` on an OpenTelemetry tracer, spans only for the
+    events ``sampling`` picks (the SDK's own sampler should then be always on)."""
+
+    def __init__(self, tracer: trace.Tracer, *, sampling: Sampling | None = None) -> None:
         self._tracer = tracer
+        self.sampling = sampling or Sampling()
 
     def receive(
         self, event: Event, *, transport: str, carrier: Mapping[str, str] | None = None
     ) -> AbstractContextManager[object]:
-        parent, links = _extract(event), []
-        if carrier is not None and TRACEPARENT in carrier:
-            hop = _PROPAGATOR.extract(carrier)
-            if parent is None:
-                parent = hop
-            elif (linked := trace.get_current_span(hop).get_span_context()).is_valid:
+        parent = _event_parent(event)
+        hop = None if carrier is None else parse_traceparent(carrier.get(TRACEPARENT))
+        if not self.sampling.sampled(parent or hop):
+            return _Unsampled(parent or hop)
+        context, links = _extract(event), []
+        if hop is not None and carrier is not None:
+            hop_context = _PROPAGATOR.extract(carrier)
+            if context is None:
+                context = hop_context
+            elif (linked := trace.get_current_span(hop_context).get_span_context()).is_valid:
                 links.append(Link(linked))
-        return self._tracer.start_as_current_span(
+        span = self._tracer.start_as_current_span(
             f"receive {event.type}",
-            context=parent,
+            context=context,
             kind=SpanKind.CONSUMER,
             links=links,
             attributes={**_event_attributes(event), "messaging.system": transport},
         )
+        return _Received(span)
 
     def handle(
         self, event: Event, *, service: str, subscription: str, attempt: int
     ) -> AbstractContextManager[object]:
-        attributes: dict[str, Any] = {"tidal.subscription": subscription, "tidal.attempt": attempt}
-        if trace.get_current_span().get_span_context().is_valid:  # inside a receive span
+        if _unsampled.get() is not None:  # inside an unsampled receive
+            return _NOT_TRACED
+        if _receiving.get():  # inside a receive span
             return self._tracer.start_as_current_span(
-                f"handle {subscription}", kind=SpanKind.INTERNAL, attributes=attributes
+                f"handle {subscription}",
+                kind=SpanKind.INTERNAL,
+                attributes={"tidal.subscription": subscription, "tidal.attempt": attempt},
             )
-        return self._tracer.start_as_current_span(  # the transport opened no receive span
+        parent = _event_parent(event)  # the transport opened no receive span
+        if not self.sampling.sampled(parent):
+            return _Unsampled(parent)
+        return self._tracer.start_as_current_span(
             f"handle {subscription}",
             context=_extract(event),
             kind=SpanKind.CONSUMER,
-            attributes={**_event_attributes(event), **attributes, "tidal.service": service},
+            attributes={  # one literal: the SDK checks each attribute, keep them few
+                "cloudevents.event_id": event.id,
+                "cloudevents.event_type": event.type,
+                "cloudevents.event_source": event.source,
+                "tidal.subscription": subscription,
+                "tidal.attempt": attempt,
+                "tidal.service": service,
+            },
         )
 
     def emitting(self, emit: Emit, *, subscription: str) -> Emit:
+        if _unsampled.get() is not None:
+            return emit
+
         async def traced(events: Sequence[Event]) -> None:
             if not events:
                 await emit(events)
@@ -101,13 +260,24 @@ class OtelTracer:
         return traced
 
     def stamp(self, events: list[Event]) -> list[Event]:
+        unsampled = _unsampled.get()
         carrier: dict[str, str] = {}
-        _PROPAGATOR.inject(carrier)
+        if unsampled is not None:
+            traceparent, tracestate = unsampled.forwarded()
+            carrier[TRACEPARENT] = traceparent
+            if tracestate is not None:
+                carrier[TRACESTATE] = tracestate
+        else:
+            _PROPAGATOR.inject(carrier)
         if TRACEPARENT not in carrier:
             return events
         return [event.with_extensions(carrier) for event in events]
 
     def current_ids(self) -> tuple[str, str] | None:
+        unsampled = _unsampled.get()
+        if unsampled is not None:
+            traceparent = unsampled.forwarded()[0]
+            return traceparent[3:35], traceparent[36:52]
         context = trace.get_current_span().get_span_context()
         if not context.is_valid:
             return None
@@ -156,12 +326,53 @@ def configure(
     environ = os.environ if environ is None else environ
     if not enabled(mode, environ):
         return None
-    provider = TracerProvider(resource=_resource(service, version, environ))
+    sampling = sampling_from(environ)
+    # tidal samples before the SDK (`Sampling`): the SDK records every span tidal starts
+    provider = TracerProvider(resource=_resource(service, version, environ), sampler=ALWAYS_ON)
     for exporter in _exporters(environ):
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    log.info("tracing on: %s", environ.get("OTEL_TRACES_EXPORTER", "otlp"))
-    return OtelTracer(provider.get_tracer(INSTRUMENTATION, version))
+    log.info(
+        "tracing on: %s, sampling %s",
+        environ.get("OTEL_TRACES_EXPORTER", "otlp"),
+        environ.get("OTEL_TRACES_SAMPLER", DEFAULT_SAMPLER),
+    )
+    return OtelTracer(provider.get_tracer(INSTRUMENTATION, version), sampling=sampling)
+
+
+DEFAULT_SAMPLER: Final = "parentbased_always_on"  # the OpenTelemetry specification's default
+_SAMPLERS: Final = {  # name -> (parent-based, fixed ratio or None: from the argument)
+    "always_on": (False, 1.0),
+    "always_off": (False, 0.0),
+    "traceidratio": (False, None),
+    "parentbased_always_on": (True, 1.0),
+    "parentbased_always_off": (True, 0.0),
+    "parentbased_traceidratio": (True, None),
+}
+
+
+def sampling_from(environ: Mapping[str, str]) -> Sampling:
+    """`Sampling` per ``OTEL_TRACES_SAMPLER`` (the specification's names; default
+    ``parentbased_always_on``) and ``OTEL_TRACES_SAMPLER_ARG`` (the ratio, default 1.0)."""
+    name = environ.get("OTEL_TRACES_SAMPLER", DEFAULT_SAMPLER).strip().lower()
+    if name not in _SAMPLERS:
+        raise ConfigurationError(
+            f"OTEL_TRACES_SAMPLER={name!r}: tidal supports {', '.join(_SAMPLERS)}"
+        )
+    parent_based, ratio = _SAMPLERS[name]
+    if ratio is None:
+        ratio = _ratio(environ.get("OTEL_TRACES_SAMPLER_ARG", "1.0"))
+    return Sampling(ratio=ratio, parent_based=parent_based)
+
+
+def _ratio(text: str) -> float:
+    try:
+        ratio = float(text)
+    except ValueError:
+        ratio = -1.0
+    if not 0.0 <= ratio <= 1.0:
+        raise ConfigurationError(f"OTEL_TRACES_SAMPLER_ARG={text!r}: a ratio from 0 to 1")
+    return ratio
 
 
 def _resource(service: str, version: str, environ: Mapping[str, str]) -> Resource:

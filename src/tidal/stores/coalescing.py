@@ -6,7 +6,8 @@ the path. `CoalescingStore` queues the calls made while the event loop runs its 
 and hands them to the wrapped store's ``acquire_many`` / ``complete_many`` (one script call each,
 `tidal.stores.redis`) once that turn is over. Each caller still gets exactly its own answer, and
 an error of the batch is every caller's error. The Kafka worker wraps stores that batch;
-``release`` and ``get`` pass straight through.
+``release``, ``get`` and calls that are batches already (``acquire_many`` from
+`Idempotency.claim_many`) pass straight through.
 """
 
 from __future__ import annotations
@@ -84,6 +85,13 @@ class CoalescingStore:
 
     async def complete(self, key: str, record: Record, *, ttl: float) -> bool:
         return await self._completes.submit((key, record, ttl))
+
+    async def acquire_many(self, items: Sequence[Pending]) -> list[Record | None]:
+        """Already a batch (`Idempotency.claim_many`): straight to the store, not queued."""
+        return await self.store.acquire_many(items)
+
+    async def complete_many(self, items: Sequence[Pending]) -> list[bool]:
+        return await self.store.complete_many(items)
 
     async def release(self, key: str, token: str) -> None:
         await self.store.release(key, token)

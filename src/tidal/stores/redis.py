@@ -50,12 +50,15 @@ for record in string.gmatch(ARGV[2], '[^\\n]+') do
 end
 return taken
 """
+# ARGV[3]: the records' tokens, newline-joined in the same order; a record is ours when its JSON
+# holds our token (`Record.to_json` writes ``"t":"<token>"``), found without decoding it.
 COMPLETE_MANY: Final = """
-local refused, i = {}, 0
+local refused, i, tokens = {}, 0, {}
+for token in string.gmatch(ARGV[3], '[^\\n]+') do tokens[#tokens + 1] = token end
 for record in string.gmatch(ARGV[2], '[^\\n]+') do
   i = i + 1
   local current = redis.call('GET', KEYS[i])
-  if current and cjson.decode(current)['t'] ~= cjson.decode(record)['t'] then
+  if current and not string.find(current, '"t":"' .. tokens[i] .. '"', 1, true) then
     refused[#refused + 1] = i
   else
     redis.call('SET', KEYS[i], record, 'PX', ARGV[1])
@@ -125,7 +128,10 @@ class RedisIdempotencyStore:
         for ttl, positions in _by_ttl(items).items():
             keys = [items[p][0] for p in positions]
             records = "\n".join(items[p][1].to_json() for p in positions)
-            reply = cast(list[int], await self._call(self._complete_many, keys, [ttl, records]))
+            tokens = "\n".join(items[p][1].token for p in positions)
+            reply = cast(
+                list[int], await self._call(self._complete_many, keys, [ttl, records, tokens])
+            )
             for at in reply:
                 done[positions[at - 1]] = False
         return done

@@ -1,7 +1,8 @@
-"""A process exporting what no test process can produce for real yet: a Kafka consumer far
-behind (real `KafkaMetrics`), a stale backup and a failing DLQ archiver (`RunResults`, as the
-operator will fill them). It uses `tidal.observability.setup` with the standalone listener, as
-``tidal run --transport kafka`` and the operator do.
+"""A process exporting what the incident load cannot produce in seconds: a Kafka consumer
+15,000 records behind (real `KafkaMetrics`, enough for the lag alert; a real worker's lag is
+scraped in `test_kafka_worker_scrape`), a stale backup and a failing DLQ archiver
+(`RunResults`, as the operator fills them). It uses `tidal.observability.setup` with the
+standalone listener, as ``tidal run --transport kafka`` and the operator do.
 
 Run: ``TIDAL_OBSERVABILITY__METRICS_PORT=N python -m tests.observability.apps.exporter``.
 """

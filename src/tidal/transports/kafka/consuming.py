@@ -160,8 +160,10 @@ class SubscriptionWorker:
 
     def _partition(self, tp: TopicPartition) -> PartitionWork:
         settings, retry = self.settings, tp.topic == self.handler.topics.retry
+        batched = not retry and self.handler.dispatcher.guards(self.handler.sub)
         return PartitionWork(
             process=self.handler.process,
+            prepare=self.handler.prepare if batched else None,
             limit=settings.retry_max_held if retry else settings.max_in_flight,
             window=max(settings.max_uncommitted, settings.retry_max_held if retry else 0),
             workers=settings.max_in_flight,

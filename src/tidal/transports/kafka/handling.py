@@ -10,12 +10,18 @@ be committed:
   due time (`tidal.transports.kafka.retries`), acknowledged;
 - failed for good, or not a CloudEvent at all: produced to the dead-letter topic with the
   failure extensions (`tidal.transports.kafka.letters`), acknowledged.
+
+On an idempotent subscription `PartitionWork` first hands its ready records to `prepare`, which
+decodes and filters them and claims all their idempotency keys in one store call
+(`Dispatcher.claim_many`); each record's `Prepared` job then continues from there. A record
+`prepare` cannot judge (not a CloudEvent, a filter error, a retry record) takes ``process``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 from tidal.app import Subscription
@@ -24,6 +30,7 @@ from tidal.deadletters import Failure
 from tidal.dispatching import Dispatcher, Failed, Retry
 from tidal.errors import InvalidEventError
 from tidal.events import Event
+from tidal.idempotency import Claim
 from tidal.transports.kafka.letters import event_letter, invalid_letter
 from tidal.transports.kafka.measures import SubscriptionMeasures
 from tidal.transports.kafka.names import SubscriptionTopics
@@ -66,6 +73,37 @@ class RecordHandler:
                 return max(0.0, due - self.dispatcher.clock.now().timestamp())
         return 0.0
 
+    async def prepare(self, records: list[ConsumedRecord]) -> list[Prepared | None]:
+        """Decode and filter ``records`` and claim the idempotency keys of those to handle, in
+        one store call; a store failure leaves them unclaimed (their attempts meet it again)."""
+        jobs = [self._peek(record) for record in records]
+        claiming = [job for job in jobs if job is not None and job.wanted]
+        if not claiming or not self.dispatcher.guards(self.sub):
+            return jobs
+        try:
+            claims = await self.dispatcher.claim_many(self.sub, [job.event for job in claiming])
+        except Exception as exc:
+            log.warning("claiming %d events of %s failed: %r", len(claiming), self._subscriber, exc)
+            return jobs
+        for job, claim in zip(claiming, claims, strict=True):
+            job.claim = claim
+        return jobs
+
+    def _peek(self, record: ConsumedRecord) -> Prepared | None:
+        """``record`` decoded and filtered; None for what `process` must judge itself (retry
+        records, records that are not CloudEvents, filter errors)."""
+        if record.topic == self.topics.retry:
+            return None
+        headers = headers_from_list(record.headers)
+        try:
+            event = from_record(
+                KafkaMessage(headers=headers, key=record.key, value=record.value or b"")
+            )
+            wanted = self.sub.matches(event)
+        except Exception:  # `process` meets it again and dead-letters the record
+            return None
+        return Prepared(self, record, event, wanted)
+
     async def process(self, record: ConsumedRecord) -> None:
         """Take ``record`` to one of its ends (handled, retry topic, dead-letter topic)."""
         headers = headers_from_list(record.headers)
@@ -82,13 +120,30 @@ class RecordHandler:
             except Exception as exc:  # a filter that cannot judge this event: undeliverable
                 await self._dead_letter(record, event, self._failure(exc), Origin.of(record))
                 return
-            self.dispatcher.stats.bump(self.sub.name, "received" if wanted else "filtered")
+            self.dispatcher.stats.bump(
+                self.sub.name, "received" if wanted else "filtered", event_type=event.type
+            )
             if not wanted:
                 return
         await self._attempt(record, event, retry)
 
+    async def first(
+        self, record: ConsumedRecord, event: Event, *, wanted: bool, claim: Claim | None = None
+    ) -> None:
+        """A decoded record from a source topic (`Prepared`): count it, attempt it if the
+        filter wants it, as `process` does."""
+        self.dispatcher.stats.bump(
+            self.sub.name, "received" if wanted else "filtered", event_type=event.type
+        )
+        if wanted:
+            await self._attempt(record, event, None, claim)
+
     async def _attempt(
-        self, record: ConsumedRecord, event: Event, retry: RetryState | None
+        self,
+        record: ConsumedRecord,
+        event: Event,
+        retry: RetryState | None,
+        claim: Claim | None = None,
     ) -> None:
         attempt = 1 if retry is None else retry.attempts + 1
         started = time.perf_counter()
@@ -98,6 +153,7 @@ class RecordHandler:
             attempt=attempt,
             first_failure=None if retry is None else retry.first_failure,
             emit=self.publisher.emit,
+            claim=claim,
         )
         self.measures.latency.observe(time.perf_counter() - started)
         origin = Origin.of(record) if retry is None else retry.origin
@@ -113,7 +169,7 @@ class RecordHandler:
         await self.publisher.send_durably(
             event_letter(record, event, failure, topic=topic, origin=origin)
         )
-        self.dispatcher.stats.bump(self.sub.name, "dead_lettered")
+        self.dispatcher.stats.bump(self.sub.name, "dead_lettered", event_type=event.type)
 
     async def _retry(
         self,
@@ -155,3 +211,24 @@ class RecordHandler:
         return Failure.from_exception(
             exc, attempts=1, first_failure=now, last_failure=now, subscriber=self._subscriber
         )
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A record `RecordHandler.prepare` decoded and filtered, with its claim if it has one
+    (the `tidal.transports.kafka.scheduling.Job` its partition runs)."""
+
+    handler: RecordHandler
+    record: ConsumedRecord
+    event: Event
+    wanted: bool
+    claim: Claim | None = None
+
+    async def run(self) -> None:
+        await self.handler.first(self.record, self.event, wanted=self.wanted, claim=self.claim)
+
+    async def abandon(self) -> None:
+        """Release a claimed key, so the member that gets the record next need not wait."""
+        claim, guard = self.claim, self.handler.dispatcher.idempotency
+        if claim is not None and claim.existing is None and guard is not None:
+            await guard.store.release(claim.key, claim.mine.token)

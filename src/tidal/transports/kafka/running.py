@@ -19,6 +19,7 @@ from types import TracebackType
 from tidal.app import App, Subscription
 from tidal.dispatching import Dispatcher
 from tidal.idempotency import Idempotency
+from tidal.observability import Source, mark_ready, register, unregister
 from tidal.settings import Settings
 from tidal.stores.coalescing import CoalescingStore, can_batch
 from tidal.stores.factory import make_idempotency
@@ -41,6 +42,7 @@ class KafkaWorker:
     ) -> None:
         self.app = app
         self.settings = settings
+        self.service = settings.service or app.name
         self.metrics = KafkaMetrics()
         self.idempotency = idempotency or _idempotency(settings)
         self.dispatcher = Dispatcher(app, idempotency=self.idempotency, stats=self.metrics.stats)
@@ -48,6 +50,15 @@ class KafkaWorker:
         self.publisher = KafkaPublisher.from_settings(settings.kafka)
         self.workers = [self._worker(sub) for sub in app.subscriptions]
         self._tasks: list[asyncio.Task[None]] = []
+        self.source = register(  # /metrics exports it while this worker lives
+            self,
+            Source(
+                service=self.service,
+                transport="kafka",
+                stats=self.metrics.stats,
+                consumer=self.metrics,
+            ),
+        )
 
     def _worker(self, sub: Subscription) -> SubscriptionWorker:
         kafka, topics = self.settings.kafka, self.topics[sub.name]
@@ -83,6 +94,7 @@ class KafkaWorker:
             await self._close_clients()
             raise
         self._tasks = [asyncio.create_task(worker.run()) for worker in self.workers]
+        mark_ready(self.service)  # tidal_cold_start_seconds: every consumer started
         log.info(
             "app %s consuming %s: %s",
             self.app.name,
@@ -108,6 +120,7 @@ class KafkaWorker:
         try:
             await asyncio.gather(*(worker.stop(grace=grace) for worker in self.workers))
         finally:
+            unregister(self.source)
             await self._close_clients()
 
     async def _close_clients(self) -> None:

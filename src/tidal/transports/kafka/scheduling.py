@@ -11,6 +11,11 @@ appear and end when none are left, so a burst costs a few tasks, not one per rec
 So a slow key holds up its own records, and other keys only once the window is full. When
 ``backlog`` records wait, the partition is full: the consumer fetches nothing more for it until
 ``on_room`` says the backlog has shrunk (and pauses it if that takes long).
+
+With ``prepare`` (the handler's batch step: one idempotency call for many records), a worker
+that finds no prepared record hands every ready record to ``prepare`` at once and queues the
+`Job` it returns per record (None: run ``process`` on it as usual); workers then run prepared
+jobs one at a time exactly as they run records, and `close` abandons jobs that never ran.
 """
 
 from __future__ import annotations
@@ -19,13 +24,25 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable, Iterable
-from typing import Final
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from typing import Final, Protocol
 
 from tidal.transports.kafka.offsets import OffsetWindow
 from tidal.transports.kafka.records import ConsumedRecord
 
+
+class Job(Protocol):
+    """One record's processing, prepared in a batch (`Prepare`)."""
+
+    async def run(self) -> None:
+        """What ``process`` would do with the record, from where the batch step left it."""
+
+    async def abandon(self) -> None:
+        """Undo the batch step for a record that will not run here (the partition closed)."""
+
+
 Process = Callable[[ConsumedRecord], Awaitable[None]]
+Prepare = Callable[[list[ConsumedRecord]], Awaitable[Sequence[Job | None]]]
 Hold = Callable[[ConsumedRecord], float]
 
 WHOLE_PARTITION: Final = object()
@@ -41,6 +58,7 @@ class PartitionWork:
         self,
         *,
         process: Process,
+        prepare: Prepare | None = None,
         limit: int,
         window: int,
         workers: int | None = None,
@@ -54,6 +72,7 @@ class PartitionWork:
         self.offsets = OffsetWindow()
         self.full_since: float | None = None
         self._process = process
+        self._prepare = prepare
         self._limit = limit
         self._window = max(window, limit)
         self._max_workers = workers or limit
@@ -65,11 +84,13 @@ class PartitionWork:
         self._on_error = on_error
         self._backlog: deque[ConsumedRecord] = deque()
         self._ready: deque[ConsumedRecord] = deque()
+        self._prepared: deque[tuple[ConsumedRecord, Job | None]] = deque()
         self._parked: dict[Hashable, deque[ConsumedRecord]] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._workers: set[asyncio.Task[None]] = set()
         self._admitted = 0
         self._running = 0
+        self._preparing = False
         self._closing = False
 
     @property
@@ -132,19 +153,31 @@ class PartitionWork:
     def _wake(self) -> None:
         """Spawn a worker when records are ready and every worker is busy running one."""
         workers = len(self._workers)
-        if self._ready and workers <= self._running and workers < self._max_workers:
-            task = asyncio.create_task(self._work())
-            self._workers.add(task)
+        ready = self._ready or self._prepared
+        if ready and workers <= self._running and workers < self._max_workers:
+            self._spawn(1)
+
+    def _spawn(self, n: int) -> None:
+        for _ in range(min(n, self._max_workers - len(self._workers))):
+            self._workers.add(asyncio.create_task(self._work()))
 
     async def _work(self) -> None:
         me = asyncio.current_task()
         try:
             ran = 0
-            while self._ready and not self._closing:
-                record = self._ready.popleft()
+            while (self._ready or self._prepared) and not self._closing:
+                if not self._prepared and self._prepare is not None:
+                    if self._preparing:  # the worker preparing runs the records after
+                        break
+                    await self._prepare_ready(self._prepare)
+                    continue
+                if self._prepared:
+                    record, job = self._prepared.popleft()
+                else:
+                    record, job = self._ready.popleft(), None
                 self._running += 1
                 self._wake()  # more is ready: another worker takes it if this one waits
-                if not await self._run(record):
+                if not await self._run(record, job):
                     return
                 ran += 1
                 if ran % YIELD_EVERY == 0:
@@ -152,10 +185,35 @@ class PartitionWork:
         finally:
             self._workers.discard(me)
 
-    async def _run(self, record: ConsumedRecord) -> bool:
+    async def _prepare_ready(self, prepare: Prepare) -> None:
+        """Prepare every ready record in one call and queue the jobs (one worker at a time)."""
+        self._preparing = True
+        try:
+            # records ending in this loop turn admit the next ones: let them join the batch
+            await asyncio.sleep(0)
+            batch = list(self._ready)
+            self._ready.clear()
+            try:
+                jobs = await prepare(batch)
+            except Exception as exc:  # nothing prepared: the records take the plain path
+                log.warning(
+                    "preparing %d records failed, running them as they are: %r", len(batch), exc
+                )
+                jobs = [None] * len(batch)
+        finally:
+            self._preparing = False
+        if self._closing:
+            await _abandon(jobs)
+            return
+        self._prepared.extend(zip(batch, jobs, strict=True))
+        # a prepared record mostly waits (its idempotency record is completed in a batch call):
+        # start a worker for each now, so they all wait in the same batch rather than in turn
+        self._spawn(len(self._prepared) - 1)
+
+    async def _run(self, record: ConsumedRecord, job: Job | None = None) -> bool:
         """Process one record (``_running`` already counts it); False if it cannot end."""
         try:
-            await self._process(record)
+            await (self._process(record) if job is None else job.run())
         except Exception as exc:  # a record that cannot end: the subscription must stop
             self._on_error(exc)
             return False
@@ -187,6 +245,9 @@ class PartitionWork:
         self._closing = True
         self._backlog.clear()
         self._ready.clear()
+        prepared = [job for _, job in self._prepared]
+        self._prepared.clear()
+        await _abandon(prepared)
         self._parked.clear()
         for timer in self._timers.values():
             timer.cancel()
@@ -198,3 +259,12 @@ class PartitionWork:
             task.cancel()
         if workers:
             await asyncio.gather(*workers, return_exceptions=True)
+
+
+async def _abandon(jobs: Iterable[Job | None]) -> None:
+    results = await asyncio.gather(
+        *(job.abandon() for job in jobs if job is not None), return_exceptions=True
+    )
+    for result in results:
+        if isinstance(result, Exception):
+            log.warning("abandoning a prepared record failed: %r", result)

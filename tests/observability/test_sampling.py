@@ -1,0 +1,174 @@
+"""Sampling decided before the SDK: unsampled events get no span, yet the events their handlers
+emit carry a valid W3C ``traceparent`` (same trace, sampled flag off) and the ``tracestate``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+
+from tidal import App, Context, Event
+from tidal.dispatching import Dispatcher, Handled
+from tidal.errors import ConfigurationError
+from tidal.observability import hooks
+from tidal.observability.tracing import OtelTracer, Sampling, parse_traceparent, sampling_from
+from tidal.testing import make_event
+from tidal.transports.http.server import Receiver, create_asgi_app
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT = "00f067aa0ba902b7"
+SAMPLED = f"00-{TRACE}-{PARENT}-01"
+NOT_SAMPLED = f"00-{TRACE}-{PARENT}-00"
+
+Install = Callable[[Sampling], InMemorySpanExporter]
+
+
+@pytest.fixture
+def install() -> Iterator[Install]:
+    providers: list[TracerProvider] = []
+
+    def installed(sampling: Sampling) -> InMemorySpanExporter:
+        exporter, provider = InMemorySpanExporter(), TracerProvider(sampler=ALWAYS_ON)
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        providers.append(provider)
+        hooks.install(OtelTracer(provider.get_tracer("tests"), sampling=sampling))
+        return exporter
+
+    yield installed
+    hooks.install(None)
+    for provider in providers:
+        provider.shutdown()
+
+
+def app() -> App:
+    shop = App("shop")
+
+    @shop.on(type="order.v1")
+    def order(event: Event, ctx: Context) -> Event:
+        return ctx.derive(type="receipt.v1", data={"order": event.id})
+
+    return shop
+
+
+async def emitted(event: Event) -> Event:
+    """The one event the order handler emits for ``event`` (no receive span: the Kafka path)."""
+    dispatcher = Dispatcher(app())
+    outcome = await dispatcher.attempt(dispatcher.app.subscription("order"), event)
+    assert isinstance(outcome, Handled)
+    (receipt,) = outcome.emitted
+    return receipt
+
+
+async def test_an_unsampled_parent_gets_no_span_and_is_forwarded_unsampled(
+    install: Install,
+) -> None:
+    spans = install(Sampling())
+    event = make_event("order.v1", traceparent=NOT_SAMPLED, tracestate="vendor=a")
+    receipt = await emitted(event)
+    assert spans.get_finished_spans() == ()
+    assert receipt.get_extension("traceparent") == NOT_SAMPLED
+    assert receipt.get_extension("tracestate") == "vendor=a"
+
+
+async def test_a_sampled_parent_is_traced_even_at_ratio_zero(install: Install) -> None:
+    spans = install(Sampling(ratio=0.0))
+    receipt = await emitted(make_event("order.v1", traceparent=SAMPLED))
+    (handle,) = [s for s in spans.get_finished_spans() if s.name == "handle order"]
+    assert f"{handle.context.trace_id:032x}" == TRACE
+    assert receipt.get_extension("traceparent") == f"00-{TRACE}-{handle.context.span_id:016x}-01"
+
+
+async def test_a_root_the_ratio_rejects_starts_an_unsampled_trace(install: Install) -> None:
+    spans = install(Sampling(ratio=0.0))
+    first = await emitted(make_event("order.v1"))
+    second = await emitted(make_event("order.v1"))
+    assert spans.get_finished_spans() == ()
+    parents = [parse_traceparent(e.get_extension("traceparent")) for e in (first, second)]
+    assert [(p is not None, p is not None and p.sampled) for p in parents] == [(True, False)] * 2
+    assert len({p.trace_id for p in parents if p is not None}) == 2
+    assert first.get_extension("tracestate") is None
+
+
+async def test_a_sampler_that_is_not_parent_based_overrides_the_parent(install: Install) -> None:
+    spans = install(Sampling(ratio=0.0, parent_based=False))
+    receipt = await emitted(make_event("order.v1", traceparent=SAMPLED))
+    assert spans.get_finished_spans() == ()
+    assert receipt.get_extension("traceparent") == NOT_SAMPLED
+
+
+async def test_http_forwards_an_unsampled_trace_without_spans(install: Install) -> None:
+    spans = install(Sampling())
+    receiver = Receiver(dispatcher=Dispatcher(app()), max_body_bytes=1 << 20)
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": "o-1",
+        "ce-source": "/pos",
+        "ce-type": "order.v1",
+        "traceparent": NOT_SAMPLED,  # the transport's hop only: the event has none
+        "content-type": "application/json",
+    }
+    transport = httpx.ASGITransport(app=create_asgi_app(receiver))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.post("/", headers=headers, content=b"{}")
+    assert response.status_code == 200
+    assert response.headers["ce-traceparent"] == NOT_SAMPLED
+    assert spans.get_finished_spans() == ()
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, Sampling(ratio=1.0, parent_based=True)),
+        ({"OTEL_TRACES_SAMPLER": "always_off"}, Sampling(ratio=0.0, parent_based=False)),
+        (
+            {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
+            Sampling(ratio=0.1, parent_based=True),
+        ),
+        ({"OTEL_TRACES_SAMPLER": "TraceIdRatio"}, Sampling(ratio=1.0, parent_based=False)),
+    ],
+)
+def test_sampling_follows_the_standard_variables(
+    environ: dict[str, str], expected: Sampling
+) -> None:
+    assert sampling_from(environ) == expected
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"OTEL_TRACES_SAMPLER": "jaeger_remote"},
+        {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "1.5"},
+        {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "ten percent"},
+    ],
+)
+def test_an_unknown_sampler_or_bad_ratio_is_refused(environ: dict[str, str]) -> None:
+    with pytest.raises(ConfigurationError, match="OTEL_TRACES_SAMPLER"):
+        sampling_from(environ)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "",
+        f"00-{TRACE}-{PARENT}",
+        f"00-{'0' * 32}-{PARENT}-01",
+        f"00-{TRACE}-{'0' * 16}-01",
+        f"00-{TRACE.upper()}-{PARENT}-01",
+        f"ff-{TRACE}-{PARENT}-01",
+        f"00-{TRACE}-{PARENT}-01-extra",
+    ],
+)
+def test_an_invalid_traceparent_counts_as_none(value: str | None) -> None:
+    assert parse_traceparent(value) is None
+
+
+def test_a_later_version_may_carry_more_fields() -> None:
+    parent = parse_traceparent(f"01-{TRACE}-{PARENT}-01-what-comes-next")
+    assert parent is not None
+    assert (parent.trace_id, parent.span_id, parent.sampled) == (TRACE, PARENT, True)
