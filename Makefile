@@ -28,6 +28,7 @@ checkov: $(CHECKOV)
 system-deps:
 	@command -v redis-server >/dev/null || { $(APT) update -qq && $(APT) install -y -qq redis-server; }
 	@command -v promtool >/dev/null || { $(APT) update -qq && $(APT) install -y -qq prometheus; }
+	@command -v shellcheck >/dev/null || { $(APT) update -qq && $(APT) install -y -qq shellcheck; }
 
 dev: venv
 	$(BIN)/tidal dev $(ARGS)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import click
 
+from tidal.cli.archive import archive_command
+from tidal.cli.backup import backup
 from tidal.cli.dev import dev
+from tidal.cli.dlq import dlq
+from tidal.cli.manifests import manifests
+from tidal.cli.restore import replay, restore
 from tidal.cli.run import run
 from tidal.cli.send import send
 
@@ -18,6 +23,12 @@ def cli() -> None:
 cli.add_command(run)
 cli.add_command(dev)
 cli.add_command(send)
+cli.add_command(manifests)
+cli.add_command(archive_command)
+cli.add_command(backup)
+cli.add_command(restore)
+cli.add_command(replay)
+cli.add_command(dlq)
 
 
 def main() -> None:
