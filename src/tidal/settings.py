@@ -88,6 +88,12 @@ class KafkaSettings(BaseModel):
         "earliest", description="where a new consumer group starts"
     )
     max_poll_records: int = Field(500, ge=1, description="records one fetch returns at most")
+    fetch_max_wait_ms: int = Field(
+        100,
+        ge=0,
+        description="longest a fetch waits for data on the broker (Kafka's default 500 ms adds"
+        " up to that much per hop on brokers that hold fetches until it expires)",
+    )
     session_timeout_ms: int = Field(10_000, gt=0, description="group session timeout")
     heartbeat_interval_ms: int = Field(3_000, gt=0, description="group heartbeat interval")
     max_poll_interval_ms: int = Field(

@@ -455,3 +455,17 @@ def test_the_binary_reader_decodes_like_the_sdk(event: Event) -> None:
     theirs = sdk_kafka.from_binary(message, FORMAT, Event)
     assert ours == theirs
     assert ours == event
+
+
+async def test_consumers_take_the_fetch_wait_the_settings_give() -> None:
+    from tidal.transports.kafka.connecting import make_consumer
+
+    default = make_consumer(KafkaSettings(), group="g")
+    short = make_consumer(KafkaSettings(fetch_max_wait_ms=20), group="g")
+    try:
+        assert (default._fetch_max_wait_ms, short._fetch_max_wait_ms) == (100, 20)
+    finally:
+        await default.stop()  # never started: only marks them closed
+        await short.stop()
+    with pytest.raises(ValueError, match="fetch_max_wait_ms"):
+        KafkaSettings(fetch_max_wait_ms=-1)
