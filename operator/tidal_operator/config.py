@@ -27,13 +27,22 @@ class OperatorConfig:
     cpu_request: str = "100m"
     memory_request: str = "256Mi"
     memory_limit: str = "1Gi"
+    metrics_port: int = 9090
+    """Port of the operator's own ``/metrics`` (backup and DLQ-archive results); 0: none."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> OperatorConfig:
         """Fields from ``TIDAL_OPERATOR_<FIELD>`` variables; absent ones keep their defaults."""
-        values: dict[str, str | float] = {}
+        values: dict[str, str | float | int] = {}
         for field in fields(cls):
             raw = environ.get(PREFIX + field.name.upper())
             if raw is not None:
-                values[field.name] = float(raw) if field.type == "float" else raw
+                values[field.name] = _parse(str(field.type), raw)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _parse(kind: str, raw: str) -> str | float | int:
+    """A variable's value as its field's type (annotations are strings here)."""
+    if kind == "float":
+        return float(raw)
+    return int(raw) if kind == "int" else raw

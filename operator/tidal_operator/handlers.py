@@ -3,8 +3,10 @@
 ``register(registry, config=..., login=...)`` adds, for both kinds, a reconcile handler on
 create / update / resume and on a timer (level-triggered: it also re-reads the children's
 results into the status), and a delete handler that runs under the ``tidal.dev/cleanup``
-finalizer and deletes the children. ``tidal_operator.main`` registers them for ``kopf run``;
-tests register them into a fresh registry with a login pointing at an emulator.
+finalizer and deletes the children. Every reconcile also updates the resource's exported run
+results (``tidal_operator.metrics``), served on ``/metrics`` from the startup handler.
+``tidal_operator.main`` registers them for ``kopf run``; tests register them into a fresh
+registry with a login pointing at an emulator.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from typing import Any, Final
 
 import kopf
 
+from tidal.observability import register as export
+from tidal.observability import unregister
+from tidal_operator import metrics
 from tidal_operator.config import OperatorConfig
 from tidal_operator.crds import GROUP, VERSION
 from tidal_operator.kube import HttpKubeApi, KubeApi, KubeError, Manifest
@@ -59,6 +64,9 @@ class Operator:
         self._settings = kopf.OperatorSettings()
         self._http = HttpKubeApi(self._credentials)
         self.api: KubeApi = self._http
+        self.results = metrics.Results()
+        export(self, self.results.source)
+        self.metrics: metrics.Server | None = None
 
     async def _credentials(self) -> kopf.ConnectionInfo:
         info = self._login(settings=self._settings, logger=logging.getLogger(__name__))
@@ -76,9 +84,15 @@ class Operator:
     def startup(self, *, settings: kopf.OperatorSettings, **_: Any) -> None:
         self._settings = settings
         configure(settings)
+        if self.metrics is None:
+            self.metrics = metrics.serve(self.config.metrics_port)
 
     async def shutdown(self, **_: Any) -> None:
         await self._http.close()
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
+        unregister(self.results.source)
 
     async def reconcile(self, kind: Kind[Any], body: kopf.Body, patch: kopf.Patch) -> None:
         """Apply the children, delete obsolete ones, then write the status from what is there."""
@@ -89,7 +103,10 @@ class Operator:
             await self.api.delete(child["kind"], desired.owner.namespace, child["metadata"]["name"])
         observed = await self._observe(desired, existing, error)
         previous = dict(body.get("status") or {})
-        patch.status.update(summarize(desired, observed, previous, now=datetime.now(UTC)))
+        now = datetime.now(UTC)
+        status = summarize(desired, observed, previous, now=now)
+        patch.status.update(status)
+        self.results.update(desired, body, status, now)
         if error:
             raise kopf.TemporaryError(error, delay=RETRY_DELAY)
 
@@ -137,6 +154,7 @@ class Operator:
         doomed += await self._list("Job", owner.namespace, {kind.label: owner.name})
         for child in doomed:
             await self.api.delete(child["kind"], owner.namespace, child["metadata"]["name"])
+        self.results.forget(desired)
 
 
 def _watch(registry: kopf.OperatorRegistry, operator: Operator, kind: Kind[Any]) -> None:

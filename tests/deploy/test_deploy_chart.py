@@ -206,6 +206,16 @@ def test_monitoring_objects_sit_behind_their_switches() -> None:
     [monitor] = of_kind(docs, "PodMonitor")
     assert monitor["metadata"]["labels"]["release"] == "kps"
     assert monitor["spec"]["podMetricsEndpoints"][0]["port"] == "user-port"
+    # the operator's pod too, on its metrics port
+    [components] = monitor["spec"]["selector"]["matchExpressions"]
+    assert components["values"] == ["service", "operator"]
+    assert monitor["spec"]["podMetricsEndpoints"][1]["port"] == "metrics"
+    [operator] = [d for d in of_kind(docs, "Deployment") if "operator" in d["metadata"]["name"]]
+    [container] = operator["spec"]["template"]["spec"]["containers"]
+    assert {"name": "metrics", "containerPort": 9090} in container["ports"]
+    labels = operator["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/component"] in components["values"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
     assert len(of_kind(docs, "PrometheusRule")) == 1
     assert len(of_kind(docs, "ConfigMap")) == 3
     quiet = rendered("operator-only")
@@ -224,7 +234,14 @@ def test_network_policies_admit_knative_and_prometheus_only() -> None:
         if "namespaceSelector" in s
     }
     assert names == {"knative-serving", "kourier-system", "knative-eventing", "monitoring"}
-    assert "ingress" not in policies["tidal-operator"]  # deny all ingress
+    # the operator admits only scrapes of its metrics port (the PodMonitor selects it too)
+    [scrape] = policies["tidal-operator"]["ingress"]
+    assert scrape["ports"] == [{"port": "metrics"}]
+    assert {
+        s["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for s in scrape["from"]
+    } == names
+    quiet = of_kind(rendered("operator-only"), "NetworkPolicy")
+    assert all("ingress" not in p["spec"] for p in quiet), "no PodMonitor: no ingress at all"
 
 
 def test_an_enabled_service_without_subscriptions_fails_with_the_command_to_run() -> None:
@@ -323,5 +340,6 @@ def test_the_charts_operator_runs_as_k8s_operator_deployment_yaml_does() -> None
     assert (got["command"], got["args"]) == (want["command"], want["args"])
     assert {e["name"] for e in want["env"]} <= {e["name"] for e in got["env"]}
     assert got["livenessProbe"] == want["livenessProbe"]
+    assert got["ports"] == want["ports"]
     assert charted["spec"]["strategy"] == reference["spec"]["strategy"]
     assert charted["spec"]["replicas"] == 1

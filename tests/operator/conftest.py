@@ -31,7 +31,15 @@ def cluster(emulator: kmock.KubernetesEmulator) -> Cluster:
 
 
 @pytest.fixture
-async def operator(emulator: kmock.KubernetesEmulator, cluster: Cluster) -> AsyncIterator[None]:
+def operator_config() -> OperatorConfig:
+    """The operator's settings: fast resyncs, no /metrics (a test overrides this to scrape)."""
+    return OperatorConfig(image="tidal:test", resync_interval=0.5, metrics_port=0)
+
+
+@pytest.fixture
+async def operator(
+    emulator: kmock.KubernetesEmulator, cluster: Cluster, operator_config: OperatorConfig
+) -> AsyncIterator[None]:
     """kopf running every tidal handler against the emulator, stopped after the test.
 
     kopf gets a thread and an event loop of its own: on stopping, it cancels every task of its
@@ -43,7 +51,7 @@ async def operator(emulator: kmock.KubernetesEmulator, cluster: Cluster) -> Asyn
     server = str(emulator.url)
     register(
         registry,
-        config=OperatorConfig(image="tidal:test", resync_interval=0.5),
+        config=operator_config,
         login=lambda **_: kopf.ConnectionInfo(server=server),
     )
     stop, ready = threading.Event(), threading.Event()

@@ -22,6 +22,14 @@ def test_settings_come_from_prefixed_variables_and_default_otherwise() -> None:
     assert config.resync_interval == 15.0
     assert config.service_account == "runner"
     assert config.image_pull_policy == OperatorConfig().image_pull_policy
+    assert config.metrics_port == 9090
+
+
+def test_the_metrics_port_is_an_integer_and_zero_turns_it_off() -> None:
+    config = OperatorConfig.from_env({"TIDAL_OPERATOR_METRICS_PORT": "0"})
+    assert config.metrics_port == 0
+    port = OperatorConfig.from_env({"TIDAL_OPERATOR_METRICS_PORT": "9191"}).metrics_port
+    assert (port, type(port)) == (9191, int)
 
 
 def test_the_entry_point_registers_with_kopfs_default_registry() -> None:

@@ -257,7 +257,8 @@ def _runs(sources: list[Source], kind: str) -> Iterator[Metric]:
     gauges = {
         "last_success": GaugeMetricFamily(
             f"{prefix}_last_success_timestamp_seconds",
-            f"When a run of the {what} last succeeded (Unix seconds; 0: never).",
+            f"When a run of the {what} last succeeded"
+            " (Unix seconds; until the first success, its creation time).",
             labels=labels,
         ),
         "max_age": GaugeMetricFamily(
