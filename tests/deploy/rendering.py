@@ -15,7 +15,6 @@ import yaml
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 CHART: Final = ROOT / "charts" / "tidal"
-SHARED_CRDS: Final = ROOT.parent / "shared" / "crds"
 SCENARIOS: Final = sorted(
     p.name.removesuffix("-values.yaml") for p in (CHART / "ci").glob("*-values.yaml")
 )

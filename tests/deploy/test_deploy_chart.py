@@ -19,13 +19,13 @@ from tests.deploy.rendering import (
     NAMESPACE,
     ROOT,
     SCENARIOS,
-    SHARED_CRDS,
     Doc,
     of_kind,
     render,
     rendered,
     scenario_values,
 )
+from tests.support.crds import SHARED_CRDS
 
 WORKLOADS = ("Deployment",)
 
@@ -56,8 +56,7 @@ def test_helm_lint_finds_nothing(scenario: str) -> None:
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_every_object_is_valid_against_its_schema(scenario: str) -> None:
-    if not SHARED_CRDS.is_dir():
-        pytest.skip(f"{SHARED_CRDS} is not there")
+    assert SHARED_CRDS.is_dir(), f"{SHARED_CRDS} is missing (set TIDAL_SHARED_CRDS)"
     schemas = crd_schemas()
     docs = rendered(scenario)
     assert docs

@@ -10,12 +10,10 @@ from typing import Any
 import helm_python as helm
 import jsonschema
 import kubernetes_validate
-import pytest
 import yaml
 from monitoring.__main__ import CHART, generated, stale
 from monitoring.alerts import rule_groups
-
-SHARED_CRDS = CHART.parents[2] / "shared" / "crds"
+from tests.support.crds import shared_crd
 
 
 def test_committed_dashboards_and_rules_match_the_generator() -> None:
@@ -66,9 +64,7 @@ def test_the_prometheus_rule_carries_the_generated_groups_and_validates() -> Non
     ]
     assert rule["metadata"]["labels"]["release"] == "kps"
     assert rule["spec"] == rule_groups()
-    crd_path = SHARED_CRDS / "monitoring.coreos.com_prometheusrules.yaml"
-    if not crd_path.exists():
-        pytest.skip(f"{crd_path} is not there")
+    crd_path = shared_crd("monitoring.coreos.com_prometheusrules.yaml")
     crd = yaml.safe_load(crd_path.read_text())
     (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
     # no check of the schema itself: it holds Go regexes (``^(?i)...``) Python cannot compile

@@ -14,6 +14,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from tests.support.crds import SHARED_CRDS, shared_crd
 
 from tidal_operator import backups, dlqs
 from tidal_operator.config import OperatorConfig
@@ -21,7 +22,7 @@ from tidal_operator.pods import CONTAINER_SECURITY, OWNER_UID_LABEL
 from tidal_operator.specs import Owner, backup_policy, dlq_archive
 
 ROOT = Path(__file__).resolve().parents[2]
-KEDA_CRD = ROOT.parent / "shared" / "crds" / "keda.sh_scaledobjects.yaml"
+KEDA_CRD = SHARED_CRDS / "keda.sh_scaledobjects.yaml"
 CONFIG = OperatorConfig(image="registry.example/tidal:1.2.3")
 OWNER = Owner(kind="BackupPolicy", name="orders", namespace="shop", uid="uid-1", generation=1)
 ARCHIVE_OWNER = Owner(
@@ -248,7 +249,7 @@ def test_the_scaled_object_scales_the_drainer_to_zero_on_each_topics_lag() -> No
 
 
 def test_the_scaled_object_is_valid_against_kedas_crd() -> None:
-    assert KEDA_CRD.is_file(), f"{KEDA_CRD} is missing: the upstream CRDs live in ../shared/crds"
+    shared_crd(KEDA_CRD.name)
     crd = yaml.safe_load(KEDA_CRD.read_text(encoding="utf-8"))
     [version] = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
     schema = version["schema"]["openAPIV3Schema"]

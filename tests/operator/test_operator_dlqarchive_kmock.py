@@ -7,20 +7,20 @@ the Deployment's status and the re-drive Job's result itself, as they would.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
 from operator_harness import Cluster, eventually
+from tests.support.crds import SHARED_CRDS
 
 from tidal_operator.dlqs import PAUSED_REPLICAS, RUN_ID_LABEL
 from tidal_operator.results import SCHEMA
 
 pytestmark = pytest.mark.usefixtures("operator")
 
-KEDA_CRD = Path(__file__).resolve().parents[3] / "shared" / "crds" / "keda.sh_scaledobjects.yaml"
+KEDA_CRD = SHARED_CRDS / "keda.sh_scaledobjects.yaml"
 SPEC: dict[str, Any] = {
     "source": {"kafka": {"bootstrapServers": "kafka:9092"}, "topics": ["orders.dlq"]},
     "destination": {"bucket": "dead-letters", "credentials": {"secretName": "s3"}},
