@@ -10,11 +10,12 @@ that discards them, at three samplers: always on, and ``parentbased_traceidratio
 - ``--path kafka``: `bench.kafka_path`'s worker run in this process on a pre-produced topic,
   the tracer installed or removed between runs;
 - ``--path dispatch``: the Kafka worker's per-event work without the broker (decoding the
-  same binary-mode records, then `Dispatcher.attempt`) in this process, CPU time per event
-  including the exporter thread (flushed before the clock stops): tidal's own cost, free of
-  the broker's and the machine's noise.
+  same binary-mode records with `from_consumed`, then `Dispatcher.attempt`) in this process,
+  CPU time per event including the exporter thread (flushed before the clock stops): tidal's
+  own cost, free of the broker's and the machine's noise.
 
-Rounds alternate the contenders; medians and the cost against "off" are printed.
+Rounds alternate the contenders; medians and the cost against "off" are printed, also paired
+(each round's cost against that round's "off", then the median: steadier on a shared machine).
 Run: ``python -m bench.observability_cost --path http`` (or ``kafka``, ``dispatch``).
 """
 
@@ -57,16 +58,22 @@ Rates = dict[str, list[tuple[float, float]]]  # per contender: (events/s, CPU µ
 def report(rates: Rates) -> None:
     """Median events/s and CPU per event of each contender, and the cost against "off" in
     both (the CPU figure holds up better on a machine shared with other work)."""
-    base = statistics.median(r for r, _ in rates[CONTENDERS[0]])
-    base_cpu = statistics.median(c for _, c in rates[CONTENDERS[0]])
+    off = rates[CONTENDERS[0]]
+    base = statistics.median(r for r, _ in off)
+    base_cpu = statistics.median(c for _, c in off)
     for name, values in rates.items():
         rate = statistics.median(r for r, _ in values)
         cpu = statistics.median(c for _, c in values)
+        # the same cost taken round by round against that round's "off" (run just before it),
+        # then the median: drifts of the machine's speed cancel out
+        paired = statistics.median(
+            1 - off_cpu / c for (_, off_cpu), (_, c) in zip(off, values, strict=True)
+        )
         rounds = ", ".join(f"{r:,.0f}" for r, _ in values)
         print(
             f"{name:36s} {rate:9,.0f} events/s (cost {100 * (1 - rate / base):5.1f} %)"
-            f"  {cpu:6.1f} µs CPU/event (cost {100 * (1 - base_cpu / cpu):5.1f} %)"
-            f"  rounds: {rounds}"
+            f"  {cpu:6.1f} µs CPU/event (cost {100 * (1 - base_cpu / cpu):5.1f} %,"
+            f" paired {100 * paired:5.1f} %)  rounds: {rounds}"
         )
 
 
@@ -244,7 +251,7 @@ def dispatch(args: argparse.Namespace, collector_url: str) -> Rates:
 
 async def _dispatch_rounds(args: argparse.Namespace, collector_url: str) -> Rates:
     from bench import kafka_path
-    from tidal.bindings.kafka import KafkaMessage, from_record, headers_from_list
+    from tidal.bindings.kafka import from_consumed
     from tidal.dispatching import Dispatcher
     from tidal.observability import hooks
 
@@ -258,9 +265,8 @@ async def _dispatch_rounds(args: argparse.Namespace, collector_url: str) -> Rate
             sub = dispatcher.app.subscription("noop")
             hooks.install(tracer)  # type: ignore[arg-type]
             started, before = time.perf_counter(), time.process_time()
-            for key, value, headers in records:
-                message = KafkaMessage(headers=headers_from_list(headers), key=key, value=value)
-                await dispatcher.attempt(sub, from_record(message))
+            for key, value, headers in records:  # as the worker decodes a fetched record
+                await dispatcher.attempt(sub, from_consumed(headers, key, value))
             if tracer is not None:  # the exporter's encoding counts too
                 tracer._tracer.span_processor.force_flush()  # type: ignore[attr-defined]
             cpu, wall = time.process_time() - before, time.perf_counter() - started

@@ -125,20 +125,30 @@ class Dispatcher:
         With ``broker_retries`` (Knative) the broker counts attempts, so a retryable failure is
         never final here. ``claim``: the event's idempotency key acquired by `claim_many`.
         """
-        stats, started = self.stats, time.monotonic()
-        stats.in_flight[sub.name] += 1
-        guarded = self._guarded if hooks.tracer is None else self._traced
+        stats, started, name = self.stats, time.monotonic(), sub.name
+        stats.in_flight[name] += 1
+        tracer = hooks.tracer
         try:
-            handled = await guarded(sub, event, attempt, emit or _discard, claim)
+            if tracer is None:
+                handled = await self._guarded(sub, event, attempt, emit or _discard, claim)
+            else:  # in a handle span (None: not sampled), the emission in an emit span
+                span = tracer.handle(
+                    event, service=self.app.name, subscription=name, attempt=attempt
+                )
+                with span as traced:
+                    emit = emit or _discard
+                    if traced is not None:
+                        emit = tracer.emitting(emit, subscription=name)
+                    handled = await self._guarded(sub, event, attempt, emit, claim)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every failure is classified, none escapes
             final = not broker_retries and sub.policy.exhausted(attempt)
             return self._failed_attempt(sub, event, exc, attempt, first_failure, final=final)
         finally:
-            stats.in_flight[sub.name] -= 1
-            stats.observe(sub.name, event.type, time.monotonic() - started)
-        stats.bump(sub.name, "duplicate" if handled.duplicate else "handled", event_type=event.type)
+            stats.in_flight[name] -= 1
+            stats.observe(name, event.type, time.monotonic() - started)
+        stats.bump(name, "duplicate" if handled.duplicate else "handled", event_type=event.type)
         return handled
 
     async def deliver(
@@ -161,27 +171,16 @@ class Dispatcher:
             await self.clock.sleep(outcome.delay)
             attempt += 1
 
-    async def _traced(
-        self, sub: Subscription, event: Event, attempt: int, emit: Emit, claim: Claim | None
-    ) -> Handled:
-        """`_guarded` inside a handle span, its emission inside an emit span."""
-        tracer = hooks.tracer
-        assert tracer is not None
-        span = tracer.handle(event, service=self.app.name, subscription=sub.name, attempt=attempt)
-        with span as traced:  # None: the event is not sampled, no emit span either
-            if traced is not None:
-                emit = tracer.emitting(emit, subscription=sub.name)
-            return await self._guarded(sub, event, attempt, emit, claim)
-
     async def _guarded(
         self, sub: Subscription, event: Event, attempt: int, emit: Emit, claim: Claim | None
     ) -> Handled:
-        try:
-            self._check_age(sub, event)
-        except EventExpiredError:
-            if claim is not None and claim.existing is None and self.idempotency is not None:
-                await self.idempotency.store.release(claim.key, claim.mine.token)  # never ran
-            raise
+        if sub.policy.max_age is not None:
+            try:
+                self._check_age(sub, event)
+            except EventExpiredError:
+                if claim is not None and claim.existing is None and self.idempotency is not None:
+                    await self.idempotency.store.release(claim.key, claim.mine.token)  # never ran
+                raise
         if self.idempotency is None or not sub.idempotent:
             produced = await self._call(sub, event, attempt)
             await emit(produced)
@@ -216,7 +215,7 @@ class Dispatcher:
         ctx = self._context(sub, event, attempt, timeout) if sub.wants_context else None
         args: tuple[Any, ...] = (event,) if ctx is None else (event, ctx)
         try:
-            async with self._watchdog.scope(INFINITE if timeout is None else timeout):
+            with self._watchdog.scope(INFINITE if timeout is None else timeout):
                 if sub.is_async:
                     result = await sub.handler(*args)  # type: ignore[misc]
                 else:

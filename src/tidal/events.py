@@ -76,17 +76,18 @@ class Event(CloudEvent):
         attributes.update({k: v for k, v in extensions.items() if v is not None})
         return cls(attributes, data)
 
+    # the three the hot path reads read the attributes directly (what the getters do)
     @property
     def id(self) -> str:
-        return self.get_id()
+        return self._attributes["id"]  # type: ignore[no-any-return]
 
     @property
     def source(self) -> str:
-        return self.get_source()
+        return self._attributes["source"]  # type: ignore[no-any-return]
 
     @property
     def type(self) -> str:
-        return self.get_type()
+        return self._attributes["type"]  # type: ignore[no-any-return]
 
     @property
     def subject(self) -> str | None:
@@ -157,7 +158,10 @@ def _plainly_valid(attributes: dict[str, Any]) -> bool:
     time = attributes.get("time")
     if time is not None and not (isinstance(time, datetime) and time.tzinfo is not None):
         return False
-    return all(_valid_extension(name) for name in attributes if name not in CORE_ATTRIBUTES)
+    for name in attributes:  # a loop, not all() over a generator: every event comes through
+        if name not in CORE_ATTRIBUTES and not _valid_extension(name):
+            return False
+    return True
 
 
 def event_key(source: str, event_id: str) -> EventKey:

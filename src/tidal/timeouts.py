@@ -4,6 +4,8 @@
 HTTP hot path's dispatch together. A `Watchdog` keeps the deadlines of the running attempts in a
 dict and one ticker task cancels the overdue ones, so timeouts are enforced within
 ``resolution`` seconds (0.05 by default), and entering / leaving a scope costs a dict write.
+A scope is a plain ``with`` block (it never awaits; ``async with`` works too), so the
+dispatcher's hot path creates no coroutine for it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ class _Scope:
         self.deadline = deadline
         self.expired = False
 
-    async def __aenter__(self) -> _Scope:
+    def __enter__(self) -> _Scope:
         task = asyncio.current_task()
         if task is None:
             raise RuntimeError("a timeout scope needs a running task")
@@ -33,7 +35,7 @@ class _Scope:
         self._watchdog._add(self)
         return self
 
-    async def __aexit__(
+    def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
@@ -43,6 +45,17 @@ class _Scope:
         cancelled_by_us = self.expired and exc_type is asyncio.CancelledError
         if cancelled_by_us and self._task.uncancel() <= self._cancelling:
             raise TimeoutError from exc
+
+    async def __aenter__(self) -> _Scope:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
 
     def expire(self) -> None:
         self.expired = True
@@ -58,7 +71,8 @@ class Watchdog:
         self._ticker: asyncio.Task[None] | None = None
 
     def scope(self, timeout: float) -> _Scope:
-        """``async with watchdog.scope(5):`` raises `TimeoutError` when the body overruns."""
+        """``with watchdog.scope(5):`` (inside a task) raises `TimeoutError` when the body
+        overruns."""
         return _Scope(self, time.monotonic() + timeout)
 
     def _add(self, scope: _Scope) -> None:

@@ -14,7 +14,13 @@ from cloudevents.core.bindings import kafka as sdk_kafka
 
 from tidal import App, ConfigurationError, DeliveryPolicy, Event, InvalidEventError, Settings
 from tidal.bindings.formats import FORMAT
-from tidal.bindings.kafka import KafkaMessage, from_record, headers_from_list, to_record
+from tidal.bindings.kafka import (
+    KafkaMessage,
+    from_consumed,
+    from_record,
+    headers_from_list,
+    to_record,
+)
 from tidal.deadletters import Failure, original
 from tidal.idempotency import Record, Status
 from tidal.settings import KafkaSettings
@@ -428,6 +434,21 @@ async def test_calls_made_in_one_loop_turn_go_to_the_store_as_one_batch() -> Non
     assert fake.batches == [["a", "b", "c"], ["a", "b"]]
 
 
+async def test_batches_and_single_calls_of_one_loop_turn_share_one_call() -> None:
+    record = Record(status=Status.IN_PROGRESS, payload_hash="h", token="t")
+    fake = BatchingFake(taken={"b": record, "e": record})
+    store = CoalescingStore(fake)
+    items = [(k, record, 60.0) for k in "abcde"]
+    first, single, second = await asyncio.gather(
+        store.acquire_many(items[:2]),
+        store.acquire("c", record, ttl=60),
+        store.acquire_many(items[3:]),
+    )
+    assert (first, single, second) == ([None, record], None, [None, record])
+    assert fake.batches == [["a", "b", "c", "d", "e"]]
+    assert await store.acquire_many([]) == []
+
+
 async def test_a_failed_batch_fails_every_caller_in_it() -> None:
     record = Record(status=Status.IN_PROGRESS, payload_hash="h", token="t")
     store = CoalescingStore(BatchingFake(fail=True))
@@ -455,6 +476,67 @@ def test_the_binary_reader_decodes_like_the_sdk(event: Event) -> None:
     theirs = sdk_kafka.from_binary(message, FORMAT, Event)
     assert ours == theirs
     assert ours == event
+
+
+_BINARY = [
+    ("ce_specversion", b"1.0"),
+    ("ce_id", b"e-1"),
+    ("ce_source", b"/s"),
+    ("ce_type", b"t"),
+    ("ce_time", b"2026-11-23T10:15:00Z"),
+    ("content-type", b"application/json"),
+]
+
+
+@pytest.mark.parametrize(
+    ("headers", "key", "value"),
+    [
+        (_BINARY, b"k-1", b'{"a": 1}'),
+        (_BINARY, None, None),
+        ([("content-type", b"text/plain"), *_BINARY[:5]], None, b"hi"),  # attribute order
+        ([*_BINARY, ("ce_id", b"e-2"), ("traceparent", b"x"), ("ce_ext1", None)], None, b"1"),
+        ([("CE_ID", b"e-3"), *_BINARY[:1], *_BINARY[2:]], None, b"{}"),  # capitals
+        ([("Content-Type", b"application/json"), *_BINARY[:5]], None, b"{}"),
+        (_BINARY, None, '\ufeff{"a": 1}'.encode("utf-8-sig")),  # a BOM: json.loads decides
+        (_BINARY, None, '{"a": "\u00e9"}'.encode("utf-16")),
+    ],
+)
+def test_the_list_reader_decodes_as_from_record_does(
+    headers: list[tuple[str, bytes | None]], key: bytes | None, value: bytes | None
+) -> None:
+    message = KafkaMessage(headers=headers_from_list(headers), key=key, value=value or b"")
+    try:
+        expected: Event | str = from_record(message)
+    except InvalidEventError as exc:
+        expected = str(exc)
+    try:
+        ours: Event | str = from_consumed(headers, key, value)
+    except InvalidEventError as exc:
+        ours = str(exc)
+    assert ours == expected
+    if isinstance(ours, Event) and isinstance(expected, Event):
+        assert list(ours.get_attributes()) == list(expected.get_attributes())
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        _BINARY[1:],  # no ce_specversion
+        [*_BINARY, ("ce_subject", b"\xff")],  # not UTF-8
+        [*_BINARY[:4], ("ce_time", b"yesterday")],
+        [*_BINARY[:5], ("content-type", b"application/cloudevents+json")],  # structured
+        [("ce_specversion", b"0.3"), *_BINARY[1:]],
+    ],
+)
+def test_the_list_reader_fails_as_from_record_does(
+    headers: list[tuple[str, bytes | None]],
+) -> None:
+    message = KafkaMessage(headers=headers_from_list(headers), key=None, value=b"{")
+    with pytest.raises(InvalidEventError) as theirs:
+        from_record(message)
+    with pytest.raises(InvalidEventError) as ours:
+        from_consumed(headers, None, b"{")
+    assert str(ours.value) == str(theirs.value)
 
 
 async def test_consumers_take_the_fetch_wait_the_settings_give() -> None:

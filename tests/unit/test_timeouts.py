@@ -19,6 +19,13 @@ async def test_overrunning_body_raises_timeout_error_within_the_resolution() -> 
     assert 0.05 <= time.monotonic() - started < 0.5
 
 
+async def test_a_plain_with_block_times_out_too() -> None:
+    watchdog = Watchdog(resolution=0.01)
+    with pytest.raises(TimeoutError), watchdog.scope(0.05):
+        await asyncio.sleep(5)
+    assert watchdog._scopes == {}
+
+
 async def test_body_that_finishes_in_time_is_untouched() -> None:
     watchdog = Watchdog(resolution=0.01)
     async with watchdog.scope(1):

@@ -176,7 +176,11 @@ class _Received:
 
 
 def _event_parent(event: Event) -> Parent | None:
-    return parse_traceparent(event.get_extension(TRACEPARENT), event.get_extension(TRACESTATE))
+    attributes = event.get_attributes()
+    traceparent = attributes.get(TRACEPARENT)
+    if traceparent is None:  # most events: no parent, nothing to parse
+        return None
+    return parse_traceparent(traceparent, attributes.get(TRACESTATE))
 
 
 class OtelTracer:
@@ -221,8 +225,17 @@ class OtelTracer:
                 kind=SpanKind.INTERNAL,
                 attributes={"tidal.subscription": subscription, "tidal.attempt": attempt},
             )
-        parent = _event_parent(event)  # the transport opened no receive span
-        if not self.sampling.sampled(parent):
+        # the transport opened no receive span (Kafka): most events come without a parent and
+        # the ratio decides, `Sampling.sampled` inline
+        attributes, sampling = event._attributes, self.sampling
+        traceparent = attributes.get(TRACEPARENT)
+        parent = None if traceparent is None else _event_parent(event)
+        if parent is None or not sampling.parent_based:
+            ratio = sampling.ratio
+            sampled = ratio >= 1.0 or (ratio > 0.0 and random.random() < ratio)
+        else:
+            sampled = parent.sampled
+        if not sampled:
             return _Unsampled(parent)
         return self._tracer.start_as_current_span(
             f"handle {subscription}",

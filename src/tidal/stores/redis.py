@@ -74,10 +74,16 @@ def _ms(seconds: float) -> int:
 
 def _by_ttl(items: Sequence[Pending]) -> dict[int, list[int]]:
     """Positions of ``items`` grouped by their TTL in milliseconds."""
+    if items and all(ttl == items[0][2] for _, _, ttl in items):  # the usual case: one TTL
+        return {_ms(items[0][2]): list(range(len(items)))}
     groups: dict[int, list[int]] = {}
     for position, (_, _, ttl) in enumerate(items):
         groups.setdefault(_ms(ttl), []).append(position)
     return groups
+
+
+def _group(items: Sequence[Pending], positions: list[int]) -> Sequence[Pending]:
+    return items if len(positions) == len(items) else [items[p] for p in positions]
 
 
 class RedisIdempotencyStore:
@@ -115,8 +121,9 @@ class RedisIdempotencyStore:
         """`acquire` for each (key, record, ttl), one script call per distinct ttl."""
         found: list[Record | None] = [None] * len(items)
         for ttl, positions in _by_ttl(items).items():
-            keys = [items[p][0] for p in positions]
-            records = "\n".join(items[p][1].to_json() for p in positions)
+            group = _group(items, positions)
+            keys = [key for key, _, _ in group]
+            records = "\n".join([record.to_json() for _, record, _ in group])
             reply = cast(list[Any], await self._call(self._acquire_many, keys, [ttl, records]))
             for at, existing in zip(reply[::2], reply[1::2], strict=True):
                 found[positions[at - 1]] = Record.from_json(existing)
@@ -126,9 +133,10 @@ class RedisIdempotencyStore:
         """`complete` for each (key, record, ttl), one script call per distinct ttl."""
         done = [True] * len(items)
         for ttl, positions in _by_ttl(items).items():
-            keys = [items[p][0] for p in positions]
-            records = "\n".join(items[p][1].to_json() for p in positions)
-            tokens = "\n".join(items[p][1].token for p in positions)
+            group = _group(items, positions)
+            keys = [key for key, _, _ in group]
+            records = "\n".join([record.to_json() for _, record, _ in group])
+            tokens = "\n".join([record.token for _, record, _ in group])
             reply = cast(
                 list[int], await self._call(self._complete_many, keys, [ttl, records, tokens])
             )

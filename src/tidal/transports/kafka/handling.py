@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from tidal.app import Subscription
-from tidal.bindings.kafka import KafkaMessage, from_record, headers_from_list
+from tidal.bindings.kafka import KafkaMessage, from_consumed, from_record, headers_from_list
 from tidal.deadletters import Failure
-from tidal.dispatching import Dispatcher, Failed, Retry
+from tidal.dispatching import Dispatcher, Failed, Handled, Retry
 from tidal.errors import InvalidEventError
 from tidal.events import Event
 from tidal.idempotency import Claim
@@ -94,11 +94,8 @@ class RecordHandler:
         records, records that are not CloudEvents, filter errors)."""
         if record.topic == self.topics.retry:
             return None
-        headers = headers_from_list(record.headers)
         try:
-            event = from_record(
-                KafkaMessage(headers=headers, key=record.key, value=record.value or b"")
-            )
+            event = from_consumed(record.headers, record.key, record.value)
             wanted = self.sub.matches(event)
         except Exception:  # `process` meets it again and dead-letters the record
             return None
@@ -106,25 +103,35 @@ class RecordHandler:
 
     async def process(self, record: ConsumedRecord) -> None:
         """Take ``record`` to one of its ends (handled, retry topic, dead-letter topic)."""
+        if record.topic == self.topics.retry:
+            await self._process_retry(record)
+            return
+        try:
+            event = from_consumed(record.headers, record.key, record.value)
+        except InvalidEventError as exc:
+            await self._reject(record, exc)
+            return
+        try:
+            wanted = self.sub.matches(event)
+        except Exception as exc:  # a filter that cannot judge this event: undeliverable
+            await self._dead_letter(record, event, self._failure(exc), Origin.of(record))
+            return
+        self.dispatcher.stats.bump(
+            self.sub.name, "received" if wanted else "filtered", event_type=event.type
+        )
+        if wanted:
+            await self._attempt(record, event, None)
+
+    async def _process_retry(self, record: ConsumedRecord) -> None:
+        """A record of the retry topic: its retry state and event, attempted again."""
         headers = headers_from_list(record.headers)
         try:
-            retry = RetryState.from_headers(headers) if record.topic == self.topics.retry else None
+            retry = RetryState.from_headers(headers)
             message = KafkaMessage(headers=headers, key=record.key, value=record.value or b"")
             event = from_record(message)
         except InvalidEventError as exc:
             await self._reject(record, exc)
             return
-        if retry is None:
-            try:
-                wanted = self.sub.matches(event)
-            except Exception as exc:  # a filter that cannot judge this event: undeliverable
-                await self._dead_letter(record, event, self._failure(exc), Origin.of(record))
-                return
-            self.dispatcher.stats.bump(
-                self.sub.name, "received" if wanted else "filtered", event_type=event.type
-            )
-            if not wanted:
-                return
         await self._attempt(record, event, retry)
 
     async def first(
@@ -156,6 +163,8 @@ class RecordHandler:
             claim=claim,
         )
         self.measures.latency.observe(time.perf_counter() - started)
+        if isinstance(outcome, Handled):
+            return
         origin = Origin.of(record) if retry is None else retry.origin
         if isinstance(outcome, Retry):
             await self._retry(record, outcome, attempt, retry, origin)

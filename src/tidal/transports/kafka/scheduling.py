@@ -85,7 +85,8 @@ class PartitionWork:
         self._backlog: deque[ConsumedRecord] = deque()
         self._ready: deque[ConsumedRecord] = deque()
         self._prepared: deque[tuple[ConsumedRecord, Job | None]] = deque()
-        self._parked: dict[Hashable, deque[ConsumedRecord]] = {}
+        # key -> the records parked behind the one of that key in flight (None: none yet)
+        self._parked: dict[Hashable, deque[ConsumedRecord] | None] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._workers: set[asyncio.Task[None]] = set()
         self._admitted = 0
@@ -111,18 +112,21 @@ class PartitionWork:
         self._admit()
 
     def _admit(self) -> None:
-        backlog, offsets = self._backlog, self.offsets
+        backlog, offsets, parked = self._backlog, self.offsets, self._parked
         while backlog and self._admitted < self._limit and len(offsets) < self._window:
             record = backlog.popleft()
             offsets.add(record.offset)
             self._admitted += 1
-            key = self._key(record)
+            key = WHOLE_PARTITION if self._ordered else record.key
             if key is None:
                 self._schedule(record)
-            elif key in self._parked:  # the key has a record in flight: wait behind it
-                self._parked[key].append(record)
+            elif key in parked:  # the key has a record in flight: wait behind it
+                behind = parked[key]
+                if behind is None:
+                    parked[key] = behind = deque()
+                behind.append(record)
             else:
-                self._parked[key] = deque()
+                parked[key] = None
                 self._schedule(record)
         if len(backlog) >= self._backlog_limit:
             if self.full_since is None:
@@ -130,9 +134,6 @@ class PartitionWork:
         elif self.full_since is not None:
             self.full_since = None
             self._on_room()
-
-    def _key(self, record: ConsumedRecord) -> Hashable | None:
-        return WHOLE_PARTITION if self._ordered else record.key
 
     def _schedule(self, record: ConsumedRecord) -> None:
         """Make an admitted record that owns its key ready, now or when it is due."""
@@ -163,21 +164,30 @@ class PartitionWork:
 
     async def _work(self) -> None:
         me = asyncio.current_task()
+        ready, prepared, process = self._ready, self._prepared, self._process
         try:
             ran = 0
-            while (self._ready or self._prepared) and not self._closing:
-                if not self._prepared and self._prepare is not None:
+            while (ready or prepared) and not self._closing:
+                if not prepared and self._prepare is not None:
                     if self._preparing:  # the worker preparing runs the records after
                         break
                     await self._prepare_ready(self._prepare)
                     continue
-                if self._prepared:
-                    record, job = self._prepared.popleft()
+                if prepared:
+                    record, job = prepared.popleft()
                 else:
-                    record, job = self._ready.popleft(), None
+                    record, job = ready.popleft(), None
                 self._running += 1
                 self._wake()  # more is ready: another worker takes it if this one waits
-                if not await self._run(record, job):
+                # the record's run, inline (no coroutine of our own per record)
+                try:
+                    await (process(record) if job is None else job.run())
+                except Exception as exc:  # a record that cannot end: the subscription must stop
+                    self._on_error(exc)
+                    return
+                finally:
+                    self._running -= 1
+                if not self._ended(record):
                     return
                 ran += 1
                 if ran % YIELD_EVERY == 0:
@@ -210,34 +220,24 @@ class PartitionWork:
         # start a worker for each now, so they all wait in the same batch rather than in turn
         self._spawn(len(self._prepared) - 1)
 
-    async def _run(self, record: ConsumedRecord, job: Job | None = None) -> bool:
-        """Process one record (``_running`` already counts it); False if it cannot end."""
-        try:
-            await (self._process(record) if job is None else job.run())
-        except Exception as exc:  # a record that cannot end: the subscription must stop
-            self._on_error(exc)
-            return False
-        finally:
-            self._running -= 1
+    def _ended(self, record: ConsumedRecord) -> bool:
+        """Book a record that ran to its end; False when the partition is closing."""
         if self.offsets.done(record.offset):
             self._on_done()
         self._admitted -= 1
         if self._closing:
             return False
-        self._release(record)
-        self._admit()
+        # hand the record's key to the next record parked behind it, if any
+        key = WHOLE_PARTITION if self._ordered else record.key
+        if key is not None:
+            behind = self._parked[key]
+            if behind:
+                self._schedule(behind.popleft())
+            else:
+                del self._parked[key]
+        if self._backlog or self.full_since is not None:
+            self._admit()
         return True
-
-    def _release(self, record: ConsumedRecord) -> None:
-        """Hand the record's key to the next record parked behind it, if any."""
-        key = self._key(record)
-        if key is None:
-            return
-        parked = self._parked[key]
-        if parked:
-            self._schedule(parked.popleft())
-        else:
-            del self._parked[key]
 
     async def close(self, *, grace: float) -> None:
         """Stop: drop what has not started, let running records finish for up to ``grace``
