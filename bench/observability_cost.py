@@ -195,7 +195,8 @@ def _tracer(collector_url: str, ratio: float) -> object:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
     from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
-    from tidal.observability.tracing import OtelTracer, Sampling
+    from tidal.observability.sampling import Sampling
+    from tidal.observability.tracing import OtelTracer
 
     provider = TracerProvider(sampler=ALWAYS_ON)
     exporter = OTLPSpanExporter(endpoint=f"{collector_url}/v1/traces")

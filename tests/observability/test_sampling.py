@@ -16,7 +16,8 @@ from tidal import App, Context, Event
 from tidal.dispatching import Dispatcher, Handled
 from tidal.errors import ConfigurationError
 from tidal.observability import hooks
-from tidal.observability.tracing import OtelTracer, Sampling, parse_traceparent, sampling_from
+from tidal.observability.sampling import Sampling, parse_traceparent, sampling_from
+from tidal.observability.tracing import OtelTracer
 from tidal.testing import make_event
 from tidal.transports.http.server import Receiver, create_asgi_app
 

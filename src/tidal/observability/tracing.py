@@ -8,9 +8,9 @@ header, which becomes a span link when both exist), and every event a handler pr
 stamped with its handle span's context, so one trace follows an event through the broker to
 each service and on to the events it emits.
 
-Sampling is decided here, before the SDK is touched (`Sampling`, from the standard
-``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG``): an event whose ``traceparent`` says
-not sampled (parent-based samplers), or that the ratio rejects, gets no SDK span at all; its
+Sampling is decided before the SDK is touched (`tidal.observability.sampling`, from the
+standard ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG``): an event whose ``traceparent``
+says not sampled (parent-based samplers), or that the ratio rejects, gets no SDK span at all; its
 handler's events still carry a valid ``traceparent``: the same trace id and the incoming parent
 id (a new trace id and span id when there was none) with the sampled flag off, and the same
 ``tracestate``. Only sampled events pay for spans.
@@ -29,7 +29,6 @@ import random
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar, Token
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final
 
@@ -45,6 +44,15 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from tidal.errors import ConfigurationError
 from tidal.events import Event
 from tidal.observability.hooks import Emit
+from tidal.observability.sampling import (
+    DEFAULT_SAMPLER,
+    Forward,
+    Parent,
+    Sampling,
+    forward,
+    parse_traceparent,
+    sampling_from,
+)
 
 log = logging.getLogger("tidal.observability")
 
@@ -55,62 +63,7 @@ _PROPAGATOR: Final = TraceContextTextMapPropagator()
 _OTLP_ENDPOINTS: Final = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
-_HEX: Final = frozenset("0123456789abcdef")
-_ZERO_TRACE: Final = "0" * 32
-_ZERO_SPAN: Final = "0" * 16
 _NOT_TRACED: Final = nullcontext()
-
-Forward = tuple[str, str | None]
-"""The (traceparent, tracestate) an unsampled event's emitted events carry."""
-
-
-@dataclass(frozen=True, slots=True)
-class Parent:
-    """A valid W3C ``traceparent`` (lower-case hex ids) and the ``tracestate`` beside it."""
-
-    trace_id: str
-    span_id: str
-    sampled: bool
-    tracestate: str | None = None
-
-
-def parse_traceparent(value: object, tracestate: object = None) -> Parent | None:
-    """The parent a ``traceparent`` value names; None when it is absent or not valid W3C."""
-    if not isinstance(value, str) or len(value) < 55:
-        return None
-    version, trace_id, span_id, flags = value[:2], value[3:35], value[36:52], value[53:55]
-    if value[2] != "-" or value[35] != "-" or value[52] != "-" or version == "ff":
-        return None
-    if len(value) > 55 and (version == "00" or value[55] != "-"):
-        return None
-    if not _HEX.issuperset(version + trace_id + span_id + flags):
-        return None
-    if trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
-        return None
-    state = tracestate if isinstance(tracestate, str) else None
-    return Parent(trace_id, span_id, bool(int(flags, 16) & 1), state)
-
-
-@dataclass(frozen=True, slots=True)
-class Sampling:
-    """Which events get spans: a parent's sampled flag decides when ``parent_based`` and the
-    event has one; otherwise a random ``ratio`` of events (1: all, 0: none)."""
-
-    ratio: float = 1.0
-    parent_based: bool = True
-
-    def sampled(self, parent: Parent | None) -> bool:
-        if parent is not None and self.parent_based:
-            return parent.sampled
-        return self.ratio >= 1.0 or (self.ratio > 0.0 and random.random() < self.ratio)
-
-
-def forward(parent: Parent | None) -> Forward:
-    """What an unsampled event passes on: its parent with the sampled flag off, or new ids."""
-    if parent is None:
-        trace_id, span_id = random.getrandbits(128) or 1, random.getrandbits(64) or 1
-        return f"00-{trace_id:032x}-{span_id:016x}-00", None
-    return f"00-{parent.trace_id}-{parent.span_id}-00", parent.tracestate
 
 
 class _Unsampled:
@@ -351,41 +304,6 @@ def configure(
         environ.get("OTEL_TRACES_SAMPLER", DEFAULT_SAMPLER),
     )
     return OtelTracer(provider.get_tracer(INSTRUMENTATION, version), sampling=sampling)
-
-
-DEFAULT_SAMPLER: Final = "parentbased_always_on"  # the OpenTelemetry specification's default
-_SAMPLERS: Final = {  # name -> (parent-based, fixed ratio or None: from the argument)
-    "always_on": (False, 1.0),
-    "always_off": (False, 0.0),
-    "traceidratio": (False, None),
-    "parentbased_always_on": (True, 1.0),
-    "parentbased_always_off": (True, 0.0),
-    "parentbased_traceidratio": (True, None),
-}
-
-
-def sampling_from(environ: Mapping[str, str]) -> Sampling:
-    """`Sampling` per ``OTEL_TRACES_SAMPLER`` (the specification's names; default
-    ``parentbased_always_on``) and ``OTEL_TRACES_SAMPLER_ARG`` (the ratio, default 1.0)."""
-    name = environ.get("OTEL_TRACES_SAMPLER", DEFAULT_SAMPLER).strip().lower()
-    if name not in _SAMPLERS:
-        raise ConfigurationError(
-            f"OTEL_TRACES_SAMPLER={name!r}: tidal supports {', '.join(_SAMPLERS)}"
-        )
-    parent_based, ratio = _SAMPLERS[name]
-    if ratio is None:
-        ratio = _ratio(environ.get("OTEL_TRACES_SAMPLER_ARG", "1.0"))
-    return Sampling(ratio=ratio, parent_based=parent_based)
-
-
-def _ratio(text: str) -> float:
-    try:
-        ratio = float(text)
-    except ValueError:
-        ratio = -1.0
-    if not 0.0 <= ratio <= 1.0:
-        raise ConfigurationError(f"OTEL_TRACES_SAMPLER_ARG={text!r}: a ratio from 0 to 1")
-    return ratio
 
 
 def _resource(service: str, version: str, environ: Mapping[str, str]) -> Resource:
