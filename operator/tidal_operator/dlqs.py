@@ -1,7 +1,9 @@
 """DLQArchive -> children: drainer Deployment, KEDA ScaledObject, retention CronJob, re-drive Job.
 
 The drainer runs ``tidal dlq drain`` in a consumer group; KEDA scales it on that group's lag,
-from zero (one kafka trigger per dead-letter topic). Retention runs daily as ``tidal dlq prune``
+from zero (one kafka trigger per dead-letter topic). It serves ``/metrics`` (the dead letters it
+archived) on the container port named ``metrics`` (`METRICS_PORT`), which the chart's drainer
+PodMonitor scrapes in every namespace. Retention runs daily as ``tidal dlq prune``
 so that it happens even while the drainer sleeps at zero. A new ``spec.redrive.runId`` gives a
 Job running ``tidal dlq redrive``. Pure; called by ``tidal_operator.reconciling``.
 """
@@ -31,6 +33,9 @@ PRUNE: Final = "prune"
 REDRIVE: Final = "redrive"
 RUN_ID_LABEL: Final = "tidal.dev/redrive-run"
 PAUSED_REPLICAS: Final = "autoscaling.keda.sh/paused-replicas"
+METRICS_PORT: Final = 9464
+"""The drainer's ``/metrics`` port (tidal's default ``TIDAL_OBSERVABILITY__METRICS_PORT``)."""
+METRICS_PORT_NAME: Final = "metrics"
 
 
 def drain_name(owner: Owner) -> str:
@@ -59,7 +64,8 @@ def drain_args(owner: Owner, spec: DLQArchiveSpec) -> list[str]:
     args += ["--partition-by-type"] if spec.by_event_type else []
     args += ["--compression", spec.compression]
     args += ["--segment-max-events", str(spec.segment_max_events)]
-    return [*args, "--segment-max-age", spec.segment_max_age]
+    args += ["--segment-max-age", spec.segment_max_age]
+    return [*args, "--metrics-port", str(METRICS_PORT)]
 
 
 def prune_args(owner: Owner, spec: DLQArchiveSpec) -> list[str]:
@@ -101,6 +107,8 @@ def _pod(owner: Owner, spec: DLQArchiveSpec, config: OperatorConfig, component: 
     main = container(
         args, config=config, env=store_env(spec.destination), env_from=kafka_env_from(*kafka)
     )
+    if component == DRAIN:
+        main["ports"] = [{"name": METRICS_PORT_NAME, "containerPort": METRICS_PORT}]
     restart = "Always" if component == DRAIN else "Never"
     return pod_template(owner, component, main, config=config, restart_policy=restart)
 

@@ -6,6 +6,8 @@ with the status it just computed and `Results.forget` on delete, and starts `ser
 kopf startup handler. The pure part is `track` (a resource's plan, body and status, plus what was
 seen before -> its `RunResults`), `max_age` and `cron_interval`; the families themselves
 (``tidal_backup_*``, ``tidal_dlq_archive_*``) are made by ``tidal.observability.metrics``.
+A DLQArchive's archived dead letters (``tidal_dlq_archive_events_total``) are not exported here:
+its drainer pods count and serve them (``tidal dlq drain``), so its `RunResults.events` is None.
 """
 
 from __future__ import annotations
@@ -186,7 +188,7 @@ def _backup(
     size = _int(last.get("bytes")) if succeeded else None
     if size is None:
         size = previous.results.last_size_bytes if previous else _int(verified.get("bytes"))
-    events = previous.results.events if previous else 0
+    events = (previous.results.events or 0) if previous else 0
     if fresh and succeeded:
         events += _int(last.get("events")) or 0
     return replace(
@@ -206,12 +208,14 @@ def _tick(previous: Tracked | None, before: object, after: object) -> int:
 def _archive(
     results: RunResults, status: Mapping[str, Any], previous: Tracked | None
 ) -> RunResults:
-    """DLQArchive statuses keep no run counters: count the success / failure times that move."""
+    """DLQArchive statuses keep no run counters: count the success / failure times that move.
+    No events: the drainers export the dead letters they archived themselves."""
     before = previous.results if previous else None
     success = _stamp(status.get("lastSuccessTime"))
     failure = status.get("lastFailureTime")
     return replace(
         results,
+        events=None,
         succeeded=(before.succeeded if before else 0)
         + _tick(previous, before.last_success if before else None, success),
         failed=(before.failed if before else 0)

@@ -75,7 +75,7 @@ async def test_dead_letters_are_drained_listed_shown_redriven_and_pruned(
         ["dlq", "drain", "--archive", "tests/a", *store, "--bootstrap-servers", kafka_bootstrap,
          "--group", group, "--topic", dlq, "--partition-by-time", "hour", "--partition-by-type",
          "--compression", "zstd", "--segment-max-events", "40", "--segment-max-age", "5m",
-         "--idle-exit", "2s"],
+         "--idle-exit", "2s", "--metrics-port", "0"],  # /metrics: test_dlq_metrics.py
         tmp_path,
     )  # fmt: skip
     assert drained.exit_code == 0, drained.output

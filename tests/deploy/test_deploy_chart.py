@@ -202,7 +202,8 @@ def test_crds_are_skippable() -> None:
 
 def test_monitoring_objects_sit_behind_their_switches() -> None:
     docs = rendered("monitoring")
-    [monitor] = of_kind(docs, "PodMonitor")
+    monitors = {m["metadata"]["name"]: m for m in of_kind(docs, "PodMonitor")}
+    monitor = monitors["tidal-services"]  # (tidal-dlq-drainers: test_deploy_drainer_scrape.py)
     assert monitor["metadata"]["labels"]["release"] == "kps"
     assert monitor["spec"]["podMetricsEndpoints"][0]["port"] == "user-port"
     # the operator's pod too, on its metrics port

@@ -10,9 +10,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tidal import App, DeliveryPolicy, Event, InvalidEventError, RetryableError
+from tidal.archive.dlq import DrainCounts
 from tidal.dispatching import Dispatcher
 from tidal.observability import RunResults, Source, hooks, register, unregister
-from tidal.observability.metrics import render
+from tidal.observability.metrics import VERSION, render
+from tidal.observability.sources import Drained
 from tidal.stats import Stats
 from tidal.testing import ManualClock, MemoryBroker, make_event
 from tidal.transports.http.server import Receiver, create_asgi_app
@@ -178,6 +180,49 @@ def test_backup_and_dlq_archive_results_are_exported() -> None:
     dlq = {"service": "tidal-operator", "resource_namespace": "shop", "archive": "orders-dlq"}
     assert value(samples, "tidal_dlq_archive_runs_total", **dlq, result="failure") == 2
     assert value(samples, "tidal_dlq_archive_last_success_timestamp_seconds", **dlq) == 0
+
+
+def test_a_drainer_exports_what_it_archived_and_the_operator_no_archive_events() -> None:
+    """``tidal dlq drain``'s counts are the one source of ``tidal_dlq_archive_events_total``;
+    the operator's results for the same archive (events None) add runs and times only."""
+    owner = Operator()
+    counts = DrainCounts(events=7, objects=2, bytes=900)
+    drained = Drained(namespace="shop", name="orders-dlq", counts=counts)
+    drainer = register(
+        owner, Source(service="tidal-dlq-drain", transport="dlq-drain", drained=drained)
+    )
+    archive = RunResults(kind="dlq_archive", name="orders-dlq", namespace="shop", events=None)
+    runs = {("dlq_archive", "shop", "orders-dlq"): archive}
+    operator = register(owner, Source(service="tidal-operator", transport="operator", runs=runs))
+    counts.events += 3  # read at scrape time
+    body, _ = render()
+    samples = scrape()
+    unregister(drainer)
+    unregister(operator)
+    labels = {"resource_namespace": "shop", "archive": "orders-dlq"}
+    drain = {"service": "tidal-dlq-drain", **labels}
+    assert value(samples, "tidal_dlq_archive_events_total", **drain) == 10
+    assert value(samples, "tidal_dlq_archive_objects_total", **drain) == 2
+    assert value(samples, "tidal_dlq_archive_written_bytes_total", **drain) == 900
+    assert (
+        value(
+            samples,
+            "tidal_dlq_archive_runs_total",
+            service="tidal-operator",
+            **labels,
+            result="success",
+        )
+        == 0
+    )
+    archived = [k for k in samples if k[0] == "tidal_dlq_archive_events_total"]
+    assert archived == [("tidal_dlq_archive_events_total", frozenset(drain.items()))]
+    assert body.decode().count("# TYPE tidal_dlq_archive_events_total counter") == 1
+    assert (
+        value(
+            samples, "tidal_info", service="tidal-dlq-drain", transport="dlq-drain", version=VERSION
+        )
+        == 1
+    )
 
 
 async def test_a_source_goes_away_with_its_owner(clock: ManualClock) -> None:

@@ -205,6 +205,25 @@ def test_the_drainer_command_line_carries_partitioning_compression_and_segments(
     assert "--segment-max-events 10000 --segment-max-age 5m" in text
 
 
+def test_the_drainer_serves_its_metrics_on_a_named_container_port() -> None:
+    """Only the long-running drainer serves /metrics (the chart's drainer PodMonitor scrapes
+    the port named ``metrics`` of pods labelled component=drain, managed by the operator)."""
+    children = archive_children()
+    template = children["Deployment"]["spec"]["template"]
+    [container] = template["spec"]["containers"]
+    assert container["ports"] == [{"name": "metrics", "containerPort": dlqs.METRICS_PORT}]
+    args = container["args"]
+    assert args[args.index("--metrics-port") + 1] == str(dlqs.METRICS_PORT)
+    labels = template["metadata"]["labels"]
+    assert labels["app.kubernetes.io/component"] == "drain"
+    assert labels["app.kubernetes.io/managed-by"] == "tidal-operator"
+    for kind in ("CronJob", "Job"):
+        spec = children[kind]["spec"]
+        pod = spec.get("jobTemplate", {}).get("spec", spec)["template"]["spec"]
+        assert "ports" not in pod["containers"][0], f"the {kind} runs and ends: nothing to scrape"
+        assert "--metrics-port" not in pod["containers"][0]["args"]
+
+
 def test_the_redrive_job_carries_its_filters_rate_and_run_label() -> None:
     job = archive_children()["Job"]
     assert job["metadata"]["labels"][dlqs.RUN_ID_LABEL] == "crm-2025-03-14"

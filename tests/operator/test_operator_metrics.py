@@ -191,6 +191,36 @@ def test_archive_runs_are_counted_when_their_times_move() -> None:
     assert (same.results.succeeded, same.results.failed) == (1, 1)
 
 
+def test_archives_export_no_events_the_drainers_count_them() -> None:
+    """tidal_dlq_archive_events_total comes from the drainer pods only: the operator's results
+    for an archive carry none (a constant 0 beside the drainers' counts would disagree)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tidal.observability import register, unregister
+    from tidal.observability.metrics import render
+
+    desired = planned(DLQ_ARCHIVE, ARCHIVE_SPEC)
+    status = {"lastSuccessTime": "2025-01-03T03:30:00Z", "archivedEvents": 230}
+    first = track(desired, body(ARCHIVE_SPEC), status, None, now=NOW)
+    assert first.results.events is None
+    later = track(desired, body(ARCHIVE_SPEC), status | {"archivedEvents": 260}, first, now=NOW)
+    assert later.results.events is None
+    results = Results()
+    results.update(desired, body(ARCHIVE_SPEC), status, NOW)
+    register(results, results.source)  # as the kopf startup handler does
+    exposition, _ = render()
+    unregister(results.source)
+    names = {
+        sample.name
+        for family in text_string_to_metric_families(exposition.decode())
+        for sample in family.samples
+        if sample.labels.get("service") == "tidal-operator"
+    }
+    assert "tidal_dlq_archive_runs_total" in names
+    assert "tidal_dlq_archive_last_success_timestamp_seconds" in names
+    assert "tidal_dlq_archive_events_total" not in names
+
+
 def test_results_keep_one_entry_per_resource_in_the_source_and_forget_it() -> None:
     results = Results()
     assert (results.source.service, results.source.transport) == ("tidal-operator", "operator")

@@ -6,7 +6,8 @@ closes a segment at ``max_events`` or ``max_age``. Offsets are committed only be
 record still held in an open segment, so a crash re-reads (and a segment cut the same way finds
 its key taken and is skipped). `prune` deletes slices older than the retention; `select` reads
 archived letters back, de-duplicated; `original_record` turns a letter back into the record
-that failed, for `redrive`. Called by ``tidal dlq`` (`tidal.cli.dlq`).
+that failed, for `redrive`. `DrainCounts` grow as segments are stored (``tidal dlq drain``
+exports them at ``/metrics``). Called by ``tidal dlq`` (`tidal.cli.dlq`).
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ class Layout:
 
 @dataclass
 class DrainCounts:
+    """What a drain has stored so far; updated as each segment is stored, so ``tidal dlq
+    drain`` exports it live (`tidal.observability.Drained`). Duplicates: letters of segments
+    found already stored (re-read after a crash), not counted in ``events``."""
+
     events: int = 0
     objects: int = 0
     bytes: int = 0
@@ -68,10 +73,16 @@ class _Open:
 class Drainer:
     """Buffers of open segments and the offsets that are safe to commit."""
 
-    def __init__(self, store: ObjectStore, layout: Layout, progress: Progress | None) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        layout: Layout,
+        progress: Progress | None,
+        counts: DrainCounts | None = None,
+    ) -> None:
         self.store, self.layout, self.progress = store, layout, progress
         self.open: dict[Bucket, _Open] = {}
-        self.counts = DrainCounts()
+        self.counts = DrainCounts() if counts is None else counts
 
     def bucket(self, record: Any) -> Bucket:
         attrs = attributes(record)
@@ -168,10 +179,12 @@ async def drain(
     stop: asyncio.Event,
     idle_exit: float | None = None,
     progress: Progress | None = None,
+    counts: DrainCounts | None = None,
 ) -> DrainCounts:
     """Drain until ``stop`` is set (or nothing came for ``idle_exit`` seconds); what is held
-    is uploaded and committed before returning. ``client``: a started group consumer."""
-    drainer = Drainer(store, layout, progress)
+    is uploaded and committed before returning. ``client``: a started group consumer;
+    ``counts``: updated as segments are stored (for live export), returned."""
+    drainer = Drainer(store, layout, progress, counts)
     client.subscribe(list(topics), listener=_Revoked(drainer, client))
     idle_since = time.monotonic()
     while not stop.is_set():

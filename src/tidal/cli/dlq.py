@@ -3,15 +3,20 @@
 ``drain`` is the DLQArchive's KEDA-scaled Deployment, ``prune`` its retention CronJob and
 ``redrive`` its re-drive Job (command lines: the operator's contract in docs/operator.md);
 ``ls`` and ``show`` are for people. Library code: `tidal.archive.dlq`.
+
+``drain`` runs for as long as its pod does, so it serves ``/metrics`` itself (`DrainExport`:
+``tidal_dlq_archive_events_total`` and the objects / bytes it wrote, labelled with its
+``--archive``) on ``--metrics-port``, like every long-running tidal process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 import click
 
@@ -36,6 +41,17 @@ from tidal.cli.archiving import (
 )
 from tidal.cli.restore import selection_of, selection_options
 from tidal.deadletters import ERROR_CLASS, ERROR_MESSAGE, TOPIC
+from tidal.observability import Drained, Source, register, unregister
+from tidal.settings import Settings
+
+if TYPE_CHECKING:
+    from tidal.observability.metrics import Listener
+
+log = logging.getLogger("tidal.dlq")
+
+SERVICE: Final = "tidal-dlq-drain"
+"""The ``service`` label of a drainer's metrics (``TIDAL_SERVICE`` overrides it)."""
+TRANSPORT: Final = "dlq-drain"
 
 archive_option = click.option(
     "--archive", "archive_name", default=None, help="<namespace>/<name> of the DLQArchive."
@@ -46,6 +62,48 @@ bootstrap_option = click.option(
     callback=lambda c, p, v: comma_list(v),
     help="host:port,... of the cluster.",
 )
+
+
+def archive_labels(archive: str | None) -> tuple[str, str]:
+    """``<namespace>/<name>`` of ``--archive`` -> (namespace, name); empty when not given."""
+    namespace, _, name = (archive or "").rpartition("/")
+    return namespace, name
+
+
+class DrainExport:
+    """A drain's counts at ``/metrics`` while it runs: registers a `Source` (owned by this
+    object) and, unless the port is 0, serves the registry on it; `close` stops both."""
+
+    def __init__(
+        self, counts: archive_dlq.DrainCounts, archive: str | None, port: int | None
+    ) -> None:
+        settings = Settings()
+        if port is None:
+            port = settings.observability.metrics_port if settings.observability.metrics else 0
+        namespace, name = archive_labels(archive)
+        drained = Drained(namespace=namespace, name=name, counts=counts)
+        service = settings.service or SERVICE
+        self.source = register(self, Source(service=service, transport=TRANSPORT, drained=drained))
+        self.listener = _listen(port, settings.host) if port else None
+
+    def close(self) -> None:
+        unregister(self.source)
+        if self.listener is not None:
+            self.listener.close()
+
+
+def _listen(port: int, host: str) -> Listener | None:
+    """`tidal.observability.metrics.listen`, or None (said why) when it cannot serve."""
+    try:
+        from tidal.observability.metrics import listen
+    except ImportError:
+        log.warning("no /metrics: prometheus_client is not installed (tidal[observability])")
+        return None
+    try:
+        return listen(port, host=host)
+    except OSError as exc:  # the drain matters more than its metrics: run on, say so loudly
+        log.error("no /metrics: cannot listen on %s:%d (%s)", host, port, exc)
+        return None
 
 
 @click.group()
@@ -65,9 +123,16 @@ def dlq() -> None:
 @click.option("--segment-max-events", type=click.IntRange(1, 1_000_000), default=10_000)
 @click.option("--segment-max-age", type=Duration(), default="5m")
 @click.option("--idle-exit", type=Duration(), default=None, help="Stop after this long idle.")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port of /metrics (default TIDAL_OBSERVABILITY__METRICS_PORT, 9464; 0: none).",
+)
 @result_options
 def drain(result_file: Path | None, show_progress: bool, **options: Any) -> None:
-    """Drain dead-letter topics into the archive until SIGTERM (or --idle-exit)."""
+    """Drain dead-letter topics into the archive until SIGTERM (or --idle-exit), serving
+    the archived counts at /metrics."""
     layout = archive_dlq.Layout(
         granularity=options["partition_by_time"],
         by_type=options["partition_by_type"],
@@ -76,6 +141,7 @@ def drain(result_file: Path | None, show_progress: bool, **options: Any) -> None
         max_age=options["segment_max_age"],
     )
     idle: timedelta | None = options["idle_exit"]
+    drained = archive_dlq.DrainCounts()
 
     async def body(result: RunResult) -> None:
         store = open_store(options)
@@ -93,13 +159,18 @@ def drain(result_file: Path | None, show_progress: bool, **options: Any) -> None
                     stop=stopping,
                     idle_exit=None if idle is None else idle.total_seconds(),
                     progress=advance,
+                    counts=drained,
                 )
         finally:
             await stop(client)
         result.counts = {"events": counts.events, "objects": counts.objects, "bytes": counts.bytes}
         click.echo(f"drained {counts.events} dead letters into {counts.objects} segments")
 
-    execute("dlq drain", result_file, body)
+    export = DrainExport(drained, options["archive_name"], options["metrics_port"])
+    try:
+        execute("dlq drain", result_file, body)
+    finally:
+        export.close()
 
 
 @dlq.command("prune")

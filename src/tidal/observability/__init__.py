@@ -6,8 +6,9 @@ The hot path only records into plain structures (`tidal.stats.Stats`, the source
 by `setup` and by the ``/metrics`` endpoint. Modules:
 
 - `hooks`: the installed tracer (None: tracing off) and readiness times;
-- `sources`: what the transports and the operator register for export;
+- `sources`: what the transports, ``tidal dlq drain`` and the operator register for export;
 - `metrics`: the scrape-time collector, ``/metrics`` rendering and a standalone listener;
+- `sampling`: W3C ``traceparent`` parsing and which events get spans;
 - `tracing`: OpenTelemetry spans with context in the CloudEvents ``traceparent`` extension,
   only for the events tidal samples (decided before the SDK);
 - `logs`: one JSON object per log line;
@@ -21,13 +22,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tidal.observability.hooks import mark_ready
-from tidal.observability.sources import RunResults, Source, register, unregister
+from tidal.observability.sources import Drained, RunResults, Source, register, unregister
 
 if TYPE_CHECKING:
     from tidal.observability.wiring import Observability
     from tidal.settings import Settings
 
 __all__ = [
+    "Drained",
     "RunResults",
     "Source",
     "exposition",

@@ -3,19 +3,23 @@
 Nothing is recorded here: the transports already count into `tidal.stats.Stats` (plain
 counters, no labels to resolve on the hot path) and this collector turns those numbers into
 metric families when Prometheus scrapes, so metrics cost nothing between scrapes. The HTTP
-transport serves `render` at ``/metrics``; processes without an HTTP server start `listen`.
+transport serves `render` at ``/metrics``; processes without an HTTP server start `listen`
+(the Kafka worker through `tidal.observability.setup`, ``tidal dlq drain`` directly).
 
 Families (every one labelled ``service``; see docs/observability.md for the full table):
 ``tidal_events_total``, ``tidal_idempotency_hits_total``, ``tidal_handler_duration_seconds``,
 ``tidal_in_flight``, ``tidal_http_requests_total``, ``tidal_consumer_*``, ``tidal_backup_*``,
-``tidal_dlq_archive_*``, ``tidal_cold_start_seconds``, ``tidal_info``.
+``tidal_dlq_archive_*`` (``events_total``, ``objects_total`` and ``written_bytes_total`` from the
+drainers, the others from the operator), ``tidal_cold_start_seconds``, ``tidal_info``.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import threading
 from collections.abc import Iterable, Iterator
-from typing import Final
+from dataclasses import dataclass
+from typing import Any, Final
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -34,7 +38,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from tidal.observability import hooks
-from tidal.observability.sources import ConsumerMeasures, RunResults, Source, live
+from tidal.observability.sources import ConsumerMeasures, Drained, RunResults, Source, live
 from tidal.stats import BUCKETS, Histogram, Stats
 
 SERVICE: Final = "service"
@@ -87,9 +91,27 @@ def render(accept: str | None = None) -> tuple[bytes, str]:
     return encoder(REGISTRY), content_type
 
 
-def listen(port: int, *, host: str = "0.0.0.0") -> None:
+@dataclass(frozen=True)
+class Listener:
+    """A running `listen` server; `close` stops it (processes that end, and tests)."""
+
+    server: Any
+    thread: threading.Thread
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+def listen(port: int, *, host: str = "0.0.0.0") -> Listener:
     """Serve ``/metrics`` on ``host:port`` from a daemon thread (processes without HTTP)."""
-    start_http_server(port, addr=host, registry=REGISTRY)
+    server, thread = start_http_server(port, addr=host, registry=REGISTRY)
+    return Listener(server, thread)
 
 
 # -- events --------------------------------------------------------------------------------
@@ -274,13 +296,46 @@ def _runs(sources: list[Source], kind: str) -> Iterator[Metric]:
         ),
     }
     events = CounterMetricFamily(
-        f"{prefix}_events", f"Events written by the {what}.", labels=labels
+        f"{prefix}_events",
+        "Events backed up by the backup policy."
+        if kind == "backup"
+        else "Dead letters the DLQ archive's drainers archived into object storage.",
+        labels=labels,
     )
     for source in sources:
         for result in list(source.runs.values()):
             if result.kind == kind:
                 _add_run(source.service, result, runs, gauges, events)
-    yield from (runs, *gauges.values(), events)
+    yield from (runs, *gauges.values())
+    if kind == "dlq_archive":  # the drainers count archived dead letters (and what they wrote)
+        yield from _drained(sources, events, labels)
+    else:
+        yield events
+
+
+def _drained(
+    sources: list[Source], events: CounterMetricFamily, labels: list[str]
+) -> Iterator[Metric]:
+    objects = CounterMetricFamily(
+        "tidal_dlq_archive_objects",
+        "Segments the DLQ archive's drainers wrote into object storage.",
+        labels=labels,
+    )
+    written = CounterMetricFamily(
+        "tidal_dlq_archive_written_bytes",
+        "Bytes of the segments the DLQ archive's drainers wrote into object storage.",
+        labels=labels,
+    )
+    for source in sources:
+        drained: Drained | None = source.drained
+        if drained is None:
+            continue
+        counts = drained.counts
+        row = [source.service, drained.namespace, drained.name]
+        events.add_metric(row, counts.events)
+        objects.add_metric(row, counts.objects)
+        written.add_metric(row, counts.bytes)
+    yield from (events, objects, written)
 
 
 def _add_run(
@@ -298,7 +353,8 @@ def _add_run(
         value = getattr(result, name)
         if value is not None:
             gauges[name].add_metric(labels, value)
-    events.add_metric(labels, result.events)
+    if result.events is not None:
+        events.add_metric(labels, result.events)
 
 
 # -- the process ---------------------------------------------------------------------------

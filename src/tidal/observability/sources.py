@@ -1,9 +1,10 @@
 """Where the metrics layer finds what to export: a registry of live measurement sources.
 
 The transports register what they already measure (the dispatcher's `Stats`, HTTP status
-counts, the Kafka worker's consumer measures) and the operator registers backup / DLQ-archive
-results; `tidal.observability.metrics` reads every live source at scrape time. Nothing here
-imports a client library, so the hot path may import it freely.
+counts, the Kafka worker's consumer measures), ``tidal dlq drain`` what it has archived
+(`Drained`), and the operator registers backup / DLQ-archive results;
+`tidal.observability.metrics` reads every live source at scrape time. Nothing here imports a
+client library, so the hot path may import it freely.
 
 A source lives as long as its owner (the object that registered it): the registry keeps a weak
 reference to the owner and forgets the source once the owner is collected.
@@ -71,8 +72,31 @@ class RunResults:
     """Seconds a last success may be old before the next run is late (schedule plus grace)."""
     last_size_bytes: int | None = None
     stored_bytes: int | None = None
-    events: int = 0
-    """Events written by every run so far (archived dead letters, backed-up events)."""
+    events: int | None = 0
+    """Events written by every run so far; None: not exported from here (the operator's DLQ
+    archives: their drainers count archived dead letters themselves, see `Drained`)."""
+
+
+class ArchiveCounts(Protocol):
+    """What a DLQ drainer has written so far (`tidal.archive.dlq.DrainCounts`)."""
+
+    @property
+    def events(self) -> int: ...
+    @property
+    def objects(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Drained:
+    """A ``tidal dlq drain`` process's counts for its DLQArchive (``namespace``/``name``: the
+    ``--archive`` it was given; empty when none): ``tidal_dlq_archive_events_total`` and the
+    objects / bytes it wrote."""
+
+    namespace: str
+    name: str
+    counts: ArchiveCounts
 
 
 @dataclass(eq=False, kw_only=True)
@@ -86,6 +110,7 @@ class Source:
     consumer: ConsumerMeasures | None = None
     runs: dict[tuple[RunKind, str, str], RunResults] = field(default_factory=dict)
     """Keyed by (kind, namespace, name); the operator updates it in place."""
+    drained: Drained | None = None
 
 
 @dataclass(frozen=True)
