@@ -24,32 +24,21 @@ import json
 import os
 import statistics
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from tests.support.kafka import EXTERNAL_BOOTSTRAP, create_topic, log_end_offsets, tansu_broker
+from tests.support.kafka import log_end_offsets
 from tests.support.objectstore import CREDENTIALS, moto_server
 
+from bench import kafka_path
 from tidal.archive.kafka import consumer, kafka_settings, start, stop
 from tidal.archive.runs import ArchiveOptions, Sources, archive_backup, utcnow
 from tidal.archive.store import ObjectStore, StoreConfig
 
 
-def records(n: int, keys: int) -> Iterator[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
-    run = uuid.uuid4().hex[:8]
-    for i in range(n):
-        headers = [
-            ("ce_specversion", b"1.0"),
-            ("ce_id", f"{run}-{i}".encode()),
-            ("ce_source", b"/bench"),
-            ("ce_type", b"com.example.bench.v1"),
-            ("content-type", b"application/json"),
-        ]
-        body = {"n": i, "sku": f"SKU-{i % 977:05d}", "qty": i % 9, "note": "x" * 150}
-        yield f"k{i % keys}".encode(), json.dumps(body).encode(), headers
+def data(i: int) -> dict[str, Any]:
+    """The JSON data of archived event ``i`` (~200 B)."""
+    return {"n": i, "sku": f"SKU-{i % 977:05d}", "qty": i % 9, "note": "x" * 150}
 
 
 async def produce_topic(bootstrap: str, topic: str, n: int, keys: int) -> None:
@@ -59,7 +48,8 @@ async def produce_topic(bootstrap: str, topic: str, n: int, keys: int) -> None:
     await producer.start()
     try:
         futures = [
-            await producer.send(topic, key=k, value=v, headers=h) for k, v, h in records(n, keys)
+            await producer.send(topic, key=k, value=v, headers=h)
+            for k, v, h in kafka_path.iter_records(n, keys, data, at=None)
         ]
         await asyncio.gather(*futures)
     finally:
@@ -99,20 +89,10 @@ async def archive(bootstrap: str, topic: str, store: ObjectStore, events: int) -
     return elapsed
 
 
-@contextmanager
-def broker() -> Iterator[str]:
-    if EXTERNAL_BOOTSTRAP:
-        yield EXTERNAL_BOOTSTRAP
-        return
-    with tansu_broker() as server:
-        yield server.bootstrap
-
-
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.update(CREDENTIALS)
-    with broker() as bootstrap, moto_server("eu-west-1") as s3:
-        topic = f"bench-archive-{uuid.uuid4().hex[:8]}"
-        await create_topic(bootstrap, topic, partitions=args.partitions)
+    with kafka_path.broker() as bootstrap, moto_server("eu-west-1") as s3:
+        topic = await kafka_path.new_topic(bootstrap, "bench-archive", args.partitions)
         await produce_topic(bootstrap, topic, args.events, args.keys)
         ends = await log_end_offsets(bootstrap, topic)
         assert sum(ends.values()) == args.events

@@ -28,6 +28,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import uvloop
 from aiokafka import AIOKafkaConsumer
@@ -50,21 +51,43 @@ async def noop(event: Event) -> None:
     return None
 
 
-def records(n: int, keys: int) -> list[Record]:
+TIME = b"2026-11-23T10:15:00Z"
+
+
+def order(i: int) -> dict[str, Any]:
+    """The JSON data of bench event ``i`` (~60 B)."""
+    return {"orderId": f"ord-{i:06d}", "total": 129.5, "n": i}
+
+
+def iter_records(
+    n: int, keys: int, data: Callable[[int], Any] = order, *, at: bytes | None = TIME
+) -> Iterator[Record]:
+    """``n`` binary-mode CloudEvents of type ``com.example.bench.v1`` as (key, value, headers):
+    ``data(i)`` as JSON, keys ``key-<i % keys>``, ``at`` as ``ce_time`` (none when None).
+    Lazy, for a topic too large to hold as a list."""
     run = uuid.uuid4().hex[:8]
-    out: list[Record] = []
     for i in range(n):
         headers = [
             ("ce_specversion", b"1.0"),
             ("ce_id", f"{run}-{i}".encode()),
             ("ce_source", b"/bench"),
             ("ce_type", b"com.example.bench.v1"),
-            ("ce_time", b"2026-11-23T10:15:00Z"),
+            *([("ce_time", at)] if at is not None else []),
             ("content-type", b"application/json"),
         ]
-        value = json.dumps({"orderId": f"ord-{i:06d}", "total": 129.5, "n": i}).encode()
-        out.append((f"key-{i % keys}".encode(), value, headers))
-    return out
+        yield f"key-{i % keys}".encode(), json.dumps(data(i)).encode(), headers
+
+
+def records(n: int, keys: int) -> list[Record]:
+    """`iter_records` with the default data, as a list."""
+    return list(iter_records(n, keys))
+
+
+async def new_topic(bootstrap: str, name: str, partitions: int) -> str:
+    """A new topic ``<name>-<8 hex>`` with ``partitions`` partitions; its name."""
+    topic = f"{name}-{uuid.uuid4().hex[:8]}"
+    await create_topic(bootstrap, topic, partitions=partitions)
+    return topic
 
 
 Measure = tuple[float, float]  # events/s, CPU µs per event
@@ -146,8 +169,7 @@ def broker() -> Iterator[str]:
 
 
 async def bench(bootstrap: str, redis: str, args: argparse.Namespace) -> None:
-    topic = f"bench-{uuid.uuid4().hex[:8]}"
-    await create_topic(bootstrap, topic, partitions=args.partitions)
+    topic = await new_topic(bootstrap, "bench", args.partitions)
     await produce(bootstrap, topic, records(args.events, args.keys))
 
     def fresh(redis_url: str | None) -> Settings:  # a new consumer group every round

@@ -8,7 +8,6 @@ requests finish (up to ``TIDAL_SHUTDOWN_GRACE`` seconds) before the publisher is
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from types import FrameType
 
@@ -18,6 +17,7 @@ from fastapi import FastAPI
 from services.gateway.api import create_gateway
 from services.gateway.settings import GatewaySettings
 from tidal import Settings, open_publisher
+from tidal.transports.loops import run_on_fastest_loop
 
 
 class _Server(uvicorn.Server):
@@ -48,14 +48,7 @@ def main() -> None:
     """Serve on uvloop when it is installed (uvicorn[standard] brings it)."""
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper())
-    try:
-        import uvloop
-    except ImportError:
-        factory = None
-    else:
-        factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(serve(GatewaySettings(), settings))
+    run_on_fastest_loop(serve(GatewaySettings(), settings))
 
 
 if __name__ == "__main__":

@@ -6,11 +6,21 @@ Raised throughout `tidal.archive`; the CLI (`tidal.cli.archiving`) turns them in
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ArchiveError(Exception):
-    """A failure with a reason code (it becomes a condition reason in the operator's status)."""
+    """A failure with a reason code (it becomes a condition reason in the operator's status).
+
+    A subclass's default reason is its own name; ``reason=`` overrides it for one failure.
+    """
 
     reason = "ArchiveFailed"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "reason" not in cls.__dict__:
+            cls.reason = cls.__name__
 
     def __init__(self, message: str, *, reason: str | None = None) -> None:
         super().__init__(message)
@@ -19,38 +29,36 @@ class ArchiveError(Exception):
 
 
 class ChecksumMismatch(ArchiveError):
-    reason = "ChecksumMismatch"
+    """A segment's bytes differ from the sha256 its manifest records."""
 
 
 class StoreUnreachable(ArchiveError):
-    reason = "StoreUnreachable"
+    """No connection to the object store's endpoint could be made."""
 
 
 class StoreError(ArchiveError):
-    reason = "StoreError"
+    """The object store answered with an error (the reason may name its code)."""
 
 
 class BrokerUnreachable(ArchiveError):
-    reason = "BrokerUnreachable"
+    """The Kafka cluster did not answer."""
 
 
 class PublishFailed(ArchiveError):
-    reason = "PublishFailed"
+    """A record could not be published to the target cluster."""
 
 
 class BackupNotFound(ArchiveError):
-    reason = "BackupNotFound"
+    """No backup with that id (or no verified backup at all) in the store."""
 
 
 class CorruptSegment(ArchiveError):
     """A segment whose bytes match its checksum but cannot be decoded (or decrypted)."""
 
-    reason = "CorruptSegment"
-
 
 class InvalidArgument(ArchiveError):
-    reason = "InvalidArgument"
+    """An argument the run cannot use."""
 
 
 class NoTopicsSelected(ArchiveError):
-    reason = "NoTopicsSelected"
+    """The topic selection matched no topic."""

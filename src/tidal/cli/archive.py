@@ -19,13 +19,12 @@ from tidal.archive.segments import COMPRESSIONS
 from tidal.cli.archiving import (
     _apply,
     comma_list,
-    encryption_options,
     execute,
     open_store,
     progress_bar,
     result_options,
-    store_options,
 )
+from tidal.cli.storeoptions import object_store_options
 
 
 def source_options(func: Any) -> Any:
@@ -85,8 +84,7 @@ def archive_options(options: dict[str, Any], **extra: Any) -> ArchiveOptions:
 
 @click.command("archive")
 @source_options
-@store_options
-@encryption_options
+@object_store_options
 @segment_options
 @click.option("--id", "identifier", default=None, help="Backup to write or resume (default: new).")
 @result_options

@@ -25,15 +25,14 @@ from tidal.cli.archive import archive_options, segment_options, source_options, 
 from tidal.cli.archiving import (
     Duration,
     comma_list,
-    encryption_options,
     execute,
     open_store,
     open_store_or_exit,
     progress_bar,
     result_options,
     stop_on_signals,
-    store_options,
 )
+from tidal.cli.storeoptions import object_store_options
 
 
 @click.group()
@@ -54,8 +53,7 @@ def _record(result: RunResult, outcome: Outcome, totals: dict[str, int]) -> None
 @backup.command("run")
 @click.option("--policy", default=None, help="<namespace>/<name> of the BackupPolicy.")
 @source_options
-@store_options
-@encryption_options
+@object_store_options
 @segment_options
 @click.option("--retention-max-age", type=Duration(), default="35d", show_default=True)
 @click.option("--retention-max-count", type=click.IntRange(1), default=None)
@@ -134,8 +132,7 @@ def run_backup(result_file: Path | None, show_progress: bool, **options: Any) ->
 
 
 @backup.command("verify")
-@store_options
-@encryption_options
+@object_store_options
 @click.option("--id", "identifier", default=None, help="Backup to verify (default: the newest).")
 @result_options
 def verify_backup(result_file: Path | None, show_progress: bool, **options: Any) -> None:
@@ -164,8 +161,7 @@ def verify_backup(result_file: Path | None, show_progress: bool, **options: Any)
 
 
 @backup.command("ls")
-@store_options
-@encryption_options
+@object_store_options
 def list_backups(**options: Any) -> None:
     """List the backups in the store, oldest first."""
     store = open_store_or_exit(options)

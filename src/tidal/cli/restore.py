@@ -25,13 +25,12 @@ from tidal.cli.archiving import (
     Time,
     _apply,
     comma_list,
-    encryption_options,
     execute,
     open_store,
     progress_bar,
     result_options,
-    store_options,
 )
+from tidal.cli.storeoptions import object_store_options
 
 PRODUCER_OPTIONS = {"linger_ms": 5, "max_batch_size": 512 * 1024}
 
@@ -69,8 +68,7 @@ def _common(func: Any) -> Any:
     return _apply(
         func,
         [
-            store_options,
-            encryption_options,
+            object_store_options,
             click.option("--backup-id", default=None, help="Backup (default: newest verified)."),
             click.option(
                 "--bootstrap-servers",

@@ -8,7 +8,6 @@ uvicorn listens.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator
@@ -27,6 +26,7 @@ from tidal.settings import Settings
 from tidal.stores.factory import make_idempotency
 from tidal.transports.http.server import Receiver, create_asgi_app
 from tidal.transports.http.sinks import HttpSink, open_session
+from tidal.transports.loops import run_on_fastest_loop
 
 log = logging.getLogger("tidal.http")
 
@@ -109,11 +109,4 @@ def _root_configured() -> bool:
 
 def run(app: App, settings: Settings) -> None:
     """Serve on uvloop when it is installed (the ``http`` extra brings it), else asyncio's loop."""
-    try:
-        import uvloop
-    except ImportError:
-        factory = None
-    else:
-        factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(serve(app, settings))
+    run_on_fastest_loop(serve(app, settings))

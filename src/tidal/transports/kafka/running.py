@@ -30,6 +30,7 @@ from tidal.transports.kafka.measures import KafkaMetrics, SubscriptionMeasures
 from tidal.transports.kafka.names import topics_for
 from tidal.transports.kafka.producing import KafkaPublisher
 from tidal.transports.kafka.provisioning import ensure_topics
+from tidal.transports.loops import run_on_fastest_loop
 
 log = logging.getLogger("tidal.kafka")
 
@@ -171,11 +172,4 @@ async def run_worker(app: App, settings: Settings) -> None:
 
 def run(app: App, settings: Settings) -> None:
     """`run_worker` on uvloop when it is installed, else on asyncio's own loop."""
-    try:
-        import uvloop
-    except ImportError:
-        factory = None
-    else:
-        factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(run_worker(app, settings))
+    run_on_fastest_loop(run_worker(app, settings))
