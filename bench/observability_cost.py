@@ -2,8 +2,9 @@
 
 Each path runs the same no-op handler with observability off, and with ``/metrics`` scraped
 every second plus tracing exporting every sampled span over OTLP (http/protobuf) to a collector
-that discards them, at three samplers: always on, and ``parentbased_traceidratio`` at 10 % and
-1 % (tidal decides sampling before the SDK: unsampled events get no span).
+that discards them, at four samplers: always on, and ``parentbased_traceidratio`` at 10 %, 1 %
+and 0 (tracing on, nothing sampled: the unsampled path alone; tidal decides sampling before the
+SDK, unsampled events get no span). Every contender starts clean (`settle`).
 
 - ``--path http``: three ``tidal run``-like processes (`tests.observability.apps.launch`, which
   calls `tidal.observability.setup`), loaded in turn by ``wrk`` as in `bench.http_path`;
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import shutil
 import statistics
@@ -43,7 +45,8 @@ from tests.support.servers import free_port, wait_for_port
 
 from bench.http_path import WRK_SCRIPT, load
 
-RATIOS = ("0.1", "0.01")
+RATIOS = ("0.1", "0.01", "0")
+SETTLE_SECONDS = 1.0
 CONTENDERS = (
     "off",
     "metrics (scraped every second)",
@@ -181,11 +184,26 @@ async def _kafka_rounds(bootstrap: str, args: argparse.Namespace, collector_url:
     rates: Rates = {name: [] for name in CONTENDERS}
     for _ in range(args.rounds):
         for name, tracer, scraped in zip(CONTENDERS, tracers, metrics, strict=True):
+            settle(tracers)
             before = time.process_time()
             rate = await _kafka_run(bootstrap, topic, args.events, tracer, scraped=scraped)
+            if tracer is not None:  # the exporter's work on this round's spans counts too
+                tracer._tracer.span_processor.force_flush()  # type: ignore[attr-defined]
             cpu = time.process_time() - before  # this process: worker, exporter, scraper
             rates[name].append((rate, 1e6 * cpu / args.events))
     return rates
+
+
+def settle(tracers: list[object]) -> None:
+    """A clean start for the next contender: every exporter flushed, garbage collected, the
+    machine left to settle. Without it the all-sampled contender's leftovers (its collected
+    spans, its exporter's last batches) were billed to the contenders after it: "off" read
+    ~30 % dearer right after it."""
+    for tracer in tracers:
+        if tracer is not None:
+            tracer._tracer.span_processor.force_flush()  # type: ignore[attr-defined]
+    gc.collect()
+    time.sleep(SETTLE_SECONDS)
 
 
 def _tracer(collector_url: str, ratio: float) -> object:
@@ -262,6 +280,7 @@ async def _dispatch_rounds(args: argparse.Namespace, collector_url: str) -> Rate
     rates: Rates = {name: [] for name in CONTENDERS}
     for _ in range(args.rounds):
         for name, tracer in zip(CONTENDERS, tracers, strict=True):
+            settle(tracers)
             dispatcher = Dispatcher(kafka_path.app)
             sub = dispatcher.app.subscription("noop")
             hooks.install(tracer)  # type: ignore[arg-type]

@@ -179,6 +179,34 @@ def test_workers_run_the_kafka_transport_with_the_topics_the_values_name() -> No
     assert "replicas" not in fleet["spec"]  # KEDA owns the count
 
 
+def otel_env(docs: tuple[Doc, ...] | list[Doc]) -> dict[str, dict[str, str]]:
+    """Each Deployment's OTEL_* variables."""
+    found = {}
+    for deployment in of_kind(docs, "Deployment"):
+        [container, *_] = deployment["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        found[deployment["metadata"]["name"]] = {k: v for k, v in env.items() if "OTEL" in k}
+    return found
+
+
+def test_tracing_goes_to_the_endpoint_sampled_parent_based_at_one_percent() -> None:
+    expected = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.monitoring:4318",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.01",
+    }
+    traced = otel_env(rendered("kafka-keda"))
+    assert traced["fleet"] == expected
+    assert traced["tidal-gateway"] == expected
+    assert not any(otel_env(rendered("knative")).values())  # no endpoint: tracing stays off
+
+
+def test_a_sampler_tidal_does_not_know_is_refused_by_the_schema() -> None:
+    values = {**scenario_values("kafka-keda"), "tracing": {"endpoint": "x", "sampler": "jaeger"}}
+    with pytest.raises(Exception, match="sampler"):
+        render(values)
+
+
 def test_operator_only_renders_the_operator_its_crds_and_nothing_else() -> None:
     docs = rendered("operator-only")
     kinds = sorted({d["kind"] for d in docs})

@@ -106,3 +106,19 @@ volumes:
     emptyDir:
       sizeLimit: 64Mi
 {{- end }}
+
+{{/*
+OTEL_* variables of a service or gateway container when `tracing.endpoint` is set.
+*/}}
+{{- define "tidal.tracingEnv" -}}
+{{- with .Values.tracing }}
+{{- if .endpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ .endpoint | quote }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ .sampler | quote }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ .samplerArg | quote }}
+{{- end }}
+{{- end }}
+{{- end }}

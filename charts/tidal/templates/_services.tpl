@@ -12,6 +12,9 @@ name), svc (its values) and args (the `tidal run` arguments).
   env:
     - name: TIDAL_SERVICE
       value: {{ .name | quote }}
+    {{- with include "tidal.tracingEnv" $root }}
+    {{- . | nindent 4 }}
+    {{- end }}
     {{- with $root.Values.env }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
