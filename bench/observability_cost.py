@@ -185,11 +185,11 @@ async def _kafka_rounds(bootstrap: str, args: argparse.Namespace, collector_url:
     for _ in range(args.rounds):
         for name, tracer, scraped in zip(CONTENDERS, tracers, metrics, strict=True):
             settle(tracers)
-            before = time.process_time()
-            rate = await _kafka_run(bootstrap, topic, args.events, tracer, scraped=scraped)
+            rate, cpu = await _kafka_run(bootstrap, topic, args.events, tracer, scraped=scraped)
             if tracer is not None:  # the exporter's work on this round's spans counts too
+                before = time.process_time()
                 tracer._tracer.span_processor.force_flush()  # type: ignore[attr-defined]
-            cpu = time.process_time() - before  # this process: worker, exporter, scraper
+                cpu += time.process_time() - before
             rates[name].append((rate, 1e6 * cpu / args.events))
     return rates
 
@@ -219,10 +219,15 @@ def _tracer(collector_url: str, ratio: float) -> object:
     provider = TracerProvider(sampler=ALWAYS_ON)
     exporter = OTLPSpanExporter(endpoint=f"{collector_url}/v1/traces")
     provider.add_span_processor(BatchSpanProcessor(exporter))
-    return OtelTracer(provider.get_tracer("bench"), sampling=Sampling(ratio=ratio))
+    tracer = provider.get_tracer("bench")
+    tracer.start_span("warm-up").end()  # the exporter's first export imports and connects
+    provider.force_flush()
+    return OtelTracer(tracer, sampling=Sampling(ratio=ratio))
 
 
-async def _kafka_run(bootstrap: str, topic: str, n: int, tracer: object, *, scraped: bool) -> float:
+async def _kafka_run(
+    bootstrap: str, topic: str, n: int, tracer: object, *, scraped: bool
+) -> tuple[float, float]:
     from bench import kafka_path
     from tidal.observability import hooks
     from tidal.observability.metrics import render
@@ -249,16 +254,19 @@ def _scrape_in_process(render: Callable[[], object], stop: threading.Event) -> N
         render()
 
 
-async def _handled_rate(worker: object, n: int) -> float:
+async def _handled_rate(worker: object, n: int) -> tuple[float, float]:
+    """Events/s and CPU seconds of this process (worker, exporter, scraper) from the first
+    event consumed to the last handled: the group join and the shutdown, whose idle polling
+    varies from round to round, are left out."""
     metrics = worker.metrics  # type: ignore[attr-defined]
     while metrics.subscriptions["noop"].consumed == 0:  # noqa: ASYNC110 - polling a counter
         await asyncio.sleep(0.001)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     while metrics.count("noop", "handled") < n:
         if time.perf_counter() - started > 300:
             raise RuntimeError(f"the worker did not handle every event: {metrics.snapshot()}")
         await asyncio.sleep(0.005)
-    return n / (time.perf_counter() - started)
+    return n / (time.perf_counter() - started), time.process_time() - cpu
 
 
 # -- dispatch (no broker) ------------------------------------------------------------------

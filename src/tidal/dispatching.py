@@ -131,15 +131,17 @@ class Dispatcher:
         try:
             if tracer is None:
                 handled = await self._guarded(sub, event, attempt, emit or _discard, claim)
-            else:  # in a handle span (None: not sampled), the emission in an emit span
-                span = tracer.handle(
+            elif (mark := tracer.unsampled(event)) is not None:  # not sampled: no span
+                try:
+                    handled = await self._guarded(sub, event, attempt, emit or _discard, claim)
+                finally:
+                    tracer.restore(mark)
+            else:  # in a handle span, the emission in an emit span
+                with tracer.handle(
                     event, service=self.app.name, subscription=name, attempt=attempt
-                )
-                with span as traced:
-                    emit = emit or _discard
-                    if traced is not None:
-                        emit = tracer.emitting(emit, subscription=name)
-                    handled = await self._guarded(sub, event, attempt, emit, claim)
+                ):
+                    traced = tracer.emitting(emit or _discard, subscription=name)
+                    handled = await self._guarded(sub, event, attempt, traced, claim)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every failure is classified, none escapes

@@ -28,11 +28,18 @@ class Tracer(Protocol):
     ) -> AbstractContextManager[object]:
         """A span around taking ``event`` in (``carrier``: the transport's own headers)."""
 
+    def unsampled(self, event: Event) -> object | None:
+        """When ``event`` gets no span (not sampled): mark the context so, return the mark
+        for `restore`; None when it gets one (then `handle`)."""
+
+    def restore(self, mark: object) -> None:
+        """Undo what `unsampled` marked."""
+
     def handle(
         self, event: Event, *, service: str, subscription: str, attempt: int
     ) -> AbstractContextManager[object]:
-        """A span around one attempt of a subscription's handler on ``event``; entering it
-        gives None when the event is not sampled (no span)."""
+        """A span around one attempt of a subscription's handler on ``event``, for an event
+        `unsampled` found sampled."""
 
     def emitting(self, emit: Emit, *, subscription: str) -> Emit:
         """``emit`` wrapped in a span per call that sends events."""

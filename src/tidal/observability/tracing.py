@@ -27,7 +27,7 @@ import logging
 import os
 import random
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, Final
@@ -63,27 +63,35 @@ _PROPAGATOR: Final = TraceContextTextMapPropagator()
 _OTLP_ENDPOINTS: Final = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
-_NOT_TRACED: Final = nullcontext()
+_MARKED: Final = object()
+"""`OtelTracer.unsampled`'s mark when the context was marked unsampled already."""
+
+
+Unsampled = list[Any]
+"""The context's mark while an unsampled event is received or handled: ``[parent]`` (a
+`Parent` or None), then ``[parent, forward]`` once something asked what it forwards (a list, not
+an object: made for every unsampled event, it must cost next to nothing)."""
+
+
+def _forwarded(state: Unsampled) -> Forward:
+    """What the unsampled event of ``state`` forwards, worked out once, when first asked."""
+    if len(state) == 1:
+        state.append(forward(state[0]))
+    found: Forward = state[1]
+    return found
 
 
 class _Unsampled:
-    """Marks the current context unsampled (no SDK span) for as long as it is entered; what it
-    forwards is worked out only if something asks (an emitted event, a log line)."""
+    """Marks the current context unsampled (no SDK span) for as long as it is entered."""
 
-    __slots__ = ("_forward", "_parent", "_token")
+    __slots__ = ("_parent", "_token")
 
     def __init__(self, parent: Parent | None) -> None:
         self._parent = parent
-        self._forward: Forward | None = None
-        self._token: Token[_Unsampled | None] | None = None
-
-    def forwarded(self) -> Forward:
-        if self._forward is None:
-            self._forward = forward(self._parent)
-        return self._forward
+        self._token: Token[Unsampled | None] | None = None
 
     def __enter__(self) -> None:
-        self._token = _unsampled.set(self)
+        self._token = _unsampled.set([self._parent])
 
     def __exit__(
         self,
@@ -95,7 +103,7 @@ class _Unsampled:
             _unsampled.reset(self._token)
 
 
-_unsampled: ContextVar[_Unsampled | None] = ContextVar("tidal_unsampled", default=None)
+_unsampled: ContextVar[Unsampled | None] = ContextVar("tidal_unsampled", default=None)
 """Set while an unsampled event is received or handled."""
 _receiving: ContextVar[bool] = ContextVar("tidal_receiving", default=False)
 """True inside a (sampled) receive span: handle spans are its children."""
@@ -143,6 +151,7 @@ class OtelTracer:
     def __init__(self, tracer: trace.Tracer, *, sampling: Sampling | None = None) -> None:
         self._tracer = tracer
         self.sampling = sampling or Sampling()
+        self._ratio, self._parent_based = self.sampling.ratio, self.sampling.parent_based
 
     def receive(
         self, event: Event, *, transport: str, carrier: Mapping[str, str] | None = None
@@ -167,29 +176,37 @@ class OtelTracer:
         )
         return _Received(span)
 
+    def unsampled(self, event: Event) -> object | None:
+        """Marks the context unsampled when ``event`` gets no handle span (inside an unsampled
+        receive, or `Sampling` rejects it) and returns the mark for `restore`; None when it
+        gets one (call `handle`). `Sampling.sampled` inline: this runs for every event."""
+        if _unsampled.get() is not None:  # inside an unsampled receive: marked already
+            return _MARKED
+        if _receiving.get():  # inside a receive span: the handle span is its child
+            return None
+        traceparent = event._attributes.get(TRACEPARENT)
+        parent = None if traceparent is None else _event_parent(event)
+        if parent is None or not self._parent_based:  # most events: no parent, the ratio
+            ratio = self._ratio
+            if ratio >= 1.0 or (ratio > 0.0 and random.random() < ratio):
+                return None
+        elif parent.sampled:
+            return None
+        return _unsampled.set([parent])
+
+    def restore(self, mark: object) -> None:
+        if isinstance(mark, Token):
+            _unsampled.reset(mark)
+
     def handle(
         self, event: Event, *, service: str, subscription: str, attempt: int
     ) -> AbstractContextManager[object]:
-        if _unsampled.get() is not None:  # inside an unsampled receive
-            return _NOT_TRACED
         if _receiving.get():  # inside a receive span
             return self._tracer.start_as_current_span(
                 f"handle {subscription}",
                 kind=SpanKind.INTERNAL,
                 attributes={"tidal.subscription": subscription, "tidal.attempt": attempt},
             )
-        # the transport opened no receive span (Kafka): most events come without a parent and
-        # the ratio decides, `Sampling.sampled` inline
-        attributes, sampling = event._attributes, self.sampling
-        traceparent = attributes.get(TRACEPARENT)
-        parent = None if traceparent is None else _event_parent(event)
-        if parent is None or not sampling.parent_based:
-            ratio = sampling.ratio
-            sampled = ratio >= 1.0 or (ratio > 0.0 and random.random() < ratio)
-        else:
-            sampled = parent.sampled
-        if not sampled:
-            return _Unsampled(parent)
         return self._tracer.start_as_current_span(
             f"handle {subscription}",
             context=_extract(event),
@@ -229,7 +246,7 @@ class OtelTracer:
         unsampled = _unsampled.get()
         carrier: dict[str, str] = {}
         if unsampled is not None:
-            traceparent, tracestate = unsampled.forwarded()
+            traceparent, tracestate = _forwarded(unsampled)
             carrier[TRACEPARENT] = traceparent
             if tracestate is not None:
                 carrier[TRACESTATE] = tracestate
@@ -242,7 +259,7 @@ class OtelTracer:
     def current_ids(self) -> tuple[str, str] | None:
         unsampled = _unsampled.get()
         if unsampled is not None:
-            traceparent = unsampled.forwarded()[0]
+            traceparent = _forwarded(unsampled)[0]
             return traceparent[3:35], traceparent[36:52]
         context = trace.get_current_span().get_span_context()
         if not context.is_valid:
