@@ -178,12 +178,15 @@ async def _kafka_rounds(bootstrap: str, args: argparse.Namespace, collector_url:
     topic = f"bench-{uuid.uuid4().hex[:8]}"
     await create_topic(bootstrap, topic, partitions=args.partitions)
     await produce(bootstrap, topic, kafka_path.records(args.events, args.keys))
-    tracers = [None, None, _tracer(collector_url, 1.0)]
-    tracers += [_tracer(collector_url, float(ratio)) for ratio in RATIOS]
-    metrics = [False, True, True, *(True for _ in RATIOS)]
-    rates: Rates = {name: [] for name in CONTENDERS}
+    everything = [None, None, 1.0, *(float(ratio) for ratio in RATIOS)]
+    picked = [i for i, ratio in enumerate(everything) if args.all_sampled or ratio != 1.0]
+    names = [CONTENDERS[i] for i in picked]
+    ratios = [everything[i] for i in picked]
+    tracers = [None if ratio is None else _tracer(collector_url, ratio) for ratio in ratios]
+    metrics = [i > 0 for i in picked]
+    rates: Rates = {name: [] for name in names}
     for _ in range(args.rounds):
-        for name, tracer, scraped in zip(CONTENDERS, tracers, metrics, strict=True):
+        for name, tracer, scraped in zip(names, tracers, metrics, strict=True):
             settle(tracers)
             rate, cpu = await _kafka_run(bootstrap, topic, args.events, tracer, scraped=scraped)
             if tracer is not None:  # the exporter's work on this round's spans counts too
@@ -312,6 +315,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000, help="kafka: events per round")
     parser.add_argument("--partitions", type=int, default=4, help="kafka: topic partitions")
     parser.add_argument("--keys", type=int, default=1000, help="kafka: distinct record keys")
+    parser.add_argument(
+        "--no-all-sampled",
+        dest="all_sampled",
+        action="store_false",
+        help="kafka: leave the all-sampled contender out (its load lingers into the next ones)",
+    )
     args = parser.parse_args()
     if args.path == "http" and shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")

@@ -50,6 +50,7 @@ async def test_a_reading_is_stored_once_enriched_with_processed_at_and_vehicle_d
     metrics = FleetMetrics()
     broker = broker_for(store, clock, metrics=metrics)
     await broker.publish(reading_event())
+    await broker.drain()  # concurrent copies would race to Redis: the first *stored* one wins
     await broker.publish(reading_event(messageId="msg-other-id"))  # same vehicle and time
     await broker.drain()
     stored = await store.readings("VH-1001")

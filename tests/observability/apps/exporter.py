@@ -1,8 +1,10 @@
 """A process exporting what the incident load cannot produce in seconds: a Kafka consumer
 15,000 records behind (real `KafkaMetrics`, enough for the lag alert; a real worker's lag is
 scraped in `test_kafka_worker_scrape`), a stale backup and a failing DLQ archiver
-(`RunResults`, as the operator fills them). It uses `tidal.observability.setup` with the
-standalone listener, as ``tidal run --transport kafka`` and the operator do.
+(`RunResults`, as the operator fills them), and what that archiver's drainer stored
+(`Drained`, as ``tidal dlq drain`` counts it; a real drainer is scraped in
+`tests/archive/test_dlq_metrics`). It uses `tidal.observability.setup` with the standalone
+listener, as ``tidal run --transport kafka`` and the operator do.
 
 Run: ``TIDAL_OBSERVABILITY__METRICS_PORT=N python -m tests.observability.apps.exporter``.
 """
@@ -14,7 +16,8 @@ import threading
 import time
 
 from tidal import Settings
-from tidal.observability import RunResults, Source, register, setup
+from tidal.archive.dlq import DrainCounts
+from tidal.observability import Drained, RunResults, Source, register, setup
 from tidal.transports.kafka.measures import KafkaMetrics, PartitionMeasures, SubscriptionMeasures
 
 DAY = 86_400.0
@@ -42,8 +45,9 @@ class Worker:
             events=900,
         )
         self.archive = RunResults(
-            kind="dlq_archive", name="orders-dlq", namespace="shop", stored_bytes=1024
+            kind="dlq_archive", name="orders-dlq", namespace="shop", stored_bytes=1024, events=None
         )
+        self.drained = DrainCounts()
 
     def tick(self) -> None:
         self.group.consumed += 10
@@ -51,7 +55,9 @@ class Worker:
         self.partition.log_end = (self.partition.log_end or 0) + 10
         self.backup.succeeded += 1
         self.archive.failed += 1
-        self.archive.events += 5
+        self.drained.events += 5
+        self.drained.objects += 1
+        self.drained.bytes += 2048
         self.kafka.stats.bump("ledger", "received", 10, event_type="ledger.v1")
 
 
@@ -67,6 +73,8 @@ def main() -> None:
     )
     runs = {(r.kind, r.namespace, r.name): r for r in (worker.backup, worker.archive)}
     register(worker, Source(service="tidal-operator", transport="operator", runs=runs))
+    drained = Drained(namespace="shop", name="orders-dlq", counts=worker.drained)
+    register(worker, Source(service="tidal-dlq-drain", transport="dlq-drain", drained=drained))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     while not stop.wait(0.25):
