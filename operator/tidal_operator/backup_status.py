@@ -20,7 +20,7 @@ from tidal_operator.summarizing import (
     Summary,
     crashed,
     deployment_state,
-    latest_time,
+    last_outcome_times,
     newer_runs,
     readiness,
     summary,
@@ -57,8 +57,7 @@ def tally(previous: Mapping[str, Any], found: Sequence[Run]) -> dict[str, Any]:
     result = dict(previous) | {
         "succeededRuns": int(previous.get("succeededRuns") or 0) + len(succeeded),
         "failedRuns": int(previous.get("failedRuns") or 0) + len(fresh) - len(succeeded),
-        "lastSuccessTime": latest_time(previous.get("lastSuccessTime"), fresh, "Succeeded"),
-        "lastFailureTime": latest_time(previous.get("lastFailureTime"), fresh, "Failed"),
+        **last_outcome_times(previous, fresh),
     }
     if fresh:
         result["lastRun"] = _run_fields(fresh[-1])

@@ -14,9 +14,8 @@ from tidal_operator.config import OperatorConfig
 from tidal_operator.pods import (
     Manifest,
     container,
+    deployment_of,
     kafka_env_from,
-    labels,
-    metadata,
     pod_template,
     repeated,
     store_args,
@@ -99,17 +98,14 @@ def cron_job(owner: Owner, spec: BackupPolicySpec, config: OperatorConfig) -> Ma
 
 def deployment(owner: Owner, spec: BackupPolicySpec, config: OperatorConfig) -> Manifest:
     """The Deployment of a continuous policy: one archiver, or none while suspended."""
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": metadata(owner, child_name(owner), COMPONENT),
-        "spec": {
-            "replicas": 0 if spec.suspend else 1,
-            "strategy": {"type": "Recreate"},
-            "selector": {"matchLabels": labels(owner, COMPONENT)},
-            "template": _pod(owner, spec, config, "Always"),
-        },
-    }
+    return deployment_of(
+        owner,
+        child_name(owner),
+        COMPONENT,
+        _pod(owner, spec, config, "Always"),
+        replicas=0 if spec.suspend else 1,
+        strategy={"type": "Recreate"},
+    )
 
 
 def children(owner: Owner, spec: BackupPolicySpec, config: OperatorConfig) -> list[Manifest]:

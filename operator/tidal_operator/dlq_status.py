@@ -20,6 +20,7 @@ from tidal_operator.summarizing import (
     Summary,
     crashed,
     deployment_state,
+    last_outcome_times,
     latest_time,
     newer_runs,
     readiness,
@@ -130,9 +131,7 @@ def _conditions(
     found = runs(observed.jobs, observed.pods, now=observed.now)
     fields, retained = retention(status, _component(found, dlqs.PRUNE))
     status.update(fields)
-    finished = newer_runs(found, None)
-    status["lastSuccessTime"] = latest_time(status.get("lastSuccessTime"), finished, "Succeeded")
-    status["lastFailureTime"] = latest_time(status.get("lastFailureTime"), finished, "Failed")
+    status.update(last_outcome_times(status, newer_runs(found, None)))
     draining, rolling = _drainer(owner, spec, observed, status)
     scaler = _scaler(observed.child("ScaledObject", dlqs.drain_name(owner)))
     specific = [draining, scaler, retained]

@@ -17,8 +17,8 @@ from tidal_operator.config import OperatorConfig
 from tidal_operator.pods import (
     Manifest,
     container,
+    deployment_of,
     kafka_env_from,
-    labels,
     metadata,
     pod_template,
     repeated,
@@ -117,12 +117,7 @@ def deployment(owner: Owner, spec: DLQArchiveSpec, config: OperatorConfig) -> Ma
     """The drainer; no ``replicas``: KEDA owns the count."""
     template = _pod(owner, spec, config, DRAIN)
     template["spec"]["terminationGracePeriodSeconds"] = 60  # close and upload the open segment
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": metadata(owner, drain_name(owner), DRAIN),
-        "spec": {"selector": {"matchLabels": labels(owner, DRAIN)}, "template": template},
-    }
+    return deployment_of(owner, drain_name(owner), DRAIN, template)
 
 
 def _trigger(spec: DLQArchiveSpec, topic: str) -> Manifest:

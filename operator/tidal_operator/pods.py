@@ -4,8 +4,8 @@ Every generated pod passes the Kubernetes "restricted" Pod Security Standard: no
 read-only root filesystem (``/tmp`` is an emptyDir), no privilege escalation, all capabilities
 dropped, the RuntimeDefault seccomp profile; no API token is mounted. Results come back through
 the termination message (``/dev/termination-log``, see ``tidal_operator.results``). Also the
-other pieces both kinds' children share: repeated flags and the CronJob around a pod. Pure; called
-by ``tidal_operator.backups`` and ``tidal_operator.dlqs``.
+other pieces both kinds' children share: repeated flags, and the CronJob and the Deployment around
+a pod. Pure; called by ``tidal_operator.backups`` and ``tidal_operator.dlqs``.
 """
 
 from __future__ import annotations
@@ -168,5 +168,22 @@ def utc_cron_job(
             "successfulJobsHistoryLimit": history_limit,
             "failedJobsHistoryLimit": history_limit,
             "jobTemplate": {"metadata": {"labels": labels(owner, component)}, "spec": job_spec},
+        },
+    }
+
+
+def deployment_of(
+    owner: Owner, name: str, component: str, template: Manifest, **spec: Any
+) -> Manifest:
+    """A Deployment of one component's pods, selecting them by the labels ``pod_template`` gave
+    them; ``spec`` holds the fields that come before the selector (``replicas``, ``strategy``)."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(owner, name, component),
+        "spec": {
+            **spec,
+            "selector": {"matchLabels": labels(owner, component)},
+            "template": template,
         },
     }

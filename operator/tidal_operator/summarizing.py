@@ -61,6 +61,17 @@ def latest_time(previous: str | None, runs: Sequence[Run], phase: str | None) ->
     return max(candidates, key=_moment) if candidates else None
 
 
+def last_outcome_times(
+    previous: Mapping[str, Any], finished: Sequence[Run]
+) -> dict[str, str | None]:
+    """``lastSuccessTime`` and ``lastFailureTime``, the status times both kinds carry: the newest
+    finish of a succeeded and of a failed run among ``finished``, or the time ``previous`` holds."""
+    return {
+        "lastSuccessTime": latest_time(previous.get("lastSuccessTime"), finished, "Succeeded"),
+        "lastFailureTime": latest_time(previous.get("lastFailureTime"), finished, "Failed"),
+    }
+
+
 def deployment_state(deployment: Mapping[str, Any]) -> tuple[int, int, bool]:
     """(replicas, available replicas, still rolling out) of a Deployment."""
     spec, status = deployment.get("spec", {}), deployment.get("status", {})

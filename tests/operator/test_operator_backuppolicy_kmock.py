@@ -125,9 +125,9 @@ async def finish_run(cluster: Cluster, job: str, *, ok: bool, message: str, at: 
     await cluster.create("Job", job, {"template": {}}, status=status, labels=labels)
 
 
-async def test_finished_runs_are_read_back_from_termination_messages(cluster: Cluster) -> None:
-    await cluster.create("BackupPolicy", "orders", SPEC)
-    await eventually(lambda: cluster.get("CronJob", "orders-backup"))
+async def finish_a_verified_run(cluster: Cluster) -> None:
+    """The first run of ``orders`` succeeds at 2025-01-01T02:20:00Z: backup 2025-01-01T02-00-00Z,
+    200,000 events, 9,000,000 bytes written and stored, verified."""
     good = run_result(
         "succeeded",
         counts={"events": 200_000, "objects": 20, "bytes": 9_000_000},
@@ -137,6 +137,12 @@ async def test_finished_runs_are_read_back_from_termination_messages(cluster: Cl
     await finish_run(
         cluster, "orders-backup-29000000", ok=True, message=good, at="2025-01-01T02:20:00Z"
     )
+
+
+async def test_finished_runs_are_read_back_from_termination_messages(cluster: Cluster) -> None:
+    await cluster.create("BackupPolicy", "orders", SPEC)
+    await eventually(lambda: cluster.get("CronJob", "orders-backup"))
+    await finish_a_verified_run(cluster)
 
     async def verified() -> dict[str, Any]:
         condition = await cluster.condition("BackupPolicy", "orders", "BackupSucceeded")

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from operator_harness import NAMESPACE, Cluster, eventually
 from prometheus_client.parser import text_string_to_metric_families
-from test_operator_backuppolicy_kmock import SPEC, finish_run, run_result
+from test_operator_backuppolicy_kmock import SPEC, finish_a_verified_run
 
 from tidal_operator.config import OperatorConfig
 from tidal_operator.metrics import SCHEDULED_GRACE
@@ -63,15 +63,7 @@ async def test_a_successful_run_is_scraped_from_the_operators_metrics(
         return [found] if found is not None else []
 
     assert await eventually(exported, what="the policy on /metrics") == [0.0], "no run yet"
-    good = run_result(
-        "succeeded",
-        counts={"events": 200_000, "objects": 20, "bytes": 9_000_000},
-        backup={"id": "2025-01-01T02-00-00Z", "verified": True},
-        stored={"backups": 1, "bytes": 9_000_000},
-    )
-    await finish_run(
-        cluster, "orders-backup-29000000", ok=True, message=good, at="2025-01-01T02:20:00Z"
-    )
+    await finish_a_verified_run(cluster)
 
     async def counted() -> Any:
         text, samples = await scrape(port)
