@@ -2,7 +2,10 @@
 
 `create_gateway` builds the ASGI app over a `Publisher`; ``python -m services.gateway`` serves it
 in production (publishing to Kafka or ``K_SINK``), ``tidal dev`` runs it in process over the
-memory broker, and the tests drive it with httpx's ASGI transport.
+memory broker, and the tests drive it with httpx's ASGI transport. Its `tidal.observability.Ingress`
+counts every POST's status and the events published per route, traces each POST (an ingest
+span continuing the request's ``traceparent``, the events published carrying its context), and
+``GET /metrics`` serves all of it to Prometheus.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.catalog import Catalog, load_catalog
 from services.gateway import documenting as docs
@@ -22,9 +26,22 @@ from services.gateway.errors import Accepted, Refusal, render
 from services.gateway.ingesting import Ingest
 from services.gateway.settings import GatewaySettings
 from tidal import Publisher
+from tidal.observability import Ingress, exposition
 
 TITLE = "tidal ingest gateway"
 VERSION = "1.0.0"
+SERVICE = "gateway"
+ROUTES = ("/events", "/telemetry", "/webhooks/pos", "/webhooks/payments")
+
+
+class _Observed:
+    """`Ingress.asgi` as Starlette middleware (inside its 500 handler: escapes are counted)."""
+
+    def __init__(self, app: ASGIApp, ingress: Ingress) -> None:
+        self._call = ingress.asgi(app)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._call(scope, receive, send)
 
 
 def create_gateway(
@@ -33,13 +50,25 @@ def create_gateway(
     *,
     catalog: Catalog | None = None,
     clock: Callable[[], float] = time.time,
+    service: str = SERVICE,
+    metrics: bool = True,
 ) -> FastAPI:
-    """The gateway as an ASGI app publishing through ``publisher``."""
+    """The gateway as an ASGI app publishing through ``publisher``, its metrics and traces
+    under ``service`` (``metrics``: serve ``/metrics``)."""
     schemas = catalog or load_catalog()
-    ingest = Ingest(publisher, settings or GatewaySettings(), schemas, clock=clock)
-    app = FastAPI(title=TITLE, version=VERSION, description=docs.DESCRIPTION)
+    ingress = Ingress(service, routes=ROUTES)
+    ingest = Ingest(publisher, settings or GatewaySettings(), schemas, clock=clock, ingress=ingress)
+    app = FastAPI(  # tidal traces it (sampled, see `Ingress`): not FastAPI's span per request
+        title=TITLE,
+        version=VERSION,
+        description=docs.DESCRIPTION,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.ready = True
+    app.state.ingress = ingress  # exported for as long as the app lives
     app.add_exception_handler(Refusal, render)
+    app.add_middleware(_Observed, ingress=ingress)
+    exposed = exposition() if metrics else None
     accepted: dict[int | str, dict[str, Any]] = {202: {"model": Accepted}, **docs.ERRORS}
 
     @app.post("/events", status_code=202, responses=accepted, openapi_extra=docs.events_extra())
@@ -84,6 +113,16 @@ def create_gateway(
         if app.state.ready:
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "shutting down"}, status_code=503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus(request: Request) -> Response:
+        if exposed is None:
+            return JSONResponse(
+                {"error": "metrics_disabled", "message": "metrics are off or missing"},
+                status_code=404,
+            )
+        body, content_type = exposed(request.headers.get("accept"))
+        return Response(body, headers={"content-type": content_type})
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -24,6 +24,7 @@ from services.gateway.auth import AuthError, Scheme, Tokens, verify_signature
 from services.gateway.errors import Refusal, malformed, off_schema
 from services.gateway.settings import GatewaySettings
 from tidal import Event, InvalidEventError, Publisher, from_http
+from tidal.observability import Ingress
 
 JSON_TYPES: Final = ("application/json",)
 EVENT_TYPES: Final = (
@@ -44,8 +45,10 @@ class Ingest:
         catalog: Catalog,
         *,
         clock: Callable[[], float] = time.time,
+        ingress: Ingress | None = None,
     ) -> None:
         self.publisher = publisher
+        self.ingress = ingress or Ingress("gateway")
         self.settings = settings
         self.catalog = catalog
         self.clock = clock
@@ -69,7 +72,7 @@ class Ingest:
         _finite(body, [e.data for e in events])
         batched = len(events) > 1
         checked = [self._checked(e, f"[{i}]." if batched else "") for i, e in enumerate(events)]
-        return await self._publish(checked)
+        return await self._publish("events", checked)
 
     async def telemetry(self, request: Request) -> list[str]:
         """``POST /telemetry``: one plain JSON reading from a vehicle."""
@@ -77,7 +80,7 @@ class Ingest:
         _media(request, JSON_TYPES)
         reading = _json(await self._body(request))
         self._validate(mapping.TELEMETRY, reading)
-        return await self._publish([mapping.telemetry_event(reading)])
+        return await self._publish("telemetry", [mapping.telemetry_event(reading)])
 
     async def pos_webhook(self, request: Request) -> list[str]:
         """``POST /webhooks/pos``: a signed POS transaction."""
@@ -86,7 +89,7 @@ class Ingest:
         self._verify("pos", request, body)
         order = _json(body)
         self._validate(mapping.ORDER_CONFIRMED, order)
-        return await self._publish([mapping.order_event(order)])
+        return await self._publish("pos", [mapping.order_event(order)])
 
     async def payment_webhook(self, request: Request) -> tuple[str, bool]:
         """``POST /webhooks/payments``: a signed Stripe-style event; (its id, published)."""
@@ -100,7 +103,7 @@ class Ingest:
         _check(self.checkout_session, webhook["data"]["object"], prefix="data.object.")
         data = mapping.checkout_data(webhook)
         self._validate(mapping.CHECKOUT_COMPLETED, data)
-        await self._publish([mapping.payment_event(webhook, data)])
+        await self._publish("payments", [mapping.payment_event(webhook, data)])
         return webhook["id"], True
 
     def _authorise(self, request: Request) -> None:
@@ -167,9 +170,9 @@ class Ingest:
         except RecursionError as exc:
             raise malformed("the JSON is nested too deeply") from exc
 
-    async def _publish(self, events: Sequence[Event]) -> list[str]:
+    async def _publish(self, route: str, events: Sequence[Event]) -> list[str]:
         try:
-            await self.publisher.publish_many(events)
+            await self.ingress.publish(route, events, self.publisher.publish_many)
         except Exception as exc:  # the broker's trouble, not the client's: ask for a retry
             raise Refusal(
                 503, "unavailable", f"the broker did not accept the events: {exc}"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.deploy.rendering import ROOT, SCENARIOS, Doc, of_kind, rendered
+from tests.deploy.rendering import ROOT, SCENARIOS, Doc, of_kind, rendered, selects
 
 from tidal_operator.config import OperatorConfig
 from tidal_operator.dlqs import METRICS_PORT
@@ -26,24 +26,6 @@ def drainer_pod() -> dict[str, Any]:
     planned = plan(DLQ_ARCHIVE, yaml.safe_load(SAMPLE.read_text()), OperatorConfig())
     [deployment] = [c for c in planned.children if c["kind"] == "Deployment"]
     return dict(deployment["spec"]["template"])
-
-
-def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    """A Kubernetes label selector (matchLabels, matchExpressions) against pod labels."""
-    if not selector.get("matchLabels", {}).items() <= labels.items():
-        return False
-    for expression in selector.get("matchExpressions", []):
-        key, operator, values = expression["key"], expression["operator"], expression.get("values")
-        present = key in labels
-        if operator == "In" and not (present and labels[key] in values):
-            return False
-        if operator == "NotIn" and present and labels[key] in values:
-            return False
-        if operator == "Exists" and not present:
-            return False
-        if operator == "DoesNotExist" and present:
-            return False
-    return True
 
 
 def test_the_drainer_pod_monitor_selects_the_operators_drainer_pods_everywhere() -> None:

@@ -7,6 +7,8 @@ by `setup` and by the ``/metrics`` endpoint. Modules:
 
 - `hooks`: the installed tracer (None: tracing off) and readiness times;
 - `sources`: what the transports, ``tidal dlq drain`` and the operator register for export;
+- `ingress`: counts, statuses and ingest spans of a process that turns requests into events
+  (the reference gateway);
 - `metrics`: the scrape-time collector, ``/metrics`` rendering and a standalone listener;
 - `sampling`: W3C ``traceparent`` parsing and which events get spans;
 - `tracing`: OpenTelemetry spans with context in the CloudEvents ``traceparent`` extension,
@@ -22,6 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tidal.observability.hooks import mark_ready
+from tidal.observability.ingress import Ingress
 from tidal.observability.sources import Drained, RunResults, Source, register, unregister
 
 if TYPE_CHECKING:
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Drained",
+    "Ingress",
     "RunResults",
     "Source",
     "exposition",

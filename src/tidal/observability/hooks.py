@@ -28,6 +28,11 @@ class Tracer(Protocol):
     ) -> AbstractContextManager[object]:
         """A span around taking ``event`` in (``carrier``: the transport's own headers)."""
 
+    def ingress(self, name: str, *, carrier: Mapping[str, str]) -> AbstractContextManager[object]:
+        """A span around one request that becomes events (an ingest gateway), continuing the
+        request's W3C ``traceparent`` (``carrier``: its headers); events stamped inside it
+        start their trace there."""
+
     def unsampled(self, event: Event) -> object | None:
         """When ``event`` gets no span (not sampled): mark the context so, return the mark
         for `restore`; None when it gets one (then `handle`)."""

@@ -176,6 +176,16 @@ class OtelTracer:
         )
         return _Received(span)
 
+    def ingress(self, name: str, *, carrier: Mapping[str, str]) -> AbstractContextManager[object]:
+        parent = parse_traceparent(carrier.get(TRACEPARENT), carrier.get(TRACESTATE))
+        if not self.sampling.sampled(parent):
+            return _Unsampled(parent)
+        return self._tracer.start_as_current_span(
+            name,
+            context=None if parent is None else _PROPAGATOR.extract(carrier),
+            kind=SpanKind.SERVER,
+        )
+
     def unsampled(self, event: Event) -> object | None:
         """Marks the context unsampled when ``event`` gets no handle span (inside an unsampled
         receive, or `Sampling` rejects it) and returns the mark for `restore`; None when it
