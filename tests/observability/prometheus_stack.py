@@ -80,10 +80,16 @@ def start_prometheus(workdir: Path, port: int, targets: list[str]) -> subprocess
     return proc
 
 
+GATEWAY_TOKEN = "stack-token"
+READING = (ROOT / "tests" / "services" / "samples" / "reading.json").read_bytes()
+
+
 @contextmanager
 def running_stack() -> Iterator[Stack]:
-    """Two ``tidal run`` services and an exporter process under load, scraped every second."""
-    ports = {name: free_port() for name in ("orders", "sink", "exporter", "prometheus")}
+    """Two ``tidal run`` services, the gateway (publishing to one of them over HTTP) and an
+    exporter process under load, scraped every second."""
+    names = ("orders", "sink", "exporter", "gateway", "prometheus")
+    ports = {name: free_port() for name in names}
     sink_url = f"http://127.0.0.1:{ports['sink']}/"
     procs = [
         _start(
@@ -104,14 +110,25 @@ def running_stack() -> Iterator[Stack]:
             },
             ports["exporter"],
         ),
+        _start(
+            [sys.executable, "-m", "services.gateway"],
+            {
+                "GATEWAY_TRANSPORT": "http",
+                "GATEWAY_TOKENS": GATEWAY_TOKEN,
+                "K_SINK": sink_url,
+                "TIDAL_HOST": "127.0.0.1",
+                "TIDAL_PORT": str(ports["gateway"]),
+            },
+            ports["gateway"],
+        ),
     ]
     targets = {name: f"127.0.0.1:{port}" for name, port in ports.items() if name != "prometheus"}
     with tempfile.TemporaryDirectory() as workdir:
         procs.append(start_prometheus(Path(workdir), ports["prometheus"], list(targets.values())))
         try:
             stack = Stack(f"http://127.0.0.1:{ports['prometheus']}", targets)
-            wait_until(stack, "count(up == 1) == 3", timeout=60)
-            asyncio.run(_load(f"http://{targets['orders']}/"))
+            wait_until(stack, f"count(up == 1) == {len(targets)}", timeout=60)
+            asyncio.run(_load(f"http://{targets['orders']}/", f"http://{targets['gateway']}"))
             wait_until(stack, 'count(ALERTS{alertstate="pending"}) == 6', timeout=60)
             yield stack
         finally:
@@ -146,10 +163,15 @@ def _event(event_type: str, n: int) -> dict[str, str]:
     }
 
 
-async def _load(url: str) -> None:
-    """A warm-up so every series exists, then a burst of each kind a second apart."""
+async def _load(url: str, gateway: str) -> None:
+    """A warm-up so every series exists, then a burst of each kind a second apart; readings
+    through the gateway (some without credentials: 401)."""
     async with httpx.AsyncClient(timeout=30) as client:
         slots = asyncio.Semaphore(24)
+        authorised = {"authorization": f"Bearer {GATEWAY_TOKEN}"}
+        for n in range(12):
+            headers = {"content-type": "application/json", **(authorised if n % 4 else {})}
+            await client.post(f"{gateway}/telemetry", headers=headers, content=READING)
 
         async def post(event_type: str, n: int) -> None:
             async with slots:

@@ -97,12 +97,24 @@ def test_prometheus_loaded_every_rule_and_each_alert_is_pending(stack: Stack) ->
 
 def test_every_process_reports_its_cold_start_and_identity(stack: Stack) -> None:
     cold = result(stack, "tidal_cold_start_seconds")
-    assert {r["metric"]["service"] for r in cold} >= {"obs-orders", "obs-sink", "obs-exporter"}
+    services = {"obs-orders", "obs-sink", "obs-exporter", "gateway"}
+    assert {r["metric"]["service"] for r in cold} >= services
     assert all(0 < float(r["value"][1]) < 60 for r in cold)
     info = result(stack, "tidal_info")
     assert {(r["metric"]["service"], r["metric"]["transport"]) for r in info} >= {
         ("obs-orders", "http"),
         ("obs-sink", "http"),
+        ("gateway", "ingress"),
         ("obs-ledger", "kafka"),
         ("tidal-operator", "operator"),
     }
+
+
+def test_the_gateway_reports_its_answers_and_what_it_published(stack: Stack) -> None:
+    answers = result(stack, 'tidal_http_requests_total{service="gateway"}')
+    by_status = {r["metric"]["status"]: float(r["value"][1]) for r in answers}
+    assert by_status == {"202": 9.0, "401": 3.0}
+    published = result(
+        stack, 'tidal_events_total{service="gateway", subscription="telemetry", outcome="handled"}'
+    )
+    assert [float(r["value"][1]) for r in published] == [9.0]
