@@ -15,8 +15,9 @@ SDK, unsampled events get no span). Every contender starts clean (`settle`).
   CPU time per event including the exporter thread (flushed before the clock stops): tidal's
   own cost, free of the broker's and the machine's noise.
 
-Rounds alternate the contenders; medians and the cost against "off" are printed, also paired
-(each round's cost against that round's "off", then the median: steadier on a shared machine).
+Rounds alternate the contenders, each round starting one contender later (`rotated`); medians
+and the cost against "off" are printed, also paired (each round's cost against that round's
+"off", then the median: steadier on a shared machine).
 Run: ``python -m bench.observability_cost --path http`` (or ``kafka``, ``dispatch``).
 """
 
@@ -35,9 +36,10 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 from tests.observability.collector import otlp_collector
@@ -56,6 +58,16 @@ CONTENDERS = (
 
 
 Rates = dict[str, list[tuple[float, float]]]  # per contender: (events/s, CPU µs per event)
+T = TypeVar("T")
+
+
+def rotated(contenders: Iterable[T], round_number: int) -> list[T]:
+    """The contenders in the order of round ``round_number``: each round starts one later, so
+    none always runs right after the same one (a heavy contender's garbage and exporter leave
+    work behind for whichever runs next)."""
+    listed = list(contenders)
+    shift = round_number % len(listed)
+    return listed[shift:] + listed[:shift]
 
 
 def report(rates: Rates) -> None:
@@ -140,8 +152,8 @@ def http(args: argparse.Namespace, collector_url: str) -> Rates:
         with contextlib.ExitStack() as scrapers:
             for port in ports[1:]:
                 scrapers.enter_context(scraping(f"http://127.0.0.1:{port}/metrics"))
-            for _ in range(args.rounds):
-                for name, port, proc in zip(CONTENDERS, ports, procs, strict=True):
+            for r in range(args.rounds):
+                for name, port, proc in rotated(zip(CONTENDERS, ports, procs, strict=True), r):
                     before = cpu_seconds(proc.pid)
                     rate = load(port, script, seconds=args.seconds, connections=args.connections)
                     cpu = cpu_seconds(proc.pid) - before
@@ -185,8 +197,8 @@ async def _kafka_rounds(bootstrap: str, args: argparse.Namespace, collector_url:
     tracers = [None if ratio is None else _tracer(collector_url, ratio) for ratio in ratios]
     metrics = [i > 0 for i in picked]
     rates: Rates = {name: [] for name in names}
-    for _ in range(args.rounds):
-        for name, tracer, scraped in zip(names, tracers, metrics, strict=True):
+    for r in range(args.rounds):
+        for name, tracer, scraped in rotated(zip(names, tracers, metrics, strict=True), r):
             settle(tracers)
             rate, cpu = await _kafka_run(bootstrap, topic, args.events, tracer, scraped=scraped)
             if tracer is not None:  # the exporter's work on this round's spans counts too
@@ -210,22 +222,20 @@ def settle(tracers: list[object]) -> None:
 
 
 def _tracer(collector_url: str, ratio: float) -> object:
-    """What `tidal.observability.tracing.configure` builds for ``parentbased_traceidratio``."""
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+    """What `tidal.observability.tracing.configure` builds for ``parentbased_traceidratio``
+    at ``ratio``, exporting to ``collector_url`` (not installed as the global provider)."""
+    from tidal.observability.tracing import build
 
-    from tidal.observability.sampling import Sampling
-    from tidal.observability.tracing import OtelTracer
-
-    provider = TracerProvider(sampler=ALWAYS_ON)
-    exporter = OTLPSpanExporter(endpoint=f"{collector_url}/v1/traces")
-    provider.add_span_processor(BatchSpanProcessor(exporter))
-    tracer = provider.get_tracer("bench")
-    tracer.start_span("warm-up").end()  # the exporter's first export imports and connects
+    os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector_url  # the exporter reads it itself
+    environ = {
+        **os.environ,
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": str(ratio),
+    }
+    provider, tracer = build(service="bench", version="bench", environ=environ)
+    provider.get_tracer("warm-up").start_span("warm-up").end()  # first export imports, connects
     provider.force_flush()
-    return OtelTracer(tracer, sampling=Sampling(ratio=ratio))
+    return tracer
 
 
 async def _kafka_run(
@@ -289,8 +299,8 @@ async def _dispatch_rounds(args: argparse.Namespace, collector_url: str) -> Rate
     tracers = [None, None, _tracer(collector_url, 1.0)]
     tracers += [_tracer(collector_url, float(ratio)) for ratio in RATIOS]
     rates: Rates = {name: [] for name in CONTENDERS}
-    for _ in range(args.rounds):
-        for name, tracer in zip(CONTENDERS, tracers, strict=True):
+    for r in range(args.rounds):
+        for name, tracer in rotated(zip(CONTENDERS, tracers, strict=True), r):
             settle(tracers)
             dispatcher = Dispatcher(kafka_path.app)
             sub = dispatcher.app.subscription("noop")

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -15,7 +16,7 @@ from tidal import App, Context, DeliveryPolicy, Event, InvalidEventError
 from tidal.dispatching import Dispatcher, Handled
 from tidal.errors import ConfigurationError
 from tidal.observability import hooks
-from tidal.observability.tracing import OtelTracer, _exporters, enabled
+from tidal.observability.tracing import OtelTracer, _exporters, build, enabled
 from tidal.testing import ManualClock, MemoryBroker, make_event
 from tidal.transports.http.server import Receiver, create_asgi_app
 
@@ -199,3 +200,24 @@ def test_exporters_come_from_otel_traces_exporter_and_protocol() -> None:
         _exporters({"OTEL_TRACES_EXPORTER": "zipkin"})
     with pytest.raises(ConfigurationError, match="protocol"):
         _exporters({"OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"})
+
+
+def test_the_built_provider_names_the_service_and_hashes_its_resource_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    environ = {"OTEL_TRACES_EXPORTER": "console", "OTEL_TRACES_SAMPLER": "always_off"}
+    monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+    provider, tracer = build(service="orders", version="9.9", environ=environ)
+    resource = provider.resource
+    assert resource.attributes["service.name"] == "orders"
+    assert resource.attributes["service.version"] == "9.9"
+    assert tracer.sampling.ratio == 0.0
+    assert hash(resource) == hash(Resource(resource.attributes, resource.schema_url))
+
+    def dumps(*_: object, **__: object) -> str:
+        raise AssertionError("the resource was encoded again to hash it")
+
+    # the OTLP encoder hashes the resource once per span it groups: no JSON dump each time
+    monkeypatch.setattr("opentelemetry.sdk.resources.dumps", dumps)
+    assert {resource: 1}[resource] == 1
+    provider.shutdown()
