@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from tests.support.kafka import EXTERNAL_BOOTSTRAP, tansu_broker
 from tests.support.servers import redis_server
+from tests.support.tracing import Install, installed_tracers
 
 from tidal.testing import ManualClock
 
@@ -31,3 +32,10 @@ def kafka_bootstrap() -> Iterator[str]:
         return
     with tansu_broker() as broker:
         yield broker.bootstrap
+
+
+@pytest.fixture
+def install() -> Iterator[Install]:
+    """Installs tidal's tracer over an in-memory exporter at a given `Sampling`."""
+    with installed_tracers() as installing:
+        yield installing

@@ -66,6 +66,7 @@ async def test_a_killed_archive_resumes_with_no_gap_and_no_duplicate(
     args = [
         "archive", "--bootstrap-servers", kafka_bootstrap, "--topic", topic,
         *store_args(region_a, bucket), "--id", "crash-1", "--segment-max-events", "500",
+        "--manifest-interval", "0",  # recorded per segment: the kill lands mid-way, however fast
     ]  # fmt: skip
     log = (tmp_path / "archive.log").open("wb")
     proc = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block
@@ -110,6 +111,7 @@ async def test_a_failure_between_upload_and_manifest_adopts_the_uploaded_segment
     args = [
         "archive", "--bootstrap-servers", kafka_bootstrap, "--topic", topic,
         *store_args(region_a, bucket), "--id", "inject-1", "--segment-max-events", "1000",
+        "--manifest-interval", "0",  # a manifest write per segment
     ]  # fmt: skip
     real, calls = writer.save_manifest, []
 
@@ -120,7 +122,6 @@ async def test_a_failure_between_upload_and_manifest_adopts_the_uploaded_segment
         real(store, manifest)
 
     monkeypatch.setattr(writer, "save_manifest", failing)
-    monkeypatch.setattr(writer, "MANIFEST_INTERVAL", 0.0)  # a manifest write per segment
     crashed = await tidal(args, tmp_path)
     assert crashed.exit_code == 1
     assert crashed.result["outcome"] == "failed"

@@ -3,21 +3,14 @@ emit carry a valid W3C ``traceparent`` (same trace, sampled flag off) and the ``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import httpx
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from tests.support.tracing import Install
 
 from tidal import App, Context, Event
 from tidal.dispatching import Dispatcher, Handled
 from tidal.errors import ConfigurationError
-from tidal.observability import hooks
 from tidal.observability.sampling import Sampling, parse_traceparent, sampling_from
-from tidal.observability.tracing import OtelTracer
 from tidal.testing import make_event
 from tidal.transports.http.server import Receiver, create_asgi_app
 
@@ -25,25 +18,6 @@ TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
 SAMPLED = f"00-{TRACE}-{PARENT}-01"
 NOT_SAMPLED = f"00-{TRACE}-{PARENT}-00"
-
-Install = Callable[[Sampling], InMemorySpanExporter]
-
-
-@pytest.fixture
-def install() -> Iterator[Install]:
-    providers: list[TracerProvider] = []
-
-    def installed(sampling: Sampling) -> InMemorySpanExporter:
-        exporter, provider = InMemorySpanExporter(), TracerProvider(sampler=ALWAYS_ON)
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
-        providers.append(provider)
-        hooks.install(OtelTracer(provider.get_tracer("tests"), sampling=sampling))
-        return exporter
-
-    yield installed
-    hooks.install(None)
-    for provider in providers:
-        provider.shutdown()
 
 
 def app() -> App:

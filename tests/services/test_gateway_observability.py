@@ -5,28 +5,24 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 from services.gateway.api import create_gateway
 from services.gateway.settings import GatewaySettings
 from tests.services.conftest import sample
 from tests.services.test_gateway_api import BEARER, JSON, NOW, Recorder, binary_headers, body
+from tests.support.tracing import Install
 
-from tidal.observability import hooks
 from tidal.observability.sampling import Sampling, parse_traceparent
-from tidal.observability.tracing import OtelTracer
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER = "00f067aa0ba902b7"
-Install = Callable[[Sampling], InMemorySpanExporter]
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -49,23 +45,6 @@ async def client(
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
         yield http
-
-
-@pytest.fixture
-def install() -> Iterator[Install]:
-    providers: list[TracerProvider] = []
-
-    def installed(sampling: Sampling) -> InMemorySpanExporter:
-        exporter, provider = InMemorySpanExporter(), TracerProvider(sampler=ALWAYS_ON)
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
-        providers.append(provider)
-        hooks.install(OtelTracer(provider.get_tracer("tests"), sampling=sampling))
-        return exporter
-
-    yield installed
-    hooks.install(None)
-    for provider in providers:
-        provider.shutdown()
 
 
 async def scrape(client: httpx.AsyncClient) -> Samples:

@@ -19,7 +19,7 @@ from tidal.archive.kafka import offset_ranges, partitions, select_topics
 from tidal.archive.manifest import Manifest, Partition
 from tidal.archive.segments import Compression
 from tidal.archive.store import ObjectStore
-from tidal.archive.writer import Progress, archive, save_manifest
+from tidal.archive.writer import MANIFEST_INTERVAL, Progress, archive, save_manifest
 
 Clock = Callable[[], datetime]
 
@@ -46,6 +46,7 @@ class ArchiveOptions:
     restore_target: dict[str, str] | None = None
     max_events: int = 10_000
     max_bytes: int = 16 * 1024 * 1024
+    manifest_interval: float = MANIFEST_INTERVAL
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,6 +139,7 @@ async def _fill(
         outcome.manifest,
         max_events=options.max_events,
         max_bytes=options.max_bytes,
+        manifest_interval=options.manifest_interval,
         progress=counted,
     )
 

@@ -135,10 +135,11 @@ async def _upload(
     manifest: Manifest,
     queue: asyncio.Queue[Cut | None],
     progress: Progress | None,
+    interval: float,
 ) -> None:
     """Build up to `PARALLEL_UPLOADS` segments at once; record them in the order they were
     cut (which keeps every partition's segments in offset order), and rewrite the manifest at
-    most every `MANIFEST_INTERVAL` seconds and at the end."""
+    most every ``interval`` seconds and at the end."""
     in_flight: deque[asyncio.Future[Segment]] = deque()
     saved = time.monotonic()
     more = True
@@ -163,7 +164,7 @@ async def _upload(
             await asyncio.gather(*in_flight, return_exceptions=True)
             raise
         manifest.record(segment)
-        if time.monotonic() - saved >= MANIFEST_INTERVAL:
+        if time.monotonic() - saved >= interval:
             await asyncio.to_thread(save_manifest, store, manifest)
             saved = time.monotonic()
         if progress is not None:
@@ -178,10 +179,12 @@ async def archive(
     *,
     max_events: int = 10_000,
     max_bytes: int = 16 * 1024 * 1024,
+    manifest_interval: float | None = None,
     progress: Progress | None = None,
 ) -> None:
     """Upload every partition of ``manifest`` from ``next`` to ``end`` (``client``: a started
-    consumer without a group)."""
+    consumer without a group), rewriting the manifest every ``manifest_interval`` seconds
+    (`MANIFEST_INTERVAL` when None)."""
     pending = {
         TopicPartition(p.topic, p.partition): p.end for p in manifest.partitions if not p.done
     }
@@ -191,7 +194,8 @@ async def archive(
     for tp in pending:
         client.seek(tp, manifest.partition(tp.topic, tp.partition).next)
     queue: asyncio.Queue[Cut | None] = asyncio.Queue(QUEUE_SEGMENTS)
-    uploader = asyncio.create_task(_upload(store, manifest, queue, progress))
+    interval = MANIFEST_INTERVAL if manifest_interval is None else manifest_interval
+    uploader = asyncio.create_task(_upload(store, manifest, queue, progress, interval))
     cutter = _Cutter(max_events, max_bytes)
     try:
         await _read(client, pending, cutter, queue, uploader)

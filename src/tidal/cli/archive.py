@@ -16,6 +16,7 @@ from tidal.archive.kafka import consumer, kafka_settings, start, stop
 from tidal.archive.results import RunResult
 from tidal.archive.runs import ArchiveOptions, Sources, archive_backup, utcnow
 from tidal.archive.segments import COMPRESSIONS
+from tidal.archive.writer import MANIFEST_INTERVAL
 from tidal.cli.archiving import (
     _apply,
     comma_list,
@@ -59,6 +60,14 @@ def segment_options(func: Any) -> Any:
                 show_default=True,
                 help="Records per segment at most.",
             ),
+            click.option(
+                "--manifest-interval",
+                type=click.FloatRange(0, 3600),
+                default=MANIFEST_INTERVAL,
+                show_default=True,
+                help="Seconds between manifest rewrites while archiving (a killed run redoes"
+                " at most what it uploaded since; 0: after every segment).",
+            ),
         ],
     )
 
@@ -78,6 +87,7 @@ def archive_options(options: dict[str, Any], **extra: Any) -> ArchiveOptions:
         compression=options["compression"],
         encryption=options.get("encryption", "none"),
         max_events=options["segment_max_events"],
+        manifest_interval=options["manifest_interval"],
         **extra,
     )
 
