@@ -11,7 +11,7 @@ import httpx
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client.parser import text_string_to_metric_families
 from services.gateway.api import create_gateway
 from services.gateway.settings import GatewaySettings
@@ -129,6 +129,9 @@ async def test_a_post_is_an_ingest_span_continuing_the_caller_and_the_event_cont
     assert (await client.post("/telemetry", content=reading(), headers=headers)).status_code == 202
     spans = spans_by_name(exporter)
     ingest, emit = spans["ingest /telemetry"], spans["emit telemetry"]
+    assert ingest.attributes is not None
+    assert ingest.attributes["http.response.status_code"] == 202
+    assert ingest.status.status_code is StatusCode.UNSET
     assert ingest.kind is SpanKind.SERVER
     assert emit.kind is SpanKind.PRODUCER
     assert f"{ingest.context.trace_id:032x}" == TRACE
@@ -189,3 +192,18 @@ async def test_a_post_to_an_unknown_path_gets_a_span_named_by_no_client(
     exporter = install(Sampling(ratio=1.0))
     assert (await client.post("/no/such/route", content=b"{}")).status_code in (404, 405)
     assert [span.name for span in exporter.get_finished_spans()] == ["ingest"]
+
+
+async def test_a_broker_refusal_makes_the_ingest_span_an_error(
+    client: httpx.AsyncClient, recorder: Recorder, install: Install
+) -> None:
+    exporter = install(Sampling(ratio=1.0))
+    recorder.failing = True
+    response = await client.post("/telemetry", content=reading(), headers={**BEARER, **JSON})
+    assert response.status_code == 503
+    spans = spans_by_name(exporter)
+    ingest = spans["ingest /telemetry"]
+    assert ingest.attributes is not None
+    assert ingest.attributes["http.response.status_code"] == 503
+    assert ingest.status.status_code is StatusCode.ERROR
+    assert spans["emit telemetry"].status.status_code is StatusCode.ERROR  # the failed publish

@@ -33,6 +33,9 @@ class Tracer(Protocol):
         request's W3C ``traceparent`` (``carrier``: its headers); events stamped inside it
         start their trace there."""
 
+    def answered(self, status: int) -> None:
+        """Record the HTTP status an ingest span's request was answered with."""
+
     def unsampled(self, event: Event) -> object | None:
         """When ``event`` gets no span (not sampled): mark the context so, return the mark
         for `restore`; None when it gets one (then `handle`)."""

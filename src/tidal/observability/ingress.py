@@ -5,9 +5,10 @@ The reference gateway (``services.gateway``) uses it; so can any ingress a team 
 
 - `Ingress.asgi` wraps the ASGI app: every POST's response status is counted
   (``tidal_http_requests_total``; an exception that escapes counts as the 500 the server
-  answers), and with tracing on each POST runs inside an ingest span (``SERVER``) that
-  continues the request's W3C ``traceparent`` header, or, when not sampled, inside an unsampled
-  mark, so the events it publishes still carry a valid ``traceparent`` (sampled flag off);
+  answers), and with tracing on each POST runs inside an ingest span (``SERVER``, with
+  ``http.response.status_code``; an error for a 5xx) that continues the request's W3C
+  ``traceparent`` header, or, when not sampled, inside an unsampled mark, so the events it
+  publishes still carry a valid ``traceparent`` (sampled flag off);
 - `Ingress.publish` stamps the events that carry no trace context of their own with the
   current one (an event that does keeps it: it is the producer's trace), sends them inside an
   emit span, and counts them by route (``tidal_events_total``: ``handled`` once the broker took
@@ -67,16 +68,16 @@ class Ingress:
                 nonlocal started
                 if message["type"] == "http.response.start":
                     started = True
-                    self.statuses[message["status"]] += 1
+                    self._answered(message["status"])
                 await send(message)
 
-            try:
-                with self._span(scope):
+            with self._span(scope):
+                try:
                     await app(scope, receive, counted)
-            except Exception:
-                if not started:  # the server answers 500 for what escapes
-                    self.statuses[500] += 1
-                raise
+                except Exception:
+                    if not started:  # the server answers 500 for what escapes
+                        self._answered(500)
+                    raise
 
         return observed
 
@@ -93,6 +94,12 @@ class Ingress:
             self._count(route, events, "failed")
             raise
         self._count(route, events, "handled")
+
+    def _answered(self, status: int) -> None:
+        self.statuses[status] += 1
+        tracer = hooks.tracer
+        if tracer is not None:
+            tracer.answered(status)
 
     def _span(self, scope: Scope) -> AbstractContextManager[object]:
         tracer = hooks.tracer

@@ -38,7 +38,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace import Link, SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from tidal.errors import ConfigurationError
@@ -185,6 +185,14 @@ class OtelTracer:
             context=None if parent is None else _PROPAGATOR.extract(carrier),
             kind=SpanKind.SERVER,
         )
+
+    def answered(self, status: int) -> None:
+        span = trace.get_current_span()
+        if not span.is_recording():  # unsampled, or no span
+            return
+        span.set_attribute("http.response.status_code", status)
+        if status >= 500:  # a server error; a refusal (4xx) is the client's, not the span's
+            span.set_status(StatusCode.ERROR)
 
     def unsampled(self, event: Event) -> object | None:
         """Marks the context unsampled when ``event`` gets no handle span (inside an unsampled
