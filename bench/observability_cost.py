@@ -222,9 +222,9 @@ def settle(tracers: list[object]) -> None:
 
 
 def _tracer(collector_url: str, ratio: float) -> object:
-    """What `tidal.observability.tracing.configure` builds for ``parentbased_traceidratio``
+    """What `tidal.observability.configuring.configure` builds for ``parentbased_traceidratio``
     at ``ratio``, exporting to ``collector_url`` (not installed as the global provider)."""
-    from tidal.observability.tracing import build
+    from tidal.observability.configuring import build
 
     os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector_url  # the exporter reads it itself
     environ = {

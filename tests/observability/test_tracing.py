@@ -16,7 +16,8 @@ from tidal import App, Context, DeliveryPolicy, Event, InvalidEventError
 from tidal.dispatching import Dispatcher, Handled
 from tidal.errors import ConfigurationError
 from tidal.observability import hooks
-from tidal.observability.tracing import OtelTracer, _exporters, build, enabled
+from tidal.observability.configuring import _exporters, build, enabled
+from tidal.observability.tracing import OtelTracer
 from tidal.testing import ManualClock, MemoryBroker, make_event
 from tidal.transports.http.server import Receiver, create_asgi_app
 

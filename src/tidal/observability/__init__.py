@@ -13,6 +13,7 @@ by `setup` and by the ``/metrics`` endpoint. Modules:
 - `sampling`: W3C ``traceparent`` parsing and which events get spans;
 - `tracing`: OpenTelemetry spans with context in the CloudEvents ``traceparent`` extension,
   only for the events tidal samples (decided before the SDK);
+- `configuring`: the SDK from the standard ``OTEL_*`` variables around the `tracing` tracer;
 - `logs`: one JSON object per log line;
 - `wiring`: `setup`, called once per process by ``tidal run``.
 """

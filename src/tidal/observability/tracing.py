@@ -15,16 +15,12 @@ handler's events still carry a valid ``traceparent``: the same trace id and the 
 id (a new trace id and span id when there was none) with the sampled flag off, and the same
 ``tracestate``. Only sampled events pay for spans.
 
-`configure` builds the SDK from the standard ``OTEL_*`` variables (exporter, OTLP endpoint,
-protocol, headers, sampler, batch processor) and returns an `OtelTracer` for
-`tidal.observability.hooks.install`, or None when tracing is off.
+`tidal.observability.configuring` builds the SDK from the standard ``OTEL_*`` variables and
+returns an `OtelTracer` for `tidal.observability.hooks.install`.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
-import os
 import random
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -34,33 +30,23 @@ from typing import Any, Final
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import Link, SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from tidal.errors import ConfigurationError
 from tidal.events import Event
 from tidal.observability.hooks import Emit
 from tidal.observability.sampling import (
-    DEFAULT_SAMPLER,
     Forward,
     Parent,
     Sampling,
     forward,
     parse_traceparent,
-    sampling_from,
 )
-
-log = logging.getLogger("tidal.observability")
 
 TRACEPARENT: Final = "traceparent"
 TRACESTATE: Final = "tracestate"
 INSTRUMENTATION: Final = "tidal"
 _PROPAGATOR: Final = TraceContextTextMapPropagator()
-_OTLP_ENDPOINTS: Final = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
 _MARKED: Final = object()
@@ -303,103 +289,3 @@ def _event_attributes(event: Event) -> dict[str, Any]:
         "cloudevents.event_type": event.type,
         "cloudevents.event_source": event.source,
     }
-
-
-# -- configuration from OTEL_* -------------------------------------------------------------
-
-
-def enabled(mode: str, environ: Mapping[str, str]) -> bool:
-    """Whether to trace: ``on`` / ``off``, or ``auto``: when an exporter or OTLP endpoint is
-    set; ``OTEL_SDK_DISABLED=true`` and ``OTEL_TRACES_EXPORTER=none`` always turn it off."""
-    if mode == "off" or environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return False
-    if environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
-        return False
-    if mode == "on":
-        return True
-    return "OTEL_TRACES_EXPORTER" in environ or any(name in environ for name in _OTLP_ENDPOINTS)
-
-
-def configure(
-    mode: str, *, service: str, version: str, environ: Mapping[str, str] | None = None
-) -> OtelTracer | None:
-    """The process's tracer per ``mode`` and ``OTEL_*``, installed as the global provider."""
-    environ = os.environ if environ is None else environ
-    if not enabled(mode, environ):
-        return None
-    provider, tracer = build(service=service, version=version, environ=environ)
-    trace.set_tracer_provider(provider)
-    log.info(
-        "tracing on: %s, sampling %s",
-        environ.get("OTEL_TRACES_EXPORTER", "otlp"),
-        environ.get("OTEL_TRACES_SAMPLER", DEFAULT_SAMPLER),
-    )
-    return tracer
-
-
-def build(
-    *, service: str, version: str, environ: Mapping[str, str]
-) -> tuple[TracerProvider, OtelTracer]:
-    """A provider exporting per ``OTEL_*`` and the `OtelTracer` on it (`configure` installs
-    them; the observability benchmark builds several side by side)."""
-    # tidal samples before the SDK (`Sampling`): the SDK records every span tidal starts
-    provider = TracerProvider(resource=_resource(service, version, environ), sampler=ALWAYS_ON)
-    for exporter in _exporters(environ):
-        provider.add_span_processor(BatchSpanProcessor(exporter))
-    tracer = provider.get_tracer(INSTRUMENTATION, version)
-    return provider, OtelTracer(tracer, sampling=sampling_from(environ))
-
-
-class _Resource(Resource):
-    """A `Resource` that hashes once: the OTLP encoder groups spans by resource, hashing it per
-    span (a sorted JSON dump of every attribute, ~3 µs each)."""
-
-    def __init__(self, resource: Resource) -> None:
-        super().__init__(resource.attributes, resource.schema_url)
-        self._hash = super().__hash__()
-
-    def __hash__(self) -> int:
-        return self._hash
-
-
-def _resource(service: str, version: str, environ: Mapping[str, str]) -> Resource:
-    attributes: dict[str, str] = {"service.version": version}
-    if "OTEL_SERVICE_NAME" not in environ:  # the standard variable wins over tidal's name
-        attributes["service.name"] = service
-    return _Resource(Resource.create(attributes))
-
-
-def _exporters(environ: Mapping[str, str]) -> list[SpanExporter]:
-    names = [n.strip().lower() for n in environ.get("OTEL_TRACES_EXPORTER", "otlp").split(",")]
-    return [_exporter(name, environ) for name in names if name]
-
-
-def _exporter(name: str, environ: Mapping[str, str]) -> SpanExporter:
-    if name == "console":
-        return ConsoleSpanExporter()
-    if name != "otlp":
-        raise ConfigurationError(f"OTEL_TRACES_EXPORTER={name!r}: tidal supports otlp, console")
-    protocol = environ.get(
-        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-        environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
-    )
-    if protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        return OTLPSpanExporter()
-    if protocol == "grpc":
-        return _grpc_exporter()
-    raise ConfigurationError(f"OTLP protocol {protocol!r}: use http/protobuf or grpc")
-
-
-def _grpc_exporter() -> SpanExporter:
-    try:  # an optional package: imported by name so type checking does not need it
-        trace_exporter = importlib.import_module(
-            "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"
-        )
-    except ImportError as exc:
-        raise ConfigurationError(
-            "OTLP over gRPC needs `pip install opentelemetry-exporter-otlp-proto-grpc`"
-        ) from exc
-    exporter: SpanExporter = trace_exporter.OTLPSpanExporter()
-    return exporter

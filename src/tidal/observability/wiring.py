@@ -40,13 +40,13 @@ def setup(settings: Settings, *, service: str, metrics_listener: bool = False) -
 
 def _tracer(mode: str, service: str) -> hooks.Tracer | None:
     try:
-        from tidal.observability import tracing
+        from tidal.observability import configuring
     except ImportError as exc:
         if mode == "on":
             raise ConfigurationError("tracing needs `pip install tidal[observability]`") from exc
         log.warning("tracing off: OpenTelemetry is not installed (tidal[observability])")
         return None
-    return tracing.configure(mode, service=service, version=_version())
+    return configuring.configure(mode, service=service, version=_version())
 
 
 def _listen(port: int, *, host: str) -> int | None:
