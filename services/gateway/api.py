@@ -18,7 +18,6 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.catalog import Catalog, load_catalog
 from services.gateway import documenting as docs
@@ -32,16 +31,6 @@ TITLE = "tidal ingest gateway"
 VERSION = "1.0.0"
 SERVICE = "gateway"
 ROUTES = ("/events", "/telemetry", "/webhooks/pos", "/webhooks/payments")
-
-
-class _Observed:
-    """`Ingress.asgi` as Starlette middleware (inside its 500 handler: escapes are counted)."""
-
-    def __init__(self, app: ASGIApp, ingress: Ingress) -> None:
-        self._call = ingress.asgi(app)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._call(scope, receive, send)
 
 
 def create_gateway(
@@ -65,9 +54,8 @@ def create_gateway(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.ready = True
-    app.state.ingress = ingress  # exported for as long as the app lives
     app.add_exception_handler(Refusal, render)
-    app.add_middleware(_Observed, ingress=ingress)
+    app.add_middleware(ingress.asgi)  # inside Starlette's 500 handler: escapes are counted
     exposed = exposition() if metrics else None
     accepted: dict[int | str, dict[str, Any]] = {202: {"model": Accepted}, **docs.ERRORS}
 

@@ -44,11 +44,11 @@ class Ingest:
         settings: GatewaySettings,
         catalog: Catalog,
         *,
+        ingress: Ingress,
         clock: Callable[[], float] = time.time,
-        ingress: Ingress | None = None,
     ) -> None:
         self.publisher = publisher
-        self.ingress = ingress or Ingress("gateway")
+        self.ingress = ingress
         self.settings = settings
         self.catalog = catalog
         self.clock = clock

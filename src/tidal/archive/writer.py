@@ -179,12 +179,11 @@ async def archive(
     *,
     max_events: int = 10_000,
     max_bytes: int = 16 * 1024 * 1024,
-    manifest_interval: float | None = None,
+    manifest_interval: float = MANIFEST_INTERVAL,
     progress: Progress | None = None,
 ) -> None:
     """Upload every partition of ``manifest`` from ``next`` to ``end`` (``client``: a started
-    consumer without a group), rewriting the manifest every ``manifest_interval`` seconds
-    (`MANIFEST_INTERVAL` when None)."""
+    consumer without a group), rewriting the manifest every ``manifest_interval`` seconds."""
     pending = {
         TopicPartition(p.topic, p.partition): p.end for p in manifest.partitions if not p.done
     }
@@ -194,8 +193,7 @@ async def archive(
     for tp in pending:
         client.seek(tp, manifest.partition(tp.topic, tp.partition).next)
     queue: asyncio.Queue[Cut | None] = asyncio.Queue(QUEUE_SEGMENTS)
-    interval = MANIFEST_INTERVAL if manifest_interval is None else manifest_interval
-    uploader = asyncio.create_task(_upload(store, manifest, queue, progress, interval))
+    uploader = asyncio.create_task(_upload(store, manifest, queue, progress, manifest_interval))
     cutter = _Cutter(max_events, max_bytes)
     try:
         await _read(client, pending, cutter, queue, uploader)
