@@ -55,6 +55,7 @@ CONTENDERS = (
     "metrics + tracing, all sampled",
     *(f"metrics + tracing, {ratio} sampled" for ratio in RATIOS),
 )
+KEYS = ("off", "metrics", "all", *RATIOS)  # --only names the contenders by these
 
 
 Rates = dict[str, list[tuple[float, float]]]  # per contender: (events/s, CPU µs per event)
@@ -71,9 +72,10 @@ def rotated(contenders: Iterable[T], round_number: int) -> list[T]:
 
 
 def report(rates: Rates) -> None:
-    """Median events/s and CPU per event of each contender, and the cost against "off" in
-    both (the CPU figure holds up better on a machine shared with other work)."""
-    off = rates[CONTENDERS[0]]
+    """Median events/s and CPU per event of each contender, and the cost against the first
+    (normally "off") in both (the CPU figure holds up better on a machine shared with other
+    work)."""
+    off = next(iter(rates.values()))
     base = statistics.median(r for r, _ in off)
     base_cpu = statistics.median(c for _, c in off)
     for name, values in rates.items():
@@ -191,7 +193,7 @@ async def _kafka_rounds(bootstrap: str, args: argparse.Namespace, collector_url:
     await create_topic(bootstrap, topic, partitions=args.partitions)
     await produce(bootstrap, topic, kafka_path.records(args.events, args.keys))
     everything = [None, None, 1.0, *(float(ratio) for ratio in RATIOS)]
-    picked = [i for i, ratio in enumerate(everything) if args.all_sampled or ratio != 1.0]
+    picked = [KEYS.index(key) for key in dict.fromkeys(args.only)]  # in the order given
     names = [CONTENDERS[i] for i in picked]
     ratios = [everything[i] for i in picked]
     tracers = [None if ratio is None else _tracer(collector_url, ratio) for ratio in ratios]
@@ -326,10 +328,12 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=4, help="kafka: topic partitions")
     parser.add_argument("--keys", type=int, default=1000, help="kafka: distinct record keys")
     parser.add_argument(
-        "--no-all-sampled",
-        dest="all_sampled",
-        action="store_false",
-        help="kafka: leave the all-sampled contender out (its load lingers into the next ones)",
+        "--only",
+        nargs="+",
+        choices=KEYS,
+        default=KEYS,
+        help="kafka: these contenders only, costs against the first (e.g. leave out `all`: its"
+        " queue overflows and its load lingers into the next contenders)",
     )
     args = parser.parse_args()
     if args.path == "http" and shutil.which("wrk") is None:
