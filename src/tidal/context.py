@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -35,6 +36,9 @@ class Context:
     started: float
     base_logger: logging.Logger
     emitted: list[Event] = field(default_factory=list)
+    trace_ids: Callable[[Event], tuple[str, str] | None] | None = None
+    """The (trace id, span id) of ``event``'s trace, when the logger must name them itself: an
+    attempt traced without a span (not sampled) leaves them out of the logging context."""
 
     @property
     def deadline(self) -> datetime | None:
@@ -60,6 +64,9 @@ class Context:
             "event_source": self.event.source,
             "attempt": self.attempt,
         }
+        ids = None if self.trace_ids is None else self.trace_ids(self.event)
+        if ids is not None:
+            extra["trace_id"], extra["span_id"] = ids
         return logging.LoggerAdapter(self.base_logger, extra)
 
     def emit(self, event: Event) -> None:

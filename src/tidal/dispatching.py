@@ -131,15 +131,12 @@ class Dispatcher:
         try:
             if tracer is None:
                 handled = await self._guarded(sub, event, attempt, emit or _discard, claim)
-            elif (mark := tracer.unsampled(event)) is not None:  # not sampled: no span
-                try:
-                    handled = await self._guarded(sub, event, attempt, emit or _discard, claim)
-                finally:
-                    tracer.restore(mark)
+            elif not tracer.sampled(event):  # no span; its events forward the event's trace
+                handled = await self._guarded(
+                    sub, event, attempt, emit or _discard, claim, forwarding=True
+                )
             else:  # in a handle span, the emission in an emit span
-                with tracer.handle(
-                    event, service=self.app.name, subscription=name, attempt=attempt
-                ):
+                with tracer.handle(event, subscription=name, attempt=attempt):
                     traced = tracer.emitting(emit or _discard, subscription=name)
                     handled = await self._guarded(sub, event, attempt, traced, claim)
         except asyncio.CancelledError:
@@ -174,7 +171,14 @@ class Dispatcher:
             attempt += 1
 
     async def _guarded(
-        self, sub: Subscription, event: Event, attempt: int, emit: Emit, claim: Claim | None
+        self,
+        sub: Subscription,
+        event: Event,
+        attempt: int,
+        emit: Emit,
+        claim: Claim | None,
+        *,
+        forwarding: bool = False,
     ) -> Handled:
         if sub.policy.max_age is not None:
             try:
@@ -184,13 +188,13 @@ class Dispatcher:
                     await self.idempotency.store.release(claim.key, claim.mine.token)  # never ran
                 raise
         if self.idempotency is None or not sub.idempotent:
-            produced = await self._call(sub, event, attempt)
+            produced = await self._call(sub, event, attempt, forwarding)
             await emit(produced)
             return Handled(emitted=produced)
         produced = []
 
         async def run() -> bytes | None:
-            produced.extend(await self._call(sub, event, attempt))
+            produced.extend(await self._call(sub, event, attempt, forwarding))
             await emit(produced)
             return to_batch(produced)[1] if produced else None
 
@@ -212,9 +216,13 @@ class Dispatcher:
         if age > max_age:
             raise EventExpiredError(f"event is {age:.1f}s old, over the max_age of {max_age:g}s")
 
-    async def _call(self, sub: Subscription, event: Event, attempt: int) -> list[Event]:
+    async def _call(
+        self, sub: Subscription, event: Event, attempt: int, forwarding: bool
+    ) -> list[Event]:
+        """The handler's events; ``forwarding``: an unsampled attempt (no span), whose events
+        and ``ctx.logger`` lines carry the trace ``event`` forwards."""
         timeout = sub.policy.timeout
-        ctx = self._context(sub, event, attempt, timeout) if sub.wants_context else None
+        ctx = self._context(sub, event, attempt, timeout, forwarding) if sub.wants_context else None
         args: tuple[Any, ...] = (event,) if ctx is None else (event, ctx)
         try:
             with self._watchdog.scope(INFINITE if timeout is None else timeout):
@@ -228,12 +236,16 @@ class Dispatcher:
         if ctx is not None:
             produced = [*produced, *ctx.emitted]
         tracer = hooks.tracer  # emitted events carry the handle span's context
-        return produced if tracer is None or not produced else tracer.stamp(produced)
+        if tracer is None or not produced:
+            return produced
+        return tracer.stamp(produced, cause=event if forwarding else None)
 
     def _context(
-        self, sub: Subscription, event: Event, attempt: int, timeout: float | None
+        self, sub: Subscription, event: Event, attempt: int, timeout: float | None, forwarding: bool
     ) -> Context:
+        tracer = hooks.tracer
         return Context(
+            trace_ids=tracer.ids_for if forwarding and tracer is not None else None,
             event=event,
             subscription=sub.name,
             service=self.app.name,

@@ -69,6 +69,52 @@ async def test_a_root_the_ratio_rejects_starts_an_unsampled_trace(install: Insta
     assert first.get_extension("tracestate") is None
 
 
+async def test_an_unsampled_root_names_its_trace_after_the_event(install: Install) -> None:
+    """Every attempt (and copy) of one event forwards the same trace, and the handler's
+    ``ctx.logger`` lines name it: nothing is kept in the context."""
+    install(Sampling(ratio=0.0))
+    seen: list[tuple[str, str]] = []
+    shop = App("shop")
+
+    @shop.on(type="order.v1")
+    def order(event: Event, ctx: Context) -> Event:
+        extra = ctx.logger.extra or {}
+        seen.append((str(extra["trace_id"]), str(extra["span_id"])))
+        return ctx.derive(type="receipt.v1")
+
+    dispatcher = Dispatcher(shop)
+    event = make_event("order.v1", id="o-1", source="/pos")
+    receipts = []
+    for attempt in (1, 2):
+        outcome = await dispatcher.attempt(shop.subscription("order"), event, attempt=attempt)
+        assert isinstance(outcome, Handled)
+        receipts.extend(outcome.emitted)
+    parents = [parse_traceparent(r.get_extension("traceparent")) for r in receipts]
+    assert parents[0] == parents[1]
+    assert parents[0] is not None
+    assert not parents[0].sampled
+    assert seen == [(parents[0].trace_id, parents[0].span_id)] * 2
+    other = await emitted(make_event("order.v1", id="o-2", source="/pos"))
+    assert other.get_extension("traceparent") != receipts[0].get_extension("traceparent")
+
+
+async def test_an_unsampled_parent_names_its_trace_in_the_handlers_log_lines(
+    install: Install,
+) -> None:
+    install(Sampling())
+    seen: list[object] = []
+    shop = App("shop")
+
+    @shop.on(type="order.v1")
+    def order(event: Event, ctx: Context) -> None:
+        seen.append((ctx.logger.extra or {}).get("trace_id"))
+
+    dispatcher = Dispatcher(shop)
+    event = make_event("order.v1", traceparent=NOT_SAMPLED)
+    await dispatcher.attempt(shop.subscription("order"), event)
+    assert seen == [TRACE]
+
+
 async def test_a_sampler_that_is_not_parent_based_overrides_the_parent(install: Install) -> None:
     spans = install(Sampling(ratio=0.0, parent_based=False))
     receipt = await emitted(make_event("order.v1", traceparent=SAMPLED))

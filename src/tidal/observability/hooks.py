@@ -36,27 +36,29 @@ class Tracer(Protocol):
     def answered(self, status: int) -> None:
         """Record the HTTP status an ingest span's request was answered with."""
 
-    def unsampled(self, event: Event) -> object | None:
-        """When ``event`` gets no span (not sampled): mark the context so, return the mark
-        for `restore`; None when it gets one (then `handle`)."""
-
-    def restore(self, mark: object) -> None:
-        """Undo what `unsampled` marked."""
+    def sampled(self, event: Event) -> bool:
+        """Whether an attempt on ``event`` gets a span (`handle`); one that does not runs
+        without touching the context, and stamps its events with ``cause``."""
 
     def handle(
-        self, event: Event, *, service: str, subscription: str, attempt: int
+        self, event: Event, *, subscription: str, attempt: int
     ) -> AbstractContextManager[object]:
         """A span around one attempt of a subscription's handler on ``event``, for an event
-        `unsampled` found sampled."""
+        `sampled` found sampled."""
 
     def emitting(self, emit: Emit, *, subscription: str) -> Emit:
         """``emit`` wrapped in a span per call that sends events."""
 
-    def stamp(self, events: list[Event]) -> list[Event]:
-        """``events`` carrying the current span's context in ``traceparent`` / ``tracestate``."""
+    def stamp(self, events: list[Event], *, cause: Event | None = None) -> list[Event]:
+        """``events`` carrying the current span's context in ``traceparent`` / ``tracestate``;
+        with ``cause`` (the event an unsampled attempt handled), the trace it forwards."""
 
     def current_ids(self) -> tuple[str, str] | None:
         """The current (trace id, span id) as hex, for logs; None outside a span."""
+
+    def ids_for(self, event: Event) -> tuple[str, str] | None:
+        """The (trace id, span id) the log lines of an attempt on ``event`` carry: the current
+        span's or, in an unsampled attempt, those ``event`` forwards."""
 
 
 tracer: Tracer | None = None

@@ -4,7 +4,8 @@
 ``timestamp`` (UTC, ISO 8601), ``level``, ``logger``, ``message`` and ``service``; records from a
 handler's ``ctx.logger`` add ``subscription``, ``event_id``, ``event_type``, ``event_source`` and
 ``attempt`` (the dispatcher passes them as ``extra``); ``trace_id`` / ``span_id`` appear inside a
-span when tracing is on; any other ``extra`` keys are kept, and exceptions go in ``error``.
+span when tracing is on (an unsampled event's ``ctx.logger`` passes those it forwards as
+``extra``); any other ``extra`` keys are kept, and exceptions go in ``error``.
 """
 
 from __future__ import annotations

@@ -3,12 +3,14 @@
 Sampling is decided here, before the OpenTelemetry SDK is touched: `Sampling` (built by
 `sampling_from` from the standard ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG``) says
 whether an event, given the `Parent` its ``traceparent`` names, gets spans; `forward` is what an
-unsampled event passes on to the events it emits (the same trace, the sampled flag off).
+unsampled request passes on to the events it emits (the same trace, the sampled flag off), and
+`forward_event` what an unsampled event passes on (with no parent: a trace named after it).
 Pure; called by `tidal.observability.tracing` (the `OtelTracer` and `configure`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -71,6 +73,20 @@ def forward(parent: Parent | None) -> Forward:
         trace_id, span_id = random.getrandbits(128) or 1, random.getrandbits(64) or 1
         return f"00-{trace_id:032x}-{span_id:016x}-00", None
     return f"00-{parent.trace_id}-{parent.span_id}-00", parent.tracestate
+
+
+def forward_event(parent: Parent | None, source: str, event_id: str) -> Forward:
+    """What an unsampled event (``source``, ``event_id``) passes on: its parent with the sampled
+    flag off or, with no parent, ids hashed from its identity. So every copy and attempt of the
+    event, and every log line written while handling it, names the same trace without the
+    context having to remember one (remembering costs more than the rest of the unsampled path)."""
+    if parent is not None:
+        return forward(parent)
+    digest = hashlib.blake2b(f"{source}\x00{event_id}".encode(), digest_size=24).hexdigest()
+    trace_id, span_id = digest[:32], digest[32:]
+    if trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:  # all-zero ids are invalid in W3C
+        return forward(None)
+    return f"00-{trace_id}-{span_id}-00", None
 
 
 DEFAULT_SAMPLER: Final = "parentbased_always_on"  # the OpenTelemetry specification's default

@@ -12,8 +12,12 @@ Sampling is decided before the SDK is touched (`tidal.observability.sampling`, f
 standard ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG``): an event whose ``traceparent``
 says not sampled (parent-based samplers), or that the ratio rejects, gets no SDK span at all; its
 handler's events still carry a valid ``traceparent``: the same trace id and the incoming parent
-id (a new trace id and span id when there was none) with the sampled flag off, and the same
-``tracestate``. Only sampled events pay for spans.
+id (with no parent: ids hashed from the event's source and id) with the sampled flag off, and the
+same ``tracestate``. Only sampled events pay for spans. An unsampled attempt leaves the context
+alone (a context variable's set and reset cost more than the rest of its path): the dispatcher
+passes the event to `OtelTracer.stamp` and the handler's ``ctx.logger`` gets its ids from
+`OtelTracer.ids_for`, so log lines of other loggers carry no trace id there. An unsampled HTTP
+receive or ingress does mark the context, and everything inside it forwards that mark.
 
 `tidal.observability.configuring` builds the SDK from the standard ``OTEL_*`` variables and
 returns an `OtelTracer` for `tidal.observability.hooks.install`.
@@ -40,6 +44,7 @@ from tidal.observability.sampling import (
     Parent,
     Sampling,
     forward,
+    forward_event,
     parse_traceparent,
 )
 
@@ -47,24 +52,33 @@ TRACEPARENT: Final = "traceparent"
 TRACESTATE: Final = "tracestate"
 INSTRUMENTATION: Final = "tidal"
 _PROPAGATOR: Final = TraceContextTextMapPropagator()
-
-
-_MARKED: Final = object()
-"""`OtelTracer.unsampled`'s mark when the context was marked unsampled already."""
+_random: Final = random.random
 
 
 Unsampled = list[Any]
-"""The context's mark while an unsampled event is received or handled: ``[parent]`` (a
-`Parent` or None), then ``[parent, forward]`` once something asked what it forwards (a list, not
-an object: made for every unsampled event, it must cost next to nothing)."""
+"""The context's mark inside an unsampled receive or ingress: ``[parent]`` (a `Parent` or None),
+then ``[parent, forward]`` once something asked what it forwards (a list, not an object: made
+for every such request, it must cost next to nothing)."""
 
 
 def _forwarded(state: Unsampled) -> Forward:
-    """What the unsampled event of ``state`` forwards, worked out once, when first asked."""
+    """What the unsampled request of ``state`` forwards, worked out once, when first asked."""
     if len(state) == 1:
         state.append(forward(state[0]))
     found: Forward = state[1]
     return found
+
+
+_RECEIVING: Final = object()
+"""`_scope` inside a sampled receive span: handle spans are its children."""
+_scope: ContextVar[object] = ContextVar("tidal_trace_scope", default=None)
+"""What tidal's tracing opened around the current code: None (nothing), `_RECEIVING`, or an
+`Unsampled` mark (an unsampled receive or ingress). One variable: the hot path reads it once."""
+
+
+def _unsampled() -> Unsampled | None:
+    scope = _scope.get()
+    return scope if isinstance(scope, list) else None
 
 
 class _Unsampled:
@@ -74,10 +88,10 @@ class _Unsampled:
 
     def __init__(self, parent: Parent | None) -> None:
         self._parent = parent
-        self._token: Token[Unsampled | None] | None = None
+        self._token: Token[object] | None = None
 
     def __enter__(self) -> None:
-        self._token = _unsampled.set([self._parent])
+        self._token = _scope.set([self._parent])
 
     def __exit__(
         self,
@@ -86,13 +100,7 @@ class _Unsampled:
         tb: TracebackType | None,
     ) -> None:
         if self._token is not None:
-            _unsampled.reset(self._token)
-
-
-_unsampled: ContextVar[Unsampled | None] = ContextVar("tidal_unsampled", default=None)
-"""Set while an unsampled event is received or handled."""
-_receiving: ContextVar[bool] = ContextVar("tidal_receiving", default=False)
-"""True inside a (sampled) receive span: handle spans are its children."""
+            _scope.reset(self._token)
 
 
 class _Received:
@@ -103,10 +111,10 @@ class _Received:
 
     def __init__(self, span: AbstractContextManager[object]) -> None:
         self._span = span
-        self._token: Token[bool] | None = None
+        self._token: Token[object] | None = None
 
     def __enter__(self) -> object:
-        self._token = _receiving.set(True)
+        self._token = _scope.set(_RECEIVING)
         return self._span.__enter__()
 
     def __exit__(
@@ -119,7 +127,7 @@ class _Received:
             return self._span.__exit__(exc_type, exc, tb)
         finally:
             if self._token is not None:
-                _receiving.reset(self._token)
+                _scope.reset(self._token)
 
 
 def _event_parent(event: Event) -> Parent | None:
@@ -180,32 +188,23 @@ class OtelTracer:
         if status >= 500:  # a server error; a refusal (4xx) is the client's, not the span's
             span.set_status(StatusCode.ERROR)
 
-    def unsampled(self, event: Event) -> object | None:
-        """Marks the context unsampled when ``event`` gets no handle span (inside an unsampled
-        receive, or `Sampling` rejects it) and returns the mark for `restore`; None when it
-        gets one (call `handle`). `Sampling.sampled` inline: this runs for every event."""
-        if _unsampled.get() is not None:  # inside an unsampled receive: marked already
-            return _MARKED
-        if _receiving.get():  # inside a receive span: the handle span is its child
-            return None
-        traceparent = event._attributes.get(TRACEPARENT)
-        parent = None if traceparent is None else _event_parent(event)
-        if parent is None or not self._parent_based:  # most events: no parent, the ratio
-            ratio = self._ratio
-            if ratio >= 1.0 or (ratio > 0.0 and random.random() < ratio):
-                return None
-        elif parent.sampled:
-            return None
-        return _unsampled.set([parent])
-
-    def restore(self, mark: object) -> None:
-        if isinstance(mark, Token):
-            _unsampled.reset(mark)
+    def sampled(self, event: Event) -> bool:
+        """Whether an attempt on ``event`` gets a handle span: what an enclosing receive
+        decided, else `Sampling.sampled` inline (this runs for every event)."""
+        scope = _scope.get()
+        if scope is not None:  # inside a receive: sampled if it is a span
+            return scope is _RECEIVING
+        if self._parent_based and TRACEPARENT in event._attributes:
+            parent = _event_parent(event)
+            if parent is not None:
+                return parent.sampled
+        ratio = self._ratio  # most events: no parent, the ratio decides
+        return ratio >= 1.0 or (ratio > 0.0 and _random() < ratio)
 
     def handle(
-        self, event: Event, *, service: str, subscription: str, attempt: int
+        self, event: Event, *, subscription: str, attempt: int
     ) -> AbstractContextManager[object]:
-        if _receiving.get():  # inside a receive span
+        if _scope.get() is _RECEIVING:  # inside a receive span
             return self._tracer.start_as_current_span(
                 f"handle {subscription}",
                 kind=SpanKind.INTERNAL,
@@ -221,12 +220,11 @@ class OtelTracer:
                 "cloudevents.event_source": event.source,
                 "tidal.subscription": subscription,
                 "tidal.attempt": attempt,
-                "tidal.service": service,
             },
         )
 
     def emitting(self, emit: Emit, *, subscription: str) -> Emit:
-        if _unsampled.get() is not None:
+        if _unsampled() is not None:
             return emit
 
         async def traced(events: Sequence[Event]) -> None:
@@ -246,14 +244,13 @@ class OtelTracer:
 
         return traced
 
-    def stamp(self, events: list[Event]) -> list[Event]:
-        unsampled = _unsampled.get()
+    def stamp(self, events: list[Event], *, cause: Event | None = None) -> list[Event]:
+        unsampled = _unsampled()
         carrier: dict[str, str] = {}
         if unsampled is not None:
-            traceparent, tracestate = _forwarded(unsampled)
-            carrier[TRACEPARENT] = traceparent
-            if tracestate is not None:
-                carrier[TRACESTATE] = tracestate
+            _put(carrier, _forwarded(unsampled))
+        elif cause is not None:
+            _put(carrier, _forward_of(cause))
         else:
             _PROPAGATOR.inject(carrier)
         if TRACEPARENT not in carrier:
@@ -261,14 +258,31 @@ class OtelTracer:
         return [event.with_extensions(carrier) for event in events]
 
     def current_ids(self) -> tuple[str, str] | None:
-        unsampled = _unsampled.get()
+        unsampled = _unsampled()
         if unsampled is not None:
-            traceparent = _forwarded(unsampled)[0]
-            return traceparent[3:35], traceparent[36:52]
+            return _ids(_forwarded(unsampled)[0])
         context = trace.get_current_span().get_span_context()
         if not context.is_valid:
             return None
         return f"{context.trace_id:032x}", f"{context.span_id:016x}"
+
+    def ids_for(self, event: Event) -> tuple[str, str] | None:
+        return self.current_ids() or _ids(_forward_of(event)[0])
+
+
+def _forward_of(event: Event) -> Forward:
+    return forward_event(_event_parent(event), event.source, event.id)
+
+
+def _put(carrier: dict[str, str], forwarded: Forward) -> None:
+    traceparent, tracestate = forwarded
+    carrier[TRACEPARENT] = traceparent
+    if tracestate is not None:
+        carrier[TRACESTATE] = tracestate
+
+
+def _ids(traceparent: str) -> tuple[str, str]:
+    return traceparent[3:35], traceparent[36:52]
 
 
 def _extract(event: Event) -> Context | None:
