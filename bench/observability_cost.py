@@ -10,6 +10,10 @@ SDK, unsampled events get no span). Every contender starts clean (`settle`).
   calls `tidal.observability.setup`), loaded in turn by ``wrk`` as in `bench.http_path`;
 - ``--path kafka``: `bench.kafka_path`'s worker run in this process on a pre-produced topic,
   the tracer installed or removed between runs;
+- ``--path kafka-interleaved``: one such worker consumes one topic while the contenders take
+  turns every ``--segment`` events (``--rounds`` turns each, rotated; sampled spans exported
+  before each turn's clock stops): the machine's and the broker's slow spells fall on every
+  contender alike, where separate runs put them on whichever ran then;
 - ``--path dispatch``: the Kafka worker's per-event work without the broker (decoding the
   same binary-mode records with `from_consumed`, then `Dispatcher.attempt`) in this process,
   CPU time per event including the exporter thread (flushed before the clock stops): tidal's
@@ -18,7 +22,8 @@ SDK, unsampled events get no span). Every contender starts clean (`settle`).
 Rounds alternate the contenders, each round starting one contender later (`rotated`); medians
 and the cost against "off" are printed, also paired (each round's cost against that round's
 "off", then the median: steadier on a shared machine).
-Run: ``python -m bench.observability_cost --path http`` (or ``kafka``, ``dispatch``).
+Run: ``python -m bench.observability_cost --path http`` (or ``kafka``, ``kafka-interleaved``,
+``dispatch``).
 """
 
 from __future__ import annotations
@@ -192,12 +197,7 @@ async def _kafka_rounds(bootstrap: str, args: argparse.Namespace, collector_url:
     topic = f"bench-{uuid.uuid4().hex[:8]}"
     await create_topic(bootstrap, topic, partitions=args.partitions)
     await produce(bootstrap, topic, kafka_path.records(args.events, args.keys))
-    everything = [None, None, 1.0, *(float(ratio) for ratio in RATIOS)]
-    picked = [KEYS.index(key) for key in dict.fromkeys(args.only)]  # in the order given
-    names = [CONTENDERS[i] for i in picked]
-    ratios = [everything[i] for i in picked]
-    tracers = [None if ratio is None else _tracer(collector_url, ratio) for ratio in ratios]
-    metrics = [i > 0 for i in picked]
+    names, tracers, metrics = _contenders(args, collector_url)
     rates: Rates = {name: [] for name in names}
     for r in range(args.rounds):
         for name, tracer, scraped in rotated(zip(names, tracers, metrics, strict=True), r):
@@ -209,6 +209,18 @@ async def _kafka_rounds(bootstrap: str, args: argparse.Namespace, collector_url:
                 cpu += time.process_time() - before
             rates[name].append((rate, 1e6 * cpu / args.events))
     return rates
+
+
+def _contenders(
+    args: argparse.Namespace, collector_url: str
+) -> tuple[list[str], list[object], list[bool]]:
+    """The contenders ``--only`` picks, in the order given: names, tracers (None: off) and
+    whether ``/metrics`` is scraped."""
+    everything = [None, None, 1.0, *(float(ratio) for ratio in RATIOS)]
+    picked = [KEYS.index(key) for key in dict.fromkeys(args.only)]
+    ratios = [everything[i] for i in picked]
+    tracers = [None if ratio is None else _tracer(collector_url, ratio) for ratio in ratios]
+    return [CONTENDERS[i] for i in picked], tracers, [i > 0 for i in picked]
 
 
 def settle(tracers: list[object]) -> None:
@@ -284,6 +296,93 @@ async def _handled_rate(worker: object, n: int) -> tuple[float, float]:
     return n / (time.perf_counter() - started), time.process_time() - cpu
 
 
+# -- Kafka, interleaved -------------------------------------------------------------------
+
+
+def interleaved(args: argparse.Namespace, collector_url: str) -> Rates:
+    import uvloop
+    from tests.support.servers import redis_server
+
+    from bench import kafka_path
+
+    with (
+        kafka_path.broker() as bootstrap,
+        redis_server(),
+        asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
+    ):
+        return runner.run(_interleaved(bootstrap, args, collector_url))
+
+
+async def _interleaved(bootstrap: str, args: argparse.Namespace, collector_url: str) -> Rates:
+    """One worker consumes one topic while the contenders take turns every ``--segment``
+    events: a slow spell of the machine or the broker falls on all of them alike."""
+    from tests.support.kafka import create_topic, produce
+
+    from bench import kafka_path
+    from tidal.observability import hooks
+    from tidal.observability.metrics import render
+    from tidal.transports.kafka import KafkaWorker
+
+    names, tracers, scraped = _contenders(args, collector_url)
+    total = args.segment * len(names) * args.rounds + args.segment  # the first: a warm-up
+    topic = f"bench-{uuid.uuid4().hex[:8]}"
+    await create_topic(bootstrap, topic, partitions=args.partitions)
+    await produce(bootstrap, topic, kafka_path.records(total, args.keys))
+    rates: Rates = {name: [] for name in names}
+    scraping, stop = threading.Event(), threading.Event()
+    scraper = threading.Thread(target=_scrape_while, args=(render, scraping, stop))
+    scraper.start()
+    settings = kafka_path.settings_for(bootstrap, topic, redis=None)
+    try:
+        async with KafkaWorker(kafka_path.app, settings) as worker:
+            handled = _handled_counter(worker)
+            await _until(handled, args.segment)  # group joined, caches warm
+            for r in range(args.rounds):
+                for i in rotated(range(len(names)), r):
+                    hooks.install(tracers[i])  # type: ignore[arg-type]
+                    (scraping.set if scraped[i] else scraping.clear)()
+                    rates[names[i]].append(await _segment(handled, args.segment, tracers[i]))
+    finally:
+        hooks.install(None)
+        stop.set()
+        scraping.set()
+        scraper.join()
+    return rates
+
+
+def _handled_counter(worker: object) -> Callable[[], int]:
+    metrics = worker.metrics  # type: ignore[attr-defined]
+    return lambda: int(metrics.count("noop", "handled"))
+
+
+async def _until(handled: Callable[[], int], n: int) -> None:
+    started = time.perf_counter()
+    while handled() < n:
+        if time.perf_counter() - started > 300:
+            raise RuntimeError(f"the worker handled {handled()} events of {n}")
+        await asyncio.sleep(0.002)
+
+
+async def _segment(handled: Callable[[], int], n: int, tracer: object) -> tuple[float, float]:
+    """Events/s and CPU µs per event over the next ``n`` events handled (its sampled spans
+    exported before the clock stops)."""
+    first, started, cpu = handled(), time.perf_counter(), time.process_time()
+    await _until(handled, first + n)
+    if tracer is not None:
+        tracer._tracer.span_processor.force_flush()  # type: ignore[attr-defined]
+    count = handled() - first
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return count / wall, 1e6 * cpu / count
+
+
+def _scrape_while(
+    render: Callable[[], object], scraping: threading.Event, stop: threading.Event
+) -> None:
+    while not stop.wait(1.0):
+        if scraping.wait():
+            render()
+
+
 # -- dispatch (no broker) ------------------------------------------------------------------
 
 
@@ -320,13 +419,21 @@ async def _dispatch_rounds(args: argparse.Namespace, collector_url: str) -> Rate
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--path", choices=["http", "kafka", "dispatch"], default="http")
+    parser.add_argument(
+        "--path", choices=["http", "kafka", "kafka-interleaved", "dispatch"], default="http"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5, help="http: seconds of wrk per round")
     parser.add_argument("--connections", type=int, default=32, help="http: wrk connections")
     parser.add_argument("--events", type=int, default=20_000, help="kafka: events per round")
     parser.add_argument("--partitions", type=int, default=4, help="kafka: topic partitions")
     parser.add_argument("--keys", type=int, default=1000, help="kafka: distinct record keys")
+    parser.add_argument(
+        "--segment",
+        type=int,
+        default=5000,
+        help="kafka-interleaved: events per turn (--rounds turns per contender)",
+    )
     parser.add_argument(
         "--only",
         nargs="+",
@@ -339,7 +446,12 @@ def main() -> None:
     if args.path == "http" and shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
     with otlp_collector(keep=False) as collector:
-        paths = {"http": http, "kafka": kafka, "dispatch": dispatch}
+        paths = {
+            "http": http,
+            "kafka": kafka,
+            "kafka-interleaved": interleaved,
+            "dispatch": dispatch,
+        }
         rates = paths[args.path](args, collector.url)
         exports = collector.requests
     report(rates)
