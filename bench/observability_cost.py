@@ -315,7 +315,14 @@ def interleaved(args: argparse.Namespace, collector_url: str) -> Rates:
 
 async def _interleaved(bootstrap: str, args: argparse.Namespace, collector_url: str) -> Rates:
     """One worker consumes one topic while the contenders take turns every ``--segment``
-    events: a slow spell of the machine or the broker falls on all of them alike."""
+    events: a slow spell of the machine or the broker falls on all of them alike.
+
+    CPU is counted per thread, so nothing one contender leaves behind is billed to another: the
+    event loop's thread per turn; each tracer's exporter thread (and its final flush) over the
+    whole run, spread over the events of that contender's turns; the scraper thread likewise
+    over the scraped contenders' events. The collector is left out: it runs elsewhere in a
+    deployment. Events/s is per turn on the wall clock (exporting in the background, so a
+    traced turn's export may land in the next turn)."""
     from tests.support.kafka import create_topic, produce
 
     from bench import kafka_path
@@ -324,30 +331,84 @@ async def _interleaved(bootstrap: str, args: argparse.Namespace, collector_url: 
     from tidal.transports.kafka import KafkaWorker
 
     names, tracers, scraped = _contenders(args, collector_url)
-    total = args.segment * len(names) * args.rounds + args.segment  # the first: a warm-up
+    # a warm-up turn first, and one to spare: the last turn ends a few events past its count
+    total = args.segment * (len(names) * args.rounds + 2)
     topic = f"bench-{uuid.uuid4().hex[:8]}"
     await create_topic(bootstrap, topic, partitions=args.partitions)
     await produce(bootstrap, topic, kafka_path.records(total, args.keys))
-    rates: Rates = {name: [] for name in names}
+    turns: list[list[tuple[int, float, float]]] = [[] for _ in names]  # (events, wall, cpu)
     scraping, stop = threading.Event(), threading.Event()
     scraper = threading.Thread(target=_scrape_while, args=(render, scraping, stop))
     scraper.start()
+    background = [_thread_cpu(_exporter_thread(t)) for t in tracers] + [_thread_cpu(scraper)]
     settings = kafka_path.settings_for(bootstrap, topic, redis=None)
     try:
         async with KafkaWorker(kafka_path.app, settings) as worker:
             handled = _handled_counter(worker)
             await _until(handled, args.segment)  # group joined, caches warm
+            end = args.segment
             for r in range(args.rounds):
                 for i in rotated(range(len(names)), r):
                     hooks.install(tracers[i])  # type: ignore[arg-type]
                     (scraping.set if scraped[i] else scraping.clear)()
-                    rates[names[i]].append(await _segment(handled, args.segment, tracers[i]))
+                    end += args.segment  # ends on fixed counts: overshoots do not add up
+                    turns[i].append(await _turn(handled, end))
+            spent = [clock() for clock in background]  # read while the threads still run
     finally:
         hooks.install(None)
         stop.set()
         scraping.set()
         scraper.join()
+    for i, tracer in enumerate(tracers):  # exporter threads, then the scraper
+        spent[i] += _flushed(tracer)
+    return _billed(names, turns, spent, scraped)
+
+
+def _billed(
+    names: list[str],
+    turns: list[list[tuple[int, float, float]]],
+    spent: list[float],
+    scraped: list[bool],
+) -> Rates:
+    """Each turn's events/s and CPU µs per event, its contender's background CPU (exporter,
+    scraper) spread over that contender's events."""
+    scraper, events = spent[-1], [sum(n for n, _, _ in own) for own in turns]
+    scraped_events = sum(n for n, flag in zip(events, scraped, strict=True) if flag)
+    rates: Rates = {}
+    for i, name in enumerate(names):
+        extra = spent[i] / events[i]
+        if scraped[i]:
+            extra += scraper / scraped_events
+        rates[name] = [(n / wall, 1e6 * (cpu / n + extra)) for n, wall, cpu in turns[i]]
     return rates
+
+
+def _exporter_thread(tracer: object) -> threading.Thread | None:
+    """The span exporter's worker thread of a `_tracer` (None: off)."""
+    if tracer is None:
+        return None
+    multi = tracer._tracer.span_processor  # type: ignore[attr-defined]
+    (batch,) = multi._span_processors
+    thread: threading.Thread = batch._batch_processor._worker_thread
+    return thread
+
+
+def _thread_cpu(thread: threading.Thread | None) -> Callable[[], float]:
+    """A clock of the CPU seconds ``thread`` spends from now on (always 0 for None)."""
+    if thread is None or thread.ident is None:
+        return lambda: 0.0
+    clock = time.pthread_getcpuclockid(thread.ident)
+    start = time.clock_gettime(clock)
+    return lambda: time.clock_gettime(clock) - start
+
+
+def _flushed(tracer: object) -> float:
+    """CPU seconds of exporting what ``tracer`` still holds (in this thread)."""
+    if tracer is None:
+        return 0.0
+    before = time.thread_time()
+    tracer._tracer.span_processor.force_flush()  # type: ignore[attr-defined]
+    return time.thread_time() - before
 
 
 def _handled_counter(worker: object) -> Callable[[], int]:
@@ -363,16 +424,12 @@ async def _until(handled: Callable[[], int], n: int) -> None:
         await asyncio.sleep(0.002)
 
 
-async def _segment(handled: Callable[[], int], n: int, tracer: object) -> tuple[float, float]:
-    """Events/s and CPU µs per event over the next ``n`` events handled (its sampled spans
-    exported before the clock stops)."""
-    first, started, cpu = handled(), time.perf_counter(), time.process_time()
-    await _until(handled, first + n)
-    if tracer is not None:
-        tracer._tracer.span_processor.force_flush()  # type: ignore[attr-defined]
-    count = handled() - first
-    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-    return count / wall, 1e6 * cpu / count
+async def _turn(handled: Callable[[], int], end: int) -> tuple[int, float, float]:
+    """Events handled, wall seconds and the event loop thread's CPU seconds until ``end``
+    events are handled."""
+    first, started, cpu = handled(), time.perf_counter(), time.thread_time()
+    await _until(handled, end)
+    return handled() - first, time.perf_counter() - started, time.thread_time() - cpu
 
 
 def _scrape_while(
