@@ -41,10 +41,10 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from tests.observability.collector import otlp_collector
@@ -175,7 +175,11 @@ def http(args: argparse.Namespace, collector_url: str) -> Rates:
 # -- Kafka ---------------------------------------------------------------------------------
 
 
-def kafka(args: argparse.Namespace, collector_url: str) -> Rates:
+KafkaBody = Callable[[str, argparse.Namespace, str], Coroutine[Any, Any, Rates]]
+
+
+def on_broker(body: KafkaBody, args: argparse.Namespace, collector_url: str) -> Rates:
+    """``body(bootstrap, args, collector_url)`` on uvloop, beside a tansu broker and Redis."""
     import uvloop
     from tests.support.servers import redis_server
 
@@ -186,7 +190,11 @@ def kafka(args: argparse.Namespace, collector_url: str) -> Rates:
         redis_server(),
         asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
     ):
-        return runner.run(_kafka_rounds(bootstrap, args, collector_url))
+        return runner.run(body(bootstrap, args, collector_url))
+
+
+def kafka(args: argparse.Namespace, collector_url: str) -> Rates:
+    return on_broker(_kafka_rounds, args, collector_url)
 
 
 async def _kafka_rounds(bootstrap: str, args: argparse.Namespace, collector_url: str) -> Rates:
@@ -300,17 +308,7 @@ async def _handled_rate(worker: object, n: int) -> tuple[float, float]:
 
 
 def interleaved(args: argparse.Namespace, collector_url: str) -> Rates:
-    import uvloop
-    from tests.support.servers import redis_server
-
-    from bench import kafka_path
-
-    with (
-        kafka_path.broker() as bootstrap,
-        redis_server(),
-        asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
-    ):
-        return runner.run(_interleaved(bootstrap, args, collector_url))
+    return on_broker(_interleaved, args, collector_url)
 
 
 async def _interleaved(bootstrap: str, args: argparse.Namespace, collector_url: str) -> Rates:
