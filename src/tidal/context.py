@@ -36,7 +36,7 @@ class Context:
     started: float
     base_logger: logging.Logger
     emitted: list[Event] = field(default_factory=list)
-    trace_ids: Callable[[Event], tuple[str, str] | None] | None = None
+    trace_ids: Callable[[Event], tuple[str, str]] | None = None
     """The (trace id, span id) of ``event``'s trace, when the logger must name them itself: an
     attempt traced without a span (not sampled) leaves them out of the logging context."""
 
@@ -64,9 +64,8 @@ class Context:
             "event_source": self.event.source,
             "attempt": self.attempt,
         }
-        ids = None if self.trace_ids is None else self.trace_ids(self.event)
-        if ids is not None:
-            extra["trace_id"], extra["span_id"] = ids
+        if self.trace_ids is not None:
+            extra["trace_id"], extra["span_id"] = self.trace_ids(self.event)
         return logging.LoggerAdapter(self.base_logger, extra)
 
     def emit(self, event: Event) -> None:

@@ -56,9 +56,9 @@ class Tracer(Protocol):
     def current_ids(self) -> tuple[str, str] | None:
         """The current (trace id, span id) as hex, for logs; None outside a span."""
 
-    def ids_for(self, event: Event) -> tuple[str, str] | None:
-        """The (trace id, span id) the log lines of an attempt on ``event`` carry: the current
-        span's or, in an unsampled attempt, those ``event`` forwards."""
+    def ids_for(self, event: Event) -> tuple[str, str]:
+        """The (trace id, span id) the ``ctx.logger`` lines of an unsampled attempt on
+        ``event`` carry: those of the ``traceparent`` its events forward (see `stamp`)."""
 
 
 tracer: Tracer | None = None

@@ -266,8 +266,10 @@ class OtelTracer:
             return None
         return f"{context.trace_id:032x}", f"{context.span_id:016x}"
 
-    def ids_for(self, event: Event) -> tuple[str, str] | None:
-        return self.current_ids() or _ids(_forward_of(event)[0])
+    def ids_for(self, event: Event) -> tuple[str, str]:
+        unsampled = _unsampled()  # what `stamp` forwards for an unsampled attempt on ``event``
+        forwarded = _forward_of(event) if unsampled is None else _forwarded(unsampled)
+        return _ids(forwarded[0])
 
 
 def _forward_of(event: Event) -> Forward:
