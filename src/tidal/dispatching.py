@@ -235,7 +235,7 @@ class Dispatcher:
         produced = _normalise(result, sub.name)
         if ctx is not None:
             produced = [*produced, *ctx.emitted]
-        tracer = hooks.tracer  # emitted events carry the handle span's context
+        tracer = hooks.tracer  # events carry the trace: the span's, or what the event forwards
         if tracer is None or not produced:
             return produced
         return tracer.stamp(produced, cause=event if forwarding else None)
