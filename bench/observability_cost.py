@@ -11,9 +11,10 @@ SDK, unsampled events get no span). Every contender starts clean (`settle`).
 - ``--path kafka``: `bench.kafka_path`'s worker run in this process on a pre-produced topic,
   the tracer installed or removed between runs;
 - ``--path kafka-interleaved``: one such worker consumes one topic while the contenders take
-  turns every ``--segment`` events (``--rounds`` turns each, rotated; sampled spans exported
-  before each turn's clock stops): the machine's and the broker's slow spells fall on every
-  contender alike, where separate runs put them on whichever ran then;
+  turns every ``--segment`` events (``--rounds`` turns each, rotated): the machine's and the
+  broker's slow spells fall on every contender alike, where separate runs put them on
+  whichever ran then. CPU is counted per thread (`_billed`: the loop's per turn, each
+  exporter's and the scraper's over the run, to their own contender);
 - ``--path dispatch``: the Kafka worker's per-event work without the broker (decoding the
   same binary-mode records with `from_consumed`, then `Dispatcher.attempt`) in this process,
   CPU time per event including the exporter thread (flushed before the clock stops): tidal's
@@ -179,15 +180,14 @@ KafkaBody = Callable[[str, argparse.Namespace, str], Coroutine[Any, Any, Rates]]
 
 
 def on_broker(body: KafkaBody, args: argparse.Namespace, collector_url: str) -> Rates:
-    """``body(bootstrap, args, collector_url)`` on uvloop, beside a tansu broker and Redis."""
+    """``body(bootstrap, args, collector_url)`` on uvloop, beside a tansu broker (the worker
+    runs without idempotency: no Redis)."""
     import uvloop
-    from tests.support.servers import redis_server
 
     from bench import kafka_path
 
     with (
         kafka_path.broker() as bootstrap,
-        redis_server(),
         asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
     ):
         return runner.run(body(bootstrap, args, collector_url))
@@ -297,10 +297,7 @@ async def _handled_rate(worker: object, n: int) -> tuple[float, float]:
     while metrics.subscriptions["noop"].consumed == 0:  # noqa: ASYNC110 - polling a counter
         await asyncio.sleep(0.001)
     started, cpu = time.perf_counter(), time.process_time()
-    while metrics.count("noop", "handled") < n:
-        if time.perf_counter() - started > 300:
-            raise RuntimeError(f"the worker did not handle every event: {metrics.snapshot()}")
-        await asyncio.sleep(0.005)
+    await _until(_handled_counter(worker), n)
     return n / (time.perf_counter() - started), time.process_time() - cpu
 
 
@@ -494,8 +491,8 @@ def main() -> None:
         nargs="+",
         choices=KEYS,
         default=KEYS,
-        help="kafka: these contenders only, costs against the first (e.g. leave out `all`: its"
-        " queue overflows and its load lingers into the next contenders)",
+        help="kafka, kafka-interleaved: these contenders only, costs against the first (e.g."
+        " leave out `all`: its queue overflows and its load lingers into the next contenders)",
     )
     args = parser.parse_args()
     if args.path == "http" and shutil.which("wrk") is None:
