@@ -25,4 +25,13 @@ async def bare_endpoint(request: Request) -> Response:
     return Response(status_code=200)
 
 
-bare = Starlette(routes=[Route("/", bare_endpoint, methods=["POST"])])
+async def bare_ready(request: Request) -> Response:
+    return Response(status_code=200)
+
+
+bare = Starlette(
+    routes=[
+        Route("/", bare_endpoint, methods=["POST"]),
+        Route("/readyz", bare_ready, methods=["GET"]),
+    ]
+)

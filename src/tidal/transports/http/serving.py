@@ -11,11 +11,10 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import uvicorn
 
 from tidal.app import App
@@ -24,9 +23,11 @@ from tidal.idempotency import Idempotency
 from tidal.observability import Source, exposition, mark_ready, register
 from tidal.settings import Settings
 from tidal.stores.factory import make_idempotency
-from tidal.transports.http.server import Receiver, create_asgi_app
-from tidal.transports.http.sinks import HttpSink, open_session
+from tidal.transports.http.server import Receiver, SinkFactory, create_asgi_app
 from tidal.transports.loops import run_on_fastest_loop
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = logging.getLogger("tidal.http")
 
@@ -53,16 +54,17 @@ def build_receiver(
     app: App,
     settings: Settings,
     *,
-    session: aiohttp.ClientSession,
+    session: aiohttp.ClientSession | None,
     idempotency: Idempotency | None,
 ) -> Receiver:
-    """Wire the dispatcher to ``K_SINK`` and the dead-letter sinks over ``session``."""
-    emit: Emit | None = HttpSink(session, settings.sink).send if settings.sink else None
+    """Wire the dispatcher to ``K_SINK`` and the dead-letter sinks over ``session`` (None
+    when the App sends nowhere: `_sink_session`)."""
+    emit, dead_letter_sink = _sinks(session, settings.sink)
     receiver = Receiver(
         dispatcher=Dispatcher(app, idempotency=idempotency),
         max_body_bytes=settings.max_body_bytes,
         emit=emit,
-        dead_letter_sink=lambda url: HttpSink(session, url).send,
+        dead_letter_sink=dead_letter_sink,
         service=settings.service or app.name,
         metrics=exposition() if settings.observability.metrics else None,
     )
@@ -76,10 +78,24 @@ def build_receiver(
     return receiver
 
 
+def _sinks(
+    session: aiohttp.ClientSession | None, k_sink: str | None
+) -> tuple[Emit | None, SinkFactory | None]:
+    """Where emitted events (``K_SINK``) and dead letters (a URL each) go over ``session``."""
+    if session is None:
+        return None, None
+    from tidal.transports.http.sinks import HttpSink
+
+    def dead_letter_sink(url: str) -> Emit:
+        return HttpSink(session, url).send
+
+    return (HttpSink(session, k_sink).send if k_sink else None), dead_letter_sink
+
+
 async def serve(app: App, settings: Settings) -> None:
     """Run the HTTP transport until a shutdown signal, then drain."""
     idempotency = make_idempotency(settings.idempotency)
-    async with open_session() as session:
+    async with _sink_session(app, settings) as session:
         receiver = build_receiver(app, settings, session=session, idempotency=idempotency)
 
         @asynccontextmanager
@@ -99,6 +115,18 @@ async def serve(app: App, settings: Settings) -> None:
             timeout_graceful_shutdown=int(settings.shutdown_grace),
         )
         await _Server(config, receiver).serve()
+
+
+def _sink_session(
+    app: App, settings: Settings
+) -> AbstractAsyncContextManager[aiohttp.ClientSession | None]:
+    """An HTTP client session when the App sends anywhere (``K_SINK``, a subscription's
+    dead-letter sink), else none: aiohttp is imported only then (cold start)."""
+    if not settings.sink and not any(s.policy.dead_letter for s in app.subscriptions):
+        return nullcontext(None)
+    from tidal.transports.http.sinks import open_session
+
+    return open_session()
 
 
 def _root_configured() -> bool:
