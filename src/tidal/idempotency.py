@@ -21,6 +21,7 @@ import hashlib
 import itertools
 import json
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring
@@ -81,39 +82,86 @@ class IdempotencyStore(Protocol):
         ...
 
 
-class MemoryIdempotencyStore:
-    """An in-process store with expiry (one event loop; atomic because it never awaits inside)."""
+MAX_ENTRIES: Final = 100_000
+MAX_BYTES: Final = 64 * 1024 * 1024
+ENTRY_OVERHEAD: Final = 240  # bytes a record costs beyond its strings: dict slot, tuple, Record
 
-    def __init__(self, *, clock: Clock | None = None) -> None:
+
+class MemoryIdempotencyStore:
+    """An in-process store with expiry, bounded in entries and bytes (one event loop; atomic
+    because it never awaits inside).
+
+    Records are kept in write order. Every write drops the expired records at the front (so
+    unique keys never looked up again still go, with no sweep task), then the oldest records
+    while there are more than ``max_entries`` or they hold more than ``max_bytes``: under that
+    pressure the dedupe window is the newest records, not ``ttl`` (use Redis for a full one).
+    ``evicted`` counts records dropped before their time.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        max_entries: int = MAX_ENTRIES,
+        max_bytes: int = MAX_BYTES,
+    ) -> None:
+        if max_entries < 1 or max_bytes < 1:
+            raise ConfigurationError("the memory store's max_entries and max_bytes must be >= 1")
         self._clock = clock or SystemClock()
-        self._records: dict[str, tuple[Record, float]] = {}
+        self._records: OrderedDict[str, tuple[Record, float, int]] = OrderedDict()
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.evicted = 0
 
     def _live(self, key: str) -> Record | None:
         entry = self._records.get(key)
         if entry is None:
             return None
         if entry[1] <= self._clock.monotonic():
-            del self._records[key]
+            self._drop(key)
             return None
         return entry[0]
+
+    def _drop(self, key: str) -> None:
+        self.bytes -= self._records.pop(key)[2]
+
+    def _put(self, key: str, record: Record, ttl: float) -> None:
+        if key in self._records:
+            self._drop(key)
+        size = ENTRY_OVERHEAD + len(key) + len(record.payload_hash) + len(record.token)
+        size += len(record.result or b"")
+        self._records[key] = (record, self._clock.monotonic() + ttl, size)
+        self.bytes += size
+        self._trim()
+
+    def _trim(self) -> None:
+        records, now = self._records, self._clock.monotonic()
+        while records:
+            key, (_, expires, _) = next(iter(records.items()))
+            if expires > now and len(records) <= self.max_entries and self.bytes <= self.max_bytes:
+                return
+            if expires > now:
+                self.evicted += 1
+            self._drop(key)
 
     async def acquire(self, key: str, record: Record, *, ttl: float) -> Record | None:
         existing = self._live(key)
         if existing is None:
-            self._records[key] = (record, self._clock.monotonic() + ttl)
+            self._put(key, record, ttl)
         return existing
 
     async def complete(self, key: str, record: Record, *, ttl: float) -> bool:
         existing = self._live(key)
         if existing is not None and existing.token != record.token:
             return False
-        self._records[key] = (record, self._clock.monotonic() + ttl)
+        self._put(key, record, ttl)
         return True
 
     async def release(self, key: str, token: str) -> None:
         existing = self._live(key)
         if existing is not None and existing.token == token:
-            del self._records[key]
+            self._drop(key)
 
     async def get(self, key: str) -> Record | None:
         return self._live(key)

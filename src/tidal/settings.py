@@ -30,6 +30,12 @@ class IdempotencySettings(BaseModel):
     on_in_progress: Literal["wait", "report"] = Field(
         "wait", description="a concurrent duplicate waits for the first, or is reported retryable"
     )
+    memory_max_entries: int = Field(
+        100_000, ge=1, description="memory backend: records kept at most (the oldest go first)"
+    )
+    memory_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1, description="memory backend: bytes of records kept at most (64 MiB)"
+    )
 
 
 class KafkaSettings(BaseModel):

@@ -17,7 +17,11 @@ def make_store(
         from tidal.stores.redis import RedisIdempotencyStore
 
         return RedisIdempotencyStore.from_url(settings.redis_url.get_secret_value())
-    return MemoryIdempotencyStore(clock=clock)
+    return MemoryIdempotencyStore(
+        clock=clock,
+        max_entries=settings.memory_max_entries,
+        max_bytes=settings.memory_max_bytes,
+    )
 
 
 def make_idempotency(

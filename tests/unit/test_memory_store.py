@@ -1,0 +1,80 @@
+"""The default idempotency store (memory) stays bounded: expiry without lookups, caps on entries
+and bytes, oldest first. `tidal run` with no settings uses it, so an unbounded one is a leak."""
+
+from __future__ import annotations
+
+import pytest
+
+from tidal import ConfigurationError
+from tidal.idempotency import Idempotency, MemoryIdempotencyStore, Record, Status
+from tidal.settings import Settings
+from tidal.stores.factory import make_store
+from tidal.testing import ManualClock
+
+
+def record(token: str, *, result: bytes | None = None) -> Record:
+    status = Status.IN_PROGRESS if result is None else Status.COMPLETED
+    return Record(status=status, payload_hash="h" * 64, token=token, result=result)
+
+
+async def test_unique_keys_expire_without_ever_being_looked_up_again() -> None:
+    clock = ManualClock()
+    store = MemoryIdempotencyStore(clock=clock)
+    guard = Idempotency(store, ttl=60, clock=clock)
+
+    async def ran() -> bytes:
+        return b"reply"
+
+    for n in range(1_000):
+        await guard.run(f"key-{n}", "h" * 64, ran)
+        clock.advance(1)  # a steady stream of unique events, one a second
+    # records older than the 60 s ttl went as newer ones were written
+    assert len(store) <= 61
+
+
+async def test_more_keys_than_max_entries_evict_the_oldest() -> None:
+    store = MemoryIdempotencyStore(max_entries=100)
+    for n in range(10_000):
+        await store.acquire(f"key-{n}", record(f"t{n}"), ttl=3600)
+    assert len(store) == 100
+    assert store.evicted == 9_900
+    assert await store.get("key-9999") is not None
+    assert await store.get("key-9899") is None
+
+
+async def test_large_results_are_bounded_by_bytes() -> None:
+    store = MemoryIdempotencyStore(max_bytes=1_000_000)
+    for n in range(1_000):
+        await store.complete(f"key-{n}", record(f"t{n}", result=b"x" * 10_000), ttl=3600)
+    assert store.bytes <= 1_000_000
+    assert 90 <= len(store) < 100
+
+
+async def test_completing_a_record_moves_it_to_the_back_of_the_queue() -> None:
+    store = MemoryIdempotencyStore(max_entries=2)
+    await store.acquire("old", record("a"), ttl=60)
+    await store.acquire("new", record("b"), ttl=60)
+    await store.complete("old", record("a", result=b"done"), ttl=3600)
+    await store.acquire("newest", record("c"), ttl=60)
+    assert await store.get("old") is not None
+    assert await store.get("new") is None
+
+
+async def test_release_frees_its_bytes() -> None:
+    store = MemoryIdempotencyStore()
+    await store.acquire("k", record("a"), ttl=60)
+    assert store.bytes > 0
+    await store.release("k", "a")
+    assert (len(store), store.bytes) == (0, 0)
+
+
+def test_the_settings_size_the_default_store() -> None:
+    settings = Settings(idempotency={"memory_max_entries": 7, "memory_max_bytes": 4096})
+    store = make_store(settings.idempotency)
+    assert isinstance(store, MemoryIdempotencyStore)
+    assert (store.max_entries, store.max_bytes) == (7, 4096)
+
+
+def test_a_store_of_no_size_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="max_entries"):
+        MemoryIdempotencyStore(max_entries=0)
