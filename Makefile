@@ -38,7 +38,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	PYTHONPATH=operator $(BIN)/mypy operator/tidal_operator
-	$(BIN)/lint-imports
+	PYTHONPATH=operator $(BIN)/lint-imports
 
 unit: venv system-deps checkov
 	$(BIN)/pytest $(ARGS)
