@@ -20,8 +20,11 @@ from dataclasses import dataclass
 from tests.support.servers import free_port
 
 from bench.http_path import tidal_cmd, uvicorn_cmd
+from bench.summary import Ratio
 
 TICKS = os.sysconf("SC_CLK_TCK")
+BARE = "bare uvicorn + Starlette"
+TIDAL = "tidal run (defaults)"
 
 
 @dataclass(frozen=True)
@@ -73,13 +76,13 @@ def measure(command: list[str], port: int) -> Start:
         proc.wait(10)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[Ratio]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=10)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     contenders = {
-        "bare uvicorn + Starlette": lambda port: uvicorn_cmd("bench.apps:bare", port),
-        "tidal run (defaults)": tidal_cmd,
+        BARE: lambda port: uvicorn_cmd("bench.apps:bare", port),
+        TIDAL: tidal_cmd,
     }
     results: dict[str, list[Start]] = {name: [] for name in contenders}
     for round_ in range(args.rounds):
@@ -87,7 +90,7 @@ def main() -> None:
         for name in order:
             port = free_port()
             results[name].append(measure(contenders[name](port), port))
-    base = results["bare uvicorn + Starlette"]
+    base = results[BARE]
     print(f"{'contender':28} {'ready ms':>9} {'CPU ms':>8} {'peak MiB':>9}  x bare (ready, peak)")
     for name, starts in results.items():
         ready = statistics.median(s.seconds for s in starts)
@@ -99,6 +102,10 @@ def main() -> None:
             f"{name:28} {ready * 1000:9.0f} {cpu * 1000:8.0f} {peak:9.1f}  "
             f"{ratio:.2f}x, {peak_ratio:.2f}x"
         )
+    return [
+        Ratio("cold start", "exec -> ready, tidal run / bare uvicorn", ratio, "<=", 1.5),
+        Ratio("cold start", "peak memory, tidal run / bare uvicorn", peak_ratio, "<=", 2.0),
+    ]
 
 
 if __name__ == "__main__":

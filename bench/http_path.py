@@ -1,8 +1,11 @@
 """HTTP path benchmark: binary CloudEvent POST -> no-op handler -> 200, vs bare Starlette.
 
-Both run under uvicorn (same loop, same HTTP parser, one worker, no access log), loaded in turn by
-``wrk`` from a second process on loopback; rounds alternate so drift hits both alike. Prints the
-requests per second of each and the ratio. Run: ``make bench`` or ``python -m bench.http_path``.
+Three servers under uvicorn (same loop, same HTTP parser, one worker, no access log), loaded in
+turn by ``wrk`` from a second process on loopback, every request a new event id (a Lua counter),
+rounds alternating so drift hits all alike: the bare Starlette endpoint parsing the same JSON,
+``tidal run`` with the defaults a user gets (memory idempotency), and ``tidal run`` with
+idempotency off. Prints requests per second, p99 latency and the ratios to the bare endpoint.
+Run: ``make bench`` or ``python -m bench.http_path``.
 """
 
 from __future__ import annotations
@@ -15,9 +18,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from tests.support.servers import free_port, wait_for_port
+
+from bench.summary import Ratio
 
 BODY = (
     '{"orderId": "ord-000123", "customer": "customer-7", "total": 129.5, '
@@ -30,18 +37,19 @@ wrk.headers["content-type"] = "application/json"
 wrk.headers["ce-specversion"] = "1.0"
 wrk.headers["ce-type"] = "com.example.bench.v1"
 wrk.headers["ce-source"] = "/bench"
-wrk.headers["ce-id"] = "a7d3c1f2-0000-4000-8000-000000000001"
 wrk.headers["ce-time"] = "2026-11-02T10:15:00Z"
+local run = tostring(os.time()) .. "-" .. tostring(math.random(1, 1000000000))
+local counter = 0
+request = function()
+  counter = counter + 1
+  wrk.headers["ce-id"] = run .. "-" .. counter
+  return wrk.format()
+end
 """
 
 
-def start(target: list[str], port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "TIDAL_IDEMPOTENCY__BACKEND": "none",
-        "TIDAL_LOG_LEVEL": "WARNING",
-    }
+def start(target: list[str], port: int, **environ: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PORT": str(port), "TIDAL_LOG_LEVEL": "WARNING", **environ}
     proc = subprocess.Popen(target, env=env, stdout=subprocess.DEVNULL)
     wait_for_port(port)
     return proc
@@ -79,14 +87,20 @@ def tidal_cmd(port: int) -> list[str]:
     ]
 
 
-def load(port: int, script: Path, *, seconds: int, connections: int, path: str = "/") -> float:
-    """Requests per second ``wrk`` reaches on ``path``; any non-2xx answer fails the run."""
+class Load(NamedTuple):
+    rate: float  # requests per second
+    p99_ms: float
+
+
+def load(port: int, script: Path, *, seconds: int, connections: int, path: str = "/") -> Load:
+    """What ``wrk`` reaches on ``path``; any non-2xx answer fails the run."""
     out = subprocess.run(
         [
             "wrk",
             "-t1",
             f"-c{connections}",
             f"-d{seconds}s",
+            "--latency",
             "-s",
             str(script),
             f"http://127.0.0.1:{port}{path}",
@@ -97,47 +111,89 @@ def load(port: int, script: Path, *, seconds: int, connections: int, path: str =
     ).stdout
     if "Non-2xx" in out:
         raise RuntimeError(f"non-2xx answers during the benchmark:\n{out}")
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if match is None:
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\b", out, re.M)
+    if rate is None or p99 is None:
         raise RuntimeError(f"could not read wrk output:\n{out}")
-    return float(match.group(1))
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    return Load(float(rate.group(1)), float(p99.group(1)) * scale)
 
 
-def main() -> None:
+def bare_cmd(port: int) -> list[str]:
+    return uvicorn_cmd("bench.apps:bare", port)
+
+
+CONTENDERS: dict[str, tuple[Callable[[int], list[str]], dict[str, str]]] = {
+    # name -> (command for a port, extra environment)
+    "bare Starlette endpoint": (bare_cmd, {}),
+    "tidal run (defaults)": (tidal_cmd, {}),
+    "tidal run, idempotency off": (tidal_cmd, {"TIDAL_IDEMPOTENCY__BACKEND": "none"}),
+}
+
+
+def main(argv: list[str] | None = None) -> list[Ratio]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
-    bare_port, tidal_port = free_port(), free_port()
+    ports = {name: free_port() for name in CONTENDERS}
     procs = [
-        start(uvicorn_cmd("bench.apps:bare", bare_port), bare_port),
-        start(tidal_cmd(tidal_port), tidal_port),
+        start(command(ports[name]), ports[name], **environ)
+        for name, (command, environ) in CONTENDERS.items()
     ]
+    results: dict[str, list[Load]] = {name: [] for name in CONTENDERS}
     try:
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
             fh.write(WRK_SCRIPT)
         script = Path(fh.name)
-        bare, tidal = [], []
-        for _ in range(args.rounds):
-            bare.append(load(bare_port, script, seconds=args.seconds, connections=args.connections))
-            tidal.append(
-                load(tidal_port, script, seconds=args.seconds, connections=args.connections)
-            )
+        for round_ in range(args.rounds):
+            names = list(CONTENDERS)
+            shift = round_ % len(names)
+            for name in names[shift:] + names[:shift]:
+                results[name].append(
+                    load(ports[name], script, seconds=args.seconds, connections=args.connections)
+                )
     finally:
         for proc in procs:
             proc.terminate()
             proc.wait()
-    b, t = statistics.median(bare), statistics.median(tidal)
-    print(
-        f"bare Starlette endpoint: {b:,.0f} req/s (rounds: {', '.join(f'{x:,.0f}' for x in bare)})"
-    )
-    print(
-        f"tidal HTTP transport:    {t:,.0f} req/s (rounds: {', '.join(f'{x:,.0f}' for x in tidal)})"
-    )
-    print(f"ratio tidal / bare: {t / b:.2f} (target >= 0.80)")
+    return report(results)
+
+
+def report(results: dict[str, list[Load]]) -> list[Ratio]:
+    rates = {name: statistics.median(r.rate for r in loads) for name, loads in results.items()}
+    p99s = {name: statistics.median(r.p99_ms for r in loads) for name, loads in results.items()}
+    bare = "bare Starlette endpoint"
+    print(f"{'server':28} {'req/s':>8} {'p99 ms':>7} {'x bare':>7} {'p99 x bare':>10}  rounds")
+    for name, loads in results.items():
+        rounds = ", ".join(f"{r.rate:,.0f}" for r in loads)
+        print(
+            f"{name:28} {rates[name]:8,.0f} {p99s[name]:7.1f} {rates[name] / rates[bare]:7.2f} "
+            f"{p99s[name] / p99s[bare]:10.2f}  {rounds}"
+        )
+    defaults, off = "tidal run (defaults)", "tidal run, idempotency off"
+    return [
+        Ratio(
+            "http",
+            "req/s, tidal run (defaults) / bare Starlette",
+            rates[defaults] / rates[bare],
+            ">=",
+            0.8,
+        ),
+        Ratio(
+            "http",
+            "p99, tidal run (defaults) / bare Starlette",
+            p99s[defaults] / p99s[bare],
+            "<=",
+            2.0,
+        ),
+        Ratio(
+            "http", "req/s, tidal run (idempotency off) / bare", rates[off] / rates[bare], ">=", 0.8
+        ),
+    ]
 
 
 if __name__ == "__main__":

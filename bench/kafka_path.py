@@ -40,6 +40,7 @@ from tests.support.servers import redis_server
 
 from bench import kafka_baselines as baselines
 from bench.kafka_baselines import Measure
+from bench.summary import Ratio
 from tidal import App, Event, Settings
 from tidal.transports.kafka import KafkaWorker
 
@@ -168,7 +169,7 @@ def contenders(
     }
 
 
-async def bench(bootstrap: str, redis: str, args: argparse.Namespace) -> None:
+async def bench(bootstrap: str, redis: str, args: argparse.Namespace) -> list[Ratio]:
     topic = await new_topic(bootstrap, "bench", args.partitions)
     await produce(bootstrap, topic, records(args.events, args.keys))
     runs = contenders(bootstrap, topic, redis, args)
@@ -182,7 +183,7 @@ async def bench(bootstrap: str, redis: str, args: argparse.Namespace) -> None:
             rates[name].append(await runs[name]())
             rate, cpu = rates[name][-1]
             print(f"  {name}: {rate:,.0f} events/s, {cpu:.0f} µs CPU/event", flush=True)
-    report(rates, args)
+    return report(rates, args)
 
 
 TARGETS = {  # issue 20: x the plain loop's events/s
@@ -192,7 +193,7 @@ TARGETS = {  # issue 20: x the plain loop's events/s
 }
 
 
-def report(rates: dict[str, list[Measure]], args: argparse.Namespace) -> None:
+def report(rates: dict[str, list[Measure]], args: argparse.Namespace) -> list[Ratio]:
     print(f"{args.events:,} events, {args.partitions} partitions, {args.keys} keys")
     medians = {name: statistics.median(r for r, _ in values) for name, values in rates.items()}
     plain = medians[PLAIN]
@@ -201,14 +202,25 @@ def report(rates: dict[str, list[Measure]], args: argparse.Namespace) -> None:
         cpu = statistics.median(c for _, c in values)
         target = f">= {TARGETS[name]:.2f}" if name in TARGETS else ""
         print(f"{name:34s} {medians[name]:9,.0f} {cpu:7.0f} {medians[name] / plain:8.2f}  {target}")
+    ratios = [
+        Ratio("kafka", f"events/s, {name} / plain loop", medians[name] / plain, ">=", target)
+        for name, target in TARGETS.items()
+        if name in medians
+    ]
     if DEFAULTS in medians and FASTSTREAM in medians:
-        print(
-            f"tidal (defaults) / FastStream default: {medians[DEFAULTS] / medians[FASTSTREAM]:.1f}x"
-            " (target >= 10)"
+        ratios.append(
+            Ratio(
+                "kafka",
+                "events/s, tidal (defaults) / FastStream default",
+                medians[DEFAULTS] / medians[FASTSTREAM],
+                ">=",
+                10.0,
+            )
         )
+    return ratios
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[Ratio]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--partitions", type=int, default=4)
@@ -218,14 +230,14 @@ def main() -> None:
     parser.add_argument(
         "--only", nargs="+", default=None, help="contenders to run beside the plain loop (names)"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     with (
         broker() as bootstrap,
         redis_server() as redis,
         asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
     ):
-        runner.run(bench(bootstrap, redis, args))
+        return runner.run(bench(bootstrap, redis, args))
 
 
 if __name__ == "__main__":
