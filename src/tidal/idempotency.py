@@ -87,6 +87,11 @@ MAX_BYTES: Final = 64 * 1024 * 1024
 ENTRY_OVERHEAD: Final = 240  # bytes a record costs beyond its strings: dict slot, tuple, Record
 
 
+# (status, payload hash, token, result, expires at, size): only strings, bytes and numbers, so
+# the garbage collector untracks the tuple and never walks the stored records
+_Entry = tuple[str, str, str, bytes | None, float, int]
+
+
 class MemoryIdempotencyStore:
     """An in-process store with expiry, bounded in entries and bytes (one event loop; atomic
     because it never awaits inside).
@@ -95,7 +100,9 @@ class MemoryIdempotencyStore:
     unique keys never looked up again still go, with no sweep task), then the oldest records
     while there are more than ``max_entries`` or they hold more than ``max_bytes``: under that
     pressure the dedupe window is the newest records, not ``ttl`` (use Redis for a full one).
-    ``evicted`` counts records dropped before their time.
+    ``evicted`` counts records dropped before their time. Entries are flat tuples of atoms, so
+    a full store costs the garbage collector nothing (a store of objects made every full
+    collection walk them: pauses that grew with the store).
     """
 
     def __init__(
@@ -108,66 +115,74 @@ class MemoryIdempotencyStore:
         if max_entries < 1 or max_bytes < 1:
             raise ConfigurationError("the memory store's max_entries and max_bytes must be >= 1")
         self._clock = clock or SystemClock()
-        self._records: OrderedDict[str, tuple[Record, float, int]] = OrderedDict()
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.bytes = 0
         self.evicted = 0
 
-    def _live(self, key: str) -> Record | None:
-        entry = self._records.get(key)
+    def _live(self, key: str) -> _Entry | None:
+        entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry[1] <= self._clock.monotonic():
+        if entry[4] <= self._clock.monotonic():
             self._drop(key)
             return None
-        return entry[0]
+        return entry
 
     def _drop(self, key: str) -> None:
-        self.bytes -= self._records.pop(key)[2]
+        self.bytes -= self._entries.pop(key)[5]
 
     def _put(self, key: str, record: Record, ttl: float) -> None:
-        if key in self._records:
+        if key in self._entries:
             self._drop(key)
-        size = ENTRY_OVERHEAD + len(key) + len(record.payload_hash) + len(record.token)
-        size += len(record.result or b"")
-        self._records[key] = (record, self._clock.monotonic() + ttl, size)
+        result, digest, token = record.result, record.payload_hash, record.token
+        size = ENTRY_OVERHEAD + len(key) + len(digest) + len(token) + len(result or b"")
+        expires = self._clock.monotonic() + ttl
+        self._entries[key] = (record.status.value, digest, token, result, expires, size)
         self.bytes += size
         self._trim()
 
     def _trim(self) -> None:
-        records, now = self._records, self._clock.monotonic()
-        while records:
-            key, (_, expires, _) = next(iter(records.items()))
-            if expires > now and len(records) <= self.max_entries and self.bytes <= self.max_bytes:
+        entries, now = self._entries, self._clock.monotonic()
+        while entries:
+            key, entry = next(iter(entries.items()))
+            expired = entry[4] <= now
+            if not expired and len(entries) <= self.max_entries and self.bytes <= self.max_bytes:
                 return
-            if expires > now:
-                self.evicted += 1
+            self.evicted += not expired
             self._drop(key)
 
     async def acquire(self, key: str, record: Record, *, ttl: float) -> Record | None:
         existing = self._live(key)
         if existing is None:
             self._put(key, record, ttl)
-        return existing
+            return None
+        return _record(existing)
 
     async def complete(self, key: str, record: Record, *, ttl: float) -> bool:
         existing = self._live(key)
-        if existing is not None and existing.token != record.token:
+        if existing is not None and existing[2] != record.token:
             return False
         self._put(key, record, ttl)
         return True
 
     async def release(self, key: str, token: str) -> None:
         existing = self._live(key)
-        if existing is not None and existing.token == token:
+        if existing is not None and existing[2] == token:
             self._drop(key)
 
     async def get(self, key: str) -> Record | None:
-        return self._live(key)
+        existing = self._live(key)
+        return None if existing is None else _record(existing)
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self._entries)
+
+
+def _record(entry: _Entry) -> Record:
+    status, digest, token, result, _, _ = entry
+    return Record(status=Status(status), payload_hash=digest, token=token, result=result)
 
 
 _SORTED_JSON: Final = json.JSONEncoder(sort_keys=True, default=str)
