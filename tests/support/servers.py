@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -10,11 +9,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from tidal.cli.devstack import free_port, redis_args, redis_binary
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["free_port", "redis_server", "wait_for_port"]
 
 
 def wait_for_port(port: int, *, timeout: float = 15.0) -> None:
@@ -31,24 +28,9 @@ def wait_for_port(port: int, *, timeout: float = 15.0) -> None:
 @contextmanager
 def redis_server() -> Iterator[str]:
     """Start ``redis-server`` on a free port with no persistence; yield its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server is not installed: run `make test`, which installs it")
     port = free_port()
     with tempfile.TemporaryDirectory() as workdir:
-        args = [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-        ]
+        args = [*redis_args(redis_binary(), port), "--dir", workdir]
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         try:
             wait_for_port(port)

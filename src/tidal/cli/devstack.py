@@ -85,12 +85,12 @@ def local_servers(*, bootstrap: str | None, redis_url: str | None) -> Iterator[S
         started: list[str] = []
         if (tansu := binaries["tansu"]) is not None:
             port = free_port()
-            stack.enter_context(_process("tansu", _tansu_args(tansu, port), workdir, port))
+            stack.enter_context(_process("tansu", tansu_args(tansu, port), workdir, port))
             bootstrap = f"127.0.0.1:{port}"
             started.append("tansu")
         if (redis := binaries["redis-server"]) is not None:
             port = free_port()
-            stack.enter_context(_process("redis-server", _redis_args(redis, port), workdir, port))
+            stack.enter_context(_process("redis-server", redis_args(redis, port), workdir, port))
             redis_url = f"redis://127.0.0.1:{port}/0"
             started.append("redis-server")
         if bootstrap is None or redis_url is None:  # unreachable: each is given or started
@@ -98,21 +98,24 @@ def local_servers(*, bootstrap: str | None, redis_url: str | None) -> Iterator[S
         yield Servers(bootstrap=bootstrap, redis_url=redis_url, started=tuple(started))
 
 
-def _tansu_args(binary: str, port: int) -> list[str]:
-    url = f"tcp://127.0.0.1:{port}"
+def tansu_args(binary: str, port: int, *, advertised_port: int | None = None) -> list[str]:
+    """tansu on 127.0.0.1:``port`` with memory storage, telling clients to connect to
+    ``advertised_port`` (a proxy in front of it, in tests) when given. The test suite's broker
+    fixture starts it the same way."""
     return [
         binary,
         "broker",
         "--listener-url",
-        url,
+        f"tcp://127.0.0.1:{port}",
         "--advertised-listener-url",
-        url,
+        f"tcp://127.0.0.1:{advertised_port or port}",
         "--storage-engine",
         "memory://tansu/",
     ]
 
 
-def _redis_args(binary: str, port: int) -> list[str]:
+def redis_args(binary: str, port: int) -> list[str]:
+    """redis-server on 127.0.0.1:``port``, keeping nothing on disk (the suite's too)."""
     return [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
 
 
