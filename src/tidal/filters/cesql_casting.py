@@ -1,8 +1,9 @@
 """CESQL implicit casts and checked 32-bit integer arithmetic.
 
-Called by ``cesql_evaluating`` and ``cesql_functions`` at match time. Every failure raises
-``EvaluationError``, which the compiled predicate turns into "no match" (the spec's fail-fast
-mode: a filter whose expression errors never passes).
+Called by ``cesql_evaluating`` and ``cesql_functions`` at match time. A failed cast raises
+``EvaluationError`` of kind ``CAST``, an overflow or a division by zero one of kind ``MATH``;
+the compiled predicate turns either into "no match" (CESQL v1 §1.2: a filter whose expression
+errors never passes).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from tidal.filters.cesql_errors import ErrorKind, EvaluationError
 from tidal.filters.cesql_nodes import TypeName, Value
 from tidal.filters.rendering import attribute_text
 
@@ -18,15 +20,11 @@ INT_MAX = 2**31 - 1
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
 
 
-class EvaluationError(Exception):
-    """A CESQL runtime error: missing attribute, failed cast, division by zero, overflow."""
-
-
 def checked(number: int) -> int:
     """``number`` if it fits a signed 32-bit integer; an overflow is an error."""
     if INT_MIN <= number <= INT_MAX:
         return number
-    raise EvaluationError(f"integer overflow: {number}")
+    raise EvaluationError(ErrorKind.MATH, f"integer overflow: {number}")
 
 
 def to_integer(value: Value) -> int:
@@ -35,9 +33,9 @@ def to_integer(value: Value) -> int:
         return int(value)
     if isinstance(value, int):
         return value
-    if not _INTEGER_TEXT.fullmatch(value):
-        raise EvaluationError(f"cannot cast {value!r} to Integer")
-    return checked(int(value))
+    if not _INTEGER_TEXT.fullmatch(value) or not INT_MIN <= (number := int(value)) <= INT_MAX:
+        raise EvaluationError(ErrorKind.CAST, f"cannot cast {value!r} to a 32-bit Integer")
+    return number
 
 
 def to_boolean(value: Value) -> bool:
@@ -51,7 +49,7 @@ def to_boolean(value: Value) -> bool:
         return True
     if lowered == "false":
         return False
-    raise EvaluationError(f"cannot cast {value!r} to Boolean")
+    raise EvaluationError(ErrorKind.CAST, f"cannot cast {value!r} to Boolean")
 
 
 def to_string(value: Value) -> str:
@@ -67,7 +65,8 @@ CASTS: dict[TypeName, Callable[[Value], Value]] = {
 
 
 def attribute_value(raw: object) -> Value:
-    """An attribute as a CESQL value: bool and int stay typed, everything else is a String."""
+    """An attribute as a CESQL value: bool and int stay typed, everything else is a String
+    (CESQL v1 §3.2); ``time`` is the text the event carried (``rendering.attribute_text``)."""
     if isinstance(raw, str | int):
         return raw
     return attribute_text(raw)
@@ -76,7 +75,7 @@ def attribute_value(raw: object) -> Value:
 def divide(dividend: int, divisor: int) -> int:
     """Integer division truncated towards zero; dividing by zero is an error."""
     if divisor == 0:
-        raise EvaluationError("division by zero")
+        raise EvaluationError(ErrorKind.MATH, "division by zero")
     quotient = abs(dividend) // abs(divisor)
     return checked(quotient if (dividend < 0) == (divisor < 0) else -quotient)
 
@@ -84,3 +83,7 @@ def divide(dividend: int, divisor: int) -> int:
 def remainder(dividend: int, divisor: int) -> int:
     """The remainder of the truncated division; it has the dividend's sign."""
     return dividend - divisor * divide(dividend, divisor)
+
+
+ZERO: dict[TypeName, Value] = {"Boolean": False, "Integer": 0, "String": ""}
+"""The zero value of each type: what a subexpression yields with an error (CESQL v1 §3.1)."""

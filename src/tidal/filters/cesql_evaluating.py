@@ -1,9 +1,9 @@
-"""Compile a CESQL expression into a predicate over an event's attributes.
+"""Compile a CESQL syntax tree into a closure over an event's attributes.
 
-Called by the ``cesql`` Knative dialect (``dialects``). Parsing, function lookup and the
-"must be a Boolean" check happen here, once; what is left per event is a tree of small
-closures. Runtime errors (a missing attribute, a failed cast, division by zero) make the whole
-expression false, the spec's rule for filters (CESQL v1 §1.2, fail-fast mode).
+Called by ``cesql_expressions`` once per expression; what is left per event is a tree of small
+closures. A runtime error (a missing attribute, a failed cast, division by zero, a function
+that fails) raises ``EvaluationError`` with its kind and stops the evaluation: the spec's
+fail-fast mode (CESQL v1 §4.1), which §1.2 recommends for filters.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tidal.errors import FilterError
 from tidal.filters.cesql_casting import (
     CASTS,
-    EvaluationError,
     attribute_value,
     checked,
     divide,
@@ -25,8 +23,8 @@ from tidal.filters.cesql_casting import (
     to_integer,
     to_string,
 )
-from tidal.filters.cesql_functions import FUNCTIONS
-from tidal.filters.cesql_lexing import syntax_error
+from tidal.filters.cesql_errors import CesqlError, ErrorKind, EvaluationError
+from tidal.filters.cesql_functions import overload
 from tidal.filters.cesql_nodes import (
     Attribute,
     Binary,
@@ -39,11 +37,8 @@ from tidal.filters.cesql_nodes import (
     TypeName,
     Unary,
     Value,
-    static_type,
     type_of,
 )
-from tidal.filters.cesql_parsing import parse
-from tidal.filters.predicates import Predicate
 
 Evaluator = Callable[[Mapping[str, Any]], Value]
 
@@ -60,23 +55,6 @@ _ARITHMETIC: dict[str, Callable[[int, int], int]] = {
     "/": divide,
     "%": remainder,
 }
-
-
-def compile_cesql(expression: str) -> Predicate:
-    """A predicate that is true when ``expression`` evaluates to Boolean ``TRUE`` without error."""
-    node = parse(expression)
-    kind = static_type(node)
-    if kind not in (None, "Boolean"):
-        raise syntax_error(expression, f"the expression yields {kind}, a filter needs a Boolean")
-    evaluate = compile_node(node)
-
-    def matches(attributes: Mapping[str, Any]) -> bool:
-        try:
-            return evaluate(attributes) is True
-        except EvaluationError:
-            return False
-
-    return matches
 
 
 def compile_node(node: Node) -> Evaluator:
@@ -98,14 +76,14 @@ def compile_node(node: Node) -> Evaluator:
             return _in(node)
         case Call():
             return _call(node)
-    raise FilterError(f"cesql: cannot compile {node!r}")  # pragma: no cover - exhaustive
+    raise CesqlError(f"cesql: cannot compile {node!r}")  # pragma: no cover - exhaustive
 
 
 def _attribute(name: str) -> Evaluator:
     def read(attributes: Mapping[str, Any]) -> Value:
         raw = attributes.get(name)
         if raw is None:
-            raise EvaluationError(f"missing attribute {name}")
+            raise EvaluationError(ErrorKind.MISSING_ATTRIBUTE, f"missing attribute {name}")
         return raw if type(raw) is str else attribute_value(raw)
 
     return read
@@ -217,11 +195,27 @@ def _literal_sets(items: tuple[Node, ...]) -> dict[TypeName, frozenset[Value] | 
 
 def _castable(values: frozenset[Value] | None) -> frozenset[Value]:
     if values is None:
-        raise EvaluationError("an IN item cannot be cast to the type of the left operand")
+        raise EvaluationError(
+            ErrorKind.CAST, "an IN item cannot be cast to the type of the left operand"
+        )
     return values
 
 
 def _call(node: Call) -> Evaluator:
-    body = FUNCTIONS[node.name].body
-    argument = compile_node(node.arguments[0])
-    return lambda attributes: body(argument(attributes))
+    """Each argument cast to its parameter type, then the body; a failure the body raises is
+    tagged with this call, so the caller can report the value the function defines for it."""
+    function = overload(node.name, len(node.arguments))
+    if function is None:  # pragma: no cover - the parser only builds calls that dispatch
+        raise CesqlError(f"cesql: no overload of {node.name}", ErrorKind.MISSING_FUNCTION)
+    body = function.body
+    pairs = tuple(zip(function.casts(len(node.arguments)), map(compile_node, node.arguments)))
+
+    def call(attributes: Mapping[str, Any]) -> Value:
+        values = [cast(argument(attributes)) for cast, argument in pairs]
+        try:
+            return body(*values)  # type: ignore[no-any-return]
+        except EvaluationError as error:
+            error.origin = node
+            raise
+
+    return call

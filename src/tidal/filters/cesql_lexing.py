@@ -1,7 +1,7 @@
 """Split a CESQL v1 expression into tokens, each with its 1-based position.
 
-Called by ``cesql_parsing``; raises ``FilterError`` (via ``syntax_error``) for characters the
-language does not have and for unterminated string literals.
+Called by ``cesql_parsing``; raises a ``CesqlError`` of kind ``PARSE`` (via ``syntax_error``)
+for characters the language does not have and for unterminated string literals.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tidal.errors import FilterError
+from tidal.filters.cesql_errors import CesqlError, ErrorKind
 
 KEYWORDS = frozenset({"AND", "OR", "XOR", "NOT", "LIKE", "IN", "EXISTS", "TRUE", "FALSE"})
 _OPERATORS = ("<=", ">=", "<>", "!=", "=", "<", ">", "+", "-", "*", "/", "%")
@@ -55,9 +55,11 @@ class Token:
         return self.kind is Kind.OPERATOR and self.value in symbols
 
 
-def syntax_error(expression: str, message: str) -> FilterError:
-    """A ``FilterError`` that quotes ``expression`` before saying what is wrong with it."""
-    return FilterError(f'cesql expression "{expression}": {message}')
+def syntax_error(
+    expression: str, message: str, kind: ErrorKind = ErrorKind.PARSE
+) -> CesqlError:
+    """A ``CesqlError`` that quotes ``expression`` before saying what is wrong with it."""
+    return CesqlError(f'cesql expression "{expression}": {message}', kind)
 
 
 def tokenize(expression: str) -> list[Token]:

@@ -113,3 +113,20 @@ def static_type(node: Node) -> TypeName | None:
             return returns
         case _:
             return "Boolean"
+
+
+def children(node: Node) -> tuple[Node, ...]:
+    """The direct subexpressions of ``node``, left to right."""
+    match node:
+        case Unary(operand=operand):
+            return (operand,)
+        case Binary(left=left, right=right):
+            return (left, right)
+        case Like(operand=operand):
+            return (operand,)
+        case In(operand=operand, items=items):
+            return (operand, *items)
+        case Call(arguments=arguments):
+            return arguments
+        case _:
+            return ()

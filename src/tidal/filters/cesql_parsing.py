@@ -7,7 +7,13 @@ unary NOT and ``-``, then literals, attributes, EXISTS, function calls and paren
 Where the spec and SQL read the same text differently, tidal refuses to guess and asks for
 parentheses: AND / OR / XOR mixed at one level (``a OR b AND c``), a bare NOT as the left
 operand of another operator (``NOT a = b``), and LIKE / IN as an operand of arithmetic or a
-comparison (``a + b IN (1)``). Every error names the position and the offending token.
+comparison (``a + b IN (1)``). Every error names the position and the offending token; all are
+``CesqlError`` of kind ``PARSE``, except a call no built-in overload takes (``MISSING_FUNCTION``).
+
+Attribute names are case-insensitive and read in lower case: the spec's ANTLR grammar
+(``cesql/CESQLLexer.g4``, ``IDENTIFIER_WITH_NUMBER: [a-zA-Z0-9]+``) and its TCK
+(``exists_expression.yaml``: ``EXISTS SOURCE``) accept upper case, and CloudEvents attribute
+names are lower case.
 """
 
 from __future__ import annotations
@@ -16,9 +22,9 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 
-from tidal.errors import FilterError
 from tidal.filters.cesql_casting import INT_MAX, INT_MIN
-from tidal.filters.cesql_functions import FUNCTIONS
+from tidal.filters.cesql_errors import CesqlError, ErrorKind
+from tidal.filters.cesql_functions import describe, names, overload
 from tidal.filters.cesql_lexing import Kind, Token, syntax_error, tokenize
 from tidal.filters.cesql_nodes import (
     ARITHMETIC_OPERATORS,
@@ -35,7 +41,7 @@ from tidal.filters.cesql_nodes import (
     Unary,
 )
 
-_ATTRIBUTE_NAME = re.compile(r"[a-z0-9]+")
+_ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9]+")
 _FUNCTION_NAME = re.compile(r"[A-Za-z][A-Za-z_]*")
 _ADDITIVE = frozenset({"+", "-"})
 _MULTIPLICATIVE = frozenset({"*", "/", "%"})
@@ -43,7 +49,7 @@ _OPERAND = "a value, an attribute, EXISTS, a function call or '('"
 
 
 def parse(expression: str) -> Node:
-    """The syntax tree of ``expression``; a ``FilterError`` if it is not valid CESQL."""
+    """The syntax tree of ``expression``; a ``CesqlError`` if it is not valid CESQL."""
     return _Parser(expression).parse()
 
 
@@ -73,12 +79,12 @@ class _Parser:
             raise self._unexpected(self._peek(), expected)
         return self._advance()
 
-    def _unexpected(self, token: Token, expected: str) -> FilterError:
+    def _unexpected(self, token: Token, expected: str) -> CesqlError:
         where = f"at position {token.position}"
         return self._error(f"unexpected {token.describe()} {where}, expected {expected}")
 
-    def _error(self, message: str) -> FilterError:
-        return syntax_error(self._expression, message)
+    def _error(self, message: str, kind: ErrorKind = ErrorKind.PARSE) -> CesqlError:
+        return syntax_error(self._expression, message, kind)
 
     # -- binary levels -----------------------------------------------------------------------
 
@@ -93,7 +99,7 @@ class _Parser:
             left = Binary(token.value, left, self._comparison())
         return left
 
-    def _mixed_logic(self, first: Token, token: Token) -> FilterError:
+    def _mixed_logic(self, first: Token, token: Token) -> CesqlError:
         return self._error(
             f"{first.value} and {token.value} mixed without parentheses at position "
             f"{token.position}: CESQL evaluates them left to right at equal precedence, SQL "
@@ -211,26 +217,28 @@ class _Parser:
         if not _ATTRIBUTE_NAME.fullmatch(token.value):
             raise self._error(
                 f"invalid attribute name {token.text!r} at position {token.position}: "
-                "CloudEvents attribute names are lowercase letters and digits"
+                "CloudEvents attribute names are letters and digits"
             )
-        return token.value
+        return token.value.lower()
 
     def _call(self, token: Token) -> Call:
         name = token.value.upper()
-        function = FUNCTIONS.get(name) if _FUNCTION_NAME.fullmatch(token.value) else None
-        if function is None:
-            known = ", ".join(sorted(FUNCTIONS))
-            raise self._error(
-                f"unknown function {token.text!r} at position {token.position} (supported: {known})"
-            )
+        if not _FUNCTION_NAME.fullmatch(token.value):
+            raise self._unexpected(token, _OPERAND)
         self._advance()
         arguments = () if self._peek().kind is Kind.RPAREN else self._expressions()
         self._expect(Kind.RPAREN, f"',' or ')' closing {name}(")
-        if len(arguments) != 1:
-            raise self._error(
-                f"{name} at position {token.position} takes 1 argument, got {len(arguments)}"
-            )
-        return Call(name, arguments, function.returns)
+        function = overload(name, len(arguments))
+        if function is not None:
+            return Call(name, arguments, function.returns)
+        where = f"at position {token.position}"
+        if name in names():
+            arities = describe(name)
+            plural = "argument" if arities == "1" else "arguments"
+            message = f"{name} {where} takes {arities} {plural}, got {len(arguments)}"
+        else:
+            message = f"unknown function {token.text!r} {where} (built-ins: {', '.join(names())})"
+        raise self._error(message, ErrorKind.MISSING_FUNCTION)
 
     def _group(self) -> Node:
         node = self._logic()

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tidal.errors import FilterError
-from tidal.filters.cesql_evaluating import compile_cesql
+from tidal.filters.cesql_expressions import compile_cesql
 from tidal.filters.predicates import Predicate, always, conjunction, disjunction, negation
 from tidal.filters.rendering import attribute_text
 
