@@ -30,6 +30,41 @@ CORE_ATTRIBUTES: Final = frozenset(
 )
 
 
+class Timestamp(datetime):
+    """An event's ``time`` as a binding read it: a ``datetime`` that keeps its wire ``text``.
+
+    The HTTP and Kafka bindings build it (`parse`); filters compare ``text``, not a re-rendering
+    (CloudEvents SQL v1 §3.2 represents a Timestamp as a String; Knative's exact/prefix/suffix
+    compare the attribute's text). Arithmetic, ``replace`` and copies give a datetime without
+    ``text``, which filters render as RFC 3339 instead.
+    """
+
+    __slots__ = ("text",)
+    text: str
+
+    @classmethod
+    def parse(cls, text: str, parsed: datetime) -> Timestamp:
+        """``parsed`` (what ``text`` means) as a `Timestamp` that remembers ``text``."""
+        stamp = cls(
+            parsed.year,
+            parsed.month,
+            parsed.day,
+            parsed.hour,
+            parsed.minute,
+            parsed.second,
+            parsed.microsecond,
+            parsed.tzinfo,
+            fold=parsed.fold,
+        )
+        stamp.text = text
+        return stamp
+
+
+def wire_text(value: datetime) -> str | None:
+    """The text a `Timestamp` was read from; None for any other datetime."""
+    return getattr(value, "text", None)
+
+
 class Event(CloudEvent):
     """A CloudEvents 1.0 event with attribute properties; validated on construction."""
 

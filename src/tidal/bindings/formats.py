@@ -18,7 +18,7 @@ from cloudevents.core.formats.json import JSONFormat
 from dateutil.parser import isoparse
 
 from tidal.errors import InvalidEventError
-from tidal.events import Event
+from tidal.events import Event, Timestamp
 
 JSON_CONTENT_TYPE: Final = re.compile(r"^(application|text)/([a-zA-Z0-9\-.]+\+)?json(;.*)?$", re.I)
 
@@ -131,7 +131,7 @@ def parse_time(value: Any) -> datetime:
             parsed = _isoparse(value)
     if parsed is None or parsed.tzinfo is None:
         raise InvalidEventError(f"attribute 'time' is not an RFC 3339 timestamp: {value!r}")
-    return parsed
+    return Timestamp.parse(value, parsed)
 
 
 def _isoparse(value: str) -> datetime | None:

@@ -17,7 +17,7 @@ from cloudevents.core.bindings import kafka as sdk_kafka
 
 from tidal.bindings.formats import FORMAT, parse_time
 from tidal.errors import InvalidEventError
-from tidal.events import PARTITIONKEY, Event
+from tidal.events import PARTITIONKEY, Event, Timestamp
 
 KafkaMessage = sdk_kafka.KafkaMessage
 Mode = Literal["binary", "structured"]
@@ -143,7 +143,7 @@ def _parse_time(text: str) -> datetime:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return parse_time(text)
-    return parsed if parsed.tzinfo is not None else parse_time(text)
+    return Timestamp.parse(text, parsed) if parsed.tzinfo is not None else parse_time(text)
 
 
 def headers_from_list(headers: Iterable[tuple[str, bytes | None]]) -> dict[str, bytes]:

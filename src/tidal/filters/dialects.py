@@ -5,9 +5,11 @@ validates the list the way the Knative webhook does and returns one predicate, w
 dispatcher calls per event. Also holds the builder helpers (``exact``, ``prefix``, ...) that
 return the plain dict forms, so the same filters can be written in Python or copied from YAML.
 
-Dialects: ``exact`` / ``prefix`` / ``suffix`` (one attribute, a non-empty string value),
-``all`` / ``any`` (a non-empty list of filters), ``not`` (one filter), ``cesql`` (an
-expression). Non-string attribute values are compared in their string form.
+Dialects: ``exact`` / ``prefix`` / ``suffix`` (one or more attributes, each with a non-empty
+string value, all of which must match: Knative accepts several, trigger_validation_test.go
+"valid exact filter containing more than one attribute"), ``all`` / ``any`` (a non-empty list
+of filters), ``not`` (one filter), ``cesql`` (an expression). Non-string attribute values are
+compared in their string form; ``time`` as the text the event carried (``rendering``).
 """
 
 from __future__ import annotations
@@ -55,24 +57,24 @@ def _compile(flt: object, path: str) -> Predicate:
 
 
 def _string_match(dialect: str, value: object, path: str) -> Predicate:
-    if not isinstance(value, Mapping) or len(value) != 1:
+    if not isinstance(value, Mapping) or not value:
         raise FilterError(
-            f"{path}: expected exactly one attribute, got {_count(value)}; Knative allows one "
-            f"attribute per {dialect} filter, combine several with all"
+            f"{path}: expected a mapping of one or more attribute names to values, got "
+            f"{value!r}"
         )
-    [(name, expected)] = value.items()
-    if not isinstance(name, str) or not _ATTRIBUTE_NAME.fullmatch(name):
-        raise FilterError(
-            f"{path}: invalid attribute name {name!r}: lowercase letters and digits, "
-            "starting with a letter"
-        )
-    if not isinstance(expected, str) or not expected:
-        raise FilterError(f"{path}.{name}: the value must be a non-empty string, got {expected!r}")
-    return _attribute_test(name, expected, _STRING_TESTS[dialect])
-
-
-def _count(value: object) -> str:
-    return str(len(value)) if isinstance(value, Mapping) else type(value).__name__
+    tests = []
+    for name, expected in value.items():
+        if not isinstance(name, str) or not _ATTRIBUTE_NAME.fullmatch(name):
+            raise FilterError(
+                f"{path}: invalid attribute name {name!r}: lowercase letters and digits, "
+                "starting with a letter"
+            )
+        if not isinstance(expected, str) or not expected:
+            raise FilterError(
+                f"{path}.{name}: the value must be a non-empty string, got {expected!r}"
+            )
+        tests.append(_attribute_test(name, expected, _STRING_TESTS[dialect]))
+    return conjunction(tests)
 
 
 def _attribute_test(name: str, expected: str, test: StringTest) -> Predicate:
