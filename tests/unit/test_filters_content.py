@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tidal import App
 from tidal.errors import FilterError
 from tidal.filters import compile_pattern
 
@@ -187,6 +188,12 @@ def test_wildcard_stars_and_escapes(wildcard: str, value: str, expected: bool) -
         (order(tags=[{"anything-but": ["gift", "priority"]}]), False),
         (order(coupon=[{"anything-but": "x"}]), True),
         ({"count": [{"anything-but": {"prefix": "1"}}]}, True),
+        (order(status=[{"anything-but": {"prefix": ["SH", "PL"]}}]), False),
+        (order(status=[{"anything-but": {"prefix": ["SH", "CA"]}}]), True),
+        (order(file=[{"anything-but": {"suffix": [".png", ".PDF"]}}]), False),
+        (order(file=[{"anything-but": {"suffix": [".png", ".jpg"]}}]), True),
+        (order(status=[{"exactly": "PLACED"}]), True),
+        (order(status=[{"exactly": "placed"}]), False),
     ],
 )
 def test_anything_but_matches_every_other_present_value(
@@ -413,6 +420,15 @@ def test_the_empty_pattern_matches_any_object() -> None:
         ({"a": [{"anything-but": {"prefix": 5}}]}, "a: anything-but prefix expects a string"),
         ({"a": [{"anything-but": {"numeric": [">", 1]}}]}, "a: anything-but takes one of"),
         ({"a": [{"anything-but": {"prefix": "a", "suffix": "b"}}]}, "anything-but takes one of"),
+        ({"a": [{"anything-but": {"prefix": ""}}]}, "a: anything-but prefix: an empty string"),
+        ({"a": [{"anything-but": {"suffix": ""}}]}, "a: anything-but suffix: an empty string"),
+        ({"a": [{"anything-but": {"prefix": ["1", ""]}}]}, "anything-but prefix: an empty"),
+        ({"a": [{"anything-but": {"suffix": [1, 2]}}]}, "a: anything-but suffix expects a string"),
+        ({"a": [{"exactly": 33}]}, "a: exactly expects a string"),
+        ({"total": {"numeric": [">", 1]}}, "total: {'numeric': ['>', 1]} is a nested pattern"),
+        ({"d": {"s": {"anything-but": ["x"]}}}, "d.s: {'anything-but': ['x']} is a nested"),
+        ({"s": {"exists": True}}, "put it in the list of matchers: {'s': [{'exists': True}]}"),
+        ({"ip": {"cidr": "10.0.0.0/8"}}, "to apply the cidr operator to 'ip'"),
         ({"a": [{"numeric": "x"}]}, "a: numeric expects [op, number] or"),
         ({"a": [{"numeric": [">"]}]}, "a: numeric expects [op, number] or"),
         ({"a": [{"numeric": [">", 1, "<"]}]}, "a: numeric expects [op, number] or"),
@@ -475,3 +491,17 @@ def test_numeric_range_agrees_with_python_comparisons(number: float, low: int, h
     pattern = {"v": [{"numeric": [">", low, "<=", high]}]}
 
     assert matches(pattern, {"v": number}) is (low < number <= high)
+
+
+def test_a_field_named_like_an_operator_is_still_a_nested_field() -> None:
+    """Only a valid operand marks a misplaced operator: ``prefix: ["abc"]`` is a field."""
+    pattern = {"config": {"prefix": ["abc"]}}
+    assert matches(pattern, {"config": {"prefix": "abc"}}) is True
+    assert matches(pattern, {"config": "abc"}) is False
+
+
+def test_a_misplaced_operator_fails_naming_the_subscription() -> None:
+    """Issue 18: ``data={"total": {"numeric": [">", 1]}}`` compiled and never matched."""
+    app = App("orders")
+    with pytest.raises(FilterError, match="subscription 'big' of app 'orders': total: "):
+        app.on(data={"total": {"numeric": [">", 1]}}, name="big")(lambda event: None)

@@ -2,7 +2,7 @@
 
 Called by ``patterns`` for every ``"field": [matcher, ...]``. A plain value matches by equality
 (numbers never equal strings, booleans never equal numbers); an operator object is one of
-prefix, suffix, equals-ignore-case, wildcard, anything-but, numeric, cidr or exists. Errors
+prefix, suffix, equals-ignore-case, wildcard, anything-but, exactly, numeric, cidr or exists. Errors
 name the field path, as in ``detail.price: numeric ...``.
 """
 
@@ -160,6 +160,21 @@ def _anything_but(operand: object, where: str) -> ValueTest:
     return negation(equals_any(values))
 
 
+def _non_empty_affix(compile_one: Callable[[Any, str], ValueTest]) -> Callable[[Any, str], ValueTest]:
+    """``anything-but`` prefix / suffix: a non-empty string or a non-empty list of them (an
+    empty one would exclude every string: event-ruler refuses it, JsonRuleCompilerTest.java
+    "anything-but": {"prefix": ""} and its "no empty string" list cases)."""
+
+    def compile_any(operand: object, where: str) -> ValueTest:
+        items = operand if isinstance(operand, list) and operand else [operand]
+        for item in items:
+            if item == "":
+                raise FilterError(f"{where}: an empty string would exclude every value")
+        return disjunction([compile_one(item, where) for item in items])
+
+    return compile_any
+
+
 def _anything_but_operator(operand: Mapping[str, Any], where: str) -> ValueTest:
     if len(operand) != 1 or next(iter(operand)) not in _NEGATABLE:
         allowed = ", ".join(_NEGATABLE)
@@ -213,9 +228,15 @@ def _address_in(text: str, network: ipaddress.IPv4Network | ipaddress.IPv6Networ
         return False
 
 
+def _exactly(operand: object, where: str) -> ValueTest:
+    """Event Ruler's ``{"exactly": "text"}``: string equality, as a plain string matcher."""
+    text = _string_operand(operand, where)
+    return _strings_only(lambda value: value == text)
+
+
 _NEGATABLE: dict[str, Callable[[Any, str], ValueTest]] = {
-    "prefix": _prefix,
-    "suffix": _suffix,
+    "prefix": _non_empty_affix(_prefix),
+    "suffix": _non_empty_affix(_suffix),
     "equals-ignore-case": _one_or_many(_equals_ignore_case),
     "wildcard": _one_or_many(_wildcard),
 }
@@ -226,6 +247,7 @@ _OPERATORS: dict[str, Callable[[Any, str], ValueTest]] = {
     "equals-ignore-case": _equals_ignore_case,
     "wildcard": _wildcard,
     "anything-but": _anything_but,
+    "exactly": _exactly,
     "numeric": _numeric,
     "cidr": _cidr,
 }

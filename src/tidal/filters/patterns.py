@@ -58,12 +58,34 @@ def _compile_field(key: str, spec: object, path: str) -> ObjectTest:
     if isinstance(spec, Mapping):
         if not spec:
             raise FilterError(f"{path}: an empty nested pattern is not allowed")
+        _refuse_misplaced_operator(key, spec, path)
         return _descend(key, _compile_object(spec, path))
     if isinstance(spec, list):
         return _leaf(key, compile_leaf(spec, path))
     raise FilterError(
         f"{path}: expected a list of matchers or a nested pattern, got {type(spec).__name__} "
         f"{spec!r} (write [{spec!r}] to match the value)"
+    )
+
+
+def _refuse_misplaced_operator(key: str, spec: Mapping[str, Any], path: str) -> None:
+    """Refuse ``"total": {"numeric": [">", 1]}``: a nested pattern whose one field is named
+    after an operator and holds a valid operand for it is an operator missing its list; read
+    as written it needs a field ``total.numeric`` and silently never matches (issue 18)."""
+    if len(spec) != 1:
+        return
+    [(name, operand)] = spec.items()
+    try:
+        if name == "exists":
+            _exists_operand(operand, path)
+        else:
+            compile_operator(spec, path)
+    except FilterError:
+        return  # not a valid use of that operator: a field that happens to share its name
+    raise FilterError(
+        f"{path}: {dict(spec)!r} is a nested pattern for a field named {name!r}, which never "
+        f"matches unless the data has {path}.{name}; to apply the {name} operator to {key!r} "
+        f"put it in the list of matchers: {{{key!r}: [{dict(spec)!r}]}}"
     )
 
 
