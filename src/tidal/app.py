@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import inspect
 import re
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
+from tidal.deadletters import FAILURE_EXTENSIONS
 from tidal.delivery import DEFAULT_POLICY, DeliveryPolicy
-from tidal.errors import ConfigurationError, FilterError
+from tidal.errors import ConfigurationError, FilterError, FilterWarning
 from tidal.events import Event
 from tidal.filters import DataPredicate, Predicate, compile_filters, compile_pattern
+from tidal.filters.vocabulary import KNOWN, referenced_attributes
 
 HandlerResult = Event | Iterable[Event] | None
 Handler = Callable[..., HandlerResult | Awaitable[HandlerResult]]
@@ -49,10 +52,20 @@ class Subscription:
 class App:
     """A named set of subscriptions; one App is one deployable service."""
 
-    def __init__(self, name: str, *, policy: DeliveryPolicy = DEFAULT_POLICY) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        policy: DeliveryPolicy = DEFAULT_POLICY,
+        extensions: Iterable[str] = (),
+    ) -> None:
+        """``extensions``: the extension attributes this App's events carry, beyond the
+        CloudEvents context attributes and documented extensions; a filter naming any other
+        attribute draws a `FilterWarning` (it is legal, and most likely a typo)."""
         _check_name(name, what="app")
         self.name = name
         self.policy = policy
+        self.extensions = frozenset(extensions)
         self._subscriptions: dict[str, Subscription] = {}
 
     @property
@@ -116,6 +129,7 @@ class App:
             data_predicate = None if data is None else compile_pattern(data)
         except FilterError as exc:
             raise FilterError(f"subscription {name!r} of app {self.name!r}: {exc}") from exc
+        self._warn_unknown_attributes(name, filters)
         sub = Subscription(
             name=name,
             handler=handler,
@@ -130,6 +144,20 @@ class App:
         )
         self._subscriptions[name] = sub
         return sub
+
+    def _warn_unknown_attributes(self, name: str, filters: Sequence[Mapping[str, Any]]) -> None:
+        known = KNOWN | self.extensions | set(FAILURE_EXTENSIONS)
+        unknown = list(dict.fromkeys(a for a in referenced_attributes(filters) if a not in known))
+        if unknown:
+            warnings.warn(
+                FilterWarning(
+                    f"subscription {name!r} of app {self.name!r}: its filters name "
+                    f"{', '.join(map(repr, unknown))}, neither a CloudEvents context attribute, "
+                    "a documented extension nor one of the App's extensions; an event without "
+                    "it never passes (a typo?). Declare it with App(..., extensions=[...])"
+                ),
+                stacklevel=4,
+            )
 
     def matching(self, event: Event) -> list[Subscription]:
         """The subscriptions this event goes to (fan-out: every one that matches)."""

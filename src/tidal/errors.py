@@ -18,6 +18,9 @@ The tree::
     │   └── FilterError                     a subscription filter cannot compile
     └── PayloadTooLargeError (ValueError)   a request body over the configured limit
 
+FilterWarning (UserWarning): a filter names an attribute that is neither a CloudEvents context
+attribute, a documented extension, nor one the App declares; it compiles, and is warned about.
+
 Any other exception escaping a handler is treated as retryable: like Lambda, an unknown failure
 is assumed transient until the attempts run out.
 """
@@ -61,6 +64,10 @@ class ConfigurationError(TidalError, ValueError):
 
 class FilterError(ConfigurationError):
     """A subscription filter or content pattern cannot be compiled."""
+
+
+class FilterWarning(UserWarning):
+    """A filter compiles but names an attribute no event is known to carry (a likely typo)."""
 
 
 class PayloadTooLargeError(TidalError, ValueError):

@@ -22,6 +22,8 @@ from tidal.filters import CesqlError, ErrorKind, Expression, Outcome
 
 COMPILE_TIME = {ErrorKind.PARSE, ErrorKind.MISSING_FUNCTION}
 BASE_EVENT = {"specversion": "1.0", "id": "tck", "source": "/tck", "type": "tck.case"}
+# The suites name extensions and missing attributes on purpose: no typo warnings here.
+pytestmark = pytest.mark.filterwarnings("ignore::tidal.errors.FilterWarning")
 DIFFERENCES = differences("cesql")
 
 
@@ -35,7 +37,9 @@ def _cases() -> list[Any]:
 
 
 def _event(case: dict[str, Any]) -> dict[str, Any]:
-    return dict(case["event"]) if "event" in case else {**BASE_EVENT, **case.get("eventOverrides", {})}
+    return (
+        dict(case["event"]) if "event" in case else {**BASE_EVENT, **case.get("eventOverrides", {})}
+    )
 
 
 def _expected(case: dict[str, Any], case_id: str) -> tuple[Any, ErrorKind | None]:

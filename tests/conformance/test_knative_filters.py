@@ -19,6 +19,8 @@ from tests.conformance.cases import HERE, delivered, deliveries, differences, lo
 from tidal import App
 from tidal.errors import FilterError
 
+# The suites name extensions and missing attributes on purpose: no typo warnings here.
+pytestmark = pytest.mark.filterwarnings("ignore::tidal.errors.FilterWarning")
 DIFFERENCES = differences("knative")
 UNIT = load(HERE / "knative" / "subscriptions_api_filters.yaml")
 WEBHOOK = load(HERE / "knative" / "trigger_validation.yaml")["cases"]

@@ -11,9 +11,8 @@ from cloudevents.core.v1.event import CloudEvent
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tidal.errors import ConfigurationError, FilterError
 from tidal.bindings.formats import event_from_mapping
-from tidal.filters.cesql_expressions import compile_cesql
+from tidal.errors import ConfigurationError, FilterError
 from tidal.filters import (
     all_of,
     any_of,
@@ -24,6 +23,7 @@ from tidal.filters import (
     prefix,
     suffix,
 )
+from tidal.filters.cesql_expressions import compile_cesql
 from tidal.filters.rendering import attribute_text, rfc3339
 
 ATTRIBUTES: dict[str, Any] = {
@@ -305,7 +305,9 @@ def test_one_filter_may_name_several_attributes_and_all_must_match(dialect: str)
         ("2020-03-21T14:34:56+02:00", "suffix", "+02:00"),
     ],
 )
-def test_time_is_compared_as_the_text_the_event_carried(wire: str, dialect: str, value: str) -> None:
+def test_time_is_compared_as_the_text_the_event_carried(
+    wire: str, dialect: str, value: str
+) -> None:
     event = event_from_mapping(
         {"specversion": "1.0", "id": "1", "source": "/s", "type": "t", "time": wire}
     )

@@ -445,7 +445,6 @@ def test_an_expression_that_can_never_be_boolean_is_a_compile_error(
         ("x = 'abc", "unterminated string literal starting at position 5"),
         ('x = "abc\\"', "unterminated string literal starting at position 5"),
         ("my_ext = 'a'", "invalid attribute name 'my_ext' at position 1"),
-        ("my_ext = 'a'", "invalid attribute name 'my_ext' at position 1"),
         ("EXISTS 'a'", "unexpected \"'a'\" at position 8, expected an attribute name"),
         ("a LIKE b", "unexpected 'b' at position 8, expected a string literal pattern"),
         ("a IN 'x'", "unexpected \"'x'\" at position 6, expected '(' after IN"),

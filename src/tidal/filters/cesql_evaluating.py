@@ -208,12 +208,14 @@ def _call(node: Call) -> Evaluator:
     if function is None:  # pragma: no cover - the parser only builds calls that dispatch
         raise CesqlError(f"cesql: no overload of {node.name}", ErrorKind.MISSING_FUNCTION)
     body = function.body
-    pairs = tuple(zip(function.casts(len(node.arguments)), map(compile_node, node.arguments)))
+    pairs = tuple(
+        zip(function.casts(len(node.arguments)), map(compile_node, node.arguments), strict=True)
+    )
 
     def call(attributes: Mapping[str, Any]) -> Value:
         values = [cast(argument(attributes)) for cast, argument in pairs]
         try:
-            return body(*values)  # type: ignore[no-any-return]
+            return body(*values)
         except EvaluationError as error:
             error.origin = node
             raise

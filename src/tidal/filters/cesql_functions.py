@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
 from tidal.filters.cesql_casting import INT_MAX, INT_MIN, to_boolean, to_integer, to_string
 from tidal.filters.cesql_errors import ErrorKind, EvaluationError
 from tidal.filters.cesql_nodes import TypeName, Value

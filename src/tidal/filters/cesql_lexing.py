@@ -55,9 +55,7 @@ class Token:
         return self.kind is Kind.OPERATOR and self.value in symbols
 
 
-def syntax_error(
-    expression: str, message: str, kind: ErrorKind = ErrorKind.PARSE
-) -> CesqlError:
+def syntax_error(expression: str, message: str, kind: ErrorKind = ErrorKind.PARSE) -> CesqlError:
     """A ``CesqlError`` that quotes ``expression`` before saying what is wrong with it."""
     return CesqlError(f'cesql expression "{expression}": {message}', kind)
 

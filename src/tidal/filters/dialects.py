@@ -59,8 +59,7 @@ def _compile(flt: object, path: str) -> Predicate:
 def _string_match(dialect: str, value: object, path: str) -> Predicate:
     if not isinstance(value, Mapping) or not value:
         raise FilterError(
-            f"{path}: expected a mapping of one or more attribute names to values, got "
-            f"{value!r}"
+            f"{path}: expected a mapping of one or more attribute names to values, got {value!r}"
         )
     tests = []
     for name, expected in value.items():

@@ -160,7 +160,9 @@ def _anything_but(operand: object, where: str) -> ValueTest:
     return negation(equals_any(values))
 
 
-def _non_empty_affix(compile_one: Callable[[Any, str], ValueTest]) -> Callable[[Any, str], ValueTest]:
+def _non_empty_affix(
+    compile_one: Callable[[Any, str], ValueTest],
+) -> Callable[[Any, str], ValueTest]:
     """``anything-but`` prefix / suffix: a non-empty string or a non-empty list of them (an
     empty one would exclude every string: event-ruler refuses it, JsonRuleCompilerTest.java
     "anything-but": {"prefix": ""} and its "no empty string" list cases)."""
