@@ -17,7 +17,7 @@ from tidal.deadletters import FAILURE_EXTENSIONS
 from tidal.delivery import DEFAULT_POLICY, DeliveryPolicy
 from tidal.errors import ConfigurationError, FilterError, FilterWarning
 from tidal.events import Event
-from tidal.filters import DataPredicate, Predicate, compile_filters, compile_pattern
+from tidal.filters import CesqlError, DataPredicate, Predicate, compile_filters, compile_pattern
 from tidal.filters.vocabulary import KNOWN, referenced_attributes
 
 HandlerResult = Event | Iterable[Event] | None
@@ -128,7 +128,10 @@ class App:
             attr_predicate = compile_filters(list(filters))
             data_predicate = None if data is None else compile_pattern(data)
         except FilterError as exc:
-            raise FilterError(f"subscription {name!r} of app {self.name!r}: {exc}") from exc
+            message = f"subscription {name!r} of app {self.name!r}: {exc}"
+            if isinstance(exc, CesqlError):  # keeps its CESQL error kind (parse, missingFunction)
+                raise CesqlError(message, exc.kind) from exc
+            raise FilterError(message) from exc
         self._warn_unknown_attributes(name, filters)
         sub = Subscription(
             name=name,

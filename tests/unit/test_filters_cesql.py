@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tidal.errors import FilterError
-from tidal.filters import cesql, compile_filters
+from tidal.filters import CesqlError, ErrorKind, Expression, Outcome, cesql, compile_filters
 from tidal.filters.cesql_evaluating import compile_node, like_regex
 from tidal.filters.cesql_expressions import compile_cesql
 from tidal.filters.cesql_parsing import parse
@@ -486,3 +486,73 @@ def test_the_cesql_builder_compiles_through_compile_filters() -> None:
 def test_integer_equality_agrees_with_the_string_form(number: int) -> None:
     assert holds(f"seq = {number}", {"seq": str(number)}) is True
     assert holds(f"seq < {number}", {"seq": str(number)}) is False
+
+
+# -- CESQL v1: built-ins, error kinds, identifiers (issue 14) ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "value"),
+    [
+        ("CONCAT()", ""),
+        ("CONCAT(type, '/', 7)", "com.acme.x/7"),
+        ("CONCAT_WS('-', 'a', TRUE, 3)", "a-true-3"),
+        ("CONCAT_WS(',')", ""),
+        ("LEFT('abc', 2)", "ab"),
+        ("RIGHT('abc', 2)", "bc"),
+        ("RIGHT('abc', 0)", ""),
+        ("SUBSTRING('Sakila', -3)", "ila"),
+        ("SUBSTRING('Sakila', -5, 3)", "aki"),
+        ("SUBSTRING('abcdef', 2, 100)", "bcdef"),
+        ("substring('abcdef', 0, 1)", ""),
+    ],
+)
+def test_string_built_ins_of_section_3_5_1(expression: str, value: str) -> None:
+    assert Expression(expression).evaluate({"type": "com.acme.x"}) == Outcome(value)
+
+
+@pytest.mark.parametrize(
+    ("expression", "outcome"),
+    [
+        ("LEFT('abc', -1)", Outcome("abc", ErrorKind.FUNCTION_EVALUATION)),
+        ("SUBSTRING('abc', 4)", Outcome("", ErrorKind.FUNCTION_EVALUATION)),
+        ("SUBSTRING('abc', 1, -1)", Outcome("", ErrorKind.FUNCTION_EVALUATION)),
+        ("ABS(-2147483648)", Outcome(2147483647, ErrorKind.MATH)),
+        ("ABS(-2147483648) + 1", Outcome(0, ErrorKind.MATH)),
+        ("LEFT('abc', -1) = 'abc'", Outcome(False, ErrorKind.FUNCTION_EVALUATION)),
+        ("INT('2147483648')", Outcome(0, ErrorKind.CAST)),
+        ("7 / (sequence - 5)", Outcome(0, ErrorKind.MATH)),
+        ("nosuch", Outcome(False, ErrorKind.MISSING_ATTRIBUTE)),
+        ("nosuch * 5", Outcome(0, ErrorKind.MISSING_ATTRIBUTE)),
+        ("1 IN ('x', 2)", Outcome(False, ErrorKind.CAST)),
+    ],
+)
+def test_runtime_errors_carry_the_spec_kind_and_value(expression: str, outcome: Outcome) -> None:
+    evaluated = Expression(expression).evaluate({"sequence": "5"})
+    assert evaluated == outcome
+    if outcome.value is False:
+        assert compile_cesql(expression)({"sequence": "5"}) is False
+
+
+@pytest.mark.parametrize(
+    ("expression", "kind"),
+    [
+        ("ABC(", ErrorKind.PARSE),
+        ("LENGTH('a'", ErrorKind.PARSE),
+        ("ABC()", ErrorKind.MISSING_FUNCTION),
+        ("CONCAT_WS()", ErrorKind.MISSING_FUNCTION),
+        ("SUBSTRING('a', 1, 2, 3) = 'a'", ErrorKind.MISSING_FUNCTION),
+        ("x LIKE 123", ErrorKind.PARSE),
+    ],
+)
+def test_compile_time_errors_have_their_kind(expression: str, kind: ErrorKind) -> None:
+    with pytest.raises(CesqlError) as caught:
+        compile_filters([cesql(expression)])
+    assert caught.value.kind is kind
+
+
+def test_attribute_names_are_case_insensitive() -> None:
+    """The spec's ANTLR grammar (IDENTIFIER_WITH_NUMBER: [a-zA-Z0-9]+) and the TCK's
+    ``EXISTS SOURCE``: attribute names read in lower case."""
+    assert holds("EXISTS SOURCE AND Type = 'com.acme.x'", {"source": "/s", "type": "com.acme.x"})
+    assert Expression("TYPE = Subject").attributes == {"type", "subject"}

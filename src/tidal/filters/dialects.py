@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tidal.errors import FilterError
+from tidal.filters.cesql_errors import CesqlError
 from tidal.filters.cesql_expressions import compile_cesql
 from tidal.filters.predicates import Predicate, always, conjunction, disjunction, negation
 from tidal.filters.rendering import attribute_text
@@ -102,8 +103,8 @@ def _cesql(_dialect: str, value: object, path: str) -> Predicate:
         raise FilterError(f"{path}: expected a non-empty CESQL expression, got {value!r}")
     try:
         return compile_cesql(value)
-    except FilterError as exc:
-        raise FilterError(f"{path}: {exc}") from exc
+    except CesqlError as exc:
+        raise CesqlError(f"{path}: {exc}", exc.kind) from exc
 
 
 _COMPILERS: dict[str, Callable[[str, object, str], Predicate]] = {
