@@ -488,7 +488,7 @@ def test_integer_equality_agrees_with_the_string_form(number: int) -> None:
     assert holds(f"seq < {number}", {"seq": str(number)}) is False
 
 
-# -- CESQL v1: built-ins, error kinds, identifiers (issue 14) ---------------------------------------
+# -- CESQL v1: built-ins, error kinds, identifiers (issue 14) -----------------------------------
 
 
 @pytest.mark.parametrize(
