@@ -59,6 +59,14 @@ class Timestamp(datetime):
         stamp.text = text
         return stamp
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Copies and pickles keep ``text`` (a datetime's own reduction would drop it)."""
+        text = wire_text(self)
+        if text is None:
+            return super().__reduce_ex__(protocol)
+        plain = datetime.combine(self.date(), self.timetz(), self.tzinfo)
+        return (Timestamp.parse, (text, plain.replace(fold=self.fold)))
+
 
 def wire_text(value: datetime) -> str | None:
     """The text a `Timestamp` was read from; None for any other datetime."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -313,3 +315,17 @@ def test_time_is_compared_as_the_text_the_event_carried(
     )
     assert compile_filters([{dialect: {"time": value}}])(event.get_attributes()) is True
     assert compile_cesql(f"time = '{wire}'")(event.get_attributes()) is True
+
+
+def test_a_copied_event_keeps_the_time_text() -> None:
+    event = event_from_mapping(
+        {
+            "specversion": "1.0",
+            "id": "1",
+            "source": "/s",
+            "type": "t",
+            "time": "2020-03-21T12:34:56.78Z",
+        }
+    )
+    for copied in (copy.deepcopy(event), pickle.loads(pickle.dumps(event))):
+        assert compile_filters([exact(time="2020-03-21T12:34:56.78Z")])(copied.get_attributes())
