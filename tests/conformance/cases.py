@@ -3,7 +3,7 @@
 Used by the conformance tests beside it. YAML is read without implicit timestamps, so a ``time``
 stays the text the suite wrote (it is the text the event carries on the wire). ``deliveries``
 turns one CloudEvent (a JSON-like mapping) into the `Event` each binding decodes from it: HTTP
-structured mode, and, when every attribute is a string, HTTP binary mode and a Kafka record.
+and Kafka structured mode, and, when every attribute is a string, HTTP and Kafka binary mode.
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ def deliveries(attributes: Mapping[str, Any]) -> Iterator[tuple[str, Event]]:
     """``(binding, event)`` for every binding that can carry ``attributes`` unchanged."""
     body = json.dumps(dict(attributes)).encode()
     yield "http-structured", _one(http.parse_request({"content-type": http.STRUCTURED}, body))
+    structured = {"content-type": b"application/cloudevents+json"}
+    yield "kafka-structured", kafka.from_record(kafka.KafkaMessage(structured, None, body))
     if all(isinstance(value, str) for value in attributes.values()):
         headers = {f"ce-{name}": _header(value) for name, value in attributes.items()}
         yield "http-binary", _one(http.parse_request(headers, b""))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import pickle
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
@@ -13,6 +14,7 @@ from cloudevents.core.v1.event import CloudEvent
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tidal.bindings import kafka
 from tidal.bindings.formats import event_from_mapping
 from tidal.errors import ConfigurationError, FilterError
 from tidal.filters import (
@@ -329,3 +331,27 @@ def test_a_copied_event_keeps_the_time_text() -> None:
     )
     for copied in (copy.deepcopy(event), pickle.loads(pickle.dumps(event))):
         assert compile_filters([exact(time="2020-03-21T12:34:56.78Z")])(copied.get_attributes())
+
+
+WIRE_TIME = "2020-03-21T12:34:56.780Z"
+KAFKA_RECORDS = {
+    "binary": kafka.KafkaMessage(
+        {"ce_specversion": b"1.0", "ce_id": b"1", "ce_source": b"/s", "ce_type": b"t",
+         "ce_time": WIRE_TIME.encode()},
+        None,
+        b"",
+    ),
+    "structured": kafka.KafkaMessage(
+        {"content-type": b"application/cloudevents+json"},
+        None,
+        json.dumps(
+            {"specversion": "1.0", "id": "1", "source": "/s", "type": "t", "time": WIRE_TIME}
+        ).encode(),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", sorted(KAFKA_RECORDS))
+def test_time_text_survives_the_kafka_binding(mode: str) -> None:
+    received = kafka.from_record(KAFKA_RECORDS[mode])
+    assert compile_cesql(f"time = '{WIRE_TIME}'")(received.get_attributes()) is True

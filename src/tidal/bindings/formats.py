@@ -1,8 +1,9 @@
 """The JSON event format tidal reads and writes; called by the HTTP and Kafka bindings.
 
 Extends the SDK's `JSONFormat` where it is too lenient or too narrow for a server: JSON data that
-does not parse is an `InvalidEventError` (the SDK silently turns it into a string), and any JSON
-value (lists, numbers, booleans) is written as JSON (the SDK writes only dicts).
+does not parse is an `InvalidEventError` (the SDK silently turns it into a string), any JSON
+value (lists, numbers, booleans) is written as JSON (the SDK writes only dicts), and a structured
+event is read by `event_from_mapping`, so its ``time`` keeps its text (`tidal.events.Timestamp`).
 """
 
 from __future__ import annotations
@@ -80,6 +81,12 @@ class StrictJSONFormat(JSONFormat):
 
     def write(self, event: Any) -> bytes:
         return dumps(event_to_mapping(event))
+
+    def read(self, event_factory: Any, data: str | bytes) -> Event:
+        """Structured mode as `event_from_mapping` reads it (the SDK's reader would parse
+        ``time`` into a datetime that forgets its text, which filters compare). JSON that does
+        not parse raises ``json.JSONDecodeError``, as the SDK's reader does."""
+        return event_from_mapping(json.loads(data))
 
 
 FORMAT: Final = StrictJSONFormat()
