@@ -10,10 +10,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+import yaml
 from cloudevents.core.v1.event import CloudEvent
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tidal import App
 from tidal.bindings import kafka
 from tidal.bindings.formats import event_from_mapping
 from tidal.errors import ConfigurationError, FilterError
@@ -29,6 +31,7 @@ from tidal.filters import (
 )
 from tidal.filters.cesql_expressions import compile_cesql
 from tidal.filters.rendering import attribute_text, rfc3339
+from tidal.manifests import trigger_filters
 
 ATTRIBUTES: dict[str, Any] = {
     "specversion": "1.0",
@@ -355,3 +358,30 @@ KAFKA_RECORDS = {
 def test_time_text_survives_the_kafka_binding(mode: str) -> None:
     received = kafka.from_record(KAFKA_RECORDS[mode])
     assert compile_cesql(f"time = '{WIRE_TIME}'")(received.get_attributes()) is True
+
+
+TRIGGER_FILTERS = """
+- exact:
+    type: com.github.push
+    subject: https://github.com/cloudevents/spec
+- prefix:
+    type: com.github.
+    subject: https://github.com/cloudevents
+- any:
+    - suffix: {type: .push, subject: /spec}
+    - cesql: "EXISTS partitionkey"
+"""
+
+
+def test_a_triggers_filters_copy_into_app_on_and_back() -> None:
+    """The README's promise: spec.filters from a Trigger (here the Subscriptions API spec's own
+    examples, cloudevents/spec subscriptions/spec.md §3.2.4.1.1) register unchanged, and
+    `tidal manifests` writes them back as they were."""
+    filters = yaml.safe_load(TRIGGER_FILTERS)
+    app = App("github")
+    app.on(*filters, name="pushes")(lambda event: None)
+    matches = app.subscription("pushes").matches_attributes
+    push = {"type": "com.github.push", "subject": "https://github.com/cloudevents/spec"}
+    assert matches(push) is True
+    assert matches({**push, "subject": "https://github.com/cloudevents/sdk-go"}) is False
+    assert trigger_filters(app.subscription("pushes").filters) == {"filters": filters}
