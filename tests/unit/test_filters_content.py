@@ -424,6 +424,10 @@ def test_the_empty_pattern_matches_any_object() -> None:
         ({"a": [{"anything-but": {"suffix": ""}}]}, "a: anything-but suffix: an empty string"),
         ({"a": [{"anything-but": {"prefix": ["1", ""]}}]}, "anything-but prefix: an empty"),
         ({"a": [{"anything-but": {"suffix": [1, 2]}}]}, "a: anything-but suffix expects a string"),
+        (
+            {"a": [{"anything-but": {"prefix": {"equals-ignore-case": "x"}}}]},
+            "a: anything-but prefix expects a string or a list of strings",
+        ),
         ({"a": [{"exactly": 33}]}, "a: exactly expects a string"),
         ({"total": {"numeric": [">", 1]}}, "total: {'numeric': ['>', 1]} is a nested pattern"),
         ({"d": {"s": {"anything-but": ["x"]}}}, "d.s: {'anything-but': ['x']} is a nested"),

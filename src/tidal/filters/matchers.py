@@ -2,8 +2,8 @@
 
 Called by ``patterns`` for every ``"field": [matcher, ...]``. A plain value matches by equality
 (numbers never equal strings, booleans never equal numbers); an operator object is one of
-prefix, suffix, equals-ignore-case, wildcard, anything-but, exactly, numeric, cidr or exists. Errors
-name the field path, as in ``detail.price: numeric ...``.
+prefix, suffix, equals-ignore-case, wildcard, anything-but, exactly, numeric, cidr or exists.
+Errors name the field path, as in ``detail.price: numeric ...``.
 """
 
 from __future__ import annotations
@@ -170,7 +170,9 @@ def _non_empty_affix(
     def compile_any(operand: object, where: str) -> ValueTest:
         items = operand if isinstance(operand, list) and operand else [operand]
         for item in items:
-            if item == "":
+            if not isinstance(item, str):
+                raise FilterError(f"{where} expects a string or a list of strings, got {operand!r}")
+            if not item:
                 raise FilterError(f"{where}: an empty string would exclude every value")
         return disjunction([compile_one(item, where) for item in items])
 
