@@ -43,6 +43,13 @@ class Timestamp(datetime):
     text: str
 
     @classmethod
+    def read(cls, text: str) -> Timestamp:
+        """``datetime.fromisoformat(text)`` as a `Timestamp` (``ValueError`` if it is not)."""
+        stamp = cls.fromisoformat(text)
+        stamp.text = text
+        return stamp
+
+    @classmethod
     def parse(cls, text: str, parsed: datetime) -> Timestamp:
         """``parsed`` (what ``text`` means) as a `Timestamp` that remembers ``text``."""
         stamp = cls(

@@ -133,12 +133,12 @@ def parse_time(value: Any) -> datetime:
     parsed: datetime | None = None
     if isinstance(value, str):
         try:
-            parsed = datetime.fromisoformat(value)
+            parsed = Timestamp.read(value)
         except ValueError:
             parsed = _isoparse(value)
     if parsed is None or parsed.tzinfo is None:
         raise InvalidEventError(f"attribute 'time' is not an RFC 3339 timestamp: {value!r}")
-    return Timestamp.parse(value, parsed)
+    return parsed if isinstance(parsed, Timestamp) else Timestamp.parse(value, parsed)
 
 
 def _isoparse(value: str) -> datetime | None:

@@ -140,10 +140,10 @@ def _from_list(
 
 def _parse_time(text: str) -> datetime:
     try:
-        parsed = datetime.fromisoformat(text)
+        parsed = Timestamp.read(text)
     except ValueError:
         return parse_time(text)
-    return Timestamp.parse(text, parsed) if parsed.tzinfo is not None else parse_time(text)
+    return parsed if parsed.tzinfo is not None else parse_time(text)
 
 
 def headers_from_list(headers: Iterable[tuple[str, bytes | None]]) -> dict[str, bytes]:
