@@ -26,7 +26,7 @@ RESOURCES: Final = {
     "Deployment": ("apps/v1", "deployments"),
     "ScaledObject": ("keda.sh/v1alpha1", "scaledobjects"),
 }
-IMMUTABLE: Final = frozenset({"Job"})  # a Job's pod template cannot change: apply creates only
+IMMUTABLE: Final = frozenset({"Job"})  # a Job's pod template cannot change: applied once
 
 
 class KubeError(Exception):
@@ -111,14 +111,18 @@ class HttpKubeApi:
             raise
 
     async def apply(self, manifest: Mapping[str, Any]) -> Manifest:
-        """Create the object, or server-side-apply it over the existing one (Jobs: create only)."""
+        """Server-side apply the object as ``FIELD_MANAGER``, creating it when absent.
+
+        Every write of a child is an apply by this one field manager, so a field dropped from
+        the manifest is removed from the object; a POST would make its creator a second owner
+        that keeps every field it set. An existing Job (immutable) is left as it is.
+        """
         kind, meta = manifest["kind"], manifest["metadata"]
         path = collection_path(kind, meta["namespace"])
-        existing = await self.get(kind, meta["namespace"], meta["name"])
-        if existing is None:
-            return dict(await self._call("POST", path, json=manifest))
         if kind in IMMUTABLE:
-            return existing
+            existing = await self.get(kind, meta["namespace"], meta["name"])
+            if existing is not None:
+                return existing
         return dict(
             await self._call(
                 "PATCH",

@@ -1,5 +1,7 @@
 """Fixtures: kmock's Kubernetes emulator on a free port, and the real kopf operator against it.
 
+The emulator does server-side apply with field ownership (``applying.ApplyingEmulator``).
+
 kopf logs in with a ``kopf.ConnectionInfo`` pointing at the emulator; see ``operator_harness``.
 """
 
@@ -12,7 +14,8 @@ from collections.abc import AsyncIterator
 import kmock
 import kopf
 import pytest
-from operator_harness import Cluster, VersioningEmulator, declare
+from applying import ApplyingEmulator
+from operator_harness import Cluster, declare
 
 from tidal_operator.config import OperatorConfig
 from tidal_operator.handlers import register
@@ -20,7 +23,7 @@ from tidal_operator.handlers import register
 
 @pytest.fixture
 async def emulator() -> AsyncIterator[kmock.KubernetesEmulator]:
-    async with VersioningEmulator() as handler, kmock.Server(handler):
+    async with ApplyingEmulator() as handler, kmock.Server(handler):
         declare(handler)
         yield handler
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -43,7 +44,7 @@ def test_paths_follow_the_core_and_group_conventions() -> None:
     )
 
 
-async def test_apply_creates_then_server_side_applies(
+async def test_every_write_is_a_server_side_apply_by_one_field_manager(
     api: HttpKubeApi, emulator: kmock.KubernetesEmulator
 ) -> None:
     created = await api.apply(cronjob("0 2 * * *"))
@@ -52,24 +53,77 @@ async def test_apply_creates_then_server_side_applies(
     stored = await api.get("CronJob", NAMESPACE, "nightly")
     assert stored is not None
     assert stored["spec"]["schedule"] == "0 3 * * *"
-    [patch] = list(emulator["patch"])
-    assert patch.params == {"fieldManager": FIELD_MANAGER, "force": "true"}
-    assert patch.headers["Content-Type"] == "application/apply-patch+yaml"
-    assert patch.headers["Authorization"] == "Bearer t0ken"
+    assert len(emulator["post"]) == 0
+    writes = list(emulator["patch"])
+    assert len(writes) == 2
+    for write in writes:
+        assert write.params == {"fieldManager": FIELD_MANAGER, "force": "true"}
+        assert write.headers["Content-Type"] == "application/apply-patch+yaml"
+        assert write.headers["Authorization"] == "Bearer t0ken"
 
 
-async def test_an_existing_job_is_left_as_it_is(
+async def test_a_field_dropped_from_the_manifest_is_removed_from_the_object(
+    api: HttpKubeApi,
+) -> None:
+    """The fields the operator stops sending go (a suspended archive's paused-replicas
+    annotation on resume, a client-side encryption key's volume): a creator by POST would
+    keep owning them."""
+    paused = cronjob("0 2 * * *")
+    paused["metadata"]["annotations"] = {"autoscaling.keda.sh/paused-replicas": "0"}
+    pod = {
+        "volumes": [{"name": "tmp", "emptyDir": {}}, {"name": "key", "secret": {"secretName": "k"}}]
+    }
+    paused["spec"]["jobTemplate"] = {"spec": {"template": {"spec": pod}}}
+    await api.apply(paused)
+    resumed = cronjob("0 2 * * *")
+    resumed["spec"]["jobTemplate"] = {
+        "spec": {"template": {"spec": {"volumes": [{"name": "tmp", "emptyDir": {}}]}}}
+    }
+    await api.apply(resumed)
+    stored = await api.get("CronJob", NAMESPACE, "nightly")
+    assert stored is not None
+    assert "autoscaling.keda.sh/paused-replicas" not in stored["metadata"].get("annotations", {})
+    volumes = stored["spec"]["jobTemplate"]["spec"]["template"]["spec"]["volumes"]
+    assert [volume["name"] for volume in volumes] == ["tmp"]
+
+
+async def test_fields_another_manager_set_are_kept(
     api: HttpKubeApi, emulator: kmock.KubernetesEmulator
 ) -> None:
-    job = {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": "j", "namespace": NAMESPACE},
-    }
-    await api.apply(job | {"spec": {"backoffLimit": 1}})
-    kept = await api.apply(job | {"spec": {"backoffLimit": 5}})
-    assert kept["spec"]["backoffLimit"] == 1
-    assert len(emulator["patch"]) == 0
+    await api.apply(cronjob("0 2 * * *"))
+    url = f"{collection_path('CronJob', NAMESPACE)}/nightly"
+    patch = {"metadata": {"annotations": {"team.example/owner": "ops"}}}
+    async with emulator.request(
+        "PATCH", url, json=patch, params={"fieldManager": "kubectl-annotate"}
+    ) as response:
+        assert response.status == 200
+    await api.apply(cronjob("0 4 * * *"))
+    stored = await api.get("CronJob", NAMESPACE, "nightly")
+    assert stored is not None
+    assert stored["metadata"]["annotations"] == {"team.example/owner": "ops"}
+    assert stored["spec"]["schedule"] == "0 4 * * *"
+
+
+async def test_the_emulator_keeps_what_a_post_created_as_the_api_server_does(
+    emulator: kmock.KubernetesEmulator,
+) -> None:
+    """The emulator itself: a field created by POST survives a later apply that drops it."""
+    url = collection_path("CronJob", NAMESPACE)
+    body = cronjob("0 2 * * *")
+    body["metadata"]["annotations"] = {"autoscaling.keda.sh/paused-replicas": "0"}
+    async with emulator.request("POST", url, json=body) as response:
+        assert response.status < 400
+    headers = {"Content-Type": "application/apply-patch+yaml"}
+    params = {"fieldManager": FIELD_MANAGER, "force": "true"}
+    async with emulator.request(
+        "PATCH",
+        f"{url}/nightly",
+        data=json.dumps(cronjob("0 2 * * *")),
+        headers=headers,
+        params=params,
+    ) as response:
+        stored = await response.json()
+    assert stored["metadata"]["annotations"] == {"autoscaling.keda.sh/paused-replicas": "0"}
 
 
 async def test_list_keeps_only_the_labelled_items_and_names_their_kind(api: HttpKubeApi) -> None:
