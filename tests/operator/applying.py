@@ -114,13 +114,13 @@ class ApplyingEmulator(VersioningEmulator):
 
     async def _handle(self, request: kmock.Request) -> Any:
         content = request.headers.get("Content-Type", "")
-        if request.resource is not None and request.method == kmock.method.PATCH:
-            if content.startswith(APPLY) and request.name is not None:
-                return await self._apply(request)
+        k8s = request.resource is not None
+        if k8s and request.method == kmock.method.PATCH and content.startswith(APPLY):
+            return await self._apply(request)
         response = await super()._handle(request)
-        if request.resource is not None and isinstance(request.data, dict):
-            if request.action in (kmock.action.CREATE, kmock.action.UPDATE):
-                self._own_update(request)
+        writes = (kmock.action.CREATE, kmock.action.UPDATE)
+        if k8s and isinstance(request.data, dict) and request.action in writes:
+            self._own_update(request)
         return response
 
     def _key(self, request: kmock.Request) -> Key:
