@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from tidal.observability import RunResults, Source
 from tidal.observability.sources import RunKind
-from tidal_operator.checks import FIELDS, SpecError, seconds
+from tidal_operator.checks import SpecError, cron_fields, seconds
 from tidal_operator.crds import backuppolicies
 from tidal_operator.reconciling import Plan
 from tidal_operator.results import parse_time
@@ -53,32 +53,16 @@ Key = tuple[RunKind, str, str]
 # -- cron -> interval (pure) ---------------------------------------------------------------
 
 
-def _number(token: str, low: int, names: tuple[str, ...]) -> int:
-    return names.index(token.upper()) + low if token.upper() in names else int(token)
-
-
-def _values(text: str, low: int, high: int, names: tuple[str, ...]) -> set[int]:
-    """The values one cron field allows (the syntax was checked by ``checks.check_cron``)."""
-    found: set[int] = set()
-    for part in text.split(","):
-        base, _, step = part.partition("/")
-        first, _, last = base.partition("-")
-        start = low if base == "*" else _number(first, low, names)
-        end = high if base == "*" or (step and not last) else _number(last or first, low, names)
-        found.update(range(start, end + 1, int(step or 1)))
-    return found
-
-
-def _days(dom: str, month: str, dow: str) -> Iterator[date]:
-    """Days of `HORIZON` the day fields allow: either day field when both are restricted (cron)."""
-    days = _values(dom, *FIELDS[2])
-    months = _values(month, *FIELDS[3])
-    weekdays = {day % 7 for day in _values(dow, *FIELDS[4])}
-    either = not dom.startswith("*") and not dow.startswith("*")
+def _days(
+    dom: tuple[set[int], bool], months: set[int], dow: tuple[set[int], bool]
+) -> Iterator[date]:
+    """Days of `HORIZON` the day fields allow (robfig/cron spec.go dayMatches: both day fields
+    when either is a star, else either)."""
+    both = dom[1] or dow[1]
     day, end = HORIZON
     while day < end:
-        by_date, by_weekday = day.day in days, (day.isoweekday() % 7) in weekdays
-        if day.month in months and ((by_date or by_weekday) if either else by_date and by_weekday):
+        by_date, by_weekday = day.day in dom[0], (day.isoweekday() % 7) in dow[0]
+        if day.month in months and ((by_date and by_weekday) if both else by_date or by_weekday):
             yield day
         day += timedelta(days=1)
 
@@ -86,13 +70,9 @@ def _days(dom: str, month: str, dow: str) -> Iterator[date]:
 def cron_interval(expression: str) -> int | None:
     """The longest gap, in seconds, between two consecutive firings of a (UTC) cron schedule;
     None when it never fires."""
-    fields = MACRO_CRON.get(expression.strip(), expression).split()
-    minutes = sorted(
-        hour * 60 + minute
-        for hour in _values(fields[1], *FIELDS[1])
-        for minute in _values(fields[0], *FIELDS[0])
-    )
-    days = [day.toordinal() for day in _days(*fields[2:])]
+    fields = cron_fields(MACRO_CRON.get(expression.strip(), expression).split())
+    minutes = sorted(hour * 60 + minute for hour in fields[1][0] for minute in fields[0][0])
+    days = [day.toordinal() for day in _days(fields[2], fields[3][0], fields[4])]
     if not minutes or not days:
         return None
     gaps = [b - a for a, b in itertools.pairwise(minutes)]

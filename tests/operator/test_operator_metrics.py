@@ -67,7 +67,8 @@ def stamp(text: str) -> float:
         ("0 1,23 * * *", 22 * HOUR),  # the longest gap, not the shortest
         ("30 3 * * 1-5", 3 * DAY),  # Friday to Monday
         ("0 0 * * SUN", 7 * DAY),
-        ("0 0 * * 7", 7 * DAY),  # 7 is Sunday too
+        ("0 0 * * sun", 7 * DAY),  # names in any case
+        ("0 0 */2 * 1", 2 * DAY),  # */2 is no star: either day field matches
         ("@weekly", 7 * DAY),
         ("0 0 1 * *", 31 * DAY),
         ("0 0 1 1 *", 366 * DAY),  # across a leap year

@@ -132,7 +132,7 @@ def test_redriving_into_another_cluster_topic_of_the_same_name_is_no_loop() -> N
         "0 0 1,15 * MON-FRI",
         "30 3 * JAN-MAR 0",
         "@daily",
-        "0-59/5 * * * 7",
+        "0-59/5 * * * 6",
     ],
 )
 def test_valid_cron_expressions_pass(expression: str) -> None:
