@@ -47,7 +47,9 @@ class DeliveryPolicy:
     """How hard tidal tries to deliver one event to one subscription.
 
     ``max_attempts`` counts the first attempt (3 = one try and two retries). The n-th retry waits
-    ``base_delay * n`` (linear) or ``base_delay * 2**(n-1)`` (exponential), capped at ``max_delay``;
+    ``base_delay * n`` (linear) or ``base_delay * 2**n`` (exponential), as Knative's brokers do
+    (eventing-kafka-broker WebClientCloudEventSender.computeRetryPolicy, eventing kncloudevents
+    retries.go), capped at ``max_delay``;
     with ``jitter`` the wait is drawn uniformly from [0, that] ("full jitter"). ``timeout`` bounds
     one attempt; ``max_age`` bounds the event's age (from its ``time``) at the start of an attempt.
     ``dead_letter`` names the sink that failed events go to (URL, topic; transport-specific); with
@@ -109,7 +111,7 @@ class DeliveryPolicy:
         """The un-jittered wait before retry number ``retry`` (1-based), capped."""
         if retry < 1:
             return 0.0
-        factor = retry if self.backoff == "linear" else 2 ** min(retry - 1, 62)
+        factor = retry if self.backoff == "linear" else 2 ** min(retry, 62)
         return min(self.base_delay * factor, self.max_delay)
 
     def delay(self, retry: int, *, rng: random.Random | None = None) -> float:

@@ -19,8 +19,9 @@ def test_iso_durations_become_seconds() -> None:
     )
 
 
-def test_exponential_backoff_doubles_until_the_cap() -> None:
-    policy = DeliveryPolicy.of(delay="PT1S", max_delay="PT10S", jitter=False)
+def test_exponential_backoff_doubles_from_the_first_retry_until_the_cap() -> None:
+    """delay * 2**n for retry n, as the Kafka broker waits (tests/fidelity checks the two)."""
+    policy = DeliveryPolicy.of(delay="PT0.5S", max_delay="PT10S", jitter=False)
     assert [policy.delay(n) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
 
 
@@ -33,8 +34,8 @@ def test_full_jitter_stays_between_zero_and_the_ceiling() -> None:
     policy = DeliveryPolicy.of(delay="PT1S", max_delay="PT60S")
     rng = random.Random(7)
     draws = [policy.delay(3, rng=rng) for _ in range(500)]
-    assert all(0 <= d <= 4 for d in draws)
-    assert max(draws) > 3  # spread over the whole range, not a constant
+    assert all(0 <= d <= 8 for d in draws)
+    assert max(draws) > 6  # spread over the whole range, not a constant
     assert min(draws) < 1
 
 

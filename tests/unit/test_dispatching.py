@@ -74,7 +74,7 @@ async def test_retryable_error_retries_with_backoff_then_dead_letters(clock: Man
     event = make_event("in", data={"k": "v"}, partitionkey="p1")
     outcome = await dispatcher_for(app, clock).deliver(app.subscription("flaky"), event)
     assert attempts == [1, 2, 3]
-    assert clock.sleeps == [1.0, 2.0]
+    assert clock.sleeps == [2.0, 4.0]  # delay * 2**n, as the Kafka broker waits
     assert isinstance(outcome, Failed)
     letter = outcome.letter
     assert original(letter) == event
@@ -83,7 +83,7 @@ async def test_retryable_error_retries_with_backoff_then_dead_letters(clock: Man
     assert letter.get_extension("tidalerrormessage") == "downstream is down"
     assert letter.get_extension("tidalsubscriber") == "svc/flaky"
     assert letter.get_extension("tidalfirstfailure") == "2026-01-01T00:00:00Z"
-    assert letter.get_extension("tidallastfailure") == "2026-01-01T00:00:03Z"
+    assert letter.get_extension("tidallastfailure") == "2026-01-01T00:00:06Z"
 
 
 async def test_permanent_error_dead_letters_at_once(clock: ManualClock) -> None:

@@ -4,6 +4,10 @@ The Kafka worker (`tidal run --transport kafka`) runs every subscription of an A
 Deployment, each in its own consumer group; the ScaledObject gets one ``kafka`` trigger per
 (group, consumed topic), the retry topic included, so records waiting for a retry also wake the
 worker. Replicas are capped at the partition count: more consumers than partitions sit idle.
+The first event must wake the worker (KEDA activates on lag > activationLagThreshold, and counts
+a never-committed group under ``latest`` as lag 1 per partition, or 0 with
+scaleToZeroOnInvalidOffset: kedacore/keda pkg/scalers/kafka_scaler.go), so a non-zero
+activation threshold and ``auto_offset_reset=latest`` are refused.
 """
 
 from __future__ import annotations
@@ -31,8 +35,14 @@ class ScalingOptions:
     def __post_init__(self) -> None:
         if self.partitions < 1 or self.max_replicas < 1:
             raise ConfigurationError("partitions and max_replicas must be at least 1")
-        if self.lag_threshold < 1 or self.activation_lag_threshold < 0:
-            raise ConfigurationError("lag_threshold must be >= 1, activation_lag_threshold >= 0")
+        if self.lag_threshold < 1:
+            raise ConfigurationError("lag_threshold must be >= 1")
+        if self.activation_lag_threshold != 0:
+            raise ConfigurationError(
+                "activation_lag_threshold must be 0: the worker scales from zero, and up to"
+                f" {self.activation_lag_threshold} events per group and topic would wait at"
+                " zero replicas until more arrive"
+            )
 
     @property
     def replicas(self) -> int:
@@ -68,6 +78,12 @@ def kafka_triggers(
 
 def scaled_object(app: App, settings: KafkaSettings, options: ScalingOptions) -> Manifest:
     """The ScaledObject scaling the App's worker Deployment (named like the App) from zero."""
+    if settings.auto_offset_reset != "earliest":
+        raise ConfigurationError(
+            f"auto_offset_reset {settings.auto_offset_reset!r} cannot scale from zero: KEDA counts"
+            " a group that never committed as lag 1 per partition (the worker never scales to"
+            " zero) or, with scaleToZeroOnInvalidOffset, 0 (it never starts); use earliest"
+        )
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",

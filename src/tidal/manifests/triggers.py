@@ -14,6 +14,7 @@ from typing import Any
 
 from tidal.app import App, Subscription
 from tidal.delivery import DeliveryPolicy
+from tidal.errors import ConfigurationError
 from tidal.manifests.naming import object_name
 
 Manifest = dict[str, Any]
@@ -48,13 +49,37 @@ def trigger_filters(filters: Sequence[Mapping[str, Any]]) -> Manifest:
     return {"filter": {"attributes": exact}} if exact else {}
 
 
+def check_expressible(policy: DeliveryPolicy) -> None:
+    """Refuse a policy Knative would schedule otherwise than the Kafka worker.
+
+    Knative's brokers wait ``backoffDelay * 2**n`` (exponential) or ``backoffDelay * n``
+    (linear) before retry n, with no cap, the worker the same (``DeliveryPolicy.ceiling``); they
+    read durations to one decimal (rickb777/date's period.Parse: PT0.05S is 0) and wait nothing
+    at all for a zero delay. So the delay must be a positive multiple of 0.1 s and ``max_delay``
+    must not cap any retry. The worker's jitter draws each wait under the same ceiling.
+    """
+    tenths = policy.base_delay * 10
+    if policy.base_delay <= 0 or abs(tenths - round(tenths)) > 1e-9:
+        raise ConfigurationError(
+            f"delay {policy.base_delay:g}s: Knative reads durations to 0.1 s and waits nothing"
+            " for 0; use a positive multiple of 0.1 s"
+        )
+    retries = policy.max_attempts - 1
+    longest = policy.base_delay * (retries if policy.backoff == "linear" else 2**retries)
+    if longest > policy.max_delay:
+        raise ConfigurationError(
+            f"max_delay {policy.max_delay:g}s caps retry {retries} ({longest:g}s), which"
+            " Knative's brokers cannot: raise max_delay or lower max_attempts"
+        )
+
+
 def trigger_delivery(policy: DeliveryPolicy) -> Manifest:
     """``spec.delivery``: retries after the first attempt, backoff, and a URL dead-letter sink.
 
-    Knative waits ``backoffDelay * 2**n`` (exponential) or ``backoffDelay * n`` (linear) before
-    retry n and has no cap, so ``max_delay`` and jitter stay the runtime's concern. A dead-letter
-    target that is not a URL is a Kafka topic, meaningful to the Kafka worker only.
+    Only policies both modes schedule alike (``check_expressible``). A dead-letter target that
+    is not a URL is a Kafka topic, meaningful to the Kafka worker only.
     """
+    check_expressible(policy)
     delivery: Manifest = {
         "retry": policy.max_attempts - 1,
         "backoffPolicy": policy.backoff,
