@@ -8,22 +8,16 @@
 #                                 into) and the MinIO store both clusters reach, for the
 #                                 cross-cluster backup demo
 #
-# Needs docker, kind, kubectl and helm. Every component is pinned below; re-running is safe
-# (kubectl apply, helm upgrade --install, clusters created only when missing).
+# Needs docker, kind, kubectl and helm. Every component is pinned in k8s/dev/versions.env (the
+# one place); re-running is safe (kubectl apply, helm upgrade --install, clusters created only
+# when missing).
 set -euo pipefail
-
-readonly KNATIVE_SERVING=knative-v1.18.1
-readonly KNATIVE_KOURIER=knative-v1.18.0
-readonly KNATIVE_EVENTING=knative-v1.18.1
-readonly KNATIVE_KAFKA=knative-v1.18.0
-readonly STRIMZI=0.45.0
-readonly KEDA=2.18.1
-readonly KUBE_PROMETHEUS_STACK=77.10.0
-readonly MINIO_IMAGE=quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 readonly ROOT
 readonly HERE="${ROOT}/k8s/dev"
+# shellcheck source=k8s/dev/versions.env
+source "${HERE}/versions.env"
 readonly GITHUB=https://github.com
 
 log() { printf '\n==> %s\n' "$*"; }
@@ -59,9 +53,10 @@ knative_serving() {
     -p '{"data":{"ingress-class":"kourier.ingress.networking.knative.dev"}}'
   kubectl -n knative-serving patch configmap config-domain --type merge \
     -p '{"data":{"127.0.0.1.sslip.io":""}}'
-  # the chart's pods carry a restricted pod securityContext and a /tmp emptyDir
+  # the chart's pods carry a restricted pod securityContext, which a default Knative refuses
+  # (emptyDir volumes, the chart's /tmp, are allowed by default: podspec-volumes-emptydir)
   kubectl -n knative-serving patch configmap config-features --type merge \
-    -p '{"data":{"kubernetes.podspec-securitycontext":"enabled","kubernetes.podspec-emptydir":"enabled"}}'
+    -p '{"data":{"kubernetes.podspec-securitycontext":"enabled"}}'
   available knative-serving
 }
 
@@ -73,6 +68,8 @@ knative_eventing() {
   local kafka="${GITHUB}/knative-extensions/eventing-kafka-broker/releases/download/${KNATIVE_KAFKA}"
   kubectl apply -f "${kafka}/eventing-kafka-controller.yaml"
   kubectl apply -f "${kafka}/eventing-kafka-broker.yaml"
+  # the KafkaSink the chart's Triggers dead-letter to (knative.deadLetterSink.kafkaTopic)
+  kubectl apply -f "${kafka}/eventing-kafka-sink.yaml"
   kubectl apply -f "${HERE}/kafka-broker-config.yaml"
   available knative-eventing
 }

@@ -4,7 +4,6 @@ bash with pinned versions whose addresses and labels agree with the chart's defa
 
 from __future__ import annotations
 
-import copy
 import re
 import shutil
 import subprocess
@@ -26,37 +25,18 @@ from tests.deploy.rendering import (
     render,
     rendered,
 )
+from tests.deploy.skaffold import SKAFFOLD, dev_values, patched
+from tests.fidelity.upstream import SOURCES
 
 from tidal.cli.restore import restore
 from tidal_operator.crds import all_crds
 from tidal_operator.defaulting import defaulted
 from tidal_operator.specs import backup_policy
 
-SKAFFOLD: dict[str, Any] = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
 KIND_CONFIGS = [ROOT / "kind-config.yaml", ROOT / "kind-config-backup.yaml"]
 BOOTSTRAP = ROOT / "k8s" / "dev" / "bootstrap.sh"
+VERSIONS = ROOT / "k8s" / "dev" / "versions.env"
 DEFAULTS = load_yaml(CHART / "values.yaml")
-
-
-def pointer(path: str) -> list[str | int]:
-    return [int(p) if p.isdigit() else p for p in path.strip("/").split("/")]
-
-
-def patched(config: dict[str, Any], profile: str) -> dict[str, Any]:
-    """skaffold's profile patches applied (the replace, add and remove operations used)."""
-    result = copy.deepcopy(config)
-    [spec] = [p for p in config["profiles"] if p["name"] == profile]
-    for patch in spec.get("patches", []):
-        *parents, last = pointer(patch["path"])
-        node: Any = result
-        for key in parents:
-            node = node[key]
-        if patch["op"] == "remove":
-            del node[last]
-        else:
-            assert patch["op"] in ("replace", "add")
-            node[last] = patch["value"]
-    return result
 
 
 PROFILES = ["knative", "kafka-keda", "backup", "restore"]
@@ -108,38 +88,17 @@ def test_every_artifact_names_a_dockerfile_and_target_that_exist() -> None:
         assert docker.get("target") in names | {None}
 
 
-def skaffold_value(template: str) -> str:
-    """A setValueTemplates template as skaffold fills it for a built image."""
-    fills = {
-        "IMAGE_REPO": "registry.test/{}",
-        "IMAGE_TAG": "t1",
-        "IMAGE_DIGEST": "sha256:" + "0" * 64,
-        "IMAGE_FULLY_QUALIFIED": "registry.test/{}:t1@sha256:" + "0" * 64,
-    }
-
-    def fill(match: re.Match[str]) -> str:
-        kind, artifact = match.group(1), match.group(2)
-        return fills[kind].format(artifact.replace("_", "-"))
-
-    pattern = r"\{\{\.(IMAGE_FULLY_QUALIFIED|IMAGE_REPO|IMAGE_TAG|IMAGE_DIGEST)_(\w+?)\}\}"
-    return re.sub(pattern, fill, template)
-
-
-def test_every_built_image_reaches_the_rendered_chart() -> None:
+def test_every_built_image_reaches_the_rendered_chart_by_tag() -> None:
+    """A local build (push: false) has no registry digest: images go by tag, named kind.local
+    so that Knative does not resolve them at a registry (tests/fidelity checks the latter)."""
     [release] = SKAFFOLD["deploy"]["helm"]["releases"]
     assert release["name"] == RELEASE
-    values: dict[str, Any] = {}
-    for path in release["valuesFiles"]:
-        values = deep_merge(values, load_yaml(ROOT / path))
-    for key, template in release["setValueTemplates"].items():
-        *parents, last = key.split(".")
-        node = values
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = skaffold_value(template)
-    text = yaml.safe_dump(render(values))
+    assert SKAFFOLD["build"]["local"]["push"] is False
+    assert "inputDigest" in SKAFFOLD["build"]["tagPolicy"]
+    text = yaml.safe_dump(render(dev_values(CONFIGS["default"])))
     for artifact in SKAFFOLD["build"]["artifacts"]:
-        assert f"registry.test/{artifact['image']}:t1@sha256:" in text, artifact["image"]
+        assert artifact["image"].startswith("kind.local/"), artifact["image"]
+        assert f"{artifact['image']}:t1" in text, artifact["image"]
 
 
 def test_port_forwards_name_the_gateway_and_grafana_services() -> None:
@@ -176,25 +135,76 @@ def test_the_two_clusters_are_the_contexts_skaffold_deploys_to() -> None:
     ]
 
 
-def test_the_bootstrap_script_is_strict_bash_with_pinned_versions() -> None:
+def versions() -> dict[str, str]:
+    """k8s/dev/versions.env: NAME=value lines."""
+    text = VERSIONS.read_text(encoding="utf-8")
+    return dict(re.findall(r"^([A-Z_]+)=(\S+)$", text, flags=re.MULTILINE))
+
+
+def test_the_bootstrap_script_is_strict_bash_reading_the_pinned_versions() -> None:
     text = BOOTSTRAP.read_text()
     assert text.startswith("#!/usr/bin/env bash\n")
     assert "\nset -euo pipefail\n" in text
     assert subprocess.run(["bash", "-n", str(BOOTSTRAP)], check=False).returncode == 0
-    pins = dict(re.findall(r"^readonly ([A-Z_]+)=(\S+)$", text, flags=re.MULTILINE))
-    pins = {name: v for name, v in pins.items() if name not in ("ROOT", "HERE", "GITHUB")}
+    assert 'source "${HERE}/versions.env"' in text
+    assert re.findall(r"^(?:readonly )?[A-Z_]+=\S*\d+\.\d+", text, flags=re.MULTILINE) == []
+    pins = versions()
     assert {"KNATIVE_SERVING", "KNATIVE_EVENTING", "KNATIVE_KAFKA", "STRIMZI", "KEDA"} <= set(pins)
-    assert "KUBE_PROMETHEUS_STACK" in pins
+    assert {"KUBE_PROMETHEUS_STACK", "KUBERNETES", "KNATIVE_KOURIER"} <= set(pins)
     pinned = re.compile(r"\d+\.\d+\.\d+|:RELEASE\.\d{4}-\d{2}-\d{2}T")
     assert [v for v in pins.values() if not pinned.search(v) or "latest" in v] == []
+    used = set(re.findall(r"\$\{([A-Z_]+)\}", text)) - {"ROOT", "HERE", "GITHUB"}
+    assert used <= set(pins), used - set(pins)
     for referenced in re.findall(r"\$\{HERE\}/([\w./-]+)", text):
         assert (BOOTSTRAP.parent / referenced).is_file(), referenced
+
+
+def test_every_pin_is_stated_once_and_used_as_stated() -> None:
+    """The kind node image, the Kubernetes version the chart is validated against, the Kafka
+    version of the dev cluster and the upstream sources of tests/fidelity follow versions.env."""
+    pins = versions()
+    for path in KIND_CONFIGS:
+        for node in yaml.safe_load(path.read_text())["nodes"]:
+            assert node["image"] == f"kindest/node:{pins['KUBERNETES']}", path.name
+    assert pins["KUBERNETES"].startswith(f"v{KUBERNETES}.")
+    kafka = yaml.safe_load_all((ROOT / "k8s" / "dev" / "kafka.yaml").read_text())
+    [cluster] = [doc for doc in kafka if doc["kind"] == "Kafka"]
+    assert cluster["spec"]["kafka"]["version"] == pins["KAFKA"]
+    tags = {source.repo: source.tag for source in SOURCES}
+    assert tags["knative/serving"] == pins["KNATIVE_SERVING"]
+    assert tags["knative/eventing"] == pins["KNATIVE_EVENTING"]
+    assert tags["knative-extensions/eventing-kafka-broker"] == pins["KNATIVE_KAFKA"]
+    assert tags["kedacore/keda"] == f"v{pins['KEDA']}"
+
+
+DOCS = [ROOT / "README.md", ROOT / "k8s" / "README.md", CHART / "README.md", ROOT / "docs"]
+MENTIONS = {
+    "KNATIVE_SERVING": r"Knative (?:Serving )?v?(\d+\.\d+)",
+    "KEDA": r"KEDA v?(\d+\.\d+)",
+    "STRIMZI": r"Strimzi v?(\d+\.\d+)",
+    "KUBERNETES": r"Kubernetes v?(1\.\d+)",
+}
+
+
+def test_the_docs_name_no_other_version_than_the_pins() -> None:
+    pins = versions()
+    files = [p for d in DOCS for p in ([d] if d.is_file() else sorted(d.rglob("*.md")))]
+    for name, pattern in MENTIONS.items():
+        wanted = re.search(r"(\d+\.\d+)", pins[name])
+        assert wanted is not None
+        for path in files:
+            for found in re.findall(pattern, path.read_text(encoding="utf-8")):
+                assert found == wanted.group(1), f"{path.name} names {name} {found}"
 
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
 def test_shellcheck_finds_nothing_in_the_bootstrap_script() -> None:
     done = subprocess.run(
-        ["shellcheck", str(BOOTSTRAP)], capture_output=True, text=True, check=False
+        ["shellcheck", "-x", str(BOOTSTRAP)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
     )
     assert done.returncode == 0, done.stdout
 
@@ -229,7 +239,7 @@ def test_the_backup_demo_policy_is_valid_and_accepted_by_the_operator() -> None:
 
 def test_the_backup_demo_restore_job_is_valid_and_its_command_line_parses() -> None:
     body = yaml.safe_load((ROOT / "k8s" / "dev" / "backup-demo" / "restore-job.yaml").read_text())
-    kubernetes_validate.validate(body, "1.31", strict=True)
+    kubernetes_validate.validate(body, KUBERNETES, strict=True)
     [container] = body["spec"]["template"]["spec"]["containers"]
     assert container["command"] == ["tidal"]
     assert container["args"][0] == "restore"

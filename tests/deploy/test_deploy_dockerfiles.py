@@ -33,7 +33,8 @@ def build_args(artifact: dict[str, Any]) -> dict[str, str]:
 
 
 def test_every_image_of_the_project_is_built() -> None:
-    assert set(IDS) == {"tidal-fleet", "tidal-orders", "tidal-gateway", "tidal", "tidal-operator"}
+    names = {"tidal-fleet", "tidal-orders", "tidal-gateway", "tidal", "tidal-operator"}
+    assert set(IDS) == {f"kind.local/{name}" for name in names}
     assert not list((ROOT / "services").glob("*/Dockerfile")), "one recipe: the root Dockerfile"
 
 
@@ -63,7 +64,9 @@ def test_the_final_image_holds_no_build_step_and_runs_unprivileged(
 
 def test_the_users_match_the_charts_and_manifests_security_contexts() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    by_image = {a["image"]: built(a)[-1].args("USER")[-1] for a in ARTIFACTS}
+    by_image = {
+        a["image"].removeprefix("kind.local/"): built(a)[-1].args("USER")[-1] for a in ARTIFACTS
+    }
     uid = values["podSecurityContext"]["runAsUser"]
     for image in ("tidal-fleet", "tidal-orders", "tidal-gateway", "tidal"):
         assert by_image[image] == f"{uid}:{uid}"

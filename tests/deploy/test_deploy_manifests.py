@@ -129,7 +129,7 @@ def strip(doc: dict[str, Any]) -> dict[str, Any]:
 def test_the_chart_renders_the_triggers_the_command_derives(name: str) -> None:
     app = load_app(f"services.{name}.app:app")
     values = scenario_values("knative")
-    values["knative"]["deadLetterSinkUri"] = ""
+    values["knative"]["deadLetterSink"]["kafkaTopic"] = ""
     charted = [strip(t) for t in of_kind(render(values), "Trigger")]
     derived = [strip(trigger(app, sub, broker="default")) for sub in app.subscriptions]
     assert derived

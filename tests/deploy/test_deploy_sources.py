@@ -123,3 +123,35 @@ def test_the_apps_values_leave_nothing_for_the_chart_to_guess(name: str) -> None
     for sub in service["subscriptions"]:
         assert {"name", "trigger", "consumerGroup", "topics"} <= set(sub)
         assert ("filter" in sub["trigger"]) != ("filters" in sub["trigger"])
+
+
+GENERATED = ("app", "kafka", "subscriptions")
+
+
+def stale_scenarios(ci: Path, apps: Path) -> list[str]:
+    """Scenario services whose generated values differ from apps/<app>-values.yaml's."""
+    stale = []
+    for path in sorted(ci.glob("*-values.yaml")):
+        services = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("services", {})
+        for name, service in services.items():
+            reference = yaml.safe_load((apps / f"{name}-values.yaml").read_text(encoding="utf-8"))
+            expected = {k: reference["services"][name][k] for k in GENERATED}
+            if {k: service.get(k) for k in GENERATED} != expected:
+                stale.append(f"{path.name}: {name}")
+    return stale
+
+
+def test_the_scenarios_carry_the_apps_generated_values() -> None:
+    """ci/<scenario>-values.yaml render alone (`ct lint` / `ct install` use each file alone),
+    so they carry copies of apps/*-values.yaml's generated part: kept equal here."""
+    assert stale_scenarios(CHART / "ci", CHART / "apps") == [], (
+        "copy the services' app, kafka and subscriptions from charts/tidal/apps/<app>-values.yaml"
+    )
+
+
+def test_a_drifted_scenario_is_caught(tmp_path: Path) -> None:
+    text = (CHART / "ci" / "knative-values.yaml").read_text(encoding="utf-8")
+    (tmp_path / "knative-values.yaml").write_text(
+        text.replace("backoffDelay: PT0.5S", "backoffDelay: PT1S", 1), encoding="utf-8"
+    )
+    assert stale_scenarios(tmp_path, CHART / "apps") == ["knative-values.yaml: fleet"]

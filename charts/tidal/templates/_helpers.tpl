@@ -122,3 +122,18 @@ OTEL_* variables of a service or gateway container when `tracing.endpoint` is se
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+A service's own setting, else the chart-wide one: dict with svc, key and default. `hasKey`,
+not `default`: an explicit 0 (minScale, thresholds) is a value, not a missing one.
+*/}}
+{{- define "tidal.setting" -}}
+{{- if hasKey .svc .key }}{{ index .svc .key }}{{ else }}{{ .default }}{{ end }}
+{{- end }}
+
+{{/*
+Name of the KafkaSink the chart creates for dead letters (knative.deadLetterSink).
+*/}}
+{{- define "tidal.deadLetterSinkName" -}}
+{{ include "tidal.fullname" . }}-dead-letters
+{{- end }}
