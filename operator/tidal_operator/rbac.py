@@ -1,7 +1,8 @@
 """The operator's ClusterRole rules, derived from what the code touches.
 
 kopf's own needs (discovery, namespaces, events), the custom resources and their status, and
-the children's kinds from `tidal_operator.kube` (patched unless immutable). charts/tidal renders
+the children's kinds from `tidal_operator.kube`, written by server-side apply (a PATCH, which
+the API server authorizes as patch, and as create too when it creates). charts/tidal renders
 these rules (``python -m tidal_operator.rbac --out charts/tidal/files/operator``, checked for
 drift by tests/deploy); ``k8s/operator/rbac.yaml`` carries the same rules with comments.
 """
@@ -16,7 +17,7 @@ from typing import Final
 import yaml
 
 from tidal_operator.crds import GROUP
-from tidal_operator.kube import IMMUTABLE, RESOURCES
+from tidal_operator.kube import RESOURCES
 from tidal_operator.reconciling import BACKUP_POLICY, DLQ_ARCHIVE
 
 FILE_NAME: Final = "rbac-rules.yaml"
@@ -41,7 +42,7 @@ def cluster_rules() -> list[Rule]:
     children = sorted({child for kind in kinds for child in kind.managed})
     for child in children:
         api_version, plural = RESOURCES[child]
-        verbs = ["get", "list", "create"] + ([] if child in IMMUTABLE else ["patch"]) + ["delete"]
+        verbs = ["get", "list", "create", "patch", "delete"]
         rules.append(_rule(api_version.rpartition("/")[0], [plural], verbs))
     rules.append(_rule("", ["pods"], ["list"]))
     return rules

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import kmock
 import pytest
 from operator_harness import Cluster, eventually
 
 from tidal_operator.dlqs import PAUSED_REPLICAS
+from tidal_operator.rbac import cluster_rules
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -71,4 +73,45 @@ async def test_moving_a_policy_to_server_side_encryption_drops_the_key_volume(
         return "encryption-key" not in await volumes()
 
     await eventually(unkeyed, what="the key volume removed")
+    await cluster.delete_custom()
+
+
+def verbs_of(request: Any) -> set[str]:
+    """The verbs the API server authorizes a request with: a server-side apply is a patch,
+    and a create too when it creates."""
+    if request.method == "PATCH":
+        return (
+            {"patch", "create"}
+            if "apply-patch" in request.headers.get("Content-Type", "")
+            else {"patch"}
+        )
+    if request.method == "GET":
+        return {"watch"} if request.params.get("watch") else {"get" if request.name else "list"}
+    return {"POST": {"create"}, "DELETE": {"delete"}}.get(str(request.method), {"?"})
+
+
+async def test_every_request_of_the_operator_is_granted_by_its_rules(
+    cluster: Cluster, emulator: kmock.KubernetesEmulator
+) -> None:
+    """kmock checks no RBAC: compare what the operator asked with what its ClusterRole grants
+    (a Job created by server-side apply needs patch, which create-only Jobs lacked)."""
+    await cluster.create("DLQArchive", "orders", ARCHIVE | {"redrive": {"runId": "r1"}})
+    await cluster.create("BackupPolicy", "orders", POLICY)
+
+    async def redrive_job() -> list[str]:
+        return [name for name in await cluster.names("Job") if "-redrive-" in name]
+
+    await eventually(redrive_job, what="the re-drive Job")
+    await eventually(lambda: cluster.get("CronJob", "orders-backup"), what="the backup CronJob")
+    granted: dict[tuple[str, str], set[str]] = {}
+    for rule in cluster_rules():
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                granted.setdefault((group, resource), set()).update(rule["verbs"])
+    children = {"cronjobs", "jobs", "deployments", "scaledobjects", "pods"}
+    asked = [r for r in list(emulator) if r.resource is not None and r.resource.plural in children]
+    assert any(r.resource.plural == "jobs" and r.method == "PATCH" for r in asked)
+    for request in asked:
+        key = (request.resource.group or "", request.resource.plural)
+        assert verbs_of(request) <= granted.get(key, set()), (request.method, key)
     await cluster.delete_custom()
