@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tidal_operator.crds import GROUP
-from tidal_operator.kube import IMMUTABLE, RESOURCES
+from tidal_operator.kube import RESOURCES
 from tidal_operator.reconciling import BACKUP_POLICY, DLQ_ARCHIVE
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "k8s" / "operator"
@@ -82,9 +82,8 @@ def expected_rules() -> dict[tuple[str, str], set[str]]:
     for child in {*BACKUP_POLICY.managed, *DLQ_ARCHIVE.managed}:
         api_version, plural = RESOURCES[child]
         group = api_version.rpartition("/")[0]
-        rules[(group, plural)] = {"get", "list", "create", "delete"} | (
-            set() if child in IMMUTABLE else {"patch"}
-        )
+        # server-side apply creates too: patch, and create when it creates (Jobs as well)
+        rules[(group, plural)] = {"get", "list", "create", "patch", "delete"}
     rules[("", "pods")] = {"list"}
     return rules
 
