@@ -26,6 +26,10 @@ RESOURCES: Final = {
     "Deployment": ("apps/v1", "deployments"),
     "ScaledObject": ("keda.sh/v1alpha1", "scaledobjects"),
 }
+LEGACY_MANAGERS: Final = frozenset({"Python"})
+"""Managers of children an earlier operator created with a plain POST: it sent no fieldManager,
+so the API server named the manager after the User-Agent's first product (aiohttp's
+``Python/3.x aiohttp/y``; apiserver pkg/endpoints/handlers/create.go, managerOrUserAgent)."""
 IMMUTABLE: Final = frozenset({"Job"})  # a Job's pod template cannot change: applied once
 
 
@@ -60,6 +64,37 @@ def matches(item: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
     """The item carries every label (lists are filtered here too, not only by the server)."""
     have = item.get("metadata", {}).get("labels") or {}
     return all(have.get(key) == value for key, value in labels.items())
+
+
+def union(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    """Two FieldsV1 sets as one."""
+    merged = dict(a)
+    for key, value in b.items():
+        merged[key] = union(merged.get(key, {}), value)
+    return merged
+
+
+def adopted(managed: list[Manifest]) -> list[Manifest] | None:
+    """managedFields with the fields of ``LEGACY_MANAGERS``' Update entries moved into this
+    operator's Apply entry, so that the next apply removes those it no longer sends (as
+    client-go's csaupgrade does for kubectl); None when there is nothing to hand over."""
+    legacy = [
+        entry
+        for entry in managed
+        if entry.get("manager") in LEGACY_MANAGERS
+        and entry.get("operation") == "Update"
+        and not entry.get("subresource")
+    ]
+    ours = [
+        e for e in managed if (e.get("manager"), e.get("operation")) == (FIELD_MANAGER, "Apply")
+    ]
+    if not legacy or len(ours) != 1:
+        return None
+    fields = dict(ours[0].get("fieldsV1") or {})
+    for entry in legacy:
+        fields = union(fields, entry.get("fieldsV1") or {})
+    kept = [entry for entry in managed if entry not in legacy]
+    return [{**entry, "fieldsV1": fields} if entry is ours[0] else entry for entry in kept]
 
 
 class HttpKubeApi:
@@ -118,19 +153,42 @@ class HttpKubeApi:
         that keeps every field it set. An existing Job (immutable) is left as it is.
         """
         kind, meta = manifest["kind"], manifest["metadata"]
-        path = collection_path(kind, meta["namespace"])
         if kind in IMMUTABLE:
             existing = await self.get(kind, meta["namespace"], meta["name"])
             if existing is not None:
                 return existing
+        applied = await self._apply(manifest)
+        managed = adopted(applied.get("metadata", {}).get("managedFields") or [])
+        if managed is None:
+            return applied
+        await self._hand_over(applied, managed)
+        return await self._apply(manifest)
+
+    async def _apply(self, manifest: Mapping[str, Any]) -> Manifest:
+        meta = manifest["metadata"]
         return dict(
             await self._call(
                 "PATCH",
-                f"{path}/{meta['name']}",
+                f"{collection_path(manifest['kind'], meta['namespace'])}/{meta['name']}",
                 params={"fieldManager": FIELD_MANAGER, "force": "true"},
                 data=json.dumps(manifest),
                 headers={"Content-Type": "application/apply-patch+yaml"},
             )
+        )
+
+    async def _hand_over(self, obj: Mapping[str, Any], managed: list[Manifest]) -> None:
+        """Write ``managed`` as the object's managedFields, unless it changed meanwhile."""
+        meta = obj["metadata"]
+        patch = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]},
+            {"op": "replace", "path": "/metadata/managedFields", "value": managed},
+        ]
+        await self._call(
+            "PATCH",
+            f"{collection_path(obj['kind'], meta['namespace'])}/{meta['name']}",
+            params={"fieldManager": FIELD_MANAGER},
+            data=json.dumps(patch),
+            headers={"Content-Type": "application/json-patch+json"},
         )
 
     async def list(self, kind: str, namespace: str, labels: Mapping[str, str]) -> list[Manifest]:

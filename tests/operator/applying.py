@@ -10,14 +10,17 @@ another manager still owns them. A POST or a plain PATCH makes its manager (``fi
 the User-Agent's product, as the API server defaults it) the owner of every field it sent, with
 operation Update: a manager that creates with POST and updates with apply is two managers, and a
 field dropped later is kept. Lists of objects that all carry ``name`` merge by name (containers,
-env, volumes, volumeMounts); other lists are atomic. Ownership is kept beside the objects
-(``owners``), not rendered into ``metadata.managedFields``. Used by tests/operator/conftest.py.
+env, volumes, volumeMounts); other lists are atomic. Ownership lives where the API server keeps
+it, in ``metadata.managedFields`` (FieldsV1: ``f:<field>``, ``k:{"name":...}`` for a named list
+item), so a client can read it and hand fields over by patching it. Used by
+tests/operator/conftest.py.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -27,6 +30,7 @@ from operator_harness import VersioningEmulator
 
 Path = tuple[Any, ...]
 Key = tuple[Any, str | None, str]
+Owners = dict[tuple[str, str], set[Path]]
 APPLY = "application/apply-patch+yaml"
 IDENTITY = frozenset({("metadata", "name"), ("metadata", "namespace"), ("apiVersion",), ("kind",)})
 SERVER_SET = frozenset({"resourceVersion", "managedFields", "uid", "creationTimestamp"})
@@ -108,10 +112,6 @@ class ApplyingEmulator(VersioningEmulator):
 
     _applied_versions = itertools.count(10_000)
 
-    def __attrs_post_init__(self) -> None:
-        super().__attrs_post_init__()
-        self.owners: dict[Key, dict[tuple[str, str], set[Path]]] = {}
-
     async def _handle(self, request: kmock.Request) -> Any:
         content = request.headers.get("Content-Type", "")
         k8s = request.resource is not None
@@ -131,13 +131,15 @@ class ApplyingEmulator(VersioningEmulator):
 
     def _own_update(self, request: kmock.Request) -> None:
         """A POST or plain PATCH: its manager owns what it sent (operation Update)."""
-        if request.params.get("dryRun"):
+        key = self._key(request)
+        if request.params.get("dryRun") or key not in self._objects or self._objects[key].deleted:
             return
         fields = set(leaves(configuration(request.data))) - IDENTITY
-        owners = self.owners.setdefault(self._key(request), {})
+        owners = owners_of(self._objects[key].raw)
         for paths in owners.values():
             paths -= fields
         owners.setdefault((manager_of(request), "Update"), set()).update(fields)
+        self._objects[key].patch({"metadata": {"managedFields": rendered(owners)}})
 
     async def _apply(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         config = configuration(request.data)
@@ -145,9 +147,7 @@ class ApplyingEmulator(VersioningEmulator):
         async with self._lock:
             exists = key in self._objects and not self._objects[key].deleted
             current: dict[str, Any] = copy.deepcopy(self._objects[key].raw) if exists else {}
-            owners = self.owners.setdefault(key, {})
-            if not exists:
-                owners.clear()
+            owners = owners_of(current)
             fields = set(leaves(config)) - IDENTITY
             mine = owners.setdefault((manager, "Apply"), set())
             for other, paths in owners.items():
@@ -160,6 +160,7 @@ class ApplyingEmulator(VersioningEmulator):
             owners[(manager, "Apply")] = fields
             version = str(next(self._applied_versions))
             result.setdefault("metadata", {})["resourceVersion"] = version
+            result["metadata"]["managedFields"] = rendered(owners)
             if exists:
                 self._objects[key].delete()
                 self._objects[key].create(result)
@@ -169,6 +170,51 @@ class ApplyingEmulator(VersioningEmulator):
                 event = "ADDED"
             await self._buses[request.resource].put({"type": event, "object": result})
         return aiohttp.web.json_response(result, status=200 if exists else 201)
+
+
+def _step(key: str) -> Any:
+    return ("name", json.loads(key[2:])["name"]) if key.startswith("k:") else key[2:]
+
+
+def _paths(trie: Mapping[str, Any], prefix: Path = ()) -> Iterator[Path]:
+    if not trie:
+        yield prefix
+    for key, sub in trie.items():
+        if key != ".":
+            yield from _paths(sub, (*prefix, _step(key)))
+
+
+def owners_of(obj: Mapping[str, Any]) -> Owners:
+    """Each (manager, operation)'s fields, read from ``metadata.managedFields``."""
+    owners: Owners = {}
+    for entry in obj.get("metadata", {}).get("managedFields") or []:
+        fields = set(_paths(entry.get("fieldsV1") or {})) - {()}
+        owners.setdefault((entry["manager"], entry["operation"]), set()).update(fields)
+    return owners
+
+
+def rendered(owners: Owners) -> list[dict[str, Any]]:
+    """``metadata.managedFields`` of ``owners`` (entries that own nothing are dropped)."""
+    entries = []
+    for (manager, operation), paths in sorted(owners.items()):
+        trie: dict[str, Any] = {}
+        for path in sorted(paths, key=str):
+            node = trie
+            for step in path:
+                name = (
+                    f"k:{json.dumps({'name': step[1]})}" if isinstance(step, tuple) else f"f:{step}"
+                )
+                node = node.setdefault(name, {})
+        if trie:
+            entries.append(
+                {
+                    "manager": manager,
+                    "operation": operation,
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": trie,
+                }
+            )
+    return entries
 
 
 def configuration(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,12 +6,13 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import kmock
 import kopf
 import pytest
 from operator_harness import NAMESPACE
 
-from tidal_operator.kube import FIELD_MANAGER, HttpKubeApi, KubeError, collection_path
+from tidal_operator.kube import FIELD_MANAGER, HttpKubeApi, KubeError, adopted, collection_path
 
 
 @pytest.fixture
@@ -149,3 +150,40 @@ async def test_a_kind_the_cluster_does_not_serve_is_an_error_with_its_status(
     with pytest.raises(KubeError) as failed:
         await api.list("ScaledObject", NAMESPACE, {})
     assert failed.value.status == 404
+
+
+async def test_children_an_earlier_operator_created_by_post_are_taken_over(
+    api: HttpKubeApi, emulator: kmock.KubernetesEmulator
+) -> None:
+    """Its POSTs carried no fieldManager: the API server named the manager after aiohttp's
+    User-Agent, "Python", which keeps owning every field it set. The first apply hands those
+    fields over to tidal-operator, so a field the operator no longer sends goes."""
+    url = collection_path("CronJob", NAMESPACE)
+    legacy = cronjob("0 2 * * *")
+    legacy["metadata"]["annotations"] = {"autoscaling.keda.sh/paused-replicas": "0"}
+    agent = {"User-Agent": aiohttp.http.SERVER_SOFTWARE}  # what the old client sent
+    async with emulator.request("POST", url, json=legacy, headers=agent) as response:
+        assert response.status < 400
+    created = await api.get("CronJob", NAMESPACE, "nightly")
+    assert created is not None
+    assert [e["manager"] for e in created["metadata"]["managedFields"]] == ["Python"]
+    await api.apply(cronjob("0 2 * * *"))
+    stored = await api.get("CronJob", NAMESPACE, "nightly")
+    assert stored is not None
+    assert "annotations" not in stored["metadata"]
+    managers = {(e["manager"], e["operation"]) for e in stored["metadata"]["managedFields"]}
+    assert managers == {(FIELD_MANAGER, "Apply")}
+
+
+def test_only_the_legacy_creators_fields_are_handed_over() -> None:
+    ours = {"manager": FIELD_MANAGER, "operation": "Apply", "fieldsV1": {"f:spec": {"f:a": {}}}}
+    legacy = {"manager": "Python", "operation": "Update", "fieldsV1": {"f:spec": {"f:b": {}}}}
+    hpa = {"manager": "kube-controller-manager", "operation": "Update", "fieldsV1": {"f:x": {}}}
+    status = {**legacy, "subresource": "status"}
+    assert adopted([ours, legacy, hpa, status]) == [
+        {**ours, "fieldsV1": {"f:spec": {"f:a": {}, "f:b": {}}}},
+        hpa,
+        status,
+    ]
+    assert adopted([ours, hpa]) is None
+    assert adopted([legacy]) is None
