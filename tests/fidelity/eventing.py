@@ -94,8 +94,11 @@ def check_trigger(doc: Doc, cluster: Cluster) -> Iterator[str]:
             yield f"filter attribute name {name!r} must match {ATTRIBUTE.pattern}"
     yield from _filters(spec.get("filters"), "filters")
     subscriber = spec.get("subscriber") or {}
-    if not subscriber.get("ref") and not subscriber.get("uri"):
+    ref = subscriber.get("ref") or {}
+    if not ref and not subscriber.get("uri"):
         yield "subscriber needs a ref or a uri"
+    if ref and cluster.objects and not cluster.has(ref.get("kind", ""), ref.get("name", "")):
+        yield f"subscriber {ref.get('kind')}/{ref.get('name')} is not in the release"
 
 
 def check_delivery(doc: Doc, cluster: Cluster) -> Iterator[str]:

@@ -162,6 +162,13 @@ CASES: list[tuple[str, str, str, Mutation, str]] = [
         spec("filters", [{"exact": {"type": "a"}, "prefix": {"type": "b"}}]),
         "multiple dialects",
     ),
+    (
+        "eventing-trigger",
+        "knative",
+        TRIGGER,
+        lambda d: d["spec"]["subscriber"]["ref"].__setitem__("name", "billing"),
+        "not in the release",
+    ),
     ("eventing-delivery", "knative", TRIGGER, delivery("backoffDelay", "PT0.05S"), "one decimal"),
     ("eventing-delivery", "knative", TRIGGER, delivery("backoffDelay", "0.5s"), "ISO-8601"),
     ("eventing-delivery", "knative", TRIGGER, delivery("backoffDelay", "PT0S"), "zero"),

@@ -45,7 +45,7 @@ from tidal.settings import Settings
     type=int,
     default=0,
     show_default=True,
-    help="Lag above which the worker scales from zero.",
+    help="Lag above which the worker scales from zero; only 0 is accepted (events would wait).",
 )
 def manifests(
     reference: str,
