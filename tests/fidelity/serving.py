@@ -189,11 +189,16 @@ def registry(image: str) -> str:
 
 
 def check_images(doc: Doc, cluster: Cluster) -> Iterator[str]:
+    """A local build (the dev loop) is in no registry: Knative must skip resolving its tag
+    (resolve.go:101) and it must not go by digest, which only a registry gives (a digest
+    reference is taken as is, resolve.go:91, and then not found on the node)."""
     if not cluster.local_images:
         return
     for container in _containers(doc):
         image = container.get("image", "")
-        if "@sha256:" not in image and registry(image) not in SKIPPED_REGISTRIES:
+        if "@sha256:" in image:
+            yield f"image {image}: a local build has no registry digest to be pulled by"
+        elif registry(image) not in SKIPPED_REGISTRIES:
             yield f"image {image}: Knative resolves it at {registry(image)}: no local build there"
 
 

@@ -278,6 +278,13 @@ def test_images_knative_would_resolve_at_a_registry_are_caught_in_the_dev_loop()
         if doc["kind"] == "Service" and doc["apiVersion"] == "serving.knative.dev/v1":
             doc["spec"]["template"]["spec"]["containers"][0]["image"] = "kind.local/tidal-fleet:t1"
     assert violations(RULES, docs, local) == []
+    by_digest = f"tidal-fleet:t1@sha256:{'0' * 64}"  # skaffold's old tag@digest template
+    for doc in docs:
+        if doc["kind"] == "Service" and doc["apiVersion"] == "serving.knative.dev/v1":
+            doc["spec"]["template"]["spec"]["containers"][0]["image"] = by_digest
+    assert {v.message.split(": ", 1)[1] for v in violations(RULES, docs, local)} == {
+        "a local build has no registry digest to be pulled by"
+    }
 
 
 def test_every_rule_cites_upstream_file_and_lines() -> None:
