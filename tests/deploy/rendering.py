@@ -41,13 +41,6 @@ def load_yaml(path: Path) -> dict[str, Any]:
     return dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
 
 
-def app_values() -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for path in sorted((CHART / "apps").glob("*-values.yaml")):
-        values = deep_merge(values, load_yaml(path))
-    return values
-
-
 def scenario_values(scenario: str) -> dict[str, Any]:
     """A scenario's values: its ci file alone, as chart-testing uses it."""
     return load_yaml(CHART / "ci" / f"{scenario}-values.yaml")
