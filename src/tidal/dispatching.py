@@ -30,7 +30,7 @@ from tidal.errors import (
 )
 from tidal.events import Event
 from tidal.idempotency import Claim, Idempotency, payload_hash
-from tidal.observability import hooks
+from tidal.observability import hooks, logs
 from tidal.stats import Stats
 from tidal.timeouts import Watchdog
 
@@ -271,11 +271,25 @@ class Dispatcher:
             self.stats.bump(sub.name, "retried", event_type=event.type)
             delay = exc.delay if isinstance(exc, RetryableError) and exc.delay is not None else None
             wait = sub.policy.delay(attempt, rng=self.rng) if delay is None else delay
-            log.info("retrying %s on %s in %.3fs: %r", event.id, sub.name, wait, exc)
+            log.info(  # the traceback once, at an event's first failure
+                "retrying %s on %s in %.3fs: %r",
+                event.id,
+                sub.name,
+                wait,
+                exc,
+                exc_info=exc if attempt == 1 else None,
+                extra=logs.event_fields(event, subscription=sub.name, attempt=attempt),
+            )
             return Retry(error=exc, delay=wait, failed_at=now)
         self.stats.bump(sub.name, "failed", event_type=event.type)
         log.warning(
-            "giving up on %s in %s after %d attempt(s): %r", event.id, sub.name, attempt, exc
+            "giving up on %s in %s after %d attempt(s): %r",
+            event.id,
+            sub.name,
+            attempt,
+            exc,
+            exc_info=exc,
+            extra=logs.event_fields(event, subscription=sub.name, attempt=attempt),
         )
         failure = Failure.from_exception(
             exc,

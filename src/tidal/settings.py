@@ -8,10 +8,13 @@ keyword arguments instead of touching ``os.environ``. Knative's ``K_SINK``, ``K_
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# what redis-py's ``from_url`` accepts
+REDIS_SCHEMES: Final = ("redis", "rediss", "unix")
 
 
 class IdempotencySettings(BaseModel):
@@ -36,6 +39,15 @@ class IdempotencySettings(BaseModel):
     memory_max_bytes: int = Field(
         64 * 1024 * 1024, ge=1, description="memory backend: bytes of records kept at most (64 MiB)"
     )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _has_scheme(cls, value: SecretStr) -> SecretStr:
+        scheme = value.get_secret_value().partition("://")[0]
+        if scheme not in REDIS_SCHEMES:
+            schemes = ", ".join(f"{s}://" for s in REDIS_SCHEMES)
+            raise ValueError(f"a Redis URL starts with {schemes} (e.g. redis://127.0.0.1:6379/0)")
+        return value
 
 
 class KafkaSettings(BaseModel):
@@ -149,8 +161,10 @@ class ObservabilitySettings(BaseModel):
         "auto",
         description="auto: trace when OTEL_TRACES_EXPORTER or an OTLP endpoint is set",
     )
-    log_format: Literal["json", "text"] = Field(
-        "json", description="json: one object per line; text: for a terminal"
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto",
+        description="json: one object per line; text: for a terminal; auto: text when stderr"
+        " is a terminal, else json",
     )
 
 

@@ -1,17 +1,28 @@
 """``tidal run module:app``: serve one App over HTTP (Knative), or consume Kafka (KEDA).
 
 ``--transport kafka`` runs the App as a consumer-group worker (`tidal.transports.kafka`).
+Before serving it logs each subscription with its filters, warns about an App without any and
+about ``TIDAL_*`` variables no setting reads; a bad setting, reference or unreachable server is
+one ``Error:`` line naming what to change (`tidal.cli.environment`, `tidal.cli.failures`).
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import sys
 
 import click
 
+from tidal.app import App, Subscription
+from tidal.cli.environment import load_settings, misspelt
+from tidal.cli.failures import explain
 from tidal.errors import ConfigurationError
 from tidal.loading import load_app
 from tidal.settings import Settings
+
+log = logging.getLogger("tidal.run")
 
 
 @click.command()
@@ -22,17 +33,36 @@ from tidal.settings import Settings
     "--transport", type=click.Choice(["http", "kafka"]), default="http", show_default=True
 )
 def run(reference: str, host: str | None, port: int | None, transport: str) -> None:
-    """Serve (http) or consume for (kafka) the App at REFERENCE (``package.module:app``)."""
+    """Serve (http) or consume for (kafka) the App at REFERENCE: ``package.module:app`` or a
+    file, ``./handlers.py[:app]``."""
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = load_settings(os.environ, **overrides)
     sys.path.insert(0, ".")
     try:
         app = load_app(reference)
     except ConfigurationError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(str(exc)) from None
     from tidal.observability import setup as observe
 
-    observe(settings, service=settings.service or app.name, metrics_listener=transport == "kafka")
+    try:
+        observe(
+            settings, service=settings.service or app.name, metrics_listener=transport == "kafka"
+        )
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+    for warning in misspelt(os.environ):
+        log.warning(warning)
+    announce(app, transport)
+    try:
+        _serve(app, settings, transport)
+    except Exception as exc:
+        message = explain(exc, settings)
+        if message is None:
+            raise
+        raise click.ClickException(message) from None
+
+
+def _serve(app: App, settings: Settings, transport: str) -> None:
     if transport == "kafka":
         from tidal.transports.kafka.running import run as consume_kafka
 
@@ -41,3 +71,24 @@ def run(reference: str, host: str | None, port: int | None, transport: str) -> N
     from tidal.transports.http.serving import run as serve_http
 
     serve_http(app, settings)
+
+
+def announce(app: App, transport: str) -> None:
+    """Log what the App subscribes to, one line per subscription; warn when it is nothing."""
+    if not app.subscriptions:
+        log.warning(
+            "app %s has no subscriptions: it will receive nothing (add handlers with @app.on)",
+            app.name,
+        )
+        return
+    log.info("app %s (%s): %d subscription(s)", app.name, transport, len(app.subscriptions))
+    for sub in app.subscriptions:
+        log.info("  %s: %s", sub.name, describe(sub), extra={"subscription": sub.name})
+
+
+def describe(sub: Subscription) -> str:
+    """A subscription's filters and content pattern in one line (``every event`` without)."""
+    parts = [json.dumps(f, separators=(",", ":"), default=str) for f in sub.filters]
+    if sub.data_pattern is not None:
+        parts.append("data " + json.dumps(sub.data_pattern, separators=(",", ":"), default=str))
+    return " and ".join(parts) or "every event"

@@ -5,7 +5,10 @@
 handler's ``ctx.logger`` add ``subscription``, ``event_id``, ``event_type``, ``event_source`` and
 ``attempt`` (the dispatcher passes them as ``extra``); ``trace_id`` / ``span_id`` appear inside a
 span when tracing is on (an unsampled event's ``ctx.logger`` passes those it forwards as
-``extra``); any other ``extra`` keys are kept, and exceptions go in ``error``.
+``extra``); any other ``extra`` keys are kept, and exceptions go in ``error``. The dispatcher's
+own lines about an event (retrying, giving up) carry the same fields. `TextFormatter` is the
+terminal's form: the message, then those fields as ``key=value``, then the traceback; style
+``auto`` picks it when stderr is a terminal.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+from tidal.events import Event
 from tidal.observability import hooks
+from tidal.observability.sampling import parse_traceparent
 
 TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # Attributes every LogRecord has: everything else on a record came from ``extra``.
@@ -24,6 +29,7 @@ _STANDARD: Final = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__d
     "message",
     "asctime",
     "taskName",
+    "color_message",  # uvicorn's copy of the message with terminal escape codes
 }
 
 
@@ -54,15 +60,57 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+def event_fields(event: Event, *, subscription: str, attempt: int) -> dict[str, Any]:
+    """The ``extra`` of a line about ``event`` on ``subscription``: what operators filter by
+    (``event_id``, ``event_type``, ``event_source``, ``subscription``, ``attempt``) and, when the
+    event has a trace, ``trace_id`` (with tracing on, the ids its handling forwards)."""
+    fields: dict[str, Any] = {
+        "event_id": event.id,
+        "event_type": event.type,
+        "event_source": event.source,
+        "subscription": subscription,
+        "attempt": attempt,
+    }
+    tracer = hooks.tracer
+    if tracer is not None:
+        fields["trace_id"], fields["span_id"] = tracer.ids_for(event)
+        return fields
+    parent = parse_traceparent(event.get_extension("traceparent"))
+    if parent is not None:
+        fields["trace_id"] = parent.trace_id
+    return fields
+
+
 def _timestamp(created: float) -> str:
     return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
 
 
-def configure(*, level: str, style: Literal["json", "text"], service: str) -> None:
+class TextFormatter(logging.Formatter):
+    """One line per record for a terminal: time, level, logger, message, then the record's
+    ``extra`` fields (event id, subscription, attempt, ...) as ``key=value``, then any traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        fields = [
+            f"{key}={value}" for key, value in record.__dict__.items() if key not in _STANDARD
+        ]
+        return f"{line} [{' '.join(fields)}]" if fields else line
+
+
+def resolve(style: Literal["auto", "json", "text"], stream: Any = None) -> Literal["json", "text"]:
+    """``auto``: text when ``stream`` (stderr) is a terminal, JSON otherwise (a pod's logs)."""
+    if style != "auto":
+        return style
+    isatty = getattr(stream if stream is not None else sys.stderr, "isatty", None)
+    return "text" if isatty is not None and isatty() else "json"
+
+
+def configure(*, level: str, style: Literal["auto", "json", "text"], service: str) -> None:
     """Send every log record to stderr at ``level``, as JSON lines or plain text."""
     handler = logging.StreamHandler(sys.stderr)
-    formatter = (
-        JsonFormatter(service=service) if style == "json" else logging.Formatter(TEXT_FORMAT)
-    )
+    formatter = JsonFormatter(service=service) if resolve(style) == "json" else TextFormatter()
     handler.setFormatter(formatter)
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)

@@ -81,16 +81,14 @@ class KafkaWorker:
 
     async def start(self) -> None:
         """Connect, create missing retry / dead-letter topics, join every group."""
-        await self.publisher.start()
-        started: list[SubscriptionWorker] = []
         try:
+            await self.publisher.start()
             if self.settings.kafka.create_topics:
                 await ensure_topics(self.settings.kafka, self._own_topics())
             for worker in self.workers:
                 await worker.start()
-                started.append(worker)
         except BaseException:
-            for worker in started:
+            for worker in self.workers:  # started or not: none is left unclosed
                 await worker.consumer.stop()
             await self._close_clients()
             raise

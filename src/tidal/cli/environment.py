@@ -1,0 +1,108 @@
+"""Reading `Settings` for a command: one ``Error:`` line per bad variable, warnings for typos.
+
+`tidal run` calls `load_settings` (a `click.ClickException` naming the variable and the values it
+takes, instead of pydantic's traceback) and `misspelt` (a ``TIDAL_*`` variable that is no
+setting, with the closest one: ``TIDAL_IDEMPOTENCY_BACKEND`` -> ``TIDAL_IDEMPOTENCY__BACKEND``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
+
+import click
+from pydantic import AliasChoices, BaseModel, ValidationError
+from pydantic_settings import SettingsError
+
+from tidal.settings import Settings
+
+PREFIX: Final = "TIDAL_"
+NESTED: Final = "__"
+# variables of other programs that share the prefix (the operator reads its own)
+FOREIGN: Final = ("TIDAL_OPERATOR_",)
+
+
+def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
+    """`Settings` from the environment and ``overrides``; a bad value is one `ClickException`."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise click.ClickException(_explain(exc, environ)) from None
+    except SettingsError as exc:  # a JSON-valued variable that is not JSON
+        raise click.ClickException(f"{exc}; nested values take JSON (see docs/kafka.md)") from None
+
+
+def _explain(exc: ValidationError, environ: Mapping[str, str]) -> str:
+    lines = []
+    for error in exc.errors():
+        name = variable(tuple(str(part) for part in error["loc"]), environ)
+        value = environ.get(name, error.get("input"))
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{name}={value!r}: {message}{_hint(error)}")
+    return "; ".join(lines)
+
+
+def _hint(error: Mapping[str, Any]) -> str:
+    if error["type"] == "literal_error":
+        return " (set one of those, or unset it for the default)"
+    return " (fix or unset it for the default)"
+
+
+def variable(loc: tuple[str, ...], environ: Mapping[str, str]) -> str:
+    """The environment variable behind a validation error's ``loc`` (the alias that is set)."""
+    if loc and loc[0].isupper():  # an alias (TIDAL_PORT / PORT): name the one that is set
+        field = _field_with_alias(loc[0])
+        if field is not None:
+            for alias in _aliases(field):
+                if alias in environ:
+                    return alias
+        return loc[0]
+    return PREFIX + NESTED.join(part.upper() for part in loc)
+
+
+def _field_with_alias(alias: str) -> str | None:
+    for name, info in Settings.model_fields.items():
+        if alias in _aliases_of(info.validation_alias):
+            return name
+    return None
+
+
+def _aliases(field: str) -> list[str]:
+    return [a for a in _aliases_of(Settings.model_fields[field].validation_alias) if a.isupper()]
+
+
+def _aliases_of(alias: object) -> list[str]:
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices]
+    return [alias] if isinstance(alias, str) else []
+
+
+def known_variables() -> set[str]:
+    """Every variable `Settings` reads: ``TIDAL_<FIELD>``, ``TIDAL_<FIELD>__<SUBFIELD>``,
+    and aliases such as ``PORT`` / ``K_SINK``."""
+    return set(_variables(Settings, PREFIX))
+
+
+def _variables(model: type[BaseModel], prefix: str) -> Iterator[str]:
+    for name, info in model.model_fields.items():
+        aliases = [a for a in _aliases_of(info.validation_alias) if a.isupper()]
+        yield from aliases or [prefix + name.upper()]
+        nested = info.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseModel):
+            yield from _variables(nested, f"{prefix}{name.upper()}{NESTED}")
+
+
+def misspelt(environ: Mapping[str, str]) -> list[str]:
+    """A warning per ``TIDAL_*`` variable that no setting reads, naming the closest one."""
+    known = known_variables()
+    warnings = []
+    for name in sorted(environ):
+        if not name.startswith(PREFIX) or name in known or name.startswith(FOREIGN):
+            continue
+        if any(name.startswith(k + NESTED) for k in known):  # a key of a mapping setting
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else " (no setting has a similar name)"
+        warnings.append(f"{name} is not a tidal setting and is ignored{hint}")
+    return warnings
