@@ -288,3 +288,24 @@ async def test_metrics_endpoint_says_so_when_metrics_are_off() -> None:
         response = await client.get("/metrics")
     assert response.status_code == 404
     assert response.json()["error"] == "metrics_disabled"
+
+
+def test_a_kafka_worker_exports_no_operator_or_http_families() -> None:
+    """Issue 18 item 8: the worker's /metrics showed empty ``# TYPE`` lines for ``tidal_backup_*``
+    (the operator's), ``tidal_dlq_archive_*`` (the drainers') and ``tidal_http_requests``."""
+    gc.collect()  # sources of earlier tests' receivers go with them
+    kafka = KafkaMetrics()
+    group = kafka.subscriptions["orders"] = SubscriptionMeasures(group="tidal.shop.orders")
+    group.partitions[("orders", 0)] = PartitionMeasures(log_end=10, committed=4)
+    source = register(
+        kafka, Source(service="shop", transport="kafka", stats=kafka.stats, consumer=kafka)
+    )
+    body = render()[0].decode()
+    unregister(source)
+    families = {line.split()[2] for line in body.splitlines() if line.startswith("# TYPE")}
+    assert "tidal_consumer_lag" in families
+    assert "tidal_events" in families or "tidal_events_total" in families
+    foreign = sorted(
+        f for f in families if f.startswith(("tidal_backup", "tidal_dlq", "tidal_http"))
+    )
+    assert foreign == []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator, Mapping
-from typing import Any, Final
+from typing import Any, Final, get_origin
 
 import click
 from pydantic import AliasChoices, BaseModel, ValidationError
@@ -81,13 +81,19 @@ def _aliases_of(alias: object) -> list[str]:
 def known_variables() -> set[str]:
     """Every variable `Settings` reads: ``TIDAL_<FIELD>``, ``TIDAL_<FIELD>__<SUBFIELD>``,
     and aliases such as ``PORT`` / ``K_SINK``."""
-    return set(_variables(Settings, PREFIX))
+    return {name for name, _ in _variables(Settings, PREFIX)}
 
 
-def _variables(model: type[BaseModel], prefix: str) -> Iterator[str]:
+def _mappings() -> tuple[str, ...]:
+    """Variables of mapping settings, whose keys may follow: ``TIDAL_KAFKA__GROUP_IDS__<SUB>``."""
+    return tuple(name + NESTED for name, mapping in _variables(Settings, PREFIX) if mapping)
+
+
+def _variables(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, bool]]:
     for name, info in model.model_fields.items():
         aliases = [a for a in _aliases_of(info.validation_alias) if a.isupper()]
-        yield from aliases or [prefix + name.upper()]
+        mapping = get_origin(info.annotation) is dict
+        yield from ((variable, mapping) for variable in aliases or [prefix + name.upper()])
         nested = info.annotation
         if isinstance(nested, type) and issubclass(nested, BaseModel):
             yield from _variables(nested, f"{prefix}{name.upper()}{NESTED}")
@@ -95,12 +101,10 @@ def _variables(model: type[BaseModel], prefix: str) -> Iterator[str]:
 
 def misspelt(environ: Mapping[str, str]) -> list[str]:
     """A warning per ``TIDAL_*`` variable that no setting reads, naming the closest one."""
-    known = known_variables()
+    known, mappings = known_variables(), _mappings()
     warnings = []
     for name in sorted(environ):
-        if not name.startswith(PREFIX) or name in known or name.startswith(FOREIGN):
-            continue
-        if any(name.startswith(k + NESTED) for k in known):  # a key of a mapping setting
+        if not name.startswith(PREFIX) or name in known or name.startswith(FOREIGN + mappings):
             continue
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]}?" if close else " (no setting has a similar name)"

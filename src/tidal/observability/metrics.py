@@ -64,14 +64,19 @@ class TidalCollector(Collector):
         yield from _events(with_stats)
         yield _durations(with_stats)
         yield _in_flight(with_stats)
-        yield _http(sources)
-        yield from _consumers(sources)
+        # families of one kind of process only (HTTP, Kafka consumer, operator, drainer): none
+        # at all, not empty ``# TYPE`` lines, where no source produces them
+        yield from _present([_http(sources), *_consumers(sources)])
         for kind in NAMES_BY_KIND:
-            yield from _runs(sources, kind)
+            yield from _present(_runs(sources, kind))
         yield from _process(sources)
 
     def describe(self) -> Iterable[Metric]:
         return ()  # no describe-time collection: sources come and go
+
+
+def _present(families: Iterable[Metric]) -> Iterator[Metric]:
+    return (family for family in families if family.samples)
 
 
 def make_registry() -> CollectorRegistry:
