@@ -31,7 +31,8 @@ def records() -> Iterator[list[logging.LogRecord]]:
 
     handler, logger = Keep(), logging.getLogger("tidal.dispatch")
     logger.addHandler(handler)
-    level, logger.level = logger.level, logging.DEBUG
+    level = logger.level
+    logger.setLevel(logging.DEBUG)  # setLevel, not .level: it clears the enabled-for cache
     yield caught
     logger.removeHandler(handler)
     logger.setLevel(level)
