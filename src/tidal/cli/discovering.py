@@ -59,6 +59,28 @@ def discover(services_dir: Path) -> list[Service]:
 
 
 def _load(package: str, folder: Path) -> Service | None:
+    try:
+        return _import_service(package, folder)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.partition(".")[0] == package:
+            raise
+        extra = folder.name if folder.name in _extras() else "all"
+        raise ConfigurationError(
+            f"{package}/{folder.name} needs {exc.name!r}, which is not installed: "
+            f"pip install 'tidal[{extra}]' ('tidal[all]' installs what every service needs)"
+        ) from None
+
+
+def _extras() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        return metadata("tidal").get_all("Provides-Extra") or []
+    except PackageNotFoundError:
+        return []
+
+
+def _import_service(package: str, folder: Path) -> Service | None:
     name = folder.name
     app = None
     if (folder / "app.py").is_file():
