@@ -83,15 +83,20 @@ class DeliveryPolicy:
         *,
         max_attempts: int = 3,
         backoff: Backoff = "exponential",
-        delay: str | float = "PT0.2S",
+        delay: str | float | None = None,
         max_delay: str | float = "PT60S",
         jitter: bool = True,
         timeout: str | float | None = "PT30S",
         max_age: str | float | None = None,
         dead_letter: str | None = None,
+        base_delay: str | float | None = None,
     ) -> DeliveryPolicy:
-        """Build a policy from ISO-8601 durations (``"PT0.5S"``) or seconds."""
-        base = parse_duration(delay, name="delay")
+        """Build a policy from ISO-8601 durations (``"PT0.5S"``) or seconds. ``delay`` (Knative's
+        ``backoffDelay``; default 0.2 s) and ``base_delay`` (the field's name) are one setting."""
+        if delay is not None and base_delay is not None:
+            raise ConfigurationError("give delay or base_delay (the same setting), not both")
+        given = delay if delay is not None else base_delay
+        base = parse_duration("PT0.2S" if given is None else given, name="delay")
         return cls(
             max_attempts=max_attempts,
             backoff=backoff,

@@ -63,3 +63,12 @@ def test_iso_delay_renders_for_knative() -> None:
 def test_bad_policies_fail_with_a_clear_message(kwargs: dict[str, object], fragment: str) -> None:
     with pytest.raises(ConfigurationError, match=fragment):
         DeliveryPolicy.of(**kwargs)  # type: ignore[arg-type]
+
+
+def test_of_takes_the_field_name_base_delay_too() -> None:
+    """Issue 18 item 7: ``DeliveryPolicy(base_delay=)`` but ``DeliveryPolicy.of(delay=)``."""
+    assert DeliveryPolicy.of(base_delay="PT2S").base_delay == 2.0
+    assert DeliveryPolicy.of(base_delay=0.5) == DeliveryPolicy.of(delay="PT0.5S")
+    assert DeliveryPolicy.of().base_delay == DeliveryPolicy().base_delay
+    with pytest.raises(ConfigurationError, match="not both"):
+        DeliveryPolicy.of(delay=1, base_delay=1)
