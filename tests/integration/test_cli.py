@@ -98,7 +98,8 @@ def test_send_posts_an_event_and_prints_the_answer(
         check=True,
     )
     assert out.stdout.startswith("200 OK (event id c1)")
-    assert json.loads(out.stdout.splitlines()[1]) == {"for": "c1"}
+    assert out.stdout.splitlines()[1].startswith("reply slow.done (id ")  # the reply's type
+    assert json.loads(out.stdout.splitlines()[2]) == {"for": "c1"}
 
 
 def test_send_from_a_file_in_structured_mode(

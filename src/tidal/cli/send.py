@@ -79,6 +79,9 @@ def send(
     except httpx.HTTPError as exc:
         raise click.ClickException(f"could not reach {url}: {exc}") from exc
     click.echo(f"{response.status_code} {response.reason_phrase} (event id {event.id})")
+    reply = response.headers.get("ce-type")
+    if reply is not None:  # a binary-mode reply event: its data follows
+        click.echo(f"reply {reply} (id {response.headers.get('ce-id')})")
     if response.content:
         click.echo(response.text)
     if response.status_code >= 400:
