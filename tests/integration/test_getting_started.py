@@ -52,7 +52,9 @@ class Terminal:
             self.shell.expect_exact(fragment)
         except (pexpect.TIMEOUT, pexpect.EOF):
             seen = str(self.shell.before)[-3000:]
-            raise AssertionError(f"the guide expects {fragment!r}; the terminal shows:\n{seen}")
+            raise AssertionError(
+                f"the guide expects {fragment!r}; the terminal shows:\n{seen}"
+            ) from None
 
     def prompt(self) -> None:
         self.shell.expect_exact(PROMPT)
