@@ -172,3 +172,14 @@ def test_an_app_without_subscriptions_is_warned_about(caplog: pytest.LogCaptureF
     (record,) = caplog.records
     assert record.levelno == logging.WARNING
     assert "app empty has no subscriptions" in record.getMessage()
+
+
+def test_manifests_reads_settings_the_same_way(project: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["manifests", "vip.py"], env={"TIDAL_KAFKA__AUTO_OFFSET_RESET": "newest"}
+    )
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "Error: TIDAL_KAFKA__AUTO_OFFSET_RESET='newest': Input should be 'earliest' or 'latest'"
+        " (set one of those, or unset it for the default)"
+    ]

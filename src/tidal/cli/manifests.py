@@ -8,14 +8,15 @@ the Kafka worker's own naming (`tidal.transports.kafka.names`), so ``tidal[kafka
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 import yaml
 
+from tidal.cli.environment import load_settings
 from tidal.errors import ConfigurationError
 from tidal.loading import load_app
-from tidal.settings import Settings
 
 
 @click.command()
@@ -65,7 +66,7 @@ def manifests(
     sys.path.insert(0, ".")
     try:
         app = load_app(reference)
-        kafka = Settings().kafka
+        kafka = load_settings(os.environ).kafka
         if as_values:
             click.echo(render_values(app, reference, kafka), nl=False)
             return
