@@ -4,7 +4,7 @@
 #   docker build --target service --build-arg SERVICE=fleet  --build-arg EXTRAS=http,kafka,redis,cli,observability,fleet  -t tidal-fleet .
 #   docker build --target service --build-arg SERVICE=orders --build-arg EXTRAS=http,kafka,redis,cli,observability,orders -t tidal-orders .
 #   docker build --target gateway --build-arg EXTRAS=http,kafka,observability,gateway -t tidal-gateway .
-#   docker build --target tidal   --build-arg EXTRAS=all -t tidal .   # what the operator's children run
+#   docker build --target tidal   --build-arg EXTRAS=http,kafka,redis,cli,observability,archive -t tidal .  # the operator's children
 #
 # skaffold.yaml passes the same arguments. The operator's image is operator/Dockerfile.
 # The builder makes a virtualenv with tidal and the extras (pip, setuptools and the build run
