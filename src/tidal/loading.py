@@ -30,7 +30,7 @@ def load_app(reference: str) -> App:
     if app is None:
         raise ConfigurationError(f"{target!r} has no attribute {name!r}{found}")
     raise ConfigurationError(
-        f"{target}:{name} is a {type(app).__name__}, not a tidal App "
+        f"{target}:{name} is not a tidal App but a {type(app).__name__} "
         f"(app = App('name') ... @app.on(...)){found}"
     )
 

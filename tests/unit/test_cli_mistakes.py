@@ -76,7 +76,7 @@ def test_a_file_path_runs_the_app_in_it(project: Path) -> None:
     ("reference", "says"),
     [
         ("vip:application", "'vip' has no attribute 'application'; it has vip:app"),
-        ("vip:App", "vip:App is a type, not a tidal App"),
+        ("vip:App", "vip:App is not a tidal App but a type"),
         ("nothere:app", "cannot import 'nothere': no such module"),
         ("./nothere.py", "no file './nothere.py'"),
         ("./vip.txt:app", "no file './vip.txt'"),
