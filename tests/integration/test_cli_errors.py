@@ -104,3 +104,23 @@ def test_a_crashing_handler_logs_its_traceback(project: Path) -> None:
     assert "Traceback (most recent call last)" in stderr
     assert "NameError: name 'downstream_busy' is not defined" in stderr
     assert '"message": "app vip (http): 1 subscription(s)"' in stderr
+
+
+def test_a_redis_that_is_down_is_one_error_line_at_start(project: Path) -> None:
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    result = tidal_run(
+        project,
+        "vip:app",
+        TIDAL_IDEMPOTENCY__BACKEND="redis",
+        TIDAL_IDEMPOTENCY__REDIS_URL=down,
+    )
+    (error,) = errors_of(result)
+    assert f"cannot reach Redis at {down}" in error
+    assert "TIDAL_IDEMPOTENCY__REDIS_URL" in error
+
+
+def test_a_running_redis_passes_the_start_up_check(redis_url: str) -> None:
+    from tidal.cli.run import check_redis
+    from tidal.settings import Settings
+
+    check_redis(Settings(idempotency={"backend": "redis", "redis_url": redis_url}))

@@ -8,6 +8,7 @@ one ``Error:`` line naming what to change (`tidal.cli.environment`, `tidal.cli.f
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -54,12 +55,35 @@ def run(reference: str, host: str | None, port: int | None, transport: str) -> N
         log.warning(warning)
     announce(app, transport)
     try:
+        check_redis(settings)
         _serve(app, settings, transport)
     except Exception as exc:
         message = explain(exc, settings)
         if message is None:
             raise
         raise click.ClickException(message) from None
+
+
+def check_redis(settings: Settings, *, timeout: float = 5.0) -> None:
+    """With the Redis idempotency backend, ping it before taking events: a Redis that does not
+    answer is a start-up error, not a 503 for every event."""
+    if settings.idempotency.backend != "redis":
+        return
+    from tidal.stores.redis import RedisIdempotencyStore
+
+    async def ping() -> None:
+        store = RedisIdempotencyStore.from_url(settings.idempotency.redis_url.get_secret_value())
+        try:
+            await asyncio.wait_for(store.client.ping(), timeout)
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(ping())
+    except TimeoutError:
+        raise click.ClickException(
+            f"Redis did not answer within {timeout:g}s: check TIDAL_IDEMPOTENCY__REDIS_URL"
+        ) from None
 
 
 def _serve(app: App, settings: Settings, transport: str) -> None:
