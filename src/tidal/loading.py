@@ -61,9 +61,16 @@ def _from_file(target: str) -> ModuleType:
         raise ConfigurationError(f"no file {target!r} (from {Path.cwd()})")
     if path.suffix != ".py":
         raise ConfigurationError(f"{target!r} is not a Python file (.py)")
-    sys.path.insert(0, str(path.resolve().parent))  # its sibling modules import as usual
     name = path.stem
-    spec = importlib.util.spec_from_file_location(name, path)
+    taken = sys.modules.get(name)
+    if taken is not None:
+        if getattr(taken, "__file__", None) == str(path.resolve()):
+            return taken  # imported already (a test module's `from handlers import app`)
+        raise ConfigurationError(
+            f"{target!r} would shadow the module {name!r} that is already imported: rename it"
+        )
+    sys.path.insert(0, str(path.resolve().parent))  # its sibling modules import as usual
+    spec = importlib.util.spec_from_file_location(name, path.resolve())
     if spec is None or spec.loader is None:
         raise ConfigurationError(f"cannot load {target!r} as a module")
     module = importlib.util.module_from_spec(spec)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,11 +36,13 @@ async def handle(event: Event) -> None:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     (tmp_path / "vip.py").write_text(VIP)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    return tmp_path
+    sys.modules.pop("vip", None)  # each test's vip.py is a file of its own
+    yield tmp_path
+    sys.modules.pop("vip", None)
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, list[str]]:
@@ -183,3 +187,10 @@ def test_manifests_reads_settings_the_same_way(project: Path) -> None:
         "Error: TIDAL_KAFKA__AUTO_OFFSET_RESET='newest': Input should be 'earliest' or 'latest'"
         " (set one of those, or unset it for the default)"
     ]
+
+
+def test_a_file_named_like_an_imported_module_is_refused(project: Path) -> None:
+    (project / "json.py").write_text(VIP)
+    with pytest.raises(ConfigurationError, match="would shadow the module 'json'"):
+        load_app("./json.py")
+    assert load_app("./vip.py") is load_app("./vip.py")  # loading twice is the same App
