@@ -124,3 +124,9 @@ def test_a_running_redis_passes_the_start_up_check(redis_url: str) -> None:
     from tidal.settings import Settings
 
     check_redis(Settings(idempotency={"backend": "redis", "redis_url": redis_url}))
+
+
+def test_a_bad_tracing_variable_is_one_error_line(project: Path) -> None:
+    result = tidal_run(project, "vip:app", OTEL_TRACES_EXPORTER="zipkin")
+    (error,) = errors_of(result)
+    assert error == "Error: OTEL_TRACES_EXPORTER='zipkin': tidal supports otlp, console"
