@@ -194,3 +194,15 @@ def test_a_file_named_like_an_imported_module_is_refused(project: Path) -> None:
     with pytest.raises(ConfigurationError, match="would shadow the module 'json'"):
         load_app("./json.py")
     assert load_app("./vip.py") is load_app("./vip.py")  # loading twice is the same App
+
+
+def test_an_error_line_never_shows_credentials(project: Path) -> None:
+    code, lines = run(
+        "vip:app", env={"TIDAL_IDEMPOTENCY__REDIS_URL": "default:s3cret@redis.local:6379/0"}
+    )
+    assert code == 1
+    assert lines == [
+        "Error: TIDAL_IDEMPOTENCY__REDIS_URL='***@redis.local:6379/0': a Redis URL starts with"
+        " redis://, rediss://, unix:// (e.g. redis://127.0.0.1:6379/0) (fix or unset it for"
+        " the default)"
+    ]

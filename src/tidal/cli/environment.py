@@ -37,10 +37,21 @@ def _explain(exc: ValidationError, environ: Mapping[str, str]) -> str:
     lines = []
     for error in exc.errors():
         name = variable(tuple(str(part) for part in error["loc"]), environ)
-        value = environ.get(name, error.get("input"))
+        value = _shown(name, environ.get(name, error.get("input")))
         message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"{name}={value!r}: {message}{_hint(error)}")
+        lines.append(f"{name}={value}: {message}{_hint(error)}")
     return "; ".join(lines)
+
+
+def _shown(name: str, value: object) -> str:
+    """``value`` as the error line shows it: secrets and URL credentials masked."""
+    if any(word in name for word in ("PASSWORD", "SECRET", "TOKEN")):
+        return "'***'"
+    text = str(value)
+    if "@" in text:  # user:password@host, with or without a scheme
+        scheme, sep, rest = text.rpartition("://")
+        text = f"{scheme}{sep}***@{rest.rsplit('@', 1)[1]}"
+    return repr(text)
 
 
 def _hint(error: Mapping[str, Any]) -> str:
