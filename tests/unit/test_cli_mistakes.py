@@ -206,3 +206,14 @@ def test_an_error_line_never_shows_credentials(project: Path) -> None:
         " redis://, rediss://, unix:// (e.g. redis://127.0.0.1:6379/0) (fix or unset it for"
         " the default)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("TIDAL_KAFKA__GROUP_IDS", "audit=g1"), ("TIDAL_KAFKA", "{bad")]
+)
+def test_a_json_setting_that_is_not_json_is_named(project: Path, variable: str, value: str) -> None:
+    code, lines = run("vip:app", env={variable: value})
+    assert code == 1
+    assert len(lines) == 1
+    assert lines[0].startswith(f"Error: {variable}={value!r} is not JSON (")
+    assert lines[0].endswith("it takes a JSON object or list")

@@ -8,12 +8,14 @@ setting, with the closest one: ``TIDAL_IDEMPOTENCY_BACKEND`` -> ``TIDAL_IDEMPOTE
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any, Final, get_origin
 
 import click
 from pydantic import AliasChoices, BaseModel, ValidationError
-from pydantic_settings import SettingsError
+from pydantic.fields import FieldInfo
+from pydantic_settings import NoDecode, SettingsError
 
 from tidal.settings import Settings
 
@@ -30,7 +32,37 @@ def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
     except ValidationError as exc:
         raise click.ClickException(_explain(exc, environ)) from None
     except SettingsError as exc:  # a JSON-valued variable that is not JSON
-        raise click.ClickException(f"{exc}; nested values take JSON (see docs/kafka.md)") from None
+        raise click.ClickException(_not_json(environ) or str(exc)) from None
+
+
+def _not_json(environ: Mapping[str, str]) -> str | None:
+    """The line for the first set variable that takes JSON and does not hold it."""
+    for name in sorted(set(environ) & set(_json_variables())):
+        try:
+            json.loads(environ[name])
+        except ValueError as exc:
+            shown = _shown(name, environ[name])
+            return f"{name}={shown} is not JSON ({exc}): it takes a JSON object or list"
+    return None
+
+
+def _json_variables() -> Iterator[str]:
+    """Variables whose setting is a mapping, a list or a section (pydantic-settings decodes
+    them as JSON); ``NoDecode`` ones (``TIDAL_KAFKA__TOPICS``) parse their own text."""
+    for name, info, prefix in _fields(Settings, PREFIX):
+        kind = get_origin(info.annotation) or info.annotation
+        if any(isinstance(m, NoDecode) or m is NoDecode for m in info.metadata):
+            continue
+        if kind in (dict, list) or (isinstance(kind, type) and issubclass(kind, BaseModel)):
+            yield prefix + name.upper()
+
+
+def _fields(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, FieldInfo, str]]:
+    for name, info in model.model_fields.items():
+        yield name, info, prefix
+        nested = info.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseModel):
+            yield from _fields(nested, f"{prefix}{name.upper()}{NESTED}")
 
 
 def _explain(exc: ValidationError, environ: Mapping[str, str]) -> str:
