@@ -1,9 +1,13 @@
-"""Running one event through one subscription: filters, age, timeout, idempotency, classification.
+"""One attempt of one event on one subscription: its stages, the handler, the classification.
 
-Every transport calls `Dispatcher.attempt` (one try, the HTTP path) or `Dispatcher.deliver` (tries
-until handled or failed, waiting per the policy: the memory transport). Emission of the handler's
-events happens inside the attempt, before the idempotency record is completed, so an event counts
-as handled only once what it produced has been sent.
+`tidal.pipeline.Pipeline` (every transport's core) calls `Dispatcher.attempt` for each try;
+tests and the orders service call `Dispatcher.deliver` (tries until handled or failed, waiting on
+the dispatcher's clock). The attempt runs the subscription's stage chain (`tidal.stages`: age,
+idempotency, tracing, each only where it applies, built once and rebuilt when the tracer
+changes), and every exception is classified into an outcome (`tidal.outcomes`): `Retry`,
+`Failed`, or `Paused` when a dependency is down. Emission of the handler's events happens inside
+the attempt, before the idempotency record is completed, so an event counts as handled only
+once what it produced has been sent.
 """
 
 from __future__ import annotations
@@ -13,17 +17,15 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from tidal.app import App, Subscription
-from tidal.bindings.http import parse_request, to_batch
 from tidal.clock import Clock, SystemClock
 from tidal.context import Context
 from tidal.deadletters import Failure, dead_letter
 from tidal.errors import (
-    EventExpiredError,
+    DependencyUnavailableError,
     HandlerTimeoutError,
     PermanentError,
     RetryableError,
@@ -31,50 +33,23 @@ from tidal.errors import (
 from tidal.events import Event
 from tidal.idempotency import Claim, Idempotency, payload_hash
 from tidal.observability import hooks, logs
+from tidal.outcomes import PAUSE, Failed, Handled, Outcome, Paused, Retry
+from tidal.stages import Step, Try, aged, discard, handling, idempotent, traced
 from tidal.stats import Stats
 from tidal.timeouts import Watchdog
+
+__all__ = ["Dispatcher", "Emit", "Failed", "Handled", "Outcome", "Paused", "Retry"]
 
 Emit = Callable[[Sequence[Event]], Awaitable[None]]
 
 log = logging.getLogger("tidal.dispatch")
 INFINITE = float("inf")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Handled:
-    """The handler succeeded (or had already succeeded: ``duplicate``)."""
-
-    emitted: list[Event]
-    duplicate: bool = False
-
-
-@dataclass(frozen=True, kw_only=True)
-class Retry:
-    """The attempt failed and may be retried after ``delay`` seconds."""
-
-    error: BaseException
-    delay: float
-    failed_at: datetime
-
-
-@dataclass(frozen=True, kw_only=True)
-class Failed:
-    """Delivery is over without success: ``letter`` is the event to dead-letter."""
-
-    error: BaseException
-    failure: Failure
-    letter: Event
-
-
-Outcome = Handled | Retry | Failed
-
-
-async def _discard(events: Sequence[Event]) -> None:
-    """An `Emit` for callers that collect events from `Handled.emitted` themselves."""
+PAUSE_LOG_EVERY = 10.0  # seconds between warnings while a dependency stays down
 
 
 class Dispatcher:
-    """Runs an App's handlers under their delivery policies."""
+    """Runs an App's handlers under their delivery policies, through each subscription's
+    stages (`tidal.stages`), built here and rebuilt when the tracer changes."""
 
     def __init__(
         self,
@@ -92,6 +67,26 @@ class Dispatcher:
         self.stats = stats or Stats()
         self._logger = logging.getLogger(f"tidal.app.{app.name}")
         self._watchdog = Watchdog()
+        self._tracer: hooks.Tracer | None = None
+        self._chains: dict[str, Step] = {}
+        self._paused_logged = -PAUSE_LOG_EVERY
+        hooks.watch(self)
+
+    def tracer_installed(self, tracer: hooks.Tracer | None) -> None:
+        """Build every subscription's stages for ``tracer`` (None: no tracing stage)."""
+        self._tracer = tracer
+        self._chains = {sub.name: self._chain(sub) for sub in self.app.subscriptions}
+
+    def _chain(self, sub: Subscription) -> Step:
+        tracer = self._tracer
+        step = handling(self._call, stamp=None if tracer is None else tracer.stamp)
+        if self.idempotency is not None and sub.idempotent:
+            step = idempotent(step, self.idempotency, self.key)
+        if sub.policy.max_age is not None:
+            step = aged(step, max_age=sub.policy.max_age, now=self.clock.now, release=self.release)
+        if tracer is not None:
+            step = traced(step, tracer, subscription=sub.name)
+        return step
 
     def key(self, sub: Subscription, event: Event) -> str:
         """The idempotency key: per app and subscription, so fan-out targets are independent."""
@@ -108,6 +103,11 @@ class Dispatcher:
             return []
         items = [(self.key(sub, event), payload_hash(event.data)) for event in events]
         return await self.idempotency.claim_many(items)
+
+    async def release(self, claim: Claim) -> None:
+        """Give back a key `claim_many` acquired for an attempt that will not run."""
+        if self.idempotency is not None:
+            await self.idempotency.release(claim)
 
     async def attempt(
         self,
@@ -126,21 +126,14 @@ class Dispatcher:
         never final here. ``claim``: the event's idempotency key acquired by `claim_many`.
         """
         stats, started, name = self.stats, time.monotonic(), sub.name
+        chain = self._chains.get(name) or self._late(sub)
         stats.in_flight[name] += 1
-        tracer = hooks.tracer
         try:
-            if tracer is None:
-                handled = await self._guarded(sub, event, attempt, emit or _discard, claim)
-            elif not tracer.sampled(event):  # no span; its events forward the event's trace
-                handled = await self._guarded(
-                    sub, event, attempt, emit or _discard, claim, forwarding=True
-                )
-            else:  # in a handle span, the emission in an emit span
-                with tracer.handle(event, subscription=name, attempt=attempt):
-                    traced = tracer.emitting(emit or _discard, subscription=name)
-                    handled = await self._guarded(sub, event, attempt, traced, claim)
+            handled = await chain(Try(sub, event, attempt, emit or discard, claim))
         except asyncio.CancelledError:
             raise
+        except DependencyUnavailableError as exc:  # no attempt used up: the transport waits
+            return self._paused(sub, exc)
         except Exception as exc:  # every failure is classified, none escapes
             final = not broker_retries and sub.policy.exhausted(attempt)
             return self._failed_attempt(sub, event, exc, attempt, first_failure, final=final)
@@ -150,71 +143,40 @@ class Dispatcher:
         stats.bump(name, "duplicate" if handled.duplicate else "handled", event_type=event.type)
         return handled
 
+    def _late(self, sub: Subscription) -> Step:
+        """The chain of a subscription added to the app after this dispatcher was built."""
+        chain = self._chains[sub.name] = self._chain(sub)
+        return chain
+
     async def deliver(
         self,
         sub: Subscription,
         event: Event,
         *,
-        emit: Emit = _discard,
+        emit: Emit = discard,
         attempt: int = 1,
         first_failure: datetime | None = None,
     ) -> Handled | Failed:
-        """Try until handled or failed, sleeping on this dispatcher's clock between tries."""
+        """Try until handled or failed, sleeping on this dispatcher's clock between tries (and
+        while a dependency is down, without counting those tries)."""
         while True:
             outcome = await self.attempt(
                 sub, event, attempt=attempt, first_failure=first_failure, emit=emit
             )
-            if not isinstance(outcome, Retry):
+            if isinstance(outcome, Handled | Failed):
                 return outcome
-            first_failure = first_failure or outcome.failed_at
             await self.clock.sleep(outcome.delay)
-            attempt += 1
+            if isinstance(outcome, Retry):
+                first_failure = first_failure or outcome.failed_at
+                attempt += 1
 
-    async def _guarded(
-        self,
-        sub: Subscription,
-        event: Event,
-        attempt: int,
-        emit: Emit,
-        claim: Claim | None,
-        *,
-        forwarding: bool = False,
-    ) -> Handled:
-        if sub.policy.max_age is not None:
-            try:
-                self._check_age(sub, event)
-            except EventExpiredError:
-                if claim is not None and claim.existing is None and self.idempotency is not None:
-                    await self.idempotency.store.release(claim.key, claim.mine.token)  # never ran
-                raise
-        if self.idempotency is None or not sub.idempotent:
-            produced = await self._call(sub, event, attempt, forwarding)
-            await emit(produced)
-            return Handled(emitted=produced)
-        produced = []
-
-        async def run() -> bytes | None:
-            produced.extend(await self._call(sub, event, attempt, forwarding))
-            await emit(produced)
-            return to_batch(produced)[1] if produced else None
-
-        key = self.key(sub, event)
-        if claim is not None and claim.key == key:  # claimed from this very event: same data
-            digest = claim.mine.payload_hash
-        else:
-            digest = payload_hash(event.data)
-        outcome = await self.idempotency.run(key, digest, run, claim=claim)
-        if outcome.duplicate:
-            return Handled(emitted=_events_of(outcome.result), duplicate=True)
-        return Handled(emitted=produced)
-
-    def _check_age(self, sub: Subscription, event: Event) -> None:
-        max_age, sent = sub.policy.max_age, event.time
-        if max_age is None or sent is None:
-            return
-        age = (self.clock.now() - sent).total_seconds()
-        if age > max_age:
-            raise EventExpiredError(f"event is {age:.1f}s old, over the max_age of {max_age:g}s")
+    def _paused(self, sub: Subscription, exc: DependencyUnavailableError) -> Paused:
+        delay = PAUSE if exc.delay is None else exc.delay
+        now = self.clock.monotonic()
+        if now - self._paused_logged >= PAUSE_LOG_EVERY:
+            self._paused_logged = now
+            log.warning("pausing %s for %.1fs, a dependency is down: %r", sub.name, delay, exc)
+        return Paused(error=exc, delay=delay)
 
     async def _call(
         self, sub: Subscription, event: Event, attempt: int, forwarding: bool
@@ -235,15 +197,12 @@ class Dispatcher:
         produced = _normalise(result, sub.name)
         if ctx is not None:
             produced = [*produced, *ctx.emitted]
-        tracer = hooks.tracer  # events carry the trace: the span's, or what the event forwards
-        if tracer is None or not produced:
-            return produced
-        return tracer.stamp(produced, cause=event if forwarding else None)
+        return produced
 
     def _context(
         self, sub: Subscription, event: Event, attempt: int, timeout: float | None, forwarding: bool
     ) -> Context:
-        tracer = hooks.tracer
+        tracer = self._tracer
         return Context(
             trace_ids=tracer.ids_for if forwarding and tracer is not None else None,
             event=event,
@@ -314,9 +273,3 @@ def _normalise(result: object, name: str) -> list[Event]:
         f"handler of {name!r} returned {type(result).__name__}; "
         "return None, an Event or a list of Events"
     )
-
-
-def _events_of(batch: bytes | None) -> list[Event]:
-    if not batch:
-        return []
-    return parse_request({"content-type": "application/cloudevents-batch+json"}, batch)

@@ -9,6 +9,7 @@ The tree::
     TidalError
     ├── RetryableError(delay=None)          try again (after ``delay`` seconds if given)
     │   ├── IdempotencyInProgressError      the same event is being handled elsewhere right now
+    │   ├── DependencyUnavailableError      a service tidal needs is down: pause, use no attempt
     │   └── HandlerTimeoutError             one attempt outran the policy's timeout
     ├── PermanentError                      never retry: dead-letter it
     │   ├── InvalidEventError (ValueError)  the event itself is malformed
@@ -56,6 +57,12 @@ class IdempotencyConflictError(PermanentError):
 
 class IdempotencyInProgressError(RetryableError):
     """Another worker is handling the same (source, id) right now."""
+
+
+class DependencyUnavailableError(RetryableError):
+    """A service tidal itself depends on (the idempotency store) cannot be reached: the event is
+    paused, not failed; its attempt does not count and the transport stops taking new events
+    in until the service answers again (`tidal.outcomes.Paused`)."""
 
 
 class ConfigurationError(TidalError, ValueError):

@@ -259,6 +259,11 @@ class Idempotency:
             found = [await self.store.acquire(k, r, ttl=t) for k, r, t in pending]
         return [Claim(k, r, e) for (k, r, _), e in zip(pending, found, strict=True)]
 
+    async def release(self, claim: Claim) -> None:
+        """Give back the key of a `Claim` whose run will not happen (if the claim stored it)."""
+        if claim.existing is None:
+            await self.store.release(claim.key, claim.mine.token)
+
     async def run(
         self,
         key: str,

@@ -1,7 +1,8 @@
 """The slots the hot path reads: the installed tracer (or None) and when the process got ready.
 
-The dispatcher and the transports check ``hooks.tracer`` once per event: ``None`` (tracing off,
-the default) means they take the untraced path and pay one attribute lookup. `setup` in
+The delivery core (`tidal.dispatching`, `tidal.pipeline`) `watch`es the slot: it builds its
+stages when it starts and again whenever `install` changes the tracer, so with tracing off (the
+default) no tracing stage exists and the hot path never looks here. `setup` in
 `tidal.observability` installs an OpenTelemetry-backed `Tracer` when tracing is on. Nothing here
 imports a client library.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
@@ -61,16 +63,32 @@ class Tracer(Protocol):
         ``event`` carry: those of the ``traceparent`` its events forward (see `stamp`)."""
 
 
+class Watcher(Protocol):
+    """Something that builds its stages from the installed tracer (`watch`)."""
+
+    def tracer_installed(self, tracer: Tracer | None) -> None:
+        """Rebuild for ``tracer`` (None: tracing is off)."""
+
+
 tracer: Tracer | None = None
 """The installed tracer; None when tracing is off."""
 
 _ready: dict[str, float] = {}
+_watchers: weakref.WeakSet[Watcher] = weakref.WeakSet()
 
 
 def install(new: Tracer | None) -> None:
-    """Install (or, with None, remove) the process's tracer."""
+    """Install (or, with None, remove) the process's tracer; every watcher rebuilds."""
     global tracer
     tracer = new
+    for watcher in list(_watchers):
+        watcher.tracer_installed(new)
+
+
+def watch(watcher: Watcher) -> None:
+    """Tell ``watcher`` the tracer now and on every `install` while it lives (held weakly)."""
+    _watchers.add(watcher)
+    watcher.tracer_installed(tracer)
 
 
 def mark_ready(service: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any, Final, cast
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from tidal.errors import RetryableError
+from tidal.errors import DependencyUnavailableError
 from tidal.idempotency import Record
 
 Pending = tuple[str, Record, float]  # key, record, ttl in seconds
@@ -148,7 +148,7 @@ class RedisIdempotencyStore:
         try:
             found = await self.client.get(key)
         except RedisError as exc:
-            raise RetryableError(f"idempotency store unavailable: {exc}") from exc
+            raise DependencyUnavailableError(f"idempotency store unavailable: {exc}") from exc
         return None if found is None else Record.from_json(found)
 
     async def close(self) -> None:
@@ -158,4 +158,4 @@ class RedisIdempotencyStore:
         try:
             return await script(keys=keys, args=args)  # type: ignore[operator]
         except RedisError as exc:
-            raise RetryableError(f"idempotency store unavailable: {exc}") from exc
+            raise DependencyUnavailableError(f"idempotency store unavailable: {exc}") from exc

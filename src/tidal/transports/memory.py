@@ -1,9 +1,12 @@
 """The in-process transport: publish fans out to every matching subscription of every app.
 
-Same semantics as the real transports (retries per policy on the dispatcher's clock, dead letters,
-emitted events published back in), in one process. `tidal dev` and `tidal.testing` use it. Its
-counts are registered with `tidal.observability` (transport ``memory``); with tracing on, each
-delivery is a receive span continuing the trace in the event's ``traceparent``.
+Same semantics as the real transports, in one process, on the shared core
+(`tidal.pipeline.Pipeline`): this module only routes. A retry waits on the broker's clock and is
+tried again here, a paused attempt (a dependency down) likewise without counting, emitted events
+are published back in, and dead letters land in ``dead_letters[sink]``. `tidal dev` and
+`tidal.testing` use it. Its counts are registered with `tidal.observability` (transport
+``memory``); with tracing on, each delivery is a receive span continuing the trace in the
+event's ``traceparent``.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from typing import Final
 
 from tidal.app import App, Subscription
 from tidal.clock import Clock, SystemClock
-from tidal.dispatching import Dispatcher, Failed
+from tidal.dispatching import Dispatcher
 from tidal.events import Event
 from tidal.idempotency import Idempotency
-from tidal.observability import Source, hooks, register
+from tidal.observability import Source, register
+from tidal.outcomes import Failed, Paused, Retry
+from tidal.pipeline import Pipeline
 from tidal.stats import Stats
 
 DEFAULT_SINK: Final = "dead-letters"
@@ -48,6 +53,9 @@ class MemoryBroker:
             Dispatcher(app, idempotency=idempotency, clock=self.clock, rng=rng, stats=self.stats)
             for app in apps
         ]
+        self.pipelines = [
+            Pipeline(d, transport="memory", emit=self.publish_many) for d in self.dispatchers
+        ]
         self.published: list[Event] = []
         self.dead_letters: defaultdict[str, list[Event]] = defaultdict(list)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -57,39 +65,40 @@ class MemoryBroker:
         """Start delivering ``event``; returns how many subscriptions it goes to."""
         self.published.append(event)
         targets = 0
-        for dispatcher in self.dispatchers:
-            for sub in dispatcher.app.subscriptions:
-                if sub.matches(event):
-                    targets += 1
-                    self._start(dispatcher, sub, event)
-                else:
-                    self.stats.bump(sub.name, "filtered", event_type=event.type)
+        for pipeline in self.pipelines:
+            for sub in pipeline.targets(event):
+                targets += 1
+                # a fresh context: a delivery continues the event's trace, not the publisher's
+                task = asyncio.create_task(
+                    self._deliver(pipeline, sub, event), context=contextvars.Context()
+                )
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
         return targets
 
     async def publish_many(self, events: Sequence[Event]) -> None:
         for event in events:
             await self.publish(event)
 
-    def _start(self, dispatcher: Dispatcher, sub: Subscription, event: Event) -> None:
-        self.stats.bump(sub.name, "received", event_type=event.type)
-        # a fresh context: a delivery continues the event's trace, not the publisher's span
-        task = asyncio.create_task(
-            self._deliver(dispatcher, sub, event), context=contextvars.Context()
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _deliver(self, dispatcher: Dispatcher, sub: Subscription, event: Event) -> None:
+    async def _deliver(self, pipeline: Pipeline, sub: Subscription, event: Event) -> None:
         async with self._slots:
-            tracer = hooks.tracer
-            if tracer is None:
-                outcome = await dispatcher.deliver(sub, event, emit=self.publish_many)
-            else:
-                with tracer.receive(event, transport="memory"):
-                    outcome = await dispatcher.deliver(sub, event, emit=self.publish_many)
-        if isinstance(outcome, Failed):
-            self.dead_letters[sub.policy.dead_letter or DEFAULT_SINK].append(outcome.letter)
-            self.stats.bump(sub.name, "dead_lettered", event_type=event.type)
+            await pipeline.receive(self, None, event, (sub,))
+
+    # -- the route (`tidal.pipeline.Route`) -------------------------------------------------
+
+    async def retry(self, at: None, sub: Subscription, event: Event, outcome: Retry) -> bool:
+        await self.clock.sleep(outcome.delay)
+        return True
+
+    async def paused(self, at: None, sub: Subscription, event: Event, outcome: Paused) -> bool:
+        await self.clock.sleep(outcome.delay)
+        return True
+
+    async def dead_letter(self, at: None, sub: Subscription, event: Event, outcome: Failed) -> bool:
+        self.dead_letters[sub.policy.dead_letter or DEFAULT_SINK].append(outcome.letter)
+        return True
+
+    # -- draining ---------------------------------------------------------------------------
 
     @property
     def in_flight(self) -> int:

@@ -5,13 +5,19 @@
 - 200 (with the reply event, if any) when every matching subscription handled the event;
   202 when no subscription matched (content filters) or tidal dead-lettered it itself;
 - 503 for a retryable failure (429 with ``Retry-After`` when the error asked for a delay), so the
-  Broker retries per the Trigger's ``delivery``;
+  Broker retries per the Trigger's ``delivery``; 503 with ``Retry-After`` and the code
+  ``dependency_unavailable`` when a dependency of tidal's (the idempotency store) is down;
 - 422 for a permanent failure, which a Broker does not retry but dead-letters; when the
   subscription has its own dead-letter sink, tidal sends the dead letter there and answers 202;
 - 400 / 413 / 415 / 404 with a JSON body naming the problem for malformed requests; never 500.
 
 ``GET /metrics`` serves Prometheus metrics when the receiver has an exposition
 (`tidal.observability`); every POST's status is counted in ``Receiver.statuses`` for it.
+
+Matching, counting, the stages and the classification are the shared core's
+(`tidal.pipeline.Pipeline`); this module decodes the request and turns the outcomes into the
+answer: its route finishes nothing itself (the Broker retries and dead-letters), and tidal's own
+dead-letter sinks are written only once no subscription asks for a retry.
 """
 
 from __future__ import annotations
@@ -30,10 +36,11 @@ from starlette.types import Receive, Scope, Send
 
 from tidal.app import Subscription
 from tidal.bindings.http import UnsupportedMediaTypeError, parse_request, to_batch, to_binary
-from tidal.dispatching import Dispatcher, Emit, Failed, Handled, Outcome, Retry
+from tidal.dispatching import Dispatcher, Emit
 from tidal.errors import InvalidEventError, PayloadTooLargeError, RetryableError
 from tidal.events import Event
-from tidal.observability import hooks
+from tidal.outcomes import Failed, Handled, Outcome, Paused, Retry
+from tidal.pipeline import Pipeline
 
 SinkFactory = Callable[[str], Emit]
 Exposition = Callable[[str | None], tuple[bytes, str]]
@@ -64,6 +71,9 @@ class EventsASGI:
         self.receiver = receiver
         self.subscriptions = {s.name: s for s in receiver.dispatcher.app.subscriptions}
         self.fallback = _service_routes(receiver, lifespan)
+        self.pipeline = Pipeline(
+            receiver.dispatcher, transport="knative", emit=receiver.emit, broker_retries=True
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -80,7 +90,7 @@ class EventsASGI:
             if sub is None:
                 return _error(404, "unknown_subscription", f"no subscription named {name!r}")
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        return await _receive(self.receiver, headers, receive, sub)
+        return await _receive(self.pipeline, self.receiver, headers, receive, sub)
 
 
 def create_asgi_app(receiver: Receiver, *, lifespan: Any = None) -> EventsASGI:
@@ -114,7 +124,11 @@ def _service_routes(receiver: Receiver, lifespan: Any) -> Starlette:
 
 
 async def _receive(
-    receiver: Receiver, headers: dict[str, str], receive: Receive, only: Subscription | None
+    pipeline: Pipeline,
+    receiver: Receiver,
+    headers: dict[str, str],
+    receive: Receive,
+    only: Subscription | None,
 ) -> Response:
     try:
         body = await _read_body(headers, receive, receiver.max_body_bytes)
@@ -126,14 +140,26 @@ async def _receive(
     except InvalidEventError as exc:
         return _error(400, "invalid_event", str(exc))
     outcomes: list[tuple[Subscription, Outcome]] = []
-    tracer = hooks.tracer
     for event in events:
-        if tracer is None:
-            outcomes.extend(await _dispatch(receiver, event, only))
-            continue
-        with tracer.receive(event, transport="knative", carrier=headers):
-            outcomes.extend(await _dispatch(receiver, event, only))
-    return await _respond(receiver, outcomes)
+        targets = pipeline.targets(event, only)
+        outcomes.extend(await pipeline.receive(_BROKER, None, event, targets, headers))
+    return await _respond(pipeline, receiver, outcomes)
+
+
+class _BrokerRoute:
+    """The Knative route: every outcome is the Broker's to act on, through the status."""
+
+    async def retry(self, at: None, sub: Subscription, event: Event, outcome: Retry) -> bool:
+        return False
+
+    async def paused(self, at: None, sub: Subscription, event: Event, outcome: Paused) -> bool:
+        return False
+
+    async def dead_letter(self, at: None, sub: Subscription, event: Event, outcome: Failed) -> bool:
+        return False  # `_failure_response` sends it, once no subscription asks for a retry
+
+
+_BROKER: Final = _BrokerRoute()
 
 
 async def _read_body(headers: dict[str, str], receive: Receive, limit: int) -> bytes:
@@ -156,31 +182,18 @@ async def _read_body(headers: dict[str, str], receive: Receive, limit: int) -> b
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _dispatch(
-    receiver: Receiver, event: Event, only: Subscription | None
-) -> list[tuple[Subscription, Outcome]]:
-    dispatcher = receiver.dispatcher
-    subs = [only] if only is not None else dispatcher.app.subscriptions
-    results = []
-    for sub in subs:
-        if not sub.matches(event):
-            dispatcher.stats.bump(sub.name, "filtered", event_type=event.type)
-            continue
-        dispatcher.stats.bump(sub.name, "received", event_type=event.type)
-        outcome = await dispatcher.attempt(sub, event, broker_retries=True, emit=receiver.emit)
-        results.append((sub, outcome))
-    return results
-
-
 async def _respond(
-    receiver: Receiver, outcomes: Sequence[tuple[Subscription, Outcome]]
+    pipeline: Pipeline, receiver: Receiver, outcomes: Sequence[tuple[Subscription, Outcome]]
 ) -> Response:
+    paused = [o for _, o in outcomes if isinstance(o, Paused)]
+    if paused:
+        return _paused_response(paused)
     retries = [o for _, o in outcomes if isinstance(o, Retry)]
     if retries:
         return _retry_response(retries)
     failures = [(s, o) for s, o in outcomes if isinstance(o, Failed)]
     if failures:
-        return await _failure_response(receiver, failures)
+        return await _failure_response(pipeline, receiver, failures)
     if not outcomes:
         return Response(status_code=202)
     if receiver.emit is not None:  # emitted events already went to the sink
@@ -203,8 +216,15 @@ def _retry_response(retries: Sequence[Retry]) -> Response:
     return _error(503, "retryable_error", message)
 
 
+def _paused_response(paused: Sequence[Paused]) -> Response:
+    message = "; ".join(f"{type(o.error).__name__}: {o.error}" for o in paused)
+    response = _error(503, "dependency_unavailable", message)
+    response.headers["retry-after"] = str(math.ceil(max(o.delay for o in paused)))
+    return response
+
+
 async def _failure_response(
-    receiver: Receiver, failures: Sequence[tuple[Subscription, Failed]]
+    pipeline: Pipeline, receiver: Receiver, failures: Sequence[tuple[Subscription, Failed]]
 ) -> Response:
     undelivered = []
     for sub, failed in failures:
@@ -216,7 +236,7 @@ async def _failure_response(
             await receiver.dead_letter_sink(target)([failed.letter])
         except Exception as exc:  # the dead-letter sink is down: let the broker retry
             return _error(503, "dead_letter_sink_unavailable", str(exc))
-        receiver.dispatcher.stats.bump(sub.name, "dead_lettered", event_type=failed.letter.type)
+        pipeline.dead_lettered(sub, failed.letter)
     if undelivered:
         message = "; ".join(f"{f.failure.error_class}: {f.failure.message}" for f in undelivered)
         return _error(422, "permanent_error", message)

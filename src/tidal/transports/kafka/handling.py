@@ -1,15 +1,19 @@
-"""One record, one subscription, one attempt: decode, filter, dispatch, then route the outcome.
+"""One record of one subscription: decode it, hand it to the core, route its outcome.
 
 `PartitionWork` calls `RecordHandler.process` for every record it runs, and `hold` to learn how
-long a retry record must wait. When ``process`` returns the record has ended, and its offset may
-be committed:
+long a retry record must wait. Matching, counting and the attempt are the shared core's
+(`tidal.pipeline.Pipeline`); this module decodes and routes. When ``process`` returns the
+record has ended, and its offset may be committed:
 
-- handled (the dispatcher awaited the producer's acknowledgement of emitted events), or
-  filtered out;
+- handled (the core awaited the producer's acknowledgement of emitted events), or filtered out;
 - failed but retryable: re-produced to the subscription's retry topic with its attempt count and
   due time (`tidal.transports.kafka.retries`), acknowledged;
 - failed for good, or not a CloudEvent at all: produced to the dead-letter topic with the
-  failure extensions (`tidal.transports.kafka.letters`), acknowledged.
+  failure extensions (`tidal.transports.kafka.letters`), acknowledged;
+- paused (a dependency such as the idempotency store is down): the record is held, not
+  acknowledged, and tried again at the same attempt once ``Paused.delay`` has passed; while
+  held it keeps its slot, so the partition stops admitting records and, once its backlog is
+  full, the consumer stops fetching it.
 
 On an idempotent subscription `PartitionWork` first hands its ready records to `prepare`, which
 decodes and filters them and claims all their idempotency keys in one store call
@@ -19,18 +23,20 @@ decodes and filters them and claims all their idempotency keys in one store call
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from tidal.app import Subscription
 from tidal.bindings.kafka import KafkaMessage, from_consumed, from_record, headers_from_list
 from tidal.deadletters import Failure
-from tidal.dispatching import Dispatcher, Failed, Handled, Retry
+from tidal.dispatching import Dispatcher
 from tidal.errors import InvalidEventError
 from tidal.events import Event
 from tidal.idempotency import Claim
+from tidal.outcomes import Failed, Paused, Retry
+from tidal.pipeline import Pipeline
 from tidal.transports.kafka.letters import event_letter, invalid_letter
 from tidal.transports.kafka.measures import SubscriptionMeasures
 from tidal.transports.kafka.names import SubscriptionTopics
@@ -39,6 +45,9 @@ from tidal.transports.kafka.records import ConsumedRecord, Origin
 from tidal.transports.kafka.retries import NOT_BEFORE, RetryState, retry_record
 
 log = logging.getLogger("tidal.kafka")
+
+At = tuple[ConsumedRecord, RetryState | None]
+"""The route's handle on an event: its record, and the retry state a retry record carried."""
 
 
 class RecordHandler:
@@ -55,6 +64,7 @@ class RecordHandler:
     ) -> None:
         self.sub = sub
         self.dispatcher = dispatcher
+        self.pipeline = Pipeline(dispatcher, transport="kafka", emit=publisher.emit)
         self.publisher = publisher
         self.topics = topics
         self.measures = measures
@@ -72,6 +82,8 @@ class RecordHandler:
                     return 0.0
                 return max(0.0, due - self.dispatcher.clock.now().timestamp())
         return 0.0
+
+    # -- decode -----------------------------------------------------------------------------
 
     async def prepare(self, records: list[ConsumedRecord]) -> list[Prepared | None]:
         """Decode and filter ``records`` and claim the idempotency keys of those to handle, in
@@ -112,15 +124,13 @@ class RecordHandler:
             await self._reject(record, exc)
             return
         try:
-            wanted = self.sub.matches(event)
+            wanted = self.pipeline.admit(self.sub, event)
         except Exception as exc:  # a filter that cannot judge this event: undeliverable
-            await self._dead_letter(record, event, self._failure(exc), Origin.of(record))
+            await self._send_letter(record, event, self._failure(exc), Origin.of(record))
+            self.pipeline.dead_lettered(self.sub, event)
             return
-        self.dispatcher.stats.bump(
-            self.sub.name, "received" if wanted else "filtered", event_type=event.type
-        )
         if wanted:
-            await self._attempt(record, event, None)
+            await self.pipeline.deliver(self, (record, None), self.sub, event)
 
     async def _process_retry(self, record: ConsumedRecord) -> None:
         """A record of the retry topic: its retry state and event, attempted again."""
@@ -132,70 +142,56 @@ class RecordHandler:
         except InvalidEventError as exc:
             await self._reject(record, exc)
             return
-        await self._attempt(record, event, retry)
+        await self.pipeline.deliver(
+            self,
+            (record, retry),
+            self.sub,
+            event,
+            attempt=retry.attempts + 1,
+            first_failure=retry.first_failure,
+        )
 
     async def first(
         self, record: ConsumedRecord, event: Event, *, wanted: bool, claim: Claim | None = None
     ) -> None:
-        """A decoded record from a source topic (`Prepared`): count it, attempt it if the
+        """A decoded record from a source topic (`Prepared`): count it, deliver it if the
         filter wants it, as `process` does."""
-        self.dispatcher.stats.bump(
-            self.sub.name, "received" if wanted else "filtered", event_type=event.type
-        )
-        if wanted:
-            await self._attempt(record, event, None, claim)
+        if self.pipeline.counted(self.sub, event, wanted):
+            await self.pipeline.deliver(self, (record, None), self.sub, event, claim=claim)
 
-    async def _attempt(
-        self,
-        record: ConsumedRecord,
-        event: Event,
-        retry: RetryState | None,
-        claim: Claim | None = None,
-    ) -> None:
-        attempt = 1 if retry is None else retry.attempts + 1
-        started = time.perf_counter()
-        outcome = await self.dispatcher.attempt(
-            self.sub,
-            event,
-            attempt=attempt,
-            first_failure=None if retry is None else retry.first_failure,
-            emit=self.publisher.emit,
-            claim=claim,
+    # -- route (`tidal.pipeline.Route`) -----------------------------------------------------
+
+    async def retry(self, at: At, sub: Subscription, event: Event, outcome: Retry) -> bool:
+        """Re-produce the record to the retry topic with its next attempt's state."""
+        record, retry = at
+        state = RetryState(
+            attempts=1 if retry is None else retry.attempts + 1,
+            not_before=outcome.failed_at + timedelta(seconds=outcome.delay),
+            first_failure=outcome.failed_at if retry is None else retry.first_failure,
+            origin=Origin.of(record) if retry is None else retry.origin,
         )
-        self.measures.latency.observe(time.perf_counter() - started)
-        if isinstance(outcome, Handled):
-            return
+        await self.publisher.send_durably(
+            retry_record(record, topic=self.topics.retry, state=state, error=outcome.error)
+        )
+        return False
+
+    async def dead_letter(self, at: At, sub: Subscription, event: Event, outcome: Failed) -> bool:
+        record, retry = at
         origin = Origin.of(record) if retry is None else retry.origin
-        if isinstance(outcome, Retry):
-            await self._retry(record, outcome, attempt, retry, origin)
-        elif isinstance(outcome, Failed):
-            await self._dead_letter(record, event, outcome.failure, origin)
+        await self._send_letter(record, event, outcome.failure, origin)
+        return True
 
-    async def _dead_letter(
+    async def paused(self, at: At, sub: Subscription, event: Event, outcome: Paused) -> bool:
+        """Hold the record (its slot stays taken, so intake stops) and try it again."""
+        await asyncio.sleep(outcome.delay)
+        return True
+
+    async def _send_letter(
         self, record: ConsumedRecord, event: Event, failure: Failure, origin: Origin
     ) -> None:
         topic = self.topics.dlq(origin.topic)
         await self.publisher.send_durably(
             event_letter(record, event, failure, topic=topic, origin=origin)
-        )
-        self.dispatcher.stats.bump(self.sub.name, "dead_lettered", event_type=event.type)
-
-    async def _retry(
-        self,
-        record: ConsumedRecord,
-        outcome: Retry,
-        attempt: int,
-        retry: RetryState | None,
-        origin: Origin,
-    ) -> None:
-        state = RetryState(
-            attempts=attempt,
-            not_before=outcome.failed_at + timedelta(seconds=outcome.delay),
-            first_failure=outcome.failed_at if retry is None else retry.first_failure,
-            origin=origin,
-        )
-        await self.publisher.send_durably(
-            retry_record(record, topic=self.topics.retry, state=state, error=outcome.error)
         )
 
     async def _reject(self, record: ConsumedRecord, exc: InvalidEventError) -> None:
@@ -212,7 +208,7 @@ class RecordHandler:
         )
         letter = invalid_letter(record, failure, topic=self.topics.dlq(origin.topic), origin=origin)
         await self.publisher.send_durably(letter)
-        self.dispatcher.stats.bump(self.sub.name, "dead_lettered")
+        self.pipeline.dead_lettered(self.sub)
 
     def _failure(self, exc: Exception) -> Failure:
         """A failure of the first attempt, for what is dead-lettered before any handler ran."""
@@ -238,6 +234,5 @@ class Prepared:
 
     async def abandon(self) -> None:
         """Release a claimed key, so the member that gets the record next need not wait."""
-        claim, guard = self.claim, self.handler.dispatcher.idempotency
-        if claim is not None and claim.existing is None and guard is not None:
-            await guard.store.release(claim.key, claim.mine.token)
+        if self.claim is not None:
+            await self.handler.dispatcher.release(self.claim)

@@ -6,7 +6,8 @@ events come from the shared `Stats` (the dispatcher bumps handled / retried / fa
 received / filtered / dead_lettered); the rest is Kafka-specific:
 
 - ``consumed``: records fetched, retry-topic records included; ``invalid``: not CloudEvents;
-- ``latency``: a histogram of handler attempt durations in seconds;
+- ``latency`` (in `snapshot`): the subscription's handler attempts, seconds in all and count,
+  summed from the shared `Stats` histograms (per event type there);
 - per partition: ``in_flight`` records, the log-end offset (the fetch high watermark), the
   committed offset and ``lag`` = log-end minus committed, the number KEDA's Kafka scaler
   computes from the same two offsets for the consumer group.
@@ -14,51 +15,10 @@ received / filtered / dead_lettered); the rest is Kafka-specific:
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 from tidal.stats import OUTCOMES, Stats
-
-LATENCY_BUCKETS: Final = (
-    0.001,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-)
-
-
-@dataclass
-class Histogram:
-    """Cumulative-ready bucket counts (Prometheus style: ``le`` upper bounds, then +Inf)."""
-
-    bounds: tuple[float, ...] = LATENCY_BUCKETS
-    counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
-    total: float = 0.0
-    count: int = 0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
-        self.total += value
-        self.count += 1
-
-    def cumulative(self) -> list[tuple[float, int]]:
-        """(upper bound, observations <= bound) pairs, the last bound being infinity."""
-        running, pairs = 0, []
-        for bound, n in zip((*self.bounds, float("inf")), self.counts, strict=True):
-            running += n
-            pairs.append((bound, running))
-        return pairs
 
 
 @dataclass
@@ -79,12 +39,11 @@ class PartitionMeasures:
 
 @dataclass
 class SubscriptionMeasures:
-    """One subscription's consumer: counters, handler latency, partitions."""
+    """One subscription's consumer: counters and partitions."""
 
     group: str
     consumed: int = 0
     invalid: int = 0
-    latency: Histogram = field(default_factory=Histogram)
     partitions: dict[tuple[str, int], PartitionMeasures] = field(default_factory=dict)
 
     @property
@@ -113,13 +72,21 @@ class KafkaMetrics:
         """Everything as plain dicts and numbers, keyed by subscription."""
         return {name: self._snapshot(name, m) for name, m in self.subscriptions.items()}
 
+    def _latency(self, name: str) -> dict[str, float]:
+        """The subscription's handler attempts (every event type): seconds in all, count."""
+        histograms = [h for (sub, _), h in list(self.stats.latency.items()) if sub == name]
+        return {
+            "sum": sum(h.total for h in histograms),
+            "count": sum(h.count for h in histograms),
+        }
+
     def _snapshot(self, name: str, m: SubscriptionMeasures) -> dict[str, Any]:
         return {
             "group": m.group,
             "consumed": m.consumed,
             "invalid": m.invalid,
             **{outcome: self.stats.get(name, outcome) for outcome in OUTCOMES},
-            "latency": {"sum": m.latency.total, "count": m.latency.count},
+            "latency": self._latency(name),
             "in_flight": m.in_flight,
             "lag": m.lag,
             "partitions": {

@@ -1,0 +1,165 @@
+"""The delivery core every transport shares: match, count, attempt, then route the outcome.
+
+A transport decodes what it carries into events and hands them here with its `Route` (its
+acknowledgement and routing callbacks); the rest is the same for HTTP, Kafka and memory:
+
+1. `targets` / `admit`: match each subscription's filters, count ``received`` or ``filtered``;
+2. `receive`: with a tracer installed, a receive span around the event's deliveries (built in
+   only then: the untraced path has no tracing branch);
+3. `deliver`: `tidal.dispatching.Dispatcher.attempt` through the subscription's stages, then the
+   outcome to the route: `Retry` to ``retry``, `Failed` to ``dead_letter`` (counted
+   ``dead_lettered`` once the route has sent it), `Paused` to ``paused`` (a dependency is down:
+   no attempt is used up); a callback that answers True has waited, and the core tries again
+   here (the memory transport's retries, Kafka's pause).
+
+What each transport routes: HTTP answers one status for the request (the Broker retries and
+dead-letters, `tidal.transports.http.server`); Kafka produces to the retry or dead-letter topic
+and commits, or holds the record while paused (`tidal.transports.kafka.handling`); memory waits
+on its clock and tries again, dead letters go to a list (`tidal.transports.memory`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from tidal.app import Subscription
+from tidal.dispatching import Dispatcher, Emit
+from tidal.events import Event
+from tidal.idempotency import Claim
+from tidal.observability import hooks
+from tidal.outcomes import Failed, Handled, Outcome, Paused, Retry
+from tidal.stages import discard
+
+At = TypeVar("At", contravariant=True)
+Delivered = list[tuple[Subscription, Outcome]]
+Receive = Callable[..., Awaitable[Delivered]]
+
+
+class Route(Protocol[At]):
+    """A transport's callbacks for the outcomes it finishes (``at``: its handle on the event,
+    e.g. the Kafka record). True from ``retry`` / ``paused``: it has waited, try again here."""
+
+    async def retry(self, at: At, sub: Subscription, event: Event, outcome: Retry) -> bool:
+        """``event`` failed and may succeed later (attempt ``outcome``'s, not yet exhausted)."""
+        ...
+
+    async def dead_letter(self, at: At, sub: Subscription, event: Event, outcome: Failed) -> bool:
+        """Send ``outcome.letter`` to its sink; True once it is there (counted dead-lettered)."""
+        ...
+
+    async def paused(self, at: At, sub: Subscription, event: Event, outcome: Paused) -> bool:
+        """A dependency is down: hold intake, wait ``outcome.delay``; True to try again here."""
+        ...
+
+
+class Pipeline:
+    """One app's delivery core under one transport (``transport`` names it in receive spans).
+
+    ``emit`` takes the events handlers return; ``broker_retries``: a broker counts attempts and
+    retries (Knative), so a retryable failure is never final here."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        *,
+        transport: str,
+        emit: Emit | None = None,
+        broker_retries: bool = False,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.stats = dispatcher.stats
+        self.transport = transport
+        self.emit = emit or discard
+        self.broker_retries = broker_retries
+        self.receive: Receive = self._receive
+        hooks.watch(self)
+
+    def tracer_installed(self, tracer: hooks.Tracer | None) -> None:
+        """`receive` with a receive span when a tracer is installed, without one otherwise."""
+        if tracer is None:
+            self.receive = self._receive
+            return
+        transport, plain = self.transport, self._receive
+
+        async def traced(
+            route: Route[At],
+            at: At,
+            event: Event,
+            subs: Sequence[Subscription],
+            carrier: Mapping[str, str] | None = None,
+        ) -> Delivered:
+            with tracer.receive(event, transport=transport, carrier=carrier):
+                return await plain(route, at, event, subs)
+
+        self.receive = traced
+
+    def admit(self, sub: Subscription, event: Event) -> bool:
+        """Whether ``sub`` wants ``event``, counted received or filtered; raises what the
+        filter raises when it cannot judge the event."""
+        return self.counted(sub, event, sub.matches(event))
+
+    def counted(self, sub: Subscription, event: Event, wanted: bool) -> bool:
+        """Count ``event`` received by ``sub`` (``wanted``) or filtered out; returns ``wanted``."""
+        self.stats.bump(sub.name, "received" if wanted else "filtered", event_type=event.type)
+        return wanted
+
+    def targets(self, event: Event, only: Subscription | None = None) -> list[Subscription]:
+        """The subscriptions (all, or ``only``) that want ``event``, each counted."""
+        subs = self.dispatcher.app.subscriptions if only is None else (only,)
+        return [sub for sub in subs if self.admit(sub, event)]
+
+    async def _receive(
+        self,
+        route: Route[At],
+        at: At,
+        event: Event,
+        subs: Sequence[Subscription],
+        carrier: Mapping[str, str] | None = None,
+    ) -> Delivered:
+        """`deliver` ``event`` to each of ``subs`` (admitted already), in turn."""
+        return [(sub, await self.deliver(route, at, sub, event)) for sub in subs]
+
+    async def deliver(
+        self,
+        route: Route[At],
+        at: At,
+        sub: Subscription,
+        event: Event,
+        *,
+        attempt: int = 1,
+        first_failure: datetime | None = None,
+        claim: Claim | None = None,
+    ) -> Outcome:
+        """Attempt ``event`` on ``sub`` and route the outcome, trying again while the route
+        asks to; returns the last outcome."""
+        while True:
+            outcome = await self.dispatcher.attempt(
+                sub,
+                event,
+                attempt=attempt,
+                first_failure=first_failure,
+                emit=self.emit,
+                broker_retries=self.broker_retries,
+                claim=claim,
+            )
+            if isinstance(outcome, Handled):
+                return outcome
+            claim = None  # a claim serves one run: the guard released or completed its key
+            if isinstance(outcome, Paused):
+                if not await route.paused(at, sub, event, outcome):
+                    return outcome
+            elif isinstance(outcome, Retry):
+                if not await route.retry(at, sub, event, outcome):
+                    return outcome
+                first_failure = first_failure or outcome.failed_at
+                attempt += 1
+            else:
+                if await route.dead_letter(at, sub, event, outcome):
+                    self.dead_lettered(sub, event)
+                return outcome
+
+    def dead_lettered(self, sub: Subscription, event: Event | None = None) -> None:
+        """Count a dead letter its sink has taken (``event`` None: the record was no event)."""
+        self.stats.bump(sub.name, "dead_lettered", event_type=None if event is None else event.type)

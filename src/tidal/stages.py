@@ -1,0 +1,143 @@
+"""The stages of one attempt: wrappers around the handler, built once per subscription.
+
+`tidal.dispatching.Dispatcher` builds each subscription's chain when it starts and again when a
+tracer is installed or removed (`tidal.observability.hooks.watch`). Innermost runs the handler
+under its timeout and emits what it returned (`handling`); around it, only where they apply:
+
+- `idempotent`: the subscription is idempotent and a guard is configured: the handler runs in
+  the guard's in-progress -> completed section, starting from the batch `Claim` if one came;
+- `aged`: the policy has a ``max_age``: an expired event fails before the handler runs (and
+  gives back the key it claimed);
+- `traced`: a tracer is installed: a handle span per sampled attempt (its emission in an emit
+  span), or, unsampled, the attempt marked as forwarding the event's trace.
+
+A stage that does not apply is absent, so the untraced path never asks whether a tracer exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from tidal.app import Subscription
+from tidal.bindings.http import parse_request, to_batch
+from tidal.errors import EventExpiredError
+from tidal.events import Event
+from tidal.idempotency import Claim, Idempotency, payload_hash
+from tidal.observability.hooks import Emit, Tracer
+from tidal.outcomes import Handled
+
+
+@dataclass(slots=True)
+class Try:
+    """One attempt as it passes the stages (``forwarding``: unsampled, see `traced`)."""
+
+    sub: Subscription
+    event: Event
+    attempt: int
+    emit: Emit
+    claim: Claim | None
+    forwarding: bool = False
+
+
+Step = Callable[[Try], Awaitable[Handled]]
+Call = Callable[[Subscription, Event, int, bool], Awaitable[list[Event]]]
+"""The handler's run: (subscription, event, attempt, forwarding) -> the events it returned."""
+Stamp = Callable[..., list[Event]]
+
+
+def handling(call: Call, *, stamp: Stamp | None = None) -> Step:
+    """The handler's run (``call``), then the emission of its events: stamped with the trace
+    they carry when a tracer is installed (``stamp``)."""
+    if stamp is None:
+
+        async def run(t: Try) -> Handled:
+            produced = await call(t.sub, t.event, t.attempt, t.forwarding)
+            await t.emit(produced)
+            return Handled(emitted=produced)
+
+        return run
+
+    async def run_stamped(t: Try) -> Handled:
+        produced = await call(t.sub, t.event, t.attempt, t.forwarding)
+        if produced:  # the span's trace, or the one the event forwards
+            produced = stamp(produced, cause=t.event if t.forwarding else None)
+        await t.emit(produced)
+        return Handled(emitted=produced)
+
+    return run_stamped
+
+
+def idempotent(inner: Step, guard: Idempotency, key: Callable[[Subscription, Event], str]) -> Step:
+    """``inner`` at most once per key while the completed record lives; a duplicate answers
+    with the events the first run emitted."""
+
+    async def run(t: Try) -> Handled:
+        done: list[Handled] = []
+
+        async def once() -> bytes | None:
+            handled = await inner(t)
+            done.append(handled)
+            return to_batch(handled.emitted)[1] if handled.emitted else None
+
+        name, claim = key(t.sub, t.event), t.claim
+        if claim is not None and claim.key == name:  # claimed from this very event: same data
+            digest = claim.mine.payload_hash
+        else:
+            digest = payload_hash(t.event.data)
+        outcome = await guard.run(name, digest, once, claim=claim)
+        if outcome.duplicate:
+            return Handled(emitted=_events_of(outcome.result), duplicate=True)
+        return done[0]
+
+    return run
+
+
+def aged(
+    inner: Step,
+    *,
+    max_age: float,
+    now: Callable[[], datetime],
+    release: Callable[[Claim], Awaitable[None]],
+) -> Step:
+    """``inner`` for events at most ``max_age`` seconds old; older ones fail for good."""
+
+    async def run(t: Try) -> Handled:
+        sent = t.event.time
+        if sent is not None:
+            age = (now() - sent).total_seconds()
+            if age > max_age:
+                if t.claim is not None:  # claimed in a batch but never run: give it back
+                    await release(t.claim)
+                raise EventExpiredError(
+                    f"event is {age:.1f}s old, over the max_age of {max_age:g}s"
+                )
+        return await inner(t)
+
+    return run
+
+
+def traced(inner: Step, tracer: Tracer, *, subscription: str) -> Step:
+    """``inner`` in a handle span (its emission in emit spans) when the tracer samples the
+    attempt; otherwise with no span, its events forwarding the event's trace."""
+
+    async def run(t: Try) -> Handled:
+        if not tracer.sampled(t.event):
+            t.forwarding = True
+            return await inner(t)
+        with tracer.handle(t.event, subscription=subscription, attempt=t.attempt):
+            t.emit = tracer.emitting(t.emit, subscription=subscription)
+            return await inner(t)
+
+    return run
+
+
+def _events_of(batch: bytes | None) -> list[Event]:
+    if not batch:
+        return []
+    return parse_request({"content-type": "application/cloudevents-batch+json"}, batch)
+
+
+async def discard(events: Sequence[Event]) -> None:
+    """An `Emit` for callers that collect events from `Handled.emitted` themselves."""
