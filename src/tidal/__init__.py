@@ -17,6 +17,7 @@ from tidal.context import Context
 from tidal.delivery import DeliveryPolicy
 from tidal.errors import (
     ConfigurationError,
+    DependencyUnavailableError,
     EventExpiredError,
     FilterError,
     FilterWarning,
@@ -40,6 +41,7 @@ __all__ = [
     "ConfigurationError",
     "Context",
     "DeliveryPolicy",
+    "DependencyUnavailableError",
     "Event",
     "EventExpiredError",
     "FilterError",

@@ -1,0 +1,149 @@
+"""The idempotency store goes down: every transport pauses the event, no attempt is used up.
+
+A real ``redis-server`` sits behind a TCP proxy; while the proxy points at a port where nothing
+listens, every connection it takes is reset (what a client sees when Redis is down), and
+pointing it back at Redis ends the outage. Each subscription allows one attempt only, so an
+outage counted as a failed attempt would dead-letter the event at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from tests.support.kafka import (
+    TcpProxy,
+    create_topic,
+    eventually,
+    log_end_offsets,
+    produce,
+    unique,
+    worker_settings,
+)
+from tests.support.servers import free_port
+
+from tidal import App, Context, DeliveryPolicy, Event
+from tidal.bindings.kafka import to_record
+from tidal.dispatching import Dispatcher
+from tidal.idempotency import Idempotency
+from tidal.stores.redis import RedisIdempotencyStore
+from tidal.testing import MemoryBroker
+from tidal.transports.http.server import Receiver, create_asgi_app
+from tidal.transports.kafka import KafkaWorker
+
+pytestmark = pytest.mark.integration
+
+ONE_ATTEMPT = DeliveryPolicy(max_attempts=1)
+
+
+@pytest.fixture
+def outage(redis_url: str) -> Iterator[Outage]:
+    proxy = TcpProxy(target_port=free_port()).start()  # nothing listens there: Redis is down
+    try:
+        yield Outage(proxy, int(redis_url.rsplit(":", 1)[1].split("/")[0]))
+    finally:
+        proxy.stop()
+
+
+class Outage:
+    """A Redis that is down until `end`."""
+
+    def __init__(self, proxy: TcpProxy, redis_port: int) -> None:
+        self.proxy, self.redis_port = proxy, redis_port
+        self.url = f"redis://127.0.0.1:{proxy.port}/0"
+
+    def guard(self) -> Idempotency:
+        return Idempotency(RedisIdempotencyStore.from_url(self.url))
+
+    def end(self) -> None:
+        self.proxy.target_port = self.redis_port
+
+
+def recording_app(attempts: list[int]) -> App:
+    app = App("outage", policy=ONE_ATTEMPT)
+
+    @app.on(type="com.example.outage.v1", idempotent=True)
+    async def work(event: Event, ctx: Context) -> None:
+        attempts.append(ctx.attempt)
+
+    return app
+
+
+async def test_memory_waits_out_a_store_outage_and_handles_the_event_at_its_first_attempt(
+    outage: Outage,
+) -> None:
+    attempts: list[int] = []
+    guard = outage.guard()
+    broker = MemoryBroker(recording_app(attempts), idempotency=guard)
+    try:
+        await broker.publish(Event.create(type="com.example.outage.v1", source="/t", data={}))
+        await asyncio.sleep(1.5)  # a paused attempt tries again after a second
+        assert attempts == []
+        assert broker.all_dead_letters() == []
+        outage.end()
+        await asyncio.wait_for(broker.drain(), 10)
+    finally:
+        await guard.store.close()  # type: ignore[attr-defined]
+    assert attempts == [1]
+    assert broker.all_dead_letters() == []
+    assert broker.stats.get("work", "retried") == broker.stats.get("work", "failed") == 0
+    assert broker.stats.get("work", "handled") == 1
+
+
+async def test_http_answers_503_with_retry_after_while_the_store_is_down(outage: Outage) -> None:
+    attempts: list[int] = []
+    guard = outage.guard()
+    receiver = Receiver(
+        dispatcher=Dispatcher(recording_app(attempts), idempotency=guard), max_body_bytes=4096
+    )
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": "e-1",
+        "ce-source": "/t",
+        "ce-type": "com.example.outage.v1",
+        "content-type": "application/json",
+    }
+    transport = httpx.ASGITransport(app=create_asgi_app(receiver))
+    async with httpx.AsyncClient(transport=transport, base_url="http://tidal") as client:
+        try:
+            down = await client.post("/", headers=headers, content=b"{}")
+            outage.end()
+            up = await client.post("/", headers=headers, content=b"{}")
+        finally:
+            await guard.store.close()  # type: ignore[attr-defined]
+    assert down.status_code == 503
+    assert down.json()["error"] == "dependency_unavailable"
+    assert down.headers["retry-after"] == "1"
+    assert (up.status_code, attempts) == (200, [1])
+
+
+async def test_kafka_holds_the_record_through_a_store_outage_and_sends_nothing_to_retry(
+    kafka_bootstrap: str, outage: Outage
+) -> None:
+    topic = unique("outage")
+    await create_topic(kafka_bootstrap, topic, partitions=1)
+    message = to_record(Event.create(type="com.example.outage.v1", source="/t", data={}))
+    await produce(kafka_bootstrap, topic, [(None, message.value, list(message.headers.items()))])
+    attempts: list[int] = []
+    settings = worker_settings(kafka_bootstrap, topic=topic)
+    async with KafkaWorker(recording_app(attempts), settings, idempotency=outage.guard()) as worker:
+        metrics = worker.metrics
+
+        async def consumed() -> bool:
+            return metrics.subscriptions["work"].consumed == 1
+
+        await eventually(consumed, within=30, what="the record fetched")
+        await asyncio.sleep(2.5)  # paused attempts come back every second
+        assert attempts == []
+        outage.end()
+
+        async def handled() -> bool:
+            return metrics.count("work", "handled") == 1
+
+        await eventually(handled, within=15, what="the event handled once Redis is back")
+        retry_topic = worker.topics["work"].retry
+    assert attempts == [1]
+    assert metrics.count("work", "retried") == metrics.count("work", "dead_lettered") == 0
+    assert sum((await log_end_offsets(kafka_bootstrap, retry_topic)).values()) == 0
