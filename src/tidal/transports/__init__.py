@@ -1,4 +1,6 @@
-"""Transports move events between the outside world and a `Dispatcher`: memory, http, kafka.
+"""Transports move events between the outside world and the delivery core
+(`tidal.pipeline.Pipeline`): memory, http, kafka. Each decodes, acknowledges and routes; the
+core matches, counts, attempts and classifies.
 
 Only modules under here (and `tidal.stores`) may import network clients.
 """
