@@ -9,7 +9,7 @@ deletes the in-progress record so a retry can run; an in-progress record that ou
 ``in_progress_ttl`` (a crashed worker) expires by itself.
 
 A transport holding many events at once (the Kafka worker's fetched batch) calls `claim_many`
-first: one store call (``acquire_many`` where the store has it) acquires every key, and each
+first: one store call (``acquire_many``) acquires every key, and each
 event's `Idempotency.run` then starts from its `Claim` instead of acquiring on its own.
 """
 
@@ -62,8 +62,13 @@ class Record:
         return cls(status=Status(raw["s"]), payload_hash=raw["h"], token=raw["t"], result=result)
 
 
+Pending = tuple[str, Record, float]
+"""One key's step of a batch call: (key, record, ttl in seconds)."""
+
+
 class IdempotencyStore(Protocol):
-    """Atomic storage of idempotency records (times in seconds)."""
+    """Atomic storage of idempotency records (times in seconds); the batch calls answer per
+    item, in order, as the single calls would (a store without a batch call of its own loops)."""
 
     async def acquire(self, key: str, record: Record, *, ttl: float) -> Record | None:
         """Store ``record`` if ``key`` is absent and return None; else return what is there."""
@@ -79,6 +84,18 @@ class IdempotencyStore(Protocol):
 
     async def get(self, key: str) -> Record | None:
         """The current record, if any."""
+        ...
+
+    async def acquire_many(self, items: Sequence[Pending]) -> list[Record | None]:
+        """`acquire` for each (key, record, ttl)."""
+        ...
+
+    async def complete_many(self, items: Sequence[Pending]) -> list[bool]:
+        """`complete` for each (key, record, ttl)."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections (the store is not used afterwards)."""
         ...
 
 
@@ -176,6 +193,15 @@ class MemoryIdempotencyStore:
         existing = self._live(key)
         return None if existing is None else _record(existing)
 
+    async def acquire_many(self, items: Sequence[Pending]) -> list[Record | None]:
+        return [await self.acquire(key, record, ttl=ttl) for key, record, ttl in items]
+
+    async def complete_many(self, items: Sequence[Pending]) -> list[bool]:
+        return [await self.complete(key, record, ttl=ttl) for key, record, ttl in items]
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -248,15 +274,11 @@ class Idempotency:
         return Record(status=Status.IN_PROGRESS, payload_hash=digest, token=token)
 
     async def claim_many(self, items: Sequence[tuple[str, str]]) -> list[Claim]:
-        """Acquire every (key, payload digest) in one store call (``acquire_many``) where the
-        store can, else one by one; pass each `Claim` to `run` for its key."""
+        """Acquire every (key, payload digest) in one store call (``acquire_many``); pass each
+        `Claim` to `run` for its key."""
         ttl = self.in_progress_ttl
         pending = [(key, self._mine(digest), ttl) for key, digest in items]
-        acquire_many = getattr(self.store, "acquire_many", None)
-        if acquire_many is not None:
-            found: list[Record | None] = await acquire_many(pending)
-        else:
-            found = [await self.store.acquire(k, r, ttl=t) for k, r, t in pending]
+        found = await self.store.acquire_many(pending)
         return [Claim(k, r, e) for (k, r, _), e in zip(pending, found, strict=True)]
 
     async def release(self, claim: Claim) -> None:

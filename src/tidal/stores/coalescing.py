@@ -8,33 +8,21 @@ and hands them to the wrapped store's ``acquire_many`` / ``complete_many`` (one 
 from `Idempotency.claim_many`: each partition claims its ready records at once) join the turn's
 call the same way, so partitions preparing in the same turn share one round trip. Each caller
 still gets exactly its own answers, and an error of the call is every caller's error. The Kafka
-worker wraps stores that batch; ``release`` and ``get`` pass straight through.
+worker asks the factory for it (`tidal.stores.factory.make_idempotency`, ``coalesce``) over a
+Redis store; ``release``, ``get`` and ``close`` pass straight through.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Final, Generic, Protocol, TypeVar
+from typing import Final, Generic, TypeVar
 
-from tidal.idempotency import IdempotencyStore, Record
+from tidal.idempotency import IdempotencyStore, Pending, Record
 
 MAX_BATCH: Final = 256
 
-Pending = tuple[str, Record, float]
 T = TypeVar("T")
-
-
-class BatchingStore(IdempotencyStore, Protocol):
-    """A store that can also acquire and complete many (key, record, ttl) at once."""
-
-    async def acquire_many(self, items: Sequence[Pending]) -> list[Record | None]: ...
-
-    async def complete_many(self, items: Sequence[Pending]) -> list[bool]: ...
-
-
-def can_batch(store: IdempotencyStore) -> bool:
-    return hasattr(store, "acquire_many") and hasattr(store, "complete_many")
 
 
 class _Batcher(Generic[T]):
@@ -94,9 +82,10 @@ class _Batcher(Generic[T]):
 
 
 class CoalescingStore:
-    """Wraps a `BatchingStore`; behaves as the plain `IdempotencyStore` it is."""
+    """Wraps an `IdempotencyStore` whose batch calls are cheaper than its single ones (Redis);
+    is one itself."""
 
-    def __init__(self, store: BatchingStore) -> None:
+    def __init__(self, store: IdempotencyStore) -> None:
         self.store = store
         self._acquires: _Batcher[Record | None] = _Batcher(store.acquire_many)
         self._completes: _Batcher[bool] = _Batcher(store.complete_many)
@@ -126,6 +115,4 @@ class CoalescingStore:
         return await self.store.get(key)
 
     async def close(self) -> None:
-        close = getattr(self.store, "close", None)
-        if close is not None:
-            await close()
+        await self.store.close()

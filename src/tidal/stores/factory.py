@@ -8,15 +8,19 @@ from tidal.settings import IdempotencySettings
 
 
 def make_store(
-    settings: IdempotencySettings, *, clock: Clock | None = None
+    settings: IdempotencySettings, *, clock: Clock | None = None, coalesce: bool = False
 ) -> IdempotencyStore | None:
-    """The configured store, or None when idempotency is off."""
+    """The configured store, or None when idempotency is off; ``coalesce``: a Redis store's
+    calls of one loop turn go as one (`tidal.stores.coalescing`; the Kafka worker's many
+    records in flight)."""
     if settings.backend == "none":
         return None
     if settings.backend == "redis":
+        from tidal.stores.coalescing import CoalescingStore
         from tidal.stores.redis import RedisIdempotencyStore
 
-        return RedisIdempotencyStore.from_url(settings.redis_url.get_secret_value())
+        store = RedisIdempotencyStore.from_url(settings.redis_url.get_secret_value())
+        return CoalescingStore(store) if coalesce else store
     return MemoryIdempotencyStore(
         clock=clock,
         max_entries=settings.memory_max_entries,
@@ -25,9 +29,10 @@ def make_store(
 
 
 def make_idempotency(
-    settings: IdempotencySettings, *, clock: Clock | None = None
+    settings: IdempotencySettings, *, clock: Clock | None = None, coalesce: bool = False
 ) -> Idempotency | None:
-    store = make_store(settings, clock=clock)
+    """The configured guard over `make_store`'s store, or None when idempotency is off."""
+    store = make_store(settings, clock=clock, coalesce=coalesce)
     if store is None:
         return None
     return Idempotency(

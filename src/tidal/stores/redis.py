@@ -13,9 +13,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from tidal.errors import DependencyUnavailableError
-from tidal.idempotency import Record
-
-Pending = tuple[str, Record, float]  # key, record, ttl in seconds
+from tidal.idempotency import Pending, Record
 
 # SET NX: store the in-progress record, or return the record already there.
 ACQUIRE: Final = """

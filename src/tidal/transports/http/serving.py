@@ -101,9 +101,8 @@ async def serve(app: App, settings: Settings) -> None:
         @asynccontextmanager
         async def lifespan(_: Any) -> AsyncIterator[None]:
             yield
-            close = getattr(idempotency.store if idempotency else None, "close", None)
-            if close is not None:
-                await close()
+            if idempotency is not None:
+                await idempotency.store.close()
 
         config = uvicorn.Config(
             create_asgi_app(receiver, lifespan=lifespan),

@@ -21,7 +21,6 @@ from tidal.dispatching import Dispatcher
 from tidal.idempotency import Idempotency
 from tidal.observability import Source, mark_ready, register, unregister
 from tidal.settings import Settings
-from tidal.stores.coalescing import CoalescingStore, can_batch
 from tidal.stores.factory import make_idempotency
 from tidal.transports.kafka.connecting import make_consumer
 from tidal.transports.kafka.consuming import SubscriptionWorker
@@ -45,7 +44,7 @@ class KafkaWorker:
         self.settings = settings
         self.service = settings.service or app.name
         self.metrics = KafkaMetrics()
-        self.idempotency = idempotency or _idempotency(settings)
+        self.idempotency = idempotency or make_idempotency(settings.idempotency, coalesce=True)
         self.dispatcher = Dispatcher(app, idempotency=self.idempotency, stats=self.metrics.stats)
         self.topics = {s.name: topics_for(app.name, s, settings.kafka) for s in app.subscriptions}
         self.publisher = KafkaPublisher.from_settings(settings.kafka)
@@ -124,9 +123,8 @@ class KafkaWorker:
 
     async def _close_clients(self) -> None:
         await self.publisher.stop()
-        close = getattr(self.idempotency.store if self.idempotency else None, "close", None)
-        if close is not None:
-            await close()
+        if self.idempotency is not None:
+            await self.idempotency.store.close()
 
     async def __aenter__(self) -> KafkaWorker:
         await self.start()
@@ -139,14 +137,6 @@ class KafkaWorker:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
-
-
-def _idempotency(settings: Settings) -> Idempotency | None:
-    """The configured guard; a store that can batch gets one call per loop turn, not per record."""
-    idempotency = make_idempotency(settings.idempotency)
-    if idempotency is not None and can_batch(idempotency.store):
-        idempotency.store = CoalescingStore(idempotency.store)  # type: ignore[arg-type]
-    return idempotency
 
 
 async def run_worker(app: App, settings: Settings) -> None:
