@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Final, Protocol, TypeVar
 
 from tidal.app import Subscription
 from tidal.dispatching import Dispatcher, Emit
@@ -52,6 +52,25 @@ class Route(Protocol[At]):
     async def paused(self, at: At, sub: Subscription, event: Event, outcome: Paused) -> bool:
         """A dependency is down: hold intake, wait ``outcome.delay``; True to try again here."""
         ...
+
+
+class _Broker:
+    """The route of a transport whose broker finishes every outcome (Knative: the status
+    tells it): nothing is tried again or dead-lettered here."""
+
+    async def retry(self, at: object, sub: Subscription, event: Event, outcome: Retry) -> bool:
+        return False
+
+    async def paused(self, at: object, sub: Subscription, event: Event, outcome: Paused) -> bool:
+        return False
+
+    async def dead_letter(
+        self, at: object, sub: Subscription, event: Event, outcome: Failed
+    ) -> bool:
+        return False
+
+
+BROKER: Final = _Broker()
 
 
 class Pipeline:

@@ -17,7 +17,7 @@
 Matching, counting, the stages and the classification are the shared core's
 (`tidal.pipeline.Pipeline`); this module decodes the request and turns the outcomes into the
 answer: its route finishes nothing itself (the Broker retries and dead-letters), and tidal's own
-dead-letter sinks are written only once no subscription asks for a retry.
+dead-letter sinks are written only once no subscription asks for a retry (`BROKER` routes).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from tidal.dispatching import Dispatcher, Emit
 from tidal.errors import InvalidEventError, PayloadTooLargeError, RetryableError
 from tidal.events import Event
 from tidal.outcomes import Failed, Handled, Outcome, Paused, Retry
-from tidal.pipeline import Pipeline
+from tidal.pipeline import BROKER, Pipeline
 
 SinkFactory = Callable[[str], Emit]
 Exposition = Callable[[str | None], tuple[bytes, str]]
@@ -142,24 +142,8 @@ async def _receive(
     outcomes: list[tuple[Subscription, Outcome]] = []
     for event in events:
         targets = pipeline.targets(event, only)
-        outcomes.extend(await pipeline.receive(_BROKER, None, event, targets, headers))
+        outcomes.extend(await pipeline.receive(BROKER, None, event, targets, headers))
     return await _respond(pipeline, receiver, outcomes)
-
-
-class _BrokerRoute:
-    """The Knative route: every outcome is the Broker's to act on, through the status."""
-
-    async def retry(self, at: None, sub: Subscription, event: Event, outcome: Retry) -> bool:
-        return False
-
-    async def paused(self, at: None, sub: Subscription, event: Event, outcome: Paused) -> bool:
-        return False
-
-    async def dead_letter(self, at: None, sub: Subscription, event: Event, outcome: Failed) -> bool:
-        return False  # `_failure_response` sends it, once no subscription asks for a retry
-
-
-_BROKER: Final = _BrokerRoute()
 
 
 async def _read_body(headers: dict[str, str], receive: Receive, limit: int) -> bytes:
