@@ -173,6 +173,30 @@ async def test_with_tracing_off_events_are_left_alone(clock: ManualClock) -> Non
     assert [e.get_extension("traceparent") for e in outcome.emitted] == [None]
 
 
+async def test_a_running_broker_traces_from_when_a_tracer_is_installed_until_it_is_removed(
+    clock: ManualClock,
+) -> None:
+    """The stages are built when the broker starts and rebuilt on every install."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    broker = MemoryBroker(pipeline(), clock=clock)  # started with tracing off
+    try:
+        hooks.install(OtelTracer(provider.get_tracer("tests")))
+        await broker.publish(make_event("receipt.v1", id="traced"))
+        await broker.drain()
+        hooks.install(None)
+        await broker.publish(make_event("receipt.v1", id="untraced"))
+        await broker.drain()
+    finally:
+        hooks.install(None)
+        provider.shutdown()
+    names = sorted(span.name for span in exporter.get_finished_spans())
+    assert names == ["handle receipt", "receive receipt.v1"]
+    ids = {span.attributes.get("cloudevents.event_id") for span in exporter.get_finished_spans()}
+    assert ids == {"traced", None}
+
+
 @pytest.mark.parametrize(
     ("mode", "environ", "expected"),
     [
