@@ -125,6 +125,20 @@ class Dispatcher:
         With ``broker_retries`` (Knative) the broker counts attempts, so a retryable failure is
         never final here. ``claim``: the event's idempotency key acquired by `claim_many`.
         """
+        return await self.run(sub, event, attempt, first_failure, emit, broker_retries, claim)
+
+    async def run(
+        self,
+        sub: Subscription,
+        event: Event,
+        attempt: int,
+        first_failure: datetime | None,
+        emit: Emit | None,
+        broker_retries: bool,
+        claim: Claim | None,
+    ) -> Outcome:
+        """`attempt` with every argument positional (`tidal.pipeline.Pipeline` calls it per
+        event: keyword arguments cost more)."""
         stats, started, name = self.stats, time.monotonic(), sub.name
         chain = self._chains.get(name) or self._late(sub)
         stats.in_flight[name] += 1

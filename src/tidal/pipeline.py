@@ -93,6 +93,7 @@ class Pipeline:
         self.emit = emit or discard
         self.broker_retries = broker_retries
         self.receive: Receive = self._receive
+        self._attempt = dispatcher.run  # positional: the hot path
         hooks.watch(self)
 
     def tracer_installed(self, tracer: hooks.Tracer | None) -> None:
@@ -127,7 +128,14 @@ class Pipeline:
     def targets(self, event: Event, only: Subscription | None = None) -> list[Subscription]:
         """The subscriptions (all, or ``only``) that want ``event``, each counted."""
         subs = self.dispatcher.app.subscriptions if only is None else (only,)
-        return [sub for sub in subs if self.admit(sub, event)]
+        bump, event_type, wanted = self.stats.bump, event.type, []
+        for sub in subs:  # `admit`, inline: this runs for every event
+            if sub.matches(event):
+                bump(sub.name, "received", event_type=event_type)
+                wanted.append(sub)
+            else:
+                bump(sub.name, "filtered", event_type=event_type)
+        return wanted
 
     async def _receive(
         self,
@@ -138,7 +146,14 @@ class Pipeline:
         carrier: Mapping[str, str] | None = None,
     ) -> Delivered:
         """`deliver` ``event`` to each of ``subs`` (admitted already), in turn."""
-        return [(sub, await self.deliver(route, at, sub, event)) for sub in subs]
+        delivered: Delivered = []
+        emit, broker_retries = self.emit, self.broker_retries
+        for sub in subs:  # `deliver`, inline: this runs for every event
+            outcome = await self._attempt(sub, event, 1, None, emit, broker_retries, None)
+            if not isinstance(outcome, Handled):
+                outcome = await self._route(route, at, sub, event, outcome, 1, None)
+            delivered.append((sub, outcome))
+        return delivered
 
     async def deliver(
         self,
@@ -153,19 +168,26 @@ class Pipeline:
     ) -> Outcome:
         """Attempt ``event`` on ``sub`` and route the outcome, trying again while the route
         asks to; returns the last outcome."""
-        while True:
-            outcome = await self.dispatcher.attempt(
-                sub,
-                event,
-                attempt=attempt,
-                first_failure=first_failure,
-                emit=self.emit,
-                broker_retries=self.broker_retries,
-                claim=claim,
-            )
-            if isinstance(outcome, Handled):
-                return outcome
-            claim = None  # a claim serves one run: the guard released or completed its key
+        outcome = await self._attempt(
+            sub, event, attempt, first_failure, self.emit, self.broker_retries, claim
+        )
+        if isinstance(outcome, Handled):
+            return outcome
+        return await self._route(route, at, sub, event, outcome, attempt, first_failure)
+
+    async def _route(
+        self,
+        route: Route[At],
+        at: At,
+        sub: Subscription,
+        event: Event,
+        outcome: Outcome,
+        attempt: int,
+        first_failure: datetime | None,
+    ) -> Outcome:
+        """Hand ``outcome`` to the route; while it asks, attempt again (a claim served the
+        first run only: the guard released or completed its key)."""
+        while not isinstance(outcome, Handled):
             if isinstance(outcome, Paused):
                 if not await route.paused(at, sub, event, outcome):
                     return outcome
@@ -178,6 +200,10 @@ class Pipeline:
                 if await route.dead_letter(at, sub, event, outcome):
                     self.dead_lettered(sub, event)
                 return outcome
+            outcome = await self._attempt(
+                sub, event, attempt, first_failure, self.emit, self.broker_retries, None
+            )
+        return outcome
 
     def dead_lettered(self, sub: Subscription, event: Event | None = None) -> None:
         """Count a dead letter its sink has taken (``event`` None: the record was no event)."""

@@ -169,6 +169,21 @@ async def _read_body(headers: dict[str, str], receive: Receive, limit: int) -> b
 async def _respond(
     pipeline: Pipeline, receiver: Receiver, outcomes: Sequence[tuple[Subscription, Outcome]]
 ) -> Response:
+    if not outcomes:
+        return Response(status_code=202)
+    handled = [o for _, o in outcomes if isinstance(o, Handled)]
+    if len(handled) < len(outcomes):
+        return await _unhandled(pipeline, receiver, outcomes)
+    if receiver.emit is not None:  # emitted events already went to the sink
+        return EMPTY_OK
+    return _reply([e for o in handled for e in o.emitted])
+
+
+async def _unhandled(
+    pipeline: Pipeline, receiver: Receiver, outcomes: Sequence[tuple[Subscription, Outcome]]
+) -> Response:
+    """The status when some subscription did not handle the event: a dependency down first,
+    then retries, then failures (dead-lettered only when nothing is retried)."""
     paused = [o for _, o in outcomes if isinstance(o, Paused)]
     if paused:
         return _paused_response(paused)
@@ -176,14 +191,7 @@ async def _respond(
     if retries:
         return _retry_response(retries)
     failures = [(s, o) for s, o in outcomes if isinstance(o, Failed)]
-    if failures:
-        return await _failure_response(pipeline, receiver, failures)
-    if not outcomes:
-        return Response(status_code=202)
-    if receiver.emit is not None:  # emitted events already went to the sink
-        return EMPTY_OK
-    replies = [e for _, o in outcomes if isinstance(o, Handled) for e in o.emitted]
-    return _reply(replies)
+    return await _failure_response(pipeline, receiver, failures)
 
 
 def _retry_response(retries: Sequence[Retry]) -> Response:
