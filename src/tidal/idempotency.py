@@ -28,9 +28,18 @@ from json.encoder import encode_basestring
 from typing import Any, Final, Literal, Protocol
 
 from tidal.clock import Clock, SystemClock
-from tidal.errors import ConfigurationError, IdempotencyConflictError, IdempotencyInProgressError
+from tidal.errors import (
+    ConfigurationError,
+    DependencyUnavailableError,
+    IdempotencyConflictError,
+    IdempotencyInProgressError,
+)
 
 OnInProgress = Literal["wait", "report"]
+
+
+MAX_HELD: Final = 10_000
+"""Keys whose run met a store failure that a guard remembers its record for (`Idempotency.run`)."""
 
 
 class Status(enum.StrEnum):
@@ -268,6 +277,7 @@ class Idempotency:
         # tokens only tell owners apart: a random prefix per guard and a counter (no uuid4 each)
         self._prefix = uuid.uuid4().hex[:16]
         self._serial = itertools.count()
+        self._held: dict[str, Record] = {}  # key -> our record, after the store failed (`run`)
 
     def _mine(self, digest: str) -> Record:
         token = f"{self._prefix}{next(self._serial):x}"
@@ -296,25 +306,45 @@ class Idempotency:
     ) -> Outcome:
         """Acquire ``key``, run ``fn`` and save its result; or return the completed result.
 
-        With a `Claim` of ``claim_many`` for this key and digest, start from what it found."""
-        if claim is not None and claim.key == key and claim.mine.payload_hash == digest:
-            mine, first = claim.mine, claim.existing
-            done = None if first is None else await self._acquire(key, mine, first=first)
-        else:
-            mine = self._mine(digest)
-            done = await self._acquire(key, mine)
-        if done is not None:
-            return Outcome(result=done.result, duplicate=True)
+        With a `Claim` of ``claim_many`` for this key and digest, start from what it found.
+        When the store fails (`DependencyUnavailableError`) after our acquire may have landed,
+        the key's next run here takes our in-progress record back instead of waiting it out."""
+        mine, acquiring, first = self._start(key, digest, claim)
         try:
-            result = await fn()
-        except BaseException:
-            await self.store.release(key, mine.token)
+            done = await self._acquire(key, mine, first=first) if acquiring else None
+            if done is not None:
+                return Outcome(result=done.result, duplicate=True)
+            try:
+                result = await fn()
+            except BaseException:
+                await self.store.release(key, mine.token)
+                raise
+            completed = Record(
+                status=Status.COMPLETED, payload_hash=digest, token=mine.token, result=result
+            )
+            await self.store.complete(key, completed, ttl=self.ttl)
+        except DependencyUnavailableError:
+            self._hold(key, mine)
             raise
-        completed = Record(
-            status=Status.COMPLETED, payload_hash=digest, token=mine.token, result=result
-        )
-        await self.store.complete(key, completed, ttl=self.ttl)
         return Outcome(result=result, duplicate=False)
+
+    def _start(
+        self, key: str, digest: str, claim: Claim | None
+    ) -> tuple[Record, bool, Record | None]:
+        """Our record for ``key``, whether to acquire it, and what a claim found there."""
+        held = self._held.pop(key, None) if self._held else None
+        if held is not None and held.payload_hash == digest:  # ours, from a run the store failed
+            return held, True, None
+        if claim is not None and claim.key == key and claim.mine.payload_hash == digest:
+            return claim.mine, claim.existing is not None, claim.existing
+        return self._mine(digest), True, None
+
+    def _hold(self, key: str, mine: Record) -> None:
+        """Remember ``mine`` for the key's next run (a bounded few: a record left behind
+        expires by itself after ``in_progress_ttl``)."""
+        if len(self._held) >= MAX_HELD:
+            del self._held[next(iter(self._held))]
+        self._held[key] = mine
 
     async def _acquire(
         self, key: str, mine: Record, *, first: Record | None = None
@@ -337,6 +367,8 @@ class Idempotency:
                 )
             if existing.status is Status.COMPLETED:
                 return existing
+            if existing.token == mine.token:  # ours, stored by a run the store failed
+                return None
             if self.on_in_progress == "report" or self._clock.monotonic() >= deadline:
                 raise IdempotencyInProgressError(f"event {key!r} is being handled elsewhere")
             await self._clock.sleep(self.poll_interval)

@@ -60,6 +60,10 @@ class Outage:
     def end(self) -> None:
         self.proxy.target_port = self.redis_port
 
+    def begin(self) -> None:
+        self.proxy.target_port = free_port()
+        self.proxy.cut()  # the pooled connections too
+
 
 def recording_app(attempts: list[int]) -> App:
     app = App("outage", policy=ONE_ATTEMPT)
@@ -85,10 +89,41 @@ async def test_memory_waits_out_a_store_outage_and_handles_the_event_at_its_firs
         outage.end()
         await asyncio.wait_for(broker.drain(), 10)
     finally:
-        await guard.store.close()  # type: ignore[attr-defined]
+        await guard.store.close()
     assert attempts == [1]
     assert broker.all_dead_letters() == []
     assert broker.stats.get("work", "retried") == broker.stats.get("work", "failed") == 0
+    assert broker.stats.get("work", "handled") == 1
+
+
+async def test_the_owner_takes_its_record_back_when_the_store_returns_after_failing_mid_run(
+    outage: Outage,
+) -> None:
+    """Redis dies after the acquire, so the complete fails and our in-progress record stays;
+    once Redis is back the same guard takes its own record back at once, instead of waiting
+    for it as for another owner's (which ends in a retry: here, a dead letter)."""
+    outage.end()
+    attempts: list[int] = []
+    app = App("outage", policy=ONE_ATTEMPT)
+
+    @app.on(type="com.example.outage.v1", idempotent=True)
+    async def work(event: Event, ctx: Context) -> None:
+        attempts.append(ctx.attempt)
+        if len(attempts) == 1:
+            outage.begin()
+
+    guard = Idempotency(RedisIdempotencyStore.from_url(outage.url), wait_timeout=1.0)
+    broker = MemoryBroker(app, idempotency=guard)
+    try:
+        await broker.publish(Event.create(type="com.example.outage.v1", source="/t", data={}))
+        await asyncio.sleep(1.5)
+        assert attempts == [1]
+        outage.end()
+        await asyncio.wait_for(broker.drain(), 10)
+    finally:
+        await guard.store.close()
+    assert attempts == [1, 1]  # the handler ran again: its first run was never completed
+    assert broker.all_dead_letters() == []
     assert broker.stats.get("work", "handled") == 1
 
 
@@ -112,7 +147,7 @@ async def test_http_answers_503_with_retry_after_while_the_store_is_down(outage:
             outage.end()
             up = await client.post("/", headers=headers, content=b"{}")
         finally:
-            await guard.store.close()  # type: ignore[attr-defined]
+            await guard.store.close()
     assert down.status_code == 503
     assert down.json()["error"] == "dependency_unavailable"
     assert down.headers["retry-after"] == "1"
