@@ -309,7 +309,14 @@ class Idempotency:
         With a `Claim` of ``claim_many`` for this key and digest, start from what it found.
         When the store fails (`DependencyUnavailableError`) after our acquire may have landed,
         the key's next run here takes our in-progress record back instead of waiting it out."""
-        mine, acquiring, first = self._start(key, digest, claim)
+        held = self._held.pop(key, None) if self._held else None
+        if held is not None and held.payload_hash == digest:  # ours, from a run the store failed
+            mine, first, acquiring = held, None, True
+        elif claim is not None and claim.key == key and claim.mine.payload_hash == digest:
+            mine, first = claim.mine, claim.existing
+            acquiring = first is not None
+        else:
+            mine, first, acquiring = self._mine(digest), None, True
         try:
             done = await self._acquire(key, mine, first=first) if acquiring else None
             if done is not None:
@@ -327,17 +334,6 @@ class Idempotency:
             self._hold(key, mine)
             raise
         return Outcome(result=result, duplicate=False)
-
-    def _start(
-        self, key: str, digest: str, claim: Claim | None
-    ) -> tuple[Record, bool, Record | None]:
-        """Our record for ``key``, whether to acquire it, and what a claim found there."""
-        held = self._held.pop(key, None) if self._held else None
-        if held is not None and held.payload_hash == digest:  # ours, from a run the store failed
-            return held, True, None
-        if claim is not None and claim.key == key and claim.mine.payload_hash == digest:
-            return claim.mine, claim.existing is not None, claim.existing
-        return self._mine(digest), True, None
 
     def _hold(self, key: str, mine: Record) -> None:
         """Remember ``mine`` for the key's next run (a bounded few: a record left behind
