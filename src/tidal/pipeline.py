@@ -20,9 +20,9 @@ on its clock and tries again, dead letters go to a list (`tidal.transports.memor
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from datetime import datetime
-from typing import Final, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from tidal.app import Subscription
 from tidal.dispatching import Dispatcher, Emit
@@ -34,7 +34,6 @@ from tidal.stages import discard
 
 At = TypeVar("At", contravariant=True)
 Delivered = list[tuple[Subscription, Outcome]]
-Receive = Callable[..., Awaitable[Delivered]]
 
 
 class Route(Protocol[At]):
@@ -52,6 +51,20 @@ class Route(Protocol[At]):
     async def paused(self, at: At, sub: Subscription, event: Event, outcome: Paused) -> bool:
         """A dependency is down: hold intake, wait ``outcome.delay``; True to try again here."""
         ...
+
+
+class Receive(Protocol):
+    """`Pipeline.receive`: deliver ``event`` to ``subs`` (``carrier``: the transport's own
+    headers, for the receive span)."""
+
+    def __call__(
+        self,
+        route: Route[Any],
+        at: Any,
+        event: Event,
+        subs: Sequence[Subscription],
+        carrier: Mapping[str, str] | None = None,
+    ) -> Awaitable[Delivered]: ...
 
 
 class _Broker:
