@@ -23,7 +23,6 @@ decodes and filters them and claims all their idempotency keys in one store call
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -183,7 +182,7 @@ class RecordHandler:
 
     async def paused(self, at: At, sub: Subscription, event: Event, outcome: Paused) -> bool:
         """Hold the record (its slot stays taken, so intake stops) and try it again."""
-        await asyncio.sleep(outcome.delay)
+        await self.dispatcher.clock.sleep(outcome.delay)
         return True
 
     async def _send_letter(
