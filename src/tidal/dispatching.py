@@ -34,7 +34,17 @@ from tidal.events import Event
 from tidal.idempotency import Claim, Idempotency, payload_hash
 from tidal.observability import hooks, logs
 from tidal.outcomes import PAUSE, Failed, Handled, Outcome, Paused, Retry
-from tidal.stages import Step, Try, aged, discard, handling, idempotent, traced
+from tidal.stages import (
+    Claimed,
+    Step,
+    Try,
+    aged,
+    discard,
+    handling,
+    idempotent,
+    take_claim,
+    traced,
+)
 from tidal.stats import Stats
 from tidal.timeouts import Watchdog
 
@@ -69,6 +79,7 @@ class Dispatcher:
         self._watchdog = Watchdog()
         self._tracer: hooks.Tracer | None = None
         self._chains: dict[str, Step] = {}
+        self._claimed: Claimed = {}
         self._paused_logged = -PAUSE_LOG_EVERY
         hooks.watch(self)
 
@@ -81,7 +92,7 @@ class Dispatcher:
         tracer = self._tracer
         step = handling(self._call, stamp=None if tracer is None else tracer.stamp)
         if self.idempotency is not None and sub.idempotent:
-            step = idempotent(step, self.idempotency, self.key)
+            step = idempotent(step, self.idempotency, self.key, self._claimed)
         if sub.policy.max_age is not None:
             step = aged(step, max_age=sub.policy.max_age, now=self.clock.now, release=self.release)
         if tracer is not None:
@@ -97,16 +108,22 @@ class Dispatcher:
         return self.idempotency is not None and sub.idempotent
 
     async def claim_many(self, sub: Subscription, events: Sequence[Event]) -> list[Claim]:
-        """Acquire the idempotency keys of ``events`` on ``sub`` at once (one store call); pass
-        each event's `Claim` to `attempt`. Raises what the store raises (nothing is claimed)."""
+        """The batch claim step: acquire the idempotency keys of ``events`` on ``sub`` at once
+        (one store call). Each claim is parked for its event until the event's attempt reaches
+        its idempotency stage; one whose attempt will not run is given back with `release`.
+        Raises what the store raises (nothing is claimed)."""
         if self.idempotency is None or not sub.idempotent or not events:
             return []
         items = [(self.key(sub, event), payload_hash(event.data)) for event in events]
-        return await self.idempotency.claim_many(items)
+        claims = await self.idempotency.claim_many(items)
+        for event, claim in zip(events, claims, strict=True):
+            self._claimed.setdefault(id(event), []).append(claim)
+        return claims
 
-    async def release(self, claim: Claim) -> None:
-        """Give back a key `claim_many` acquired for an attempt that will not run."""
-        if self.idempotency is not None:
+    async def release(self, event: Event) -> None:
+        """Give back the key `claim_many` acquired for ``event``, whose attempt will not run."""
+        claim = take_claim(self._claimed, event)
+        if claim is not None and self.idempotency is not None:
             await self.idempotency.release(claim)
 
     async def attempt(
@@ -118,14 +135,13 @@ class Dispatcher:
         first_failure: datetime | None = None,
         emit: Emit | None = None,
         broker_retries: bool = False,
-        claim: Claim | None = None,
     ) -> Outcome:
         """One try of ``event`` on ``sub``; ``emit`` sends what the handler produced.
 
         With ``broker_retries`` (Knative) the broker counts attempts, so a retryable failure is
-        never final here. ``claim``: the event's idempotency key acquired by `claim_many`.
+        never final here. An event `claim_many` claimed starts from its claim.
         """
-        return await self.run(sub, event, attempt, first_failure, emit, broker_retries, claim)
+        return await self.run(sub, event, attempt, first_failure, emit, broker_retries)
 
     async def run(
         self,
@@ -135,7 +151,6 @@ class Dispatcher:
         first_failure: datetime | None,
         emit: Emit | None,
         broker_retries: bool,
-        claim: Claim | None,
     ) -> Outcome:
         """`attempt` with every argument positional (`tidal.pipeline.Pipeline` calls it per
         event: keyword arguments cost more)."""
@@ -143,7 +158,7 @@ class Dispatcher:
         chain = self._chains.get(name) or self._late(sub)
         stats.in_flight[name] += 1
         try:
-            handled = await chain(Try(sub, event, attempt, emit or discard, claim))
+            handled = await chain(Try(sub, event, attempt, emit or discard))
         except asyncio.CancelledError:
             raise
         except DependencyUnavailableError as exc:  # no attempt used up: the transport waits

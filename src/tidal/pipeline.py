@@ -27,7 +27,6 @@ from typing import Any, Final, Protocol, TypeVar
 from tidal.app import Subscription
 from tidal.dispatching import Dispatcher, Emit
 from tidal.events import Event
-from tidal.idempotency import Claim
 from tidal.observability import hooks
 from tidal.outcomes import Failed, Handled, Outcome, Paused, Retry
 from tidal.stages import discard
@@ -162,7 +161,7 @@ class Pipeline:
         delivered: Delivered = []
         emit, broker_retries = self.emit, self.broker_retries
         for sub in subs:  # `deliver`, inline: this runs for every event
-            outcome = await self._attempt(sub, event, 1, None, emit, broker_retries, None)
+            outcome = await self._attempt(sub, event, 1, None, emit, broker_retries)
             if not isinstance(outcome, Handled):
                 outcome = await self._route(route, at, sub, event, outcome, 1, None)
             delivered.append((sub, outcome))
@@ -177,12 +176,11 @@ class Pipeline:
         *,
         attempt: int = 1,
         first_failure: datetime | None = None,
-        claim: Claim | None = None,
     ) -> Outcome:
         """Attempt ``event`` on ``sub`` and route the outcome, trying again while the route
         asks to; returns the last outcome."""
         outcome = await self._attempt(
-            sub, event, attempt, first_failure, self.emit, self.broker_retries, claim
+            sub, event, attempt, first_failure, self.emit, self.broker_retries
         )
         if isinstance(outcome, Handled):
             return outcome
@@ -198,8 +196,7 @@ class Pipeline:
         attempt: int,
         first_failure: datetime | None,
     ) -> Outcome:
-        """Hand ``outcome`` to the route; while it asks, attempt again (a claim served the
-        first run only: the guard released or completed its key)."""
+        """Hand ``outcome`` to the route; while it asks, attempt again."""
         while not isinstance(outcome, Handled):
             if isinstance(outcome, Paused):
                 if not await route.paused(at, sub, event, outcome):
@@ -214,7 +211,7 @@ class Pipeline:
                     self.dead_lettered(sub, event)
                 return outcome
             outcome = await self._attempt(
-                sub, event, attempt, first_failure, self.emit, self.broker_retries, None
+                sub, event, attempt, first_failure, self.emit, self.broker_retries
             )
         return outcome
 

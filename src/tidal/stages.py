@@ -5,9 +5,10 @@ tracer is installed or removed (`tidal.observability.hooks.watch`). Innermost ru
 under its timeout and emits what it returned (`handling`); around it, only where they apply:
 
 - `idempotent`: the subscription is idempotent and a guard is configured: the handler runs in
-  the guard's in-progress -> completed section, starting from the batch `Claim` if one came;
+  the guard's in-progress -> completed section, starting from the `Claim` the batch claim step
+  (`tidal.dispatching.Dispatcher.claim_many`) parked for this very event, if any (`Claimed`);
 - `aged`: the policy has a ``max_age``: an expired event fails before the handler runs (and
-  gives back the key it claimed);
+  gives back the key claimed for it);
 - `traced`: a tracer is installed: a handle span per sampled attempt (its emission in an emit
   span), or, unsampled, the attempt marked as forwarding the event's trace.
 
@@ -28,6 +29,21 @@ from tidal.idempotency import Claim, Idempotency, payload_hash
 from tidal.observability.hooks import Emit, Tracer
 from tidal.outcomes import Handled
 
+Claimed = dict[int, list[Claim]]
+"""Claims the batch claim step made, by the identity of the event they were made for, until
+that event's `idempotent` stage takes its claim (or its claim is given back)."""
+
+
+def take_claim(claimed: Claimed, event: Event) -> Claim | None:
+    """The claim parked for ``event`` (the first, if it was claimed twice), removed."""
+    waiting = claimed.get(id(event))
+    if waiting is None:
+        return None
+    claim = waiting.pop(0)
+    if not waiting:
+        del claimed[id(event)]
+    return claim
+
 
 @dataclass(slots=True)
 class Try:
@@ -37,7 +53,6 @@ class Try:
     event: Event
     attempt: int
     emit: Emit
-    claim: Claim | None
     forwarding: bool = False
 
 
@@ -69,9 +84,15 @@ def handling(call: Call, *, stamp: Stamp | None = None) -> Step:
     return run_stamped
 
 
-def idempotent(inner: Step, guard: Idempotency, key: Callable[[Subscription, Event], str]) -> Step:
+def idempotent(
+    inner: Step,
+    guard: Idempotency,
+    key: Callable[[Subscription, Event], str],
+    claimed: Claimed,
+) -> Step:
     """``inner`` at most once per key while the completed record lives; a duplicate answers
-    with the events the first run emitted."""
+    with the events the first run emitted. An event the batch step claimed starts from its
+    claim (``claimed``) instead of acquiring its key on its own."""
 
     async def run(t: Try) -> Handled:
         done: list[Handled] = []
@@ -81,7 +102,8 @@ def idempotent(inner: Step, guard: Idempotency, key: Callable[[Subscription, Eve
             done.append(handled)
             return to_batch(handled.emitted)[1] if handled.emitted else None
 
-        name, claim = key(t.sub, t.event), t.claim
+        name = key(t.sub, t.event)
+        claim = take_claim(claimed, t.event) if claimed else None
         if claim is not None and claim.key == name:  # claimed from this very event: same data
             digest = claim.mine.payload_hash
         else:
@@ -99,7 +121,7 @@ def aged(
     *,
     max_age: float,
     now: Callable[[], datetime],
-    release: Callable[[Claim], Awaitable[None]],
+    release: Callable[[Event], Awaitable[None]],
 ) -> Step:
     """``inner`` for events at most ``max_age`` seconds old; older ones fail for good."""
 
@@ -108,8 +130,7 @@ def aged(
         if sent is not None:
             age = (now() - sent).total_seconds()
             if age > max_age:
-                if t.claim is not None:  # claimed in a batch but never run: give it back
-                    await release(t.claim)
+                await release(t.event)  # claimed in a batch, never to run: give it back
                 raise EventExpiredError(
                     f"event is {age:.1f}s old, over the max_age of {max_age:g}s"
                 )

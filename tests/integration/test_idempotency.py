@@ -144,17 +144,16 @@ async def test_claimed_batches_keep_duplicates_to_one_run(store: IdempotencyStor
     dispatcher = Dispatcher(app, idempotency=Idempotency(store, poll_interval=0.01))
     done, fresh = make_event("in", data={"n": 1}, id="b-1"), make_event("in", data={}, id="b-2")
     assert isinstance(await dispatcher.attempt(sub, done), Handled)
-    batch = [done, fresh, fresh]
+    again = make_event("in", data={}, id="b-2")  # the same event, read a second time
+    batch = [done, fresh, again]
     claims = await dispatcher.claim_many(sub, batch)
     assert [c.existing is None for c in claims] == [False, True, False]
     outcomes = await asyncio.gather(  # the in-batch duplicate first: it waits for the owner
-        *(
-            dispatcher.attempt(sub, e, claim=c)
-            for e, c in reversed(list(zip(batch, claims, strict=True)))
-        )
+        *(dispatcher.attempt(sub, e) for e in reversed(batch))
     )
     assert calls == ["b-1", "b-2"]
     assert [isinstance(o, Handled) and o.duplicate for o in outcomes] == [True, False, True]
+    assert not dispatcher._claimed  # every claim was taken by its event's attempt
     assert {e.id for o in outcomes if isinstance(o, Handled) for e in o.emitted} == {
         "out-b-1",
         "out-b-2",
@@ -168,7 +167,7 @@ async def test_a_claim_of_another_event_is_ignored(store: IdempotencyStore) -> N
     dispatcher = Dispatcher(app, idempotency=Idempotency(store))
     one, other = make_event("in", data={}, id="c-1"), make_event("in", data={}, id="c-2")
     (claim,) = await dispatcher.claim_many(sub, [one])
-    outcome = await dispatcher.attempt(sub, other, claim=claim)  # acquires c-2 itself
+    outcome = await dispatcher.attempt(sub, other)  # acquires c-2 itself
     assert isinstance(outcome, Handled)
     assert not outcome.duplicate
     assert calls == ["c-2"]
@@ -200,6 +199,6 @@ async def test_a_claimed_event_too_old_to_run_releases_its_claim(store: Idempote
     old = make_event("in", data={}, id="old-1", time=datetime.now(UTC) - timedelta(hours=1))
     (claim,) = await dispatcher.claim_many(sub, [old])
     assert await store.get(claim.key) == claim.mine
-    outcome = await dispatcher.attempt(sub, old, claim=claim)
+    outcome = await dispatcher.attempt(sub, old)
     assert isinstance(outcome, Failed)
     assert await store.get(claim.key) is None

@@ -17,7 +17,8 @@ record has ended, and its offset may be committed:
 
 On an idempotent subscription `PartitionWork` first hands its ready records to `prepare`, which
 decodes and filters them and claims all their idempotency keys in one store call
-(`Dispatcher.claim_many`); each record's `Prepared` job then continues from there. A record
+(`Dispatcher.claim_many`, the batch claim step: each claim waits there for its event's
+attempt); each record's `Prepared` job then continues from there. A record
 `prepare` cannot judge (not a CloudEvent, a filter error, a retry record) takes ``process``.
 """
 
@@ -33,7 +34,6 @@ from tidal.deadletters import Failure
 from tidal.dispatching import Dispatcher
 from tidal.errors import InvalidEventError
 from tidal.events import Event
-from tidal.idempotency import Claim
 from tidal.outcomes import Failed, Paused, Retry
 from tidal.pipeline import Pipeline
 from tidal.transports.kafka.letters import event_letter, invalid_letter
@@ -92,12 +92,12 @@ class RecordHandler:
         if not claiming or not self.dispatcher.guards(self.sub):
             return jobs
         try:
-            claims = await self.dispatcher.claim_many(self.sub, [job.event for job in claiming])
+            await self.dispatcher.claim_many(self.sub, [job.event for job in claiming])
         except Exception as exc:
             log.warning("claiming %d events of %s failed: %r", len(claiming), self._subscriber, exc)
             return jobs
-        for job, claim in zip(claiming, claims, strict=True):
-            job.claim = claim
+        for job in claiming:
+            job.claimed = True
         return jobs
 
     def _peek(self, record: ConsumedRecord) -> Prepared | None:
@@ -150,13 +150,11 @@ class RecordHandler:
             first_failure=retry.first_failure,
         )
 
-    async def first(
-        self, record: ConsumedRecord, event: Event, *, wanted: bool, claim: Claim | None = None
-    ) -> None:
+    async def first(self, record: ConsumedRecord, event: Event, *, wanted: bool) -> None:
         """A decoded record from a source topic (`Prepared`): count it, deliver it if the
         filter wants it, as `process` does."""
         if self.pipeline.counted(self.sub, event, wanted):
-            await self.pipeline.deliver(self, (record, None), self.sub, event, claim=claim)
+            await self.pipeline.deliver(self, (record, None), self.sub, event)
 
     # -- route (`tidal.pipeline.Route`) -----------------------------------------------------
 
@@ -219,19 +217,19 @@ class RecordHandler:
 
 @dataclass(slots=True)
 class Prepared:
-    """A record `RecordHandler.prepare` decoded and filtered, with its claim if it has one
-    (the `tidal.transports.kafka.scheduling.Job` its partition runs)."""
+    """A record `RecordHandler.prepare` decoded and filtered, ``claimed`` if the batch claim
+    step holds its key (the `tidal.transports.kafka.scheduling.Job` its partition runs)."""
 
     handler: RecordHandler
     record: ConsumedRecord
     event: Event
     wanted: bool
-    claim: Claim | None = None
+    claimed: bool = False
 
     async def run(self) -> None:
-        await self.handler.first(self.record, self.event, wanted=self.wanted, claim=self.claim)
+        await self.handler.first(self.record, self.event, wanted=self.wanted)
 
     async def abandon(self) -> None:
         """Release a claimed key, so the member that gets the record next need not wait."""
-        if self.claim is not None:
-            await self.handler.dispatcher.release(self.claim)
+        if self.claimed:
+            await self.handler.dispatcher.release(self.event)
