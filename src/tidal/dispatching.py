@@ -42,7 +42,6 @@ from tidal.stages import (
     discard,
     handling,
     idempotent,
-    take_claim,
     traced,
 )
 from tidal.stats import Stats
@@ -117,12 +116,12 @@ class Dispatcher:
         items = [(self.key(sub, event), payload_hash(event.data)) for event in events]
         claims = await self.idempotency.claim_many(items)
         for event, claim in zip(events, claims, strict=True):
-            self._claimed.setdefault(id(event), []).append(claim)
+            self._claimed.setdefault(id(event), claim)
         return claims
 
     async def release(self, event: Event) -> None:
         """Give back the key `claim_many` acquired for ``event``, whose attempt will not run."""
-        claim = take_claim(self._claimed, event)
+        claim = self._claimed.pop(id(event), None)
         if claim is not None and self.idempotency is not None:
             await self.idempotency.release(claim)
 

@@ -29,20 +29,10 @@ from tidal.idempotency import Claim, Idempotency, payload_hash
 from tidal.observability.hooks import Emit, Tracer
 from tidal.outcomes import Handled
 
-Claimed = dict[int, list[Claim]]
+Claimed = dict[int, Claim]
 """Claims the batch claim step made, by the identity of the event they were made for, until
-that event's `idempotent` stage takes its claim (or its claim is given back)."""
-
-
-def take_claim(claimed: Claimed, event: Event) -> Claim | None:
-    """The claim parked for ``event`` (the first, if it was claimed twice), removed."""
-    waiting = claimed.get(id(event))
-    if waiting is None:
-        return None
-    claim = waiting.pop(0)
-    if not waiting:
-        del claimed[id(event)]
-    return claim
+that event's `idempotent` stage takes its claim (``pop``) or its claim is given back. An event
+claimed twice keeps its first claim: only a batch's first claim of a key can have stored it."""
 
 
 @dataclass(slots=True)
@@ -103,7 +93,7 @@ def idempotent(
             return to_batch(handled.emitted)[1] if handled.emitted else None
 
         name = key(t.sub, t.event)
-        claim = take_claim(claimed, t.event) if claimed else None
+        claim = claimed.pop(id(t.event), None) if claimed else None
         if claim is not None and claim.key == name:  # claimed from this very event: same data
             digest = claim.mine.payload_hash
         else:
