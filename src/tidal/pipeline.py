@@ -20,7 +20,7 @@ on its clock and tries again, dead letters go to a list (`tidal.transports.memor
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, Protocol, TypeVar
 
@@ -33,6 +33,8 @@ from tidal.stages import discard
 
 At = TypeVar("At", contravariant=True)
 Delivered = list[tuple[Subscription, Outcome]]
+Observer = Callable[[Subscription, Event, int, Outcome], None]
+"""Told of every attempt: subscription, event, attempt number, outcome (`Pipeline.on_attempt`)."""
 
 
 class Route(Protocol[At]):
@@ -126,6 +128,25 @@ class Pipeline:
                 return await plain(route, at, event, subs)
 
         self.receive = traced
+
+    def on_attempt(self, observer: Observer) -> None:
+        """Call ``observer`` after every attempt, with its outcome: a stage around the attempt,
+        present only once asked for (`tidal.testing.MemoryBroker` records attempts with it)."""
+        inner = self._attempt
+
+        async def observed(
+            sub: Subscription,
+            event: Event,
+            attempt: int,
+            first_failure: datetime | None,
+            emit: Emit | None,
+            broker_retries: bool,
+        ) -> Outcome:
+            outcome = await inner(sub, event, attempt, first_failure, emit, broker_retries)
+            observer(sub, event, attempt, outcome)
+            return outcome
+
+        self._attempt = observed
 
     def admit(self, sub: Subscription, event: Event) -> bool:
         """Whether ``sub`` wants ``event``, counted received or filtered; raises what the

@@ -9,25 +9,24 @@ the list of what did happen.
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from tidal.app import App, Subscription
 from tidal.clock import Clock
-from tidal.dispatching import Dispatcher, Failed, Handled, Outcome, Retry
 from tidal.events import Event
 from tidal.idempotency import Idempotency, MemoryIdempotencyStore
+from tidal.outcomes import Handled, Outcome, Paused, Retry
 from tidal.transports.memory import MemoryBroker as _MemoryTransport
-
-Attempt = Callable[..., Awaitable[Outcome]]
 
 
 @dataclass(frozen=True, kw_only=True)
 class Delivery:
     """One attempt of ``event`` on ``subscription``: ``outcome`` is ``handled``, ``duplicate``,
-    ``retried`` or ``failed``; ``error`` what the handler raised."""
+    ``retried``, ``paused`` (a dependency down: not counted) or ``failed``; ``error`` what the
+    handler (or the dependency) raised."""
 
     subscription: str
     event: Event
@@ -69,18 +68,11 @@ class MemoryBroker(_MemoryTransport):
             service=service,
         )
         self.attempts: list[Delivery] = []
-        for dispatcher in self.dispatchers:
-            dispatcher.attempt = self._recording(dispatcher)  # type: ignore[method-assign,assignment]
+        for pipeline in self.pipelines:
+            pipeline.on_attempt(self._record)
 
-    def _recording(self, dispatcher: Dispatcher) -> Attempt:
-        attempt = dispatcher.attempt
-
-        async def recorded(sub: Subscription, event: Event, **options: Any) -> Outcome:
-            outcome = await attempt(sub, event, **options)
-            self.attempts.append(_delivery(sub, event, options.get("attempt", 1), outcome))
-            return outcome
-
-        return recorded
+    def _record(self, sub: Subscription, event: Event, attempt: int, outcome: Outcome) -> None:
+        self.attempts.append(_delivery(sub, event, attempt, outcome))
 
     async def send(self, event: Event) -> int:
         """Publish ``event`` and wait until it and everything it caused are delivered."""
@@ -164,8 +156,13 @@ def _delivery(sub: Subscription, event: Event, attempt: int, outcome: Outcome) -
     if isinstance(outcome, Handled):
         name = "duplicate" if outcome.duplicate else "handled"
         return Delivery(subscription=sub.name, event=event, attempt=attempt, outcome=name)
-    name = "retried" if isinstance(outcome, Retry) else "failed"
-    assert isinstance(outcome, Retry | Failed)
+    name = (
+        "retried"
+        if isinstance(outcome, Retry)
+        else "paused"
+        if isinstance(outcome, Paused)
+        else "failed"
+    )
     return Delivery(
         subscription=sub.name, event=event, attempt=attempt, outcome=name, error=outcome.error
     )
