@@ -9,7 +9,9 @@ be committed:
 - failed but retryable: re-produced to the subscription's retry topic with its attempt count and
   due time (`tidal.transports.kafka.retries`), acknowledged;
 - failed for good, or not a CloudEvent at all: produced to the dead-letter topic with the
-  failure extensions (`tidal.transports.kafka.letters`), acknowledged.
+  failure extensions (`tidal.transports.kafka.letters`), acknowledged. A source record that is
+  not a CloudEvent is the same for every subscription, so only the App's reporting
+  subscription (``reports_invalid``) dead-letters it; the others count it and skip it.
 
 On an idempotent subscription `PartitionWork` first hands its ready records to `prepare`, which
 decodes and filters them and claims all their idempotency keys in one store call
@@ -52,8 +54,10 @@ class RecordHandler:
         publisher: KafkaPublisher,
         topics: SubscriptionTopics,
         measures: SubscriptionMeasures,
+        reports_invalid: bool = True,
     ) -> None:
         self.sub = sub
+        self.reports_invalid = reports_invalid
         self.dispatcher = dispatcher
         self.publisher = publisher
         self.topics = topics
@@ -199,8 +203,12 @@ class RecordHandler:
         )
 
     async def _reject(self, record: ConsumedRecord, exc: InvalidEventError) -> None:
-        """A record that is not a CloudEvent (or a mangled retry record): dead-letter it now."""
+        """A record that is not a CloudEvent (or a mangled retry record): dead-letter it now,
+        if this subscription reports the App's invalid source records."""
         self.measures.invalid += 1
+        if not self.reports_invalid and record.topic != self.topics.retry:
+            log.debug("skipping record %s/%d@%d: %s", *_place(record), exc)
+            return
         failure, origin = self._failure(exc), Origin.of(record)
         log.warning(
             "dead-lettering record %s/%d@%d of %s: %s",
@@ -220,6 +228,10 @@ class RecordHandler:
         return Failure.from_exception(
             exc, attempts=1, first_failure=now, last_failure=now, subscriber=self._subscriber
         )
+
+
+def _place(record: ConsumedRecord) -> tuple[str, int, int]:
+    return record.topic, record.partition, record.offset
 
 
 @dataclass(slots=True)

@@ -71,6 +71,7 @@ class KafkaWorker:
             publisher=self.publisher,
             topics=topics,
             measures=measures,
+            reports_invalid=sub.name == reporter(self.app),
         )
         return SubscriptionWorker(
             consumer=make_consumer(kafka, group=topics.group),
@@ -139,6 +140,12 @@ class KafkaWorker:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+def reporter(app: App) -> str:
+    """The subscription that dead-letters the App's source records that are not CloudEvents
+    (the first by name): every subscription's group reads them, one letter is enough."""
+    return min(sub.name for sub in app.subscriptions)
 
 
 def _idempotency(settings: Settings) -> Idempotency | None:
