@@ -89,10 +89,8 @@ def header_value(name: str, value: str) -> str:
     if '"' in value:
         value = _unquote(name, value)
     if "%" not in value:
-        if not value.isascii():
-            raise InvalidEventError(f"header {name} is not ASCII: percent-encode it as UTF-8")
-        return value
-    if not value.isascii() or _BAD_PERCENT.search(value):
+        return value  # characters beyond ASCII as they came (the 1.x SDK writes them so)
+    if _BAD_PERCENT.search(value):
         raise InvalidEventError(f"header {name} has a malformed percent-encoding: {value!r}")
     try:
         return unquote_to_bytes(value).decode("utf-8")

@@ -53,12 +53,15 @@ def to_record(event: Event, *, mode: Mode = "binary") -> KafkaMessage:
 def from_record(message: KafkaMessage) -> Event:
     """Decode a Kafka record (either mode) or raise `InvalidEventError` saying why."""
     headers = {k.lower(): v for k, v in message.headers.items()}
-    structured = headers.get("content-type", b"").lower().startswith(b"application/cloudevents")
-    if not structured and "ce_specversion" not in headers:
+    content_type = headers.get("content-type")
+    structured = (content_type or b"").lower().startswith(b"application/cloudevents")
+    if not structured and "ce_specversion" not in headers and not _unlabelled(headers, message):
         raise InvalidEventError("record is not a CloudEvent: no ce_specversion header")
     try:
         if structured:
             return _read_structured(message)
+        if "ce_specversion" not in headers:
+            return _read_structured(message, unlabelled=True, content_type=content_type)
         return _read_binary(headers, message)
     except InvalidEventError:
         raise
@@ -68,8 +71,24 @@ def from_record(message: KafkaMessage) -> Event:
         ) from exc
 
 
-def _read_structured(message: KafkaMessage) -> Event:
+def _unlabelled(headers: dict[str, bytes], message: KafkaMessage) -> bool:
+    """A structured event without the binding's content-type (the SDK 1.x writer moves the
+    event's ``datacontenttype`` there, cloudevents/kafka/conversion.py ``to_structured``):
+    no ``ce_`` header and a value that opens a JSON object. The SDK 2.x reader takes every
+    record without ``ce_`` headers as structured; this is that, for JSON objects only."""
+    return message.value.lstrip()[:1] == b"{" and not any(name[:3] == "ce_" for name in headers)
+
+
+def _read_structured(
+    message: KafkaMessage, *, unlabelled: bool = False, content_type: bytes | None = None
+) -> Event:
     obj = loads(message.value, what="structured-mode record value", envelope=1)
+    if unlabelled and not (isinstance(obj, dict) and "specversion" in obj):
+        raise InvalidEventError(
+            "record is not a CloudEvent: no ce_specversion header, nor a specversion in its value"
+        )
+    if isinstance(obj, dict) and content_type is not None and "datacontenttype" not in obj:
+        obj = {**obj, "datacontenttype": content_type.decode("utf-8")}
     if isinstance(obj, dict) and PARTITIONKEY not in obj:
         key = _key_text(message.key)
         if key is not None:
