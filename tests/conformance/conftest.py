@@ -35,7 +35,8 @@ class Sdk1Peer:
         self.process = process
 
     def ask(self, op: str, **request: Any) -> dict[str, Any]:
-        assert self.process.stdin is not None and self.process.stdout is not None
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
         self.process.stdin.write(json.dumps({"op": op, **request}) + "\n")
         self.process.stdin.flush()
         answer: dict[str, Any] = json.loads(self.process.stdout.readline())
@@ -63,7 +64,8 @@ def sdk1() -> Iterator[Sdk1Peer]:
     try:
         yield Sdk1Peer(process)
     finally:
-        assert process.stdin is not None and process.stdout is not None
+        assert process.stdin is not None
+        assert process.stdout is not None
         process.stdin.close()
         process.wait(timeout=10)
         process.stdout.close()

@@ -47,9 +47,9 @@ def _labelled(event: Event) -> dict[str, Any]:
     """The attributes binary mode carries: data that is not bytes and has no content type is
     JSON and is labelled so (json-format.md 3.1.2: "SHOULD be set explicitly")."""
     attributes = dict(event.get_attributes())
-    if "datacontenttype" not in attributes and event.data is not None:
-        if not isinstance(event.data, bytes):
-            attributes["datacontenttype"] = "application/json"
+    implied = event.data is not None and not isinstance(event.data, bytes)
+    if "datacontenttype" not in attributes and implied:
+        attributes["datacontenttype"] = "application/json"
     return attributes
 
 
