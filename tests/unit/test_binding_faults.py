@@ -18,9 +18,9 @@ from tidal.deadletters import Failure, dead_letter
 from tidal.dispatching import Dispatcher
 from tidal.errors import InvalidEventError
 from tidal.testing import make_event
+from tidal.transports.http.server import Receiver, create_asgi_app
 from tidal.transports.kafka.letters import event_letter
 from tidal.transports.kafka.records import Origin
-from tidal.transports.http.server import Receiver, create_asgi_app
 
 BINARY = {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/s", "ce-type": "t"}
 NANOS = "2026-11-23T10:15:00.123456789Z"
