@@ -209,6 +209,8 @@ def _plainly_valid(attributes: dict[str, Any]) -> bool:
         value = attributes.get(name, "x")
         if type(value) is not str or not value or not value.isprintable():
             return False
+    if not attributes.get("datacontenttype", "").isascii():
+        return False
     time = attributes.get("time")
     if time is not None and not (isinstance(time, datetime) and time.tzinfo is not None):
         return False

@@ -177,9 +177,18 @@ def event_from_mapping(obj: Any) -> Event:
     encoded = attributes.pop("data_base64", None)
     if encoded is not None:
         data = _b64decode(encoded)
+    elif data is not None and not isinstance(data, str) and not is_json(_type(attributes)):
+        raise InvalidEventError(  # json-format.md 3.1.2: an encoded content string
+            "data of a content type other than JSON must be a string (or data_base64)"
+        )
     if "time" in attributes:
         attributes["time"] = Timestamp.parse(attributes["time"])
     return Event(attributes, data)
+
+
+def _type(attributes: Mapping[str, Any]) -> str | None:
+    content_type = attributes.get("datacontenttype")
+    return content_type if isinstance(content_type, str) else None
 
 
 def parse_time(value: Any) -> Timestamp:
