@@ -73,6 +73,11 @@ class StrictJSONFormat(JSONFormat):
     def read_data(self, body: bytes, datacontenttype: str | None) -> Any:
         if not body:
             return None
+        if datacontenttype is None:  # binary mode, unlabelled: JSON if it is, else the bytes
+            try:
+                return loads(body, what="data")
+            except InvalidEventError:
+                return body
         if is_json(datacontenttype):
             return loads(body, what="data")
         try:
