@@ -40,18 +40,28 @@ class Timestamp(datetime):
     text: str | None = None
 
     @classmethod
-    def parse(cls, value: Any) -> Timestamp:
-        """``value`` as a Timestamp, or `InvalidEventError` naming the attribute."""
+    def parse(cls, value: Any) -> datetime:
+        """``value`` as a datetime, or `InvalidEventError` naming the attribute: a plain one
+        where `time_text` writes ``value`` back exactly (``...:05Z``, ``...:05.123456Z``, what
+        tidal writes), else a Timestamp keeping ``value``."""
         if not isinstance(value, str) or not _RFC3339.fullmatch(value):
             raise InvalidEventError(f"attribute 'time' is not an RFC 3339 timestamp: {value!r}")
         try:
-            parsed = cls.fromisoformat(value.upper())
+            parsed = datetime.fromisoformat(value.upper())
         except ValueError as exc:  # 2026-02-30, 24:00:00, a leap second
             raise InvalidEventError(
                 f"attribute 'time' is not an RFC 3339 timestamp: {value!r} ({exc})"
             ) from exc
-        parsed.text = value
-        return parsed
+        size = len(value)
+        if (
+            value[-1] == "Z"
+            and value[10] == "T"
+            and (size == 20 or (size == 27 and parsed.microsecond))
+        ):
+            return parsed
+        kept = cls.fromisoformat(value.upper())
+        kept.text = value
+        return kept
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
         if self.text is None:

@@ -28,7 +28,7 @@ NAMES = st.text(string.ascii_lowercase + string.digits, min_size=1, max_size=12)
 
 
 @st.composite
-def timestamps(draw: st.DrawFn) -> Timestamp:
+def timestamps(draw: st.DrawFn) -> datetime:
     """RFC 3339 text with 0-9 fraction digits and any offset, as Knative's Go senders write."""
     moment = draw(
         st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2200, 1, 1))

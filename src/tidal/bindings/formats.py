@@ -112,7 +112,18 @@ def _float(literal: str) -> float:
     return value
 
 
-_DECODER: Final = json.JSONDecoder(parse_constant=_constant, parse_float=_float)
+_DECODER: Final = json.JSONDecoder(parse_constant=_constant)
+_CHECKED: Final = json.JSONDecoder(parse_constant=_constant, parse_float=_float)
+# a number a double may not hold has an exponent of 3+ digits or 309+ digits in a row: cheaper
+# to look for than to check every float the parser makes
+_EXPONENT: Final = re.compile(r"[eE][+-]?\d{3}")
+_DIGITS: Final = re.compile(r"\d{309}")
+
+
+def _huge(document: str) -> bool:
+    if ("e" in document or "E" in document) and _EXPONENT.search(document):
+        return True
+    return len(document) > 308 and _DIGITS.search(document) is not None
 
 
 def loads(body: bytes | str, *, what: str, envelope: int = 0) -> Any:
@@ -121,7 +132,8 @@ def loads(body: bytes | str, *, what: str, envelope: int = 0) -> Any:
     `MAX_DEPTH`."""
     limit = MAX_DEPTH + envelope
     try:
-        value = _DECODER.decode(_text(body))
+        document = _text(body)
+        value = (_CHECKED if _huge(document) else _DECODER).decode(document)
     except RecursionError:
         raise InvalidEventError(f"{what} is nested deeper than {limit} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:
@@ -196,7 +208,7 @@ def _type(attributes: Mapping[str, Any]) -> str | None:
     return content_type if isinstance(content_type, str) else None
 
 
-def parse_time(value: Any) -> Timestamp:
+def parse_time(value: Any) -> datetime:
     """Parse an RFC 3339 timestamp, keeping its text; `InvalidEventError` names the attribute."""
     return Timestamp.parse(value)
 

@@ -75,7 +75,8 @@ def _parse_binary(headers: Mapping[str, str], body: bytes) -> Event:
     for name, value in headers.items():
         lowered = name.lower()
         if lowered.startswith("ce-"):
-            attributes[lowered[3:]] = header_value(lowered, value)
+            plain = '"' not in value and "%" not in value  # most values: nothing to decode
+            attributes[lowered[3:]] = value if plain else header_value(lowered, value)
     content_type = headers.get("content-type")
     if content_type is not None:
         attributes["datacontenttype"] = content_type
