@@ -81,7 +81,7 @@ class StrictJSONFormat(JSONFormat):
         if is_json(datacontenttype):
             return loads(body, what="data")
         try:
-            return body.decode("utf-8") if datacontenttype.startswith("text/") else body  # type: ignore[union-attr]
+            return body.decode("utf-8") if datacontenttype.startswith("text/") else body
         except UnicodeDecodeError:
             return body
 
