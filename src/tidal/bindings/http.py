@@ -19,8 +19,14 @@ from typing import Any, Final
 from urllib.parse import quote, unquote_to_bytes
 
 from tidal.attributes import text
-from tidal.bindings.formats import FORMAT, dumps, event_from_mapping, event_to_mapping, loads
-from tidal.bindings.formats import parse_time as parse_time
+from tidal.bindings.formats import (
+    FORMAT,
+    dumps,
+    event_from_mapping,
+    event_to_mapping,
+    loads,
+    parse_time,
+)
 from tidal.errors import InvalidEventError
 from tidal.events import Event
 
