@@ -80,7 +80,8 @@ class Ingest:
         _media(request, JSON_TYPES)
         reading = _json(await self._body(request))
         self._validate(mapping.TELEMETRY, reading)
-        return await self._publish("telemetry", [mapping.telemetry_event(reading)])
+        event = _event(lambda: mapping.telemetry_event(reading))
+        return await self._publish("telemetry", [event])
 
     async def pos_webhook(self, request: Request) -> list[str]:
         """``POST /webhooks/pos``: a signed POS transaction."""
@@ -89,7 +90,7 @@ class Ingest:
         self._verify("pos", request, body)
         order = _json(body)
         self._validate(mapping.ORDER_CONFIRMED, order)
-        return await self._publish("pos", [mapping.order_event(order)])
+        return await self._publish("pos", [_event(lambda: mapping.order_event(order))])
 
     async def payment_webhook(self, request: Request) -> tuple[str, bool]:
         """``POST /webhooks/payments``: a signed Stripe-style event; (its id, published)."""
@@ -103,7 +104,7 @@ class Ingest:
         _check(self.checkout_session, webhook["data"]["object"], prefix="data.object.")
         data = mapping.checkout_data(webhook)
         self._validate(mapping.CHECKOUT_COMPLETED, data)
-        await self._publish("payments", [mapping.payment_event(webhook, data)])
+        await self._publish("payments", [_event(lambda: mapping.payment_event(webhook, data))])
         return webhook["id"], True
 
     def _authorise(self, request: Request) -> None:
@@ -159,7 +160,7 @@ class Ingest:
         if event.partitionkey is None:
             key = mapping.partition_key(event.type, event.data)
             if key is not None:
-                return event.with_extensions({"partitionkey": key})
+                return _event(lambda: event.with_extensions({"partitionkey": key}))
         return event
 
     def _validate(self, event_type: str, data: Any) -> None:
@@ -235,3 +236,12 @@ def _too_large(size: int, limit: int) -> Refusal:
     return Refusal(
         413, "payload_too_large", f"the body is {size} bytes; the limit is {limit}", field="body"
     )
+
+
+def _event(make: Callable[[], Event]) -> Event:
+    """The event ``make`` builds from a valid body, or a 422 where a field the schema allows
+    cannot be a CloudEvents attribute (a control character in an id, say)."""
+    try:
+        return make()
+    except InvalidEventError as exc:
+        raise off_schema(f"the body cannot make a CloudEvent: {exc}", None) from exc
