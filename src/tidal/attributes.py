@@ -1,10 +1,10 @@
 """CloudEvents attribute values: the spec's type system, checked, and each value's wire text.
 
-`tidal.events.Event` validates its attributes here; the bindings parse ``time`` with
-`Timestamp.parse` and write every attribute with `text` (the spec's canonical string encoding,
-"type system" in spec.md): booleans are ``true`` / ``false``, a timestamp that arrived as text
-goes out as exactly that text (nanoseconds and offset included), binary is base64. Filters that
-compare an attribute as text read it with `text` too.
+`tidal.events.Event` validates its attributes here (and re-exports `Timestamp`); the bindings
+parse ``time`` with `parse_time` and write every attribute with `text` (the spec's canonical
+string encoding, "type system" in spec.md): booleans are ``true`` / ``false``, a timestamp that
+arrived as text goes out as exactly that text (nanoseconds and offset included), binary is
+base64.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import re
 from datetime import datetime
-from typing import Any, Final, SupportsIndex
+from typing import Any, Final
 
 from tidal.errors import InvalidEventError
 
@@ -32,48 +32,76 @@ _DISALLOWED: Final = re.compile(f"[\x00-\x1f\x7f-\x9f\ud800-\udfff{_NONCHARACTER
 
 
 class Timestamp(datetime):
-    """A ``time`` read from RFC 3339 text, which it keeps in ``text``: a datetime holds only
-    microseconds, and the text (``.123456789Z``, ``+02:00``) is what goes out again.
+    """An event's ``time`` as a binding read it: a ``datetime`` that keeps its wire ``text``.
 
-    Arithmetic and ``replace`` give a Timestamp without text, written from its value."""
+    The HTTP and Kafka bindings build it (`parse_time`), their writers write ``text`` back;
+    filters compare ``text``, not a re-rendering (CloudEvents SQL v1 §3.2 represents a
+    Timestamp as a String; Knative's exact/prefix/suffix compare the attribute's text).
+    Arithmetic, ``replace`` and copies give a datetime without ``text``, which filters render
+    as RFC 3339 and writers as ISO 8601 instead.
+    """
 
-    text: str | None = None
+    __slots__ = ("text",)
+    text: str
 
     @classmethod
-    def parse(cls, value: Any) -> datetime:
-        """``value`` as a datetime, or `InvalidEventError` naming the attribute: a plain one
-        where `time_text` writes ``value`` back exactly (``...:05Z``, ``...:05.123456Z``, what
-        tidal writes), else a Timestamp keeping ``value``."""
-        if not isinstance(value, str) or not _RFC3339.fullmatch(value):
-            raise InvalidEventError(f"attribute 'time' is not an RFC 3339 timestamp: {value!r}")
-        try:
-            parsed = datetime.fromisoformat(value.upper())
-        except ValueError as exc:  # 2026-02-30, 24:00:00, a leap second
-            raise InvalidEventError(
-                f"attribute 'time' is not an RFC 3339 timestamp: {value!r} ({exc})"
-            ) from exc
-        size = len(value)
-        if (
-            value[-1] == "Z"
-            and value[10] == "T"
-            and (size == 20 or (size == 27 and parsed.microsecond))
-        ):
-            return parsed
-        kept = cls.fromisoformat(value.upper())
-        kept.text = value
-        return kept
+    def read(cls, text: str) -> Timestamp:
+        """``datetime.fromisoformat(text)`` as a `Timestamp` (``ValueError`` if it is not)."""
+        stamp = cls.fromisoformat(text)
+        stamp.text = text
+        return stamp
 
-    def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
-        if self.text is None:
+    @classmethod
+    def parse(cls, text: str, parsed: datetime) -> Timestamp:
+        """``parsed`` (what ``text`` means) as a `Timestamp` that remembers ``text``."""
+        stamp = cls(
+            parsed.year,
+            parsed.month,
+            parsed.day,
+            parsed.hour,
+            parsed.minute,
+            parsed.second,
+            parsed.microsecond,
+            parsed.tzinfo,
+            fold=parsed.fold,
+        )
+        stamp.text = text
+        return stamp
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Copies and pickles keep ``text`` (a datetime's own reduction would drop it)."""
+        text = wire_text(self)
+        if text is None:
             return super().__reduce_ex__(protocol)
-        return (Timestamp.parse, (self.text,))
+        plain = datetime.combine(self.date(), self.timetz(), self.tzinfo)
+        return (Timestamp.parse, (text, plain.replace(fold=self.fold)))
+
+
+def wire_text(value: datetime) -> str | None:
+    """The text a `Timestamp` was read from; None for any other datetime."""
+    return getattr(value, "text", None)
+
+
+def parse_time(value: Any) -> Timestamp:
+    """An RFC 3339 ``time`` as a `Timestamp` keeping ``value``, or `InvalidEventError` naming
+    the attribute (``datetime.fromisoformat`` alone takes ISO 8601 forms RFC 3339 refuses)."""
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise InvalidEventError(f"attribute 'time' is not an RFC 3339 timestamp: {value!r}")
+    try:
+        if value[10] == "T" and value[-1] != "z":
+            return Timestamp.read(value)
+        return Timestamp.parse(value, datetime.fromisoformat(value.upper()))
+    except ValueError as exc:  # 2026-02-30, 24:00:00, a leap second
+        raise InvalidEventError(
+            f"attribute 'time' is not an RFC 3339 timestamp: {value!r} ({exc})"
+        ) from exc
 
 
 def time_text(value: datetime) -> str:
     """RFC 3339 text of a datetime: a Timestamp's own text, else ISO 8601 with ``Z`` for UTC."""
-    kept = getattr(value, "text", None)
+    kept = wire_text(value)
     if kept is not None:
-        return kept  # type: ignore[no-any-return]
+        return kept
     written = value.isoformat()
     return written[:-6] + "Z" if written.endswith("+00:00") else written
 

@@ -16,8 +16,19 @@ from typing import Any, Final, NewType
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.v1.event import CloudEvent
 
-from tidal.attributes import check_value, text
+from tidal.attributes import Timestamp, check_value, text, wire_text
 from tidal.errors import InvalidEventError
+
+__all__ = [
+    "CORE_ATTRIBUTES",
+    "PARTITIONKEY",
+    "REQUIRED",
+    "Event",
+    "EventKey",
+    "Timestamp",
+    "event_key",
+    "wire_text",
+]
 
 EventKey = NewType("EventKey", str)
 """The idempotency key: ``source`` and ``id`` joined, unique per the CloudEvents spec."""
@@ -29,56 +40,6 @@ REQUIRED: Final = ("id", "source", "type", "specversion")
 CORE_ATTRIBUTES: Final = frozenset(
     {"id", "source", "type", "specversion", "datacontenttype", "dataschema", "subject", "time"}
 )
-
-
-class Timestamp(datetime):
-    """An event's ``time`` as a binding read it: a ``datetime`` that keeps its wire ``text``.
-
-    The HTTP and Kafka bindings build it (`parse`); filters compare ``text``, not a re-rendering
-    (CloudEvents SQL v1 §3.2 represents a Timestamp as a String; Knative's exact/prefix/suffix
-    compare the attribute's text). Arithmetic, ``replace`` and copies give a datetime without
-    ``text``, which filters render as RFC 3339 instead.
-    """
-
-    __slots__ = ("text",)
-    text: str
-
-    @classmethod
-    def read(cls, text: str) -> Timestamp:
-        """``datetime.fromisoformat(text)`` as a `Timestamp` (``ValueError`` if it is not)."""
-        stamp = cls.fromisoformat(text)
-        stamp.text = text
-        return stamp
-
-    @classmethod
-    def parse(cls, text: str, parsed: datetime) -> Timestamp:
-        """``parsed`` (what ``text`` means) as a `Timestamp` that remembers ``text``."""
-        stamp = cls(
-            parsed.year,
-            parsed.month,
-            parsed.day,
-            parsed.hour,
-            parsed.minute,
-            parsed.second,
-            parsed.microsecond,
-            parsed.tzinfo,
-            fold=parsed.fold,
-        )
-        stamp.text = text
-        return stamp
-
-    def __reduce_ex__(self, protocol: Any) -> Any:
-        """Copies and pickles keep ``text`` (a datetime's own reduction would drop it)."""
-        text = wire_text(self)
-        if text is None:
-            return super().__reduce_ex__(protocol)
-        plain = datetime.combine(self.date(), self.timetz(), self.tzinfo)
-        return (Timestamp.parse, (text, plain.replace(fold=self.fold)))
-
-
-def wire_text(value: datetime) -> str | None:
-    """The text a `Timestamp` was read from; None for any other datetime."""
-    return getattr(value, "text", None)
 
 
 class Event(CloudEvent):

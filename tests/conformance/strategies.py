@@ -13,7 +13,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tidal.attributes import INT_MAX, INT_MIN, Timestamp
+from tidal.attributes import INT_MAX, INT_MIN, parse_time
 from tidal.events import CORE_ATTRIBUTES, Event
 
 # CloudEvents Strings: no control characters, surrogates or noncharacters (Cn covers those)
@@ -43,7 +43,7 @@ def timestamps(draw: st.DrawFn) -> datetime:
         sign = "-" if minutes < 0 else "+"
         offset = f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
     separator = draw(st.sampled_from(["T", "t"]))
-    return Timestamp.parse(moment.strftime(f"%Y-%m-%d{separator}%H:%M:%S") + fraction + offset)
+    return parse_time(moment.strftime(f"%Y-%m-%d{separator}%H:%M:%S") + fraction + offset)
 
 
 def _json() -> st.SearchStrategy[Any]:

@@ -20,7 +20,7 @@ from tests.conformance.strategies import events
 from tests.support.kafka import create_topic, eventually, unique, worker_settings
 
 from tidal import App, Event, PermanentError
-from tidal.attributes import Timestamp, text
+from tidal.attributes import parse_time, text
 from tidal.bindings import kafka
 from tidal.bindings.formats import MAX_DEPTH
 from tidal.settings import KafkaSettings
@@ -80,7 +80,7 @@ async def test_librdkafka_reads_what_tidal_produces_byte_for_byte(kafka_bootstra
         Event.create(
             type="com.example.order.v1",
             source="/orders",
-            time=Timestamp.parse(NANOS),
+            time=parse_time(NANOS),
             data={"total": 1.5},
             partitionkey="customer-7",
             flag=True,
@@ -191,7 +191,7 @@ async def test_a_worker_fed_hostile_records_keeps_going_and_dead_letters_each_on
     valid = Event.create(type="com.example.ok.v1", source="/ok", data={"ok": True})
     binary = kafka.to_record(valid)
     failing = Event.create(
-        type="com.example.fail.v1", source="/f", time=Timestamp.parse(NANOS), data={"n": 1}
+        type="com.example.fail.v1", source="/f", time=parse_time(NANOS), data={"n": 1}
     )
     structured = kafka.to_record(failing, mode="structured")
     records: list[Record] = [

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tidal import App, DeliveryPolicy, Event
-from tidal.attributes import Timestamp
+from tidal.attributes import parse_time
 from tidal.bindings import http, kafka
 from tidal.bindings.formats import MAX_DEPTH
 from tidal.bindings.http import parse_request
@@ -136,7 +136,7 @@ def test_a_nanosecond_time_reaches_the_dead_letter_as_it_arrived() -> None:
 
 
 def test_a_time_computed_from_an_arrived_one_is_written_from_its_value() -> None:
-    later = Timestamp.parse(NANOS).replace(microsecond=0)
+    later = parse_time(NANOS).replace(microsecond=0)
     assert make_event("t", time=later).text("time") == "2026-11-23T10:15:00Z"
 
 

@@ -22,7 +22,8 @@ from typing import Any, Final
 
 from cloudevents.core.formats.json import JSONFormat
 
-from tidal.attributes import Timestamp, time_text
+from tidal.attributes import parse_time as _parse_time
+from tidal.attributes import time_text
 from tidal.errors import InvalidEventError
 from tidal.events import Event
 
@@ -199,7 +200,7 @@ def event_from_mapping(obj: Any) -> Event:
             "data of a content type other than JSON must be a string (or data_base64)"
         )
     if "time" in attributes:
-        attributes["time"] = Timestamp.parse(attributes["time"])
+        attributes["time"] = _parse_time(attributes["time"])
     return Event(attributes, data)
 
 
@@ -210,7 +211,7 @@ def _type(attributes: Mapping[str, Any]) -> str | None:
 
 def parse_time(value: Any) -> datetime:
     """Parse an RFC 3339 timestamp, keeping its text; `InvalidEventError` names the attribute."""
-    return Timestamp.parse(value)
+    return _parse_time(value)
 
 
 def _b64decode(encoded: Any) -> bytes:
