@@ -233,3 +233,12 @@ async def test_deep_json_over_http_is_a_400_in_every_mode(
 def test_json_no_encoder_could_write_back_is_invalid(body: bytes) -> None:
     with pytest.raises(InvalidEventError, match="not valid JSON"):
         parse_request({**BINARY, "content-type": "application/json"}, body)
+
+
+def test_one_subscription_per_app_reports_invalid_records_the_first_by_name() -> None:
+    from tidal.transports.kafka.running import reporter
+
+    app = App("shop")
+    for name in ("mailer", "audit", "zebra"):
+        app.on(type="t", name=name)(lambda event: None)
+    assert reporter(app) == "audit"
