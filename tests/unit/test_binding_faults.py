@@ -242,3 +242,20 @@ def test_one_subscription_per_app_reports_invalid_records_the_first_by_name() ->
     for name in ("mailer", "audit", "zebra"):
         app.on(type="t", name=name)(lambda event: None)
     assert reporter(app) == "audit"
+
+
+@pytest.mark.parametrize("due", [b"100000000000000000", b"100000000000000000000", b"1" + b"0" * 30])
+def test_a_retry_record_due_beyond_any_calendar_is_invalid_not_a_crash(due: bytes) -> None:
+    from tidal.transports.kafka.retries import ATTEMPTS, NOT_BEFORE, RetryState
+
+    headers = {ATTEMPTS: b"1", NOT_BEFORE: due}
+    with pytest.raises(InvalidEventError, match="malformed"):
+        RetryState.from_headers(
+            {
+                **headers,
+                "tidal-first-failure": b"2026-11-23T10:00:00Z",
+                "tidal-origin-topic": b"orders",
+                "tidal-origin-partition": b"0",
+                "tidal-origin-offset": b"1",
+            }
+        )
