@@ -35,7 +35,8 @@ def _event(event: Any) -> dict[str, Any]:
 
 
 def http_read(request: dict[str, Any]) -> dict[str, Any]:
-    return _event(from_http(request["headers"], _bytes(request["body"])))
+    raw = (lambda data: data) if request.get("raw") else None  # keep data as the SDK gets it
+    return _event(from_http(request["headers"], _bytes(request["body"]), data_unmarshaller=raw))
 
 
 def kafka_read(request: dict[str, Any]) -> dict[str, Any]:

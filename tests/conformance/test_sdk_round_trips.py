@@ -10,6 +10,7 @@ header (``cloudevents/kafka/conversion.py``, ``from_structured``).
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -112,10 +113,17 @@ def _assert_texts(got: dict[str, Any], expected: dict[str, str]) -> None:
 @SETTINGS
 @given(event=events())
 def test_sdk1_reads_every_http_structured_event_tidal_writes(sdk1: Sdk1Peer, event: Event) -> None:
+    """Data taken raw: 1.x's default unmarshaller would parse even ``data_base64`` bytes as
+    JSON (cloudevents/sdk/event/base.py, ``UnmarshalJSON``), which json-format.md 3.1.2
+    forbids."""
     headers, body = http.to_structured(event)
-    answer = sdk1.ask("http_read", headers=headers, body=b64(body))
+    answer = sdk1.ask("http_read", headers=headers, body=b64(body), raw=True)
     _assert_texts(_sdk1_attributes(answer), {n: text(v) for n, v in event.get_attributes().items()})
-    assert _same_data(event, unb64(answer["data"]))
+    data = unb64(answer["data"])
+    if isinstance(event.data, bytes):
+        assert data == event.data
+    elif event.data is not None:  # the "data" member, as the JSON text 1.x hands over
+        assert json_equal(json.loads(data), event.data)
 
 
 @SETTINGS
@@ -159,7 +167,7 @@ def test_sdk1_reads_every_kafka_record_tidal_writes(sdk1: Sdk1Peer, event: Event
             got.pop("datacontenttype")
             wanted = {n: v for n, v in expected.items() if n != "datacontenttype"}
             _assert_texts(got, wanted)
-            assert _same_data(event, unb64(answer["data"]))
+            assert _same_data(event, unb64(answer["data"])), (event.data, event.get_attributes())
         else:
             _assert_texts(got, expected)
             assert unb64(answer["data"]) == record.value
