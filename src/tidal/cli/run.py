@@ -88,9 +88,10 @@ def check_redis(settings: Settings, *, timeout: float = 5.0) -> None:
 
 def _serve(app: App, settings: Settings, transport: str) -> None:
     if transport == "kafka":
+        from tidal.archive.claims import claims_from_settings
         from tidal.transports.kafka.running import run as consume_kafka
 
-        consume_kafka(app, settings)
+        consume_kafka(app, settings, claims=claims_from_settings(settings.kafka.claim_check))
         return
     from tidal.transports.http.serving import run as serve_http
 
