@@ -170,6 +170,12 @@ class ObservabilitySettings(BaseModel):
     """Metrics, tracing and logs (see docs/observability.md); tracing also reads ``OTEL_*``."""
 
     metrics: bool = Field(True, description="serve Prometheus metrics at /metrics")
+    max_event_types: int = Field(
+        50,
+        ge=0,
+        description="distinct event_type label values per subscription; producers choose types,"
+        ' so the rest (and every filtered-out event) are counted as event_type="other"',
+    )
     metrics_port: int = Field(
         9464,
         ge=0,
