@@ -16,17 +16,19 @@ drainers, the others from the operator), ``tidal_cold_start_seconds``, ``tidal_i
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import (
     GC_COLLECTOR,
     PLATFORM_COLLECTOR,
     PROCESS_COLLECTOR,
     CollectorRegistry,
-    start_http_server,
+    make_wsgi_app,
 )
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -34,9 +36,10 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import ThreadingWSGIServer, choose_encoder
 from prometheus_client.registry import Collector
 
+from tidal import health
 from tidal.observability import hooks
 from tidal.observability.sources import ConsumerMeasures, Drained, RunResults, Source, live
 from tidal.stats import BUCKETS, Histogram, Stats
@@ -114,9 +117,30 @@ class Listener:
 
 
 def listen(port: int, *, host: str = "0.0.0.0") -> Listener:
-    """Serve ``/metrics`` on ``host:port`` from a daemon thread (processes without HTTP)."""
-    server, thread = start_http_server(port, addr=host, registry=REGISTRY)
+    """Serve ``/metrics`` and ``/healthz`` (the liveness probe: 503 while `tidal.health`
+    reports problems) on ``host:port`` from a daemon thread (processes without HTTP)."""
+    metrics = make_wsgi_app(REGISTRY)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != "/healthz":
+            return metrics(environ, start_response)  # type: ignore[no-any-return]
+        problems = health.problems()
+        status = "503 Service Unavailable" if problems else "200 OK"
+        body = json.dumps({"status": "unhealthy" if problems else "ok", "problems": problems})
+        start_response(status, [("Content-Type", "application/json")])
+        return [body.encode()]
+
+    server = make_server(host, port, app, ThreadingWSGIServer, handler_class=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, name="tidal-metrics", daemon=True)
+    thread.start()
     return Listener(server, thread)
+
+
+class _Quiet(WSGIRequestHandler):
+    """No access log line per scrape."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
 
 
 # -- events --------------------------------------------------------------------------------
