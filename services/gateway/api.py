@@ -58,6 +58,7 @@ def create_gateway(
     app.add_middleware(ingress.asgi)  # inside Starlette's 500 handler: escapes are counted
     exposed = exposition() if metrics else None
     accepted: dict[int | str, dict[str, Any]] = {202: {"model": Accepted}, **docs.ERRORS}
+    signed = {**accepted, **docs.REPLAYED}
 
     @app.post("/events", status_code=202, responses=accepted, openapi_extra=docs.events_extra())
     async def events(request: Request) -> JSONResponse:
@@ -75,7 +76,7 @@ def create_gateway(
         return _accepted(await ingest.telemetry(request))
 
     @app.post(
-        "/webhooks/pos", status_code=202, responses=accepted, openapi_extra=docs.pos_extra(schemas)
+        "/webhooks/pos", status_code=202, responses=signed, openapi_extra=docs.pos_extra(schemas)
     )
     async def pos_webhook(request: Request) -> JSONResponse:
         """Publish a signed POS transaction as OrderConfirmed."""
@@ -84,7 +85,7 @@ def create_gateway(
     @app.post(
         "/webhooks/payments",
         status_code=202,
-        responses=accepted,
+        responses=signed,
         openapi_extra=docs.payments_extra(),
     )
     async def payment_webhook(request: Request) -> JSONResponse:
