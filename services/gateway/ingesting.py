@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from jsonschema import Draft202012Validator
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from services.catalog import Catalog, SchemaViolation
 from services.catalog.schemas import describe
@@ -186,13 +186,17 @@ class Ingest:
                 raise malformed("content-length is not a number", "content-length")
             if int(declared) > limit:
                 raise _too_large(int(declared), limit)
-            return await request.body()
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(size, limit)
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(size, limit)
+                chunks.append(chunk)
+        except ClientDisconnect as exc:  # gone, or cut off by the server's body deadline
+            raise Refusal(
+                408, "request_timeout", "the body did not arrive in time", field="body"
+            ) from exc
         return b"".join(chunks)
 
     def _checked(self, event: Event, where: str) -> Event:

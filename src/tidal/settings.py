@@ -215,6 +215,12 @@ class Settings(BaseSettings):
         description="where emitted events are sent (Knative SinkBinding sets K_SINK)",
     )
     max_body_bytes: int = Field(1_048_576, gt=0, description="largest accepted request body")
+    header_timeout: float = Field(
+        10.0, gt=0, description="seconds a connection may take to send a request's head (408)"
+    )
+    body_timeout: float = Field(
+        20.0, gt=0, description="seconds a request may take to send its body after the head (408)"
+    )
     shutdown_grace: float = Field(
         30.0, ge=0, description="seconds SIGTERM waits for in-flight events before exit"
     )
