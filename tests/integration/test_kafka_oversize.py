@@ -24,8 +24,9 @@ from tests.support.kafka import (
 )
 from tests.support.objectstore import S3Server, moto_server, use_test_credentials
 
-from tidal import App, Event
+from tidal import App, DeliveryPolicy, Event
 from tidal.archive.claims import claims_from_settings
+from tidal.archive.dlq import original_record
 from tidal.bindings.kafka import to_record
 from tidal.settings import ClaimCheckSettings
 from tidal.transports.kafka import KafkaWorker
@@ -165,3 +166,39 @@ async def _alive_and(worker: KafkaWorker, condition: bool) -> bool:
             raise AssertionError("a subscription's consumer stopped")
     await asyncio.sleep(0)
     return condition
+
+
+async def test_a_claim_checked_dead_letter_re_driven_reaches_the_handler_whole(
+    kafka_bootstrap: str, s3: S3Server
+) -> None:
+    """The letter keeps its ``tidal-claim``; `tidal dlq redrive` sends the record back as it was
+    read (failure headers removed), and the worker restores the value before decoding."""
+    topic, bucket = unique("redrive"), s3.new_bucket("claims")
+    await create_topic(kafka_bootstrap, topic, partitions=1)
+    big, big_record = just_under_the_limit("big")
+    await produce(kafka_bootstrap, topic, [big_record])
+    claims = claims_from_settings(
+        ClaimCheckSettings(bucket=bucket, region=s3.region, endpoint=s3.endpoint, path_style=True)
+    )
+    failing = App("redrive")
+    received: list[int] = []
+
+    @failing.on(type="com.example.big.v1", policy=DeliveryPolicy.of(max_attempts=1))
+    async def big_handler(event: Event) -> None:
+        received.append(len(event.data["blob"]))
+        if len(received) == 1:
+            raise RuntimeError("broken for good")
+
+    settings = worker_settings(kafka_bootstrap, topic=topic)
+    async with KafkaWorker(failing, settings, claims=claims) as worker:
+        [letter] = await read_topic(kafka_bootstrap, f"{topic}.dlq", count=1)
+        headers = dict(letter.headers)
+        assert letter.value == b""
+        assert "value claim-checked" in headers["tidal-oversize"].decode()
+        assert headers["ce_tidalerrorclass"] == b"RuntimeError"
+        key, value, redriven = original_record(letter)
+        await produce(kafka_bootstrap, topic, [(key, value, redriven)])
+        await eventually(
+            lambda: _alive_and(worker, len(received) == 2), within=40, what="the re-driven event"
+        )
+    assert received == [len(big.data["blob"])] * 2

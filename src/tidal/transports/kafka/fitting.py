@@ -1,10 +1,11 @@
 """Retry records and dead letters that always fit their topic: claim-check, or drop the value.
 
 `RecordHandler` produces every retry record through `Outlet.retry` and every dead letter through
-`Outlet.dead_letter`, and restores a claim-checked retry record with `Outlet.restore` before it
-reads it. A retry record is the original record plus tidal's headers, a dead letter the record
-plus the failure, so a record just under the size limit that fails once used to become a record
-over it: ``MessageSizeTooLargeError``, the worker stopping, and the same again after each restart.
+`Outlet.dead_letter`, and restores a claim-checked record (a retry record, or a dead letter
+re-driven by ``tidal dlq redrive``) with `Outlet.restore` before it reads it. A retry record is
+the original record plus tidal's headers, a dead letter the record plus the failure, so a record
+just under the size limit that fails once used to become a record over it:
+``MessageSizeTooLargeError``, the worker stopping, and the same again after each restart.
 
 The limit is the smaller of the producer's ``max_request_size`` and the topics'
 ``max.message.bytes`` (read at start when the broker reports it); each record's size is
@@ -114,6 +115,11 @@ class Outlet:
         last = _annotated(replace(letter, value=b"", headers=bare), failure, note)
         log.warning("dead letter to %s without value or headers: %s", letter.topic, note)
         await self.publisher.send_durably(last)
+
+    @staticmethod
+    def claimed(record: ConsumedRecord) -> bool:
+        """Whether ``record``'s value is in the claim-check store (a ``tidal-claim`` header)."""
+        return any(name == CLAIM for name, _ in record.headers)
 
     async def restore(self, record: ConsumedRecord) -> ConsumedRecord:
         """``record`` with its claim-checked value back (as it is when it has no claim);

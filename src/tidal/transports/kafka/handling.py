@@ -96,7 +96,7 @@ class RecordHandler:
     def _peek(self, record: ConsumedRecord) -> Prepared | None:
         """``record`` decoded and filtered; None for what `process` must judge itself (retry
         records, records that are not CloudEvents, filter errors)."""
-        if record.topic == self.topics.retry:
+        if record.topic == self.topics.retry or self.outlet.claimed(record):
             return None
         try:
             event = from_consumed(record.headers, record.key, record.value)
@@ -111,6 +111,8 @@ class RecordHandler:
             await self._process_retry(record)
             return
         try:
+            if self.outlet.claimed(record):  # a re-driven dead letter whose value was stored
+                record = await self.outlet.restore(record)
             event = from_consumed(record.headers, record.key, record.value)
         except InvalidEventError as exc:
             await self._reject(record, exc)
