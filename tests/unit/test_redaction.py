@@ -45,3 +45,16 @@ async def test_a_failing_sink_names_its_url_without_the_password() -> None:
             await HttpSink(session, url).send([make_event()])
     assert "PASSWORD" not in str(raised.value)
     assert "http://tidal:***@127.0.0.1" in str(raised.value)
+
+
+def test_tidal_send_names_an_unreachable_url_without_its_password() -> None:
+    from click.testing import CliRunner
+
+    from tidal.cli.main import cli
+
+    url = f"http://tidal:PASSWORD@127.0.0.1:{free_port()}/"
+    args = ["send", url, "--type", "t.v1", "--source", "/s", "--data", "{}"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert "could not reach http://tidal:***@127.0.0.1" in result.output
+    assert "PASSWORD" not in result.output
