@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from contextlib import suppress
 from typing import Final
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -72,7 +73,8 @@ async def message_limit(settings: KafkaSettings, topics: Iterable[str]) -> int |
         log.warning("could not read the topics' %s: %r", MAX_MESSAGE_BYTES, exc)
         return None
     finally:
-        await admin.close()
+        with suppress(Exception):
+            await admin.close()
     limits = [
         int(entry[1])
         for response in responses
