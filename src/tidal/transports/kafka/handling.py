@@ -228,7 +228,8 @@ class RecordHandler:
     def _failure(
         self, exc: BaseException, *, attempts: int = 1, first: datetime | None = None
     ) -> Failure:
-        """A failure of the first attempt, for what is dead-lettered before any handler ran."""
+        """A failure the worker itself dead-letters: before any handler ran (the first
+        attempt), or a retry record too large to produce (``attempts`` so far)."""
         now = self.dispatcher.clock.now()
         return Failure.from_exception(
             exc,
