@@ -146,11 +146,23 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_exception(error)
 
 
+class _Default:
+    size: int = DEFAULT_SIZE
+
+
+def default_size(threads: int) -> None:
+    """Give each subscription's pool ``threads`` threads in `SyncPools` made from now on
+    (``TIDAL_SYNC_THREADS``, set by ``tidal run``)."""
+    if threads < 1:
+        raise ValueError(f"a sync handler pool needs at least one thread, not {threads}")
+    _Default.size = threads
+
+
 class SyncPools:
     """One `SyncPool` per subscription, made on first use."""
 
-    def __init__(self, *, size: int = DEFAULT_SIZE) -> None:
-        self.size = size
+    def __init__(self, *, size: int | None = None) -> None:
+        self.size = _Default.size if size is None else size
         self._pools: dict[str, SyncPool] = {}
 
     def pool(self, subscription: str) -> SyncPool:

@@ -215,6 +215,12 @@ class Settings(BaseSettings):
         description="where emitted events are sent (Knative SinkBinding sets K_SINK)",
     )
     max_body_bytes: int = Field(1_048_576, gt=0, description="largest accepted request body")
+    sync_threads: int = Field(
+        8,
+        ge=1,
+        description="threads per subscription for sync handlers (as many again may hang past"
+        " their timeout before /healthz reports the process unhealthy)",
+    )
     header_timeout: float = Field(
         10.0, gt=0, description="seconds a connection may take to send a request's head (408)"
     )

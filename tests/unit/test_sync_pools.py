@@ -117,3 +117,15 @@ async def _recovered(pool: SyncPool) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"{pool.abandoned} threads still hung")
+
+
+def test_the_pool_size_comes_from_the_settings_tidal_run_reads() -> None:
+    from tidal.pools import DEFAULT_SIZE, SyncPools, default_size
+    from tidal.settings import Settings
+
+    default_size(Settings(sync_threads=3).sync_threads)
+    try:
+        assert SyncPools().pool("s").size == 3
+        assert SyncPools().pool("s").max_abandoned == 3
+    finally:
+        default_size(DEFAULT_SIZE)
