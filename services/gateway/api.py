@@ -11,7 +11,8 @@ span continuing the request's ``traceparent``, the events published carrying its
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -23,6 +24,7 @@ from services.catalog import Catalog, load_catalog
 from services.gateway import documenting as docs
 from services.gateway.errors import Accepted, Refusal, render
 from services.gateway.ingesting import Ingest
+from services.gateway.replays import close_replays
 from services.gateway.settings import GatewaySettings
 from tidal import Publisher
 from tidal.observability import Ingress, exposition
@@ -47,13 +49,21 @@ def create_gateway(
     schemas = catalog or load_catalog()
     ingress = Ingress(service, routes=ROUTES)
     ingest = Ingest(publisher, settings or GatewaySettings(), schemas, clock=clock, ingress=ingress)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await close_replays(ingest.replays)
+
     app = FastAPI(  # tidal traces it (sampled, see `Ingress`): not FastAPI's span per request
+        lifespan=lifespan,
         title=TITLE,
         version=VERSION,
         description=docs.DESCRIPTION,
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.ready = True
+    app.state.replays = ingest.replays  # closed on shutdown (its Redis connections)
     app.add_exception_handler(Refusal, render)
     app.add_middleware(ingress.asgi)  # inside Starlette's 500 handler: escapes are counted
     exposed = exposition() if metrics else None

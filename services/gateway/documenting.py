@@ -30,7 +30,7 @@ ERRORS: Final[dict[int | str, dict[str, Any]]] = {
 REPLAYED: Final[dict[int | str, dict[str, Any]]] = {
     409: {
         "model": ErrorBody,
-        "description": "the same signed request is being published now; retry it later "
+        "description": "the same signed request has been publishing for over 5 s; retry later "
         "(a replay of one already published is answered 202, as it was, and not published)",
     }
 }

@@ -8,6 +8,7 @@ wrong credentials, 400 for what does not parse, 422 for what parses but breaks i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -49,6 +50,7 @@ EVENT_TYPES: Final = (
     "application/cloudevents-batch+json",
 )
 NON_FINITE: Final = (b"NaN", b"Infinity")
+REPLAY_WAIT: Final = 5.0  # seconds a webhook waits for its twin being published before 409
 
 
 class Ingest:
@@ -156,10 +158,7 @@ class Ingest:
         ``answer.given`` is None (a first request) and sets it; a replay finds it set."""
         key = fingerprint(scheme, signed, body)
         window = max(1.0, signed + self.settings.tolerance_seconds - self.clock())
-        try:
-            held = await self.replays.claim(key, ttl=window)
-        except Exception as exc:
-            raise Refusal(503, "unavailable", f"the replay cache is unreachable: {exc}") from exc
+        held = await self._claim(key, window)
         if held == PENDING:
             raise Refusal(
                 409,
@@ -177,6 +176,22 @@ class Ingest:
             await self.replays.release(key)  # the sender retries; let that one through
             raise
         await self.replays.complete(key, json.dumps(answer.given), ttl=window)
+
+    async def _claim(self, key: str, window: float) -> str | None:
+        """Claim ``key``; a request whose twin is being published waits for its outcome (up to
+        `REPLAY_WAIT` s): answered alike once it is published, published itself if it failed."""
+        delay, waited = 0.005, 0.0
+        while True:
+            try:
+                held = await self.replays.claim(key, ttl=window)
+            except Exception as exc:
+                message = f"the replay cache is unreachable: {exc}"
+                raise Refusal(503, "unavailable", message) from exc
+            if held != PENDING or waited >= REPLAY_WAIT:
+                return held
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 0.25)
 
     async def _body(self, request: Request) -> bytes:
         limit = self.settings.max_body_bytes

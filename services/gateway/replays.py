@@ -5,8 +5,9 @@ either side of now, so a captured request could be replayed, and published again
 that long. `Ingest` asks `Replays.claim` for the request's fingerprint (scheme, signed
 timestamp, body) after the signature checks and before publishing: the first claim wins; a
 replay of a request that was published is answered as the first one was (202, nothing
-published); a replay while the first is still being published is refused (409, try again); a
-request whose publishing failed releases its claim, so the sender's retry goes through.
+published); a replay while the first is still being published waits for its outcome, and is
+refused (409, try again) only if that takes over 5 s; a request whose publishing failed releases
+its claim, so the sender's retry (or the waiting twin) goes through.
 
 Entries live until the signature would be refused anyway (timestamp + tolerance). `MemoryReplays`
 keeps them in the process (bounded; one gateway replica); `RedisReplays` in Redis
@@ -111,3 +112,10 @@ class RedisReplays:
 
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+async def close_replays(replays: Replays) -> None:
+    """Close what a replay cache holds open (`RedisReplays`' connections); the gateway's
+    lifespan calls it on shutdown."""
+    if isinstance(replays, RedisReplays):
+        await replays.close()
