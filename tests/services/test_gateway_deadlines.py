@@ -114,3 +114,15 @@ async def test_a_prompt_request_is_served_as_before(gateway: int) -> None:
     request = b"GET /healthz HTTP/1.1\r\nhost: g\r\nconnection: close\r\n\r\n"
     answer, _ = await _answer(gateway, [request])
     assert answer.startswith(b"HTTP/1.1 200 ")
+
+
+async def test_an_early_answer_is_not_followed_by_a_408(gateway: int) -> None:
+    """A declared body over the limit is answered 413 at once; the deadline then only closes
+    the connection the client keeps trickling on, adding no second answer."""
+    head = (
+        "POST /events HTTP/1.1\r\nhost: g\r\ncontent-type: application/json\r\n"
+        f"authorization: Bearer {TOKEN}\r\ncontent-length: 300000\r\n\r\n"
+    ).encode()
+    answer, _ = await _answer(gateway, [head, *[b"x"] * 8], pause=DEADLINE / 4)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:80]
+    assert b"408" not in answer

@@ -81,8 +81,12 @@ class DeadlineProtocol(HttpToolsProtocol):
         self._deadline = None
         if self.transport.is_closing():
             return
-        cycle = self.cycle
-        if cycle is None or cycle.response_complete or not cycle.response_started:
+        cycle = self.cycle  # the request being read (body), or the one before it (head)
+        if what == "head":
+            answer = cycle is None or cycle.response_complete
+        else:  # never after the app's own answer (a 413 sent before the body ended)
+            answer = cycle is not None and not cycle.response_started
+        if answer:
             self.transport.write(timeout_response(what))
         self.transport.close()
 
