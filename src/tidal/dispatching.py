@@ -93,7 +93,7 @@ class Dispatcher:
         self.stats = stats or Stats()
         self._logger = logging.getLogger(f"tidal.app.{app.name}")
         self._watchdog = Watchdog()
-        self._threads = SyncPools()  # sync handlers: bounded, hung threads abandoned
+        self._threads = SyncPools(gauge=self.stats.hung)  # sync handlers: bounded, hung counted
 
     def key(self, sub: Subscription, event: Event) -> str:
         """The idempotency key: per app and subscription, so fan-out targets are independent."""

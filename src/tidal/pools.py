@@ -61,6 +61,7 @@ class _Thread:
                 self.busy = False
                 if self.abandoned:
                     self.pool.abandoned -= 1
+                    self.pool.gauge[self.pool.name] = self.pool.abandoned
                     return
             with suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(_settle, future, result, error)
@@ -69,8 +70,16 @@ class _Thread:
 class SyncPool:
     """At most ``size`` threads working for one subscription, ``max_abandoned`` hung ones."""
 
-    def __init__(self, name: str, *, size: int = DEFAULT_SIZE, max_abandoned: int | None = None):
+    def __init__(
+        self,
+        name: str,
+        *,
+        size: int = DEFAULT_SIZE,
+        max_abandoned: int | None = None,
+        gauge: dict[str, int] | None = None,
+    ):
         self.name = name
+        self.gauge = {} if gauge is None else gauge  # name -> abandoned, for /metrics
         self.size = size
         self.max_abandoned = size if max_abandoned is None else max_abandoned
         self.lock = threading.Lock()
@@ -125,6 +134,7 @@ class SyncPool:
             if thread.busy:
                 thread.abandoned = True
                 self.abandoned += 1
+                self.gauge[self.name] = self.abandoned
         if thread.abandoned:
             self._working -= 1
             thread.jobs.put(None)  # ends once the hung call returns
@@ -161,14 +171,16 @@ def default_size(threads: int) -> None:
 class SyncPools:
     """One `SyncPool` per subscription, made on first use."""
 
-    def __init__(self, *, size: int | None = None) -> None:
+    def __init__(self, *, size: int | None = None, gauge: dict[str, int] | None = None) -> None:
         self.size = _Default.size if size is None else size
+        self.gauge = gauge  # `Stats.hung`: abandoned threads by subscription
         self._pools: dict[str, SyncPool] = {}
 
     def pool(self, subscription: str) -> SyncPool:
         pool = self._pools.get(subscription)
         if pool is None:
-            pool = self._pools[subscription] = SyncPool(subscription, size=self.size)
+            pool = SyncPool(subscription, size=self.size, gauge=self.gauge)
+            self._pools[subscription] = pool
         return pool
 
     async def run(self, subscription: str, fn: Callable[..., Any], *args: Any) -> Any:

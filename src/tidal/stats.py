@@ -82,6 +82,7 @@ class Stats:
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     typed: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     in_flight: Counter[str] = field(default_factory=Counter)
+    hung: dict[str, int] = field(default_factory=dict)  # sync threads past their timeout
     latency: dict[tuple[str, str], Histogram] = field(default_factory=dict)
     max_types: int = field(default_factory=lambda: _Cap.types)
     labelled: dict[str, set[str]] = field(default_factory=dict)

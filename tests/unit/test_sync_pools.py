@@ -14,10 +14,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tidal import App, DeliveryPolicy, Event, health
 from tidal.dispatching import Dispatcher
-from tidal.observability.metrics import listen
+from tidal.observability.metrics import listen, render
 from tidal.pools import PoolExhausted, SyncPool
 from tidal.testing import MemoryBroker, make_event
 from tidal.transports.http.server import Receiver, create_asgi_app
@@ -61,6 +62,13 @@ async def test_two_hanging_events_do_not_starve_the_other_sync_handlers(
     await broker.drain()
     assert sorted(handled) == sorted(e.id for e in work)
     assert len(broker.dead_letters["dead-letters"]) == 2
+    assert _hung("hangs") == {"hang": 6.0}  # counted, and exported
+    release.set()
+    for _ in range(100):
+        if _hung("hangs") == {"hang": 0.0}:
+            break
+        await asyncio.sleep(0.02)
+    assert _hung("hangs") == {"hang": 0.0}
 
 
 async def test_a_pool_whose_threads_all_hang_refuses_calls_and_makes_the_process_unhealthy(
@@ -129,3 +137,14 @@ def test_the_pool_size_comes_from_the_settings_tidal_run_reads() -> None:
         assert SyncPools().pool("s").max_abandoned == 3
     finally:
         default_size(DEFAULT_SIZE)
+
+
+def _hung(service: str) -> dict[str, float]:
+    """``tidal_sync_threads_hung`` by subscription, as /metrics exports it."""
+    body, _ = render()
+    return {
+        sample.labels["subscription"]: sample.value
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+        if sample.name == "tidal_sync_threads_hung" and sample.labels["service"] == service
+    }

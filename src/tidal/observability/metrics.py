@@ -8,9 +8,10 @@ transport serves `render` at ``/metrics``; processes without an HTTP server star
 
 Families (every one labelled ``service``; see docs/observability.md for the full table):
 ``tidal_events_total``, ``tidal_idempotency_hits_total``, ``tidal_handler_duration_seconds``,
-``tidal_in_flight``, ``tidal_http_requests_total``, ``tidal_consumer_*``, ``tidal_backup_*``,
-``tidal_dlq_archive_*`` (``events_total``, ``objects_total`` and ``written_bytes_total`` from the
-drainers, the others from the operator), ``tidal_cold_start_seconds``, ``tidal_info``.
+``tidal_in_flight``, ``tidal_sync_threads_hung``, ``tidal_http_requests_total``,
+``tidal_consumer_*``, ``tidal_backup_*``, ``tidal_dlq_archive_*`` (``events_total``,
+``objects_total`` and ``written_bytes_total`` from the drainers, the others from the operator),
+``tidal_cold_start_seconds``, ``tidal_info``.
 """
 
 from __future__ import annotations
@@ -67,9 +68,10 @@ class TidalCollector(Collector):
         yield from _events(with_stats)
         yield _durations(with_stats)
         yield _in_flight(with_stats)
-        # families of one kind of process only (HTTP, Kafka consumer, operator, drainer): none
-        # at all, not empty ``# TYPE`` lines, where no source produces them
-        yield from _present([_http(sources), *_consumers(sources)])
+        # families of one kind of process only (HTTP, Kafka consumer, operator, drainer) or of
+        # one condition (hung sync threads): none at all, not empty ``# TYPE`` lines, where no
+        # source produces them
+        yield from _present([_hung(with_stats), _http(sources), *_consumers(sources)])
         for kind in NAMES_BY_KIND:
             yield from _present(_runs(sources, kind))
         yield from _process(sources)
@@ -217,6 +219,20 @@ def _in_flight(sources: list[Source]) -> Metric:
     for source in sources:
         assert source.stats is not None
         for sub, n in dict(source.stats.in_flight).items():
+            family.add_metric([source.service, sub], n)
+    return family
+
+
+def _hung(sources: list[Source]) -> Metric:
+    family = GaugeMetricFamily(
+        "tidal_sync_threads_hung",
+        "Sync handler threads still running after their attempt timed out (abandoned; at the "
+        "pool's limit /healthz fails).",
+        labels=[SERVICE, "subscription"],
+    )
+    for source in sources:
+        assert source.stats is not None
+        for sub, n in dict(source.stats.hung).items():
             family.add_metric([source.service, sub], n)
     return family
 
