@@ -124,6 +124,10 @@ class SyncPool:
             self._waiters.append(waiter)
             try:
                 await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()  # woken, but cancelled before it could use the thread
+                raise
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
@@ -140,6 +144,10 @@ class SyncPool:
             thread.jobs.put(None)  # ends once the hung call returns
         else:
             self._idle.append(thread)
+        self._wake()
+
+    def _wake(self) -> None:
+        """Let the longest-waiting call look for a thread again."""
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():

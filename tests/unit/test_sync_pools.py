@@ -148,3 +148,16 @@ def _hung(service: str) -> dict[str, float]:
         for sample in family.samples
         if sample.name == "tidal_sync_threads_hung" and sample.labels["service"] == service
     }
+
+
+async def test_callers_beyond_the_pool_size_wait_for_a_thread_even_when_one_gives_up() -> None:
+    pool = SyncPool("busy", size=2)
+    gate = threading.Event()
+    running = [asyncio.create_task(pool.run(gate.wait, 5)) for _ in range(2)]
+    waiting = [asyncio.create_task(pool.run(lambda n=n: n)) for n in range(3)]
+    await asyncio.sleep(0.05)
+    waiting[0].cancel()  # one queued caller gives up: the others still get a thread
+    gate.set()
+    assert await asyncio.gather(*running) == [True, True]
+    assert await asyncio.gather(*waiting[1:]) == [1, 2]
+    assert pool.abandoned == 0
