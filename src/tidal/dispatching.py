@@ -31,6 +31,7 @@ from tidal.errors import (
 from tidal.events import Event
 from tidal.idempotency import Claim, Idempotency, payload_hash
 from tidal.observability import hooks, logs
+from tidal.pools import SyncPools
 from tidal.stats import Stats
 from tidal.timeouts import Watchdog
 
@@ -92,6 +93,7 @@ class Dispatcher:
         self.stats = stats or Stats()
         self._logger = logging.getLogger(f"tidal.app.{app.name}")
         self._watchdog = Watchdog()
+        self._threads = SyncPools(gauge=self.stats.hung)  # sync handlers: bounded, hung counted
 
     def key(self, sub: Subscription, event: Event) -> str:
         """The idempotency key: per app and subscription, so fan-out targets are independent."""
@@ -229,7 +231,7 @@ class Dispatcher:
                 if sub.is_async:
                     result = await sub.handler(*args)  # type: ignore[misc]
                 else:
-                    result = await asyncio.to_thread(sub.handler, *args)
+                    result = await self._threads.run(sub.name, sub.handler, *args)
         except TimeoutError as exc:
             raise HandlerTimeoutError(f"attempt {attempt} timed out after {timeout:g}s") from exc
         produced = _normalise(result, sub.name)

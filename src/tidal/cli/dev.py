@@ -37,6 +37,7 @@ from tidal.cli.summary import line, table
 from tidal.errors import ConfigurationError
 from tidal.events import Event
 from tidal.idempotency import Idempotency, MemoryIdempotencyStore
+from tidal.redaction import redact_url
 from tidal.stats import Stats
 from tidal.transports.memory import MemoryBroker
 
@@ -229,7 +230,7 @@ def _run_on_kafka(
         configure_services(servers)  # before the services' settings are read (at import)
         services = discover(services_dir)
         apps = [s.app for s in services if s.app is not None]
-        label = f"Kafka at {servers.bootstrap} and Redis at {servers.redis_url}"
+        label = f"Kafka at {servers.bootstrap} and Redis at {redact_url(servers.redis_url)}"
         if servers.started:
             label += f" (started {' and '.join(servers.started)} for this run)"
         _banner(feed.console, services, label)

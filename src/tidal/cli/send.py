@@ -13,6 +13,7 @@ from tidal.bindings.formats import event_from_mapping
 from tidal.bindings.http import to_binary, to_structured
 from tidal.errors import InvalidEventError
 from tidal.events import Event
+from tidal.redaction import redact_url, scrub
 
 
 def _parse_extensions(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -77,7 +78,7 @@ def send(
     try:
         response = httpx.post(url, content=body, headers=headers, timeout=30.0)
     except httpx.HTTPError as exc:
-        raise click.ClickException(f"could not reach {url}: {exc}") from exc
+        raise click.ClickException(scrub(f"could not reach {redact_url(url)}: {exc}", url)) from exc
     click.echo(f"{response.status_code} {response.reason_phrase} (event id {event.id})")
     reply = response.headers.get("ce-type")
     if reply is not None:  # a binary-mode reply event: its data follows

@@ -23,17 +23,19 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
 
 from tidal.app import Subscription
 from tidal.bindings.kafka import KafkaMessage, from_consumed, from_record, headers_from_list
-from tidal.deadletters import Failure
+from tidal.deadletters import Failure, failure_extensions
 from tidal.dispatching import Dispatcher, Failed, Handled, Retry
 from tidal.errors import InvalidEventError
 from tidal.events import Event
 from tidal.idempotency import Claim
-from tidal.transports.kafka.letters import event_letter, invalid_letter
+from tidal.transports.kafka.fitting import Outlet
+from tidal.transports.kafka.letters import event_letter, invalid_letter, origin_extensions
 from tidal.transports.kafka.measures import SubscriptionMeasures
 from tidal.transports.kafka.names import SubscriptionTopics
 from tidal.transports.kafka.producing import KafkaPublisher
@@ -54,9 +56,11 @@ class RecordHandler:
         publisher: KafkaPublisher,
         topics: SubscriptionTopics,
         measures: SubscriptionMeasures,
+        outlet: Outlet,
         reports_invalid: bool = True,
     ) -> None:
         self.sub = sub
+        self.outlet = outlet
         self.reports_invalid = reports_invalid
         self.dispatcher = dispatcher
         self.publisher = publisher
@@ -96,7 +100,7 @@ class RecordHandler:
     def _peek(self, record: ConsumedRecord) -> Prepared | None:
         """``record`` decoded and filtered; None for what `process` must judge itself (retry
         records, records that are not CloudEvents, filter errors)."""
-        if record.topic == self.topics.retry:
+        if record.topic == self.topics.retry or self.outlet.claimed(record):
             return None
         try:
             event = from_consumed(record.headers, record.key, record.value)
@@ -111,6 +115,8 @@ class RecordHandler:
             await self._process_retry(record)
             return
         try:
+            if self.outlet.claimed(record):  # a re-driven dead letter whose value was stored
+                record = await self.outlet.restore(record)
             event = from_consumed(record.headers, record.key, record.value)
         except InvalidEventError as exc:
             await self._reject(record, exc)
@@ -128,8 +134,9 @@ class RecordHandler:
 
     async def _process_retry(self, record: ConsumedRecord) -> None:
         """A record of the retry topic: its retry state and event, attempted again."""
-        headers = headers_from_list(record.headers)
         try:
+            record = await self.outlet.restore(record)  # a claim-checked value comes back
+            headers = headers_from_list(record.headers)
             retry = RetryState.from_headers(headers)
             message = KafkaMessage(headers=headers, key=record.key, value=record.value or b"")
             event = from_record(message)
@@ -171,7 +178,7 @@ class RecordHandler:
             return
         origin = Origin.of(record) if retry is None else retry.origin
         if isinstance(outcome, Retry):
-            await self._retry(record, outcome, attempt, retry, origin)
+            await self._retry(record, event, outcome, attempt, retry, origin)
         elif isinstance(outcome, Failed):
             await self._dead_letter(record, event, outcome.failure, origin)
 
@@ -179,14 +186,14 @@ class RecordHandler:
         self, record: ConsumedRecord, event: Event, failure: Failure, origin: Origin
     ) -> None:
         topic = self.topics.dlq(origin.topic)
-        await self.publisher.send_durably(
-            event_letter(record, event, failure, topic=topic, origin=origin)
-        )
+        letter = event_letter(record, event, failure, topic=topic, origin=origin)
+        await self.outlet.dead_letter(letter, _extensions(failure, origin))
         self.dispatcher.stats.bump(self.sub.name, "dead_lettered", event_type=event.type)
 
     async def _retry(
         self,
         record: ConsumedRecord,
+        event: Event,
         outcome: Retry,
         attempt: int,
         retry: RetryState | None,
@@ -198,9 +205,13 @@ class RecordHandler:
             first_failure=outcome.failed_at if retry is None else retry.first_failure,
             origin=origin,
         )
-        await self.publisher.send_durably(
+        too_large = await self.outlet.retry(
             retry_record(record, topic=self.topics.retry, state=state, error=outcome.error)
         )
+        if too_large is not None:  # dead-lettered now rather than never retried
+            failure = self._failure(outcome.error, attempts=attempt, first=state.first_failure)
+            failure = replace(failure, error_class="RecordTooLarge", message=too_large)
+            await self._dead_letter(record, event, failure, origin)
 
     async def _reject(self, record: ConsumedRecord, exc: InvalidEventError) -> None:
         """A record that is not a CloudEvent (or a mangled retry record): dead-letter it now,
@@ -219,19 +230,30 @@ class RecordHandler:
             exc,
         )
         letter = invalid_letter(record, failure, topic=self.topics.dlq(origin.topic), origin=origin)
-        await self.publisher.send_durably(letter)
+        await self.outlet.dead_letter(letter, _extensions(failure, origin))
         self.dispatcher.stats.bump(self.sub.name, "dead_lettered")
 
-    def _failure(self, exc: Exception) -> Failure:
-        """A failure of the first attempt, for what is dead-lettered before any handler ran."""
+    def _failure(
+        self, exc: BaseException, *, attempts: int = 1, first: datetime | None = None
+    ) -> Failure:
+        """A failure the worker itself dead-letters: before any handler ran (the first
+        attempt), or a retry record too large to produce (``attempts`` so far)."""
         now = self.dispatcher.clock.now()
         return Failure.from_exception(
-            exc, attempts=1, first_failure=now, last_failure=now, subscriber=self._subscriber
+            exc,
+            attempts=attempts,
+            first_failure=first or now,
+            last_failure=now,
+            subscriber=self._subscriber,
         )
 
 
 def _place(record: ConsumedRecord) -> tuple[str, int, int]:
     return record.topic, record.partition, record.offset
+
+
+def _extensions(failure: Failure, origin: Origin) -> dict[str, Any]:
+    return failure_extensions(failure, extra=origin_extensions(origin))
 
 
 @dataclass(slots=True)

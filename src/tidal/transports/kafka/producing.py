@@ -101,8 +101,10 @@ class KafkaPublisher:
     async def send_durably(self, record: OutgoingRecord) -> None:
         """`send`, retrying retriable broker errors with backoff until it is acknowledged.
 
-        A non-retriable error (authorisation, a record too large) is raised: the worker stops
-        rather than commit past a record it could neither retry nor dead-letter.
+        A non-retriable error is raised: a record too large goes back to
+        `tidal.transports.kafka.fitting.Outlet`, which shrinks it; anything else (no
+        authorisation) stops the worker rather than commit past a record it could neither
+        retry nor dead-letter.
         """
         backoff = MIN_BACKOFF
         while True:
