@@ -101,6 +101,15 @@ async def _answer(send: Send, status: int, body: dict[str, Any]) -> None:
 class _Server(uvicorn.Server):
     """uvicorn without its signal handlers: `tidal dev` handles Ctrl-C itself."""
 
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.listening.set()
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
@@ -126,9 +135,10 @@ async def serve(app: Ingress, sock: socket.socket) -> AsyncIterator[None]:
     config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
+    listening = asyncio.create_task(server.listening.wait())
     try:
-        while not server.started and not task.done():
-            await asyncio.sleep(0.02)
+        await asyncio.wait({task, listening}, return_when=asyncio.FIRST_COMPLETED)
+        listening.cancel()
         if task.done():
             task.result()
             raise ConfigurationError("tidal dev: the ingress stopped at start-up")

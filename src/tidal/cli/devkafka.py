@@ -3,8 +3,10 @@
 `dev` calls `configure_services` before it imports the services (their settings are read at
 import time) and then runs a `KafkaBackend`: one `KafkaWorker` per App on one topic, idempotency
 records and the services' state in Redis, the ingress (the gateway) publishing with a
-`KafkaPublisher`. `drain` waits until every consumer has caught up; `dead_letters` reads the
-first letters back from the dead-letter topic to show why they failed.
+`KafkaPublisher`. `start` says every few seconds which consumer groups it is still waiting
+for; `follow_letters` prints each dead letter as it reaches the dead-letter topic; `drain`
+waits until every consumer has caught up; `dead_letters` reads the first letters back from the
+dead-letter topic for the summary.
 """
 
 from __future__ import annotations
@@ -12,15 +14,18 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Callable, Sequence
+from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from tidal.app import App
 from tidal.bindings.kafka import KafkaMessage, from_record, headers_from_list
+from tidal.cli.devbackends import Backend
 from tidal.cli.devstack import Servers
+from tidal.cli.devwatch import Activity
+from tidal.cli.tail import decode, follow
 from tidal.errors import ConfigurationError, InvalidEventError
 from tidal.events import Event
 from tidal.settings import IdempotencySettings, KafkaSettings, Settings
@@ -31,6 +36,7 @@ from tidal.transports.kafka.provisioning import ensure_topics
 TOPIC: Final = "tidal-dev.events"
 PARTITIONS: Final = 4
 QUIET: Final = 1.0  # s without new work before the run counts as drained
+PROGRESS: Final = 3.0  # s between "still waiting for the consumer groups" lines
 
 
 def configure_services(servers: Servers) -> None:
@@ -62,7 +68,15 @@ def dev_settings(servers: Servers) -> Settings:
 class KafkaBackend:
     """The dev run's broker side on Kafka: workers for ``apps``, a publisher for the ingress."""
 
-    def __init__(self, apps: Sequence[App], servers: Servers) -> None:
+    def __init__(
+        self,
+        apps: Sequence[App],
+        servers: Servers,
+        *,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.progress = progress
+        self.fresh = "tansu" in servers.started  # a broker of this run's own: no old letters
         self.settings = dev_settings(servers)
         self.bootstrap = servers.bootstrap
         self.workers = [KafkaWorker(app, self.settings) for app in apps]
@@ -77,15 +91,35 @@ class KafkaBackend:
         except KafkaError as exc:
             await self._close_quietly()
             raise ConfigurationError(f"Kafka at {self.bootstrap}: {exc!r}") from exc
-        results = await asyncio.gather(
-            *(worker.start() for worker in self.workers), return_exceptions=True
-        )
+        results = await self._join()
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             await self._close_quietly()
             raise ConfigurationError(
                 f"Kafka at {self.bootstrap}: a worker did not start: {failures[0]!r}"
             ) from failures[0]
+
+    async def _join(self) -> list[Any]:
+        """Start every worker, saying every `PROGRESS` s which groups are still joining."""
+        started = time.monotonic()
+        joining = {worker: _groups(worker) for worker in self.workers}
+
+        async def start(worker: KafkaWorker) -> None:
+            await worker.start()
+            joining.pop(worker, None)
+
+        everything = asyncio.gather(*map(start, self.workers), return_exceptions=True)
+        while True:
+            done, _ = await asyncio.wait({everything}, timeout=PROGRESS)
+            if done:
+                return everything.result()
+            if self.progress is not None and joining:
+                groups = sorted(g for gs in joining.values() for g in gs)
+                self.progress(
+                    f"still joining {len(groups)} consumer group(s) after "
+                    f"{time.monotonic() - started:.0f}s (a new group waits for its members and "
+                    f"a rebalance): {', '.join(groups)}"
+                )
 
     async def _close_quietly(self) -> None:
         """After a failed start: close every client, started or not (no warnings at exit)."""
@@ -141,6 +175,24 @@ class KafkaBackend:
     async def dead_letters(self, limit: int = 5) -> list[Event]:
         """Up to ``limit`` letters from the start of the dead-letter topic."""
         return await read_letters(self.settings.kafka, f"{TOPIC}.dlq", limit=limit)
+
+
+def _groups(worker: KafkaWorker) -> list[str]:
+    return [measures.group for measures in worker.metrics.subscriptions.values()]
+
+
+async def follow_letters(backend: Backend, activity: Activity) -> None:
+    """Show each dead letter as it reaches ``<topic>.dlq`` (a `devrun.Loop.letters`)."""
+    assert isinstance(backend, KafkaBackend)
+
+    def show(record: Any) -> None:
+        try:
+            activity.dead_letter(decode(record))
+        except InvalidEventError:
+            activity.echo(f"dead-letter  a record that is no CloudEvent at offset {record.offset}")
+
+    dlq = f"{TOPIC}.dlq"
+    await follow(backend.settings.kafka, dlq, show, from_beginning=backend.fresh)
 
 
 async def read_letters(kafka: KafkaSettings, topic: str, *, limit: int) -> list[Event]:

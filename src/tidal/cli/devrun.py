@@ -153,7 +153,7 @@ async def _until_stopped(
         sends = _sends(loop.services, run, random.Random(feed.seed), stack)
         feeding = asyncio.create_task(_feed(sends, feed.limit, feed.rate, stop))
     else:
-        feeding = asyncio.create_task(stop.wait())
+        feeding = asyncio.create_task(_stopped(stop))
     with _display(feed.console, quiet=not loop.demo) as refresh:
         while not feeding.done():
             refresh(run)
@@ -161,6 +161,10 @@ async def _until_stopped(
         feeding.result()
         await _drain(run.backend, stop)
         refresh(run)
+
+
+async def _stopped(stop: asyncio.Event) -> None:
+    await stop.wait()
 
 
 def _sends(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tidal.app import Subscription
+from tidal.bindings.formats import encode_time
 from tidal.deadletters import ATTEMPTS, ERROR_CLASS, ERROR_MESSAGE, SUBSCRIBER
 from tidal.dispatching import Failed, Handled, Outcome, Retry
 from tidal.events import PARTITIONKEY, Event
@@ -22,7 +23,7 @@ MAX_MESSAGE: int = 200  # characters of an error message on one line
 
 def event_line(event: Event, *, where: str | None = None) -> str:
     """``time type source id [subject=..] [key=..] [where] [dead letter: class: message]``."""
-    when = event.time.isoformat() if event.time is not None else "-"
+    when = encode_time(event.time) if event.time is not None else "-"
     parts = [when, event.type, event.source, event.id]
     if event.subject is not None:
         parts.append(f"subject={event.subject}")
