@@ -144,7 +144,7 @@ def _run_in_memory(
     references: tuple[str, ...], services_dir: Path, feed: Feed, sock: socket.socket
 ) -> Run:
     services = _services(references, services_dir)
-    _banner(feed.console, services, MemoryBackend.label, sock)
+    _banner(feed.console, services, MemoryBackend.label)
     apps = [s.app for s in services if s.app is not None]
     activity = Activity(_echo(feed.console), handled=bool(references))
     loop = Loop(
@@ -182,7 +182,7 @@ def _run_on_kafka(
         label = f"Kafka at {servers.bootstrap} and Redis at {servers.redis_url}"
         if servers.started:
             label += f" (started {' and '.join(servers.started)} for this run)"
-        _banner(feed.console, services, label, sock)
+        _banner(feed.console, services, label)
         echo = _echo(feed.console)
         loop = Loop(
             services=services,
@@ -196,12 +196,10 @@ def _run_on_kafka(
         return asyncio.run(run_loop(loop))
 
 
-def _banner(console: Console, services: list[Service], label: str, sock: socket.socket) -> None:
+def _banner(console: Console, services: list[Service], label: str) -> None:
     names = ", ".join(s.name for s in services)
     console.print(f"tidal dev: {names} on {label}", soft_wrap=True, markup=False)
-    host, port = sock.getsockname()[:2]
-    url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
-    lines = [f"ingress: POST CloudEvents to {url} (tidal send {url} --type T --source S)"]
+    lines = []
     for service in services:
         for sub in service.app.subscriptions if service.app is not None else ():
             policy = sub.policy

@@ -3,10 +3,10 @@
 `dev` calls `configure_services` before it imports the services (their settings are read at
 import time) and then runs a `KafkaBackend`: one `KafkaWorker` per App on one topic, idempotency
 records and the services' state in Redis, the ingress (the gateway) publishing with a
-`KafkaPublisher`. `start` says every few seconds which consumer groups it is still waiting
-for; `follow_letters` prints each dead letter as it reaches the dead-letter topic; `drain`
-waits until every consumer has caught up; `dead_letters` reads the first letters back from the
-dead-letter topic for the summary.
+`KafkaPublisher`. While the consumer groups join it says every few seconds which are still
+waiting for partitions; `follow_letters` prints each dead letter as it reaches the dead-letter
+topic; `drain` waits until every consumer has caught up; `dead_letters` reads the first letters
+back from the dead-letter topic for the summary.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from tidal.transports.kafka.provisioning import ensure_topics
 TOPIC: Final = "tidal-dev.events"
 PARTITIONS: Final = 4
 QUIET: Final = 1.0  # s without new work before the run counts as drained
-PROGRESS: Final = 3.0  # s between "still waiting for the consumer groups" lines
+PROGRESS: Final = 5.0  # s between "still waiting for the consumer groups" lines
 
 
 def configure_services(servers: Servers) -> None:
@@ -82,6 +82,7 @@ class KafkaBackend:
         self.workers = [KafkaWorker(app, self.settings) for app in apps]
         self.publisher = KafkaPublisher.from_settings(self.settings.kafka)
         self.count = 0
+        self._announcing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Create the topic, connect the publisher, join every consumer group."""
@@ -100,29 +101,40 @@ class KafkaBackend:
             ) from failures[0]
 
     async def _join(self) -> list[Any]:
-        """Start every worker, saying every `PROGRESS` s which groups are still joining."""
-        started = time.monotonic()
-        joining = {worker: _groups(worker) for worker in self.workers}
+        """Start every worker; `_announce` says how the groups' joining goes meanwhile."""
+        self._announcing = asyncio.create_task(self._announce())
+        return await asyncio.gather(*(w.start() for w in self.workers), return_exceptions=True)
 
-        async def start(worker: KafkaWorker) -> None:
-            await worker.start()
-            joining.pop(worker, None)
+    def _unassigned(self) -> list[str]:
+        """The consumer groups whose consumer has no partitions yet."""
+        return [
+            sub.measures.group
+            for worker in self.workers
+            for sub in worker.workers
+            if not sub.consumer.assignment()
+        ]
 
-        everything = asyncio.gather(*map(start, self.workers), return_exceptions=True)
-        while True:
-            done, _ = await asyncio.wait({everything}, timeout=PROGRESS)
-            if done:
-                return everything.result()
-            if self.progress is not None and joining:
-                groups = sorted(g for gs in joining.values() for g in gs)
-                self.progress(
-                    f"still joining {len(groups)} consumer group(s) after "
-                    f"{time.monotonic() - started:.0f}s (a new group waits for its members and "
-                    f"a rebalance): {', '.join(groups)}"
+    async def _announce(self) -> None:
+        """Say which groups are joining, every `PROGRESS` s until every one has partitions:
+        a new group's members join, then the coordinator assigns (tens of seconds on tansu)."""
+        say = self.progress or (lambda _: None)
+        started, count = time.monotonic(), len(self._unassigned())
+        say(f"joining {count} consumer group(s), one per subscription: events wait in Kafka")
+        last = started
+        while waiting := self._unassigned():
+            await asyncio.sleep(0.2)
+            if time.monotonic() - last >= PROGRESS:
+                last = time.monotonic()
+                say(
+                    f"still waiting for partitions for {len(waiting)} of {count} consumer "
+                    f"group(s) after {last - started:.0f}s: {', '.join(waiting)}"
                 )
+        say(f"all {count} consumer group(s) joined after {time.monotonic() - started:.0f}s")
 
     async def _close_quietly(self) -> None:
         """After a failed start: close every client, started or not (no warnings at exit)."""
+        if self._announcing is not None:
+            self._announcing.cancel()
         await asyncio.gather(*(w.stop(grace=0) for w in self.workers), return_exceptions=True)
         await self.publisher.stop()
 
@@ -164,6 +176,8 @@ class KafkaBackend:
 
     async def close(self) -> None:
         """Stop the workers (drain, commit, leave the groups), then flush the publisher."""
+        if self._announcing is not None:
+            self._announcing.cancel()
         try:
             await asyncio.gather(*(worker.stop() for worker in self.workers))
         finally:

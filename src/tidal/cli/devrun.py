@@ -126,6 +126,7 @@ async def run_loop(loop: Loop) -> Run:
                 accepted = None if loop.demo else loop.activity.accepted
                 ingress = Ingress(backend.publish_many, accepted=accepted)
                 await stack.enter_async_context(serve(ingress, loop.ingress))
+                _announce(loop.feed.console, loop.ingress)
             if loop.letters is not None:
                 _background(stack, loop.letters(backend, loop.activity))
             await _until_stopped(loop, run, stack, stop)
@@ -133,6 +134,13 @@ async def run_loop(loop: Loop) -> Run:
         await backend.close()
     run.letters = await backend.dead_letters()
     return run
+
+
+def _announce(console: Console, sock: socket.socket) -> None:
+    host, port = sock.getsockname()[:2]
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+    text = f"ingress: POST CloudEvents to {url} (tidal send {url} --type T --source S)"
+    console.print(text, soft_wrap=True, markup=False, highlight=False)
 
 
 def _background(stack: contextlib.AsyncExitStack, work: Coroutine[Any, Any, None]) -> None:
