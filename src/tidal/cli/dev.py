@@ -114,8 +114,8 @@ def dev(
         if reload:
             from tidal.cli.devreload import supervise
 
-            sock.close()  # the children bind it (port 0: the one just picked, kept across runs)
-            bound = sock.getsockname()[1] if port == 0 else port
+            bound = sock.getsockname()[1]  # port 0: the one just picked, kept across runs
+            sock.close()  # each run binds it
             raise SystemExit(supervise(sys.argv[1:], port=bound))
         logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s %(message)s")
         console = Console() if sys.stdout.isatty() else Console(width=120)  # logs: whole lines

@@ -147,8 +147,9 @@ class KafkaBackend:
 
     @property
     def published(self) -> int:
-        """Events the ingress and demo streams published (emitted events are not counted)."""
-        return self.count
+        """Events put on the topic: by the ingress and demo streams, and by the handlers (as
+        on the memory broker), so each subscription's received + filtered adds up to it."""
+        return self.count + sum(worker.publisher.emitted for worker in self.workers)
 
     @property
     def stats(self) -> Stats:
