@@ -9,6 +9,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -321,3 +323,49 @@ def test_dev_on_kafka_says_what_it_waits_for_shows_letters_live_and_counts_add_u
     assert rows, output
     for subscription, (received, *_, filtered) in rows.items():
         assert received + filtered == int(published.group(1)), (subscription, output)
+
+
+def pane(server: str) -> str:
+    out = subprocess.run(
+        ["tmux", "-L", server, "capture-pane", "-p", "-J", "-S", "-200"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    return out.stdout
+
+
+def wait_for_pane(server: str, pattern: str, timeout: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if re.search(pattern, text := pane(server)):
+            return text
+        time.sleep(0.3)
+    raise AssertionError(f"no {pattern!r} on the terminal:\n{pane(server)}")
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="the terminal test drives tmux")
+def test_dev_live_view_in_a_terminal_shows_letters_above_the_table() -> None:
+    """In a real terminal (tmux): the lines scroll above a live table, Ctrl-C ends it."""
+    server, port = f"tidal-dev-{os.getpid()}", free_port()
+    command = f"{sys.executable} -m tidal.cli dev tests.integration.apps.shop:app --port {port}"
+    subprocess.run(
+        ["tmux", "-L", server, "new-session", "-d", "-x", "200", "-y", "50", "-c", str(ROOT),
+         f"{command}; echo exited $?; sleep 60"],
+        check=True, timeout=10,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_for_pane(server, re.escape(f"ingress: POST CloudEvents to {url}"))
+        bad = event_id(send(url, "--type", ORDER, "--source", "/s", "--data", '{"fail":"always"}'))
+        screen = wait_for_pane(server, r"│ orders +│ +1 │ +0 │ +0 │ +2 │ +1 │ +0 │")
+        letter = screen.index("dead-letter  ")
+        assert bad in screen[letter:]
+        assert "tidalerrorclass=ValueError" in screen[letter:]
+        assert letter < screen.index("┏"), screen  # above the live table
+        subprocess.run(["tmux", "-L", server, "send-keys", "C-c"], check=True, timeout=10)
+        screen = wait_for_pane(server, r"exited \d+")
+        assert "exited 0" in screen
+        assert "1 event(s) dead-lettered" in screen
+    finally:
+        subprocess.run(["tmux", "-L", server, "kill-server"], timeout=10, check=False)
