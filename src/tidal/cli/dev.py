@@ -109,6 +109,8 @@ def dev(
     """Run your Apps (REFERENCES, e.g. mypkg.handlers:app) or the services/ demo locally."""
     if not kafka and (bootstrap_servers or redis_url):
         raise click.UsageError("--bootstrap-servers and --redis-url go with --kafka")
+    if references and (limit is not None or seed is not None):
+        raise click.UsageError("--events and --seed drive the services/ demo, not your Apps")
     try:
         sock = bind(host, port)
         if reload:

@@ -38,8 +38,8 @@ def produce(event: Event, *, bootstrap: str, topic: str, mode: str) -> str:
 async def _produce(kafka: KafkaSettings, event: Event, topic: str, mode: Mode) -> None:
     publisher = KafkaPublisher.from_settings(kafka)  # aiokafka wants a running loop
     publisher.mode = mode
-    await publisher.start()
     try:
+        await publisher.start()
         await publisher.publish(event, topic=topic)
     finally:
         await publisher.stop()

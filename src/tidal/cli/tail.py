@@ -72,7 +72,11 @@ async def _connect(kafka: KafkaSettings, topic: str) -> tuple[AIOKafkaConsumer, 
     waited = False
     while True:
         consumer = _consumer(kafka)
-        await consumer.start()
+        try:
+            await consumer.start()
+        except BaseException:
+            await consumer.stop()
+            raise
         found = consumer.partitions_for_topic(topic)
         if found:
             return consumer, sorted(found), waited
