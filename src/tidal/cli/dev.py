@@ -90,7 +90,10 @@ from tidal.errors import ConfigurationError
     help="With --kafka: use this running Redis instead of starting redis-server.",
 )
 @click.option(
-    "--log-level", default="ERROR", show_default=True, help="Log level of the handlers' logs."
+    "--log-level",
+    default=None,
+    help="Log level (default: ERROR for the demo; WARNING with REFERENCES, and INFO for the "
+    "handlers' ctx.logger).",
 )
 def dev(
     references: tuple[str, ...],
@@ -104,7 +107,7 @@ def dev(
     kafka: bool,
     bootstrap_servers: str | None,
     redis_url: str | None,
-    log_level: str,
+    log_level: str | None,
 ) -> None:
     """Run your Apps (REFERENCES, e.g. mypkg.handlers:app) or the services/ demo locally."""
     if not kafka and (bootstrap_servers or redis_url):
@@ -119,7 +122,7 @@ def dev(
             bound = sock.getsockname()[1]  # port 0: the one just picked, kept across runs
             sock.close()  # each run binds it
             raise SystemExit(supervise(sys.argv[1:], port=bound))
-        logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+        _logging(log_level, mine=bool(references))
         console = Console() if sys.stdout.isatty() else Console(width=120)  # logs: whole lines
         feed = Feed(limit=limit, rate=rate, seed=seed, console=console)
         if kafka:
@@ -129,6 +132,15 @@ def dev(
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
     _report(console, run)
+
+
+def _logging(level: str | None, *, mine: bool) -> None:
+    default = "WARNING" if mine else "ERROR"
+    logging.basicConfig(
+        level=(level or default).upper(), format="%(levelname)s %(name)s %(message)s"
+    )
+    if mine and level is None:
+        logging.getLogger("tidal.app").setLevel(logging.INFO)  # ctx.logger: your handlers
 
 
 def _services(references: tuple[str, ...], services_dir: Path) -> list[Service]:
