@@ -284,7 +284,9 @@ def test_tail_prints_events_and_dead_letters_as_they_arrive(kafka_bootstrap: str
         assert "key=VH-1" in line
         assert "tidalerrorclass=InvalidEventError" in line
         assert "tidalerrormessage=\"unknown vehicle 'VH-1'\"" in line
-        tail.expect(r"not a CloudEvent \(record is not a CloudEvent: no ce_specversion")
+        skipped = r"not a CloudEvent \(record is not a CloudEvent: no ce_specversion"
+        if not any(re.search(skipped, seen) for seen in tail.seen):  # partitions interleave
+            tail.expect(skipped)
         rest = tail.finish()
     assert "before-the-tail" not in "\n".join(tail.seen)  # from the end by default
     assert "1 event(s) shown" in rest
