@@ -371,3 +371,24 @@ def test_dev_live_view_in_a_terminal_shows_letters_above_the_table() -> None:
         assert "1 event(s) dead-lettered" in screen
     finally:
         subprocess.run(["tmux", "-L", server, "kill-server"], timeout=10, check=False)
+
+
+def test_dev_your_app_on_kafka_shows_retries_and_letters_as_they_happen(
+    kafka_bootstrap: str, redis_url: str
+) -> None:
+    with running(
+        "dev", "tests.integration.apps.shop:app", "--kafka",
+        "--bootstrap-servers", kafka_bootstrap, "--redis-url", redis_url,
+    ) as dev:  # fmt: skip
+        url = dev.expect(INGRESS.pattern, timeout=120).group(1)
+        once = event_id(
+            send(url, "--type", ORDER, "--source", "/shop", "--data", '{"fail":"once"}')
+        )
+        bad = event_id(
+            send(url, "--type", ORDER, "--source", "/shop", "--data", '{"fail":"always"}')
+        )
+        dev.expect(rf"retry +orders: {ORDER} {once} attempt 1 failed \(RetryableError: ", 180)
+        letter = dev.expect(rf"dead-letter .* {bad} failed in shop/orders after 3 attempt", 180)
+        assert "tidalerrorclass=ValueError" in letter.string
+        summary = dev.finish()
+    assert "1 event(s) dead-lettered" in summary

@@ -181,7 +181,7 @@ def _run_on_kafka(
     sock: socket.socket,
 ) -> Run:
     try:
-        from tidal.cli.devkafka import KafkaBackend, configure_services, follow_letters
+        from tidal.cli.devkafka import KafkaBackend, configure_services, follow_failures
     except ImportError as exc:
         raise ConfigurationError(
             f"tidal dev --kafka needs the kafka and redis extras (pip install 'tidal[all]'): {exc}"
@@ -205,7 +205,7 @@ def _run_on_kafka(
             activity=Activity(echo),
             ingress=sock,
             demo=not references,
-            letters=follow_letters,
+            letters=follow_failures,
         )
         return asyncio.run(run_loop(loop))
 

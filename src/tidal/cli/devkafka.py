@@ -25,7 +25,7 @@ from tidal.bindings.kafka import KafkaMessage, from_record, headers_from_list
 from tidal.cli.devbackends import Backend
 from tidal.cli.devstack import Servers
 from tidal.cli.devwatch import Activity
-from tidal.cli.tail import decode, follow
+from tidal.cli.tail import decode, follow, retry_note
 from tidal.errors import ConfigurationError, InvalidEventError
 from tidal.events import Event
 from tidal.settings import IdempotencySettings, KafkaSettings, Settings
@@ -196,18 +196,37 @@ def _groups(worker: KafkaWorker) -> list[str]:
     return [measures.group for measures in worker.metrics.subscriptions.values()]
 
 
-async def follow_letters(backend: Backend, activity: Activity) -> None:
-    """Show each dead letter as it reaches ``<topic>.dlq`` (a `devrun.Loop.letters`)."""
+async def follow_failures(backend: Backend, activity: Activity) -> None:
+    """Show each retry and dead letter as it reaches a retry topic or ``<topic>.dlq`` (a
+    `devrun.Loop.letters`): the Kafka run's live view of what failed."""
     assert isinstance(backend, KafkaBackend)
 
-    def show(record: Any) -> None:
+    def letter(record: Any) -> None:
         try:
             activity.dead_letter(decode(record))
         except InvalidEventError:
             activity.echo(f"dead-letter  a record that is no CloudEvent at offset {record.offset}")
 
-    dlq = f"{TOPIC}.dlq"
-    await follow(backend.settings.kafka, dlq, show, from_beginning=backend.fresh)
+    def retry(subscription: str) -> Callable[[Any], None]:
+        def show(record: Any) -> None:
+            try:
+                event = decode(record)
+            except InvalidEventError:
+                return
+            note = retry_note(record) or "?"
+            activity.echo(f"retry        {subscription}: {event.type} {event.id} {note}")
+
+        return show
+
+    kafka, fresh = backend.settings.kafka, backend.fresh
+    follows = [follow(kafka, f"{TOPIC}.dlq", letter, from_beginning=fresh)]
+    for worker in backend.workers:
+        for sub in worker.workers:
+            name = sub.handler.sub.name
+            follows.append(
+                follow(kafka, sub.handler.topics.retry, retry(name), from_beginning=fresh)
+            )
+    await asyncio.gather(*follows)
 
 
 async def read_letters(kafka: KafkaSettings, topic: str, *, limit: int) -> list[Event]:

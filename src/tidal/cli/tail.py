@@ -1,12 +1,13 @@
 """``tidal tail TOPIC``: print each CloudEvent on a Kafka topic (or its ``.dlq``) as it arrives.
 
 One line per event (`tidal.cli.devwatch.event_line`: time, type, source, id, subject and
-partition key, partition and offset, and for a dead letter its ``tidalerrorclass`` /
-``tidalerrormessage``), or with ``--json`` the event in structured mode, one JSON object a line.
-From the end by default, ``--from-beginning`` from the start. Reads without a consumer group:
-the partitions are assigned, nothing is committed, no group's lag moves. A record that is no
-CloudEvent is reported as such (on stderr with ``--json``) and skipped. `follow` is also what
-`tidal dev --kafka` uses to show dead letters live.
+partition key, partition and offset; for a dead letter its ``tidalerrorclass`` /
+``tidalerrormessage``; for a record on a retry topic the failed attempt and when the next is
+due), or with ``--json`` the event in structured mode, one JSON object a line. From the end by
+default, ``--from-beginning`` from the start. Reads without a consumer group: the partitions
+are assigned, nothing is committed, no group's lag moves. A record that is no CloudEvent is
+reported as such (on stderr with ``--json``) and skipped. `follow` is also what
+`tidal dev --kafka` uses to show retries and dead letters live.
 """
 
 from __future__ import annotations
@@ -14,19 +15,21 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import click
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from tidal.bindings.formats import dumps, event_to_mapping
+from tidal.bindings.formats import dumps, encode_time, event_to_mapping
 from tidal.bindings.kafka import KafkaMessage, from_record, headers_from_list
 from tidal.cli.devwatch import event_line
 from tidal.errors import InvalidEventError
 from tidal.events import Event
 from tidal.settings import KafkaSettings, Settings
 from tidal.transports.kafka.connecting import client_options
+from tidal.transports.kafka.retries import ATTEMPTS, LAST_ERROR, NOT_BEFORE
 
 OnRecord = Callable[[Any], None]  # an aiokafka ConsumerRecord
 TOPIC_WAIT: Final = 1.0  # s between looks for a topic that does not exist yet
@@ -94,6 +97,19 @@ def _consumer(kafka: KafkaSettings) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(**client_options(kafka), group_id=None, enable_auto_commit=False)
 
 
+def retry_note(record: Any) -> str | None:
+    """For a record on a retry topic (the Kafka worker's retry headers): which attempt failed,
+    why, and when the next is due; None for any other record."""
+    headers = {k: v.decode("utf-8", "replace") for k, v in record.headers or () if v is not None}
+    attempts = headers.get(ATTEMPTS)
+    if attempts is None:
+        return None
+    due = headers.get(NOT_BEFORE, "")
+    when = encode_time(datetime.fromtimestamp(int(due) / 1000, UTC)) if due.isdigit() else "?"
+    error = headers.get(LAST_ERROR, "?")
+    return f"attempt {attempts} failed ({error}), next attempt due {when}"
+
+
 def decode(record: Any) -> Event:
     """The CloudEvent in an aiokafka record; `InvalidEventError` when it is none."""
     message = KafkaMessage(
@@ -158,6 +174,8 @@ async def _tail(
         shown += 1
         if as_json:
             click.echo(dumps(event_to_mapping(event)).decode())
+        elif (note := retry_note(record)) is not None:
+            click.echo(f"{event_line(event)} {where} retry: {note}")
         else:
             click.echo(f"{event_line(event)} {where}")
         if limit is not None and shown >= limit:
