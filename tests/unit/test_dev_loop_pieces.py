@@ -14,7 +14,8 @@ from tidal.cli.devingress import MAX_BODY, Ingress
 from tidal.cli.devreload import changed, child_args, scan
 from tidal.cli.devwatch import Activity, event_line
 from tidal.dispatching import Outcome
-from tidal.testing import ManualClock, MemoryBroker, make_event
+from tidal.testing import ManualClock, make_event
+from tidal.transports.memory import MemoryBroker
 
 
 async def test_the_watch_hook_sees_every_attempt_and_the_activity_names_them() -> None:

@@ -122,8 +122,8 @@ def dev(
             bound = sock.getsockname()[1]  # port 0: the one just picked, kept across runs
             sock.close()  # each run binds it
             raise SystemExit(supervise(sys.argv[1:], port=bound))
-        _logging(log_level, mine=bool(references))
         console = Console() if sys.stdout.isatty() else Console(width=120)  # logs: whole lines
+        _logging(log_level, console, mine=bool(references))
         feed = Feed(limit=limit, rate=rate, seed=seed, console=console)
         if kafka:
             run = _run_on_kafka(references, services_dir, bootstrap_servers, redis_url, feed, sock)
@@ -134,13 +134,33 @@ def dev(
     _report(console, run)
 
 
-def _logging(level: str | None, *, mine: bool) -> None:
+def _logging(level: str | None, console: Console, *, mine: bool) -> None:
+    """Logs go to stderr; on a terminal through ``console``, above the live table."""
     default = "WARNING" if mine else "ERROR"
+    handlers = [_ConsoleHandler(console)] if sys.stdout.isatty() else None
     logging.basicConfig(
-        level=(level or default).upper(), format="%(levelname)s %(name)s %(message)s"
+        level=(level or default).upper(),
+        format="%(levelname)s %(name)s %(message)s",
+        handlers=handlers,
     )
     if mine and level is None:
         logging.getLogger("tidal.app").setLevel(logging.INFO)  # ctx.logger: your handlers
+
+
+class _ConsoleHandler(logging.Handler):
+    """A log line printed by rich, so it does not tear the live table."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        self.console.print(text, soft_wrap=True, markup=False, highlight=False)
 
 
 def _services(references: tuple[str, ...], services_dir: Path) -> list[Service]:
