@@ -68,6 +68,7 @@ class Failed:
 
 
 Outcome = Handled | Retry | Failed
+Watch = Callable[[Subscription, Event, Outcome, int], None]  # each attempt's outcome, number
 
 
 async def _discard(events: Sequence[Event]) -> None:
@@ -160,12 +161,16 @@ class Dispatcher:
         emit: Emit = _discard,
         attempt: int = 1,
         first_failure: datetime | None = None,
+        watch: Watch | None = None,
     ) -> Handled | Failed:
-        """Try until handled or failed, sleeping on this dispatcher's clock between tries."""
+        """Try until handled or failed, sleeping on this dispatcher's clock between tries;
+        ``watch`` sees every attempt's outcome (`tidal dev` shows retries as they happen)."""
         while True:
             outcome = await self.attempt(
                 sub, event, attempt=attempt, first_failure=first_failure, emit=emit
             )
+            if watch is not None:
+                watch(sub, event, outcome, attempt)
             if not isinstance(outcome, Retry):
                 return outcome
             first_failure = first_failure or outcome.failed_at

@@ -17,7 +17,7 @@ from typing import Final
 
 from tidal.app import App, Subscription
 from tidal.clock import Clock, SystemClock
-from tidal.dispatching import Dispatcher, Failed
+from tidal.dispatching import Dispatcher, Failed, Watch
 from tidal.events import Event
 from tidal.idempotency import Idempotency
 from tidal.observability import Source, hooks, register
@@ -38,7 +38,9 @@ class MemoryBroker:
         rng: random.Random | None = None,
         max_in_flight: int = 256,
         service: str | None = None,
+        watch: Watch | None = None,
     ) -> None:
+        self.watch = watch  # sees every attempt's outcome (`tidal dev` prints retries)
         self.clock = clock or SystemClock()
         self.stats = Stats()
         apps = [apps] if isinstance(apps, App) else list(apps)
@@ -83,10 +85,14 @@ class MemoryBroker:
         async with self._slots:
             tracer = hooks.tracer
             if tracer is None:
-                outcome = await dispatcher.deliver(sub, event, emit=self.publish_many)
+                outcome = await dispatcher.deliver(
+                    sub, event, emit=self.publish_many, watch=self.watch
+                )
             else:
                 with tracer.receive(event, transport="memory"):
-                    outcome = await dispatcher.deliver(sub, event, emit=self.publish_many)
+                    outcome = await dispatcher.deliver(
+                        sub, event, emit=self.publish_many, watch=self.watch
+                    )
         if isinstance(outcome, Failed):
             self.dead_letters[sub.policy.dead_letter or DEFAULT_SINK].append(outcome.letter)
             self.stats.bump(sub.name, "dead_lettered", event_type=event.type)

@@ -39,6 +39,7 @@ class KafkaPublisher:
         self.producer = producer
         self.emit_topic = emit_topic
         self.mode: Mode = mode
+        self.emitted = 0  # events `emit` has had acknowledged (`tidal dev` counts them)
 
     @classmethod
     def from_settings(cls, settings: KafkaSettings) -> KafkaPublisher:
@@ -91,6 +92,7 @@ class KafkaPublisher:
         """The dispatcher's ``emit``: handler results to the emit topic, acknowledged."""
         if events:
             await self.publish_many(events)
+            self.emitted += len(events)
 
     async def send(self, record: OutgoingRecord) -> None:
         """Produce one raw record and wait for the acknowledgement."""
