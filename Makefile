@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 APT    := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: dev test lint unit system-deps venv bench checkov
+.PHONY: dev test lint unit system-deps venv bench checkov cloudevents1
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -25,6 +25,15 @@ $(CHECKOV):
 
 checkov: $(CHECKOV)
 
+# the official CloudEvents SDK 1.x, the bindings' second peer (tests/conformance): the same
+# distribution name as the 2.x the package depends on, so it gets a virtualenv of its own
+CLOUDEVENTS1 := .venv-cloudevents1/bin/python
+$(CLOUDEVENTS1):
+	python3 -m venv .venv-cloudevents1
+	.venv-cloudevents1/bin/python -m pip install -q 'cloudevents==1.12.0'
+
+cloudevents1: $(CLOUDEVENTS1)
+
 system-deps:
 	@command -v redis-server >/dev/null || { $(APT) update -qq && $(APT) install -y -qq redis-server; }
 	@command -v promtool >/dev/null || { $(APT) update -qq && $(APT) install -y -qq prometheus; }
@@ -40,7 +49,7 @@ lint: venv
 	PYTHONPATH=operator $(BIN)/mypy operator/tidal_operator
 	PYTHONPATH=operator $(BIN)/lint-imports
 
-unit: venv system-deps checkov
+unit: venv system-deps checkov cloudevents1
 	$(BIN)/pytest $(ARGS)
 
 test: lint unit

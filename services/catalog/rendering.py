@@ -47,6 +47,13 @@ A dead letter is the original event, unchanged, plus:
 | `tidalfirstfailure` | timestamp (RFC 3339 string) | when the first attempt failed |
 | `tidallastfailure` | timestamp (RFC 3339 string) | when the last attempt failed |
 | `tidalsubscriber` | string | `<app>/<subscription>` |
+| `tidaltopic` | string | Kafka only: the topic the record was first read from |
+| `tidalpartition` | integer | Kafka only: its partition |
+| `tidaloffset` | string | Kafka only: its offset, as text (64 bits; a CloudEvents Integer has 32) |
+
+"Unchanged" is the attribute text as it arrived: a `time` keeps its nanoseconds and offset
+(`tidal.attributes.Timestamp` holds the text), and a structured Kafka record's JSON is kept byte
+for byte with the failure members appended.
 """
 
 

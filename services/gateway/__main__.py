@@ -21,6 +21,7 @@ from services.gateway.api import SERVICE, create_gateway
 from services.gateway.settings import GatewaySettings
 from tidal import Settings, open_publisher
 from tidal.observability import setup
+from tidal.transports.http.deadlines import deadline_protocol
 from tidal.transports.loops import run_on_fastest_loop
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ async def serve(gateway: GatewaySettings, settings: Settings, observed: Observab
             log_config=None,  # `setup` configured logging: uvicorn's records go there too
             access_log=False,
             timeout_graceful_shutdown=int(settings.shutdown_grace),
+            http=deadline_protocol(head=settings.header_timeout, body=settings.body_timeout),
         )
         await _Server(config, app, observed).serve()
 

@@ -11,7 +11,8 @@ span continuing the request's ``traceparent``, the events published carrying its
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -23,6 +24,7 @@ from services.catalog import Catalog, load_catalog
 from services.gateway import documenting as docs
 from services.gateway.errors import Accepted, Refusal, render
 from services.gateway.ingesting import Ingest
+from services.gateway.replays import close_replays
 from services.gateway.settings import GatewaySettings
 from tidal import Publisher
 from tidal.observability import Ingress, exposition
@@ -47,17 +49,26 @@ def create_gateway(
     schemas = catalog or load_catalog()
     ingress = Ingress(service, routes=ROUTES)
     ingest = Ingest(publisher, settings or GatewaySettings(), schemas, clock=clock, ingress=ingress)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await close_replays(ingest.replays)
+
     app = FastAPI(  # tidal traces it (sampled, see `Ingress`): not FastAPI's span per request
+        lifespan=lifespan,
         title=TITLE,
         version=VERSION,
         description=docs.DESCRIPTION,
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.ready = True
+    app.state.replays = ingest.replays  # closed on shutdown (its Redis connections)
     app.add_exception_handler(Refusal, render)
     app.add_middleware(ingress.asgi)  # inside Starlette's 500 handler: escapes are counted
     exposed = exposition() if metrics else None
     accepted: dict[int | str, dict[str, Any]] = {202: {"model": Accepted}, **docs.ERRORS}
+    signed = {**accepted, **docs.REPLAYED}
 
     @app.post("/events", status_code=202, responses=accepted, openapi_extra=docs.events_extra())
     async def events(request: Request) -> JSONResponse:
@@ -75,7 +86,7 @@ def create_gateway(
         return _accepted(await ingest.telemetry(request))
 
     @app.post(
-        "/webhooks/pos", status_code=202, responses=accepted, openapi_extra=docs.pos_extra(schemas)
+        "/webhooks/pos", status_code=202, responses=signed, openapi_extra=docs.pos_extra(schemas)
     )
     async def pos_webhook(request: Request) -> JSONResponse:
         """Publish a signed POS transaction as OrderConfirmed."""
@@ -84,7 +95,7 @@ def create_gateway(
     @app.post(
         "/webhooks/payments",
         status_code=202,
-        responses=accepted,
+        responses=signed,
         openapi_extra=docs.payments_extra(),
     )
     async def payment_webhook(request: Request) -> JSONResponse:

@@ -25,6 +25,7 @@ POS_TIMESTAMP: Final = "x-acme-timestamp"
 POS_SIGNATURE: Final = "x-acme-signature"
 PAYMENTS_SIGNATURE: Final = "stripe-signature"
 UNIX_SECONDS: Final = re.compile(r"[0-9]{1,12}")
+HEX_SHA256: Final = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class AuthError(Exception):
@@ -67,8 +68,10 @@ def verify_signature(
     secrets: Sequence[SecretStr],
     now: float,
     tolerance: int,
-) -> None:
-    """Raise `AuthError` unless a ``v1`` signature matches a secret within the tolerance."""
+) -> int:
+    """Raise `AuthError` unless a ``v1`` signature matches a secret within the tolerance;
+    return the signed timestamp. Anything malformed (a signature that is not 64 hex digits,
+    characters outside ASCII) is a failed check like a wrong one, never an error."""
     field = POS_SIGNATURE if scheme == "pos" else PAYMENTS_SIGNATURE
     timestamp, signatures = _parts(scheme, headers)
     if abs(now - timestamp) > tolerance:
@@ -76,13 +79,17 @@ def verify_signature(
             f"signed timestamp {timestamp} is more than {tolerance} s from now",
             field=POS_TIMESTAMP if scheme == "pos" else field,
         )
-    expected = [sign(s.get_secret_value(), timestamp, body) for s in secrets]
+    candidates = [s.lower().encode() for s in signatures if HEX_SHA256.fullmatch(s)]
+    if not candidates:
+        raise AuthError("a v1 signature is 64 hexadecimal digits", field=field)
+    expected = [sign(s.get_secret_value(), timestamp, body).encode() for s in secrets]
     matched = False
-    for candidate in signatures:
+    for candidate in candidates:
         for digest in expected:
             matched |= hmac.compare_digest(candidate, digest)
     if not matched:
         raise AuthError("no signature matches the body", field=field)
+    return timestamp
 
 
 def _parts(scheme: Scheme, headers: Mapping[str, str]) -> tuple[int, list[str]]:
@@ -94,7 +101,7 @@ def _parts(scheme: Scheme, headers: Mapping[str, str]) -> tuple[int, list[str]]:
         pairs = _pairs(headers.get(PAYMENTS_SIGNATURE), field=PAYMENTS_SIGNATURE)
         raw_time = next((v for k, v in pairs if k == "t"), None)
         where = PAYMENTS_SIGNATURE
-    if raw_time is None or not UNIX_SECONDS.fullmatch(raw_time.strip()):
+    if raw_time is None or not UNIX_SECONDS.fullmatch(raw_time.strip()):  # ASCII digits only
         raise AuthError("a signed unix timestamp (seconds) is required", field=where)
     signatures = [v for k, v in pairs if k == "v1"]
     if not signatures:

@@ -27,6 +27,14 @@ ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     )
 }
 
+REPLAYED: Final[dict[int | str, dict[str, Any]]] = {
+    409: {
+        "model": ErrorBody,
+        "description": "the same signed request has been publishing for over 5 s; retry later "
+        "(a replay of one already published is answered 202, as it was, and not published)",
+    }
+}
+
 
 def plain(schema: Mapping[str, Any]) -> dict[str, Any]:
     """A catalogue schema as an OpenAPI 3.1 schema object (no ``$id``/``$schema``/notes)."""

@@ -8,20 +8,37 @@ wrong credentials, 400 for what does not parse, 422 for what parses but breaks i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, Final
 
 from jsonschema import Draft202012Validator
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from services.catalog import Catalog, SchemaViolation
 from services.catalog.schemas import describe
 from services.gateway import mapping
-from services.gateway.auth import AuthError, Scheme, Tokens, verify_signature
+from services.gateway.auth import (
+    PAYMENTS_SIGNATURE,
+    POS_SIGNATURE,
+    AuthError,
+    Scheme,
+    Tokens,
+    verify_signature,
+)
 from services.gateway.errors import Refusal, malformed, off_schema
+from services.gateway.replays import (
+    PENDING,
+    MemoryReplays,
+    RedisReplays,
+    Replays,
+    fingerprint,
+)
 from services.gateway.settings import GatewaySettings
 from tidal import Event, InvalidEventError, Publisher, from_http
 from tidal.observability import Ingress
@@ -33,6 +50,7 @@ EVENT_TYPES: Final = (
     "application/cloudevents-batch+json",
 )
 NON_FINITE: Final = (b"NaN", b"Infinity")
+REPLAY_WAIT: Final = 5.0  # seconds a webhook waits for its twin being published before 409
 
 
 class Ingest:
@@ -53,6 +71,7 @@ class Ingest:
         self.catalog = catalog
         self.clock = clock
         self.tokens = Tokens(settings.tokens)
+        self.replays = _replays(settings)
         self.webhook_envelope = Draft202012Validator(mapping.PAYMENT_WEBHOOK)
         self.checkout_session = Draft202012Validator(mapping.CHECKOUT_SESSION)
 
@@ -80,22 +99,28 @@ class Ingest:
         _media(request, JSON_TYPES)
         reading = _json(await self._body(request))
         self._validate(mapping.TELEMETRY, reading)
-        return await self._publish("telemetry", [mapping.telemetry_event(reading)])
+        event = _event(lambda: mapping.telemetry_event(reading))
+        return await self._publish("telemetry", [event])
 
     async def pos_webhook(self, request: Request) -> list[str]:
         """``POST /webhooks/pos``: a signed POS transaction."""
         _media(request, JSON_TYPES)
         body = await self._body(request)
-        self._verify("pos", request, body)
+        signed = self._verify("pos", request, body)
         order = _json(body)
         self._validate(mapping.ORDER_CONFIRMED, order)
-        return await self._publish("pos", [mapping.order_event(order)])
+        async with self._once("pos", signed, body) as answer:
+            if answer.given is None:
+                answer.given = await self._publish(
+                    "pos", [_event(lambda: mapping.order_event(order))]
+                )
+        return answer.given
 
     async def payment_webhook(self, request: Request) -> tuple[str, bool]:
         """``POST /webhooks/payments``: a signed Stripe-style event; (its id, published)."""
         _media(request, JSON_TYPES)
         body = await self._body(request)
-        self._verify("payments", request, body)
+        signed = self._verify("payments", request, body)
         webhook = _json(body)
         _check(self.webhook_envelope, webhook)
         if webhook["type"] not in mapping.PAYMENT_TYPES:
@@ -103,7 +128,10 @@ class Ingest:
         _check(self.checkout_session, webhook["data"]["object"], prefix="data.object.")
         data = mapping.checkout_data(webhook)
         self._validate(mapping.CHECKOUT_COMPLETED, data)
-        await self._publish("payments", [mapping.payment_event(webhook, data)])
+        async with self._once("payments", signed, body) as answer:
+            if answer.given is None:
+                event = _event(lambda: mapping.payment_event(webhook, data))
+                answer.given = await self._publish("payments", [event])
         return webhook["id"], True
 
     def _authorise(self, request: Request) -> None:
@@ -112,10 +140,11 @@ class Ingest:
         except AuthError as exc:
             raise Refusal(401, "unauthorized", str(exc), field=exc.field) from exc
 
-    def _verify(self, scheme: Scheme, request: Request, body: bytes) -> None:
+    def _verify(self, scheme: Scheme, request: Request, body: bytes) -> int:
+        """The signed timestamp of a request whose signature checks out; else 401."""
         secrets = self.settings.pos_secrets if scheme == "pos" else self.settings.payment_secrets
         try:
-            verify_signature(
+            return verify_signature(
                 scheme,
                 request.headers,
                 body,
@@ -126,6 +155,47 @@ class Ingest:
         except AuthError as exc:
             raise Refusal(401, "bad_signature", str(exc), field=exc.field) from exc
 
+    @asynccontextmanager
+    async def _once(self, scheme: Scheme, signed: int, body: bytes) -> AsyncIterator[Answer]:
+        """Publish a signed request once within its window: the block publishes when
+        ``answer.given`` is None (a first request) and sets it; a replay finds it set."""
+        key = fingerprint(scheme, signed, body)
+        window = max(1.0, signed + self.settings.tolerance_seconds - self.clock())
+        held = await self._claim(key, window)
+        if held == PENDING:
+            raise Refusal(
+                409,
+                "replay_in_progress",
+                "this signed request is being published now; retry it later",
+                field=POS_SIGNATURE if scheme == "pos" else PAYMENTS_SIGNATURE,
+            )
+        answer = Answer(None if held is None else json.loads(held))
+        if held is not None:
+            yield answer  # a replay: answered as the first was, nothing published
+            return
+        try:
+            yield answer
+        except BaseException:
+            await self.replays.release(key)  # the sender retries; let that one through
+            raise
+        await self.replays.complete(key, json.dumps(answer.given), ttl=window)
+
+    async def _claim(self, key: str, window: float) -> str | None:
+        """Claim ``key``; a request whose twin is being published waits for its outcome (up to
+        `REPLAY_WAIT` s): answered alike once it is published, published itself if it failed."""
+        delay, waited = 0.005, 0.0
+        while True:
+            try:
+                held = await self.replays.claim(key, ttl=window)
+            except Exception as exc:
+                message = f"the replay cache is unreachable: {exc}"
+                raise Refusal(503, "unavailable", message) from exc
+            if held != PENDING or waited >= REPLAY_WAIT:
+                return held
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 0.25)
+
     async def _body(self, request: Request) -> bytes:
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length")
@@ -134,13 +204,17 @@ class Ingest:
                 raise malformed("content-length is not a number", "content-length")
             if int(declared) > limit:
                 raise _too_large(int(declared), limit)
-            return await request.body()
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(size, limit)
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(size, limit)
+                chunks.append(chunk)
+        except ClientDisconnect as exc:  # gone, or cut off by the server's body deadline
+            raise Refusal(
+                408, "request_timeout", "the body did not arrive in time", field="body"
+            ) from exc
         return b"".join(chunks)
 
     def _checked(self, event: Event, where: str) -> Event:
@@ -159,7 +233,7 @@ class Ingest:
         if event.partitionkey is None:
             key = mapping.partition_key(event.type, event.data)
             if key is not None:
-                return event.with_extensions({"partitionkey": key})
+                return _event(lambda: event.with_extensions({"partitionkey": key}))
         return event
 
     def _validate(self, event_type: str, data: Any) -> None:
@@ -178,6 +252,19 @@ class Ingest:
                 503, "unavailable", f"the broker did not accept the events: {exc}"
             ) from exc
         return [e.id for e in events]
+
+
+@dataclass
+class Answer:
+    """The ids a signed request's events were published under (None: not yet)."""
+
+    given: list[str] | None
+
+
+def _replays(settings: GatewaySettings) -> Replays:
+    if settings.redis_url is not None:
+        return RedisReplays.from_url(settings.redis_url.get_secret_value())
+    return MemoryReplays(max_entries=settings.replay_cache_size)
 
 
 def _media(request: Request, accepted: tuple[str, ...]) -> None:
@@ -235,3 +322,12 @@ def _too_large(size: int, limit: int) -> Refusal:
     return Refusal(
         413, "payload_too_large", f"the body is {size} bytes; the limit is {limit}", field="body"
     )
+
+
+def _event(make: Callable[[], Event]) -> Event:
+    """The event ``make`` builds from a valid body, or a 422 where a field the schema allows
+    cannot be a CloudEvents attribute (a control character in an id, say)."""
+    try:
+        return make()
+    except InvalidEventError as exc:
+        raise off_schema(f"the body cannot make a CloudEvent: {exc}", None) from exc

@@ -32,6 +32,14 @@ class GatewaySettings(BaseSettings):
     tolerance_seconds: int = Field(
         300, gt=0, description="how far a webhook's signed timestamp may be from now, s"
     )
+    redis_url: SecretStr | None = Field(
+        None,
+        description="Redis for the webhook replay cache, shared by every replica (None: each"
+        " process remembers the signed requests it has seen)",
+    )
+    replay_cache_size: int = Field(
+        100_000, gt=0, description="signed requests the in-process replay cache holds at most"
+    )
     max_body_bytes: int = Field(
         MAX_BODY_BYTES, gt=0, description="largest request body accepted (256 KiB)"
     )

@@ -34,6 +34,7 @@ from tidal.events import Event
 from tidal.idempotency import Claim, Idempotency, payload_hash
 from tidal.observability import hooks, logs
 from tidal.outcomes import PAUSE, Failed, Handled, Outcome, Paused, Retry
+from tidal.pools import SyncPools
 from tidal.stages import (
     Claimed,
     Step,
@@ -50,6 +51,7 @@ from tidal.timeouts import Watchdog
 __all__ = ["Dispatcher", "Emit", "Failed", "Handled", "Outcome", "Paused", "Retry"]
 
 Emit = Callable[[Sequence[Event]], Awaitable[None]]
+Watch = Callable[[Subscription, Event, Outcome, int], None]  # each attempt's outcome, number
 
 log = logging.getLogger("tidal.dispatch")
 INFINITE = float("inf")
@@ -76,6 +78,7 @@ class Dispatcher:
         self.stats = stats or Stats()
         self._logger = logging.getLogger(f"tidal.app.{app.name}")
         self._watchdog = Watchdog()
+        self._threads = SyncPools(gauge=self.stats.hung)  # sync handlers: bounded, hung counted
         self._tracer: hooks.Tracer | None = None
         self._chains: dict[str, Step] = {}
         self._claimed: Claimed = {}
@@ -184,13 +187,17 @@ class Dispatcher:
         emit: Emit = discard,
         attempt: int = 1,
         first_failure: datetime | None = None,
+        watch: Watch | None = None,
     ) -> Handled | Failed:
         """Try until handled or failed, sleeping on this dispatcher's clock between tries (and
-        while a dependency is down, without counting those tries)."""
+        while a dependency is down, without counting those tries); ``watch`` sees every
+        attempt's outcome (`tidal dev` shows retries as they happen)."""
         while True:
             outcome = await self.attempt(
                 sub, event, attempt=attempt, first_failure=first_failure, emit=emit
             )
+            if watch is not None:
+                watch(sub, event, outcome, attempt)
             if isinstance(outcome, Handled | Failed):
                 return outcome
             await self.clock.sleep(outcome.delay)
@@ -219,7 +226,7 @@ class Dispatcher:
                 if sub.is_async:
                     result = await sub.handler(*args)  # type: ignore[misc]
                 else:
-                    result = await asyncio.to_thread(sub.handler, *args)
+                    result = await self._threads.run(sub.name, sub.handler, *args)
         except TimeoutError as exc:
             raise HandlerTimeoutError(f"attempt {attempt} timed out after {timeout:g}s") from exc
         produced = _normalise(result, sub.name)

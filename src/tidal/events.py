@@ -16,7 +16,19 @@ from typing import Any, Final, NewType
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.v1.event import CloudEvent
 
+from tidal.attributes import Timestamp, check_value, text, wire_text
 from tidal.errors import InvalidEventError
+
+__all__ = [
+    "CORE_ATTRIBUTES",
+    "PARTITIONKEY",
+    "REQUIRED",
+    "Event",
+    "EventKey",
+    "Timestamp",
+    "event_key",
+    "wire_text",
+]
 
 EventKey = NewType("EventKey", str)
 """The idempotency key: ``source`` and ``id`` joined, unique per the CloudEvents spec."""
@@ -30,56 +42,6 @@ CORE_ATTRIBUTES: Final = frozenset(
 )
 
 
-class Timestamp(datetime):
-    """An event's ``time`` as a binding read it: a ``datetime`` that keeps its wire ``text``.
-
-    The HTTP and Kafka bindings build it (`parse`); filters compare ``text``, not a re-rendering
-    (CloudEvents SQL v1 §3.2 represents a Timestamp as a String; Knative's exact/prefix/suffix
-    compare the attribute's text). Arithmetic, ``replace`` and copies give a datetime without
-    ``text``, which filters render as RFC 3339 instead.
-    """
-
-    __slots__ = ("text",)
-    text: str
-
-    @classmethod
-    def read(cls, text: str) -> Timestamp:
-        """``datetime.fromisoformat(text)`` as a `Timestamp` (``ValueError`` if it is not)."""
-        stamp = cls.fromisoformat(text)
-        stamp.text = text
-        return stamp
-
-    @classmethod
-    def parse(cls, text: str, parsed: datetime) -> Timestamp:
-        """``parsed`` (what ``text`` means) as a `Timestamp` that remembers ``text``."""
-        stamp = cls(
-            parsed.year,
-            parsed.month,
-            parsed.day,
-            parsed.hour,
-            parsed.minute,
-            parsed.second,
-            parsed.microsecond,
-            parsed.tzinfo,
-            fold=parsed.fold,
-        )
-        stamp.text = text
-        return stamp
-
-    def __reduce_ex__(self, protocol: Any) -> Any:
-        """Copies and pickles keep ``text`` (a datetime's own reduction would drop it)."""
-        text = wire_text(self)
-        if text is None:
-            return super().__reduce_ex__(protocol)
-        plain = datetime.combine(self.date(), self.timetz(), self.tzinfo)
-        return (Timestamp.parse, (text, plain.replace(fold=self.fold)))
-
-
-def wire_text(value: datetime) -> str | None:
-    """The text a `Timestamp` was read from; None for any other datetime."""
-    return getattr(value, "text", None)
-
-
 class Event(CloudEvent):
     """A CloudEvents 1.0 event with attribute properties; validated on construction."""
 
@@ -87,11 +49,8 @@ class Event(CloudEvent):
         for name in REQUIRED:
             if name not in attributes:
                 raise InvalidEventError(f"missing required attribute '{name}'")
-        if not _plainly_valid(attributes):  # let the SDK find and describe what is wrong
-            try:
-                CloudEvent._validate_attribute(attributes)
-            except BaseCloudEventException as exc:
-                raise InvalidEventError(f"invalid CloudEvent: {exc}") from exc
+        if not _plainly_valid(attributes):
+            _validate(attributes)
         # The SDK's constructor would validate again and stamp a time onto events received
         # without one; an event must stay as it was sent.
         self._attributes = attributes
@@ -156,6 +115,12 @@ class Event(CloudEvent):
         value = self.get_extension(PARTITIONKEY)
         return None if value is None else str(value)
 
+    def text(self, name: str) -> str | None:
+        """Attribute ``name`` as text, the spec's canonical string encoding (a ``time`` that
+        arrived as text: exactly that text), or None when the event lacks it."""
+        value = self._attributes.get(name)
+        return None if value is None else text(value)
+
     @property
     def key(self) -> EventKey:
         """The idempotency key (``source`` + ``id``)."""
@@ -194,24 +159,42 @@ def _valid_extension(name: str) -> bool:
 
 
 def _plainly_valid(attributes: dict[str, Any]) -> bool:
-    """A fast check that accepts only what the SDK's validation would accept."""
+    """A fast check that accepts only what `_validate` would accept (printable strings)."""
     for name in REQUIRED:
         value = attributes[name]
-        if not isinstance(value, str) or not value:
+        if type(value) is not str or not value or not value.isprintable():
             return False
     if attributes["specversion"] != "1.0":
         return False
     for name in _OPTIONAL_STRINGS:
         value = attributes.get(name, "x")
-        if not isinstance(value, str) or not value:
+        if type(value) is not str or not value or not value.isprintable():
             return False
+    if not attributes.get("datacontenttype", "").isascii():
+        return False
     time = attributes.get("time")
     if time is not None and not (isinstance(time, datetime) and time.tzinfo is not None):
         return False
-    for name in attributes:  # a loop, not all() over a generator: every event comes through
-        if name not in CORE_ATTRIBUTES and not _valid_extension(name):
+    for name, value in attributes.items():  # a loop, not all(): every event comes through
+        if name in CORE_ATTRIBUTES:
+            continue
+        if not _valid_extension(name) or type(value) is not str or not value.isprintable():
             return False
     return True
+
+
+def _validate(attributes: dict[str, Any]) -> None:
+    """The SDK's validation, then the spec's type system (`tidal.attributes`), which the SDK
+    leaves out: raise `InvalidEventError` describing the first problem found."""
+    try:
+        CloudEvent._validate_attribute(attributes)
+    except BaseCloudEventException as exc:
+        raise InvalidEventError(f"invalid CloudEvent: {exc}") from exc
+    for name, value in attributes.items():
+        check_value(name, value)
+    content_type = attributes.get("datacontenttype")
+    if content_type is not None and not (content_type.isascii() and content_type.isprintable()):
+        raise InvalidEventError(f"datacontenttype is not a media type: {content_type!r}")
 
 
 def event_key(source: str, event_id: str) -> EventKey:

@@ -50,6 +50,18 @@ class IdempotencySettings(BaseModel):
         return value
 
 
+class ClaimCheckSettings(BaseModel):
+    """Where the Kafka worker stores the value of a retry or dead letter too large for its topic
+    (the claim-check pattern; `tidal.transports.kafka.fitting`). Off without a bucket: such a
+    record is dead-lettered without its value, with the reason and a pointer to the original."""
+
+    bucket: str | None = Field(None, description="S3 bucket for oversized values (None: off)")
+    prefix: str = Field("tidal-claims/", description="key prefix of stored values")
+    region: str | None = Field(None, description="the bucket's region")
+    endpoint: str | None = Field(None, description="S3 endpoint URL (MinIO, a test server)")
+    path_style: bool = Field(False, description="path-style addressing (MinIO)")
+
+
 class KafkaSettings(BaseModel):
     """The Kafka worker (`tidal run --transport kafka`) and its producer; see docs/kafka.md.
 
@@ -121,6 +133,13 @@ class KafkaSettings(BaseModel):
         True, description="enable_idempotence on the producer (turn off for brokers without it)"
     )
     linger_ms: int = Field(5, ge=0, description="producer batching delay in milliseconds")
+    max_request_size: int = Field(
+        1_048_576,
+        ge=1024,
+        description="largest record the producer sends (aiokafka's max_request_size; retry"
+        " records and dead letters over it, or over a topic's max.message.bytes, are made to fit)",
+    )
+    claim_check: ClaimCheckSettings = Field(default_factory=ClaimCheckSettings)
     create_topics: bool = Field(
         True, description="create missing retry and dead-letter topics at start-up"
     )
@@ -151,6 +170,12 @@ class ObservabilitySettings(BaseModel):
     """Metrics, tracing and logs (see docs/observability.md); tracing also reads ``OTEL_*``."""
 
     metrics: bool = Field(True, description="serve Prometheus metrics at /metrics")
+    max_event_types: int = Field(
+        50,
+        ge=0,
+        description="distinct event_type label values per subscription; producers choose types,"
+        ' so the rest (and every filtered-out event) are counted as event_type="other"',
+    )
     metrics_port: int = Field(
         9464,
         ge=0,
@@ -190,6 +215,18 @@ class Settings(BaseSettings):
         description="where emitted events are sent (Knative SinkBinding sets K_SINK)",
     )
     max_body_bytes: int = Field(1_048_576, gt=0, description="largest accepted request body")
+    sync_threads: int = Field(
+        8,
+        ge=1,
+        description="threads per subscription for sync handlers (as many again may hang past"
+        " their timeout before /healthz reports the process unhealthy)",
+    )
+    header_timeout: float = Field(
+        10.0, gt=0, description="seconds a connection may take to send a request's head (408)"
+    )
+    body_timeout: float = Field(
+        20.0, gt=0, description="seconds a request may take to send its body after the head (408)"
+    )
     shutdown_grace: float = Field(
         30.0, ge=0, description="seconds SIGTERM waits for in-flight events before exit"
     )

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tidal.archive.crypto import Cipher
+from tidal.archive.dlq import value_dropped
 from tidal.archive.durations import backup_id, backup_time, parse_duration, parse_time
 from tidal.archive.errors import CorruptSegment, NoTopicsSelected
 from tidal.archive.filters import Selection, attributes
@@ -260,3 +261,14 @@ def test_topic_selection() -> None:
     ]
     with pytest.raises(NoTopicsSelected, match="not found: missing"):
         select_topics(available, names=["missing"], include=[], exclude=[])
+
+
+def test_a_letter_whose_value_was_dropped_is_not_redrivable_and_a_claimed_one_is() -> None:
+    """Issue 17, finding 2: a dead letter too large for its topic loses its value (no store) or
+    keeps a claim-check reference; re-driving the first would publish an empty event."""
+    base = (("ce_id", b"1"), ("ce_tidaltopic", b"orders"))
+    dropped = Record(0, 0, None, b"", (*base, ("tidal-oversize", b"value dropped")))
+    claim = ("tidal-claim", b"s3://b/k")
+    claimed = Record(0, 0, None, b"", (*base, ("tidal-oversize", b"x"), claim))
+    whole = Record(0, 0, None, b"{}", base)
+    assert [value_dropped(r) for r in (dropped, claimed, whole)] == [True, False, False]

@@ -71,7 +71,7 @@ async def test_records_that_are_not_cloudevents_are_dead_lettered_with_a_reason(
     reasons = [dict(letter.headers)["tidalerrormessage"].decode() for letter in letters]
     assert reasons[0] == "record is not a CloudEvent: no ce_specversion header"
     assert "missing required attribute 'id'" in reasons[1]
-    assert reasons[2].startswith("structured-mode record value is not JSON")
+    assert reasons[2].startswith("structured-mode record value is not valid JSON")
     assert [dict(letter.headers)["tidaloffset"] for letter in letters] == [b"0", b"1", b"2"]
 
 

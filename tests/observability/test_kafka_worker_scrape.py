@@ -119,8 +119,9 @@ def test_events_are_counted_per_type(scraped: Stack) -> None:
         scraped, f'tidal_events_total{{service="{SERVICE}",outcome="received"}}', want=2
     )
     assert received == {"entry": entries, "hold": 1.0}
-    filtered = f'tidal_events_total{{service="{SERVICE}",outcome="filtered",event_type="entry.v1"}}'
-    assert _values(scraped, filtered, want=1) == {"hold": entries}
+    # filtered-out events are counted as "other" (issue 17: producers choose event types)
+    filtered = f'tidal_events_total{{service="{SERVICE}",outcome="filtered",event_type="other"}}'
+    assert _values(scraped, filtered, want=2) == {"hold": entries, "entry": 1.0}
     records = _values(scraped, f'tidal_consumer_records_total{{service="{SERVICE}"}}', want=2)
     assert records == {"entry": TOTAL, "hold": TOTAL}
 

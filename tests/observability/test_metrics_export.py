@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import gc
+import random
 from collections import Counter
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tidal import App, DeliveryPolicy, Event, InvalidEventError, RetryableError
+from tidal import App, DeliveryPolicy, Event, InvalidEventError, RetryableError, prefix
 from tidal.archive.dlq import DrainCounts
 from tidal.dispatching import Dispatcher
-from tidal.observability import RunResults, Source, hooks, register, unregister
+from tidal.observability import RunResults, Source, hooks, register, sources, unregister
 from tidal.observability.metrics import VERSION, render
 from tidal.observability.sources import Drained
-from tidal.stats import Stats
+from tidal.stats import BUCKETS, DEFAULT_TYPE_LABELS, OTHER, OUTCOMES, Stats
 from tidal.testing import ManualClock, MemoryBroker, make_event
 from tidal.transports.http.server import Receiver, create_asgi_app
 from tidal.transports.kafka.measures import KafkaMetrics, PartitionMeasures, SubscriptionMeasures
@@ -290,10 +291,13 @@ async def test_metrics_endpoint_says_so_when_metrics_are_off() -> None:
     assert response.json()["error"] == "metrics_disabled"
 
 
-def test_a_kafka_worker_exports_no_operator_or_http_families() -> None:
+def test_a_kafka_worker_exports_no_operator_or_http_families(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Issue 18 item 8: the worker's /metrics showed empty ``# TYPE`` lines for ``tidal_backup_*``
     (the operator's), ``tidal_dlq_archive_*`` (the drainers') and ``tidal_http_requests``."""
-    gc.collect()  # sources of earlier tests' receivers go with them
+    # a registry of this worker's source alone: earlier tests' apps may still be alive
+    monkeypatch.setattr(sources, "_entries", [])
     kafka = KafkaMetrics()
     group = kafka.subscriptions["orders"] = SubscriptionMeasures(group="tidal.shop.orders")
     group.partitions[("orders", 0)] = PartitionMeasures(log_end=10, committed=4)
@@ -309,3 +313,50 @@ def test_a_kafka_worker_exports_no_operator_or_http_families() -> None:
         f for f in families if f.startswith(("tidal_backup", "tidal_dlq", "tidal_http"))
     )
     assert foreign == []
+
+
+async def test_ten_thousand_producer_chosen_types_leave_the_series_bounded(
+    clock: ManualClock,
+) -> None:
+    """Issue 17, finding 8: ``event_type`` comes from producers; before, every new type added
+    series (1,000 types handled by one of two subscriptions: 44 -> 19,044)."""
+    app = App("typed")
+
+    @app.on(prefix(type="com.untrusted."), name="everything")
+    def everything(event: Event) -> None:
+        return None
+
+    @app.on(type="com.acme.order.v1", name="orders")
+    def orders(event: Event) -> None:
+        return None
+
+    broker = MemoryBroker(app, clock=clock, service="typed")
+    rng = random.Random(17)
+    counts = []
+    for batch in (200, 9_800):
+        for n in range(batch):
+            event_type = f"com.untrusted.{rng.getrandbits(64):x}.v1"
+            await broker.publish(make_event(event_type, id=f"{batch}-{n}"))
+        await broker.publish(make_event("com.acme.order.v1", id=str(batch)))
+        await broker.drain()
+        counts.append(_series("typed"))
+    samples = scrape()
+    types = {dict(labels).get("event_type") for name, labels in samples if _of(labels, "typed")}
+    assert len(types - {None, ""}) == DEFAULT_TYPE_LABELS + 2  # the cap, "other", the order type
+    per_type = len(OUTCOMES) + len(BUCKETS) + 3 + 1  # counters, histogram, hits
+    assert counts[0] == counts[1] <= 2 * (DEFAULT_TYPE_LABELS + 2) * per_type + 10
+    filtered = {"service": "typed", "subscription": "orders", "outcome": "filtered"}
+    assert value(samples, "tidal_events_total", **filtered, event_type=OTHER) == 10_000
+    ordered = {"service": "typed", "subscription": "orders", "event_type": "com.acme.order.v1"}
+    assert value(samples, "tidal_events_total", **ordered, outcome="handled") == 2
+    everything_other = {"service": "typed", "subscription": "everything", "event_type": OTHER}
+    handled_other = value(samples, "tidal_events_total", **everything_other, outcome="handled")
+    assert handled_other == 10_000 - DEFAULT_TYPE_LABELS
+
+
+def _of(labels: frozenset[tuple[str, str]], service: str) -> bool:
+    return ("service", service) in labels
+
+
+def _series(service: str) -> int:
+    return len([key for key in scrape() if _of(key[1], service)])

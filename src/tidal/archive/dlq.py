@@ -38,6 +38,7 @@ from tidal.archive.ratelimit import RateLimiter
 from tidal.archive.segments import Compression, Record, pack, unpack
 from tidal.archive.store import AlreadyExists, ObjectStore, StoredObject
 from tidal.deadletters import FAILURE_EXTENSIONS, TOPIC
+from tidal.transports.kafka.fitting import CLAIM, OVERSIZE
 
 Progress = Callable[[int, int], None]
 Bucket = tuple[str, int, str, str | None]  # topic, partition, time slice, event type
@@ -281,6 +282,15 @@ def prune(store: ObjectStore, *, now: datetime, max_age: timedelta) -> Pruned:
 # -- re-drive ------------------------------------------------------------------------------
 
 
+def value_dropped(record: Record) -> bool:
+    """Whether the worker dead-lettered ``record`` without its value (too large for the DLQ
+    topic, no claim-check store: `tidal.transports.kafka.fitting`). Re-driving it would send
+    an empty event; the original is still at its ``tidaltopic`` / ``tidaloffset`` until the
+    topic's retention removes it."""
+    names = {name for name, _ in record.headers}
+    return OVERSIZE in names and CLAIM not in names
+
+
 def original_record(record: Record) -> tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]:
     """(key, value, headers) of the record as it was before it was dead-lettered."""
     failure = set(FAILURE_EXTENSIONS)
@@ -342,7 +352,7 @@ async def redrive(
             counts.skipped += 1
             continue
         target = to_topic or attributes(record).get(TOPIC)
-        if not target:
+        if not target or value_dropped(record):  # nowhere to go, or nothing whole to send
             counts.failed += 1
             continue
         await limiter.take()

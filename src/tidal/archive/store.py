@@ -28,6 +28,7 @@ from botocore.exceptions import (
 
 from tidal.archive.crypto import Cipher
 from tidal.archive.errors import StoreError, StoreUnreachable
+from tidal.redaction import redact_url
 
 SseAlgorithm = Literal["AES256", "aws:kms"]
 DELETE_BATCH: Final = 1000
@@ -47,7 +48,7 @@ class StoreConfig:
     cipher: Cipher | None = None
 
     def describe(self) -> str:
-        where = f" at {self.endpoint}" if self.endpoint else ""
+        where = f" at {redact_url(self.endpoint)}" if self.endpoint else ""
         return f"s3://{self.bucket}/{self.prefix}{where}"
 
 

@@ -1,25 +1,41 @@
 """HTTP protocol binding: binary, structured and batched CloudEvents <-> headers and body.
 
-The HTTP transport calls `parse_request` for every POST and `to_binary` / `to_batch` for replies;
-`tidal send` uses the writers. The batched mode (`application/cloudevents-batch+json`) is ours:
-the SDK lacks it.
+The HTTP transport calls `parse_request` for every POST and `to_binary` / `to_batch` for replies
+and dead letters; `tidal send` uses the writers. The batched mode
+(`application/cloudevents-batch+json`) is ours: the SDK lacks it, and so is binary mode, since
+the SDK writes attribute values with ``str()`` (``True``, not ``true``).
+
+Header values follow http-protocol-binding.md 3.1.3.2: read, a value is first unescaped as an
+RFC 7230 quoted-string, then percent-decoded once, and byte sequences that are not UTF-8
+(``%C0%A0``) are refused; written, space, ``"``, ``%`` and everything outside printable ASCII
+are percent-encoded.
 """
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
-from urllib.parse import unquote
+from urllib.parse import quote, unquote_to_bytes
 
-from cloudevents.core.bindings import http as sdk_http
-
-from tidal.bindings.formats import FORMAT, dumps, event_from_mapping, event_to_mapping, parse_time
+from tidal.attributes import text
+from tidal.bindings.formats import (
+    FORMAT,
+    dumps,
+    event_from_mapping,
+    event_to_mapping,
+    loads,
+    parse_time,
+)
 from tidal.errors import InvalidEventError
 from tidal.events import Event
 
 STRUCTURED: Final = "application/cloudevents+json"
 BATCH: Final = "application/cloudevents-batch+json"
+
+# printable ASCII but space, '"' and '%' stays as it is (http-protocol-binding.md 3.1.3.2)
+_SAFE: Final = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
+_BAD_PERCENT: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 class UnsupportedMediaTypeError(InvalidEventError):
@@ -32,14 +48,24 @@ def media_type(content_type: str | None) -> str:
 
 
 def parse_request(headers: Mapping[str, str], body: bytes) -> list[Event]:
-    """Decode one HTTP request into its events, or raise `InvalidEventError` saying why."""
+    """Decode one HTTP request into its events, or raise `InvalidEventError` saying why
+    (never anything else: whatever the body holds, a client gets a 4xx)."""
+    try:
+        return _parse(headers, body)
+    except InvalidEventError:
+        raise
+    except Exception as exc:  # a decoder's own error: still the request's fault
+        raise InvalidEventError(f"not a valid CloudEvent: {type(exc).__name__}: {exc}") from exc
+
+
+def _parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
     kind = media_type(headers.get("content-type"))
     if kind == BATCH:
         return _parse_batch(body)
     if kind.startswith("application/cloudevents"):
         if kind != STRUCTURED:
             raise UnsupportedMediaTypeError(f"unsupported event format {kind!r}; send {STRUCTURED}")
-        return [event_from_mapping(_loads(body))]
+        return [event_from_mapping(loads(body, what="body", envelope=1))]
     if "ce-specversion" in headers:
         return [_parse_binary(headers, body)]
     raise InvalidEventError(
@@ -49,13 +75,14 @@ def parse_request(headers: Mapping[str, str], body: bytes) -> list[Event]:
 
 
 def _parse_binary(headers: Mapping[str, str], body: bytes) -> Event:
-    """Binary mode, read directly: the SDK's reader percent-decodes every header and parses
-    ``time`` with dateutil, which costs more than the rest of the request path together."""
+    """Binary mode, read directly: the SDK's reader parses ``time`` with dateutil, which costs
+    more than the rest of the request path together, and replaces bad percent-encoding."""
     attributes: dict[str, Any] = {}
     for name, value in headers.items():
         lowered = name.lower()
         if lowered.startswith("ce-"):
-            attributes[lowered[3:]] = unquote(value) if "%" in value else value
+            plain = '"' not in value and "%" not in value  # most values: nothing to decode
+            attributes[lowered[3:]] = value if plain else header_value(lowered, value)
     content_type = headers.get("content-type")
     if content_type is not None:
         attributes["datacontenttype"] = content_type
@@ -64,8 +91,47 @@ def _parse_binary(headers: Mapping[str, str], body: bytes) -> Event:
     return Event(attributes, FORMAT.read_data(body, content_type))
 
 
+def header_value(name: str, value: str) -> str:
+    """A ``ce-`` header's attribute text: quoted-strings unescaped, then percent-decoded."""
+    if '"' in value:
+        value = _unquote(name, value)
+    if "%" not in value:
+        return value  # characters beyond ASCII as they came (the 1.x SDK writes them so)
+    if _BAD_PERCENT.search(value):
+        raise InvalidEventError(f"header {name} has a malformed percent-encoding: {value!r}")
+    try:
+        return unquote_to_bytes(value).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidEventError(
+            f"header {name} percent-encodes bytes that are not UTF-8: {value!r}"
+        ) from exc
+
+
+def _unquote(name: str, value: str) -> str:
+    """RFC 7230 3.2.6: drop the quotes of each quoted-string and resolve its backslash pairs;
+    text outside quotes (a backslash included) stays as it is."""
+    out = []
+    inside = False
+    index = 0
+    while index < len(value):
+        char = value[index]
+        if char == '"':
+            inside = not inside
+        elif inside and char == "\\":
+            if index + 1 >= len(value):
+                break
+            index += 1
+            out.append(value[index])
+        else:
+            out.append(char)
+        index += 1
+    if inside or index < len(value):
+        raise InvalidEventError(f"header {name} has an unterminated quoted-string: {value!r}")
+    return "".join(out)
+
+
 def _parse_batch(body: bytes) -> list[Event]:
-    items = _loads(body)
+    items = loads(body, what="body", envelope=2)
     if not isinstance(items, list):
         raise InvalidEventError("a batch must be a JSON array of structured CloudEvents")
     events = []
@@ -77,20 +143,26 @@ def _parse_batch(body: bytes) -> list[Event]:
     return events
 
 
-def _loads(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidEventError(f"body is not valid JSON: {exc}") from exc
+def encode_header(value: str) -> str:
+    """Percent-encode an attribute's text for a header (upper-case hex, UTF-8)."""
+    return value if value.isascii() and value.isalnum() else quote(value, safe=_SAFE)
 
 
 def to_binary(event: Event) -> tuple[dict[str, str], bytes]:
-    """Binary mode: attributes as ``ce-`` headers, data as the body."""
-    message = sdk_http.to_binary(event, FORMAT)
-    headers = dict(message.headers)
-    if event.data is not None and "content-type" not in headers:
+    """Binary mode: attributes as ``ce-`` headers (canonical text, percent-encoded), data as
+    the body. Data other than bytes with no ``datacontenttype`` is JSON and says so; bytes
+    without one stay unlabelled (json-format.md 3.1.1)."""
+    headers: dict[str, str] = {}
+    content_type = None
+    for name, value in event.get_attributes().items():
+        if name == "datacontenttype":
+            content_type = headers["content-type"] = value
+        else:
+            headers["ce-" + name] = encode_header(text(value))
+    data = event.get_data()
+    if data is not None and content_type is None and not isinstance(data, bytes | bytearray):
         headers["content-type"] = "application/json"
-    return headers, message.body
+    return headers, FORMAT.write_data(data, content_type)
 
 
 def to_structured(event: Event) -> tuple[dict[str, str], bytes]:

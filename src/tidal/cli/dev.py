@@ -1,141 +1,63 @@
-"""``tidal dev``: every service under ``services/`` together, fed demo traffic.
+"""``tidal dev [module:app ...]``: your own Apps, or every service under ``services/``, locally.
 
-By default on the embedded transport: the Apps' subscriptions join one `MemoryBroker`, state
-stays in memory. ``--kafka`` runs the same on a Kafka-protocol broker and Redis (a local tansu
-and redis-server started for the run, or the ones given with ``--bootstrap-servers`` /
-``--redis-url``), each App a consumer-group worker in this process (`tidal.cli.devkafka`).
-Either way a service with an ingress (the gateway) is served in process over httpx's ASGI
-transport, publishing onto the broker, and its demo requests are posted through it, so demo
-traffic takes the production path from HTTP to handler. Shows a live summary per subscription
-and the ingress' answers; stops cleanly on Ctrl-C or after ``--events N``.
+With references (``tidal dev mypkg.handlers:app``) the user's Apps run together on the memory
+transport (or ``--kafka``), fed through an HTTP ingress (`tidal.cli.devingress`: POST a
+CloudEvent to the printed address, e.g. with ``tidal send``); every delivery, retry and dead
+letter (with its ``tidalerror*`` reason) is printed as it happens, above a live table.
+``--reload`` restarts the run in a fresh process when a ``.py`` file changes (`devreload`).
+Without references the reference services under ``services/`` run, fed with their demo traffic
+(`tidal.cli.discovering`), a service with an ingress of its own (the gateway) served in process
+so demo traffic takes the production path from HTTP to handler.
+
+By default on the embedded transport (`tidal.cli.devbackends`); ``--kafka`` runs the same on a
+Kafka-protocol broker and Redis (a local tansu and redis-server started for the run, or the ones
+given with ``--bootstrap-servers`` / ``--redis-url``), each App a consumer-group worker in this
+process (`tidal.cli.devkafka`). Stops cleanly on Ctrl-C (or after ``--events N`` of demo
+traffic) with a summary.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import json
 import logging
-import random
-import signal
+import socket
 import sys
-import time
-from collections import Counter
-from collections.abc import Callable, Coroutine, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final, Protocol
 
 import click
-import httpx
-from rich.console import Console, Group
-from rich.live import Live
-from rich.text import Text
+from rich.console import Console
 
-from tidal.app import App
-from tidal.cli.discovering import Service, discover
-from tidal.cli.summary import line, table
+from tidal.cli.devbackends import MemoryBackend
+from tidal.cli.devingress import bind
+from tidal.cli.devrun import Feed, Loop, Run, run_loop
+from tidal.cli.devwatch import Activity
+from tidal.cli.discovering import Service, discover, from_references
+from tidal.cli.summary import table
 from tidal.errors import ConfigurationError
-from tidal.events import Event
-from tidal.idempotency import Idempotency, MemoryIdempotencyStore
-from tidal.stats import Stats
-from tidal.transports.memory import MemoryBroker
-
-Send = Callable[[], Coroutine[Any, Any, None]]
-DRAIN_TIMEOUT: Final = 30.0
-IN_FLIGHT: Final = 32  # demo requests awaiting their answer at once
-
-
-class Backend(Protocol):
-    """Where a dev run's events go: the memory broker, or Kafka workers (`devkafka`)."""
-
-    @property
-    def stats(self) -> Stats: ...
-
-    @property
-    def published(self) -> int: ...
-
-    async def start(self) -> None: ...
-
-    async def publish(self, event: Event) -> None: ...
-
-    async def publish_many(self, events: Sequence[Event]) -> None: ...
-
-    async def drain(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    def dead_lettered(self) -> int: ...
-
-    async def dead_letters(self, limit: int = 5) -> list[Event]: ...
-
-
-class MemoryBackend:
-    """The embedded default: one `MemoryBroker` for every App, idempotency in memory."""
-
-    label = "the memory transport"
-
-    def __init__(self, apps: Sequence[App]) -> None:
-        self.broker = MemoryBroker(list(apps), idempotency=Idempotency(MemoryIdempotencyStore()))
-
-    @property
-    def stats(self) -> Stats:
-        return self.broker.stats
-
-    @property
-    def published(self) -> int:
-        return len(self.broker.published)
-
-    async def start(self) -> None:
-        return None
-
-    async def publish(self, event: Event) -> None:
-        await self.broker.publish(event)
-
-    async def publish_many(self, events: Sequence[Event]) -> None:
-        await self.broker.publish_many(events)
-
-    async def drain(self) -> None:
-        await self.broker.drain()
-
-    async def close(self) -> None:
-        await self.broker.close()
-
-    def dead_lettered(self) -> int:
-        return len(self.broker.all_dead_letters())
-
-    async def dead_letters(self, limit: int = 5) -> list[Event]:
-        return self.broker.all_dead_letters()[:limit]
-
-
-@dataclass
-class Run:
-    """What a dev run has done so far: the backend's counts and each ingress' answers."""
-
-    backend: Backend
-    answers: dict[str, Counter[int]] = field(default_factory=dict)
-    started: float = field(default_factory=time.monotonic)
-    letters: list[Event] = field(default_factory=list)
-
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
-
-    def answers_line(self) -> str:
-        parts = []
-        for name, counts in self.answers.items():
-            statuses = ", ".join(f"{n} x {status}" for status, n in sorted(counts.items()))
-            parts.append(f"{name} answered {sum(counts.values())} request(s): {statuses or '-'}")
-        return " | ".join(parts)
+from tidal.redaction import redact_url
 
 
 @click.command()
+@click.argument("references", nargs=-1)
 @click.option(
     "--services",
     "services_dir",
     type=click.Path(path_type=Path),
     default=Path("services"),
     show_default=True,
+    help="Without REFERENCES: run every service under this folder, with its demo traffic.",
 )
+@click.option("--host", default="127.0.0.1", show_default=True, help="The ingress' address.")
+@click.option(
+    "--port",
+    type=int,
+    default=0,
+    show_default=True,
+    help="The ingress' port (0: a free one; the address is printed at start).",
+)
+@click.option("--reload", is_flag=True, help="Restart when a .py file under . changes.")
 @click.option(
     "--events",
     "limit",
@@ -169,56 +91,118 @@ class Run:
     help="With --kafka: use this running Redis instead of starting redis-server.",
 )
 @click.option(
-    "--log-level", default="ERROR", show_default=True, help="Log level of the handlers' logs."
+    "--log-level",
+    default=None,
+    help="Log level (default: ERROR for the demo; WARNING with REFERENCES, and INFO for the "
+    "handlers' ctx.logger).",
 )
 def dev(
+    references: tuple[str, ...],
     services_dir: Path,
+    host: str,
+    port: int,
+    reload: bool,
     limit: int | None,
     rate: float,
     seed: int | None,
     kafka: bool,
     bootstrap_servers: str | None,
     redis_url: str | None,
-    log_level: str,
+    log_level: str | None,
 ) -> None:
-    """Run the services together on the embedded default (no server needed), or with --kafka."""
-    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+    """Run your Apps (REFERENCES, e.g. mypkg.handlers:app) or the services/ demo locally."""
     if not kafka and (bootstrap_servers or redis_url):
         raise click.UsageError("--bootstrap-servers and --redis-url go with --kafka")
-    console = Console() if sys.stdout.isatty() else Console(width=120)  # logs: no truncation
+    if references and (limit is not None or seed is not None):
+        raise click.UsageError("--events and --seed drive the services/ demo, not your Apps")
     try:
+        sock = bind(host, port)
+        if reload:
+            from tidal.cli.devreload import supervise
+
+            bound = sock.getsockname()[1]  # port 0: the one just picked, kept across runs
+            sock.close()  # each run binds it
+            raise SystemExit(supervise(sys.argv[1:], port=bound))
+        console = Console() if sys.stdout.isatty() else Console(width=120)  # logs: whole lines
+        _logging(log_level, console, mine=bool(references))
         feed = Feed(limit=limit, rate=rate, seed=seed, console=console)
         if kafka:
-            run = _run_on_kafka(services_dir, bootstrap_servers, redis_url, feed)
+            run = _run_on_kafka(references, services_dir, bootstrap_servers, redis_url, feed, sock)
         else:
-            run = _run_in_memory(services_dir, feed)
+            run = _run_in_memory(references, services_dir, feed, sock)
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
     _report(console, run)
 
 
-@dataclass(frozen=True)
-class Feed:
-    """How much demo traffic to send, how fast, and where to show what happens."""
+def _logging(level: str | None, console: Console, *, mine: bool) -> None:
+    """Logs go to stderr; on a terminal through ``console``, above the live table."""
+    default = "WARNING" if mine else "ERROR"
+    handlers = [_ConsoleHandler(console)] if sys.stdout.isatty() else None
+    logging.basicConfig(
+        level=(level or default).upper(),
+        format="%(levelname)s %(name)s %(message)s",
+        handlers=handlers,
+    )
+    if mine and level is None:
+        logging.getLogger("tidal.app").setLevel(logging.INFO)  # ctx.logger: your handlers
 
-    limit: int | None
-    rate: float
-    seed: int | None
-    console: Console
+
+class _ConsoleHandler(logging.Handler):
+    """A log line printed by rich, so it does not tear the live table."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        self.console.print(text, soft_wrap=True, markup=False, highlight=False)
 
 
-def _run_in_memory(services_dir: Path, feed: Feed) -> Run:
-    services = discover(services_dir)
+def _services(references: tuple[str, ...], services_dir: Path) -> list[Service]:
+    return from_references(references) if references else discover(services_dir)
+
+
+def _echo(console: Console) -> Callable[[str], None]:
+    def echo(text: str) -> None:
+        console.print(text, soft_wrap=True, markup=False, highlight=False)
+
+    return echo
+
+
+def _run_in_memory(
+    references: tuple[str, ...], services_dir: Path, feed: Feed, sock: socket.socket
+) -> Run:
+    services = _services(references, services_dir)
     _banner(feed.console, services, MemoryBackend.label)
     apps = [s.app for s in services if s.app is not None]
-    return asyncio.run(_run(services, lambda: MemoryBackend(apps), feed))
+    activity = Activity(_echo(feed.console), handled=bool(references))
+    loop = Loop(
+        services=services,
+        make_backend=lambda: MemoryBackend(apps, watch=activity.watch),
+        feed=feed,
+        activity=activity,
+        ingress=sock,
+        demo=not references,
+    )
+    return asyncio.run(run_loop(loop))
 
 
 def _run_on_kafka(
-    services_dir: Path, bootstrap: str | None, redis_url: str | None, feed: Feed
+    references: tuple[str, ...],
+    services_dir: Path,
+    bootstrap: str | None,
+    redis_url: str | None,
+    feed: Feed,
+    sock: socket.socket,
 ) -> Run:
     try:
-        from tidal.cli.devkafka import KafkaBackend, configure_services
+        from tidal.cli.devkafka import KafkaBackend, configure_services, follow_failures
     except ImportError as exc:
         raise ConfigurationError(
             f"tidal dev --kafka needs the kafka and redis extras (pip install 'tidal[all]'): {exc}"
@@ -226,20 +210,41 @@ def _run_on_kafka(
     from tidal.cli.devstack import local_servers
 
     with local_servers(bootstrap=bootstrap, redis_url=redis_url) as servers:
-        configure_services(servers)  # before the services' settings are read (at import)
-        services = discover(services_dir)
+        if not references:
+            configure_services(servers)  # before the services' settings are read (at import)
+        services = _services(references, services_dir)
         apps = [s.app for s in services if s.app is not None]
-        label = f"Kafka at {servers.bootstrap} and Redis at {servers.redis_url}"
+        label = f"Kafka at {servers.bootstrap} and Redis at {redact_url(servers.redis_url)}"
         if servers.started:
             label += f" (started {' and '.join(servers.started)} for this run)"
         _banner(feed.console, services, label)
-        feed.console.print("joining the consumer groups (one per subscription)...")
-        return asyncio.run(_run(services, lambda: KafkaBackend(apps, servers), feed))
+        echo = _echo(feed.console)
+        loop = Loop(
+            services=services,
+            make_backend=lambda: KafkaBackend(apps, servers, progress=echo),
+            feed=feed,
+            activity=Activity(echo),
+            ingress=sock,
+            demo=not references,
+            letters=follow_failures,
+        )
+        return asyncio.run(run_loop(loop))
 
 
 def _banner(console: Console, services: list[Service], label: str) -> None:
     names = ", ".join(s.name for s in services)
     console.print(f"tidal dev: {names} on {label}", soft_wrap=True, markup=False)
+    lines = []
+    for service in services:
+        for sub in service.app.subscriptions if service.app is not None else ():
+            policy = sub.policy
+            lines.append(
+                f"  {service.name}/{sub.name}: filters {json.dumps(list(sub.filters))}, "
+                f"{policy.max_attempts} attempt(s), dead letters to "
+                f"{policy.dead_letter or 'the run'}"
+            )
+    for text in lines:
+        console.print(text, soft_wrap=True, markup=False, highlight=False)
 
 
 def _report(console: Console, run: Run) -> None:
@@ -247,6 +252,8 @@ def _report(console: Console, run: Run) -> None:
     console.print(table(backend.stats, published=backend.published, elapsed=run.elapsed))
     if run.answers:
         console.print(run.answers_line(), soft_wrap=True, markup=False)
+        for text in run.refusal_lines():
+            console.print(text, soft_wrap=True, markup=False, highlight=False)
     console.print(f"{backend.dead_lettered()} event(s) dead-lettered")
     for letter in run.letters:
         reason = letter.get_extension("tidalerrormessage")
@@ -254,118 +261,3 @@ def _report(console: Console, run: Run) -> None:
         console.print(
             f"  {where} {letter.type} {letter.id}: {reason}", soft_wrap=True, markup=False
         )
-
-
-async def _run(services: list[Service], make_backend: Callable[[], Backend], feed: Feed) -> Run:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    backend = make_backend()
-    await backend.start()
-    run = Run(backend)
-    try:
-        async with contextlib.AsyncExitStack() as stack:
-            sends = _sends(services, run, random.Random(feed.seed), stack)
-            with _display(feed.console) as refresh:
-                feeding = asyncio.create_task(_feed(sends, feed.limit, feed.rate, stop))
-                while not feeding.done():
-                    refresh(run)
-                    await asyncio.wait({feeding}, timeout=0.5)
-                feeding.result()
-                await _drain(backend, stop)
-                refresh(run)
-    finally:
-        await backend.close()
-    run.letters = await backend.dead_letters()
-    return run
-
-
-def _sends(
-    services: list[Service], run: Run, rng: random.Random, stack: contextlib.AsyncExitStack
-) -> list[Send]:
-    """One sender per demo stream: events go onto the broker, requests through the ingress."""
-    sends: list[Send] = []
-    for service in services:
-        if service.demo is not None:
-            sends.append(_publisher(run.backend, service.demo(rng)))
-        if service.ingress is not None and service.requests is not None:
-            transport = httpx.ASGITransport(
-                app=service.ingress(run.backend), raise_app_exceptions=False
-            )
-            client = httpx.AsyncClient(transport=transport, base_url=f"http://{service.name}")
-            stack.push_async_callback(client.aclose)
-            tally = run.answers.setdefault(service.name, Counter())
-            sends.append(_poster(client, service.requests(rng), tally))
-    if not sends:
-        raise ConfigurationError("no service ships demo traffic (demo.py: events or requests)")
-    return sends
-
-
-def _publisher(backend: Backend, stream: Iterator[Event]) -> Send:
-    async def send() -> None:
-        await backend.publish(next(stream))
-
-    return send
-
-
-def _poster(client: httpx.AsyncClient, stream: Iterator[object], tally: Counter[int]) -> Send:
-    async def send() -> None:
-        response = await client.send(next(stream))  # type: ignore[arg-type]
-        tally[response.status_code] += 1
-
-    return send
-
-
-async def _feed(sends: list[Send], limit: int | None, rate: float, stop: asyncio.Event) -> None:
-    """Send at ``rate`` per second on a fixed schedule (0: as fast as `IN_FLIGHT` allows), up
-    to `IN_FLIGHT` at once, as many producers would; wait for the last answers."""
-    slots = asyncio.Semaphore(IN_FLIGHT)
-    running: set[asyncio.Task[None]] = set()
-    started, sent = time.monotonic(), 0
-    while not stop.is_set() and (limit is None or sent < limit):
-        await slots.acquire()
-        task = asyncio.create_task(sends[sent % len(sends)]())
-        running.add(task)
-        task.add_done_callback(running.discard)
-        task.add_done_callback(lambda _: slots.release())
-        sent += 1
-        await asyncio.sleep(max(0.0, started + sent / rate - time.monotonic()) if rate > 0 else 0)
-    await asyncio.gather(*running)
-
-
-async def _drain(backend: Backend, stop: asyncio.Event) -> None:
-    """Let in-flight deliveries finish; a second Ctrl-C (or `DRAIN_TIMEOUT` s) stops waiting."""
-    stop.clear()
-    drained = asyncio.create_task(backend.drain())
-    waiting = asyncio.create_task(stop.wait())
-    first = asyncio.FIRST_COMPLETED
-    await asyncio.wait({drained, waiting}, timeout=DRAIN_TIMEOUT, return_when=first)
-    waiting.cancel()
-    if not drained.done():
-        drained.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await drained
-
-
-@contextlib.contextmanager
-def _display(console: Console) -> Iterator[Callable[[Run], None]]:
-    if sys.stdout.isatty():
-        with Live(console=console, refresh_per_second=4) as live:
-            yield lambda run: live.update(_live_view(run))
-        return
-    last = [0.0]
-
-    def plain(run: Run) -> None:
-        if run.elapsed - last[0] >= 2.0:
-            last[0] = run.elapsed
-            text = line(run.backend.stats, published=run.backend.published)
-            console.print(f"{text} | {run.answers_line()}", soft_wrap=True, markup=False)
-
-    yield plain
-
-
-def _live_view(run: Run) -> Group:
-    backend = run.backend
-    grid = table(backend.stats, published=backend.published, elapsed=run.elapsed)
-    return Group(grid, Text(run.answers_line()))

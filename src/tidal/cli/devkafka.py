@@ -3,8 +3,10 @@
 `dev` calls `configure_services` before it imports the services (their settings are read at
 import time) and then runs a `KafkaBackend`: one `KafkaWorker` per App on one topic, idempotency
 records and the services' state in Redis, the ingress (the gateway) publishing with a
-`KafkaPublisher`. `drain` waits until every consumer has caught up; `dead_letters` reads the
-first letters back from the dead-letter topic to show why they failed.
+`KafkaPublisher`. While the consumer groups join it says every few seconds which are still
+waiting for partitions; `follow_letters` prints each dead letter as it reaches the dead-letter
+topic; `drain` waits until every consumer has caught up; `dead_letters` reads the first letters
+back from the dead-letter topic for the summary.
 """
 
 from __future__ import annotations
@@ -12,15 +14,18 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Callable, Sequence
+from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from tidal.app import App
 from tidal.bindings.kafka import KafkaMessage, from_record, headers_from_list
+from tidal.cli.devbackends import Backend
 from tidal.cli.devstack import Servers
+from tidal.cli.devwatch import Activity
+from tidal.cli.tail import decode, follow, retry_note
 from tidal.errors import ConfigurationError, InvalidEventError
 from tidal.events import Event
 from tidal.settings import IdempotencySettings, KafkaSettings, Settings
@@ -31,6 +36,7 @@ from tidal.transports.kafka.provisioning import ensure_topics
 TOPIC: Final = "tidal-dev.events"
 PARTITIONS: Final = 4
 QUIET: Final = 1.0  # s without new work before the run counts as drained
+PROGRESS: Final = 5.0  # s between "still waiting for the consumer groups" lines
 
 
 def configure_services(servers: Servers) -> None:
@@ -62,12 +68,21 @@ def dev_settings(servers: Servers) -> Settings:
 class KafkaBackend:
     """The dev run's broker side on Kafka: workers for ``apps``, a publisher for the ingress."""
 
-    def __init__(self, apps: Sequence[App], servers: Servers) -> None:
+    def __init__(
+        self,
+        apps: Sequence[App],
+        servers: Servers,
+        *,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.progress = progress
+        self.fresh = "tansu" in servers.started  # a broker of this run's own: no old letters
         self.settings = dev_settings(servers)
         self.bootstrap = servers.bootstrap
         self.workers = [KafkaWorker(app, self.settings) for app in apps]
         self.publisher = KafkaPublisher.from_settings(self.settings.kafka)
         self.count = 0
+        self._announcing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Create the topic, connect the publisher, join every consumer group."""
@@ -77,9 +92,7 @@ class KafkaBackend:
         except KafkaError as exc:
             await self._close_quietly()
             raise ConfigurationError(f"Kafka at {self.bootstrap}: {exc!r}") from exc
-        results = await asyncio.gather(
-            *(worker.start() for worker in self.workers), return_exceptions=True
-        )
+        results = await self._join()
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             await self._close_quietly()
@@ -87,8 +100,41 @@ class KafkaBackend:
                 f"Kafka at {self.bootstrap}: a worker did not start: {failures[0]!r}"
             ) from failures[0]
 
+    async def _join(self) -> list[Any]:
+        """Start every worker; `_announce` says how the groups' joining goes meanwhile."""
+        self._announcing = asyncio.create_task(self._announce())
+        return await asyncio.gather(*(w.start() for w in self.workers), return_exceptions=True)
+
+    def _unassigned(self) -> list[str]:
+        """The consumer groups whose consumer has no partitions yet."""
+        return [
+            sub.measures.group
+            for worker in self.workers
+            for sub in worker.workers
+            if not sub.consumer.assignment()
+        ]
+
+    async def _announce(self) -> None:
+        """Say which groups are joining, every `PROGRESS` s until every one has partitions:
+        a new group's members join, then the coordinator assigns (tens of seconds on tansu)."""
+        say = self.progress or (lambda _: None)
+        started, count = time.monotonic(), len(self._unassigned())
+        say(f"joining {count} consumer group(s), one per subscription: events wait in Kafka")
+        last = started
+        while waiting := self._unassigned():
+            await asyncio.sleep(0.2)
+            if time.monotonic() - last >= PROGRESS:
+                last = time.monotonic()
+                say(
+                    f"still waiting for partitions for {len(waiting)} of {count} consumer "
+                    f"group(s) after {last - started:.0f}s: {', '.join(waiting)}"
+                )
+        say(f"all {count} consumer group(s) joined after {time.monotonic() - started:.0f}s")
+
     async def _close_quietly(self) -> None:
         """After a failed start: close every client, started or not (no warnings at exit)."""
+        if self._announcing is not None:
+            self._announcing.cancel()
         await asyncio.gather(*(w.stop(grace=0) for w in self.workers), return_exceptions=True)
         await self.publisher.stop()
 
@@ -101,8 +147,9 @@ class KafkaBackend:
 
     @property
     def published(self) -> int:
-        """Events the ingress and demo streams published (emitted events are not counted)."""
-        return self.count
+        """Events put on the topic: by the ingress and demo streams, and by the handlers (as
+        on the memory broker), so each subscription's received + filtered adds up to it."""
+        return self.count + sum(worker.publisher.emitted for worker in self.workers)
 
     @property
     def stats(self) -> Stats:
@@ -130,6 +177,8 @@ class KafkaBackend:
 
     async def close(self) -> None:
         """Stop the workers (drain, commit, leave the groups), then flush the publisher."""
+        if self._announcing is not None:
+            self._announcing.cancel()
         try:
             await asyncio.gather(*(worker.stop() for worker in self.workers))
         finally:
@@ -141,6 +190,43 @@ class KafkaBackend:
     async def dead_letters(self, limit: int = 5) -> list[Event]:
         """Up to ``limit`` letters from the start of the dead-letter topic."""
         return await read_letters(self.settings.kafka, f"{TOPIC}.dlq", limit=limit)
+
+
+def _groups(worker: KafkaWorker) -> list[str]:
+    return [measures.group for measures in worker.metrics.subscriptions.values()]
+
+
+async def follow_failures(backend: Backend, activity: Activity) -> None:
+    """Show each retry and dead letter as it reaches a retry topic or ``<topic>.dlq`` (a
+    `devrun.Loop.letters`): the Kafka run's live view of what failed."""
+    assert isinstance(backend, KafkaBackend)
+
+    def letter(record: Any) -> None:
+        try:
+            activity.dead_letter(decode(record))
+        except InvalidEventError:
+            activity.echo(f"dead-letter  a record that is no CloudEvent at offset {record.offset}")
+
+    def retry(subscription: str) -> Callable[[Any], None]:
+        def show(record: Any) -> None:
+            try:
+                event = decode(record)
+            except InvalidEventError:
+                return
+            note = retry_note(record) or "?"
+            activity.echo(f"retry        {subscription}: {event.type} {event.id} {note}")
+
+        return show
+
+    kafka, fresh = backend.settings.kafka, backend.fresh
+    follows = [follow(kafka, f"{TOPIC}.dlq", letter, from_beginning=fresh)]
+    for worker in backend.workers:
+        for sub in worker.workers:
+            name = sub.handler.sub.name
+            follows.append(
+                follow(kafka, sub.handler.topics.retry, retry(name), from_beginning=fresh)
+            )
+    await asyncio.gather(*follows)
 
 
 async def read_letters(kafka: KafkaSettings, topic: str, *, limit: int) -> list[Event]:

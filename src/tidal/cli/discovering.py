@@ -6,6 +6,7 @@ ingest gateway, that publishes onto the broker), or both. ``demo.py`` may also d
 traffic: ``events(rng)``, an endless iterator of events published straight onto the broker, and
 ``requests(rng)``, an endless iterator of ``httpx.Request`` objects posted in process to the
 service's ingress. Folders with neither file (shared libraries) are skipped.
+`from_references` makes services of the user's own Apps (``tidal dev pkg.module:app ...``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from tidal.app import App
 from tidal.errors import ConfigurationError
 from tidal.events import Event
+from tidal.loading import load_app
 from tidal.publishing import Publisher
 
 DemoSource = Callable[[random.Random], Iterator[Event]]
@@ -56,6 +58,17 @@ def discover(services_dir: Path) -> list[Service]:
             f"no services under {services_dir} (folders with app.py, or demo.py with ingress)"
         )
     return found
+
+
+def from_references(references: tuple[str, ...]) -> list[Service]:
+    """The Apps at ``module:attribute`` references, imported from the current directory."""
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")
+    apps = [load_app(reference) for reference in references]
+    names = [app.name for app in apps]
+    if len(set(names)) != len(names):
+        raise ConfigurationError(f"two Apps share a name: {', '.join(names)}")
+    return [Service(name=app.name, app=app) for app in apps]
 
 
 def _load(package: str, folder: Path) -> Service | None:

@@ -17,6 +17,7 @@ COMMANDS: Final = {
     "run": "tidal.cli.run:run",
     "dev": "tidal.cli.dev:dev",
     "send": "tidal.cli.send:send",
+    "tail": "tidal.cli.tail:tail",
     "manifests": "tidal.cli.manifests:manifests",
     "archive": "tidal.cli.archive:archive_command",
     "backup": "tidal.cli.backup:backup",

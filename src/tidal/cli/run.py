@@ -21,6 +21,7 @@ from tidal.cli.environment import load_settings, misspelt
 from tidal.cli.failures import explain
 from tidal.errors import ConfigurationError
 from tidal.loading import load_app
+from tidal.pools import default_size
 from tidal.settings import Settings
 
 log = logging.getLogger("tidal.run")
@@ -53,6 +54,7 @@ def run(reference: str, host: str | None, port: int | None, transport: str) -> N
         raise click.ClickException(str(exc)) from None
     for warning in misspelt(os.environ):
         log.warning(warning)
+    default_size(settings.sync_threads)
     announce(app, transport)
     try:
         check_redis(settings)
@@ -88,9 +90,10 @@ def check_redis(settings: Settings, *, timeout: float = 5.0) -> None:
 
 def _serve(app: App, settings: Settings, transport: str) -> None:
     if transport == "kafka":
+        from tidal.archive.claims import claims_from_settings
         from tidal.transports.kafka.running import run as consume_kafka
 
-        consume_kafka(app, settings)
+        consume_kafka(app, settings, claims=claims_from_settings(settings.kafka.claim_check))
         return
     from tidal.transports.http.serving import run as serve_http
 

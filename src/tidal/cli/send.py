@@ -1,4 +1,9 @@
-"""``tidal send URL``: post one CloudEvent built from flags or read from a JSON file."""
+"""``tidal send URL``: post one CloudEvent built from flags or read from a JSON file.
+
+``tidal send --kafka BOOTSTRAP --topic T`` produces it to Kafka instead (`tidal.cli.sendkafka`:
+the Kafka protocol binding, binary mode by default, ``--mode structured``), acknowledged by the
+broker before the command exits.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from tidal.bindings.formats import event_from_mapping
 from tidal.bindings.http import to_binary, to_structured
 from tidal.errors import InvalidEventError
 from tidal.events import Event
+from tidal.redaction import redact_url, scrub
 
 
 def _parse_extensions(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -40,7 +46,7 @@ def _build(file: Path | None, fields: dict[str, Any]) -> Event:
 
 
 @click.command()
-@click.argument("url")
+@click.argument("url", required=False)
 @click.option("--type", "type_", help="Event type, e.g. com.acme.order.created.v1.")
 @click.option("--source", help="Event source, e.g. /pos/store-12.")
 @click.option("--id", "id_", help="Event id (default: a new UUID).")
@@ -55,8 +61,16 @@ def _build(file: Path | None, fields: dict[str, Any]) -> Event:
 @click.option(
     "--mode", type=click.Choice(["binary", "structured"]), default="binary", show_default=True
 )
+@click.option(
+    "--kafka",
+    "bootstrap",
+    metavar="BOOTSTRAP",
+    default=None,
+    help="Produce to the Kafka at BOOTSTRAP (host:port[,...]) instead of POSTing to URL.",
+)
+@click.option("--topic", default=None, help="With --kafka: the topic to produce to.")
 def send(
-    url: str,
+    url: str | None,
     type_: str | None,
     source: str | None,
     id_: str | None,
@@ -65,19 +79,31 @@ def send(
     ext: tuple[str, ...],
     file: Path | None,
     mode: str,
+    bootstrap: str | None,
+    topic: str | None,
 ) -> None:
-    """POST a CloudEvent to URL and print the answer."""
+    """POST a CloudEvent to URL and print the answer (or produce it with --kafka --topic)."""
+    if (url is None) == (bootstrap is None):
+        raise click.UsageError("give a URL, or --kafka BOOTSTRAP --topic TOPIC (not both)")
+    if (bootstrap is None) != (topic is None):
+        raise click.UsageError("--kafka and --topic go together")
     try:
         payload = None if data is None else json.loads(data)
     except ValueError as exc:
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--data") from exc
     fields = {"type": type_, "source": source, "id": id_, "subject": subject, "data": payload}
     event = _build(file, {**fields, **_parse_extensions(ext)})
+    if bootstrap is not None and topic is not None:
+        from tidal.cli.sendkafka import produce
+
+        click.echo(produce(event, bootstrap=bootstrap, topic=topic, mode=mode))
+        return
+    assert url is not None
     headers, body = to_binary(event) if mode == "binary" else to_structured(event)
     try:
         response = httpx.post(url, content=body, headers=headers, timeout=30.0)
     except httpx.HTTPError as exc:
-        raise click.ClickException(f"could not reach {url}: {exc}") from exc
+        raise click.ClickException(scrub(f"could not reach {redact_url(url)}: {exc}", url)) from exc
     click.echo(f"{response.status_code} {response.reason_phrase} (event id {event.id})")
     reply = response.headers.get("ce-type")
     if reply is not None:  # a binary-mode reply event: its data follows

@@ -8,25 +8,28 @@ transport serves `render` at ``/metrics``; processes without an HTTP server star
 
 Families (every one labelled ``service``; see docs/observability.md for the full table):
 ``tidal_events_total``, ``tidal_idempotency_hits_total``, ``tidal_handler_duration_seconds``,
-``tidal_in_flight``, ``tidal_http_requests_total``, ``tidal_consumer_*``, ``tidal_backup_*``,
-``tidal_dlq_archive_*`` (``events_total``, ``objects_total`` and ``written_bytes_total`` from the
-drainers, the others from the operator), ``tidal_cold_start_seconds``, ``tidal_info``.
+``tidal_in_flight``, ``tidal_sync_threads_hung``, ``tidal_http_requests_total``,
+``tidal_consumer_*``, ``tidal_backup_*``, ``tidal_dlq_archive_*`` (``events_total``,
+``objects_total`` and ``written_bytes_total`` from the drainers, the others from the operator),
+``tidal_cold_start_seconds``, ``tidal_info``.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import (
     GC_COLLECTOR,
     PLATFORM_COLLECTOR,
     PROCESS_COLLECTOR,
     CollectorRegistry,
-    start_http_server,
+    make_wsgi_app,
 )
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -34,9 +37,10 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import ThreadingWSGIServer, choose_encoder
 from prometheus_client.registry import Collector
 
+from tidal import health
 from tidal.observability import hooks
 from tidal.observability.sources import ConsumerMeasures, Drained, RunResults, Source, live
 from tidal.stats import BUCKETS, Histogram, Stats
@@ -64,9 +68,10 @@ class TidalCollector(Collector):
         yield from _events(with_stats)
         yield _durations(with_stats)
         yield _in_flight(with_stats)
-        # families of one kind of process only (HTTP, Kafka consumer, operator, drainer): none
-        # at all, not empty ``# TYPE`` lines, where no source produces them
-        yield from _present([_http(sources), *_consumers(sources)])
+        # families of one kind of process only (HTTP, Kafka consumer, operator, drainer) or of
+        # one condition (hung sync threads): none at all, not empty ``# TYPE`` lines, where no
+        # source produces them
+        yield from _present([_hung(with_stats), _http(sources), *_consumers(sources)])
         for kind in NAMES_BY_KIND:
             yield from _present(_runs(sources, kind))
         yield from _process(sources)
@@ -114,9 +119,30 @@ class Listener:
 
 
 def listen(port: int, *, host: str = "0.0.0.0") -> Listener:
-    """Serve ``/metrics`` on ``host:port`` from a daemon thread (processes without HTTP)."""
-    server, thread = start_http_server(port, addr=host, registry=REGISTRY)
+    """Serve ``/metrics`` and ``/healthz`` (the liveness probe: 503 while `tidal.health`
+    reports problems) on ``host:port`` from a daemon thread (processes without HTTP)."""
+    metrics = make_wsgi_app(REGISTRY)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != "/healthz":
+            return metrics(environ, start_response)  # type: ignore[no-any-return]
+        problems = health.problems()
+        status = "503 Service Unavailable" if problems else "200 OK"
+        body = json.dumps({"status": "unhealthy" if problems else "ok", "problems": problems})
+        start_response(status, [("Content-Type", "application/json")])
+        return [body.encode()]
+
+    server = make_server(host, port, app, ThreadingWSGIServer, handler_class=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, name="tidal-metrics", daemon=True)
+    thread.start()
     return Listener(server, thread)
+
+
+class _Quiet(WSGIRequestHandler):
+    """No access log line per scrape."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
 
 
 # -- events --------------------------------------------------------------------------------
@@ -193,6 +219,20 @@ def _in_flight(sources: list[Source]) -> Metric:
     for source in sources:
         assert source.stats is not None
         for sub, n in dict(source.stats.in_flight).items():
+            family.add_metric([source.service, sub], n)
+    return family
+
+
+def _hung(sources: list[Source]) -> Metric:
+    family = GaugeMetricFamily(
+        "tidal_sync_threads_hung",
+        "Sync handler threads still running after their attempt timed out (abandoned; at the "
+        "pool's limit /healthz fails).",
+        labels=[SERVICE, "subscription"],
+    )
+    for source in sources:
+        assert source.stats is not None
+        for sub, n in dict(source.stats.hung).items():
             family.add_metric([source.service, sub], n)
     return family
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from tidal.errors import ConfigurationError
 from tidal.observability import hooks, logs
 from tidal.settings import Settings
+from tidal.stats import type_label_cap
 
 log = logging.getLogger("tidal.observability")
 
@@ -30,6 +31,7 @@ class Observability:
 
 def setup(settings: Settings, *, service: str, metrics_listener: bool = False) -> Observability:
     options = settings.observability
+    type_label_cap(options.max_event_types)
     logs.configure(level=settings.log_level, style=options.log_format, service=service)
     hooks.install(_tracer(options.tracing, service))
     port = None

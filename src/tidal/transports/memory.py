@@ -20,7 +20,7 @@ from typing import Final
 
 from tidal.app import App, Subscription
 from tidal.clock import Clock, SystemClock
-from tidal.dispatching import Dispatcher
+from tidal.dispatching import Dispatcher, Watch
 from tidal.events import Event
 from tidal.idempotency import Idempotency
 from tidal.observability import Source, register
@@ -43,7 +43,9 @@ class MemoryBroker:
         rng: random.Random | None = None,
         max_in_flight: int = 256,
         service: str | None = None,
+        watch: Watch | None = None,
     ) -> None:
+        self.watch = watch  # sees every attempt's outcome (`tidal dev` prints retries)
         self.clock = clock or SystemClock()
         self.stats = Stats()
         apps = [apps] if isinstance(apps, App) else list(apps)
@@ -56,6 +58,9 @@ class MemoryBroker:
         self.pipelines = [
             Pipeline(d, transport="memory", emit=self.publish_many) for d in self.dispatchers
         ]
+        if watch is not None:
+            for pipeline in self.pipelines:
+                pipeline.on_attempt(lambda sub, event, n, outcome: watch(sub, event, outcome, n))
         self.published: list[Event] = []
         self.dead_letters: defaultdict[str, list[Event]] = defaultdict(list)
         self._tasks: set[asyncio.Task[None]] = set()

@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from tidal import health
 from tidal.app import Subscription
 from tidal.bindings.http import UnsupportedMediaTypeError, parse_request, to_batch, to_binary
 from tidal.dispatching import Dispatcher, Emit
@@ -100,6 +101,8 @@ def create_asgi_app(receiver: Receiver, *, lifespan: Any = None) -> EventsASGI:
 
 def _service_routes(receiver: Receiver, lifespan: Any) -> Starlette:
     async def healthz(request: Request) -> Response:
+        if problems := health.problems():  # e.g. sync handler threads hung: restart me
+            return JSONResponse({"status": "unhealthy", "problems": problems}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:

@@ -23,6 +23,7 @@ from tidal.idempotency import Idempotency
 from tidal.observability import Source, exposition, mark_ready, register
 from tidal.settings import Settings
 from tidal.stores.factory import make_idempotency
+from tidal.transports.http.deadlines import deadline_protocol
 from tidal.transports.http.server import Receiver, SinkFactory, create_asgi_app
 from tidal.transports.loops import run_on_fastest_loop
 
@@ -112,6 +113,7 @@ async def serve(app: App, settings: Settings) -> None:
             log_config=None if _root_configured() else uvicorn.config.LOGGING_CONFIG,
             access_log=False,
             timeout_graceful_shutdown=int(settings.shutdown_grace),
+            http=deadline_protocol(head=settings.header_timeout, body=settings.body_timeout),
         )
         await _Server(config, receiver).serve()
 

@@ -17,6 +17,7 @@ import aiohttp
 from tidal.bindings.http import to_binary
 from tidal.errors import RetryableError
 from tidal.events import Event
+from tidal.redaction import redact_url, scrub
 
 CONNECTIONS: Final = 256
 TIMEOUT: Final = 10.0
@@ -58,6 +59,8 @@ class HttpSink:
                 await response.read()  # the connection goes back to the pool for reuse
                 status = response.status
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise RetryableError(f"sending {event.id} to {self.url} failed: {exc!r}") from exc
+            failed = f"sending {event.id} to {redact_url(self.url)} failed: {exc!r}"
+            raise RetryableError(scrub(failed, self.url)) from exc
         if not 200 <= status < 300:
-            raise RetryableError(f"sink {self.url} answered {status} for {event.id}")
+            where = redact_url(self.url)
+            raise RetryableError(f"sink {where} answered {status} for {event.id}")

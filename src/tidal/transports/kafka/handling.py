@@ -9,7 +9,9 @@ record has ended, and its offset may be committed:
 - failed but retryable: re-produced to the subscription's retry topic with its attempt count and
   due time (`tidal.transports.kafka.retries`), acknowledged;
 - failed for good, or not a CloudEvent at all: produced to the dead-letter topic with the
-  failure extensions (`tidal.transports.kafka.letters`), acknowledged;
+  failure extensions (`tidal.transports.kafka.letters`), acknowledged. A source record that is
+  not a CloudEvent is the same for every subscription, so only the App's reporting
+  subscription (``reports_invalid``) dead-letters it; the others count it and skip it;
 - paused (a dependency such as the idempotency store is down): the record is held, not
   acknowledged, and tried again at the same attempt once ``Paused.delay`` has passed; while
   held it keeps its slot, so the partition stops admitting records and, once its backlog is
@@ -25,18 +27,20 @@ attempt); each record's `Prepared` job then continues from there. A record
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
 
 from tidal.app import Subscription
 from tidal.bindings.kafka import KafkaMessage, from_consumed, from_record, headers_from_list
-from tidal.deadletters import Failure
+from tidal.deadletters import Failure, failure_extensions
 from tidal.dispatching import Dispatcher
 from tidal.errors import InvalidEventError
 from tidal.events import Event
 from tidal.outcomes import Failed, Paused, Retry
 from tidal.pipeline import Pipeline
-from tidal.transports.kafka.letters import event_letter, invalid_letter
+from tidal.transports.kafka.fitting import Outlet
+from tidal.transports.kafka.letters import event_letter, invalid_letter, origin_extensions
 from tidal.transports.kafka.measures import SubscriptionMeasures
 from tidal.transports.kafka.names import SubscriptionTopics
 from tidal.transports.kafka.producing import KafkaPublisher
@@ -60,8 +64,12 @@ class RecordHandler:
         publisher: KafkaPublisher,
         topics: SubscriptionTopics,
         measures: SubscriptionMeasures,
+        outlet: Outlet,
+        reports_invalid: bool = True,
     ) -> None:
         self.sub = sub
+        self.outlet = outlet
+        self.reports_invalid = reports_invalid
         self.dispatcher = dispatcher
         self.pipeline = Pipeline(dispatcher, transport="kafka", emit=publisher.emit)
         self.publisher = publisher
@@ -103,7 +111,7 @@ class RecordHandler:
     def _peek(self, record: ConsumedRecord) -> Prepared | None:
         """``record`` decoded and filtered; None for what `process` must judge itself (retry
         records, records that are not CloudEvents, filter errors)."""
-        if record.topic == self.topics.retry:
+        if record.topic == self.topics.retry or self.outlet.claimed(record):
             return None
         try:
             event = from_consumed(record.headers, record.key, record.value)
@@ -118,6 +126,8 @@ class RecordHandler:
             await self._process_retry(record)
             return
         try:
+            if self.outlet.claimed(record):  # a re-driven dead letter whose value was stored
+                record = await self.outlet.restore(record)
             event = from_consumed(record.headers, record.key, record.value)
         except InvalidEventError as exc:
             await self._reject(record, exc)
@@ -133,8 +143,9 @@ class RecordHandler:
 
     async def _process_retry(self, record: ConsumedRecord) -> None:
         """A record of the retry topic: its retry state and event, attempted again."""
-        headers = headers_from_list(record.headers)
         try:
+            record = await self.outlet.restore(record)  # a claim-checked value comes back
+            headers = headers_from_list(record.headers)
             retry = RetryState.from_headers(headers)
             message = KafkaMessage(headers=headers, key=record.key, value=record.value or b"")
             event = from_record(message)
@@ -161,15 +172,21 @@ class RecordHandler:
     async def retry(self, at: At, sub: Subscription, event: Event, outcome: Retry) -> bool:
         """Re-produce the record to the retry topic with its next attempt's state."""
         record, retry = at
+        attempt = 1 if retry is None else retry.attempts + 1
         state = RetryState(
-            attempts=1 if retry is None else retry.attempts + 1,
+            attempts=attempt,
             not_before=outcome.failed_at + timedelta(seconds=outcome.delay),
             first_failure=outcome.failed_at if retry is None else retry.first_failure,
             origin=Origin.of(record) if retry is None else retry.origin,
         )
-        await self.publisher.send_durably(
+        too_large = await self.outlet.retry(
             retry_record(record, topic=self.topics.retry, state=state, error=outcome.error)
         )
+        if too_large is not None:  # dead-lettered now rather than never retried
+            failure = self._failure(outcome.error, attempts=attempt, first=state.first_failure)
+            failure = replace(failure, error_class="RecordTooLarge", message=too_large)
+            await self._send_letter(record, event, failure, state.origin)
+            self.pipeline.dead_lettered(sub, event)
         return False
 
     async def dead_letter(self, at: At, sub: Subscription, event: Event, outcome: Failed) -> bool:
@@ -187,13 +204,16 @@ class RecordHandler:
         self, record: ConsumedRecord, event: Event, failure: Failure, origin: Origin
     ) -> None:
         topic = self.topics.dlq(origin.topic)
-        await self.publisher.send_durably(
-            event_letter(record, event, failure, topic=topic, origin=origin)
-        )
+        letter = event_letter(record, event, failure, topic=topic, origin=origin)
+        await self.outlet.dead_letter(letter, _extensions(failure, origin))
 
     async def _reject(self, record: ConsumedRecord, exc: InvalidEventError) -> None:
-        """A record that is not a CloudEvent (or a mangled retry record): dead-letter it now."""
+        """A record that is not a CloudEvent (or a mangled retry record): dead-letter it now,
+        if this subscription reports the App's invalid source records."""
         self.measures.invalid += 1
+        if not self.reports_invalid and record.topic != self.topics.retry:
+            log.debug("skipping record %s/%d@%d: %s", *_place(record), exc)
+            return
         failure, origin = self._failure(exc), Origin.of(record)
         log.warning(
             "dead-lettering record %s/%d@%d of %s: %s",
@@ -204,15 +224,30 @@ class RecordHandler:
             exc,
         )
         letter = invalid_letter(record, failure, topic=self.topics.dlq(origin.topic), origin=origin)
-        await self.publisher.send_durably(letter)
+        await self.outlet.dead_letter(letter, _extensions(failure, origin))
         self.pipeline.dead_lettered(self.sub)
 
-    def _failure(self, exc: Exception) -> Failure:
-        """A failure of the first attempt, for what is dead-lettered before any handler ran."""
+    def _failure(
+        self, exc: BaseException, *, attempts: int = 1, first: datetime | None = None
+    ) -> Failure:
+        """A failure the worker itself dead-letters: before any handler ran (the first
+        attempt), or a retry record too large to produce (``attempts`` so far)."""
         now = self.dispatcher.clock.now()
         return Failure.from_exception(
-            exc, attempts=1, first_failure=now, last_failure=now, subscriber=self._subscriber
+            exc,
+            attempts=attempts,
+            first_failure=first or now,
+            last_failure=now,
+            subscriber=self._subscriber,
         )
+
+
+def _place(record: ConsumedRecord) -> tuple[str, int, int]:
+    return record.topic, record.partition, record.offset
+
+
+def _extensions(failure: Failure, origin: Origin) -> dict[str, Any]:
+    return failure_extensions(failure, extra=origin_extensions(origin))
 
 
 @dataclass(slots=True)

@@ -39,6 +39,7 @@ class KafkaPublisher:
         self.producer = producer
         self.emit_topic = emit_topic
         self.mode: Mode = mode
+        self.emitted = 0  # events `emit` has had acknowledged (`tidal dev` counts them)
 
     @classmethod
     def from_settings(cls, settings: KafkaSettings) -> KafkaPublisher:
@@ -91,6 +92,7 @@ class KafkaPublisher:
         """The dispatcher's ``emit``: handler results to the emit topic, acknowledged."""
         if events:
             await self.publish_many(events)
+            self.emitted += len(events)
 
     async def send(self, record: OutgoingRecord) -> None:
         """Produce one raw record and wait for the acknowledgement."""
@@ -101,8 +103,10 @@ class KafkaPublisher:
     async def send_durably(self, record: OutgoingRecord) -> None:
         """`send`, retrying retriable broker errors with backoff until it is acknowledged.
 
-        A non-retriable error (authorisation, a record too large) is raised: the worker stops
-        rather than commit past a record it could neither retry nor dead-letter.
+        A non-retriable error is raised: a record too large goes back to
+        `tidal.transports.kafka.fitting.Outlet`, which shrinks it; anything else (no
+        authorisation) stops the worker rather than commit past a record it could neither
+        retry nor dead-letter.
         """
         backoff = MIN_BACKOFF
         while True:

@@ -78,7 +78,8 @@ class RetryState:
             )
         except KeyError as exc:
             raise InvalidEventError(f"retry record lacks the {exc.args[0]} header") from exc
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, OverflowError, OSError) as exc:  # a due time
+            # past year 9999 is a ValueError, OSError or OverflowError by its size
             raise InvalidEventError(f"retry record has a malformed tidal header: {exc}") from exc
 
 

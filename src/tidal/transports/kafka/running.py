@@ -22,13 +22,15 @@ from tidal.idempotency import Idempotency
 from tidal.observability import Source, mark_ready, register, unregister
 from tidal.settings import Settings
 from tidal.stores.factory import make_idempotency
+from tidal.transports.kafka.claims import PayloadStore
 from tidal.transports.kafka.connecting import make_consumer
 from tidal.transports.kafka.consuming import SubscriptionWorker
+from tidal.transports.kafka.fitting import Outlet
 from tidal.transports.kafka.handling import RecordHandler
 from tidal.transports.kafka.measures import KafkaMetrics, SubscriptionMeasures
 from tidal.transports.kafka.names import topics_for
 from tidal.transports.kafka.producing import KafkaPublisher
-from tidal.transports.kafka.provisioning import ensure_topics
+from tidal.transports.kafka.provisioning import ensure_topics, message_limit
 from tidal.transports.loops import run_on_fastest_loop
 
 log = logging.getLogger("tidal.kafka")
@@ -38,7 +40,12 @@ class KafkaWorker:
     """Consumes for every subscription of ``app``; `start`, then `wait` and/or `stop`."""
 
     def __init__(
-        self, app: App, settings: Settings, *, idempotency: Idempotency | None = None
+        self,
+        app: App,
+        settings: Settings,
+        *,
+        idempotency: Idempotency | None = None,
+        claims: PayloadStore | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
@@ -48,6 +55,7 @@ class KafkaWorker:
         self.dispatcher = Dispatcher(app, idempotency=self.idempotency, stats=self.metrics.stats)
         self.topics = {s.name: topics_for(app.name, s, settings.kafka) for s in app.subscriptions}
         self.publisher = KafkaPublisher.from_settings(settings.kafka)
+        self.outlet = Outlet(self.publisher, limit=settings.kafka.max_request_size, claims=claims)
         self.workers = [self._worker(sub) for sub in app.subscriptions]
         self._tasks: list[asyncio.Task[None]] = []
         self.source = register(  # /metrics exports it while this worker lives
@@ -70,6 +78,8 @@ class KafkaWorker:
             publisher=self.publisher,
             topics=topics,
             measures=measures,
+            outlet=self.outlet,
+            reports_invalid=sub.name == reporter(self.app),
         )
         return SubscriptionWorker(
             consumer=make_consumer(kafka, group=topics.group),
@@ -84,6 +94,7 @@ class KafkaWorker:
             await self.publisher.start()
             if self.settings.kafka.create_topics:
                 await ensure_topics(self.settings.kafka, self._own_topics())
+            await self._limit_records()
             for worker in self.workers:
                 await worker.start()
         except BaseException:
@@ -99,6 +110,14 @@ class KafkaWorker:
             ", ".join(self.settings.kafka.topics),
             ", ".join(f"{w.handler.sub.name} (group {w.measures.group})" for w in self.workers),
         )
+
+    async def _limit_records(self) -> None:
+        """Check the claim-check store; learn the retry and DLQ topics' size limit."""
+        if self.outlet.claims is not None:
+            await self.outlet.claims.check()
+        topic_limit = await message_limit(self.settings.kafka, self._own_topics())
+        if topic_limit is not None:
+            self.outlet.limit = min(self.outlet.limit, topic_limit)
 
     def _own_topics(self) -> list[str]:
         return [t for w in self.workers for t in (w.handler.topics.retry, *w.handler.topics.dlqs())]
@@ -139,13 +158,19 @@ class KafkaWorker:
         await self.stop()
 
 
-async def run_worker(app: App, settings: Settings) -> None:
+def reporter(app: App) -> str:
+    """The subscription that dead-letters the App's source records that are not CloudEvents
+    (the first by name): every subscription's group reads them, one letter is enough."""
+    return min(sub.name for sub in app.subscriptions)
+
+
+async def run_worker(app: App, settings: Settings, *, claims: PayloadStore | None = None) -> None:
     """Run ``app`` as a Kafka worker until SIGTERM / SIGINT (then drain) or a fatal error."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    worker = KafkaWorker(app, settings)
+    worker = KafkaWorker(app, settings, claims=claims)
     await worker.start()
     stopping = asyncio.create_task(stop.wait())
     failing = asyncio.create_task(worker.wait())
@@ -158,6 +183,6 @@ async def run_worker(app: App, settings: Settings) -> None:
     failing.cancel()
 
 
-def run(app: App, settings: Settings) -> None:
+def run(app: App, settings: Settings, *, claims: PayloadStore | None = None) -> None:
     """`run_worker` on uvloop when it is installed, else on asyncio's own loop."""
-    run_on_fastest_loop(run_worker(app, settings))
+    run_on_fastest_loop(run_worker(app, settings, claims=claims))

@@ -1,0 +1,81 @@
+"""One line per thing that happens: what `tidal dev` shows live and `tidal tail` prints.
+
+`event_line` is the one-line form of a CloudEvent (time, type, source, id, subject and
+partition key, and for a dead letter its ``tidalerrorclass`` / ``tidalerrormessage``).
+`Activity` is the memory broker's ``watch`` hook in `tidal dev`: it turns each retried or
+dead-lettered attempt (and, when watching the user's own Apps, each handled one) into a line
+and hands it to ``echo``, which prints it above the live table (or plain, without a terminal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tidal.app import Subscription
+from tidal.bindings.formats import encode_time
+from tidal.deadletters import ATTEMPTS, ERROR_CLASS, ERROR_MESSAGE, SUBSCRIBER
+from tidal.dispatching import Failed, Handled, Outcome, Retry
+from tidal.events import PARTITIONKEY, Event
+
+MAX_MESSAGE: int = 200  # characters of an error message on one line
+
+
+def event_line(event: Event, *, where: str | None = None) -> str:
+    """``time type source id [subject=..] [key=..] [where] [dead letter: class: message]``."""
+    when = encode_time(event.time) if event.time is not None else "-"
+    parts = [when, event.type, event.source, event.id]
+    if event.subject is not None:
+        parts.append(f"subject={event.subject}")
+    key = event.get_extension(PARTITIONKEY)
+    if key is not None:
+        parts.append(f"key={key}")
+    if where is not None:
+        parts.append(where)
+    error_class = event.get_extension(ERROR_CLASS)
+    if error_class is not None:
+        subscriber = event.get_extension(SUBSCRIBER) or "?"
+        attempts = event.get_extension(ATTEMPTS) or "?"
+        message = _short(str(event.get_extension(ERROR_MESSAGE) or ""))
+        parts.append(
+            f"failed in {subscriber} after {attempts} attempt(s): "
+            f"{ERROR_CLASS}={error_class} {ERROR_MESSAGE}={message!r}"
+        )
+    return " ".join(str(p) for p in parts)
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
+
+
+@dataclass
+class Activity:
+    """Lines for retries and dead letters as they happen; ``handled``: successes too."""
+
+    echo: Callable[[str], None]
+    handled: bool = False
+
+    def watch(self, sub: Subscription, event: Event, outcome: Outcome, attempt: int) -> None:
+        """The `MemoryBroker` ``watch`` hook: one attempt of ``event`` on ``sub`` ended."""
+        what = f"{sub.name}: {event.type} {event.id}"
+        if isinstance(outcome, Retry):
+            error = _short(f"{type(outcome.error).__name__}: {outcome.error}")
+            self.echo(
+                f"retry        {what} attempt {attempt} failed ({error}), "
+                f"next attempt in {outcome.delay:.2f}s"
+            )
+        elif isinstance(outcome, Failed):
+            self.dead_letter(outcome.letter)
+        elif isinstance(outcome, Handled) and self.handled:
+            emitted = f", emitted {len(outcome.emitted)}" if outcome.emitted else ""
+            again = " (duplicate: handled before)" if outcome.duplicate else ""
+            self.echo(f"handled      {what} on attempt {attempt}{emitted}{again}")
+
+    def dead_letter(self, letter: Event) -> None:
+        """One dead letter (from the memory broker, or read off the Kafka ``.dlq`` topic)."""
+        self.echo(f"dead-letter  {event_line(letter)}")
+
+    def accepted(self, events: list[Event]) -> None:
+        """The ingress published ``events``."""
+        for event in events:
+            self.echo(f"received     {event_line(event, where='(ingress)')}")
