@@ -18,6 +18,7 @@ COMMANDS: Final = {
     "dev": "tidal.cli.dev:dev",
     "send": "tidal.cli.send:send",
     "manifests": "tidal.cli.manifests:manifests",
+    "asyncapi": "tidal.cli.asyncapi:asyncapi",
     "archive": "tidal.cli.archive:archive_command",
     "backup": "tidal.cli.backup:backup",
     "restore": "tidal.cli.restore:restore",
