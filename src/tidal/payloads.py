@@ -102,6 +102,14 @@ def model_name(model: Any) -> str:
     return str(model).replace("typing.", "")
 
 
+def json_schema(model: Any, mode: Literal["validation", "serialization"] = "validation") -> Any:
+    """The model's standalone JSON Schema (draft 2020-12, its own ``$defs``)."""
+    from pydantic import TypeAdapter
+
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema"}
+    return schema | TypeAdapter(model).json_schema(mode=mode)
+
+
 def describe(exc: ValidationError, name: str) -> str:
     """``data.items[0].qty: Input should be ... (greater_than)``, at most `MAX_ERRORS` of them."""
     errors = exc.errors(include_url=False, include_context=False, include_input=False)
