@@ -97,6 +97,8 @@ def emitted(emits: Mapping[str, Any] | Iterable[str] | None) -> tuple[Emitted, .
 
 def model_name(model: Any) -> str:
     """A readable name for a model: its class name, else its text (``list[int]``)."""
+    if typing.get_origin(model) is typing.Annotated:
+        return model_name(typing.get_args(model)[0])
     if isinstance(model, type):
         return model.__name__
     return str(model).replace("typing.", "")
@@ -151,7 +153,9 @@ def payload_of(
     if typing.get_origin(annotation) is Event:
         (declared,) = typing.get_args(annotation)
         declared, shape = (None if declared is Any else declared), "event"
-    elif isinstance(annotation, type) and issubclass(annotation, Event):
+    elif isinstance(annotation, type) and (
+        issubclass(annotation, Event) or issubclass(Event, annotation)  # CloudEvent, object
+    ):
         declared, shape = None, "event"
     else:
         declared, shape = annotation, "data"
@@ -185,7 +189,7 @@ def _first_annotation(
             __globals__=getattr(inspect.unwrap(handler), "__globals__", {}),
         )
         try:
-            hints = typing.get_type_hints(shim, localns=dict(localns or {}))
+            hints = typing.get_type_hints(shim, localns=dict(localns or {}), include_extras=True)
         except Exception as exc:  # any failure to evaluate the text: say which and how to fix
             raise ConfigurationError(
                 f"handler of subscription {name!r}: cannot resolve the annotation {raw!r} of "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from pydantic import BaseModel, Field
@@ -219,6 +219,34 @@ def test_untyped_handlers_stay_untouched() -> None:
         sub = app.add(fn, filters=(), data=None, name=name, policy=app.policy, idempotent=True)
         assert sub.handler is fn
         assert sub.payload is None
+
+
+def test_the_cloudevents_base_class_means_the_raw_event() -> None:
+    from cloudevents.core.v1.event import CloudEvent
+
+    app = App("plain")
+
+    def handler(event: CloudEvent) -> None:
+        return None
+
+    sub = app.add(handler, filters=(), data=None, name="a", policy=app.policy, idempotent=True)
+    assert sub.payload is None
+
+
+async def test_annotated_constraints_are_kept() -> None:
+    app, seen = App("pings", policy=policy()), []
+
+    @app.on(type=ORDER)
+    def small(value: Annotated[int, Field(lt=10)]) -> None:
+        seen.append(value)
+
+    assert isinstance(await run(app, "small", 3), Handled)
+    outcome = await run(app, "small", 12)
+    assert isinstance(outcome, Failed)
+    assert str(outcome.error) == (
+        "data does not match int: data: Input should be less than 10 (less_than)"
+    )
+    assert seen == [3]
 
 
 def test_model_and_annotation_must_agree() -> None:
