@@ -34,6 +34,7 @@ UNTYPED: Final = frozenset(
 )
 MAX_ERRORS: Final = 5  # errors named in one message; the rest are counted
 MAX_MESSAGE: Final = 160  # characters of one error's message
+MAX_KEY: Final = 40  # characters of one mapping key in a field path
 
 
 @dataclass(frozen=True)
@@ -125,13 +126,13 @@ def describe(exc: ValidationError, name: str) -> str:
 def field_path(loc: Iterable[int | str]) -> str:
     """``("items", 0, "qty")`` -> ``data.items[0].qty``."""
     path = "data"
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    for part in loc:  # a dict key comes from the input: cut, like messages
+        path += f"[{part}]" if isinstance(part, int) else f".{_short(str(part), MAX_KEY)}"
     return path
 
 
-def _short(message: str) -> str:
-    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
+def _short(text: str, limit: int = MAX_MESSAGE) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def payload_of(

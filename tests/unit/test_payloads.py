@@ -160,6 +160,21 @@ async def test_the_message_never_carries_a_large_payload() -> None:
     assert len(message) < 1024
 
 
+async def test_a_long_key_from_the_input_is_cut_in_the_field_path() -> None:
+    app = App("pings", policy=policy())
+
+    @app.on(type=ORDER)
+    def handler(counts: dict[str, int]) -> None:
+        return None
+
+    key = "k" * 5000
+    outcome = await run(app, "handler", {key: "many"})
+    assert isinstance(outcome, Failed)
+    cut = f"data.{'k' * 37}...: "
+    assert str(outcome.error).startswith(f"data does not match dict[str, int]: {cut}")
+    assert len(str(outcome.error)) < 300
+
+
 async def test_many_errors_are_counted_not_listed() -> None:
     app = App("pings", policy=policy())
 
