@@ -154,9 +154,8 @@ def payload_of(
     if typing.get_origin(annotation) is Event:
         (declared,) = typing.get_args(annotation)
         declared, shape = (None if declared is Any else declared), "event"
-    elif isinstance(annotation, type) and (
-        issubclass(annotation, Event) or issubclass(Event, annotation)  # CloudEvent, object
-    ):
+    elif Event in getattr(annotation, "__mro__", ()) or annotation in Event.__mro__:
+        # Event or a subclass, or a base of it (CloudEvent); no issubclass: TypedDicts refuse it
         declared, shape = None, "event"
     else:
         declared, shape = annotation, "data"
