@@ -7,14 +7,15 @@ consumer groups, the emit topic) from the same ``TIDAL_KAFKA__*`` settings `tida
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
 import yaml
 
+from tidal.cli.environment import load_settings
 from tidal.errors import ConfigurationError
 from tidal.loading import load_app
-from tidal.settings import Settings
 
 
 @click.command()
@@ -38,7 +39,7 @@ def asyncapi(reference: str, transport: str, as_json: bool, api_version: str) ->
         doc = document(
             app,
             transport="kafka" if transport == "kafka" else "http",
-            kafka=Settings().kafka,
+            kafka=load_settings(os.environ).kafka,
             version=api_version,
         )
     except ConfigurationError as exc:
