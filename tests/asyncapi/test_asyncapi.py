@@ -140,4 +140,4 @@ def test_the_command_prints_yaml_or_json() -> None:
 def test_an_unknown_app_is_a_clear_error() -> None:
     result = CliRunner().invoke(cli, ["asyncapi", "tests.asyncapi.typed_app:nothing"])
     assert result.exit_code != 0
-    assert "is not a tidal App" in result.output
+    assert "has no attribute 'nothing'; it has tests.asyncapi.typed_app:app" in result.output
