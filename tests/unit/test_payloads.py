@@ -90,6 +90,22 @@ async def test_a_model_annotation_gives_the_model_alone_like_faststream() -> Non
     assert sub.payload.shape == "data"
 
 
+async def test_a_model_and_the_context_async() -> None:
+    app, seen = App("orders", policy=policy()), []
+
+    @app.on(type=ORDER)
+    async def with_context(order: Order, ctx: Context) -> None:
+        seen.append((order.orderId, ctx.event.id, ctx.attempt))
+
+    assert isinstance(await run(app, "with-context", VALID), Handled)
+    [(order_id, event_id, attempt)] = seen
+    assert (order_id, attempt) == ("o-1", 1)
+    assert event_id
+    sub = app.subscription("with-context")
+    assert sub.is_async
+    assert sub.wants_context
+
+
 async def test_model_keyword_like_powertools_event_parser() -> None:
     app, seen = App("fleet", policy=policy()), []
 
