@@ -32,11 +32,14 @@ from rich.progress import (
 from tidal.archive.crypto import Cipher, load_key
 from tidal.archive.durations import parse_duration, parse_time
 from tidal.archive.errors import ArchiveError
-from tidal.archive.results import RunResult, write
+from tidal.archive.results import PARTIALLY_FAILED, RunResult, write
 from tidal.archive.runs import utcnow
 from tidal.archive.store import ObjectStore, StoreConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
+PARTIAL_EXIT = 3
+"""Exit code of a run that did part of its work (PartiallyFailed); a failure exits 1, a
+usage error 2 (click)."""
 
 
 class Duration(click.ParamType):  # type: ignore[type-arg]
@@ -208,6 +211,10 @@ def execute(
     if result.outcome == "failed":
         click.echo(f"tidal {command}: failed: {result.reason}: {result.message}", err=True)
         sys.exit(1)
+    if result.outcome == PARTIALLY_FAILED:
+        said = f"{result.reason}: {result.message}"
+        click.echo(f"tidal {command}: partially failed: {said}", err=True)
+        sys.exit(PARTIAL_EXIT)
     return result
 
 

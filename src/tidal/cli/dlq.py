@@ -12,8 +12,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -21,9 +23,22 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 
 from tidal.archive import dlq as archive_dlq
-from tidal.archive.filters import attributes, record_time
-from tidal.archive.kafka import consumer, kafka_settings, producer, start, stop
+from tidal.archive.backups import claim
+from tidal.archive.errors import ArchiveError
+from tidal.archive.filters import Selection, attributes, record_time
+from tidal.archive.kafka import (
+    consumer,
+    kafka_settings,
+    offset_ranges,
+    partitions,
+    producer,
+    start,
+    stop,
+)
+from tidal.archive.keys import DlqKey, scope_of
+from tidal.archive.marks import scan
 from tidal.archive.ratelimit import RateLimiter
+from tidal.archive.redrive import redrive as redrive_letters
 from tidal.archive.results import RunResult
 from tidal.archive.runs import utcnow
 from tidal.archive.segments import COMPRESSIONS
@@ -49,6 +64,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tidal.dlq")
 
+
+def _redrive_id(options: dict[str, Any], selection: Selection) -> str:
+    """The same archive, topics, target and filters give the same id."""
+    text = repr((options["archive_name"], options["topics"], options["to_topic"], selection))
+    return f"redrive-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
 SERVICE: Final = "tidal-dlq-drain"
 """The ``service`` label of a drainer's metrics (``TIDAL_SERVICE`` overrides it)."""
 TRANSPORT: Final = "dlq-drain"
@@ -62,6 +84,14 @@ bootstrap_option = click.option(
     callback=lambda c, p, v: comma_list(v),
     help="host:port,... of the cluster.",
 )
+
+
+def _scope(options: dict[str, Any]) -> str | None:
+    """The archive's key scope (None without ``--archive``: the unscoped letters)."""
+    try:
+        return scope_of(options["archive_name"])
+    except ArchiveError as exc:
+        raise click.BadParameter(str(exc), param_hint="--archive") from exc
 
 
 def archive_labels(archive: str | None) -> tuple[str, str]:
@@ -139,12 +169,15 @@ def drain(result_file: Path | None, show_progress: bool, **options: Any) -> None
         compression=options["compression"],
         max_events=options["segment_max_events"],
         max_age=options["segment_max_age"],
+        scope=_scope(options),
     )
     idle: timedelta | None = options["idle_exit"]
     drained = archive_dlq.DrainCounts()
 
     async def body(result: RunResult) -> None:
         store = open_store(options)
+        if options["archive_name"]:
+            claim(store, "dlq-archive", options["archive_name"])
         settings = kafka_settings(options["bootstrap_servers"])
         client = consumer(settings, group=options["group"])
         await start(client, settings.bootstrap_servers)
@@ -179,12 +212,20 @@ def drain(result_file: Path | None, show_progress: bool, **options: Any) -> None
 @click.option("--retention-max-age", type=Duration(), default="14d", show_default=True)
 @result_options
 def prune(result_file: Path | None, show_progress: bool, **options: Any) -> None:
-    """Delete archived dead letters older than the retention."""
+    """Delete this archive's dead letters older than the retention (without ``--archive``:
+    the unscoped letters only; never another archive's)."""
+    scope = _scope(options)
 
     async def body(result: RunResult) -> None:
         store = open_store(options)
+        if options["archive_name"]:
+            claim(store, "dlq-archive", options["archive_name"])
         pruned = await asyncio.to_thread(
-            archive_dlq.prune, store, now=utcnow(), max_age=options["retention_max_age"]
+            archive_dlq.prune,
+            store,
+            now=utcnow(),
+            max_age=options["retention_max_age"],
+            scope=scope,
         )
         result.counts = {
             "deletedObjects": pruned.deleted_objects,
@@ -199,7 +240,13 @@ def prune(result_file: Path | None, show_progress: bool, **options: Any) -> None
     execute("dlq prune", result_file, body)
 
 
+def _reading_scope(options: dict[str, Any]) -> str | None:
+    """``--archive``'s scope, or every archive's letters without it."""
+    return _scope(options) if options["archive_name"] else archive_dlq.ALL_SCOPES
+
+
 @dlq.command("ls")
+@archive_option
 @store_options
 @click.option("--topic", "topics", multiple=True, help="Only this dead-letter topic.")
 @click.option("--since", type=Time(), default=None)
@@ -207,8 +254,9 @@ def prune(result_file: Path | None, show_progress: bool, **options: Any) -> None
 def list_letters(**options: Any) -> None:
     """Archived dead letters per topic, time slice and type, with counts."""
     store = open_store_or_exit(options)
+    scope = _reading_scope(options)
     rows: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for _, parsed, size in archive_dlq.segments(store, topics=options["topics"]):
+    for _, parsed, size in archive_dlq.segments(store, topics=options["topics"], scope=scope):
         if not archive_dlq.in_window(parsed, since=options["since"], until=options["until"]):
             continue
         row = rows[(parsed.topic, parsed.slice, parsed.event_type or "-")]
@@ -222,15 +270,33 @@ def list_letters(**options: Any) -> None:
     click.echo(f"total: {total[0]} objects, {total[1]} dead letters, {total[2]} bytes")
 
 
+def _candidates(
+    store: Any, letter: str, options: dict[str, Any]
+) -> Iterator[tuple[str, DlqKey, int]]:
+    """The segments that can hold ``letter``: by ``<topic>/<partition>/<offset>`` only those
+    whose key names that partition and an offset range around it (no other is read)."""
+    topic, partition, offset = [*letter.rsplit("/", 2), "", ""][:3]
+    located = bool(topic) and partition.isdigit() and offset.isdigit()
+    found = archive_dlq.segments(
+        store, topics=[topic] if located else options["topics"], scope=_reading_scope(options)
+    )
+    for key, parsed, size in found:
+        if located and not (
+            parsed.partition == int(partition) and parsed.first <= int(offset) <= parsed.last
+        ):
+            continue
+        yield key, parsed, size
+
+
 @dlq.command("show")
 @click.argument("letter")
+@archive_option
 @store_options
 @click.option("--topic", "topics", multiple=True, help="Only look in this dead-letter topic.")
 def show(letter: str, **options: Any) -> None:
     """Print one dead letter (by event id, or <dlq topic>/<partition>/<offset>) and its error."""
     store = open_store_or_exit(options)
-    keys = list(archive_dlq.segments(store, topics=options["topics"]))
-    for parsed, record in archive_dlq.letters(store, keys):
+    for parsed, record in archive_dlq.letters(store, _candidates(store, letter, options)):
         attrs = attributes(record)
         if letter not in (attrs.get("id"), archive_dlq.letter_id(parsed, record)):
             continue
@@ -258,35 +324,56 @@ def show(letter: str, **options: Any) -> None:
 @selection_options
 @click.option("--rate-limit", type=click.IntRange(0), default=100, show_default=True)
 @click.option("--dry-run", is_flag=True, help="Count what would be re-driven.")
+@click.option(
+    "--run-id",
+    default=None,
+    help="The run's id, marked on every re-driven record: a repeat of the same id sends "
+    "nothing twice (default: from the archive, target and filters).",
+)
 @result_options
 def redrive(result_file: Path | None, show_progress: bool, **options: Any) -> None:
-    """Publish selected archived dead letters again, as they were before they failed."""
+    """Publish selected archived dead letters again, as they were before they failed; a letter
+    this run id re-drove before (found in the target) is not sent again."""
     selection = selection_of(options, failure_time=True)
+    scope = _reading_scope(options)
+    run_id = options["run_id"] or _redrive_id(options, selection)
 
     async def body(result: RunResult) -> None:
         store = open_store(options)
         settings = kafka_settings(options["bootstrap_servers"])
         client = producer(settings, linger_ms=5)
+        reader = consumer(settings)
         await start(client, settings.bootstrap_servers)
+        await start(reader, settings.bootstrap_servers)
+
+        async def scanner(topic: str) -> set[str]:
+            tps = await partitions(reader, [topic])
+            found = await scan(reader, await offset_ranges(reader, tps), run_id, keep_origins=True)
+            return found.origins
+
         try:
             with progress_bar(show_progress, "redrive") as advance:
-                counts = await archive_dlq.redrive(
-                    store,
-                    client,
-                    selection,
-                    to_topic=options["to_topic"],
-                    limiter=RateLimiter(options["rate_limit"]),
-                    dry_run=options["dry_run"],
-                    topics=options["topics"],
+                counts = await redrive_letters(
+                    store, client, selection, run_id=run_id, scanner=scanner,
+                    to_topic=options["to_topic"], limiter=RateLimiter(options["rate_limit"]),
+                    dry_run=options["dry_run"], topics=options["topics"], scope=scope,
                     progress=advance,
-                )
+                )  # fmt: skip
         finally:
             await stop(client)
+            await stop(reader)
         result.counts = counts.as_dict()
+        result.backup = {"runId": run_id}
         verb = "would re-drive" if options["dry_run"] else "re-drove"
         click.echo(
-            f"{verb} {counts.redriven} dead letters; skipped {counts.skipped}, "
-            f"failed {counts.failed} (no origin topic)"
+            f"{verb} {counts.redriven} dead letters (run {run_id}); {counts.present} re-driven "
+            f"before, skipped {counts.skipped}, failed {counts.failed} (no origin topic)"
         )
+        if counts.redriven + counts.present == 0 and not selection.everything:
+            result.partial(
+                "NothingSelected",
+                f"the filter selected none of {counts.skipped} archived letters (error classes "
+                "are recorded unqualified, e.g. HandlerTimeoutError)",
+            )
 
     execute("dlq redrive", result_file, body)
