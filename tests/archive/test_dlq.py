@@ -14,6 +14,7 @@ from tests.archive.conftest import new_topic, produce_events, read_all, store_ar
 from tests.support.kafka import committed_offsets, create_topic, log_end_offsets
 from tests.support.objectstore import S3Server
 
+from tidal.archive.marks import RUN_HEADER, without_marks
 from tidal.bindings.kafka import to_record
 from tidal.deadletters import Failure
 from tidal.events import Event
@@ -85,7 +86,7 @@ async def test_dead_letters_are_drained_listed_shown_redriven_and_pruned(
 
     keys = [o["Key"] for o in region_a.client().list_objects_v2(Bucket=bucket)["Contents"]]
     hour = NOW.strftime("%Y/%m/%d/%H")
-    assert any(f"dlq/{dlq}/{hour}/type=com.acme.a.v1/" in k for k in keys), keys
+    assert any(f"dlq/archive=tests.a/{dlq}/{hour}/type=com.acme.a.v1/" in k for k in keys), keys
     listed = await tidal(["dlq", "ls", *store], tmp_path, result=False)
     assert "total:" in listed.output
     assert "230 dead letters" in listed.output
@@ -111,6 +112,7 @@ async def test_dead_letters_are_drained_listed_shown_redriven_and_pruned(
         "redriven": len(expected),
         "skipped": 230 - len(expected),
         "failed": 0,
+        "present": 0,
     }
     assert sum((await log_end_offsets(kafka_bootstrap, topic)).values()) == 0
 
@@ -120,7 +122,8 @@ async def test_dead_letters_are_drained_listed_shown_redriven_and_pruned(
     republished = [r for rs in (await read_all(kafka_bootstrap, topic)).values() for r in rs]
     ids = set()
     for record in republished:
-        headers = dict(record.headers)
+        headers = dict(without_marks(record.headers))
+        assert dict(record.headers)[RUN_HEADER] == done.result["backup"]["runId"].encode()
         assert not any("tidal" in name for name in headers), headers
         ids.add(headers["ce_id"].decode() if "ce_id" in headers else json.loads(record.value)["id"])
         if "ce_id" not in headers:

@@ -24,6 +24,7 @@ from tests.support.objectstore import S3Server
 
 from tidal.archive import backups
 from tidal.archive.kafka import consumer, kafka_settings, start, stop
+from tidal.archive.keys import backup_prefix
 from tidal.archive.runs import ArchiveOptions, Retention, Sources, archive_backup, extend
 from tidal.archive.store import ObjectStore, StoreConfig
 from tidal.archive.writer import save_manifest
@@ -58,7 +59,9 @@ async def test_a_corrupted_segment_fails_verification_and_is_named(
     client = region_a.client()
     key = next(
         o["Key"]
-        for o in client.list_objects_v2(Bucket=bucket, Prefix=f"backups/{identifier}/")["Contents"]
+        for o in client.list_objects_v2(Bucket=bucket, Prefix=backup_prefix(identifier, "tests.p"))[
+            "Contents"
+        ]
         if ".seg" in o["Key"]
     )
     body = bytearray(client.get_object(Bucket=bucket, Key=key)["Body"].read())
@@ -108,7 +111,7 @@ async def test_retention_deletes_old_and_surplus_backups_but_keeps_the_newest_ve
                 save_manifest(objects, outcome.manifest)
     finally:
         await stop(client)
-    old = [m.id for m in backups.manifests(objects)]
+    old = [m.id for m in backups.manifests(objects, "tests/p")]
     assert len(old) == 3
 
     unverified = await tidal(
@@ -117,7 +120,7 @@ async def test_retention_deletes_old_and_surplus_backups_but_keeps_the_newest_ve
     )
     assert unverified.exit_code == 0, unverified.output
     assert unverified.result["backup"]["verified"] is False
-    kept = [m.id for m in backups.manifests(objects)]
+    kept = [m.id for m in backups.manifests(objects, "tests/p")]
     assert kept == [old[0], unverified.result["backup"]["id"]]  # the verified one stays
     assert unverified.result["stored"]["backups"] == 2
 
@@ -128,15 +131,17 @@ async def test_retention_deletes_old_and_surplus_backups_but_keeps_the_newest_ve
         for _ in range(2)
     ]
     assert all(r.exit_code == 0 for r in runs), [r.output for r in runs]
-    kept = [m.id for m in backups.manifests(objects)]
+    kept = [m.id for m in backups.manifests(objects, "tests/p")]
     assert kept == [r.result["backup"]["id"] for r in runs]
     assert runs[-1].result["stored"] == {
         "backups": 2,
-        "objects": sum(len(m.segments) + 1 for m in backups.manifests(objects)),
+        "objects": sum(len(m.segments) + 1 for m in backups.manifests(objects, "tests/p")),
         "events": 2 * EVENTS,
-        "bytes": sum(m.size for m in backups.manifests(objects)),
+        "bytes": sum(m.size for m in backups.manifests(objects, "tests/p")),
     }
-    leftovers = region_a.client().list_objects_v2(Bucket=bucket, Prefix=f"backups/{old[0]}/")
+    leftovers = region_a.client().list_objects_v2(
+        Bucket=bucket, Prefix=backup_prefix(old[0], "tests.p")
+    )
     assert leftovers["KeyCount"] == 0
 
 
@@ -196,7 +201,7 @@ async def test_continuous_mode_extends_todays_backup_with_what_arrived(
     assert second.manifest.id == first.manifest.id
     assert second.events == 1200
     assert idle.events == 0
-    (manifest,) = backups.manifests(objects)
+    (manifest,) = backups.manifests(objects, "tests/c")
     assert manifest.verified
     assert manifest.state == "complete"
     assert manifest.events == EVENTS + 1200

@@ -22,6 +22,7 @@ from tidal.archive.errors import (
     ArchiveError,
     BackupNotFound,
     ChecksumMismatch,
+    CorruptSegment,
     InvalidArgument,
     StoreError,
 )
@@ -86,6 +87,35 @@ def listing(store: ObjectStore, root: str = BACKUPS) -> Listing:
         found.manifests.append(manifest)
     found.manifests.sort(key=lambda m: (m.created_at, m.id))
     return found
+
+
+def resolve_policy(store: ObjectStore, policy: str | None) -> str | None:
+    """``policy``, or when it is not given the one policy whose backups the prefix holds
+    (backups of several: ``AmbiguousPolicy``, choose one)."""
+    if policy is not None:
+        return policy
+    found = listing(store).policies()
+    if len(found) > 1:
+        named = ", ".join(p or "(none)" for p in found)
+        raise InvalidArgument(
+            f"backups of several policies in {store.config.describe()}: {named}; "
+            "choose one with --policy",
+            reason="AmbiguousPolicy",
+        )
+    return found[0] if found else None
+
+
+def not_found(store: ObjectStore, policy: str | None, what: str) -> ArchiveError:
+    """Why there is no backup to use: unreadable manifests (a wrong key: ``CorruptSegment``)
+    or none at all (``BackupNotFound``)."""
+    unreadable = listing(store).unreadable
+    where = f"{policy or 'no policy'} in {store.config.describe()}"
+    if unreadable:
+        key, why = sorted(unreadable.items())[0]
+        return CorruptSegment(
+            f"no {what} of {where}: {len(unreadable)} manifests cannot be read ({key}: {why})"
+        )
+    return BackupNotFound(f"no {what} of {where}")
 
 
 def manifests(store: ObjectStore, policy: str | None = None) -> list[Manifest]:

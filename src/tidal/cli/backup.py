@@ -167,17 +167,18 @@ def verify_backup(result_file: Path | None, show_progress: bool, **options: Any)
 
     async def body(result: RunResult) -> None:
         store = open_store(options)
-        found = backups.manifests(store, options["policy"])
+        policy = backups.resolve_policy(store, options["policy"])
+        found = backups.manifests(store, policy)
         if options["identifier"]:
             manifest = next((m for m in found if m.id == options["identifier"]), None)
             if manifest is None:
                 raise BackupNotFound(
-                    f"no backup {options['identifier']} of {options['policy'] or 'no policy'}"
+                    f"no backup {options['identifier']} of {policy or 'no policy'}"
                 )
         elif found:
             manifest = found[-1]
         else:
-            raise BackupNotFound(f"no backup in {store.config.describe()}")
+            raise backups.not_found(store, policy, "backup")
         with progress_bar(show_progress, "verify", total=manifest.events) as advance:
             await asyncio.to_thread(verify_and_mark, store, manifest, advance)
         result.counts = {

@@ -102,25 +102,10 @@ def _common(func: Any) -> Any:
     )
 
 
-def _policy(store: ObjectStore, policy: str | None) -> str | None:
-    """``--policy``, or the one policy whose backups the prefix holds."""
-    if policy is not None:
-        return policy
-    found = backups.listing(store).policies()
-    if len(found) > 1:
-        named = ", ".join(p or "(none)" for p in found)
-        raise InvalidArgument(
-            f"backups of several policies in {store.config.describe()}: {named}; "
-            "choose one with --policy",
-            reason="AmbiguousPolicy",
-        )
-    return found[0] if found else None
-
-
 def _chosen(store: ObjectStore, options: dict[str, Any]) -> Manifest:
     """The backup to restore: ``--backup-id``, else the newest of the policy that verifies
     now (each failing candidate is marked unverified on the way)."""
-    policy = _policy(store, options["policy"])
+    policy = backups.resolve_policy(store, options["policy"])
     if options["backup_id"]:
         mine = [m for m in backups.manifests(store, policy) if m.id == options["backup_id"]]
         if not mine:
@@ -136,8 +121,9 @@ def _chosen(store: ObjectStore, options: dict[str, Any]) -> Manifest:
                        err=True)  # fmt: skip
             continue
         return manifest
-    tried = f" ({'; '.join(failures)})" if failures else ""
-    raise BackupNotFound(f"no backup of {policy or 'no policy'} verifies{tried}")
+    if not failures:
+        raise backups.not_found(store, policy, "verified backup")
+    raise BackupNotFound(f"no backup of {policy or 'no policy'} verifies ({'; '.join(failures)})")
 
 
 def _wanted(manifest: Manifest, target: Target, topics: tuple[str, ...]) -> list[TopicConfig]:
