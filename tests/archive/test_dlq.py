@@ -135,3 +135,55 @@ async def test_dead_letters_are_drained_listed_shown_redriven_and_pruned(
     assert pruned.exit_code == 0, pruned.output
     assert pruned.result["counts"]["deletedObjects"] >= 1
     assert pruned.result["stored"]["events"] == 210
+
+
+async def test_a_repeated_redrive_sends_nothing_twice_and_prune_keeps_to_its_archive(
+    kafka_bootstrap: str, region_a: S3Server, tmp_path: Path
+) -> None:
+    """Issue 16, findings 1 and 3: two archives' letters in one bucket; the same re-drive twice
+    (a recreated Job) re-drives each letter once; one archive's prune leaves the other's."""
+    topic = await new_topic(kafka_bootstrap, partitions=1)
+    dlqs = [f"{topic}.dlq", f"{topic}.other.dlq"]
+    bucket = region_a.new_bucket("dlq2")
+    old = NOW - timedelta(days=20)
+    for n, (dlq, prefix) in enumerate(zip(dlqs, ("a/", "b/"), strict=True)):
+        await create_topic(kafka_bootstrap, dlq, partitions=1)
+        await produce_events(
+            kafka_bootstrap,
+            dlq,
+            [letter(i, topic, dlq, failed=old) for i in range(30 * n, 30 * n + 30)],
+        )
+        drained = await tidal(
+            ["dlq", "drain", "--archive", f"tests/{prefix[0]}",
+             *store_args(region_a, bucket, prefix), "--bootstrap-servers", kafka_bootstrap, "--group", f"g-{dlq}", "--topic", dlq,
+             "--idle-exit", "2s", "--metrics-port", "0"],
+            tmp_path,
+        )  # fmt: skip
+        assert drained.exit_code == 0, drained.output
+    store_a = store_args(region_a, bucket, "a/")
+    redrive = ["dlq", "redrive", "--archive", "tests/a", *store_a,
+               "--bootstrap-servers", kafka_bootstrap, "--rate-limit", "0"]  # fmt: skip
+    first = await tidal([*redrive, "--run-id", "crm-1"], tmp_path)
+    again = await tidal([*redrive, "--run-id", "crm-1"], tmp_path)
+    assert first.exit_code == again.exit_code == 0, again.output
+    assert first.result["counts"]["redriven"] == 30
+    assert again.result["counts"]["redriven"] == 0
+    assert again.result["counts"]["present"] == 30
+    assert sum(len(rs) for rs in (await read_all(kafka_bootstrap, topic)).values()) == 30
+
+    none = await tidal(
+        [*redrive, "--error-class", "tidal.errors.HandlerTimeoutError", "--run-id", "crm-2"],
+        tmp_path,
+    )
+    assert none.exit_code == 3
+    assert none.result["error"]["reason"] == "NothingSelected"
+
+    pruned = await tidal(["dlq", "prune", "--archive", "tests/a", *store_a,
+                          "--retention-max-age", "1d"], tmp_path)  # fmt: skip
+    assert pruned.exit_code == 0, pruned.output
+    assert pruned.result["counts"]["deletedObjects"] >= 1
+    other = region_a.client().list_objects_v2(Bucket=bucket, Prefix="b/dlq/")
+    assert other["KeyCount"] >= 1
+    intruder = await tidal(["dlq", "prune", "--archive", "tests/z", *store_a], tmp_path)
+    assert intruder.exit_code == 1
+    assert intruder.result["error"]["reason"] == "PrefixOwned"
