@@ -155,16 +155,16 @@ async def test_a_repeated_redrive_sends_nothing_twice_and_prune_keeps_to_its_arc
         )
         drained = await tidal(
             ["dlq", "drain", "--archive", f"tests/{prefix[0]}",
-             *store_args(region_a, bucket, prefix), "--bootstrap-servers", kafka_bootstrap, "--group", f"g-{dlq}", "--topic", dlq,
-             "--idle-exit", "2s", "--metrics-port", "0"],
+             *store_args(region_a, bucket, prefix), "--bootstrap-servers", kafka_bootstrap,
+             "--group", f"g-{dlq}", "--topic", dlq, "--idle-exit", "2s", "--metrics-port", "0"],
             tmp_path,
         )  # fmt: skip
         assert drained.exit_code == 0, drained.output
     store_a = store_args(region_a, bucket, "a/")
     redrive = ["dlq", "redrive", "--archive", "tests/a", *store_a,
                "--bootstrap-servers", kafka_bootstrap, "--rate-limit", "0"]  # fmt: skip
-    first = await tidal([*redrive, "--run-id", "crm-1"], tmp_path)
-    again = await tidal([*redrive, "--run-id", "crm-1"], tmp_path)
+    first = await tidal(redrive, tmp_path)
+    again = await tidal(redrive, tmp_path)  # the same run id: derived from the same request
     assert first.exit_code == again.exit_code == 0, again.output
     assert first.result["counts"]["redriven"] == 30
     assert again.result["counts"]["redriven"] == 0
