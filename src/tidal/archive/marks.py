@@ -25,6 +25,8 @@ from aiokafka import TopicPartition
 from aiokafka.partitioner import murmur2
 
 from tidal.archive.errors import BrokerUnreachable
+from tidal.archive.kafka import consumer, offset_ranges, start, stop
+from tidal.settings import KafkaSettings
 
 RUN_HEADER: Final = "tidal-run"
 ORIGIN_HEADER: Final = "tidal-origin"
@@ -126,8 +128,8 @@ async def scan(
     if not pending:
         return done
     client.assign(list(pending))
-    for tp, (start, _) in pending.items():
-        client.seek(tp, start)
+    for tp, (first, _) in pending.items():
+        client.seek(tp, first)
     wanted = run_id.encode("utf-8")
     deadline = time.monotonic() + SCAN_TIMEOUT
     while pending:
@@ -146,3 +148,15 @@ async def scan(
         for tp in [tp for tp, (_, end) in pending.items() if await client.position(tp) >= end]:
             del pending[tp]
     return done
+
+
+async def read_back(settings: KafkaSettings, counts: dict[str, int], run_id: str) -> Done:
+    """`scan` every partition of the topics in ``counts`` (topic -> partition count)."""
+    client = consumer(settings)
+    await start(client, settings.bootstrap_servers)
+    try:
+        await client.topics()
+        tps = [TopicPartition(t, p) for t, n in sorted(counts.items()) for p in range(n)]
+        return await scan(client, await offset_ranges(client, tps), run_id)
+    finally:
+        await stop(client)

@@ -17,14 +17,13 @@ import asyncio
 from typing import Any
 
 import click
-from aiokafka import TopicPartition
 
 from tidal.archive import backups
 from tidal.archive.errors import BackupNotFound, ChecksumMismatch, InvalidArgument
 from tidal.archive.filters import Selection
-from tidal.archive.kafka import consumer, kafka_settings, offset_ranges, producer, start, stop
+from tidal.archive.kafka import kafka_settings, producer, start, stop
 from tidal.archive.manifest import Manifest, TopicConfig
-from tidal.archive.marks import Done, scan
+from tidal.archive.marks import Done, read_back
 from tidal.archive.ratelimit import RateLimiter
 from tidal.archive.restore import Counts, Target, publish, run_id
 from tidal.archive.results import RunResult
@@ -141,19 +140,6 @@ def _wanted(manifest: Manifest, target: Target, topics: tuple[str, ...]) -> list
     return found
 
 
-async def _read_back(settings: Any, counts: dict[str, int], run: str) -> Done:
-    """What the target holds, of this run and of others."""
-    client = consumer(settings)
-    await start(client, settings.bootstrap_servers)
-    try:
-        await client.topics()
-        tps = [TopicPartition(t, p) for t, n in sorted(counts.items()) for p in range(n)]
-        ends = await offset_ranges(client, tps)
-        return await scan(client, ends, run)
-    finally:
-        await stop(client)
-
-
 def _refusals(command: str, options: dict[str, Any], manifest: Manifest, target: Target,
               same_cluster: bool, done: Done) -> None:  # fmt: skip
     if command != "restore":
@@ -200,7 +186,7 @@ def _run(command: str, options: dict[str, Any], target_of: Any) -> None:
             )  # fmt: skip
         target = Target(prefix=target.prefix, topic=target.topic,
                         repartition=target.repartition, partitions=partitions)  # fmt: skip
-        done = await _read_back(settings, partitions, run) if not options["dry_run"] else Done()
+        done = await read_back(settings, partitions, run) if not options["dry_run"] else Done()
         _refusals(command, options, manifest, target, same_cluster, done)
         counts = await _publish(store, manifest, settings, target, selection, run, done, options)
         result.counts = counts.as_dict()
