@@ -42,6 +42,9 @@ def _run_fields(run: Run) -> dict[str, Any]:
             "objects": counts.get("objects"),
             "bytes": counts.get("bytes"),
             "verified": report.verified if report else False,
+            "missingTopics": list(report.missing_topics)
+            if report and report.missing_topics
+            else None,
             "reason": run.reason,
             "message": run.message,
         }
@@ -52,11 +55,14 @@ def tally(previous: Mapping[str, Any], found: Sequence[Run]) -> dict[str, Any]:
     """Counters, last run, last success / failure and the newest verified backup."""
     fresh = newer_runs(found, previous.get("lastRun", {}).get("completionTime"))
     succeeded = [run for run in fresh if run.phase == "Succeeded"]
-    verified = [run for run in succeeded if run.report and run.report.verified]
-    stored = succeeded[-1].report.stored if succeeded and succeeded[-1].report else {}
+    partial = [run for run in fresh if run.phase == "PartiallyFailed"]
+    written = [run for run in fresh if run.phase in ("Succeeded", "PartiallyFailed")]
+    verified = [run for run in written if run.report and run.report.verified]
+    stored = written[-1].report.stored if written and written[-1].report else {}
     result = dict(previous) | {
         "succeededRuns": int(previous.get("succeededRuns") or 0) + len(succeeded),
-        "failedRuns": int(previous.get("failedRuns") or 0) + len(fresh) - len(succeeded),
+        "failedRuns": int(previous.get("failedRuns") or 0) + len(fresh) - len(written),
+        "partiallyFailedRuns": int(previous.get("partiallyFailedRuns") or 0) + len(partial),
         **last_outcome_times(previous, fresh),
     }
     if fresh:
@@ -75,8 +81,9 @@ def tally(previous: Mapping[str, Any], found: Sequence[Run]) -> dict[str, Any]:
 def _outcome(last: Mapping[str, Any]) -> Condition:
     if not last:
         return Condition("BackupSucceeded", UNKNOWN, "NoRunYet", "no run has finished yet")
-    if last.get("outcome") == "Failed":
-        reason = str(last.get("reason") or "BackupFailed")
+    if last.get("outcome") in ("Failed", "PartiallyFailed"):
+        default = "BackupFailed" if last.get("outcome") == "Failed" else "PartiallyFailed"
+        reason = str(last.get("reason") or default)
         return Condition("BackupSucceeded", FALSE, reason, str(last.get("message") or ""))
     if not last.get("verified"):
         return Condition(

@@ -26,6 +26,18 @@ from tidal_operator.specs import BackupPolicySpec, Encryption, Owner
 
 COMPONENT: Final = "backup"
 KEY_DIR: Final = "/var/run/tidal/encryption"
+PARTIAL_EXIT: Final = 3
+"""``tidal backup run``'s exit code when it was PartiallyFailed (`tidal.cli.archiving`)."""
+PARTIAL_IS_FINAL: Final = {
+    "rules": [
+        {
+            "action": "FailJob",
+            "onExitCodes": {"containerName": "tidal", "operator": "In", "values": [PARTIAL_EXIT]},
+        }
+    ]
+}
+"""A PartiallyFailed run is not retried (it would miss the same topic again): Kubernetes'
+pod failure policy, batch/v1 Job ``spec.podFailurePolicy``."""
 
 
 def child_name(owner: Owner) -> str:
@@ -70,7 +82,7 @@ def _pod(owner: Owner, spec: BackupPolicySpec, config: OperatorConfig, restart: 
         backup_args(owner, spec),
         config=config,
         env=store_env(spec.destination),
-        env_from=kafka_env_from(spec.kafka, spec.restore_kafka),
+        env_from=kafka_env_from(spec.kafka),  # the source's only: a backup never writes to Kafka
         mounts=mounts,
     )
     return pod_template(
@@ -83,6 +95,7 @@ def cron_job(owner: Owner, spec: BackupPolicySpec, config: OperatorConfig) -> Ma
     job_spec = {
         "backoffLimit": spec.backoff_limit,
         "activeDeadlineSeconds": spec.active_deadline_seconds,
+        "podFailurePolicy": PARTIAL_IS_FINAL,
         "template": _pod(owner, spec, config, "Never"),
     }
     return utc_cron_job(

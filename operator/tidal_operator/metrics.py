@@ -175,6 +175,7 @@ def _backup(
         results,
         succeeded=_int(status.get("succeededRuns")) or 0,
         failed=_int(status.get("failedRuns")) or 0,
+        partially_failed=_int(status.get("partiallyFailedRuns")) or 0,
         last_size_bytes=size,
         events=events,
     ), mark

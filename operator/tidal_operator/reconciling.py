@@ -39,6 +39,8 @@ class Kind(Generic[SpecT]):
     ]
     managed: tuple[str, ...]
     """Child kinds the operator creates itself (deleted when no longer desired)."""
+    settle: Callable[[SpecT, Mapping[str, Any]], SpecT] | None = None
+    """Adjusts a read spec to what the status records as done (a finished re-drive run)."""
 
     @property
     def label(self) -> str:
@@ -61,6 +63,7 @@ DLQ_ARCHIVE: Final = Kind(
     children=dlqs.children,
     status=dlq_status.status,
     managed=("Deployment", "ScaledObject", "CronJob", "Job"),
+    settle=dlq_status.settled,
 )
 
 
@@ -86,6 +89,8 @@ def plan(kind: Kind[SpecT], body: Mapping[str, Any], config: OperatorConfig) -> 
         spec = kind.parse(meta, body.get("spec") or {})
     except SpecError as error:
         return Plan(kind, owner, error, ())
+    if kind.settle is not None:
+        spec = kind.settle(spec, body.get("status") or {})
     return Plan(kind, owner, spec, tuple(kind.children(owner, spec, config)))
 
 

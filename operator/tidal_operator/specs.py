@@ -92,6 +92,8 @@ class Redrive:
     until: str | None
     rate_limit: int
     dry_run: bool
+    finished: bool = False
+    """The status records this run id as finished: its Job is never created again."""
 
 
 @dataclass(frozen=True)

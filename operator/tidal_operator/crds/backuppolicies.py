@@ -186,7 +186,15 @@ def _run() -> Schema:
         "The newest finished run.",
         {
             "job": string("Name of the Job."),
-            "outcome": string("Succeeded or Failed.", enum=("Succeeded", "Failed")),
+            "outcome": string(
+                "Succeeded, PartiallyFailed (done, but e.g. a selected topic was missing) or"
+                " Failed.",
+                enum=("Succeeded", "PartiallyFailed", "Failed"),
+            ),
+            "missingTopics": array(
+                string("A topic name."),
+                "Selected topics the source did not have (the run PartiallyFailed).",
+            ),
             "backupId": string("Identifier of the backup the run wrote."),
             "startTime": string("When the run started.", format="date-time"),
             "completionTime": string("When the run finished.", format="date-time"),
@@ -219,6 +227,9 @@ def status_schema() -> dict[str, Schema]:
         "activeRuns": integer("Runs in progress.", minimum=0),
         "succeededRuns": integer("Runs that succeeded, counted by the operator.", minimum=0),
         "failedRuns": integer("Runs that failed, counted by the operator.", minimum=0),
+        "partiallyFailedRuns": integer(
+            "Runs that backed up only part of the selection (PartiallyFailed).", minimum=0
+        ),
         "lastRun": _run(),
         "lastVerifiedBackup": _verified(),
         "storedBackups": integer("Backups kept at the destination after retention.", minimum=0),

@@ -353,6 +353,8 @@ def _add_run(
     labels = [service, result.namespace, result.name]
     runs.add_metric([*labels, "success"], result.succeeded)
     runs.add_metric([*labels, "failure"], result.failed)
+    if result.kind == "backup":
+        runs.add_metric([*labels, "partially_failed"], result.partially_failed)
     gauges["last_success"].add_metric(labels, result.last_success or 0.0)
     for name in ("max_age", "last_size_bytes", "stored_bytes"):
         value = getattr(result, name)

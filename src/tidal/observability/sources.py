@@ -67,6 +67,8 @@ class RunResults:
     namespace: str
     succeeded: int = 0
     failed: int = 0
+    partially_failed: int = 0
+    """Runs that did only part of their work (a BackupPolicy's PartiallyFailed)."""
     last_success: float | None = None
     max_age: float | None = None
     """Seconds a last success may be old before the next run is late (schedule plus grace)."""
