@@ -6,6 +6,7 @@ against KEDA's own CRD schema, read from ``../shared/crds`` (never copied into t
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -325,3 +326,18 @@ def test_a_service_account_is_used_only_when_configured() -> None:
     assert pod["serviceAccountName"] == "backup-runner"
     [default] = backups.children(OWNER, spec, CONFIG)
     assert "serviceAccountName" not in default["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+
+def test_the_backup_pod_gets_the_source_credentials_only() -> None:
+    """Issue 16, finding 8: with the restore target's Secret merged in as well, its
+    ``TIDAL_KAFKA__*`` keys would win and the backup would log into the source as the DR user."""
+    spec = copy.deepcopy(POLICY)
+    spec["destination"]["restoreTarget"]["kafka"]["credentialsSecretName"] = "dr-sasl"
+    policy = backup_policy(META, spec)
+    [cron] = backups.children(OWNER, policy, CONFIG)
+    job = cron["spec"]["jobTemplate"]["spec"]
+    (container,) = job["template"]["spec"]["containers"]
+    assert container["envFrom"] == [{"secretRef": {"name": "sasl"}}]
+    rule = job["podFailurePolicy"]["rules"][0]
+    assert rule["action"] == "FailJob"
+    assert rule["onExitCodes"] == {"containerName": "tidal", "operator": "In", "values": [3]}

@@ -453,3 +453,26 @@ def test_a_finished_job_whose_pod_is_not_seen_yet_waits_for_its_result() -> None
     observed = Observed(children={}, jobs=[job("j", "Succeeded")], now=just_after)
     fields, _ = backup_status.status(OWNER, POLICY, observed, {})
     assert fields["succeededRuns"] == 0
+
+
+def test_a_run_with_missing_topics_is_partially_failed_not_a_success() -> None:
+    """Issue 16, finding 2: a run that backed up the topics there and missed a selected one
+    (exit 3, which the Job's pod failure policy makes final) is PartiallyFailed in the status."""
+    partial = report(
+        "partiallyFailed",
+        counts={"events": 900},
+        backup={"id": "b-2", "verified": True, "missingTopics": ["orders.typo"]},
+        error={"reason": "TopicsMissing", "message": "selected topics not in the source"},
+    )
+    observed = Observed(
+        children={}, jobs=[job("j", "Failed", reason="PodFailurePolicy")],
+        pods=[pod("j", partial, exit_code=3)],
+    )  # fmt: skip
+    fields, found = backup_status.status(OWNER, POLICY, observed, {})
+    counters = (fields["succeededRuns"], fields["failedRuns"], fields["partiallyFailedRuns"])
+    assert counters == (0, 0, 1)
+    assert fields["lastRun"]["outcome"] == "PartiallyFailed"
+    assert fields["lastRun"]["missingTopics"] == ["orders.typo"]
+    assert fields["lastRun"]["reason"] == "TopicsMissing"
+    assert fields["lastVerifiedBackup"]["backupId"] == "b-2"
+    assert conditions(found)["BackupSucceeded"] == ("False", "TopicsMissing")
