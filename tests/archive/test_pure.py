@@ -8,10 +8,11 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tidal.archive.crypto import Cipher
+from tidal.archive.crypto import Cipher, key_id
 from tidal.archive.durations import backup_id, backup_time, parse_duration, parse_time
 from tidal.archive.errors import CorruptSegment, NoTopicsSelected
 from tidal.archive.filters import Selection, attributes
@@ -218,8 +219,24 @@ def test_client_side_encryption_binds_the_object_key() -> None:
     assert cipher.open(sealed, object_key="a") == b"secret"
     with pytest.raises(CorruptSegment, match="decryption failed"):
         cipher.open(sealed, object_key="b")
-    with pytest.raises(CorruptSegment, match="decryption failed"):
+    with pytest.raises(CorruptSegment, match="not in the keyring"):
         Cipher(os.urandom(32)).open(sealed, object_key="a")
+
+
+def test_a_keyring_reads_what_earlier_keys_wrote_and_writes_with_the_new_one() -> None:
+    """Issue 16, finding 7: every object names its key; rotated keys stay readable."""
+    old, new = os.urandom(32), os.urandom(32)
+    before = Cipher(old).seal(b"old backup", object_key="k")
+    nonce = os.urandom(12)  # the first format, TENC1: no key id
+    first = b"TENC1" + nonce + AESGCM(old).encrypt(nonce, b"oldest", b"k")
+    rotated = Cipher(new, [old])
+    assert rotated.open(before, object_key="k") == b"old backup"
+    assert rotated.open(first, object_key="k") == b"oldest"
+    after = rotated.seal(b"new backup", object_key="k")
+    assert key_id(new).encode() in after[:32]
+    assert Cipher(new).open(after, object_key="k") == b"new backup"
+    with pytest.raises(CorruptSegment, match=f"encrypted with key {key_id(old)}"):
+        Cipher(new).open(before, object_key="k")
 
 
 def test_filters_read_binary_and_structured_records() -> None:

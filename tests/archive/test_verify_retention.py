@@ -162,7 +162,7 @@ async def test_client_side_encrypted_backups_restore_only_with_their_key(
     client = region_b.client()
     stored = client.list_objects_v2(Bucket=bucket, Prefix="cse/backups/")["Contents"]
     for item in stored:
-        assert client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().startswith(b"TENC1")
+        assert client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().startswith(b"TENC2")
 
     target = ["--bootstrap-servers", cluster_b, "--topic-prefix", "cse."]
     refused = await tidal(["restore", *store, *encryption, str(wrong_key), *target], tmp_path)
@@ -209,3 +209,45 @@ async def test_continuous_mode_extends_todays_backup_with_what_arrived(
         segments = manifest.segments_of(part.topic, part.partition)
         assert [s.first for s in segments[1:]] == [s.last + 1 for s in segments[:-1]]
         assert segments[-1].last + 1 == part.end
+
+
+async def test_rotating_the_client_side_key_keeps_backups_running_and_readable(
+    kafka_bootstrap: str, topic: str, cluster_b: str, region_b: S3Server, tmp_path: Path
+) -> None:
+    """Issue 16, finding 7: after a rotation the new key writes, the old one (a previous key)
+    reads; without it, ``ls`` names what it cannot read instead of a traceback."""
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.write_bytes(os.urandom(32))
+    new.write_bytes(os.urandom(32))
+    store = store_args(region_b, region_b.new_bucket("rotated"))
+    encryption = ["--encryption", "client-side", "--encryption-key-file"]
+    before = await tidal(
+        backup_args(kafka_bootstrap, topic, store, *encryption, str(old)), tmp_path
+    )
+    assert before.exit_code == 0, before.output
+
+    rotated = [*encryption, str(new), "--previous-key-file", str(old)]
+    after = await tidal(backup_args(kafka_bootstrap, topic, store, *rotated), tmp_path)
+    assert after.exit_code == 0, after.output
+    assert after.result["backup"]["verified"] is True
+
+    listed = await tidal(["backup", "ls", *store, *encryption, str(new)], tmp_path, result=False)
+    assert listed.exit_code == 0, listed.output
+    assert "unreadable" in listed.output
+    assert after.result["backup"]["id"] in listed.output
+
+    old_one = before.result["backup"]["id"]
+    restored = await tidal(
+        ["restore", *store, *rotated, "--backup-id", old_one, "--bootstrap-servers", cluster_b,
+         "--topic-prefix", "rot."],
+        tmp_path,
+    )  # fmt: skip
+    assert restored.exit_code == 0, restored.output
+    assert restored.result["counts"]["events"] == EVENTS
+
+    pruned = await tidal(
+        backup_args(kafka_bootstrap, topic, store, *rotated, "--retention-max-count", "1"),
+        tmp_path,
+    )
+    assert pruned.exit_code == 0, pruned.output
+    assert pruned.result["stored"]["backups"] == 1

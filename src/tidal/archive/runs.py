@@ -51,7 +51,6 @@ class ArchiveOptions:
     restore_target: dict[str, str] | None = None
     kafka: KafkaSettings | None = None
     """The source's settings: when given, its cluster and topic configs are recorded."""
-    key_id: str | None = None
     max_events: int = 10_000
     max_bytes: int = 16 * 1024 * 1024
     manifest_interval: float = MANIFEST_INTERVAL
@@ -96,10 +95,13 @@ async def _ranges(client: Any, sources: Sources) -> tuple[Ranges, list[str]]:
     return {(tp.topic, tp.partition): span for tp, span in found.items()}, missing
 
 
-async def _described(options: ArchiveOptions, ranges: Ranges, missing: list[str]) -> Manifest:
+async def _described(
+    options: ArchiveOptions, ranges: Ranges, missing: list[str], store: ObjectStore
+) -> Manifest:
     """The manifest's descriptive fields: source cluster, topics, missing topics, key id."""
     extra = Manifest(id="", created_at="", compression=options.compression, encryption="")
-    extra.missing_topics, extra.key_id = missing, options.key_id
+    cipher = store.config.cipher
+    extra.missing_topics, extra.key_id = missing, cipher.key_id if cipher else None
     if options.kafka is not None:
         cluster, extra.topics_info = await describe(options.kafka, sorted({t for t, _ in ranges}))
         extra.source = cluster.as_dict()
@@ -130,7 +132,7 @@ async def archive_backup(
             policy=options.policy,
             identifier=options.identifier,
             restore_target=options.restore_target,
-            extra=await _described(options, ranges, missing),
+            extra=await _described(options, ranges, missing, store),
         )
     outcome = Outcome(manifest=manifest, resumed=resumed)
     await _fill(client, store, outcome, options, progress)

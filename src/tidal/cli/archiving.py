@@ -114,6 +114,13 @@ def encryption_options(func: F) -> F:
                 default=None,
                 help="AES-256-GCM key (32 bytes or their base64) for client-side encryption.",
             ),
+            click.option(
+                "--previous-key-file",
+                "previous_key_files",
+                type=click.Path(dir_okay=False, path_type=Path),
+                multiple=True,
+                help="An earlier key, to read what it encrypted (repeatable; after a rotation).",
+            ),
         ],
     )
 
@@ -142,7 +149,8 @@ def store_config(options: dict[str, Any]) -> StoreConfig:
     if mode == "client-side" and key_file is None:
         raise click.UsageError("--encryption client-side needs --encryption-key-file")
     if key_file is not None:
-        cipher = Cipher(load_key(key_file))
+        previous = [load_key(path) for path in options.get("previous_key_files") or ()]
+        cipher = Cipher(load_key(key_file), previous)
     algorithm = options.get("sse_algorithm")
     if mode == "server-side" and algorithm is None:
         algorithm = "AES256"
