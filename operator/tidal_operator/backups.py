@@ -47,7 +47,11 @@ def child_name(owner: Owner) -> str:
 
 def _encryption_args(encryption: Encryption) -> list[str]:
     if encryption.mode == "ClientSide":
-        return ["--encryption", "client-side", "--encryption-key-file", f"{KEY_DIR}/key"]
+        previous = [f"{KEY_DIR}/previous-{i}" for i in range(len(encryption.previous_keys))]
+        return [
+            "--encryption", "client-side", "--encryption-key-file", f"{KEY_DIR}/key",
+            *repeated("--previous-key-file", previous),
+        ]  # fmt: skip
     args = ["--encryption", "server-side", "--sse-algorithm", encryption.algorithm]
     return args + (["--sse-kms-key-id", encryption.kms_key_id] if encryption.kms_key_id else [])
 
@@ -76,8 +80,12 @@ def _pod(owner: Owner, spec: BackupPolicySpec, config: OperatorConfig, restart: 
     if spec.encryption.mode == "ClientSide":
         mounts.append({"name": "encryption-key", "mountPath": KEY_DIR, "readOnly": True})
         items = [{"key": spec.encryption.key_secret_key, "path": "key"}]
-        secret = {"secretName": spec.encryption.key_secret, "items": items, "defaultMode": 0o400}
-        volumes.append({"name": "encryption-key", "secret": secret})
+        sources = [{"secret": {"name": spec.encryption.key_secret, "items": items}}]
+        for i, (name, key) in enumerate(spec.encryption.previous_keys):
+            previous = [{"key": key, "path": f"previous-{i}"}]
+            sources.append({"secret": {"name": name, "items": previous}})
+        projected = {"sources": sources, "defaultMode": 0o400}
+        volumes.append({"name": "encryption-key", "projected": projected})
     main = container(
         backup_args(owner, spec),
         config=config,

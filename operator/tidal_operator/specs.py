@@ -57,6 +57,8 @@ class Encryption:
     kms_key_id: str | None
     key_secret: str | None
     key_secret_key: str
+    previous_keys: tuple[tuple[str, str], ...] = ()
+    """(Secret, key) of each rotated-out key, read only."""
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,10 @@ def _encryption(value: Mapping[str, Any]) -> Encryption:
         kms_key_id=server.get("kmsKeyId"),
         key_secret=key_ref.get("name"),
         key_secret_key=key_ref.get("key", "key"),
+        previous_keys=tuple(
+            (ref["name"], ref.get("key", "key"))
+            for ref in value.get("clientSide", {}).get("previousKeySecretRefs", [])
+        ),
     )
 
 

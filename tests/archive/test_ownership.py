@@ -62,6 +62,8 @@ async def test_a_second_policy_on_the_same_prefix_is_refused_and_deletes_nothing
     store = store_args(region_a, bucket)  # the default prefix: empty
     first = await tidal(run_args("shop/a", kafka_bootstrap, [topic], store), tmp_path)
     assert first.exit_code == 0, first.output
+    said = f"backup {first.result['backup']['id']}: {EVENTS} events"  # finding 10: it says so
+    assert said in first.output, first.output
 
     second = await tidal(
         run_args("shop/b", kafka_bootstrap, [topic], store, "--retention-max-count", "1"), tmp_path

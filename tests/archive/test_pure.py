@@ -14,10 +14,18 @@ from hypothesis import strategies as st
 
 from tidal.archive.crypto import Cipher, key_id
 from tidal.archive.durations import backup_id, backup_time, parse_duration, parse_time
-from tidal.archive.errors import CorruptSegment, NoTopicsSelected
+from tidal.archive.errors import CorruptSegment, InvalidArgument, NoTopicsSelected
 from tidal.archive.filters import Selection, attributes
 from tidal.archive.kafka import select_topics
-from tidal.archive.keys import dlq_segment_key, parse_dlq_key, segment_key, time_slice
+from tidal.archive.keys import (
+    backup_of,
+    backup_prefix,
+    dlq_segment_key,
+    parse_dlq_key,
+    scope_of,
+    segment_key,
+    time_slice,
+)
 from tidal.archive.manifest import Manifest, Partition, Segment
 from tidal.archive.results import MAX_BYTES, RunResult, render
 from tidal.archive.retention import BackupInfo, choose_deletions
@@ -277,3 +285,22 @@ def test_topic_selection() -> None:
     ]
     with pytest.raises(NoTopicsSelected, match="not found: missing"):
         select_topics(available, names=["missing"], include=[], exclude=[])
+
+
+@pytest.mark.parametrize("topic", ["..", ".", "a/b", "../../x", "", "a b", "x" * 250])
+def test_a_topic_name_kafka_refuses_never_reaches_a_key(topic: str) -> None:
+    """Issue 16, finding 10: topic names go into keys only as Kafka allows them."""
+    with pytest.raises(InvalidArgument):
+        segment_key("2025-03-01T02-00-00Z", topic, 0, 0, 1, "zstd")
+    with pytest.raises(InvalidArgument):
+        dlq_segment_key(topic, "2025/03/01", None, 0, 1, 1, 1, "zstd")
+
+
+def test_owner_scopes_are_distinct_and_key_safe() -> None:
+    assert scope_of("shop/orders") == "shop.orders"
+    assert backup_prefix("b", scope_of("shop/orders")) == "backups/policy=shop.orders/b/"
+    assert backup_of("backups/policy=shop.orders/b/manifest.json") == ("shop.orders", "b")
+    assert backup_of("backups/2025-01-01T00-00-00Z/manifest.json") == (None, "2025-01-01T00-00-00Z")
+    for bad in ("shop/a/b", "shop/", "../x", "a b/c"):
+        with pytest.raises(InvalidArgument):
+            scope_of(bad)

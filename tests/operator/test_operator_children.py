@@ -148,20 +148,27 @@ def test_client_side_encryption_mounts_the_key_read_only_and_passes_its_file() -
     [cron] = policy_children(
         encryption={
             "mode": "ClientSide",
-            "clientSide": {"keySecretRef": {"name": "k", "key": "aes"}},
+            "clientSide": {
+                "keySecretRef": {"name": "k", "key": "aes"},
+                "previousKeySecretRefs": [{"name": "k-2024"}],
+            },
         }
     )
     pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     args = pod["containers"][0]["args"]
-    assert args[args.index("--encryption") + 1 :][:3] == [
+    assert args[args.index("--encryption") + 1 :][:5] == [
         "client-side",
         "--encryption-key-file",
         "/var/run/tidal/encryption/key",
+        "--previous-key-file",
+        "/var/run/tidal/encryption/previous-0",
     ]
     [volume] = [v for v in pod["volumes"] if v["name"] == "encryption-key"]
-    assert volume["secret"] == {
-        "secretName": "k",
-        "items": [{"key": "aes", "path": "key"}],
+    assert volume["projected"] == {
+        "sources": [
+            {"secret": {"name": "k", "items": [{"key": "aes", "path": "key"}]}},
+            {"secret": {"name": "k-2024", "items": [{"key": "key", "path": "previous-0"}]}},
+        ],
         "defaultMode": 0o400,
     }
     mount = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "encryption-key"]

@@ -110,9 +110,18 @@ def _encryption() -> Schema:
                 "Client-side encryption settings.",
                 {
                     "keySecretRef": secret_key_ref(
-                        "Secret key holding the base64 of a 32-byte AES-256-GCM key.",
+                        "Secret key holding the base64 of a 32-byte AES-256-GCM key (the one"
+                        " that writes).",
                         default_key="key",
-                    )
+                    ),
+                    "previousKeySecretRefs": array(
+                        secret_key_ref(
+                            "An earlier key, kept to read what it encrypted.", default_key="key"
+                        ),
+                        "Keys rotated out: every object names the key it was written with, so"
+                        " backups written before a rotation stay readable while these are here.",
+                        max_items=16,
+                    ),
                 },
                 required=("keySecretRef",),
             ),
