@@ -66,6 +66,9 @@ def backup_args(owner: Owner, spec: BackupPolicySpec) -> list[str]:
     if spec.max_count is not None:
         args += ["--retention-max-count", str(spec.max_count)]
     args += _encryption_args(spec.encryption)
+    if spec.object_lock is not None:
+        mode, days = spec.object_lock
+        args += ["--object-lock-mode", mode.lower(), "--object-lock-days", str(days)]
     if spec.restore_kafka is not None:
         args += ["--restore-bootstrap-servers", spec.restore_kafka.bootstrap_servers]
         args += ["--restore-topic-prefix", spec.restore_topic_prefix]

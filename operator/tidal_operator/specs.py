@@ -80,6 +80,8 @@ class BackupPolicySpec:
     active_deadline_seconds: int
     history_limit: int
     suspend: bool
+    object_lock: tuple[str, int] | None = None
+    """(mode, days) of S3 Object Lock on every backup object, when asked for."""
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,9 @@ def backup_policy(meta: Mapping[str, Any], spec: Mapping[str, Any]) -> BackupPol
         active_deadline_seconds=job["activeDeadlineSeconds"],
         history_limit=job["historyLimit"],
         suspend=value["suspend"],
+        object_lock=(lock["mode"], lock["retentionDays"])
+        if (lock := destination.get("objectLock"))
+        else None,
     )
 
 

@@ -38,6 +38,7 @@ def _variants() -> list[dict[str, Any]]:
     kms["spec"]["sources"]["include"] = ["orders\\..*"]
     kms["spec"]["sources"]["exclude"] = [".*\\.dlq"]
     kms["spec"]["destination"].update(endpoint="http://minio:9000", forcePathStyle=True)
+    kms["spec"]["destination"]["objectLock"] = {"mode": "Compliance", "retentionDays": 40}
     client_side = copy.deepcopy(daily)
     client_side["spec"]["encryption"] = {
         "mode": "ClientSide",

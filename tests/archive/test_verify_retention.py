@@ -251,3 +251,37 @@ async def test_rotating_the_client_side_key_keeps_backups_running_and_readable(
     )
     assert pruned.exit_code == 0, pruned.output
     assert pruned.result["stored"]["backups"] == 1
+
+
+async def test_object_lock_keeps_every_backup_object_from_the_backups_own_credentials(
+    kafka_bootstrap: str, topic: str, region_a: S3Server, tmp_path: Path
+) -> None:
+    """Issue 16, finding 6: with S3 Object Lock (compliance) on every object written, what the
+    backup pod's credentials can do is add delete markers; no version can be destroyed."""
+    client = region_a.client()
+    bucket = f"locked-{os.urandom(4).hex()}"
+    client.create_bucket(
+        Bucket=bucket,
+        CreateBucketConfiguration={"LocationConstraint": region_a.region},
+        ObjectLockEnabledForBucket=True,
+    )
+    store = store_args(region_a, bucket)
+    lock = ["--object-lock-mode", "compliance", "--object-lock-days", "2"]
+    done = await tidal(backup_args(kafka_bootstrap, topic, store, *lock), tmp_path)
+    assert done.exit_code == 0, done.output
+    versions = client.list_object_versions(Bucket=bucket)["Versions"]
+    assert versions
+    for version in versions:
+        head = client.head_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
+        assert head["ObjectLockMode"] == "COMPLIANCE"
+        assert head["ObjectLockRetainUntilDate"] > datetime.now(UTC) + timedelta(days=1)
+    victim = next(v for v in versions if ".seg" in v["Key"])
+    with pytest.raises(client.exceptions.ClientError, match="AccessDenied"):
+        client.delete_object(Bucket=bucket, Key=victim["Key"], VersionId=victim["VersionId"])
+
+    plain = region_a.new_bucket("unlocked")
+    refused = await tidal(
+        backup_args(kafka_bootstrap, topic, store_args(region_a, plain), *lock), tmp_path
+    )
+    assert refused.exit_code == 1
+    assert refused.result["error"]["reason"] == "StoreObjectLockDisabled"

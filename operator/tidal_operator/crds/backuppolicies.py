@@ -77,6 +77,24 @@ def _destination() -> Schema:
         },
         required=("kafka",),
     )
+    schema["properties"]["objectLock"] = obj(
+        "S3 Object Lock on every object written: the backup pod's own credentials cannot"
+        " destroy a backup before its retention ends (the bucket must be created with Object"
+        " Lock enabled).",
+        {
+            "mode": string(
+                "Compliance: nobody can shorten it. Governance: only with the bypass permission.",
+                enum=("Governance", "Compliance"),
+            ),
+            "retentionDays": integer(
+                "Days each object stays locked (at least the retention's maxAge, usually).",
+                minimum=1,
+                maximum=36_500,
+                default=35,
+            ),
+        },
+        required=("mode",),
+    )
     return schema
 
 

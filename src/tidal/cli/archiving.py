@@ -125,6 +125,28 @@ def encryption_options(func: F) -> F:
     )
 
 
+def lock_options(func: F) -> F:
+    """``--object-lock-mode`` and ``--object-lock-days``: S3 Object Lock on every write."""
+    return _apply(
+        func,
+        [
+            click.option(
+                "--object-lock-mode",
+                type=click.Choice(["governance", "compliance"]),
+                default=None,
+                help="Write every object under S3 Object Lock retention (the bucket needs it).",
+            ),
+            click.option(
+                "--object-lock-days",
+                type=click.IntRange(1, 36_500),
+                default=35,
+                show_default=True,
+                help="Days each object stays locked.",
+            ),
+        ],
+    )
+
+
 def result_options(func: F) -> F:
     """``--result-file`` and ``--progress``."""
     return _apply(
@@ -165,6 +187,8 @@ def store_config(options: dict[str, Any]) -> StoreConfig:
         sse_algorithm=algorithm if mode == "server-side" else None,
         sse_kms_key_id=options.get("sse_kms_key_id") if mode == "server-side" else None,
         cipher=cipher,
+        object_lock_mode=lock.upper() if (lock := options.get("object_lock_mode")) else None,
+        object_lock_days=int(options.get("object_lock_days") or 0),
     )
 
 
