@@ -232,6 +232,7 @@ def _create(
         source=extra.source if extra else None,
         missing_topics=list(extra.missing_topics) if extra else [],
         topics_info=list(extra.topics_info) if extra else [],
+        groups=list(extra.groups) if extra else [],
         key_id=extra.key_id if extra else None,
         partitions=[
             Partition(topic=t, partition=p, start=start, end=end, next=start)

@@ -6,7 +6,8 @@ offset), then marked ``complete`` and finally ``verified`` once every checksum w
 later ``tidal backup verify`` (or a restore's read-back) that fails records ``verifyError`` and
 takes ``verified`` away. ``missingTopics`` names selected topics the source did not have (the
 run is PartiallyFailed), ``topics`` each topic's partition count, replication factor and
-configs (a restore creates the topics alike), ``source`` the cluster it was read from. Fields
+configs (a restore creates the topics alike), ``source`` the cluster it was read from,
+``groups`` the committed offsets of the consumer groups backed up with it. Fields
 added later default when absent, so older manifests still load. Pure data and JSON; called by
 the archiver, verification, retention and restore.
 """
@@ -89,6 +90,8 @@ class Manifest:
     source: dict[str, str] | None = None
     missing_topics: list[str] = field(default_factory=list)
     topics_info: list[TopicConfig] = field(default_factory=list)
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    """Committed offsets of the backed-up consumer groups (`tidal.archive.groups`)."""
     partitions: list[Partition] = field(default_factory=list)
     segments: list[Segment] = field(default_factory=list)
 

@@ -17,6 +17,7 @@ from typing import Any
 from tidal.archive import backups
 from tidal.archive.durations import backup_id, format_time
 from tidal.archive.errors import BackupNotFound, ChecksumMismatch
+from tidal.archive.groups import as_manifest, committed
 from tidal.archive.kafka import offset_ranges, partitions, select_topics
 from tidal.archive.keys import scope_of
 from tidal.archive.manifest import Manifest, Partition
@@ -51,6 +52,8 @@ class ArchiveOptions:
     restore_target: dict[str, str] | None = None
     kafka: KafkaSettings | None = None
     """The source's settings: when given, its cluster and topic configs are recorded."""
+    groups: tuple[str, ...] = ()
+    """Consumer groups whose committed offsets are backed up (needs ``kafka``)."""
     max_events: int = 10_000
     max_bytes: int = 16 * 1024 * 1024
     manifest_interval: float = MANIFEST_INTERVAL
@@ -105,6 +108,8 @@ async def _described(
     if options.kafka is not None:
         cluster, extra.topics_info = await describe(options.kafka, sorted({t for t, _ in ranges}))
         extra.source = cluster.as_dict()
+        found = await committed(options.kafka, options.groups, sorted(ranges))
+        extra.groups = as_manifest(found)
     return extra
 
 

@@ -95,6 +95,12 @@ policy_option = click.option(
 )
 @click.option("--restore-bootstrap-servers", default=None, help="Cluster to restore into (noted).")
 @click.option("--restore-topic-prefix", default="", help="Prefix of restored topics (noted).")
+@click.option(
+    "--group",
+    "groups",
+    multiple=True,
+    help="A consumer group whose committed offsets are backed up (restore translates them).",
+)
 @click.option("--continuous", is_flag=True, help="Keep archiving; upload every flush interval.")
 @click.option("--flush-interval", type=Duration(), default="1m", show_default=True)
 @result_options
@@ -120,7 +126,7 @@ def run_backup(result_file: Path | None, show_progress: bool, **options: Any) ->
         if options["policy"]:
             backups.claim(store, "backup-policy", options["policy"])
         settings = kafka_settings(options["bootstrap_servers"])
-        run_config = replace(config, kafka=settings)
+        run_config = replace(config, kafka=settings, groups=tuple(options["groups"]))
         client = consumer(settings)
         await start(client, settings.bootstrap_servers)
         totals = {"events": 0, "objects": 0, "bytes": 0}

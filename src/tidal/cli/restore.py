@@ -21,6 +21,7 @@ import click
 from tidal.archive import backups
 from tidal.archive.errors import BackupNotFound, ChecksumMismatch, InvalidArgument
 from tidal.archive.filters import Selection
+from tidal.archive.groups import from_manifest, translate
 from tidal.archive.kafka import kafka_settings, producer, start, stop
 from tidal.archive.manifest import Manifest, TopicConfig
 from tidal.archive.marks import Done, read_back
@@ -190,6 +191,8 @@ def _run(command: str, options: dict[str, Any], target_of: Any) -> None:
         _refusals(command, options, manifest, target, same_cluster, done)
         counts = await _publish(store, manifest, settings, target, selection, run, done, options)
         result.counts = counts.as_dict()
+        moved = await _groups(command, options, manifest, settings, target, run)
+        result.counts["groupOffsets"] = moved
         result.backup = {"id": manifest.id, "verified": manifest.verified, "runId": run}
         verb = "would send" if options["dry_run"] else "sent"
         click.echo(
@@ -198,6 +201,21 @@ def _run(command: str, options: dict[str, Any], target_of: Any) -> None:
         )
 
     execute(command, options["result_file"], body)
+
+
+async def _groups(command: str, options: dict[str, Any], manifest: Manifest, settings: Any,
+                  target: Target, run: str) -> int:  # fmt: skip
+    """Translate and commit the backed-up consumer-group offsets (same-partition restores)."""
+    if command != "restore" or target.by_key or options["dry_run"] or not manifest.groups:
+        return 0
+    names = [t for t in manifest.topics() if not options["topics"] or t in options["topics"]]
+    found = await translate(
+        settings, from_manifest(manifest.groups), {t: target.topic_for(t) for t in names}, run
+    )
+    for t in found:
+        verb = "committed" if t.committed else "kept (the group is further)"
+        click.echo(f"group {t.group} {t.topic}/{t.partition}: {t.upstream} -> {t.offset} {verb}")
+    return sum(1 for t in found if t.committed)
 
 
 async def _publish(store: ObjectStore, manifest: Manifest, settings: Any, target: Target,
