@@ -61,7 +61,8 @@ def backup_args(owner: Owner, spec: BackupPolicySpec) -> list[str]:
     args = ["backup", "run", "--policy", f"{owner.namespace}/{owner.name}"]
     args += ["--bootstrap-servers", spec.kafka.bootstrap_servers]
     args += repeated("--topic", spec.topics) + repeated("--include", spec.include)
-    args += repeated("--exclude", spec.exclude) + store_args(spec.destination)
+    args += repeated("--exclude", spec.exclude) + repeated("--group", spec.groups)
+    args += store_args(spec.destination)
     args += ["--retention-max-age", spec.max_age, "--keep-last-verified", "--verify"]
     if spec.max_count is not None:
         args += ["--retention-max-count", str(spec.max_count)]

@@ -80,6 +80,8 @@ class BackupPolicySpec:
     active_deadline_seconds: int
     history_limit: int
     suspend: bool
+    groups: tuple[str, ...] = ()
+    """Consumer groups whose offsets are backed up."""
     object_lock: tuple[str, int] | None = None
     """(mode, days) of S3 Object Lock on every backup object, when asked for."""
 
@@ -237,6 +239,7 @@ def backup_policy(meta: Mapping[str, Any], spec: Mapping[str, Any]) -> BackupPol
         active_deadline_seconds=job["activeDeadlineSeconds"],
         history_limit=job["historyLimit"],
         suspend=value["suspend"],
+        groups=tuple(sources.get("consumerGroups", ())),
         object_lock=(lock["mode"], lock["retentionDays"])
         if (lock := destination.get("objectLock"))
         else None,

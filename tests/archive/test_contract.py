@@ -37,6 +37,7 @@ def _variants() -> list[dict[str, Any]]:
     kms["spec"]["retention"] = {"maxAge": "1w2d", "maxCount": 7}
     kms["spec"]["sources"]["include"] = ["orders\\..*"]
     kms["spec"]["sources"]["exclude"] = [".*\\.dlq"]
+    kms["spec"]["sources"]["consumerGroups"] = ["billing", "crm"]
     kms["spec"]["destination"].update(endpoint="http://minio:9000", forcePathStyle=True)
     kms["spec"]["destination"]["objectLock"] = {"mode": "Compliance", "retentionDays": 40}
     client_side = copy.deepcopy(daily)

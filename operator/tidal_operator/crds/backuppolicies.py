@@ -50,6 +50,13 @@ def _sources() -> Schema:
                 pattern, "Also back up every topic matching one of these.", max_items=32
             ),
             "exclude": array(pattern, "Never back up a topic matching one of these.", max_items=32),
+            "consumerGroups": array(
+                kafka_name("A consumer group id."),
+                "Consumer groups whose committed offsets are backed up with every run; a restore"
+                " translates them into the target so each group resumes where it was.",
+                max_items=256,
+                list_type="set",
+            ),
         },
         required=("kafka",),
         rules=(
