@@ -192,3 +192,31 @@ async def test_a_backup_that_stops_verifying_is_marked_and_restore_falls_back(
     assert pruned.exit_code == 0, pruned.output
     kept = [m.id for m in backups.manifests(objects(region_a, bucket), "shop/v")]
     assert kept == [older.result["backup"]["id"], pruned.result["backup"]["id"]]
+
+
+async def test_the_restore_test_restores_into_scratch_topics_and_compares(
+    kafka_bootstrap: str, cluster_b: str, region_a: S3Server, tmp_path: Path
+) -> None:
+    """Issue 16, finding 6: nothing ever restored a backup to prove it; the restore test does
+    (count and sha256 per partition) and leaves no scratch topic behind."""
+    topic = await filled_topic(kafka_bootstrap)
+    bucket = region_a.new_bucket("proof")
+    store = store_args(region_a, bucket)
+    done = await tidal(run_args("shop/t", kafka_bootstrap, [topic], store), tmp_path)
+    assert done.exit_code == 0, done.output
+    tested = await tidal(
+        ["backup", "test-restore", *store, "--bootstrap-servers", cluster_b,
+         "--scratch-prefix", "proof."],
+        tmp_path,
+    )  # fmt: skip
+    assert tested.exit_code == 0, tested.output
+    assert tested.result["backup"] == {
+        "id": done.result["backup"]["id"], "verified": True, "restored": True,
+    }  # fmt: skip
+    assert tested.result["counts"] == {"events": EVENTS, "partitions": 2}
+    admin = AIOKafkaAdminClient(bootstrap_servers=cluster_b)
+    await admin.start()
+    try:
+        assert not [t for t in await admin.list_topics() if t.startswith("proof.")]
+    finally:
+        await admin.close()

@@ -27,6 +27,7 @@ from tidal.archive.keys import (
     time_slice,
 )
 from tidal.archive.manifest import Manifest, Partition, Segment
+from tidal.archive.restoretest import Digest, compare
 from tidal.archive.results import MAX_BYTES, RunResult, render
 from tidal.archive.retention import BackupInfo, choose_deletions
 from tidal.archive.segments import COMPRESSIONS, Record, decode, encode, pack, unpack
@@ -304,3 +305,16 @@ def test_owner_scopes_are_distinct_and_key_safe() -> None:
     for bad in ("shop/a/b", "shop/", "../x", "a b/c"):
         with pytest.raises(InvalidArgument):
             scope_of(bad)
+
+
+def test_the_restore_test_names_a_partition_that_differs() -> None:
+    records = [Record(i, 1_700_000_000_000 + i, b"k", b"v%d" % i) for i in range(5)]
+    expected, same, fewer, other = Digest(), Digest(), Digest(), Digest()
+    expected.add(records)
+    same.add([r._replace(offset=r.offset + 100, headers=(("tidal-run", b"x"),)) for r in records])
+    fewer.add(records[:4])
+    other.add([*records[:4], records[4]._replace(value=b"changed")])
+    backup = {("t", 0): expected}
+    assert compare(backup, {("p.t", 0): same}, "p.") == []
+    assert compare(backup, {("p.t", 0): fewer}, "p.") == ["t/0: 4 records, not 5"]
+    assert compare(backup, {("p.t", 0): other}, "p.") == ["t/0: the records differ (sha256)"]

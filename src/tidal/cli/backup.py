@@ -36,6 +36,7 @@ from tidal.cli.archiving import (
     result_options,
     stop_on_signals,
 )
+from tidal.cli.restoretest import test_restore
 from tidal.cli.storeoptions import object_store_options
 
 
@@ -224,3 +225,6 @@ def list_backups(**options: Any) -> None:
         )
     for key, why in sorted(found.unreadable.items()):
         click.echo(f"{key}: unreadable: {why}")
+
+
+backup.add_command(test_restore)
