@@ -92,10 +92,41 @@ def _outcome(last: Mapping[str, Any]) -> Condition:
     return Condition("BackupSucceeded", TRUE, "BackupVerified", f"backup {last.get('backupId')}")
 
 
+COMPONENT_LABEL = "app.kubernetes.io/component"
+
+
+def _of(found: Sequence[Run], component: str) -> list[Run]:
+    """The runs of one component (a Job without the label is a backup run: older operators)."""
+    return [r for r in found if r.labels.get(COMPONENT_LABEL, backups.COMPONENT) == component]
+
+
+def restore_test(previous: dict[str, Any], found: Sequence[Run]) -> Condition:
+    """``lastRestoreTest`` (in ``previous``, updated) and the RestoreTested condition."""
+    done = [run for run in _of(found, backups.RESTORE_TEST) if run.done]
+    if done:
+        run = done[-1]
+        report = run.report
+        previous["lastRestoreTest"] = without_none({
+            "job": run.job, "outcome": "Succeeded" if run.phase == "Succeeded" else "Failed",
+            "backupId": report.backup_id if report else None, "completionTime": run.finished,
+            "events": report.counts.get("events") if report else None,
+            "reason": run.reason, "message": run.message,
+        })  # fmt: skip
+    last = previous.get("lastRestoreTest") or {}
+    if not last:
+        return Condition("RestoreTested", UNKNOWN, "NoRunYet", "no restore test has finished")
+    if last.get("outcome") != "Succeeded":
+        reason = str(last.get("reason") or "RestoreTestFailed")
+        return Condition("RestoreTested", FALSE, reason, str(last.get("message") or ""))
+    return Condition(
+        "RestoreTested", TRUE, "RestoredIdentical", f"backup {last.get('backupId')} restored"
+    )
+
+
 def _scheduled(
     owner: Owner, observed: Observed, status: dict[str, Any]
 ) -> tuple[list[Condition], list[Condition]]:
-    found = runs(observed.jobs, observed.pods, now=observed.now)
+    found = _of(runs(observed.jobs, observed.pods, now=observed.now), backups.COMPONENT)
     status.update(tally(status, found))
     cron = observed.child("CronJob", backups.child_name(owner))
     if cron.get("status", {}).get("lastScheduleTime"):
@@ -141,6 +172,10 @@ def _summarize(
         specific, problems = _continuous(owner, spec, observed, result)
     else:
         specific, problems = _scheduled(owner, observed, result)
+    if spec.restore_test is not None:
+        tested = restore_test(result, runs(observed.jobs, observed.pods, now=observed.now))
+        specific.append(tested)
+        problems += [tested] if tested.status == FALSE else []
     reason, message = ("Suspended", "spec.suspend is true") if spec.suspend else ("Reconciled", "")
     ok = Condition("Ready", TRUE, reason, message)
     return result, [*readiness(observed, problems, ok=ok), *specific]

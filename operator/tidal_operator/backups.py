@@ -1,4 +1,5 @@
-"""BackupPolicy -> its children: a CronJob running ``tidal backup run``, or a Deployment.
+"""BackupPolicy -> its children: a CronJob running ``tidal backup run``, or a Deployment, and
+the restore test's CronJob (``tidal backup test-restore``) when ``spec.restoreTest`` is set.
 
 Scheduled mode gives a CronJob (UTC, never two runs at once); continuous mode gives a one-replica
 Deployment with ``strategy: Recreate`` so that one archiver writes at a time. The command line is
@@ -22,9 +23,10 @@ from tidal_operator.pods import (
     store_env,
     utc_cron_job,
 )
-from tidal_operator.specs import BackupPolicySpec, Encryption, Owner
+from tidal_operator.specs import BackupPolicySpec, Encryption, Owner, RestoreTest
 
 COMPONENT: Final = "backup"
+RESTORE_TEST: Final = "restore-test"
 KEY_DIR: Final = "/var/run/tidal/encryption"
 PARTIAL_EXIT: Final = 3
 """``tidal backup run``'s exit code when it was PartiallyFailed (`tidal.cli.archiving`)."""
@@ -56,6 +58,20 @@ def _encryption_args(encryption: Encryption) -> list[str]:
     return args + (["--sse-kms-key-id", encryption.kms_key_id] if encryption.kms_key_id else [])
 
 
+def restore_test_name(owner: Owner) -> str:
+    """The restore test's CronJob (short: ``<name>-rtest`` plus a Job suffix fits in 63)."""
+    return f"{owner.name}-rtest"
+
+
+def restore_test_args(owner: Owner, spec: BackupPolicySpec, test: RestoreTest) -> list[str]:
+    """``tidal backup test-restore ...`` arguments."""
+    args = ["backup", "test-restore", "--policy", f"{owner.namespace}/{owner.name}"]
+    args += store_args(spec.destination) + _encryption_args(spec.encryption)
+    args += ["--bootstrap-servers", test.kafka.bootstrap_servers]
+    args += ["--scratch-prefix", test.scratch_prefix]
+    return [*args, "--replication-factor", str(test.replication_factor)]
+
+
 def backup_args(owner: Owner, spec: BackupPolicySpec) -> list[str]:
     """``tidal backup run ...`` arguments for one policy."""
     args = ["backup", "run", "--policy", f"{owner.namespace}/{owner.name}"]
@@ -78,7 +94,15 @@ def backup_args(owner: Owner, spec: BackupPolicySpec) -> list[str]:
     return args
 
 
-def _pod(owner: Owner, spec: BackupPolicySpec, config: OperatorConfig, restart: str) -> Manifest:
+def _pod(
+    owner: Owner,
+    spec: BackupPolicySpec,
+    config: OperatorConfig,
+    restart: str,
+    test: RestoreTest | None = None,
+) -> Manifest:
+    """The backup's pod, or (``test``) the restore test's: each with its own cluster's
+    credentials only."""
     mounts: list[Manifest] = []
     volumes: list[Manifest] = []
     if spec.encryption.mode == "ClientSide":
@@ -91,14 +115,15 @@ def _pod(owner: Owner, spec: BackupPolicySpec, config: OperatorConfig, restart: 
         projected = {"sources": sources, "defaultMode": 0o400}
         volumes.append({"name": "encryption-key", "projected": projected})
     main = container(
-        backup_args(owner, spec),
+        backup_args(owner, spec) if test is None else restore_test_args(owner, spec, test),
         config=config,
         env=store_env(spec.destination),
-        env_from=kafka_env_from(spec.kafka),  # the source's only: a backup never writes to Kafka
+        env_from=kafka_env_from(spec.kafka if test is None else test.kafka),
         mounts=mounts,
     )
+    component = COMPONENT if test is None else RESTORE_TEST
     return pod_template(
-        owner, COMPONENT, main, config=config, restart_policy=restart, volumes=volumes
+        owner, component, main, config=config, restart_policy=restart, volumes=volumes
     )
 
 
@@ -133,7 +158,31 @@ def deployment(owner: Owner, spec: BackupPolicySpec, config: OperatorConfig) -> 
     )
 
 
+def restore_test_cron_job(
+    owner: Owner, spec: BackupPolicySpec, config: OperatorConfig, test: RestoreTest
+) -> Manifest:
+    """The scheduled restore test."""
+    job_spec = {
+        "backoffLimit": 1,
+        "activeDeadlineSeconds": spec.active_deadline_seconds,
+        "template": _pod(owner, spec, config, "Never", test),
+    }
+    return utc_cron_job(
+        owner,
+        restore_test_name(owner),
+        RESTORE_TEST,
+        job_spec,
+        schedule=test.schedule,
+        suspend=spec.suspend,
+        history_limit=spec.history_limit,
+    )
+
+
 def children(owner: Owner, spec: BackupPolicySpec, config: OperatorConfig) -> list[Manifest]:
-    """Every child a policy needs: exactly one CronJob or one Deployment."""
+    """Every child a policy needs: one CronJob or one Deployment, and the restore test's
+    CronJob when there is one."""
     build = deployment if spec.continuous else cron_job
-    return [build(owner, spec, config)]
+    found = [build(owner, spec, config)]
+    if spec.restore_test is not None:
+        found.append(restore_test_cron_job(owner, spec, config, spec.restore_test))
+    return found

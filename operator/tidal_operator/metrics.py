@@ -176,9 +176,16 @@ def _backup(
         succeeded=_int(status.get("succeededRuns")) or 0,
         failed=_int(status.get("failedRuns")) or 0,
         partially_failed=_int(status.get("partiallyFailedRuns")) or 0,
+        restore_test_last_success=_restore_tested(status),
         last_size_bytes=size,
         events=events,
     ), mark
+
+
+def _restore_tested(status: Mapping[str, Any]) -> float | None:
+    """When the newest restore test restored its backup identical (None: no such test)."""
+    last = status.get("lastRestoreTest") or {}
+    return _stamp(last.get("completionTime")) if last.get("outcome") == "Succeeded" else None
 
 
 def _tick(previous: Tracked | None, before: object, after: object) -> int:

@@ -62,6 +62,14 @@ class Encryption:
 
 
 @dataclass(frozen=True)
+class RestoreTest:
+    schedule: str
+    kafka: KafkaCluster
+    scratch_prefix: str
+    replication_factor: int
+
+
+@dataclass(frozen=True)
 class BackupPolicySpec:
     kafka: KafkaCluster
     topics: tuple[str, ...]
@@ -82,6 +90,7 @@ class BackupPolicySpec:
     suspend: bool
     groups: tuple[str, ...] = ()
     """Consumer groups whose offsets are backed up."""
+    restore_test: RestoreTest | None = None
     object_lock: tuple[str, int] | None = None
     """(mode, days) of S3 Object Lock on every backup object, when asked for."""
 
@@ -240,9 +249,22 @@ def backup_policy(meta: Mapping[str, Any], spec: Mapping[str, Any]) -> BackupPol
         history_limit=job["historyLimit"],
         suspend=value["suspend"],
         groups=tuple(sources.get("consumerGroups", ())),
+        restore_test=_restore_test(value.get("restoreTest")),
         object_lock=(lock["mode"], lock["retentionDays"])
         if (lock := destination.get("objectLock"))
         else None,
+    )
+
+
+def _restore_test(value: Mapping[str, Any] | None) -> RestoreTest | None:
+    if not value:
+        return None
+    check_cron(value["schedule"], field="spec.restoreTest.schedule")
+    return RestoreTest(
+        schedule=value["schedule"],
+        kafka=_kafka(value["kafka"]),
+        scratch_prefix=value["scratchTopicPrefix"],
+        replication_factor=value["replicationFactor"],
     )
 
 

@@ -161,6 +161,30 @@ def _encryption() -> Schema:
     )
 
 
+def _restore_test() -> Schema:
+    return obj(
+        "A scheduled proof that the backups restore: the newest backup that verifies is"
+        " restored into scratch topics of this cluster, compared with the backup record for"
+        " record (count and sha256 per partition), and the scratch topics are deleted.",
+        {
+            "schedule": cron_schedule("Cron schedule, evaluated in UTC.", default="0 4 * * 0"),
+            "kafka": kafka_cluster(
+                "The cluster the scratch topics go to (its own credentials, never merged)."
+            ),
+            "scratchTopicPrefix": string(
+                "Scratch topics are <prefix><run>.<topic>.",
+                pattern=r"^[a-zA-Z0-9._-]+$",
+                max_length=64,
+                default="tidal-restore-test.",
+            ),
+            "replicationFactor": integer(
+                "Replication factor of the scratch topics.", minimum=1, maximum=7, default=1
+            ),
+        },
+        required=("kafka",),
+    )
+
+
 def _job() -> Schema:
     return obj(
         "How each backup run is executed.",
@@ -209,6 +233,7 @@ def spec_schema() -> Schema:
             ),
             "encryption": _encryption(),
             "job": _job(),
+            "restoreTest": _restore_test(),
             "suspend": boolean("Stop starting new runs; existing backups are kept.", default=False),
         },
         required=("sources", "destination"),
@@ -265,6 +290,18 @@ def status_schema() -> dict[str, Schema]:
             "Runs that backed up only part of the selection (PartiallyFailed).", minimum=0
         ),
         "lastRun": _run(),
+        "lastRestoreTest": obj(
+            "The newest finished restore test.",
+            {
+                "job": string("Name of the Job."),
+                "outcome": string("Succeeded or Failed.", enum=("Succeeded", "Failed")),
+                "backupId": string("The backup it restored."),
+                "completionTime": string("When it finished.", format="date-time"),
+                "events": integer("Events restored and compared.", minimum=0),
+                "reason": string("Failure reason, when it failed."),
+                "message": string("Failure message, when it failed.", max_length=4096),
+            },
+        ),
         "lastVerifiedBackup": _verified(),
         "storedBackups": integer("Backups kept at the destination after retention.", minimum=0),
         "storedBytes": integer("Bytes kept at the destination after retention.", minimum=0),

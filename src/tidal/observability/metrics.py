@@ -300,6 +300,13 @@ def _runs(sources: list[Source], kind: str) -> Iterator[Metric]:
             f"{prefix}_stored_bytes", f"Bytes the {what} keeps in object storage.", labels=labels
         ),
     }
+    if kind == "backup":
+        gauges["restore_test_last_success"] = GaugeMetricFamily(
+            f"{prefix}_restore_test_last_success_timestamp_seconds",
+            "When a restore test of the backup policy last restored a backup identical"
+            " (Unix seconds; absent: never).",
+            labels=labels,
+        )
     events = CounterMetricFamily(
         f"{prefix}_events",
         "Events backed up by the backup policy."
@@ -356,7 +363,7 @@ def _add_run(
     if result.kind == "backup":
         runs.add_metric([*labels, "partially_failed"], result.partially_failed)
     gauges["last_success"].add_metric(labels, result.last_success or 0.0)
-    for name in ("max_age", "last_size_bytes", "stored_bytes"):
+    for name in ("max_age", "last_size_bytes", "stored_bytes", "restore_test_last_success"):
         value = getattr(result, name)
         if value is not None:
             gauges[name].add_metric(labels, value)

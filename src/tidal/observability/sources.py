@@ -74,6 +74,8 @@ class RunResults:
     """Seconds a last success may be old before the next run is late (schedule plus grace)."""
     last_size_bytes: int | None = None
     stored_bytes: int | None = None
+    restore_test_last_success: float | None = None
+    """When a restore test last restored a backup identical (BackupPolicies with one)."""
     events: int | None = 0
     """Events written by every run so far; None: not exported from here (the operator's DLQ
     archives: their drainers count archived dead letters themselves, see `Drained`)."""
