@@ -38,12 +38,17 @@ def _variants() -> list[dict[str, Any]]:
     kms["spec"]["sources"]["include"] = ["orders\\..*"]
     kms["spec"]["sources"]["exclude"] = [".*\\.dlq"]
     kms["spec"]["sources"]["consumerGroups"] = ["billing", "crm"]
+    kms["spec"]["restoreTest"] = {"kafka": {"bootstrapServers": "scratch:9092"}}
     kms["spec"]["destination"].update(endpoint="http://minio:9000", forcePathStyle=True)
     kms["spec"]["destination"]["objectLock"] = {"mode": "Compliance", "retentionDays": 40}
     client_side = copy.deepcopy(daily)
     client_side["spec"]["encryption"] = {
         "mode": "ClientSide",
         "clientSide": {"keySecretRef": {"name": "k"}, "previousKeySecretRefs": [{"name": "k0"}]},
+    }
+    client_side["spec"]["restoreTest"] = {
+        "kafka": {"bootstrapServers": "scratch:9092", "credentialsSecretName": "scratch"},
+        "scratchTopicPrefix": "proof.",
     }
     client_side["spec"]["destination"]["restoreTarget"] = {
         "kafka": {"bootstrapServers": "dr:9092"},

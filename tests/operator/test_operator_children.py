@@ -348,3 +348,26 @@ def test_the_backup_pod_gets_the_source_credentials_only() -> None:
     rule = job["podFailurePolicy"]["rules"][0]
     assert rule["action"] == "FailJob"
     assert rule["onExitCodes"] == {"containerName": "tidal", "operator": "In", "values": [3]}
+
+
+def test_a_restore_test_is_a_cronjob_of_its_own_with_its_own_cluster_credentials() -> None:
+    """Issue 16, findings 6 and 8: the restore test runs on its schedule against its scratch
+    cluster, with that cluster's credentials only."""
+    spec = copy.deepcopy(POLICY)
+    spec["restoreTest"] = {
+        "schedule": "30 5 * * 0",
+        "kafka": {"bootstrapServers": "scratch:9092", "credentialsSecretName": "scratch-sasl"},
+    }
+    backup, test = backups.children(OWNER, backup_policy(META, spec), CONFIG)
+    assert (backup["metadata"]["name"], test["metadata"]["name"]) == (
+        "orders-backup",
+        "orders-rtest",
+    )
+    assert test["spec"]["schedule"] == "30 5 * * 0"
+    pod = test["spec"]["jobTemplate"]["spec"]["template"]
+    assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "restore-test"
+    (container,) = pod["spec"]["containers"]
+    assert container["args"][:4] == ["backup", "test-restore", "--policy", "shop/orders"]
+    args = container["args"]
+    assert args[args.index("--bootstrap-servers") + 1] == "scratch:9092"
+    assert container["envFrom"] == [{"secretRef": {"name": "scratch-sasl"}}]
