@@ -2,7 +2,7 @@
 
 `StoreConfig` is what the ``--bucket --prefix --region --endpoint --path-style`` and encryption
 flags say; `ObjectStore` is the client every data-plane command uses. Segments are written with
-``If-None-Match: *`` so an existing object is never replaced; manifests and checkpoints (small,
+``If-None-Match: *`` so an existing object is never replaced; manifests and owner markers (small,
 rewritten as a run progresses) with a plain put. Server-side encryption (AES256 / aws:kms) is
 asked for on every put; client-side encryption (`tidal.archive.crypto`) wraps the bytes. With
 ``object_lock_mode`` every object is written under S3 Object Lock (GOVERNANCE or COMPLIANCE
@@ -138,7 +138,7 @@ class ObjectStore:
         return body
 
     def put(self, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key``, replacing what is there (manifests, checkpoints)."""
+        """Store ``data`` under ``key``, replacing what is there (manifests)."""
         try:
             self._s3.put_object(**self._put_args(key, data))
         except (ClientError, BotoCoreError) as exc:
