@@ -5,9 +5,11 @@ non-empty target and another partition count, and creates topics with the source
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from tests.archive.conftest import (
@@ -196,3 +198,44 @@ async def test_restore_keeps_partition_counts_and_topic_configs(
     entries = {e[0]: e[1] for e in response.resources[0][4]}
     assert entries.get("retention.ms") == "604800000"
     assert entries.get("cleanup.policy") == "delete"
+
+
+async def test_records_the_targets_retention_would_delete_at_once_are_refused(
+    kafka_bootstrap: str, cluster_b: str, region_b: S3Server, tmp_path: Path
+) -> None:
+    """Issue 16, finding 4: restored records keep their timestamps; where the target topic keeps
+    records one day, a backup of three-day-old records would vanish at once."""
+    topic = await new_topic(kafka_bootstrap, partitions=1)
+    old = int((time.time() - 3 * 86_400) * 1000)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        for i in range(20):
+            await producer.send_and_wait(topic, b"v%d" % i, key=b"k", timestamp_ms=old + i)
+    finally:
+        await producer.stop()
+    store = store_args(region_b, region_b.new_bucket("old"))
+    done = await tidal(
+        ["backup", "run", "--policy", "shop/o", "--bootstrap-servers", kafka_bootstrap,
+         "--topic", topic, *store],
+        tmp_path,
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    admin = AIOKafkaAdminClient(bootstrap_servers=cluster_b)
+    await admin.start()
+    try:
+        day = {"retention.ms": str(86_400_000)}
+        await admin.create_topics([NewTopic(f"day.{topic}", 1, 1, topic_configs=day)])
+    finally:
+        await admin.close()
+    target = ["--bootstrap-servers", cluster_b, "--topic-prefix", "day."]
+    refused = await tidal(["restore", *store, *target], tmp_path)
+    assert refused.exit_code == 1
+    assert refused.result["error"]["reason"] == "RetentionWouldDelete"
+    restamped = await tidal(["restore", *store, *target, "--timestamps", "now"], tmp_path)
+    assert restamped.exit_code == 0, restamped.output
+    (records,) = (await read_all(cluster_b, f"day.{topic}")).values()
+    assert len(records) == 20
+    assert all(r.timestamp > old + 86_400_000 for r in records)
+    originals = [int(dict(r.headers)["tidal-original-timestamp"]) for r in records]
+    assert originals == [old + i for i in range(20)]

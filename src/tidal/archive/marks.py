@@ -30,7 +30,9 @@ from tidal.settings import KafkaSettings
 
 RUN_HEADER: Final = "tidal-run"
 ORIGIN_HEADER: Final = "tidal-origin"
-MARK_HEADERS: Final = (RUN_HEADER, ORIGIN_HEADER)
+ORIGINAL_TIMESTAMP: Final = "tidal-original-timestamp"
+"""The record's own timestamp, when a restore gave it the restore time (``--timestamps now``)."""
+MARK_HEADERS: Final = (RUN_HEADER, ORIGIN_HEADER, ORIGINAL_TIMESTAMP)
 SCAN_RECORDS: Final = 5000
 SCAN_TIMEOUT: Final = 30.0
 

@@ -24,7 +24,7 @@ from aiokafka.errors import KafkaError
 from tidal.archive.errors import ChecksumMismatch, PublishFailed
 from tidal.archive.filters import Selection
 from tidal.archive.manifest import Manifest, Segment
-from tidal.archive.marks import Done, marks, partition_for, without_marks
+from tidal.archive.marks import ORIGINAL_TIMESTAMP, Done, marks, partition_for, without_marks
 from tidal.archive.ratelimit import RateLimiter
 from tidal.archive.segments import Record, unpack
 from tidal.archive.store import ObjectStore
@@ -40,6 +40,9 @@ class Target:
     topic: str | None = None
     repartition: bool = False
     partitions: dict[str, int] = field(default_factory=dict)
+    restamp: bool = False
+    """Give records the restore time (the original goes into ``tidal-original-timestamp``), so
+    a time-based retention in the target does not delete them at once."""
 
     def topic_for(self, source: str) -> str:
         return self.topic or f"{self.prefix}{source}"
@@ -185,6 +188,8 @@ async def _send(
                 continue
             headers = without_marks(record.headers)
             headers += marks(run, segment.topic, segment.partition, record.offset)
+            if target.restamp:
+                headers.append((ORIGINAL_TIMESTAMP, str(record.timestamp).encode()))
             pending.append(
                 await producer.send(
                     topic,
@@ -192,7 +197,7 @@ async def _send(
                     value=record.value,
                     headers=headers,
                     partition=partition,
-                    timestamp_ms=record.timestamp,
+                    timestamp_ms=None if target.restamp else record.timestamp,
                 )
             )
         await asyncio.gather(*pending)

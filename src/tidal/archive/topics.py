@@ -179,3 +179,24 @@ async def cluster_of(settings: KafkaSettings) -> Cluster:
         return await _cluster(admin)
     finally:
         await admin.close()
+
+
+async def retention_ms(settings: KafkaSettings, topics: Sequence[str]) -> dict[str, int]:
+    """Each topic's effective ``retention.ms`` where the cluster reports one (Kafka reports
+    defaults too; tansu only what is set on the topic). -1: kept forever."""
+    admin = await _admin(settings)
+    try:
+        resources = [ConfigResource(ConfigResourceType.TOPIC, t) for t in topics]
+        responses = await admin.describe_configs(resources) if resources else []
+    except KafkaError:
+        return {}
+    finally:
+        await admin.close()
+    found = {}
+    for response in responses:
+        for resource in response.resources:
+            error, _, _, name, entries = resource[:5]
+            for entry in entries if not error else ():
+                if entry[0] == "retention.ms" and entry[1] is not None:
+                    found[name] = int(entry[1])
+    return found

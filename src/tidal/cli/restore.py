@@ -28,9 +28,9 @@ from tidal.archive.marks import Done, read_back
 from tidal.archive.ratelimit import RateLimiter
 from tidal.archive.restore import Counts, Target, publish, run_id
 from tidal.archive.results import RunResult
-from tidal.archive.runs import verify_and_mark
+from tidal.archive.runs import utcnow, verify_and_mark
 from tidal.archive.store import ObjectStore
-from tidal.archive.topics import cluster_of, ensure_topics
+from tidal.archive.topics import cluster_of, ensure_topics, retention_ms
 from tidal.cli.archiving import (
     Time,
     _apply,
@@ -141,6 +141,26 @@ def _wanted(manifest: Manifest, target: Target, topics: tuple[str, ...]) -> list
     return found
 
 
+async def _expiring(options: dict[str, Any], manifest: Manifest, target: Target,
+                    settings: Any) -> None:  # fmt: skip
+    """Refuse records a target topic's time-based retention would delete at once."""
+    if target.restamp or options["allow_expiring"] or options["dry_run"]:
+        return
+    kept = await retention_ms(settings, sorted(target.partitions))
+    now = utcnow().timestamp() * 1000
+    for topic in manifest.topics():
+        limit = kept.get(target.topic_for(topic), -1)
+        stamps = [s.min_timestamp for p in manifest.partitions if p.topic == topic
+                  for s in manifest.segments_of(p.topic, p.partition)]  # fmt: skip
+        if limit >= 0 and stamps and min(stamps) < now - limit:
+            raise InvalidArgument(
+                f"{target.topic_for(topic)} keeps records {limit} ms; the backup's oldest are "
+                "older, so the target would delete them at once (--timestamps now gives them "
+                "the restore time, or --allow-expiring)",
+                reason="RetentionWouldDelete",
+            )
+
+
 def _refusals(command: str, options: dict[str, Any], manifest: Manifest, target: Target,
               same_cluster: bool, done: Done) -> None:  # fmt: skip
     if command != "restore":
@@ -186,7 +206,10 @@ def _run(command: str, options: dict[str, Any], target_of: Any) -> None:
                 replication_factor=options.get("replication_factor"),
             )  # fmt: skip
         target = Target(prefix=target.prefix, topic=target.topic,
-                        repartition=target.repartition, partitions=partitions)  # fmt: skip
+                        repartition=target.repartition, partitions=partitions,
+                        restamp=options.get("timestamps") == "now")  # fmt: skip
+        if command == "restore":
+            await _expiring(options, manifest, target, settings)
         done = await read_back(settings, partitions, run) if not options["dry_run"] else Done()
         _refusals(command, options, manifest, target, same_cluster, done)
         counts = await _publish(store, manifest, settings, target, selection, run, done, options)
@@ -251,6 +274,16 @@ async def _publish(store: ObjectStore, manifest: Manifest, settings: Any, target
               help="Of created topics (default: the source's).")  # fmt: skip
 @click.option("--allow-non-empty", is_flag=True, help="Restore into topics holding other records.")
 @click.option("--allow-source", is_flag=True, help="Restore into the backup's own source topics.")
+@click.option(
+    "--timestamps",
+    type=click.Choice(["original", "now"]),
+    default="original",
+    show_default=True,
+    help="now: records get the restore time (the original in tidal-original-timestamp).",
+)
+@click.option(
+    "--allow-expiring", is_flag=True, help="Restore records the target's retention deletes."
+)
 def restore(**options: Any) -> None:
     """Restore a backup into its topics (same partitions) in another cluster."""
 
