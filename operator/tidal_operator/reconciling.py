@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Generic, TypeVar
 
-from tidal_operator import backup_status, backups, dlq_status, dlqs, specs
+from tidal_operator import backup_status, backups, dlq_status, dlqs, restore_status, restores, specs
 from tidal_operator.checks import SpecError
 from tidal_operator.conditions import Condition, merged
 from tidal_operator.config import OperatorConfig
 from tidal_operator.crds import backuppolicies, dlqarchives
+from tidal_operator.crds import restores as restore_crd
 from tidal_operator.pods import OWNER_LABELS, Manifest
 from tidal_operator.specs import Owner
 from tidal_operator.summarizing import Observed, rfc3339
@@ -65,6 +66,17 @@ DLQ_ARCHIVE: Final = Kind(
     managed=("Deployment", "ScaledObject", "CronJob", "Job"),
     settle=dlq_status.settled,
 )
+RESTORE: Final = Kind(
+    kind=restore_crd.KIND,
+    plural=restore_crd.PLURAL,
+    parse=restores.restore_spec,
+    children=restores.children,
+    status=restore_status.status,
+    managed=("Job",),
+    settle=restores.settled,
+)
+KINDS: Final = (BACKUP_POLICY, DLQ_ARCHIVE, RESTORE)
+"""Every kind the operator reconciles."""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ RESOURCES: dict[str, tuple[str, bool, tuple[str, ...]]] = {
     # path: (kind, namespaced, subresources)
     "tidal.dev/v1alpha1/backuppolicies": ("BackupPolicy", True, ("status",)),
     "tidal.dev/v1alpha1/dlqarchives": ("DLQArchive", True, ("status",)),
+    "tidal.dev/v1alpha1/restores": ("Restore", True, ("status",)),
     "batch/v1/cronjobs": ("CronJob", True, ("status",)),
     "batch/v1/jobs": ("Job", True, ("status",)),
     "apps/v1/deployments": ("Deployment", True, ("status",)),
@@ -41,6 +42,7 @@ RESOURCES: dict[str, tuple[str, bool, tuple[str, ...]]] = {
 PATHS = {
     "BackupPolicy": "/apis/tidal.dev/v1alpha1",
     "DLQArchive": "/apis/tidal.dev/v1alpha1",
+    "Restore": "/apis/tidal.dev/v1alpha1",
     "CronJob": "/apis/batch/v1",
     "Job": "/apis/batch/v1",
     "Deployment": "/apis/apps/v1",
@@ -48,10 +50,11 @@ PATHS = {
     "Pod": "/api/v1",
 }
 API_VERSIONS = {kind: path.split("/", 2)[-1] for kind, path in PATHS.items()}
-CUSTOM_KINDS = frozenset({"BackupPolicy", "DLQArchive"})
+CUSTOM_KINDS = frozenset({"BackupPolicy", "DLQArchive", "Restore"})
 PLURALS = {
     "BackupPolicy": "backuppolicies",
     "DLQArchive": "dlqarchives",
+    "Restore": "restores",
     "CronJob": "cronjobs",
     "Job": "jobs",
     "Deployment": "deployments",

@@ -105,7 +105,8 @@ def _destination() -> Schema:
     return schema
 
 
-def _encryption() -> Schema:
+def encryption_schema() -> Schema:
+    """How backups are encrypted (a Restore reads them the same way)."""
     return obj(
         "How backups are encrypted at rest.",
         {
@@ -231,7 +232,7 @@ def spec_schema() -> Schema:
             "retention": retention(
                 "Which backups are kept.", max_age=DEFAULT_MAX_AGE, max_count=True
             ),
-            "encryption": _encryption(),
+            "encryption": encryption_schema(),
             "job": _job(),
             "restoreTest": _restore_test(),
             "suspend": boolean("Stop starting new runs; existing backups are kept.", default=False),

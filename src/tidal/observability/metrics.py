@@ -42,7 +42,7 @@ from tidal.observability.sources import ConsumerMeasures, Drained, RunResults, S
 from tidal.stats import BUCKETS, Histogram, Stats
 
 SERVICE: Final = "service"
-NAMES_BY_KIND: Final = {"backup": "policy", "dlq_archive": "archive"}
+NAMES_BY_KIND: Final = {"backup": "policy", "dlq_archive": "archive", "restore": "restore"}
 
 
 def _version() -> str:
@@ -276,7 +276,8 @@ def _add_consumer(
 
 
 def _runs(sources: list[Source], kind: str) -> Iterator[Metric]:
-    prefix, what = f"tidal_{kind}", "backup policy" if kind == "backup" else "DLQ archive"
+    prefix = f"tidal_{kind}"
+    what = {"backup": "backup policy", "dlq_archive": "DLQ archive"}.get(kind, kind)
     labels = [SERVICE, "resource_namespace", NAMES_BY_KIND[kind]]
     runs = CounterMetricFamily(
         f"{prefix}_runs", f"Finished runs of each {what} by result.", labels=[*labels, "result"]
@@ -309,9 +310,10 @@ def _runs(sources: list[Source], kind: str) -> Iterator[Metric]:
         )
     events = CounterMetricFamily(
         f"{prefix}_events",
-        "Events backed up by the backup policy."
-        if kind == "backup"
-        else "Dead letters the DLQ archive's drainers archived into object storage.",
+        {
+            "backup": "Events backed up by the backup policy.",
+            "restore": "Events the restore published into its target.",
+        }.get(kind, "Dead letters the DLQ archive's drainers archived into object storage."),
         labels=labels,
     )
     for source in sources:

@@ -21,7 +21,7 @@ from typing import Literal, Protocol
 
 from tidal.stats import Stats
 
-RunKind = Literal["backup", "dlq_archive"]
+RunKind = Literal["backup", "dlq_archive", "restore"]
 
 
 class PartitionMeasures(Protocol):
