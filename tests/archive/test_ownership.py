@@ -220,3 +220,48 @@ async def test_the_restore_test_restores_into_scratch_topics_and_compares(
         assert not [t for t in await admin.list_topics() if t.startswith("proof.")]
     finally:
         await admin.close()
+
+
+async def test_backups_of_the_previous_layout_still_list_restore_and_age_out(
+    kafka_bootstrap: str, cluster_b: str, region_a: S3Server, tmp_path: Path
+) -> None:
+    """Migration: a backup written before scopes (``backups/<id>/``, its manifest naming the
+    policy) is listed, restored and retained as that policy's, and no other's."""
+    topic = await filled_topic(kafka_bootstrap)
+    bucket = region_a.new_bucket("legacy")
+    store = store_args(region_a, bucket)
+    shared = objects(region_a, bucket)
+    client = consumer(kafka_settings(kafka_bootstrap))
+    await start(client, kafka_bootstrap)
+    try:  # the unscoped layout, as `tidal backup run --policy shop/l` wrote it before
+        old = await archive_backup(
+            client, shared, Sources(topics=(topic,)), ArchiveOptions(), now=datetime.now(UTC)
+        )
+    finally:
+        await stop(client)
+    old.manifest.policy = "shop/l"
+    verify_and_mark(shared, old.manifest)
+    assert old.manifest.segments[0].key.startswith(f"backups/{old.manifest.id}/")
+
+    listed = await tidal(["backup", "ls", *store, "--policy", "shop/l"], tmp_path, result=False)
+    assert old.manifest.id in listed.output, listed.output
+    restored = await tidal(
+        ["restore", *store, "--policy", "shop/l", "--backup-id", old.manifest.id,
+         "--bootstrap-servers", cluster_b, "--topic-prefix", "legacy."],
+        tmp_path,
+    )  # fmt: skip
+    assert restored.exit_code == 0, restored.output
+    assert restored.result["counts"]["events"] == EVENTS
+
+    other = await tidal(run_args("shop/other", kafka_bootstrap, [topic], store_args(
+        region_a, bucket, "elsewhere/")), tmp_path)  # fmt: skip
+    assert other.exit_code == 0, other.output
+    newer = await tidal(
+        run_args("shop/l", kafka_bootstrap, [topic], store, "--retention-max-count", "1"), tmp_path
+    )
+    assert newer.exit_code == 0, newer.output
+    assert [m.id for m in backups.manifests(shared, "shop/l")] == [newer.result["backup"]["id"]]
+    leftovers = region_a.client().list_objects_v2(
+        Bucket=bucket, Prefix=f"backups/{old.manifest.id}/"
+    )
+    assert leftovers["KeyCount"] == 0
