@@ -38,8 +38,10 @@ class RunResult:
         self.outcome, self.reason, self.message = "failed", reason, message
 
     def partial(self, reason: str, message: str) -> None:
-        """Done, but not all of it (Velero's PartiallyFailed): e.g. a selected topic was
-        missing. The command exits 3."""
+        """Done, but not all of it: e.g. a selected topic was missing. Velero's word
+        (vmware-tanzu/velero, pkg/apis/velero/v1/backup_types.go at 56f93393:
+        ``BackupPhasePartiallyFailed`` "the backup has run to completion but encountered 1+
+        errors backing up individual items"). The command exits 3."""
         if self.outcome != "failed":
             self.outcome, self.reason, self.message = PARTIALLY_FAILED, reason, message
 
