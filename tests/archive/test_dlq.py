@@ -14,8 +14,11 @@ from tests.archive.conftest import new_topic, produce_events, read_all, store_ar
 from tests.support.kafka import committed_offsets, create_topic, log_end_offsets
 from tests.support.objectstore import S3Server
 
+from tidal.archive.keys import dlq_segment_key
 from tidal.archive.marks import RUN_HEADER, without_marks
+from tidal.archive.store import ObjectStore, StoreConfig
 from tidal.bindings.kafka import to_record
+from tidal.cli.dlq import _candidates
 from tidal.deadletters import Failure
 from tidal.events import Event
 from tidal.transports.kafka.letters import event_letter
@@ -187,3 +190,27 @@ async def test_a_repeated_redrive_sends_nothing_twice_and_prune_keeps_to_its_arc
     intruder = await tidal(["dlq", "prune", "--archive", "tests/z", *store_a], tmp_path)
     assert intruder.exit_code == 1
     assert intruder.result["error"]["reason"] == "PrefixOwned"
+
+
+def test_show_by_coordinates_reads_only_the_segment_that_holds_the_letter(
+    region_a: S3Server,
+) -> None:
+    """Issue 16, finding 10: ``dlq show <topic>/<partition>/<offset>`` no longer reads the whole
+    archive: only the segments whose key covers that offset are candidates."""
+    bucket = region_a.new_bucket("show")
+    config = StoreConfig(
+        bucket=bucket, region=region_a.region, endpoint=region_a.endpoint, path_style=True
+    )
+    store = ObjectStore(config)
+    keys = [
+        dlq_segment_key("t.dlq", "2025/03/01/10", None, 0, 0, 9, 10, "zstd", "shop.a"),
+        dlq_segment_key("t.dlq", "2025/03/01/11", None, 0, 10, 19, 10, "zstd", "shop.a"),
+        dlq_segment_key("t.dlq", "2025/03/01/11", None, 1, 10, 19, 10, "zstd", "shop.a"),
+        dlq_segment_key("u.dlq", "2025/03/01/11", None, 0, 10, 19, 10, "zstd", "shop.a"),
+    ]
+    for key in keys:
+        store.put_new(key, b"")
+    options = {"archive_name": "shop/a", "topics": ()}
+    found = [key for key, _, _ in _candidates(store, "t.dlq/0/15", options)]
+    assert found == [keys[1]]
+    assert len(list(_candidates(store, "some-event-id", options))) == 4
