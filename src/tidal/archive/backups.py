@@ -1,23 +1,22 @@
-"""Backups in the store: create or resume one, verify it, list them, apply retention.
+"""Backups in the store: create or resume one, verify it, list them.
 
 A backup is ``backups/[policy=<scope>/]<id>/``: its segments and its manifest. Everything here
 works on one owner's backups: a policy's own scope plus the unscoped backups whose manifest
-names that policy (written before scopes existed); another policy's backups are never listed,
-deleted or restored. `claim` makes a store prefix belong to one policy. Called by ``tidal
-archive`` and ``tidal backup run`` (`tidal.cli.backup`) and by restore.
+names that policy (written before scopes existed); another policy's backups are never listed
+or restored (retention: `tidal.archive.pruning`; the prefix's owner: `tidal.archive.owners`).
+Called by ``tidal archive`` and ``tidal backup run`` (`tidal.cli.backup`) and by restore.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
-from tidal.archive.durations import backup_id, backup_time, format_time
+from tidal.archive.durations import backup_id, format_time
 from tidal.archive.errors import (
     ArchiveError,
     BackupNotFound,
@@ -28,21 +27,15 @@ from tidal.archive.errors import (
 )
 from tidal.archive.keys import (
     BACKUPS,
-    MANIFEST,
     backup_of,
-    backup_prefix,
-    backups_root,
     manifest_key,
-    owner_key,
     scope_of,
 )
 from tidal.archive.manifest import Manifest, Partition
-from tidal.archive.retention import BackupInfo, choose_deletions
 from tidal.archive.segments import Compression
 from tidal.archive.store import AlreadyExists, ObjectStore
 
 CREATE_ATTEMPTS = 30
-OWNER_SCHEMA: Final = "tidal.dev/store-owner/v1"
 _ID: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 
 
@@ -142,31 +135,6 @@ def open_backup(store: ObjectStore, policy: str | None) -> Manifest | None:
     return unfinished[-1] if unfinished else None
 
 
-def claim(store: ObjectStore, kind: str, owner: str) -> None:
-    """Make the prefix ``owner``'s (``kind``: backup-policy or dlq-archive): the first run
-    writes the marker, a run of any other owner is refused (``PrefixOwned``). Handing a
-    prefix over means deleting ``owners/<kind>.json`` by hand."""
-    key = owner_key(kind)
-    body = json.dumps({"schema": OWNER_SCHEMA, "owner": owner}).encode()
-    try:
-        store.put_new(key, body)
-        return
-    except AlreadyExists:
-        pass
-    data = store.get(key)
-    try:
-        found = json.loads(data or b"{}").get("owner")
-    except ValueError:
-        found = None
-    if found != owner:
-        raise StoreError(
-            f"{store.config.describe()} belongs to {kind} {found!r}, not {owner!r}: give each "
-            "its own prefix (or delete "
-            f"{store.config.prefix}{key} to hand it over)",
-            reason="PrefixOwned",
-        )
-
-
 def check_id(identifier: str) -> str:
     if not _ID.match(identifier):
         raise InvalidArgument(f"{identifier!r} is not a backup id (letters, digits, . _ -)")
@@ -256,101 +224,3 @@ def verify(
             raise ChecksumMismatch(f"segment {segment.key}: sha256 differs")
         if progress is not None:
             progress(segment.count, segment.bytes)
-
-
-@dataclass(frozen=True)
-class Stored:
-    """What the store holds after retention (the run result's ``stored``)."""
-
-    backups: int
-    objects: int
-    events: int
-    bytes: int
-
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "backups": self.backups,
-            "objects": self.objects,
-            "events": self.events,
-            "bytes": self.bytes,
-        }
-
-
-def stored(kept: Sequence[Manifest]) -> Stored:
-    complete = [m for m in kept if m.state == "complete"]
-    return Stored(
-        backups=len(complete),
-        objects=sum(len(m.segments) + 1 for m in kept),
-        events=sum(m.events for m in complete),
-        bytes=sum(m.size for m in kept),
-    )
-
-
-def apply_retention(
-    store: ObjectStore,
-    *,
-    policy: str | None,
-    now: datetime,
-    max_age: timedelta | None,
-    max_count: int | None,
-    keep_last_verified: bool,
-    keep: frozenset[str] = frozenset(),
-) -> tuple[list[str], Stored]:
-    """Delete the backups of ``policy`` retention no longer wants (and leftovers of its scope
-    without a manifest older than ``max_age``); returns the deleted identifiers and what is
-    left. The newest backup holding a topic is always kept (see `choose_deletions`)."""
-    found = manifests(store, policy)
-    infos = [
-        BackupInfo(
-            id=m.id,
-            created=backup_time(m.id) or now,
-            verified=m.verified,
-            open=m.state == "open",
-            topics=frozenset(p.topic for p in m.partitions if m.segments_of(p.topic, p.partition)),
-        )
-        for m in found
-    ]
-    doomed = choose_deletions(
-        infos,
-        now=now,
-        max_age=max_age,
-        max_count=max_count,
-        keep_last_verified=keep_last_verified,
-        keep=keep,
-    )
-    scopes = {m.id: m.scope for m in found}
-    scope = scope_of(policy)
-    orphans = _orphans(store, scope, set(scopes), now=now, max_age=max_age)
-    for identifier in doomed + orphans:
-        _delete_backup(store, identifier, scopes.get(identifier, scope))
-    return doomed + orphans, stored([m for m in found if m.id not in set(doomed)])
-
-
-def _orphans(
-    store: ObjectStore,
-    scope: str | None,
-    with_manifest: set[str],
-    *,
-    now: datetime,
-    max_age: timedelta | None,
-) -> list[str]:
-    """Folders of the policy's own scope whose manifest is gone (a deletion cut short); the
-    unscoped layout is shared, so nothing there is an orphan of anyone."""
-    if max_age is None or scope is None:
-        return []
-    seen: set[str] = set()
-    for item in store.objects(backups_root(scope)):
-        where = backup_of(item.key)
-        identifier = where[1] if where else None
-        created = backup_time(identifier) if identifier else None
-        if identifier and identifier not in with_manifest and created and now - created > max_age:
-            seen.add(identifier)
-    return sorted(seen)
-
-
-def _delete_backup(store: ObjectStore, identifier: str, scope: str | None) -> None:
-    """Manifest first (the backup stops existing for restore), then its segments."""
-    store.delete([manifest_key(identifier, scope)])
-    prefix = backup_prefix(identifier, scope)
-    keys = [o.key for o in store.objects(prefix) if not o.key.endswith(MANIFEST)]
-    store.delete(keys)

@@ -1,7 +1,7 @@
 """Which backups retention deletes: older than the max age, beyond the max count, never the
 newest verified one, never the newest backup holding a topic (so a topic that disappeared from
 the source, or from the selection, keeps its last copy). Pure;
-`tidal.archive.backups.apply_retention` acts on the choice.
+`tidal.archive.pruning.apply_retention` acts on the choice.
 """
 
 from __future__ import annotations

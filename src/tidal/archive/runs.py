@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tidal.archive import backups
+from tidal.archive import backups, pruning
 from tidal.archive.durations import backup_id, format_time
 from tidal.archive.errors import BackupNotFound, ChecksumMismatch
 from tidal.archive.groups import as_manifest, committed
@@ -76,7 +76,7 @@ class Outcome:
     bytes: int = 0
     resumed: bool = False
     deleted: list[str] = field(default_factory=list)
-    stored: backups.Stored | None = None
+    stored: pruning.Stored | None = None
 
     @property
     def missing(self) -> list[str]:
@@ -200,8 +200,8 @@ def verify_and_mark(
 
 def retain(
     store: ObjectStore, retention: Retention, *, policy: str | None, now: datetime, keep: str
-) -> tuple[list[str], backups.Stored]:
-    return backups.apply_retention(
+) -> tuple[list[str], pruning.Stored]:
+    return pruning.apply_retention(
         store,
         policy=policy,
         now=now,

@@ -23,6 +23,7 @@ import click
 from tidal.archive import backups
 from tidal.archive.errors import ArchiveError, BackupNotFound
 from tidal.archive.kafka import consumer, kafka_settings, start, stop
+from tidal.archive.owners import claim
 from tidal.archive.results import RunResult
 from tidal.archive.runs import Outcome, Retention, backup_once, extend, utcnow, verify_and_mark
 from tidal.cli.archive import archive_options, segment_options, source_options, sources_of
@@ -125,7 +126,7 @@ def run_backup(result_file: Path | None, show_progress: bool, **options: Any) ->
     async def body(result: RunResult) -> None:
         store = open_store(options)
         if options["policy"]:
-            backups.claim(store, "backup-policy", options["policy"])
+            claim(store, "backup-policy", options["policy"])
         settings = kafka_settings(options["bootstrap_servers"])
         run_config = replace(config, kafka=settings, groups=tuple(options["groups"]))
         client = consumer(settings)

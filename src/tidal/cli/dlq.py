@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
@@ -23,22 +22,16 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 
 from tidal.archive import dlq as archive_dlq
-from tidal.archive.backups import claim
 from tidal.archive.errors import ArchiveError
-from tidal.archive.filters import Selection, attributes, record_time
+from tidal.archive.filters import attributes, record_time
 from tidal.archive.kafka import (
     consumer,
     kafka_settings,
-    offset_ranges,
-    partitions,
-    producer,
     start,
     stop,
 )
 from tidal.archive.keys import DlqKey, scope_of
-from tidal.archive.marks import scan
-from tidal.archive.ratelimit import RateLimiter
-from tidal.archive.redrive import redrive as redrive_letters
+from tidal.archive.owners import claim
 from tidal.archive.results import RunResult
 from tidal.archive.runs import utcnow
 from tidal.archive.segments import COMPRESSIONS
@@ -54,7 +47,6 @@ from tidal.cli.archiving import (
     stop_on_signals,
     store_options,
 )
-from tidal.cli.restore import selection_of, selection_options
 from tidal.deadletters import ERROR_CLASS, ERROR_MESSAGE, TOPIC
 from tidal.observability import Drained, Source, register, unregister
 from tidal.settings import Settings
@@ -63,12 +55,6 @@ if TYPE_CHECKING:
     from tidal.observability.metrics import Listener
 
 log = logging.getLogger("tidal.dlq")
-
-
-def _redrive_id(options: dict[str, Any], selection: Selection) -> str:
-    """The same archive, topics, target and filters give the same id."""
-    text = repr((options["archive_name"], options["topics"], options["to_topic"], selection))
-    return f"redrive-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
 SERVICE: Final = "tidal-dlq-drain"
@@ -315,65 +301,11 @@ def show(letter: str, **options: Any) -> None:
     raise click.ClickException(f"no archived dead letter {letter!r}")
 
 
-@dlq.command("redrive")
-@archive_option
-@store_options
-@bootstrap_option
-@click.option("--to-topic", default=None, help="One topic for all (default: each origin).")
-@click.option("--topic", "topics", multiple=True, help="Only letters of this DLQ topic.")
-@selection_options
-@click.option("--rate-limit", type=click.IntRange(0), default=100, show_default=True)
-@click.option("--dry-run", is_flag=True, help="Count what would be re-driven.")
-@click.option(
-    "--run-id",
-    default=None,
-    help="The run's id, marked on every re-driven record: a repeat of the same id sends "
-    "nothing twice (default: from the archive, target and filters).",
-)
-@result_options
-def redrive(result_file: Path | None, show_progress: bool, **options: Any) -> None:
-    """Publish selected archived dead letters again, as they were before they failed; a letter
-    this run id re-drove before (found in the target) is not sent again."""
-    selection = selection_of(options, failure_time=True)
-    scope = _reading_scope(options)
-    run_id = options["run_id"] or _redrive_id(options, selection)
+def _register() -> None:
+    """``tidal dlq redrive`` lives in `tidal.cli.redrive` (imported here, registered once)."""
+    from tidal.cli.redrive import redrive
 
-    async def body(result: RunResult) -> None:
-        store = open_store(options)
-        settings = kafka_settings(options["bootstrap_servers"])
-        client = producer(settings, linger_ms=5)
-        reader = consumer(settings)
-        await start(client, settings.bootstrap_servers)
-        await start(reader, settings.bootstrap_servers)
+    dlq.add_command(redrive)
 
-        async def scanner(topic: str) -> set[str]:
-            tps = await partitions(reader, [topic])
-            found = await scan(reader, await offset_ranges(reader, tps), run_id, keep_origins=True)
-            return found.origins
 
-        try:
-            with progress_bar(show_progress, "redrive") as advance:
-                counts = await redrive_letters(
-                    store, client, selection, run_id=run_id, scanner=scanner,
-                    to_topic=options["to_topic"], limiter=RateLimiter(options["rate_limit"]),
-                    dry_run=options["dry_run"], topics=options["topics"], scope=scope,
-                    progress=advance,
-                )  # fmt: skip
-        finally:
-            await stop(client)
-            await stop(reader)
-        result.counts = counts.as_dict()
-        result.backup = {"runId": run_id}
-        verb = "would re-drive" if options["dry_run"] else "re-drove"
-        click.echo(
-            f"{verb} {counts.redriven} dead letters (run {run_id}); {counts.present} re-driven "
-            f"before, skipped {counts.skipped}, failed {counts.failed} (no origin topic)"
-        )
-        if counts.redriven + counts.present == 0 and not selection.everything:
-            result.partial(
-                "NothingSelected",
-                f"the filter selected none of {counts.skipped} archived letters (error classes "
-                "are recorded unqualified, e.g. HandlerTimeoutError)",
-            )
-
-    execute("dlq redrive", result_file, body)
+_register()
