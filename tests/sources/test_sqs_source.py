@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.sources.conftest import NotifiedBucket, RecordingPublisher, sqs_client
 from tests.support.objectstore import S3Server
+from tests.support.s3notify import NotifiedBucket, RecordingPublisher, sqs_client
 
 from tidal.sources.sqs import SqsOptions, SqsSource
 

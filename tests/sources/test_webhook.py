@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.sources.conftest import RecordingPublisher
+from tests.support.s3notify import RecordingPublisher
 
 from tidal.sources.webhook import webhook_app
 
