@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote
 
+from services.catalog import Catalog, load_catalog
 from services.files import imaging
 from services.files.objects import MemoryObjectStore, ObjectStore, S3ObjectStore
 from services.files.rows import parse_rows
@@ -70,10 +71,12 @@ def create_app(
     store: ObjectStore,
     *,
     settings: FilesSettings | None = None,
+    catalog: Catalog | None = None,
     policy: DeliveryPolicy = POLICY,
 ) -> App:
     """The files App over ``store``."""
     config = settings or FilesSettings()
+    schemas = catalog or load_catalog()
     outputs = config.processed_prefix
     app = App("files", policy=policy)
     uploads = all_of(CREATED, not_(prefix(subject=outputs)), not_(prefix(subject="thumbnails/")))
@@ -90,6 +93,7 @@ def create_app(
 
     @app.on(type=FILE_VALIDATED, name="csv")
     async def csv_file(event: Event, ctx: Context) -> list[Event]:
+        schemas.validate(event.type, event.data)
         bucket, key = event.data["bucket"], event.data["key"]
         found = await store.get(bucket, key, max_bytes=config.max_object_bytes)
         parsed = await asyncio.to_thread(parse_rows, found.body)

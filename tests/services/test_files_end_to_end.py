@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from PIL import Image
+from services.catalog import load_catalog
 from services.files.app import (
     CSV_PROCESSED,
     FILE_VALIDATED,
@@ -147,6 +148,10 @@ async def test_uploads_end_exactly_as_computed_under_redeliveries(s3_endpoint: s
     assert unique[CSV_PROCESSED] == len(made.csvs)
     assert unique[IMAGE_METADATA] == unique[THUMBNAILS_CREATED] == len(made.images)
 
+    catalog = load_catalog()
+    for event in broker.published:
+        if event.type.startswith("com.acme.files."):
+            catalog.validate(event.type, event.data)  # every emitted event meets its schema
     check_summaries(broker, made)
     check_records(uploads_bucket, made)
     check_thumbnails(server, thumbnails, made)
