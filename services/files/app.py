@@ -57,11 +57,6 @@ THUMBNAILS_CREATED: Final = "com.acme.files.image.thumbnails-created.v1"
 SOURCE: Final = "files"
 VERSION_NAMESPACE: Final = uuid.UUID("6c0e3f5e-1d2b-5a4c-8e7f-9a0b1c2d3e4f")
 IMAGE_SUFFIXES: Final = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG")
-CREATED: Final = any_of(
-    prefix(type="com.amazonaws.s3.ObjectCreated:"),  # S3
-    prefix(type="com.amazonaws.s3.s3:ObjectCreated:"),  # MinIO's eventName keeps "s3:"
-)
-IS_IMAGE: Final = any_of(*(suffix(subject=s) for s in IMAGE_SUFFIXES))
 POLICY: Final = DeliveryPolicy.of(
     max_attempts=5, delay="PT0.5S", max_delay="PT30S", timeout="PT60S"
 )
@@ -79,9 +74,8 @@ def create_app(
     schemas = catalog or load_catalog()
     outputs = config.processed_prefix
     app = App("files", policy=policy)
-    uploads = all_of(CREATED, not_(prefix(subject=outputs)), not_(prefix(subject="thumbnails/")))
 
-    @app.on(all_of(uploads, not_(IS_IMAGE)), name="validate")
+    @app.on(_uploads(outputs), not_(_is_image()), name="validate")
     async def validate(event: Event) -> Event:
         upload = Upload.of(event)
         if upload.key.startswith("upload_") and upload.key.endswith(".csv"):
@@ -126,7 +120,7 @@ def create_app(
         }
         return [*emitted, ctx.derive(type=CSV_PROCESSED, data=summary, partitionkey=key)]
 
-    @app.on(all_of(uploads, IS_IMAGE), name="images")
+    @app.on(_uploads(outputs), _is_image(), name="images")
     async def images(event: Event) -> list[Event]:
         upload = Upload.of(event)
         found = await store.get(upload.bucket, upload.key, max_bytes=config.max_object_bytes)
@@ -149,6 +143,20 @@ def create_app(
         return [metadata_event, created]
 
     return app
+
+
+def _uploads(outputs: str) -> dict[str, Any]:
+    """Objects created outside the outputs' prefixes (a new dict per use: the generated chart
+    values then carry no YAML anchors)."""
+    created = any_of(
+        prefix(type="com.amazonaws.s3.ObjectCreated:"),  # S3
+        prefix(type="com.amazonaws.s3.s3:ObjectCreated:"),  # MinIO's eventName keeps "s3:"
+    )
+    return all_of(created, not_(prefix(subject=outputs)), not_(prefix(subject="thumbnails/")))
+
+
+def _is_image() -> dict[str, Any]:
+    return any_of(*(suffix(subject=s) for s in IMAGE_SUFFIXES))
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,9 @@ import click
 from tidal.settings import Settings
 from tidal.transports.publishers import PublishTransport, open_publisher
 
-sink_option = click.option("--sink", help="Post events to this URL (e.g. the Broker; K_SINK).")
+sink_option = click.option(
+    "--sink", envvar="K_SINK", help="Post events to this URL (default: $K_SINK, a SinkBinding's)."
+)
 topic_option = click.option("--kafka-topic", help="Produce events to this Kafka topic.")
 bootstrap_option = click.option(
     "--bootstrap-servers", help="Kafka bootstrap (default: TIDAL_KAFKA__BOOTSTRAP_SERVERS)."
@@ -49,6 +51,13 @@ def source() -> None:
     show_default=True,
     help="Seconds a received message stays hidden; publishing must finish within it.",
 )
+@click.option(
+    "--health-port",
+    type=int,
+    default=8080,
+    show_default=True,
+    help="Port of the liveness endpoint (503 once no poll has finished for a while); 0: none.",
+)
 def s3_sqs(
     queue_url: str,
     endpoint_url: str | None,
@@ -59,19 +68,29 @@ def s3_sqs(
     wait_seconds: int,
     max_messages: int,
     visibility_timeout: int,
+    health_port: int,
 ) -> None:
     """Poll an SQS queue of S3 notifications; delete each message once its events are accepted."""
     import boto3  # type: ignore[import-untyped]
 
+    from tidal.sources.liveness import Heartbeat, serve_liveness
     from tidal.sources.sqs import SqsOptions, SqsSource
 
     settings, transport = _publishing(sink, kafka_topic, bootstrap_servers)
     client = boto3.client("sqs", endpoint_url=endpoint_url, region_name=region)
     options = SqsOptions(queue_url, wait_seconds, max_messages, visibility_timeout)
 
+    # a poll takes at most wait + visibility seconds; a minute's slack before "stuck"
+    heartbeat = Heartbeat(max_age=wait_seconds + visibility_timeout + 60)
+
     async def main() -> None:
+        server = None
+        if health_port:
+            server = await serve_liveness(heartbeat, host="0.0.0.0", port=health_port)
         async with open_publisher(settings, transport=transport) as publisher:
-            await SqsSource(client, publisher, options).run(_stop_on_signals())
+            await SqsSource(client, publisher, options).run(_stop_on_signals(), beat=heartbeat.beat)
+        if server is not None:
+            server.close()
 
     asyncio.run(main())
 

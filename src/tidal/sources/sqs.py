@@ -22,7 +22,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -64,14 +64,16 @@ class SqsSource:
         self._publisher = publisher
         self.options = options
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Poll until ``stop`` is set; a failing poll is logged and retried after a second."""
+    async def run(self, stop: asyncio.Event, *, beat: Callable[[], None] = lambda: None) -> None:
+        """Poll until ``stop`` is set, calling ``beat`` after each poll (a liveness heartbeat);
+        a failing poll is logged and retried after a second."""
         while not stop.is_set():
             try:
                 await self.poll_once()
             except RetryableError as exc:
                 LOGGER.warning("sqs poll failed, retrying: %s", exc)
                 await asyncio.sleep(1.0)
+            beat()
 
     async def poll_once(self) -> PollResult:
         started = time.monotonic()
