@@ -89,3 +89,11 @@ def test_the_event_survives_the_http_binding() -> None:
     decoded = http.parse_request(headers, body)[0]
     assert decoded == event
     assert decoded.time == datetime(2026, 11, 2, 10, 15, 30, 123000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("elements", ["oops", None, [], {"x-amz-request-id": 7}])
+def test_odd_response_elements_fall_back_to_the_name_based_id(elements: Any) -> None:
+    record = s3_record()
+    record["responseElements"] = elements
+    [event] = notification_events({"Records": [record]})
+    assert len(event.id) == 36  # a UUID, not a crash of the poller

@@ -88,7 +88,9 @@ def parse_notification(body: str | bytes) -> list[Event]:
 
 
 def _event_id(record: Mapping[str, Any], bucket: str, key: str) -> str:
-    elements = record.get("responseElements") or {}
+    elements = record.get("responseElements")
+    if not isinstance(elements, Mapping):
+        elements = {}
     request_id, host_id = elements.get("x-amz-request-id"), elements.get("x-amz-id-2")
     if isinstance(request_id, str) and isinstance(host_id, str) and request_id and host_id:
         return f"{request_id}.{host_id}"
