@@ -11,6 +11,7 @@ import pytest
 from tests.support.objectstore import S3Server
 from tests.support.s3notify import NotifiedBucket, RecordingPublisher, sqs_client
 
+from tidal import PermanentError
 from tidal.sources.sqs import SqsOptions, SqsSource
 
 pytestmark = pytest.mark.integration
@@ -102,3 +103,18 @@ async def test_s3s_test_event_and_an_sns_envelope(uploads: NotifiedBucket) -> No
 
 def test_the_sqs_client_helper_reaches_the_same_server(aws: S3Server) -> None:
     assert "QueueUrls" not in sqs_client(aws).list_queues(QueueNamePrefix="no-such-queue")
+
+
+class Refusing:
+    async def publish_many(self, events: Any) -> None:
+        raise PermanentError("the broker refused the batch")
+
+
+async def test_a_permanent_refusal_leaves_the_messages_and_the_poller_running(
+    uploads: NotifiedBucket,
+) -> None:
+    uploads.s3.put_object(Bucket=uploads.bucket, Key="upload_p.csv", Body=b"1")
+    poller = source(uploads, Refusing(), visibility=30)
+    result = await poller.poll_once()
+    assert (result.received, result.left, result.deleted) == (1, 1, 0)
+    assert uploads.depth() == 1

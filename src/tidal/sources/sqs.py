@@ -90,6 +90,10 @@ class SqsSource:
             LOGGER.warning("publish refused, %d messages left for redelivery: %r", len(done), exc)
             result.left = len(done)
             return result
+        except Exception:  # refused for good (a PermanentError...): the queue's redrive decides
+            LOGGER.exception("publish failed, %d messages left for the redrive policy", len(done))
+            result.left = len(done)
+            return result
         result.published = len(events)
         result.deleted = await self._delete(done)
         return result
