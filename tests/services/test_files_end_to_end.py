@@ -129,7 +129,7 @@ async def test_uploads_end_exactly_as_computed_under_redeliveries(s3_endpoint: s
     app = create_app(store, settings=FilesSettings(thumbnails_bucket=thumbnails))
     broker = MemoryBroker([app], idempotency=Idempotency(MemoryIdempotencyStore()))
     flaky = FlakyAck(broker, rate=0.10)
-    options = SqsOptions(uploads_bucket.queue_url, wait_seconds=1, visibility_timeout=4)
+    options = SqsOptions(uploads_bucket.queue_url, wait_seconds=1, visibility_timeout=8)
     poller = SqsSource(uploads_bucket.sqs, flaky, options)
 
     made = upload_all(uploads_bucket, random.Random(20261206))
