@@ -75,7 +75,12 @@ def create_app(
     outputs = config.processed_prefix
     app = App("files", policy=policy)
 
-    @app.on(_uploads(outputs), not_(_is_image()), name="validate")
+    @app.on(
+        _uploads(outputs),
+        not_(_is_image()),
+        name="validate",
+        emits=[FILE_VALIDATED, FILE_VALIDATION_FAILED],
+    )
     async def validate(event: Event) -> Event:
         upload = Upload.of(event)
         if upload.key.startswith("upload_") and upload.key.endswith(".csv"):
@@ -85,7 +90,7 @@ def create_app(
         data = {"bucket": upload.bucket, "key": upload.key, "reason": reason}
         return upload.event(FILE_VALIDATION_FAILED, data)
 
-    @app.on(type=FILE_VALIDATED, name="csv")
+    @app.on(type=FILE_VALIDATED, name="csv", emits=[ROW_REJECTED, CSV_PROCESSED])
     async def csv_file(event: Event, ctx: Context) -> list[Event]:
         schemas.validate(event.type, event.data)
         bucket, key = event.data["bucket"], event.data["key"]
@@ -120,7 +125,9 @@ def create_app(
         }
         return [*emitted, ctx.derive(type=CSV_PROCESSED, data=summary, partitionkey=key)]
 
-    @app.on(_uploads(outputs), _is_image(), name="images")
+    @app.on(
+        _uploads(outputs), _is_image(), name="images", emits=[IMAGE_METADATA, THUMBNAILS_CREATED]
+    )
     async def images(event: Event) -> list[Event]:
         upload = Upload.of(event)
         found = await store.get(upload.bucket, upload.key, max_bytes=config.max_object_bytes)
