@@ -15,7 +15,7 @@ from tests.asyncapi.test_asyncapi import errors
 from tidal.cli.main import cli
 from tidal.loading import load_app
 
-SERVICES = ["fleet", "orders"]
+SERVICES = ["fleet", "orders", "files"]
 PRODUCER = re.compile(r"^`([a-z-]+)/([a-z-]+)`$")  # `app/subscription`, as the catalogue writes
 
 

@@ -25,6 +25,7 @@ COMMANDS: Final = {
     "restore": "tidal.cli.restore:restore",
     "replay": "tidal.cli.restore:replay",
     "dlq": "tidal.cli.dlq:dlq",
+    "source": "tidal.cli.source:source",
 }
 
 
