@@ -15,6 +15,7 @@ from grafana_foundation_sdk.builders.stat import Panel as Stat
 from grafana_foundation_sdk.builders.timeseries import Panel as Timeseries
 
 from monitoring import promql
+from monitoring.objects import object_storage
 from monitoring.panels import (
     RATE,
     SERVICES,
@@ -35,7 +36,12 @@ def pipeline() -> Dashboard:
         "tidal-pipeline",
         "Events through every tidal service: rate, errors, latency, dead letters, lag.",
     ).with_variable(_query_variable("service", "Service", "label_values(tidal_info, service)"))
-    return with_sections(dash, ("Now", _overview_stats()), ("Events", _overview_series()))
+    return with_sections(
+        dash,
+        ("Now", _overview_stats()),
+        ("Events", _overview_series()),
+        ("Object storage", object_storage()),
+    )
 
 
 def _overview_stats() -> list[Stat]:

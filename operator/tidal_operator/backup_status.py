@@ -42,6 +42,9 @@ def _run_fields(run: Run) -> dict[str, Any]:
             "objects": counts.get("objects"),
             "bytes": counts.get("bytes"),
             "verified": report.verified if report else False,
+            "missingTopics": list(report.missing_topics)
+            if report and report.missing_topics
+            else None,
             "reason": run.reason,
             "message": run.message,
         }
@@ -52,11 +55,14 @@ def tally(previous: Mapping[str, Any], found: Sequence[Run]) -> dict[str, Any]:
     """Counters, last run, last success / failure and the newest verified backup."""
     fresh = newer_runs(found, previous.get("lastRun", {}).get("completionTime"))
     succeeded = [run for run in fresh if run.phase == "Succeeded"]
-    verified = [run for run in succeeded if run.report and run.report.verified]
-    stored = succeeded[-1].report.stored if succeeded and succeeded[-1].report else {}
+    partial = [run for run in fresh if run.phase == "PartiallyFailed"]
+    written = [run for run in fresh if run.phase in ("Succeeded", "PartiallyFailed")]
+    verified = [run for run in written if run.report and run.report.verified]
+    stored = written[-1].report.stored if written and written[-1].report else {}
     result = dict(previous) | {
         "succeededRuns": int(previous.get("succeededRuns") or 0) + len(succeeded),
-        "failedRuns": int(previous.get("failedRuns") or 0) + len(fresh) - len(succeeded),
+        "failedRuns": int(previous.get("failedRuns") or 0) + len(fresh) - len(written),
+        "partiallyFailedRuns": int(previous.get("partiallyFailedRuns") or 0) + len(partial),
         **last_outcome_times(previous, fresh),
     }
     if fresh:
@@ -75,8 +81,9 @@ def tally(previous: Mapping[str, Any], found: Sequence[Run]) -> dict[str, Any]:
 def _outcome(last: Mapping[str, Any]) -> Condition:
     if not last:
         return Condition("BackupSucceeded", UNKNOWN, "NoRunYet", "no run has finished yet")
-    if last.get("outcome") == "Failed":
-        reason = str(last.get("reason") or "BackupFailed")
+    if last.get("outcome") in ("Failed", "PartiallyFailed"):
+        default = "BackupFailed" if last.get("outcome") == "Failed" else "PartiallyFailed"
+        reason = str(last.get("reason") or default)
         return Condition("BackupSucceeded", FALSE, reason, str(last.get("message") or ""))
     if not last.get("verified"):
         return Condition(
@@ -85,10 +92,41 @@ def _outcome(last: Mapping[str, Any]) -> Condition:
     return Condition("BackupSucceeded", TRUE, "BackupVerified", f"backup {last.get('backupId')}")
 
 
+COMPONENT_LABEL = "app.kubernetes.io/component"
+
+
+def _of(found: Sequence[Run], component: str) -> list[Run]:
+    """The runs of one component (a Job without the label is a backup run: older operators)."""
+    return [r for r in found if r.labels.get(COMPONENT_LABEL, backups.COMPONENT) == component]
+
+
+def restore_test(previous: dict[str, Any], found: Sequence[Run]) -> Condition:
+    """``lastRestoreTest`` (in ``previous``, updated) and the RestoreTested condition."""
+    done = [run for run in _of(found, backups.RESTORE_TEST) if run.done]
+    if done:
+        run = done[-1]
+        report = run.report
+        previous["lastRestoreTest"] = without_none({
+            "job": run.job, "outcome": "Succeeded" if run.phase == "Succeeded" else "Failed",
+            "backupId": report.backup_id if report else None, "completionTime": run.finished,
+            "events": report.counts.get("events") if report else None,
+            "reason": run.reason, "message": run.message,
+        })  # fmt: skip
+    last = previous.get("lastRestoreTest") or {}
+    if not last:
+        return Condition("RestoreTested", UNKNOWN, "NoRunYet", "no restore test has finished")
+    if last.get("outcome") != "Succeeded":
+        reason = str(last.get("reason") or "RestoreTestFailed")
+        return Condition("RestoreTested", FALSE, reason, str(last.get("message") or ""))
+    return Condition(
+        "RestoreTested", TRUE, "RestoredIdentical", f"backup {last.get('backupId')} restored"
+    )
+
+
 def _scheduled(
     owner: Owner, observed: Observed, status: dict[str, Any]
 ) -> tuple[list[Condition], list[Condition]]:
-    found = runs(observed.jobs, observed.pods, now=observed.now)
+    found = _of(runs(observed.jobs, observed.pods, now=observed.now), backups.COMPONENT)
     status.update(tally(status, found))
     cron = observed.child("CronJob", backups.child_name(owner))
     if cron.get("status", {}).get("lastScheduleTime"):
@@ -134,6 +172,10 @@ def _summarize(
         specific, problems = _continuous(owner, spec, observed, result)
     else:
         specific, problems = _scheduled(owner, observed, result)
+    if spec.restore_test is not None:
+        tested = restore_test(result, runs(observed.jobs, observed.pods, now=observed.now))
+        specific.append(tested)
+        problems += [tested] if tested.status == FALSE else []
     reason, message = ("Suspended", "spec.suspend is true") if spec.suspend else ("Reconciled", "")
     ok = Condition("Ready", TRUE, reason, message)
     return result, [*readiness(observed, problems, ok=ok), *specific]

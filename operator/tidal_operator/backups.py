@@ -1,4 +1,5 @@
-"""BackupPolicy -> its children: a CronJob running ``tidal backup run``, or a Deployment.
+"""BackupPolicy -> its children: a CronJob running ``tidal backup run``, or a Deployment, and
+the restore test's CronJob (``tidal backup test-restore``) when ``spec.restoreTest`` is set.
 
 Scheduled mode gives a CronJob (UTC, never two runs at once); continuous mode gives a one-replica
 Deployment with ``strategy: Recreate`` so that one archiver writes at a time. The command line is
@@ -22,10 +23,23 @@ from tidal_operator.pods import (
     store_env,
     utc_cron_job,
 )
-from tidal_operator.specs import BackupPolicySpec, Encryption, Owner
+from tidal_operator.specs import BackupPolicySpec, Encryption, Owner, RestoreTest
 
 COMPONENT: Final = "backup"
+RESTORE_TEST: Final = "restore-test"
 KEY_DIR: Final = "/var/run/tidal/encryption"
+PARTIAL_EXIT: Final = 3
+"""``tidal backup run``'s exit code when it was PartiallyFailed (`tidal.cli.archiving`)."""
+PARTIAL_IS_FINAL: Final = {
+    "rules": [
+        {
+            "action": "FailJob",
+            "onExitCodes": {"containerName": "tidal", "operator": "In", "values": [PARTIAL_EXIT]},
+        }
+    ]
+}
+"""A PartiallyFailed run is not retried (it would miss the same topic again): Kubernetes'
+pod failure policy, batch/v1 Job ``spec.podFailurePolicy``."""
 
 
 def child_name(owner: Owner) -> str:
@@ -35,9 +49,27 @@ def child_name(owner: Owner) -> str:
 
 def _encryption_args(encryption: Encryption) -> list[str]:
     if encryption.mode == "ClientSide":
-        return ["--encryption", "client-side", "--encryption-key-file", f"{KEY_DIR}/key"]
+        previous = [f"{KEY_DIR}/previous-{i}" for i in range(len(encryption.previous_keys))]
+        return [
+            "--encryption", "client-side", "--encryption-key-file", f"{KEY_DIR}/key",
+            *repeated("--previous-key-file", previous),
+        ]  # fmt: skip
     args = ["--encryption", "server-side", "--sse-algorithm", encryption.algorithm]
     return args + (["--sse-kms-key-id", encryption.kms_key_id] if encryption.kms_key_id else [])
+
+
+def restore_test_name(owner: Owner) -> str:
+    """The restore test's CronJob (short: ``<name>-rtest`` plus a Job suffix fits in 63)."""
+    return f"{owner.name}-rtest"
+
+
+def restore_test_args(owner: Owner, spec: BackupPolicySpec, test: RestoreTest) -> list[str]:
+    """``tidal backup test-restore ...`` arguments."""
+    args = ["backup", "test-restore", "--policy", f"{owner.namespace}/{owner.name}"]
+    args += store_args(spec.destination) + _encryption_args(spec.encryption)
+    args += ["--bootstrap-servers", test.kafka.bootstrap_servers]
+    args += ["--scratch-prefix", test.scratch_prefix]
+    return [*args, "--replication-factor", str(test.replication_factor)]
 
 
 def backup_args(owner: Owner, spec: BackupPolicySpec) -> list[str]:
@@ -45,11 +77,15 @@ def backup_args(owner: Owner, spec: BackupPolicySpec) -> list[str]:
     args = ["backup", "run", "--policy", f"{owner.namespace}/{owner.name}"]
     args += ["--bootstrap-servers", spec.kafka.bootstrap_servers]
     args += repeated("--topic", spec.topics) + repeated("--include", spec.include)
-    args += repeated("--exclude", spec.exclude) + store_args(spec.destination)
+    args += repeated("--exclude", spec.exclude) + repeated("--group", spec.groups)
+    args += store_args(spec.destination)
     args += ["--retention-max-age", spec.max_age, "--keep-last-verified", "--verify"]
     if spec.max_count is not None:
         args += ["--retention-max-count", str(spec.max_count)]
     args += _encryption_args(spec.encryption)
+    if spec.object_lock is not None:
+        mode, days = spec.object_lock
+        args += ["--object-lock-mode", mode.lower(), "--object-lock-days", str(days)]
     if spec.restore_kafka is not None:
         args += ["--restore-bootstrap-servers", spec.restore_kafka.bootstrap_servers]
         args += ["--restore-topic-prefix", spec.restore_topic_prefix]
@@ -58,23 +94,36 @@ def backup_args(owner: Owner, spec: BackupPolicySpec) -> list[str]:
     return args
 
 
-def _pod(owner: Owner, spec: BackupPolicySpec, config: OperatorConfig, restart: str) -> Manifest:
+def _pod(
+    owner: Owner,
+    spec: BackupPolicySpec,
+    config: OperatorConfig,
+    restart: str,
+    test: RestoreTest | None = None,
+) -> Manifest:
+    """The backup's pod, or (``test``) the restore test's: each with its own cluster's
+    credentials only."""
     mounts: list[Manifest] = []
     volumes: list[Manifest] = []
     if spec.encryption.mode == "ClientSide":
         mounts.append({"name": "encryption-key", "mountPath": KEY_DIR, "readOnly": True})
         items = [{"key": spec.encryption.key_secret_key, "path": "key"}]
-        secret = {"secretName": spec.encryption.key_secret, "items": items, "defaultMode": 0o400}
-        volumes.append({"name": "encryption-key", "secret": secret})
+        sources = [{"secret": {"name": spec.encryption.key_secret, "items": items}}]
+        for i, (name, key) in enumerate(spec.encryption.previous_keys):
+            previous = [{"key": key, "path": f"previous-{i}"}]
+            sources.append({"secret": {"name": name, "items": previous}})
+        projected = {"sources": sources, "defaultMode": 0o400}
+        volumes.append({"name": "encryption-key", "projected": projected})
     main = container(
-        backup_args(owner, spec),
+        backup_args(owner, spec) if test is None else restore_test_args(owner, spec, test),
         config=config,
         env=store_env(spec.destination),
-        env_from=kafka_env_from(spec.kafka, spec.restore_kafka),
+        env_from=kafka_env_from(spec.kafka if test is None else test.kafka),
         mounts=mounts,
     )
+    component = COMPONENT if test is None else RESTORE_TEST
     return pod_template(
-        owner, COMPONENT, main, config=config, restart_policy=restart, volumes=volumes
+        owner, component, main, config=config, restart_policy=restart, volumes=volumes
     )
 
 
@@ -83,6 +132,7 @@ def cron_job(owner: Owner, spec: BackupPolicySpec, config: OperatorConfig) -> Ma
     job_spec = {
         "backoffLimit": spec.backoff_limit,
         "activeDeadlineSeconds": spec.active_deadline_seconds,
+        "podFailurePolicy": PARTIAL_IS_FINAL,
         "template": _pod(owner, spec, config, "Never"),
     }
     return utc_cron_job(
@@ -108,7 +158,31 @@ def deployment(owner: Owner, spec: BackupPolicySpec, config: OperatorConfig) -> 
     )
 
 
+def restore_test_cron_job(
+    owner: Owner, spec: BackupPolicySpec, config: OperatorConfig, test: RestoreTest
+) -> Manifest:
+    """The scheduled restore test."""
+    job_spec = {
+        "backoffLimit": 1,
+        "activeDeadlineSeconds": spec.active_deadline_seconds,
+        "template": _pod(owner, spec, config, "Never", test),
+    }
+    return utc_cron_job(
+        owner,
+        restore_test_name(owner),
+        RESTORE_TEST,
+        job_spec,
+        schedule=test.schedule,
+        suspend=spec.suspend,
+        history_limit=spec.history_limit,
+    )
+
+
 def children(owner: Owner, spec: BackupPolicySpec, config: OperatorConfig) -> list[Manifest]:
-    """Every child a policy needs: exactly one CronJob or one Deployment."""
+    """Every child a policy needs: one CronJob or one Deployment, and the restore test's
+    CronJob when there is one."""
     build = deployment if spec.continuous else cron_job
-    return [build(owner, spec, config)]
+    found = [build(owner, spec, config)]
+    if spec.restore_test is not None:
+        found.append(restore_test_cron_job(owner, spec, config, spec.restore_test))
+    return found

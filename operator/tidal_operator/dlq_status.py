@@ -8,7 +8,8 @@ status from the Job of the requested ``runId``. Pure; called by ``tidal_operator
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, Final
 
 from tidal_operator import dlqs
 from tidal_operator.checks import SpecError
@@ -65,9 +66,29 @@ def retention(
     return without_none(result), Condition("RetentionApplied", TRUE, "Pruned", f"run {last.job}")
 
 
-def redrive(run_id: str, found: Sequence[Run]) -> tuple[dict[str, Any], Condition]:
-    """The re-drive status and condition of the requested run."""
+FINISHED: Final = ("Succeeded", "Failed", "PartiallyFailed")
+
+
+def settled(spec: DLQArchiveSpec, status: Mapping[str, Any]) -> DLQArchiveSpec:
+    """``spec`` with its re-drive marked finished when the status says this run id finished:
+    the operator never runs a finished run id again (a suspend and resume, or a Job deleted
+    by its TTL, would otherwise recreate it)."""
+    recorded = status.get("redrive") or {}
+    run_id = spec.redrive.run_id
+    if run_id and recorded.get("runId") == run_id and recorded.get("phase") in FINISHED:
+        return replace(spec, redrive=replace(spec.redrive, finished=True))
+    return spec
+
+
+def redrive(
+    run_id: str, found: Sequence[Run], previous: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], Condition]:
+    """The re-drive status and condition of the requested run (a finished run whose Job is
+    gone keeps what the status recorded)."""
     mine = [run for run in found if run.labels.get(dlqs.RUN_ID_LABEL) == run_id]
+    kept = dict(previous or {})
+    if not mine and kept.get("runId") == run_id and kept.get("phase") in FINISHED:
+        return kept, _finished(kept)
     if not mine:
         pending = Condition(
             "RedriveSucceeded", UNKNOWN, "RedrivePending", f"run {run_id} not started"
@@ -83,19 +104,26 @@ def redrive(run_id: str, found: Sequence[Run]) -> tuple[dict[str, Any], Conditio
             "redriven": counts.get("redriven"),
             "skipped": counts.get("skipped"),
             "failed": counts.get("failed"),
+            "present": counts.get("present"),
             "completionTime": run.finished,
             "message": run.message,
         }
     )
     if run.phase == "Running":
         return fields, Condition("RedriveSucceeded", UNKNOWN, "RedriveRunning", f"job {run.job}")
-    if run.phase == "Failed":
-        return fields, Condition(
-            "RedriveSucceeded", FALSE, run.reason or "RedriveFailed", run.message or ""
+    fields["reason"] = run.reason
+    return without_none(fields), _finished(fields)
+
+
+def _finished(fields: Mapping[str, Any]) -> Condition:
+    if fields.get("phase") in ("Failed", "PartiallyFailed"):
+        return Condition(
+            "RedriveSucceeded",
+            FALSE,
+            str(fields.get("reason") or "RedriveFailed"),
+            str(fields.get("message") or ""),
         )
-    return fields, Condition(
-        "RedriveSucceeded", TRUE, "Redriven", f"{counts.get('redriven', 0)} events"
-    )
+    return Condition("RedriveSucceeded", TRUE, "Redriven", f"{fields.get('redriven', 0)} events")
 
 
 def _scaler(scaled_object: Mapping[str, Any]) -> Condition:
@@ -136,7 +164,9 @@ def _conditions(
     scaler = _scaler(observed.child("ScaledObject", dlqs.drain_name(owner)))
     specific = [draining, scaler, retained]
     if spec.redrive.run_id:
-        status["redrive"], redriven = redrive(spec.redrive.run_id, _component(found, dlqs.REDRIVE))
+        status["redrive"], redriven = redrive(
+            spec.redrive.run_id, _component(found, dlqs.REDRIVE), status.get("redrive")
+        )
         specific.append(redriven)
     busy = rolling or any(c.reason == "RedriveRunning" for c in specific)
     progressing = Condition(

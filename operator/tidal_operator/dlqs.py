@@ -93,6 +93,7 @@ def redrive_args(owner: Owner, spec: DLQArchiveSpec, redrive: Redrive) -> list[s
     args += ["--since", redrive.since] if redrive.since else []
     args += ["--until", redrive.until] if redrive.until else []
     args += ["--rate-limit", str(redrive.rate_limit)]
+    args += ["--run-id", redrive.run_id] if redrive.run_id else []
     return args + (["--dry-run"] if redrive.dry_run else [])
 
 
@@ -198,12 +199,13 @@ def redrive_job(
 
 
 def children(owner: Owner, spec: DLQArchiveSpec, config: OperatorConfig) -> list[Manifest]:
-    """Every child an archive needs; the re-drive Job only for a requested, unsuspended run."""
+    """Every child an archive needs; the re-drive Job only for a requested, unsuspended run
+    the status does not record as finished."""
     result = [
         deployment(owner, spec, config),
         scaled_object(owner, spec),
         cron_job(owner, spec, config),
     ]
-    if spec.redrive.run_id and not spec.suspend:
+    if spec.redrive.run_id and not spec.suspend and not spec.redrive.finished:
         result.append(redrive_job(owner, spec, config, spec.redrive.run_id))
     return result

@@ -26,8 +26,7 @@ from tidal_operator.crds import GROUP, VERSION
 from tidal_operator.kube import HttpKubeApi, KubeApi, KubeError, Manifest
 from tidal_operator.pods import OWNER_UID_LABEL
 from tidal_operator.reconciling import (
-    BACKUP_POLICY,
-    DLQ_ARCHIVE,
+    KINDS,
     Kind,
     Plan,
     obsolete,
@@ -185,6 +184,6 @@ def register(
     kopf.on.login(id="login", registry=registry)(operator.login)
     kopf.on.startup(id="settings", registry=registry)(operator.startup)
     kopf.on.cleanup(id="close", registry=registry)(operator.shutdown)
-    for kind in (BACKUP_POLICY, DLQ_ARCHIVE):
+    for kind in KINDS:
         _watch(registry, operator, kind)
     return operator

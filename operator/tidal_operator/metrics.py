@@ -23,7 +23,7 @@ from typing import Any, Final
 from tidal.observability import RunResults, Source
 from tidal.observability.sources import RunKind
 from tidal_operator.checks import SpecError, cron_fields, seconds
-from tidal_operator.crds import backuppolicies
+from tidal_operator.crds import backuppolicies, restores
 from tidal_operator.reconciling import Plan
 from tidal_operator.results import parse_time
 from tidal_operator.specs import BackupPolicySpec, DLQArchiveSpec
@@ -175,9 +175,17 @@ def _backup(
         results,
         succeeded=_int(status.get("succeededRuns")) or 0,
         failed=_int(status.get("failedRuns")) or 0,
+        partially_failed=_int(status.get("partiallyFailedRuns")) or 0,
+        restore_test_last_success=_restore_tested(status),
         last_size_bytes=size,
         events=events,
     ), mark
+
+
+def _restore_tested(status: Mapping[str, Any]) -> float | None:
+    """When the newest restore test restored its backup identical (None: no such test)."""
+    last = status.get("lastRestoreTest") or {}
+    return _stamp(last.get("completionTime")) if last.get("outcome") == "Succeeded" else None
 
 
 def _tick(previous: Tracked | None, before: object, after: object) -> int:
@@ -204,7 +212,8 @@ def _archive(
 
 
 def kind_of(desired: Plan[Any]) -> RunKind:
-    return "backup" if desired.kind.kind == backuppolicies.KIND else "dlq_archive"
+    kinds: dict[str, RunKind] = {backuppolicies.KIND: "backup", restores.KIND: "restore"}
+    return kinds.get(desired.kind.kind, "dlq_archive")
 
 
 def track(
@@ -235,7 +244,13 @@ def track(
     if results.kind == "backup":
         results, mark = _backup(results, status, previous)
         return Tracked(results, last_run=mark)
-    return Tracked(_archive(results, status, previous), last_failure=status.get("lastFailureTime"))
+    counted = _archive(results, status, previous)
+    if results.kind == "restore":  # its events: the run's, once seen succeeding
+        before = previous.results if previous else None
+        fresh = _tick(previous, before.last_success if before else None, counted.last_success)
+        events = (before.events or 0) if before else 0
+        counted = replace(counted, events=events + (_int(status.get("events")) or 0) * fresh)
+    return Tracked(counted, last_failure=status.get("lastFailureTime"))
 
 
 # -- the live source and /metrics ----------------------------------------------------------

@@ -23,6 +23,7 @@ OWNER_UID_LABEL: Final = "tidal.dev/owner-uid"
 OWNER_LABELS: Final = {
     "BackupPolicy": "tidal.dev/backup-policy",
     "DLQArchive": "tidal.dev/dlq-archive",
+    "Restore": "tidal.dev/restore",
 }
 CONTAINER: Final = "tidal"
 RESULT_PATH: Final = "/dev/termination-log"

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Generic, TypeVar
 
-from tidal_operator import backup_status, backups, dlq_status, dlqs, specs
+from tidal_operator import backup_status, backups, dlq_status, dlqs, restore_status, restores, specs
 from tidal_operator.checks import SpecError
 from tidal_operator.conditions import Condition, merged
 from tidal_operator.config import OperatorConfig
 from tidal_operator.crds import backuppolicies, dlqarchives
+from tidal_operator.crds import restores as restore_crd
 from tidal_operator.pods import OWNER_LABELS, Manifest
 from tidal_operator.specs import Owner
 from tidal_operator.summarizing import Observed, rfc3339
@@ -39,6 +40,8 @@ class Kind(Generic[SpecT]):
     ]
     managed: tuple[str, ...]
     """Child kinds the operator creates itself (deleted when no longer desired)."""
+    settle: Callable[[SpecT, Mapping[str, Any]], SpecT] | None = None
+    """Adjusts a read spec to what the status records as done (a finished re-drive run)."""
 
     @property
     def label(self) -> str:
@@ -61,7 +64,19 @@ DLQ_ARCHIVE: Final = Kind(
     children=dlqs.children,
     status=dlq_status.status,
     managed=("Deployment", "ScaledObject", "CronJob", "Job"),
+    settle=dlq_status.settled,
 )
+RESTORE: Final = Kind(
+    kind=restore_crd.KIND,
+    plural=restore_crd.PLURAL,
+    parse=restores.restore_spec,
+    children=restores.children,
+    status=restore_status.status,
+    managed=("Job",),
+    settle=restores.settled,
+)
+KINDS: Final = (BACKUP_POLICY, DLQ_ARCHIVE, RESTORE)
+"""Every kind the operator reconciles."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,8 @@ def plan(kind: Kind[SpecT], body: Mapping[str, Any], config: OperatorConfig) -> 
         spec = kind.parse(meta, body.get("spec") or {})
     except SpecError as error:
         return Plan(kind, owner, error, ())
+    if kind.settle is not None:
+        spec = kind.settle(spec, body.get("status") or {})
     return Plan(kind, owner, spec, tuple(kind.children(owner, spec, config)))
 
 

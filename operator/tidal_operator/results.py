@@ -27,6 +27,8 @@ from typing import Any, Final
 from tidal_operator.pods import CONTAINER
 
 SCHEMA: Final = "tidal.dev/run-result/v1"
+PARTIALLY_FAILED: Final = "partiallyFailed"
+"""The outcome of a run that did part of its work (Velero's phase name, PartiallyFailed)."""
 JOB_NAME_LABELS: Final = ("batch.kubernetes.io/job-name", "job-name")
 MESSAGE_LIMIT: Final = 1024
 RESULT_GRACE: Final = timedelta(minutes=2)
@@ -38,6 +40,8 @@ class Report:
     """One parsed termination message."""
 
     succeeded: bool
+    partial: bool = False
+    """The run did part of its work (outcome ``partiallyFailed``, exit code 3)."""
     counts: Mapping[str, int] = field(default_factory=dict)
     stored: Mapping[str, int] = field(default_factory=dict)
     backup_id: str | None = None
@@ -45,6 +49,7 @@ class Report:
     reason: str | None = None
     message: str | None = None
     finished_at: str | None = None
+    missing_topics: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ class Run:
     """One Job: where it is, when it started and ended, and what it reported."""
 
     job: str
-    phase: str  # Running | Succeeded | Failed
+    phase: str  # Running | Succeeded | PartiallyFailed | Failed
     started: str | None
     finished: str | None
     labels: Mapping[str, str]
@@ -96,8 +101,11 @@ def parse_report(text: str | None) -> Report | None:
     if not isinstance(data, Mapping) or data.get("schema") != SCHEMA:
         return None
     backup, error = _mapping(data.get("backup")), _mapping(data.get("error"))
+    missing = backup.get("missingTopics")
     return Report(
         succeeded=data.get("outcome") == "succeeded",
+        partial=data.get("outcome") == PARTIALLY_FAILED,
+        missing_topics=tuple(str(t) for t in missing) if isinstance(missing, list) else (),
         counts=_ints(data.get("counts")),
         stored=_ints(data.get("stored")),
         backup_id=str(backup["id"]) if backup.get("id") else None,
@@ -148,6 +156,8 @@ def run_of(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Run:
     phase = "Failed" if failed else "Succeeded" if complete else "Running"
     if phase == "Succeeded" and report is not None and not report.succeeded:
         phase = "Failed"
+    if phase != "Running" and report is not None and report.partial:
+        phase = "PartiallyFailed"
     finished = status.get("completionTime") or (failed or {}).get("lastTransitionTime")
     if phase == "Running":
         return Run(
@@ -162,8 +172,8 @@ def run_of(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Run:
         finished=finished or (report.finished_at if report else None),
         labels=meta.get("labels", {}),
         report=report,
-        reason=reason if phase == "Failed" else None,
-        message=message if phase == "Failed" else None,
+        reason=reason if phase in ("Failed", "PartiallyFailed") else None,
+        message=message if phase in ("Failed", "PartiallyFailed") else None,
         terminated=state is not None,
     )
 

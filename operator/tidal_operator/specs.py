@@ -57,6 +57,16 @@ class Encryption:
     kms_key_id: str | None
     key_secret: str | None
     key_secret_key: str
+    previous_keys: tuple[tuple[str, str], ...] = ()
+    """(Secret, key) of each rotated-out key, read only."""
+
+
+@dataclass(frozen=True)
+class RestoreTest:
+    schedule: str
+    kafka: KafkaCluster
+    scratch_prefix: str
+    replication_factor: int
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,11 @@ class BackupPolicySpec:
     active_deadline_seconds: int
     history_limit: int
     suspend: bool
+    groups: tuple[str, ...] = ()
+    """Consumer groups whose offsets are backed up."""
+    restore_test: RestoreTest | None = None
+    object_lock: tuple[str, int] | None = None
+    """(mode, days) of S3 Object Lock on every backup object, when asked for."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +107,8 @@ class Redrive:
     until: str | None
     rate_limit: int
     dry_run: bool
+    finished: bool = False
+    """The status records this run id as finished: its Job is never created again."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +209,10 @@ def _encryption(value: Mapping[str, Any]) -> Encryption:
         kms_key_id=server.get("kmsKeyId"),
         key_secret=key_ref.get("name"),
         key_secret_key=key_ref.get("key", "key"),
+        previous_keys=tuple(
+            (ref["name"], ref.get("key", "key"))
+            for ref in value.get("clientSide", {}).get("previousKeySecretRefs", [])
+        ),
     )
 
 
@@ -227,6 +248,23 @@ def backup_policy(meta: Mapping[str, Any], spec: Mapping[str, Any]) -> BackupPol
         active_deadline_seconds=job["activeDeadlineSeconds"],
         history_limit=job["historyLimit"],
         suspend=value["suspend"],
+        groups=tuple(sources.get("consumerGroups", ())),
+        restore_test=_restore_test(value.get("restoreTest")),
+        object_lock=(lock["mode"], lock["retentionDays"])
+        if (lock := destination.get("objectLock"))
+        else None,
+    )
+
+
+def _restore_test(value: Mapping[str, Any] | None) -> RestoreTest | None:
+    if not value:
+        return None
+    check_cron(value["schedule"], field="spec.restoreTest.schedule")
+    return RestoreTest(
+        schedule=value["schedule"],
+        kafka=_kafka(value["kafka"]),
+        scratch_prefix=value["scratchTopicPrefix"],
+        replication_factor=value["replicationFactor"],
     )
 
 

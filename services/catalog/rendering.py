@@ -20,6 +20,7 @@ DOMAINS: Final = (
     ("com.acme.fleet.", "Fleet telemetry"),
     ("com.acme.pos.", "Point of sale and orders"),
     ("com.acme.payments.", "Payments"),
+    ("com.acme.files.", "Files and images"),
 )
 HEADER: Final = """\
 # Event catalogue
@@ -35,6 +36,33 @@ event it ingests against these schemas (types marked *ingress* only), and the se
 what they consume, so an event from another path is held to the same contract.
 """
 FOOTER: Final = """\
+## Object-storage notifications (`tidal source s3-sqs` / `s3-webhook`)
+
+Not in the catalogue's schemas: these are S3's own records. `tidal source` turns each record of
+an S3 event notification (S3 -> SQS, or an S3-compatible store's webhook such as MinIO's) into
+one CloudEvent as the CloudEvents AWS S3 adapter maps it (cloudevents/spec
+`cloudevents/adapters/aws-s3.md`, vendored and tested in `tests/conformance/aws_s3/`):
+
+| attribute | value |
+|---|---|
+| `id` | `responseElements.x-amz-request-id` + `.` + `responseElements.x-amz-id-2` |
+| `source` | `eventSource` + `.` + `awsRegion` + `.` + `s3.bucket.name` |
+| `type` | `com.amazonaws.s3.` + `eventName` |
+| `datacontenttype` | `application/json` |
+| `subject` | `s3.object.key`, URL-decoded (`+` is a space): the object's name |
+| `time` | `eventTime` |
+| `partitionkey` | the decoded key, so one object's events stay in order on Kafka |
+| `data` | the S3 event record as sent (its key still URL-encoded) |
+
+E.g. source `aws:s3.eu-west-1.acme-uploads`, type `com.amazonaws.s3.ObjectCreated:Put`; MinIO
+sends `minio:s3` and keeps the `s3:` of its event names (`com.amazonaws.s3.s3:ObjectCreated:Put`).
+A redelivered notification maps to the same id; a record without the two response elements
+(moto, some S3-compatible stores) gets a name-based UUID of its bucket, key, event name and
+time, sequencer and eTag. The subject and partitionkey are tidal's choices where the adapter is
+silent or literal (it names the raw key).
+
+Consumed by `files/validate` and `files/images`.
+
 ## Failure extensions on dead letters
 
 A dead letter is the original event, unchanged, plus:

@@ -22,7 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from services.catalog import Catalog, load_catalog
-from services.fleet.alerting import OVERHEATING, Reading, Thresholds, detect
+from services.fleet.alerting import (
+    LOW_FUEL,
+    OVERHEATING,
+    ROUTE_DEVIATION,
+    Reading,
+    Thresholds,
+    detect,
+)
 from services.fleet.settings import FleetSettings
 from services.fleet.stores import FleetStore, MemoryFleetStore, RedisFleetStore
 from services.fleet.vehicles import VehicleRegistry
@@ -60,7 +67,7 @@ def create_app(
     counts = metrics if metrics is not None else FleetMetrics()
     app = App("fleet", policy=policy)
 
-    @app.on(type=TELEMETRY, name="telemetry")
+    @app.on(type=TELEMETRY, name="telemetry", emits=[OVERHEATING, LOW_FUEL, ROUTE_DEVIATION])
     async def telemetry(event: Event, ctx: Context) -> list[Event]:
         schemas.validate(event.type, event.data)
         reading = Reading.from_data(event.data)

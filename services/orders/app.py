@@ -66,7 +66,7 @@ def create_app(
     def order_of(event: Event) -> Order:
         return parse_order(schemas, event.type, event.data)
 
-    @app.on(type=ORDER_CONFIRMED, name="inventory")
+    @app.on(type=ORDER_CONFIRMED, name="inventory", emits=[OUT_OF_STOCK])
     async def inventory(event: Event, ctx: Context) -> Event | None:
         order = order_of(event)
         outcome = await store.reserve(order.order_id, order.quantities())
@@ -79,7 +79,7 @@ def create_app(
         data = {"orderId": order.order_id, "shortages": shortages}
         return ctx.derive(type=OUT_OF_STOCK, data=data, partitionkey=order.order_id)
 
-    @app.on(type=ORDER_CONFIRMED, name="loyalty")
+    @app.on(type=ORDER_CONFIRMED, name="loyalty", emits=[TIER_UPDATED])
     async def loyalty(event: Event, ctx: Context) -> Event | None:
         order = order_of(event)
         credit = await store.credit(order.order_id, order.customer_id, points_for(order.total))
@@ -95,7 +95,7 @@ def create_app(
         }
         return ctx.derive(type=TIER_UPDATED, data=data, partitionkey=order.customer_id)
 
-    @app.on(type=ORDER_CONFIRMED, name="receipts")
+    @app.on(type=ORDER_CONFIRMED, name="receipts", emits=[RECEIPT_ISSUED])
     async def receipts_(event: Event, ctx: Context) -> Event:
         order = order_of(event)
         key = receipt_key(order, receipts_prefix)
@@ -103,7 +103,7 @@ def create_app(
         data = {"orderId": order.order_id, "location": receipts.location(key)}
         return ctx.derive(type=RECEIPT_ISSUED, data=data, partitionkey=order.order_id)
 
-    @app.on(type=ORDER_CONFIRMED, data=HIGH_VALUE_PATTERN, name="high-value")
+    @app.on(type=ORDER_CONFIRMED, data=HIGH_VALUE_PATTERN, name="high-value", emits=[HIGH_VALUE])
     async def high_value(event: Event, ctx: Context) -> Event:
         order = order_of(event)
         data = {

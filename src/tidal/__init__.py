@@ -34,6 +34,7 @@ from tidal.events import Event
 from tidal.filters import all_of, any_of, cesql, exact, not_, prefix, suffix
 from tidal.publishing import Publisher
 from tidal.settings import Settings
+from tidal.sources.s3events import notification_events as s3_notification_events
 from tidal.transports.publishers import open_publisher
 
 __all__ = [
@@ -65,5 +66,6 @@ __all__ = [
     "not_",
     "open_publisher",
     "prefix",
+    "s3_notification_events",
     "suffix",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from tidal.errors import ConfigurationError, FilterError, FilterWarning
 from tidal.events import Event
 from tidal.filters import CesqlError, DataPredicate, Predicate, compile_filters, compile_pattern
 from tidal.filters.vocabulary import KNOWN, referenced_attributes
+from tidal.payloads import Emitted, Payload, emitted, payload_of, typed
 
 HandlerResult = Event | Iterable[Event] | None
 Handler = Callable[..., HandlerResult | Awaitable[HandlerResult]]
@@ -41,6 +43,10 @@ class Subscription:
     is_async: bool
     matches_attributes: Predicate = field(repr=False)
     matches_data: DataPredicate | None = field(repr=False)
+    payload: Payload | None = None
+    """The model ``data`` is validated as before the call (None: the raw event)."""
+    emits: tuple[Emitted, ...] = ()
+    """The event types the handler declares it emits (``emits=``), with their models."""
 
     def matches(self, event: Event) -> bool:
         """True when the event passes the attribute filters and the content pattern."""
@@ -87,11 +93,16 @@ class App:
         name: str | None = None,
         policy: DeliveryPolicy | None = None,
         idempotent: bool = True,
+        model: Any = None,
+        emits: Mapping[str, Any] | Iterable[str] | None = None,
     ) -> Callable[[H], H]:
         """Subscribe the decorated handler to events matching every filter given.
 
         ``type`` / ``source`` are shorthands for Knative ``exact`` filters; ``filters`` are
         Knative dialect dicts (see `tidal.filters`); ``data`` is an EventBridge content pattern.
+        ``model`` (a pydantic model, dataclass or TypedDict) validates ``event.data`` before the
+        call, as does a handler annotated ``event: Event[Model]`` or ``order: Model`` (then it
+        gets the model alone); ``emits``: ``{type: Model}`` (or a list of types) it emits.
         """
         exact = [
             {"exact": {k: v}} for k, v in (("type", type), ("source", source)) if v is not None
@@ -105,6 +116,9 @@ class App:
                 name=name or handler.__name__.replace("_", "-").lower(),
                 policy=policy or self.policy,
                 idempotent=idempotent,
+                model=model,
+                emits=emits,
+                localns=sys._getframe(1).f_locals,  # where the handler was defined
             )
             return handler
 
@@ -119,8 +133,12 @@ class App:
         name: str,
         policy: DeliveryPolicy,
         idempotent: bool,
+        model: Any = None,
+        emits: Mapping[str, Any] | Iterable[str] | None = None,
+        localns: Mapping[str, Any] | None = None,
     ) -> Subscription:
-        """Register a handler (the non-decorator form of `on`)."""
+        """Register a handler (the non-decorator form of `on`); ``localns`` resolves the text
+        of annotations naming a model defined in a function (default: the caller's locals)."""
         _check_name(name, what="subscription")
         if name in self._subscriptions:
             raise ConfigurationError(f"app {self.name!r} already has a subscription named {name!r}")
@@ -133,17 +151,24 @@ class App:
                 raise CesqlError(message, exc.kind) from exc
             raise FilterError(message) from exc
         self._warn_unknown_attributes(name, filters)
+        wants_context = _arity(handler, name) == 2
+        is_async = inspect.iscoroutinefunction(handler)
+        if localns is None:
+            localns = sys._getframe(1).f_locals
+        payload = payload_of(handler, model, name, localns)
         sub = Subscription(
             name=name,
-            handler=handler,
+            handler=handler if payload is None else typed(handler, payload, is_async=is_async),
             filters=tuple(filters),
             data_pattern=data,
             policy=policy,
             idempotent=idempotent,
-            wants_context=_arity(handler, name) == 2,
-            is_async=inspect.iscoroutinefunction(handler),
+            wants_context=wants_context,
+            is_async=is_async,
             matches_attributes=attr_predicate,
             matches_data=data_predicate,
+            payload=payload,
+            emits=emitted(emits),
         )
         self._subscriptions[name] = sub
         return sub

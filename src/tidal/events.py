@@ -6,15 +6,17 @@ Built on `cloudevents.core.v1.event.CloudEvent`, so every SDK binding and format
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Final, NewType
+from typing import Any, Final, Generic, NewType
 
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.v1.event import CloudEvent
+from typing_extensions import TypeVar
 
 from tidal.attributes import Timestamp, check_value, text, wire_text
 from tidal.errors import InvalidEventError
@@ -34,6 +36,9 @@ EventKey = NewType("EventKey", str)
 """The idempotency key: ``source`` and ``id`` joined, unique per the CloudEvents spec."""
 
 Data = dict[str, Any] | list[Any] | str | bytes | int | float | bool | None
+D = TypeVar("D", default=Any)
+"""The type of an event's ``data``: ``Event[Order]`` in a handler's annotation asks tidal to
+validate the data as an ``Order`` (`tidal.payloads`); a bare ``Event`` is ``Event[Any]``."""
 
 PARTITIONKEY: Final = "partitionkey"
 REQUIRED: Final = ("id", "source", "type", "specversion")
@@ -42,8 +47,12 @@ CORE_ATTRIBUTES: Final = frozenset(
 )
 
 
-class Event(CloudEvent):
-    """A CloudEvents 1.0 event with attribute properties; validated on construction."""
+class Event(CloudEvent, Generic[D]):
+    """A CloudEvents 1.0 event with attribute properties; validated on construction.
+
+    ``Event[Order]`` is the type of an event whose ``data`` is an ``Order`` (a typed handler's
+    argument, see `tidal.payloads`); at run time every event is a plain ``Event``.
+    """
 
     def __init__(self, attributes: dict[str, Any], data: Any = None) -> None:
         for name in REQUIRED:
@@ -69,7 +78,10 @@ class Event(CloudEvent):
         datacontenttype: str | None = "application/json",
         **extensions: Any,
     ) -> Event:
-        """Build an event from keyword attributes; ``id`` and ``time`` default to fresh values."""
+        """Build an event from keyword attributes; ``id`` and ``time`` default to fresh values.
+
+        ``data`` that is a pydantic model or dataclass instance is stored as its JSON form.
+        """
         attributes: dict[str, Any] = {
             "type": type,
             "source": source,
@@ -83,7 +95,15 @@ class Event(CloudEvent):
         }
         attributes.update({k: v for k, v in optional.items() if v is not None})
         attributes.update({k: v for k, v in extensions.items() if v is not None})
-        return cls(attributes, data)
+        return cls(attributes, jsonable(data))
+
+    def with_data(self, data: Any) -> Event[Any]:
+        """This event with other ``data`` and the same attributes (not validated again: they
+        are this event's); a typed handler's view of its event."""
+        view: Event[Any] = Event.__new__(Event)
+        view._attributes = self._attributes
+        view._data = data
+        return view
 
     # the three the hot path reads read the attributes directly (what the getters do)
     @property
@@ -107,8 +127,8 @@ class Event(CloudEvent):
         return self.get_time()
 
     @property
-    def data(self) -> Any:
-        return self.get_data()
+    def data(self) -> D:
+        return self.get_data()  # type: ignore[return-value]
 
     @property
     def partitionkey(self) -> str | None:
@@ -195,6 +215,25 @@ def _validate(attributes: dict[str, Any]) -> None:
     content_type = attributes.get("datacontenttype")
     if content_type is not None and not (content_type.isascii() and content_type.isprintable()):
         raise InvalidEventError(f"datacontenttype is not a media type: {content_type!r}")
+
+
+def jsonable(data: Any) -> Any:
+    """``data`` unchanged, or the JSON form of a pydantic model / dataclass instance."""
+    if isinstance(data, dict | list | str | bytes | int | float | bool) or data is None:
+        return data
+    if hasattr(data, "__pydantic_fields__") or (
+        dataclasses.is_dataclass(data) and not isinstance(data, type)
+    ):
+        return _dumper(type(data))(data)  # type: ignore[arg-type]
+    return data
+
+
+@functools.lru_cache(maxsize=256)
+def _dumper(model: type) -> Any:
+    from pydantic import TypeAdapter  # only when a handler emits a model
+
+    adapter: TypeAdapter[Any] = TypeAdapter(model)
+    return functools.partial(adapter.dump_python, mode="json")
 
 
 def event_key(source: str, event_id: str) -> EventKey:

@@ -37,11 +37,18 @@ def _variants() -> list[dict[str, Any]]:
     kms["spec"]["retention"] = {"maxAge": "1w2d", "maxCount": 7}
     kms["spec"]["sources"]["include"] = ["orders\\..*"]
     kms["spec"]["sources"]["exclude"] = [".*\\.dlq"]
+    kms["spec"]["sources"]["consumerGroups"] = ["billing", "crm"]
+    kms["spec"]["restoreTest"] = {"kafka": {"bootstrapServers": "scratch:9092"}}
     kms["spec"]["destination"].update(endpoint="http://minio:9000", forcePathStyle=True)
+    kms["spec"]["destination"]["objectLock"] = {"mode": "Compliance", "retentionDays": 40}
     client_side = copy.deepcopy(daily)
     client_side["spec"]["encryption"] = {
         "mode": "ClientSide",
-        "clientSide": {"keySecretRef": {"name": "k"}},
+        "clientSide": {"keySecretRef": {"name": "k"}, "previousKeySecretRefs": [{"name": "k0"}]},
+    }
+    client_side["spec"]["restoreTest"] = {
+        "kafka": {"bootstrapServers": "scratch:9092", "credentialsSecretName": "scratch"},
+        "scratchTopicPrefix": "proof.",
     }
     client_side["spec"]["destination"]["restoreTarget"] = {
         "kafka": {"bootstrapServers": "dr:9092"},
@@ -115,3 +122,15 @@ def test_the_contract_flags_are_the_ones_documented() -> None:
     _, params = _parse(redrive)
     assert params["types"] == ("com.acme.pos.order.confirmed.v1",)
     assert params["rate_limit"] == 200
+
+
+def test_the_sample_redrive_filters_on_error_classes_letters_record() -> None:
+    """Issue 16, finding 10: letters record ``type(exc).__name__`` (`tidal.deadletters`), so a
+    qualified name like ``tidal.errors.HandlerTimeoutError`` never matches."""
+    import tidal.errors
+
+    classes = _sample("dlqarchive.yaml")["spec"]["redrive"]["filter"]["errorClasses"]
+    assert classes
+    for name in classes:
+        assert "." not in name, name
+        assert isinstance(getattr(tidal.errors, name, None), type), name

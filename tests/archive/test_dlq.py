@@ -14,7 +14,11 @@ from tests.archive.conftest import new_topic, produce_events, read_all, store_ar
 from tests.support.kafka import committed_offsets, create_topic, log_end_offsets
 from tests.support.objectstore import S3Server
 
+from tidal.archive.keys import dlq_segment_key
+from tidal.archive.marks import RUN_HEADER, without_marks
+from tidal.archive.store import ObjectStore, StoreConfig
 from tidal.bindings.kafka import to_record
+from tidal.cli.dlq import _candidates
 from tidal.deadletters import Failure
 from tidal.events import Event
 from tidal.transports.kafka.letters import event_letter
@@ -85,7 +89,7 @@ async def test_dead_letters_are_drained_listed_shown_redriven_and_pruned(
 
     keys = [o["Key"] for o in region_a.client().list_objects_v2(Bucket=bucket)["Contents"]]
     hour = NOW.strftime("%Y/%m/%d/%H")
-    assert any(f"dlq/{dlq}/{hour}/type=com.acme.a.v1/" in k for k in keys), keys
+    assert any(f"dlq/archive=tests.a/{dlq}/{hour}/type=com.acme.a.v1/" in k for k in keys), keys
     listed = await tidal(["dlq", "ls", *store], tmp_path, result=False)
     assert "total:" in listed.output
     assert "230 dead letters" in listed.output
@@ -111,6 +115,7 @@ async def test_dead_letters_are_drained_listed_shown_redriven_and_pruned(
         "redriven": len(expected),
         "skipped": 230 - len(expected),
         "failed": 0,
+        "present": 0,
     }
     assert sum((await log_end_offsets(kafka_bootstrap, topic)).values()) == 0
 
@@ -120,7 +125,8 @@ async def test_dead_letters_are_drained_listed_shown_redriven_and_pruned(
     republished = [r for rs in (await read_all(kafka_bootstrap, topic)).values() for r in rs]
     ids = set()
     for record in republished:
-        headers = dict(record.headers)
+        headers = dict(without_marks(record.headers))
+        assert dict(record.headers)[RUN_HEADER] == done.result["backup"]["runId"].encode()
         assert not any("tidal" in name for name in headers), headers
         ids.add(headers["ce_id"].decode() if "ce_id" in headers else json.loads(record.value)["id"])
         if "ce_id" not in headers:
@@ -132,3 +138,79 @@ async def test_dead_letters_are_drained_listed_shown_redriven_and_pruned(
     assert pruned.exit_code == 0, pruned.output
     assert pruned.result["counts"]["deletedObjects"] >= 1
     assert pruned.result["stored"]["events"] == 210
+
+
+async def test_a_repeated_redrive_sends_nothing_twice_and_prune_keeps_to_its_archive(
+    kafka_bootstrap: str, region_a: S3Server, tmp_path: Path
+) -> None:
+    """Issue 16, findings 1 and 3: two archives' letters in one bucket; the same re-drive twice
+    (a recreated Job) re-drives each letter once; one archive's prune leaves the other's."""
+    topic = await new_topic(kafka_bootstrap, partitions=1)
+    dlqs = [f"{topic}.dlq", f"{topic}.other.dlq"]
+    bucket = region_a.new_bucket("dlq2")
+    old = NOW - timedelta(days=20)
+    for n, (dlq, prefix) in enumerate(zip(dlqs, ("a/", "b/"), strict=True)):
+        await create_topic(kafka_bootstrap, dlq, partitions=1)
+        await produce_events(
+            kafka_bootstrap,
+            dlq,
+            [letter(i, topic, dlq, failed=old) for i in range(30 * n, 30 * n + 30)],
+        )
+        drained = await tidal(
+            ["dlq", "drain", "--archive", f"tests/{prefix[0]}",
+             *store_args(region_a, bucket, prefix), "--bootstrap-servers", kafka_bootstrap,
+             "--group", f"g-{dlq}", "--topic", dlq, "--idle-exit", "2s", "--metrics-port", "0"],
+            tmp_path,
+        )  # fmt: skip
+        assert drained.exit_code == 0, drained.output
+    store_a = store_args(region_a, bucket, "a/")
+    redrive = ["dlq", "redrive", "--archive", "tests/a", *store_a,
+               "--bootstrap-servers", kafka_bootstrap, "--rate-limit", "0"]  # fmt: skip
+    first = await tidal(redrive, tmp_path)
+    again = await tidal(redrive, tmp_path)  # the same run id: derived from the same request
+    assert first.exit_code == again.exit_code == 0, again.output
+    assert first.result["counts"]["redriven"] == 30
+    assert again.result["counts"]["redriven"] == 0
+    assert again.result["counts"]["present"] == 30
+    assert sum(len(rs) for rs in (await read_all(kafka_bootstrap, topic)).values()) == 30
+
+    none = await tidal(
+        [*redrive, "--error-class", "tidal.errors.HandlerTimeoutError", "--run-id", "crm-2"],
+        tmp_path,
+    )
+    assert none.exit_code == 3
+    assert none.result["error"]["reason"] == "NothingSelected"
+
+    pruned = await tidal(["dlq", "prune", "--archive", "tests/a", *store_a,
+                          "--retention-max-age", "1d"], tmp_path)  # fmt: skip
+    assert pruned.exit_code == 0, pruned.output
+    assert pruned.result["counts"]["deletedObjects"] >= 1
+    other = region_a.client().list_objects_v2(Bucket=bucket, Prefix="b/dlq/")
+    assert other["KeyCount"] >= 1
+    intruder = await tidal(["dlq", "prune", "--archive", "tests/z", *store_a], tmp_path)
+    assert intruder.exit_code == 1
+    assert intruder.result["error"]["reason"] == "PrefixOwned"
+
+
+def test_show_by_coordinates_reads_only_the_segment_that_holds_the_letter(
+    region_a: S3Server,
+) -> None:
+    """Issue 16, finding 10: ``dlq show <topic>/<partition>/<offset>`` no longer reads the whole
+    archive: only the segments whose key covers that offset are candidates."""
+    bucket = region_a.new_bucket("show")
+    config = StoreConfig(
+        bucket=bucket, region=region_a.region, endpoint=region_a.endpoint, path_style=True
+    )
+    store = ObjectStore(config)
+    keys = [
+        dlq_segment_key("t.dlq", "2025/03/01/10", None, 0, 0, 9, 10, "zstd", "shop.a"),
+        dlq_segment_key("t.dlq", "2025/03/01/11", None, 0, 10, 19, 10, "zstd", "shop.a"),
+        dlq_segment_key("t.dlq", "2025/03/01/11", None, 1, 10, 19, 10, "zstd", "shop.a"),
+        dlq_segment_key("u.dlq", "2025/03/01/11", None, 0, 10, 19, 10, "zstd", "shop.a"),
+    ]
+    for key in keys:
+        store.put_new(key, b"")
+    options = {"archive_name": "shop/a", "topics": ()}
+    found = [key for key, _, _ in _candidates(store, "t.dlq/0/15", options)]
+    assert found == [keys[1]]
+    assert len(list(_candidates(store, "some-event-id", options))) == 4

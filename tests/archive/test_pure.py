@@ -8,17 +8,27 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tidal.archive.crypto import Cipher
-from tidal.archive.dlq import value_dropped
+from tidal.archive.crypto import Cipher, key_id
 from tidal.archive.durations import backup_id, backup_time, parse_duration, parse_time
-from tidal.archive.errors import CorruptSegment, NoTopicsSelected
+from tidal.archive.errors import CorruptSegment, InvalidArgument, NoTopicsSelected
 from tidal.archive.filters import Selection, attributes
 from tidal.archive.kafka import select_topics
-from tidal.archive.keys import dlq_segment_key, parse_dlq_key, segment_key, time_slice
+from tidal.archive.keys import (
+    backup_of,
+    backup_prefix,
+    dlq_segment_key,
+    parse_dlq_key,
+    scope_of,
+    segment_key,
+    time_slice,
+)
 from tidal.archive.manifest import Manifest, Partition, Segment
+from tidal.archive.redrive import value_dropped
+from tidal.archive.restoretest import Digest, compare
 from tidal.archive.results import MAX_BYTES, RunResult, render
 from tidal.archive.retention import BackupInfo, choose_deletions
 from tidal.archive.segments import COMPRESSIONS, Record, decode, encode, pack, unpack
@@ -219,8 +229,24 @@ def test_client_side_encryption_binds_the_object_key() -> None:
     assert cipher.open(sealed, object_key="a") == b"secret"
     with pytest.raises(CorruptSegment, match="decryption failed"):
         cipher.open(sealed, object_key="b")
-    with pytest.raises(CorruptSegment, match="decryption failed"):
+    with pytest.raises(CorruptSegment, match="not in the keyring"):
         Cipher(os.urandom(32)).open(sealed, object_key="a")
+
+
+def test_a_keyring_reads_what_earlier_keys_wrote_and_writes_with_the_new_one() -> None:
+    """Issue 16, finding 7: every object names its key; rotated keys stay readable."""
+    old, new = os.urandom(32), os.urandom(32)
+    before = Cipher(old).seal(b"old backup", object_key="k")
+    nonce = os.urandom(12)  # the first format, TENC1: no key id
+    first = b"TENC1" + nonce + AESGCM(old).encrypt(nonce, b"oldest", b"k")
+    rotated = Cipher(new, [old])
+    assert rotated.open(before, object_key="k") == b"old backup"
+    assert rotated.open(first, object_key="k") == b"oldest"
+    after = rotated.seal(b"new backup", object_key="k")
+    assert key_id(new).encode() in after[:32]
+    assert Cipher(new).open(after, object_key="k") == b"new backup"
+    with pytest.raises(CorruptSegment, match=f"encrypted with key {key_id(old)}"):
+        Cipher(new).open(before, object_key="k")
 
 
 def test_filters_read_binary_and_structured_records() -> None:
@@ -272,3 +298,35 @@ def test_a_letter_whose_value_was_dropped_is_not_redrivable_and_a_claimed_one_is
     claimed = Record(0, 0, None, b"", (*base, ("tidal-oversize", b"x"), claim))
     whole = Record(0, 0, None, b"{}", base)
     assert [value_dropped(r) for r in (dropped, claimed, whole)] == [True, False, False]
+
+
+@pytest.mark.parametrize("topic", ["..", ".", "a/b", "../../x", "", "a b", "x" * 250])
+def test_a_topic_name_kafka_refuses_never_reaches_a_key(topic: str) -> None:
+    """Issue 16, finding 10: topic names go into keys only as Kafka allows them."""
+    with pytest.raises(InvalidArgument):
+        segment_key("2025-03-01T02-00-00Z", topic, 0, 0, 1, "zstd")
+    with pytest.raises(InvalidArgument):
+        dlq_segment_key(topic, "2025/03/01", None, 0, 1, 1, 1, "zstd")
+
+
+def test_owner_scopes_are_distinct_and_key_safe() -> None:
+    assert scope_of("shop/orders") == "shop.orders"
+    assert backup_prefix("b", scope_of("shop/orders")) == "backups/policy=shop.orders/b/"
+    assert backup_of("backups/policy=shop.orders/b/manifest.json") == ("shop.orders", "b")
+    assert backup_of("backups/2025-01-01T00-00-00Z/manifest.json") == (None, "2025-01-01T00-00-00Z")
+    for bad in ("shop/a/b", "shop/", "../x", "a b/c"):
+        with pytest.raises(InvalidArgument):
+            scope_of(bad)
+
+
+def test_the_restore_test_names_a_partition_that_differs() -> None:
+    records = [Record(i, 1_700_000_000_000 + i, b"k", b"v%d" % i) for i in range(5)]
+    expected, same, fewer, other = Digest(), Digest(), Digest(), Digest()
+    expected.add(records)
+    same.add([r._replace(offset=r.offset + 100, headers=(("tidal-run", b"x"),)) for r in records])
+    fewer.add(records[:4])
+    other.add([*records[:4], records[4]._replace(value=b"changed")])
+    backup = {("t", 0): expected}
+    assert compare(backup, {("p.t", 0): same}, "p.") == []
+    assert compare(backup, {("p.t", 0): fewer}, "p.") == ["t/0: 4 records, not 5"]
+    assert compare(backup, {("p.t", 0): other}, "p.") == ["t/0: the records differ (sha256)"]

@@ -24,6 +24,7 @@ from tests.support.objectstore import S3Server
 
 from tidal.archive import backups
 from tidal.archive.kafka import consumer, kafka_settings, start, stop
+from tidal.archive.keys import backup_prefix
 from tidal.archive.runs import ArchiveOptions, Retention, Sources, archive_backup, extend
 from tidal.archive.store import ObjectStore, StoreConfig
 from tidal.archive.writer import save_manifest
@@ -58,7 +59,9 @@ async def test_a_corrupted_segment_fails_verification_and_is_named(
     client = region_a.client()
     key = next(
         o["Key"]
-        for o in client.list_objects_v2(Bucket=bucket, Prefix=f"backups/{identifier}/")["Contents"]
+        for o in client.list_objects_v2(Bucket=bucket, Prefix=backup_prefix(identifier, "tests.p"))[
+            "Contents"
+        ]
         if ".seg" in o["Key"]
     )
     body = bytearray(client.get_object(Bucket=bucket, Key=key)["Body"].read())
@@ -108,7 +111,7 @@ async def test_retention_deletes_old_and_surplus_backups_but_keeps_the_newest_ve
                 save_manifest(objects, outcome.manifest)
     finally:
         await stop(client)
-    old = [m.id for m in backups.manifests(objects)]
+    old = [m.id for m in backups.manifests(objects, "tests/p")]
     assert len(old) == 3
 
     unverified = await tidal(
@@ -117,7 +120,7 @@ async def test_retention_deletes_old_and_surplus_backups_but_keeps_the_newest_ve
     )
     assert unverified.exit_code == 0, unverified.output
     assert unverified.result["backup"]["verified"] is False
-    kept = [m.id for m in backups.manifests(objects)]
+    kept = [m.id for m in backups.manifests(objects, "tests/p")]
     assert kept == [old[0], unverified.result["backup"]["id"]]  # the verified one stays
     assert unverified.result["stored"]["backups"] == 2
 
@@ -128,15 +131,17 @@ async def test_retention_deletes_old_and_surplus_backups_but_keeps_the_newest_ve
         for _ in range(2)
     ]
     assert all(r.exit_code == 0 for r in runs), [r.output for r in runs]
-    kept = [m.id for m in backups.manifests(objects)]
+    kept = [m.id for m in backups.manifests(objects, "tests/p")]
     assert kept == [r.result["backup"]["id"] for r in runs]
     assert runs[-1].result["stored"] == {
         "backups": 2,
-        "objects": sum(len(m.segments) + 1 for m in backups.manifests(objects)),
+        "objects": sum(len(m.segments) + 1 for m in backups.manifests(objects, "tests/p")),
         "events": 2 * EVENTS,
-        "bytes": sum(m.size for m in backups.manifests(objects)),
+        "bytes": sum(m.size for m in backups.manifests(objects, "tests/p")),
     }
-    leftovers = region_a.client().list_objects_v2(Bucket=bucket, Prefix=f"backups/{old[0]}/")
+    leftovers = region_a.client().list_objects_v2(
+        Bucket=bucket, Prefix=backup_prefix(old[0], "tests.p")
+    )
     assert leftovers["KeyCount"] == 0
 
 
@@ -157,7 +162,7 @@ async def test_client_side_encrypted_backups_restore_only_with_their_key(
     client = region_b.client()
     stored = client.list_objects_v2(Bucket=bucket, Prefix="cse/backups/")["Contents"]
     for item in stored:
-        assert client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().startswith(b"TENC1")
+        assert client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().startswith(b"TENC2")
 
     target = ["--bootstrap-servers", cluster_b, "--topic-prefix", "cse."]
     refused = await tidal(["restore", *store, *encryption, str(wrong_key), *target], tmp_path)
@@ -196,7 +201,7 @@ async def test_continuous_mode_extends_todays_backup_with_what_arrived(
     assert second.manifest.id == first.manifest.id
     assert second.events == 1200
     assert idle.events == 0
-    (manifest,) = backups.manifests(objects)
+    (manifest,) = backups.manifests(objects, "tests/c")
     assert manifest.verified
     assert manifest.state == "complete"
     assert manifest.events == EVENTS + 1200
@@ -204,3 +209,79 @@ async def test_continuous_mode_extends_todays_backup_with_what_arrived(
         segments = manifest.segments_of(part.topic, part.partition)
         assert [s.first for s in segments[1:]] == [s.last + 1 for s in segments[:-1]]
         assert segments[-1].last + 1 == part.end
+
+
+async def test_rotating_the_client_side_key_keeps_backups_running_and_readable(
+    kafka_bootstrap: str, topic: str, cluster_b: str, region_b: S3Server, tmp_path: Path
+) -> None:
+    """Issue 16, finding 7: after a rotation the new key writes, the old one (a previous key)
+    reads; without it, ``ls`` names what it cannot read instead of a traceback."""
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.write_bytes(os.urandom(32))
+    new.write_bytes(os.urandom(32))
+    store = store_args(region_b, region_b.new_bucket("rotated"))
+    encryption = ["--encryption", "client-side", "--encryption-key-file"]
+    before = await tidal(
+        backup_args(kafka_bootstrap, topic, store, *encryption, str(old)), tmp_path
+    )
+    assert before.exit_code == 0, before.output
+
+    rotated = [*encryption, str(new), "--previous-key-file", str(old)]
+    after = await tidal(backup_args(kafka_bootstrap, topic, store, *rotated), tmp_path)
+    assert after.exit_code == 0, after.output
+    assert after.result["backup"]["verified"] is True
+
+    listed = await tidal(["backup", "ls", *store, *encryption, str(new)], tmp_path, result=False)
+    assert listed.exit_code == 0, listed.output
+    assert "unreadable" in listed.output
+    assert after.result["backup"]["id"] in listed.output
+
+    old_one = before.result["backup"]["id"]
+    restored = await tidal(
+        ["restore", *store, *rotated, "--backup-id", old_one, "--bootstrap-servers", cluster_b,
+         "--topic-prefix", "rot."],
+        tmp_path,
+    )  # fmt: skip
+    assert restored.exit_code == 0, restored.output
+    assert restored.result["counts"]["events"] == EVENTS
+
+    pruned = await tidal(
+        backup_args(kafka_bootstrap, topic, store, *rotated, "--retention-max-count", "1"),
+        tmp_path,
+    )
+    assert pruned.exit_code == 0, pruned.output
+    assert pruned.result["stored"]["backups"] == 1
+
+
+async def test_object_lock_keeps_every_backup_object_from_the_backups_own_credentials(
+    kafka_bootstrap: str, topic: str, region_a: S3Server, tmp_path: Path
+) -> None:
+    """Issue 16, finding 6: with S3 Object Lock (compliance) on every object written, what the
+    backup pod's credentials can do is add delete markers; no version can be destroyed."""
+    client = region_a.client()
+    bucket = f"locked-{os.urandom(4).hex()}"
+    client.create_bucket(
+        Bucket=bucket,
+        CreateBucketConfiguration={"LocationConstraint": region_a.region},
+        ObjectLockEnabledForBucket=True,
+    )
+    store = store_args(region_a, bucket)
+    lock = ["--object-lock-mode", "compliance", "--object-lock-days", "2"]
+    done = await tidal(backup_args(kafka_bootstrap, topic, store, *lock), tmp_path)
+    assert done.exit_code == 0, done.output
+    versions = client.list_object_versions(Bucket=bucket)["Versions"]
+    assert versions
+    for version in versions:
+        head = client.head_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
+        assert head["ObjectLockMode"] == "COMPLIANCE"
+        assert head["ObjectLockRetainUntilDate"] > datetime.now(UTC) + timedelta(days=1)
+    victim = next(v for v in versions if ".seg" in v["Key"])
+    with pytest.raises(client.exceptions.ClientError, match="AccessDenied"):
+        client.delete_object(Bucket=bucket, Key=victim["Key"], VersionId=victim["VersionId"])
+
+    plain = region_a.new_bucket("unlocked")
+    refused = await tidal(
+        backup_args(kafka_bootstrap, topic, store_args(region_a, plain), *lock), tmp_path
+    )
+    assert refused.exit_code == 1
+    assert refused.result["error"]["reason"] == "StoreObjectLockDisabled"

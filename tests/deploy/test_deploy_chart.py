@@ -139,9 +139,11 @@ def test_knative_mode_makes_a_broker_a_trigger_per_subscription_and_no_workers()
     expected = {s["trigger"]["name"] for v in values.values() for s in v["subscriptions"]}
     assert {t["metadata"]["name"] for t in triggers} == expected
     assert all(t["spec"]["broker"] == broker["metadata"]["name"] for t in triggers)
-    assert of_kind(docs, "ScaledObject") == []
-    [sink] = of_kind(docs, "SinkBinding")
-    assert sink["spec"]["sink"]["ref"]["name"] == broker["metadata"]["name"]
+    # KEDA scales only the object source (on its queue), never a Knative service
+    assert [s["metadata"]["name"] for s in of_kind(docs, "ScaledObject")] == ["tidal-object-source"]
+    sinks = of_kind(docs, "SinkBinding")
+    assert {s["spec"]["subject"]["name"] for s in sinks} == {"tidal-gateway", "tidal-object-source"}
+    assert all(s["spec"]["sink"]["ref"]["name"] == broker["metadata"]["name"] for s in sinks)
 
 
 def test_the_default_dead_letter_sink_goes_only_where_the_code_set_none() -> None:
@@ -173,6 +175,7 @@ def test_kafka_keda_mode_scales_workers_from_zero_capped_at_the_partitions() -> 
     values = scenario_values("kafka-keda")
     partitions = values["kafka"]["partitions"]
     scaled = {s["metadata"]["name"]: s["spec"] for s in of_kind(docs, "ScaledObject")}
+    scaled.pop("tidal-object-source")  # on its queue: test_the_object_source_scales_on_its_queue
     workers = {d["metadata"]["name"] for d in of_kind(docs, "Deployment")}
     assert set(scaled) == {"fleet", "orders"} <= workers
     assert scaled["fleet"]["maxReplicaCount"] == partitions  # keda.maxReplicas 10 capped at 3

@@ -10,7 +10,6 @@ import subprocess
 from typing import Any
 
 import jsonschema
-import kubernetes_validate
 import pytest
 import yaml
 from tests.deploy.dockerfiles import stages
@@ -31,7 +30,8 @@ from tests.fidelity.upstream import SOURCES
 from tidal.cli.restore import restore
 from tidal_operator.crds import all_crds
 from tidal_operator.defaulting import defaulted
-from tidal_operator.specs import backup_policy
+from tidal_operator.restores import restore_args, restore_spec
+from tidal_operator.specs import backup_policy, owner_of
 
 KIND_CONFIGS = [ROOT / "kind-config.yaml", ROOT / "kind-config-backup.yaml"]
 BOOTSTRAP = ROOT / "k8s" / "dev" / "bootstrap.sh"
@@ -60,14 +60,12 @@ def test_every_chart_values_file_and_manifest_deployed_exists(name: str) -> None
     assert ("helm" in config["deploy"]) != ("kubectl" in config["deploy"]), "one deployer"
 
 
-def test_the_restore_profile_deploys_the_restore_job_into_the_backup_cluster() -> None:
+def test_the_restore_profile_deploys_the_restore_into_the_backup_cluster() -> None:
     config = CONFIGS["restore"]
     assert config["deploy"]["kubeContext"] == "kind-tidal-backup"
     [manifest] = config["manifests"]["rawYaml"]
-    job = yaml.safe_load((ROOT / manifest).read_text())
-    [container] = job["spec"]["template"]["spec"]["containers"]
-    built = {artifact["image"] for artifact in SKAFFOLD["build"]["artifacts"]}
-    assert container["image"] in built, "skaffold replaces only the images it builds"
+    body = yaml.safe_load((ROOT / manifest).read_text())
+    assert (body["apiVersion"], body["kind"]) == ("tidal.dev/v1alpha1", "Restore")
 
 
 def test_the_profiles_deploy_their_modes() -> None:
@@ -237,15 +235,22 @@ def test_the_backup_demo_policy_is_valid_and_accepted_by_the_operator() -> None:
     backup_policy(body["metadata"], body["spec"])
 
 
-def test_the_backup_demo_restore_job_is_valid_and_its_command_line_parses() -> None:
-    body = yaml.safe_load((ROOT / "k8s" / "dev" / "backup-demo" / "restore-job.yaml").read_text())
-    kubernetes_validate.validate(body, KUBERNETES, strict=True)
-    [container] = body["spec"]["template"]["spec"]["containers"]
-    assert container["command"] == ["tidal"]
-    assert container["args"][0] == "restore"
-    params = restore.make_context("restore", list(container["args"][1:])).params
-    assert (params["bucket"], params["prefix"], params["path_style"]) == (
-        "tidal-backups",
-        "kind-tidal/",
-        True,
+def test_the_backup_demo_restore_is_valid_and_restores_the_demo_policy() -> None:
+    """Issue 16, finding 9: the demo's restore is a Restore the operator runs."""
+    body = yaml.safe_load((ROOT / "k8s" / "dev" / "backup-demo" / "restore.yaml").read_text())
+    crd = next(c for c in all_crds() if c["spec"]["names"]["kind"] == "Restore")
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    jsonschema.validate(defaulted(schema, body), schema)
+    spec = restore_spec(body["metadata"], body["spec"])
+    policy = yaml.safe_load(
+        (ROOT / "k8s" / "dev" / "backup-demo" / "backuppolicy.yaml").read_text()
     )
+    meta = policy["metadata"]
+    assert spec.policy == f"{meta['namespace']}/{meta['name']}"
+    assert (spec.store.bucket, spec.store.prefix) == (
+        policy["spec"]["destination"]["bucket"],
+        policy["spec"]["destination"]["prefix"],
+    )
+    args = restore_args(owner_of("Restore", body["metadata"] | {"uid": "u"}), spec)
+    params = restore.make_context("restore", args[1:]).params
+    assert (params["policy"], params["topic_prefix"]) == (spec.policy, "restored.")

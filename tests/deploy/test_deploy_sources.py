@@ -17,7 +17,11 @@ from tidal.settings import KafkaSettings
 from tidal_operator.crds.__main__ import drifted
 from tidal_operator.rbac import FILE_NAME, cluster_rules, to_yaml
 
-APPS = {"fleet": "services.fleet.app:app", "orders": "services.orders.app:app"}
+APPS = {
+    "fleet": "services.fleet.app:app",
+    "orders": "services.orders.app:app",
+    "files": "services.files.app:app",
+}
 KEY = re.compile(r"^(\s*)([A-Za-z0-9_]+):\s*(.*)$")
 
 

@@ -53,6 +53,7 @@ def spec(key: str, value: Any) -> Mutation:
     return lambda doc: doc["spec"].__setitem__(key, value)
 
 
+SQS = "ScaledObject/tidal-object-source"
 KSVC, TRIGGER, SCALED, SINK = (
     "Service/fleet",
     "Trigger/fleet-telemetry",
@@ -222,6 +223,30 @@ CASES: list[tuple[str, str, str, Mutation, str]] = [
         SCALED,
         spec("scaleTargetRef", {"name": "billing"}),
         "not in the release",
+    ),
+    ("keda-aws-sqs-queue-metadata", "knative", SQS, trigger_meta("queueUrl", "q"), "not read"),
+    ("keda-aws-sqs-queue-metadata", "knative", SQS, trigger_meta("queueLength", "1.5"), "integer"),
+    (
+        "keda-aws-sqs-queue-metadata",
+        "kafka-keda",
+        SQS,
+        trigger_meta("queueURL", "https://sqs.eu-west-1.amazonaws.com/acme-uploads"),
+        "cannot get queueName",
+    ),
+    ("keda-aws-sqs-queue-metadata", "knative", SQS, trigger_meta("awsRegion", ""), "required"),
+    (
+        "keda-aws-sqs-queue-metadata",
+        "knative",
+        SQS,
+        trigger_meta("awsSecretAccessKeyFromEnv", ""),
+        "no credentials",
+    ),
+    (
+        "keda-aws-sqs-queue-metadata",
+        "kafka-keda",
+        SQS,
+        trigger_meta("awsAccessKeyIDFromEnv", "AWS_KEY"),
+        "not in the scale target's container env",
     ),
 ]
 

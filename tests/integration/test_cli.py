@@ -169,7 +169,7 @@ def test_dev_runs_the_reference_services_with_traffic_through_the_gateway() -> N
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    assert "fleet, gateway, orders on the memory transport" in out.stdout
+    assert "files, fleet, gateway, orders on the memory transport" in out.stdout
     rows = table_rows(out.stdout)
     for subscription in (
         "telemetry",
@@ -180,10 +180,14 @@ def test_dev_runs_the_reference_services_with_traffic_through_the_gateway() -> N
         "receipts",
         "high-value",
         "payments",
+        "validate",
+        "csv",
+        "images",
     ):
         assert rows[subscription][1] > 0, (subscription, out.stdout)  # handled
     assert rows["inventory"][0] == rows["loyalty"][0] == rows["receipts"][0]  # fan-out
-    assert "gateway answered 400 request(s):" in out.stdout
+    # two demo streams take turns: the gateway's requests and the files service's uploads
+    assert "gateway answered 200 request(s):" in out.stdout
     assert "x 202" in out.stdout
     assert "dead-lettered" in out.stdout
     assert "unknown vehicle" in out.stdout or "does not equal the sum" in out.stdout
@@ -236,7 +240,7 @@ def test_dev_on_kafka_and_redis_handles_what_the_memory_run_handles() -> None:
         handled, dead = kafka_rows[subscription][1], kafka_rows[subscription][4]
         assert (handled, dead) == (counts[1], counts[4]), (subscription, on_kafka.stdout)
         assert handled > 0, subscription
-    assert "gateway answered 300 request(s)" in on_kafka.stdout
+    assert "gateway answered 150 request(s)" in on_kafka.stdout  # and 150 uploads
     assert "Traceback" not in on_kafka.stderr
     for port in map(int, banner.groups()):
         with pytest.raises(ConnectionRefusedError):

@@ -26,7 +26,7 @@ from tests.support.objectstore import S3Server, moto_server, use_test_credential
 
 from tidal import App, DeliveryPolicy, Event
 from tidal.archive.claims import claims_from_settings
-from tidal.archive.dlq import original_record
+from tidal.archive.redrive import original_record
 from tidal.bindings.kafka import to_record
 from tidal.settings import ClaimCheckSettings
 from tidal.transports.kafka import KafkaWorker

@@ -178,6 +178,7 @@ async def _load(url: str, gateway: str) -> None:
                 await client.post(url, headers=_event(event_type, n), content=b'{"total": 1}')
 
         kinds = {"order.v1": 60, "flaky.v1": 20, "report.v1": 8, "poison.v1": 40}
+        kinds["com.amazonaws.s3.ObjectCreated:Put"] = 4  # what `tidal source` publishes
         await asyncio.gather(*(post(kind, n) for kind in kinds for n in range(2)))
         await asyncio.sleep(1.5)
         for second in range(4):

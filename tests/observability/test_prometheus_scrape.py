@@ -64,9 +64,14 @@ def result(stack: Stack, expr: str) -> list[dict[str, Any]]:
     return data
 
 
+# Metrics only a cluster has (KEDA's own): their queries must parse, but no data is expected here
+CLUSTER_ONLY = ("keda_",)
+
+
 @pytest.mark.parametrize("expr", dashboard_queries())
 def test_every_dashboard_query_returns_data(stack: Stack, expr: str) -> None:
-    assert result(stack, expr), f"no data for {expr}"
+    answer = result(stack, expr)
+    assert answer or any(metric in expr for metric in CLUSTER_ONLY), f"no data for {expr}"
 
 
 @pytest.mark.parametrize("query", dashboard_variables())

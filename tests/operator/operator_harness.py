@@ -25,6 +25,7 @@ RESOURCES: dict[str, tuple[str, bool, tuple[str, ...]]] = {
     # path: (kind, namespaced, subresources)
     "tidal.dev/v1alpha1/backuppolicies": ("BackupPolicy", True, ("status",)),
     "tidal.dev/v1alpha1/dlqarchives": ("DLQArchive", True, ("status",)),
+    "tidal.dev/v1alpha1/restores": ("Restore", True, ("status",)),
     "batch/v1/cronjobs": ("CronJob", True, ("status",)),
     "batch/v1/jobs": ("Job", True, ("status",)),
     "apps/v1/deployments": ("Deployment", True, ("status",)),
@@ -41,6 +42,7 @@ RESOURCES: dict[str, tuple[str, bool, tuple[str, ...]]] = {
 PATHS = {
     "BackupPolicy": "/apis/tidal.dev/v1alpha1",
     "DLQArchive": "/apis/tidal.dev/v1alpha1",
+    "Restore": "/apis/tidal.dev/v1alpha1",
     "CronJob": "/apis/batch/v1",
     "Job": "/apis/batch/v1",
     "Deployment": "/apis/apps/v1",
@@ -48,10 +50,11 @@ PATHS = {
     "Pod": "/api/v1",
 }
 API_VERSIONS = {kind: path.split("/", 2)[-1] for kind, path in PATHS.items()}
-CUSTOM_KINDS = frozenset({"BackupPolicy", "DLQArchive"})
+CUSTOM_KINDS = frozenset({"BackupPolicy", "DLQArchive", "Restore"})
 PLURALS = {
     "BackupPolicy": "backuppolicies",
     "DLQArchive": "dlqarchives",
+    "Restore": "restores",
     "CronJob": "cronjobs",
     "Job": "jobs",
     "Deployment": "deployments",
@@ -183,7 +186,7 @@ class Cluster:
 async def eventually(
     check: Callable[[], Awaitable[Any]],
     *,
-    within: float = 10.0,
+    within: float = 30.0,  # generous: kopf on a loaded 2-core CI machine
     what: str = "condition",
 ) -> Any:
     """Poll ``check`` until it returns something truthy; fail after ``within`` seconds."""

@@ -187,7 +187,8 @@ async def test_an_invalid_spec_is_a_condition_with_its_reason_and_creates_nothin
     await cluster.patch("BackupPolicy", "secret", {"metadata": {"generation": 2}, "spec": fixed})
     cron = await eventually(lambda: cluster.get("CronJob", "secret-backup"))
     volumes = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["volumes"]
-    assert any(volume.get("secret", {}).get("secretName") == "backup-key" for volume in volumes)
+    sources = [s for v in volumes for s in v.get("projected", {}).get("sources", [])]
+    assert any(source["secret"]["name"] == "backup-key" for source in sources)
 
 
 async def test_a_spec_turned_invalid_keeps_the_running_children(cluster: Cluster) -> None:

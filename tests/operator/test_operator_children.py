@@ -6,6 +6,7 @@ against KEDA's own CRD schema, read from ``../shared/crds`` (never copied into t
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -147,20 +148,27 @@ def test_client_side_encryption_mounts_the_key_read_only_and_passes_its_file() -
     [cron] = policy_children(
         encryption={
             "mode": "ClientSide",
-            "clientSide": {"keySecretRef": {"name": "k", "key": "aes"}},
+            "clientSide": {
+                "keySecretRef": {"name": "k", "key": "aes"},
+                "previousKeySecretRefs": [{"name": "k-2024"}],
+            },
         }
     )
     pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     args = pod["containers"][0]["args"]
-    assert args[args.index("--encryption") + 1 :][:3] == [
+    assert args[args.index("--encryption") + 1 :][:5] == [
         "client-side",
         "--encryption-key-file",
         "/var/run/tidal/encryption/key",
+        "--previous-key-file",
+        "/var/run/tidal/encryption/previous-0",
     ]
     [volume] = [v for v in pod["volumes"] if v["name"] == "encryption-key"]
-    assert volume["secret"] == {
-        "secretName": "k",
-        "items": [{"key": "aes", "path": "key"}],
+    assert volume["projected"] == {
+        "sources": [
+            {"secret": {"name": "k", "items": [{"key": "aes", "path": "key"}]}},
+            {"secret": {"name": "k-2024", "items": [{"key": "key", "path": "previous-0"}]}},
+        ],
         "defaultMode": 0o400,
     }
     mount = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "encryption-key"]
@@ -325,3 +333,41 @@ def test_a_service_account_is_used_only_when_configured() -> None:
     assert pod["serviceAccountName"] == "backup-runner"
     [default] = backups.children(OWNER, spec, CONFIG)
     assert "serviceAccountName" not in default["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+
+def test_the_backup_pod_gets_the_source_credentials_only() -> None:
+    """Issue 16, finding 8: with the restore target's Secret merged in as well, its
+    ``TIDAL_KAFKA__*`` keys would win and the backup would log into the source as the DR user."""
+    spec = copy.deepcopy(POLICY)
+    spec["destination"]["restoreTarget"]["kafka"]["credentialsSecretName"] = "dr-sasl"
+    policy = backup_policy(META, spec)
+    [cron] = backups.children(OWNER, policy, CONFIG)
+    job = cron["spec"]["jobTemplate"]["spec"]
+    (container,) = job["template"]["spec"]["containers"]
+    assert container["envFrom"] == [{"secretRef": {"name": "sasl"}}]
+    rule = job["podFailurePolicy"]["rules"][0]
+    assert rule["action"] == "FailJob"
+    assert rule["onExitCodes"] == {"containerName": "tidal", "operator": "In", "values": [3]}
+
+
+def test_a_restore_test_is_a_cronjob_of_its_own_with_its_own_cluster_credentials() -> None:
+    """Issue 16, findings 6 and 8: the restore test runs on its schedule against its scratch
+    cluster, with that cluster's credentials only."""
+    spec = copy.deepcopy(POLICY)
+    spec["restoreTest"] = {
+        "schedule": "30 5 * * 0",
+        "kafka": {"bootstrapServers": "scratch:9092", "credentialsSecretName": "scratch-sasl"},
+    }
+    backup, test = backups.children(OWNER, backup_policy(META, spec), CONFIG)
+    assert (backup["metadata"]["name"], test["metadata"]["name"]) == (
+        "orders-backup",
+        "orders-rtest",
+    )
+    assert test["spec"]["schedule"] == "30 5 * * 0"
+    pod = test["spec"]["jobTemplate"]["spec"]["template"]
+    assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "restore-test"
+    (container,) = pod["spec"]["containers"]
+    assert container["args"][:4] == ["backup", "test-restore", "--policy", "shop/orders"]
+    args = container["args"]
+    assert args[args.index("--bootstrap-servers") + 1] == "scratch:9092"
+    assert container["envFrom"] == [{"secretRef": {"name": "scratch-sasl"}}]

@@ -46,7 +46,11 @@ def test_generator_check_fails_on_a_drifted_file(tmp_path: Path) -> None:
 
 def test_generated_files_are_named_and_parse_as_one_crd_each() -> None:
     for crd in all_crds():
-        assert file_name(crd) in {"tidal.dev_backuppolicies.yaml", "tidal.dev_dlqarchives.yaml"}
+        assert file_name(crd) in {
+            "tidal.dev_backuppolicies.yaml",
+            "tidal.dev_dlqarchives.yaml",
+            "tidal.dev_restores.yaml",
+        }
         assert list(yaml.safe_load_all(to_yaml(crd))) == [crd]
 
 
@@ -59,7 +63,8 @@ def test_crd_has_names_columns_and_a_status_subresource(kind: str) -> None:
         "v1alpha1",
         "Namespaced",
     )
-    assert spec["names"]["shortNames"] == [{"BackupPolicy": "bp", "DLQArchive": "dlqa"}[kind]]
+    short = {"BackupPolicy": "bp", "DLQArchive": "dlqa", "Restore": "rst"}
+    assert spec["names"]["shortNames"] == [short[kind]]
     assert spec["names"]["categories"] == ["tidal"]
     assert version["subresources"] == {"status": {}}
     columns = {column["name"]: column["jsonPath"] for column in version["additionalPrinterColumns"]}
@@ -93,6 +98,7 @@ def test_status_carries_conditions_generation_times_and_counts(kind: str) -> Non
     assert {"conditions", "observedGeneration", "lastSuccessTime", "lastFailureTime"} <= set(status)
     counts = {"BackupPolicy": {"succeededRuns", "failedRuns", "storedBytes"}}
     counts["DLQArchive"] = {"archivedEvents", "archivedObjects", "storedBytes", "prunedObjects"}
+    counts["Restore"] = {"phase", "runId", "events", "present", "groupOffsets"}
     assert counts[kind] <= set(status)
 
 

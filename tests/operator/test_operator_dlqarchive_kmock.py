@@ -105,6 +105,49 @@ async def test_a_redrive_request_runs_a_job_and_reports_its_counts(cluster: Clus
     }
 
 
+async def test_a_finished_redrive_run_is_never_run_again(cluster: Cluster) -> None:
+    """Issue 16, finding 3: after the run's Job completed, neither its deletion (a TTL) nor a
+    suspend and resume brings a Job of that run id back."""
+    await cluster.create("DLQArchive", "orders", SPEC | {"redrive": {"runId": "once"}})
+
+    async def redrive_job() -> str:
+        names = [name for name in await cluster.names("Job") if "-redrive-" in name]
+        return names[0] if names else ""
+
+    job = await eventually(redrive_job, what="the re-drive Job")
+    result = {"schema": SCHEMA, "outcome": "succeeded", "counts": {"redriven": 7}}
+    terminated = {
+        "exitCode": 0,
+        "finishedAt": "2025-01-01T10:05:00Z",
+        "message": json.dumps(result),
+    }
+    labels = {"tidal.dev/dlq-archive": "orders", "batch.kubernetes.io/job-name": job}
+    pod_status = {"containerStatuses": [{"name": "tidal", "state": {"terminated": terminated}}]}
+    await cluster.create("Pod", f"{job}-abcde", {}, status=pod_status, labels=labels)
+    done = {"type": "Complete", "status": "True"}
+    status = {"startTime": "2025-01-01T10:00:00Z", "completionTime": "2025-01-01T10:05:00Z"}
+    await cluster.patch("Job", job, {"status": status | {"conditions": [done]}}, sub="status")
+    await eventually(lambda: condition_is(cluster, "RedriveSucceeded", "True"))
+
+    await cluster.delete("Job", job)  # the TTL controller
+    await cluster.delete("Pod", f"{job}-abcde")
+    for suspend in (True, False):
+        await cluster.patch("DLQArchive", "orders", {"spec": {"suspend": suspend}})
+        reason = "Suspended" if suspend else "Reconciled"
+
+        async def ready(reason: str = reason) -> bool:
+            found = await cluster.condition("DLQArchive", "orders", "Ready")
+            return found.get("reason") == reason
+
+        await eventually(ready, what=f"Ready with reason {reason}")
+    assert await redrive_job() == ""
+    body = await cluster.get("DLQArchive", "orders") or {}
+    assert body["status"]["redrive"]["phase"] == "Succeeded"
+    assert body["status"]["redrive"]["redriven"] == 7
+    redriven = await cluster.condition("DLQArchive", "orders", "RedriveSucceeded")
+    assert (redriven["status"], redriven["reason"]) == ("True", "Redriven")
+
+
 async def test_suspending_an_archive_pauses_the_scaler_and_the_retention(cluster: Cluster) -> None:
     await cluster.create("DLQArchive", "orders", SPEC)
     await eventually(lambda: cluster.get("CronJob", "orders-prune"))

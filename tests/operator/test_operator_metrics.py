@@ -246,3 +246,22 @@ def test_serving_is_off_at_port_zero_and_survives_a_taken_port(
         taken.listen()
         assert serve(taken.getsockname()[1], host="127.0.0.1") is None
     assert "no /metrics: cannot listen" in caplog.text
+
+
+def test_partially_failed_runs_are_exported_apart() -> None:
+    desired = planned(BACKUP_POLICY, BACKUP_SPEC)
+    status = SUCCEEDED | {"partiallyFailedRuns": 2}
+    results = track(desired, body(BACKUP_SPEC), status, None, now=NOW).results
+    assert (results.succeeded, results.failed, results.partially_failed) == (3, 1, 2)
+
+
+def test_a_restore_test_success_is_exported() -> None:
+    desired = planned(BACKUP_POLICY, BACKUP_SPEC)
+    tested = {"outcome": "Succeeded", "completionTime": "2025-01-04T04:10:00Z"}
+    results = track(desired, body(BACKUP_SPEC), SUCCEEDED | {"lastRestoreTest": tested}, None,
+                    now=NOW).results  # fmt: skip
+    assert results.restore_test_last_success == stamp("2025-01-04T04:10:00+00:00")
+    failed = {"outcome": "Failed", "completionTime": "2025-01-05T04:10:00Z"}
+    after = track(desired, body(BACKUP_SPEC), SUCCEEDED | {"lastRestoreTest": failed}, None,
+                  now=NOW).results  # fmt: skip
+    assert after.restore_test_last_success is None

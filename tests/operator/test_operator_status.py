@@ -453,3 +453,59 @@ def test_a_finished_job_whose_pod_is_not_seen_yet_waits_for_its_result() -> None
     observed = Observed(children={}, jobs=[job("j", "Succeeded")], now=just_after)
     fields, _ = backup_status.status(OWNER, POLICY, observed, {})
     assert fields["succeededRuns"] == 0
+
+
+def test_a_run_with_missing_topics_is_partially_failed_not_a_success() -> None:
+    """Issue 16, finding 2: a run that backed up the topics there and missed a selected one
+    (exit 3, which the Job's pod failure policy makes final) is PartiallyFailed in the status."""
+    partial = report(
+        "partiallyFailed",
+        counts={"events": 900},
+        backup={"id": "b-2", "verified": True, "missingTopics": ["orders.typo"]},
+        error={"reason": "TopicsMissing", "message": "selected topics not in the source"},
+    )
+    observed = Observed(
+        children={}, jobs=[job("j", "Failed", reason="PodFailurePolicy")],
+        pods=[pod("j", partial, exit_code=3)],
+    )  # fmt: skip
+    fields, found = backup_status.status(OWNER, POLICY, observed, {})
+    counters = (fields["succeededRuns"], fields["failedRuns"], fields["partiallyFailedRuns"])
+    assert counters == (0, 0, 1)
+    assert fields["lastRun"]["outcome"] == "PartiallyFailed"
+    assert fields["lastRun"]["missingTopics"] == ["orders.typo"]
+    assert fields["lastRun"]["reason"] == "TopicsMissing"
+    assert fields["lastVerifiedBackup"]["backupId"] == "b-2"
+    assert conditions(found)["BackupSucceeded"] == ("False", "TopicsMissing")
+
+
+def test_the_restore_test_is_reported_apart_from_the_backup_runs() -> None:
+    """Issue 16, finding 6: a restore test's Job is no backup run; its outcome is
+    ``lastRestoreTest`` and the RestoreTested condition."""
+    policy = backup_policy(
+        {"name": "orders"},
+        {
+            "sources": {"kafka": {"bootstrapServers": "k:9092"}, "topics": ["orders"]},
+            "destination": {"bucket": "dr-backups", "credentials": {"secretName": "s3"}},
+            "restoreTest": {"kafka": {"bootstrapServers": "scratch:9092"}},
+        },
+    )
+    labels = {"app.kubernetes.io/component": "restore-test"}
+    mismatch = report(
+        "failed",
+        backup={"id": "b-7", "verified": True, "restored": False},
+        error={"reason": "RestoreTestMismatch", "message": "orders/0: 9 records, not 10"},
+    )
+    observed = Observed(
+        children={},
+        jobs=[job("b", "Succeeded"), job("t", "Failed", labels=labels)],
+        pods=[
+            pod("b", report(backup={"id": "b-7", "verified": True})),
+            pod("t", mismatch, exit_code=1, component="restore-test"),
+        ],
+    )
+    fields, found = backup_status.status(OWNER, policy, observed, {})
+    assert (fields["succeededRuns"], fields["failedRuns"]) == (1, 0)
+    assert fields["lastRestoreTest"]["outcome"] == "Failed"
+    assert fields["lastRestoreTest"]["backupId"] == "b-7"
+    assert conditions(found)["RestoreTested"] == ("False", "RestoreTestMismatch")
+    assert conditions(found)["Degraded"] == ("True", "RestoreTestMismatch")

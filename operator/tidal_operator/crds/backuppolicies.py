@@ -50,6 +50,13 @@ def _sources() -> Schema:
                 pattern, "Also back up every topic matching one of these.", max_items=32
             ),
             "exclude": array(pattern, "Never back up a topic matching one of these.", max_items=32),
+            "consumerGroups": array(
+                kafka_name("A consumer group id."),
+                "Consumer groups whose committed offsets are backed up with every run; a restore"
+                " translates them into the target so each group resumes where it was.",
+                max_items=256,
+                list_type="set",
+            ),
         },
         required=("kafka",),
         rules=(
@@ -77,10 +84,29 @@ def _destination() -> Schema:
         },
         required=("kafka",),
     )
+    schema["properties"]["objectLock"] = obj(
+        "S3 Object Lock on every object written: the backup pod's own credentials cannot"
+        " destroy a backup before its retention ends (the bucket must be created with Object"
+        " Lock enabled).",
+        {
+            "mode": string(
+                "Compliance: nobody can shorten it. Governance: only with the bypass permission.",
+                enum=("Governance", "Compliance"),
+            ),
+            "retentionDays": integer(
+                "Days each object stays locked (at least the retention's maxAge, usually).",
+                minimum=1,
+                maximum=36_500,
+                default=35,
+            ),
+        },
+        required=("mode",),
+    )
     return schema
 
 
-def _encryption() -> Schema:
+def encryption_schema() -> Schema:
+    """How backups are encrypted (a Restore reads them the same way)."""
     return obj(
         "How backups are encrypted at rest.",
         {
@@ -110,9 +136,18 @@ def _encryption() -> Schema:
                 "Client-side encryption settings.",
                 {
                     "keySecretRef": secret_key_ref(
-                        "Secret key holding the base64 of a 32-byte AES-256-GCM key.",
+                        "Secret key holding the base64 of a 32-byte AES-256-GCM key (the one"
+                        " that writes).",
                         default_key="key",
-                    )
+                    ),
+                    "previousKeySecretRefs": array(
+                        secret_key_ref(
+                            "An earlier key, kept to read what it encrypted.", default_key="key"
+                        ),
+                        "Keys rotated out: every object names the key it was written with, so"
+                        " backups written before a rotation stay readable while these are here.",
+                        max_items=16,
+                    ),
                 },
                 required=("keySecretRef",),
             ),
@@ -124,6 +159,30 @@ def _encryption() -> Schema:
                 "clientSide.keySecretRef is required when mode is ClientSide",
             ),
         ),
+    )
+
+
+def _restore_test() -> Schema:
+    return obj(
+        "A scheduled proof that the backups restore: the newest backup that verifies is"
+        " restored into scratch topics of this cluster, compared with the backup record for"
+        " record (count and sha256 per partition), and the scratch topics are deleted.",
+        {
+            "schedule": cron_schedule("Cron schedule, evaluated in UTC.", default="0 4 * * 0"),
+            "kafka": kafka_cluster(
+                "The cluster the scratch topics go to (its own credentials, never merged)."
+            ),
+            "scratchTopicPrefix": string(
+                "Scratch topics are <prefix><run>.<topic>.",
+                pattern=r"^[a-zA-Z0-9._-]+$",
+                max_length=64,
+                default="tidal-restore-test.",
+            ),
+            "replicationFactor": integer(
+                "Replication factor of the scratch topics.", minimum=1, maximum=7, default=1
+            ),
+        },
+        required=("kafka",),
     )
 
 
@@ -173,8 +232,9 @@ def spec_schema() -> Schema:
             "retention": retention(
                 "Which backups are kept.", max_age=DEFAULT_MAX_AGE, max_count=True
             ),
-            "encryption": _encryption(),
+            "encryption": encryption_schema(),
             "job": _job(),
+            "restoreTest": _restore_test(),
             "suspend": boolean("Stop starting new runs; existing backups are kept.", default=False),
         },
         required=("sources", "destination"),
@@ -186,7 +246,15 @@ def _run() -> Schema:
         "The newest finished run.",
         {
             "job": string("Name of the Job."),
-            "outcome": string("Succeeded or Failed.", enum=("Succeeded", "Failed")),
+            "outcome": string(
+                "Succeeded, PartiallyFailed (done, but e.g. a selected topic was missing) or"
+                " Failed.",
+                enum=("Succeeded", "PartiallyFailed", "Failed"),
+            ),
+            "missingTopics": array(
+                string("A topic name."),
+                "Selected topics the source did not have (the run PartiallyFailed).",
+            ),
             "backupId": string("Identifier of the backup the run wrote."),
             "startTime": string("When the run started.", format="date-time"),
             "completionTime": string("When the run finished.", format="date-time"),
@@ -219,7 +287,22 @@ def status_schema() -> dict[str, Schema]:
         "activeRuns": integer("Runs in progress.", minimum=0),
         "succeededRuns": integer("Runs that succeeded, counted by the operator.", minimum=0),
         "failedRuns": integer("Runs that failed, counted by the operator.", minimum=0),
+        "partiallyFailedRuns": integer(
+            "Runs that backed up only part of the selection (PartiallyFailed).", minimum=0
+        ),
         "lastRun": _run(),
+        "lastRestoreTest": obj(
+            "The newest finished restore test.",
+            {
+                "job": string("Name of the Job."),
+                "outcome": string("Succeeded or Failed.", enum=("Succeeded", "Failed")),
+                "backupId": string("The backup it restored."),
+                "completionTime": string("When it finished.", format="date-time"),
+                "events": integer("Events restored and compared.", minimum=0),
+                "reason": string("Failure reason, when it failed."),
+                "message": string("Failure message, when it failed.", max_length=4096),
+            },
+        ),
         "lastVerifiedBackup": _verified(),
         "storedBackups": integer("Backups kept at the destination after retention.", minimum=0),
         "storedBytes": integer("Bytes kept at the destination after retention.", minimum=0),

@@ -190,11 +190,19 @@ def _redrive_status() -> Schema:
         {
             "runId": string("The spec.redrive.runId it ran for."),
             "job": string("Name of the Job."),
-            "phase": string("Where it is.", enum=("Running", "Succeeded", "Failed")),
+            "phase": string(
+                "Where it is (a finished run id is never run again).",
+                enum=("Running", "Succeeded", "PartiallyFailed", "Failed"),
+            ),
             "redriven": integer("Events published.", minimum=0),
+            "present": integer(
+                "Letters this run id had re-driven before (found in the target), not sent again.",
+                minimum=0,
+            ),
             "skipped": integer("Events not matching the filter.", minimum=0),
             "failed": integer("Events that could not be published.", minimum=0),
             "completionTime": string("When it finished.", format="date-time"),
+            "reason": string("Failure reason, when it failed."),
             "message": string("Failure message, when it failed.", max_length=4096),
         },
     )

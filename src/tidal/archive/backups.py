@@ -1,56 +1,144 @@
-"""Backups in the store: create or resume one, verify it, list them, apply retention.
+"""Backups in the store: create or resume one, verify it, list them.
 
-A backup is ``backups/<id>/``: its segments and its manifest. Called by ``tidal archive`` and
-``tidal backup run`` (`tidal.cli.backup`) and by restore, which reads the newest verified one.
+A backup is ``backups/[policy=<scope>/]<id>/``: its segments and its manifest. Everything here
+works on one owner's backups: a policy's own scope plus the unscoped backups whose manifest
+names that policy (written before scopes existed); another policy's backups are never listed
+or restored (retention: `tidal.archive.pruning`; the prefix's owner: `tidal.archive.owners`).
+Called by ``tidal archive`` and ``tidal backup run`` (`tidal.cli.backup`) and by restore.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Final
 
-from tidal.archive.durations import backup_id, backup_time, format_time
-from tidal.archive.errors import BackupNotFound, ChecksumMismatch, StoreError
-from tidal.archive.keys import BACKUPS, MANIFEST, backup_of, backup_prefix, manifest_key
+from tidal.archive.durations import backup_id, format_time
+from tidal.archive.errors import (
+    ArchiveError,
+    BackupNotFound,
+    ChecksumMismatch,
+    CorruptSegment,
+    InvalidArgument,
+    StoreError,
+)
+from tidal.archive.keys import (
+    BACKUPS,
+    backup_of,
+    manifest_key,
+    scope_of,
+)
 from tidal.archive.manifest import Manifest, Partition
-from tidal.archive.retention import BackupInfo, choose_deletions
 from tidal.archive.segments import Compression
 from tidal.archive.store import AlreadyExists, ObjectStore
 
 CREATE_ATTEMPTS = 30
+_ID: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 
 
-def load(store: ObjectStore, identifier: str) -> Manifest:
-    key = manifest_key(identifier)
+def load(store: ObjectStore, identifier: str, scope: str | None = None) -> Manifest:
+    key = manifest_key(identifier, scope)
     data = store.get(key)
     if data is None:
         raise BackupNotFound(f"no backup {identifier} in {store.config.describe()}")
     return Manifest.from_json(data, key=key)
 
 
-def manifests(store: ObjectStore) -> list[Manifest]:
-    """Every backup that has a manifest, oldest first."""
-    found = []
-    for item in store.objects(BACKUPS):
-        identifier = backup_of(item.key)
-        if identifier and item.key == manifest_key(identifier):
-            found.append(load(store, identifier))
-    return sorted(found, key=lambda m: m.created_at)
+@dataclass
+class Listing:
+    """Every manifest in the prefix (oldest first) and those that could not be read (key ->
+    why: a wrong or rotated-out key, a damaged object); the unreadable are never deleted."""
+
+    manifests: list[Manifest] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)
+
+    def of(self, policy: str | None) -> list[Manifest]:
+        """The backups of one policy: its scope, and unscoped ones that name it."""
+        scope = scope_of(policy)
+        return [m for m in self.manifests if m.policy == policy and m.scope in (None, scope)]
+
+    def policies(self) -> list[str | None]:
+        return sorted({m.policy for m in self.manifests}, key=lambda p: p or "")
 
 
-def latest_verified(store: ObjectStore) -> Manifest:
-    verified = [m for m in manifests(store) if m.verified]
+def listing(store: ObjectStore, root: str = BACKUPS) -> Listing:
+    """Every manifest under ``root``."""
+    found = Listing()
+    for item in store.objects(root):
+        where = backup_of(item.key)
+        if where is None or item.key != manifest_key(where[1], where[0]):
+            continue
+        try:
+            manifest = load(store, where[1], where[0])
+        except ArchiveError as exc:
+            found.unreadable[item.key] = f"{exc.reason}: {exc}"
+            continue
+        manifest.scope = where[0]  # where it lies is what retention deletes
+        found.manifests.append(manifest)
+    found.manifests.sort(key=lambda m: (m.created_at, m.id))
+    return found
+
+
+def resolve_policy(store: ObjectStore, policy: str | None) -> str | None:
+    """``policy``, or when it is not given the one policy whose backups the prefix holds
+    (backups of several: ``AmbiguousPolicy``, choose one)."""
+    if policy is not None:
+        return policy
+    found = listing(store).policies()
+    if len(found) > 1:
+        named = ", ".join(p or "(none)" for p in found)
+        raise InvalidArgument(
+            f"backups of several policies in {store.config.describe()}: {named}; "
+            "choose one with --policy",
+            reason="AmbiguousPolicy",
+        )
+    return found[0] if found else None
+
+
+def not_found(store: ObjectStore, policy: str | None, what: str) -> ArchiveError:
+    """Why there is no backup to use: unreadable manifests (a wrong key: ``CorruptSegment``)
+    or none at all (``BackupNotFound``)."""
+    unreadable = listing(store).unreadable
+    where = f"{policy or 'no policy'} in {store.config.describe()}"
+    if unreadable:
+        key, why = sorted(unreadable.items())[0]
+        return CorruptSegment(
+            f"no {what} of {where}: {len(unreadable)} manifests cannot be read ({key}: {why})"
+        )
+    return BackupNotFound(f"no {what} of {where}")
+
+
+def manifests(store: ObjectStore, policy: str | None = None) -> list[Manifest]:
+    """The backups of ``policy`` (None: those written without one), oldest first."""
+    return listing(store).of(policy)
+
+
+def verified_newest_first(store: ObjectStore, policy: str | None) -> list[Manifest]:
+    return [m for m in reversed(manifests(store, policy)) if m.verified]
+
+
+def latest_verified(store: ObjectStore, policy: str | None = None) -> Manifest:
+    verified = verified_newest_first(store, policy)
     if not verified:
-        raise BackupNotFound(f"no verified backup in {store.config.describe()}")
-    return verified[-1]
+        raise BackupNotFound(
+            f"no verified backup of {policy or 'no policy'} in {store.config.describe()}"
+        )
+    return verified[0]
 
 
 def open_backup(store: ObjectStore, policy: str | None) -> Manifest | None:
     """The newest unfinished backup of ``policy`` (a crashed run's), to be resumed."""
-    unfinished = [m for m in manifests(store) if m.state == "open" and m.policy == policy]
+    unfinished = [m for m in manifests(store, policy) if m.state == "open"]
     return unfinished[-1] if unfinished else None
+
+
+def check_id(identifier: str) -> str:
+    if not _ID.match(identifier):
+        raise InvalidArgument(f"{identifier!r} is not a backup id (letters, digits, . _ -)")
+    return identifier
 
 
 def create(
@@ -63,10 +151,14 @@ def create(
     policy: str | None,
     identifier: str | None = None,
     restore_target: dict[str, str] | None = None,
+    extra: Manifest | None = None,
 ) -> Manifest:
     """Write the manifest of a new backup covering ``ranges`` ((topic, partition) -> [start,
     end)); its identifier is the start time (a second later when taken). A given
-    ``identifier`` that exists fails (``BackupExists``)."""
+    ``identifier`` that exists fails (``BackupExists``). ``extra`` carries the descriptive
+    fields (source, missing topics, topic configs, key id) to copy."""
+    if identifier:
+        check_id(identifier)
     for attempt in range(1 if identifier else CREATE_ATTEMPTS):
         try:
             return _create(
@@ -78,6 +170,7 @@ def create(
                 encryption=encryption,
                 policy=policy,
                 restore_target=restore_target,
+                extra=extra,
             )
         except AlreadyExists:
             continue
@@ -94,6 +187,7 @@ def _create(
     encryption: str,
     policy: str | None,
     restore_target: dict[str, str] | None,
+    extra: Manifest | None,
 ) -> Manifest:
     manifest = Manifest(
         id=identifier,
@@ -101,13 +195,19 @@ def _create(
         compression=compression,
         encryption=encryption,
         policy=policy,
+        scope=scope_of(policy),
         restore_target=restore_target,
+        source=extra.source if extra else None,
+        missing_topics=list(extra.missing_topics) if extra else [],
+        topics_info=list(extra.topics_info) if extra else [],
+        groups=list(extra.groups) if extra else [],
+        key_id=extra.key_id if extra else None,
         partitions=[
             Partition(topic=t, partition=p, start=start, end=end, next=start)
             for (t, p), (start, end) in sorted(ranges.items())
         ],
     )
-    store.put_new(manifest_key(manifest.id), manifest.to_json())
+    store.put_new(manifest_key(manifest.id, manifest.scope), manifest.to_json())
     return manifest
 
 
@@ -124,90 +224,3 @@ def verify(
             raise ChecksumMismatch(f"segment {segment.key}: sha256 differs")
         if progress is not None:
             progress(segment.count, segment.bytes)
-
-
-@dataclass(frozen=True)
-class Stored:
-    """What the store holds after retention (the run result's ``stored``)."""
-
-    backups: int
-    objects: int
-    events: int
-    bytes: int
-
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "backups": self.backups,
-            "objects": self.objects,
-            "events": self.events,
-            "bytes": self.bytes,
-        }
-
-
-def stored(kept: Sequence[Manifest]) -> Stored:
-    complete = [m for m in kept if m.state == "complete"]
-    return Stored(
-        backups=len(complete),
-        objects=sum(len(m.segments) + 1 for m in kept),
-        events=sum(m.events for m in complete),
-        bytes=sum(m.size for m in kept),
-    )
-
-
-def apply_retention(
-    store: ObjectStore,
-    *,
-    now: datetime,
-    max_age: timedelta | None,
-    max_count: int | None,
-    keep_last_verified: bool,
-    keep: frozenset[str] = frozenset(),
-) -> tuple[list[str], Stored]:
-    """Delete the backups retention no longer wants (and leftovers without a manifest older
-    than ``max_age``); returns the deleted identifiers and what is left."""
-    found = manifests(store)
-    infos = [
-        BackupInfo(
-            id=m.id,
-            created=backup_time(m.id) or now,
-            verified=m.verified,
-            open=m.state == "open",
-        )
-        for m in found
-    ]
-    doomed = choose_deletions(
-        infos,
-        now=now,
-        max_age=max_age,
-        max_count=max_count,
-        keep_last_verified=keep_last_verified,
-        keep=keep,
-    )
-    with_manifest = {m.id for m in found}
-    for item_id in _orphans(store, with_manifest, now=now, max_age=max_age):
-        doomed.append(item_id)
-    for identifier in doomed:
-        _delete_backup(store, identifier)
-    return doomed, stored([m for m in found if m.id not in set(doomed)])
-
-
-def _orphans(
-    store: ObjectStore, with_manifest: set[str], *, now: datetime, max_age: timedelta | None
-) -> list[str]:
-    """Folders under ``backups/`` whose manifest is gone (a deletion cut short)."""
-    if max_age is None:
-        return []
-    seen: set[str] = set()
-    for item in store.objects(BACKUPS):
-        identifier = backup_of(item.key)
-        created = backup_time(identifier) if identifier else None
-        if identifier and identifier not in with_manifest and created and now - created > max_age:
-            seen.add(identifier)
-    return sorted(seen)
-
-
-def _delete_backup(store: ObjectStore, identifier: str) -> None:
-    """Manifest first (the backup stops existing for restore), then its segments."""
-    store.delete([manifest_key(identifier)])
-    keys = [o.key for o in store.objects(backup_prefix(identifier)) if not o.key.endswith(MANIFEST)]
-    store.delete(keys)

@@ -1,44 +1,41 @@
-"""Dead-letter archive: drain DLQ topics into the store, prune it, list, find and re-drive.
+"""Dead-letter archive: drain DLQ topics into the store, prune it, list and find letters.
 
 `drain` consumes the dead-letter topics in a consumer group (the one KEDA scales on), groups
 records by topic, partition, time slice (of the last failure) and, optionally, event type, and
 closes a segment at ``max_events`` or ``max_age``. Offsets are committed only below every
 record still held in an open segment, so a crash re-reads (and a segment cut the same way finds
-its key taken and is skipped). `prune` deletes slices older than the retention; `select` reads
-archived letters back, de-duplicated; `original_record` turns a letter back into the record
-that failed, for `redrive`. `DrainCounts` grow as segments are stored (``tidal dlq drain``
-exports them at ``/metrics``). Called by ``tidal dlq`` (`tidal.cli.dlq`).
+its key taken and is skipped). An archive's letters lie under its own scope
+(``dlq/archive=<namespace>.<name>/``): `prune` deletes the slices of one scope older than the
+retention, never another archive's; `segments` and `letters` read archived letters back,
+de-duplicated, one segment at a time (re-drive: `tidal.archive.redrive`). `DrainCounts` grow as
+segments are stored (``tidal dlq drain`` exports them at ``/metrics``). Called by ``tidal dlq``
+(`tidal.cli.dlq`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
 
-from tidal.archive.errors import PublishFailed
-from tidal.archive.filters import BINARY_PREFIX, Selection, attributes, record_time
+from tidal.archive.filters import attributes, record_time
 from tidal.archive.keys import (
     DLQ,
     DlqKey,
     compression_of,
+    dlq_root,
     dlq_segment_key,
     parse_dlq_key,
     time_slice,
     type_part,
 )
-from tidal.archive.ratelimit import RateLimiter
 from tidal.archive.segments import Compression, Record, pack, unpack
 from tidal.archive.store import AlreadyExists, ObjectStore, StoredObject
-from tidal.deadletters import FAILURE_EXTENSIONS, TOPIC
-from tidal.transports.kafka.fitting import CLAIM, OVERSIZE
 
 Progress = Callable[[int, int], None]
 Bucket = tuple[str, int, str, str | None]  # topic, partition, time slice, event type
@@ -51,6 +48,8 @@ class Layout:
     compression: Compression = "zstd"
     max_events: int = 10_000
     max_age: timedelta = timedelta(minutes=5)
+    scope: str | None = None
+    """The archive's key scope (`tidal.archive.keys.scope_of` of ``--archive``)."""
 
 
 @dataclass
@@ -123,6 +122,7 @@ class Drainer:
             records[-1].offset,
             len(records),
             self.layout.compression,
+            self.layout.scope,
         )
         body = pack(records, self.layout.compression)
         try:
@@ -222,33 +222,58 @@ def in_window(
     return not (types and parsed.event_type is not None and parsed.event_type not in safe_types)
 
 
+ALL_SCOPES: Final = "*"
+"""`segments`' scope meaning every archive's letters and the unscoped ones."""
+
+
 def segments(
-    store: ObjectStore, *, topics: Sequence[str] = ()
+    store: ObjectStore, *, topics: Sequence[str] = (), scope: str | None = ALL_SCOPES
 ) -> Iterator[tuple[str, DlqKey, int]]:
-    """(key, parsed key, size) of the archived segments of ``topics`` (all when empty)."""
-    prefixes = [f"{DLQ}{t}/" for t in topics] or [DLQ]
-    for prefix in prefixes:
+    """(key, parsed key, size) of the archived segments of ``topics`` (all when empty) of one
+    archive's ``scope`` (None: the unscoped letters only; `ALL_SCOPES`: every letter)."""
+    root = DLQ if scope in (None, ALL_SCOPES) else dlq_root(scope)
+    prefixes = [f"{root}{t}/" for t in topics] if scope != ALL_SCOPES else []
+    for prefix in prefixes or [root]:
         for item in store.objects(prefix):
             parsed = parse_dlq_key(item.key)
-            if parsed is not None:
-                yield item.key, parsed, item.size
+            if parsed is None or (scope != ALL_SCOPES and parsed.scope != scope):
+                continue
+            if topics and parsed.topic not in topics:
+                continue
+            yield item.key, parsed, item.size
 
 
 def letters(
-    store: ObjectStore, keys: Sequence[tuple[str, DlqKey, int]]
+    store: ObjectStore, keys: Iterable[tuple[str, DlqKey, int]]
 ) -> Iterator[tuple[DlqKey, Record]]:
-    """(segment key, record) of each segment in turn, each letter once."""
-    seen: set[tuple[str, int, int]] = set()
+    """(segment key, record) of each segment in turn (one segment in memory at a time), each
+    letter once."""
+    seen: set[Seen] = set()
     for key, parsed, _ in keys:
-        data = store.get(key)
-        if data is None:
-            continue
-        for record in unpack(data, compression_of(key)):
-            ident = (parsed.topic, parsed.partition, record.offset)
-            if ident in seen:
-                continue
-            seen.add(ident)
+        for record in segment_letters(store, key, parsed, seen):
             yield parsed, record
+
+
+Seen = tuple[str | None, str, int, int]
+
+
+def segment_letters(store: ObjectStore, key: str, parsed: DlqKey, seen: set[Seen]) -> list[Record]:
+    """The letters of one segment not in ``seen`` (which grows by them). Blocking."""
+    data = store.get(key)
+    if data is None:
+        return []
+    found = []
+    for record in unpack(data, compression_of(key)):
+        ident = (parsed.scope, parsed.topic, parsed.partition, record.offset)
+        if ident not in seen:
+            seen.add(ident)
+            found.append(record)
+    return found
+
+
+def letter_id(parsed: DlqKey, record: Record) -> str:
+    """How ``tidal dlq show`` names a letter: ``<dlq topic>/<partition>/<offset>``."""
+    return f"{parsed.topic}/{parsed.partition}/{record.offset}"
 
 
 @dataclass(frozen=True)
@@ -260,13 +285,16 @@ class Pruned:
     bytes: int
 
 
-def prune(store: ObjectStore, *, now: datetime, max_age: timedelta) -> Pruned:
-    """Delete every segment whose time slice ended more than ``max_age`` ago."""
+def prune(
+    store: ObjectStore, *, now: datetime, max_age: timedelta, scope: str | None = None
+) -> Pruned:
+    """Delete every segment of one archive's ``scope`` (None: the unscoped letters) whose time
+    slice ended more than ``max_age`` ago; another archive's letters are never looked at."""
     doomed: list[tuple[StoredObject, DlqKey]] = []
     kept: list[tuple[StoredObject, DlqKey]] = []
-    for item in store.objects(DLQ):
+    for item in store.objects(dlq_root(scope)):
         parsed = parse_dlq_key(item.key)
-        if parsed is None:
+        if parsed is None or parsed.scope != scope:
             continue
         (doomed if now - parsed.end > max_age else kept).append((item, parsed))
     store.delete([item.key for item, _ in doomed])
@@ -277,101 +305,3 @@ def prune(store: ObjectStore, *, now: datetime, max_age: timedelta) -> Pruned:
         events=sum(p.count for _, p in kept),
         bytes=sum(item.size for item, _ in kept),
     )
-
-
-# -- re-drive ------------------------------------------------------------------------------
-
-
-def value_dropped(record: Record) -> bool:
-    """Whether the worker dead-lettered ``record`` without its value (too large for the DLQ
-    topic, no claim-check store: `tidal.transports.kafka.fitting`). Re-driving it would send
-    an empty event; the original is still at its ``tidaltopic`` / ``tidaloffset`` until the
-    topic's retention removes it."""
-    names = {name for name, _ in record.headers}
-    return OVERSIZE in names and CLAIM not in names
-
-
-def original_record(record: Record) -> tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]:
-    """(key, value, headers) of the record as it was before it was dead-lettered."""
-    failure = set(FAILURE_EXTENSIONS)
-    headers = []
-    structured = False
-    for name, raw in record.headers:
-        lower = name.lower()
-        if lower == "content-type" and raw.startswith(b"application/cloudevents"):
-            structured = True
-        if lower in failure or (
-            lower.startswith(BINARY_PREFIX) and lower[len(BINARY_PREFIX) :] in failure
-        ):
-            continue
-        headers.append((name, raw))
-    value = record.value
-    if structured and value:
-        try:
-            body = json.loads(value)
-        except ValueError:
-            body = None
-        if isinstance(body, dict):
-            cleaned = {k: v for k, v in body.items() if k not in failure}
-            value = json.dumps(cleaned, separators=(",", ":")).encode("utf-8")
-    return record.key, value, headers
-
-
-@dataclass
-class RedriveCounts:
-    redriven: int = 0
-    skipped: int = 0
-    failed: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {"redriven": self.redriven, "skipped": self.skipped, "failed": self.failed}
-
-
-async def redrive(
-    store: ObjectStore,
-    producer: Any,
-    selection: Selection,
-    *,
-    to_topic: str | None,
-    limiter: RateLimiter,
-    dry_run: bool,
-    topics: Sequence[str] = (),
-    progress: Progress | None = None,
-) -> RedriveCounts:
-    """Publish the selected letters again, each to its original topic (or ``to_topic``)."""
-    counts = RedriveCounts()
-    keys = []
-    for found in segments(store, topics=topics):
-        if in_window(found[1], since=selection.since, until=selection.until, types=selection.types):
-            keys.append(found)
-        else:
-            counts.skipped += found[1].count
-    pending = []
-    for _, record in await asyncio.to_thread(lambda: list(letters(store, keys))):
-        if not selection.matches(record):
-            counts.skipped += 1
-            continue
-        target = to_topic or attributes(record).get(TOPIC)
-        if not target or value_dropped(record):  # nowhere to go, or nothing whole to send
-            counts.failed += 1
-            continue
-        await limiter.take()
-        counts.redriven += 1
-        if not dry_run:
-            key, value, headers = original_record(record)
-            try:
-                pending.append(await producer.send(target, key=key, value=value, headers=headers))
-            except KafkaError as exc:
-                raise PublishFailed(f"re-driving to {target}: {exc}") from exc
-        if progress is not None:
-            progress(1, len(record.value or b""))
-    try:
-        await asyncio.gather(*pending)
-    except KafkaError as exc:
-        raise PublishFailed(f"re-drive not acknowledged: {exc}") from exc
-    return counts
-
-
-def letter_id(parsed: DlqKey, record: Record) -> str:
-    """How ``tidal dlq show`` names a letter: ``<dlq topic>/<partition>/<offset>``."""
-    return f"{parsed.topic}/{parsed.partition}/{record.offset}"

@@ -1,9 +1,15 @@
 """The manifest of one backup: its partitions' offset ranges and every segment's checksum.
 
-Written to ``backups/<id>/manifest.json`` when a backup starts (state ``open``), rewritten after
-each uploaded segment (so a crashed run resumes from the last recorded offset), then marked
-``complete`` and finally ``verified`` once every checksum was read back. Pure data and JSON;
-called by the archiver, verification, retention and restore.
+Written to ``backups/[policy=<scope>/]<id>/manifest.json`` when a backup starts (state
+``open``), rewritten after each uploaded segment (so a crashed run resumes from the last recorded
+offset), then marked ``complete`` and finally ``verified`` once every checksum was read back; a
+later ``tidal backup verify`` (or a restore's read-back) that fails records ``verifyError`` and
+takes ``verified`` away. ``missingTopics`` names selected topics the source did not have (the
+run is PartiallyFailed), ``topics`` each topic's partition count, replication factor and
+configs (a restore creates the topics alike), ``source`` the cluster it was read from,
+``groups`` the committed offsets of the consumer groups backed up with it. Fields
+added later default when absent, so older manifests still load. Pure data and JSON; called by
+the archiver, verification, retention and restore.
 """
 
 from __future__ import annotations
@@ -51,6 +57,20 @@ class Partition:
         return self.next >= self.end
 
 
+@dataclass(frozen=True, kw_only=True)
+class TopicConfig:
+    """A backed-up topic as the source had it: partitions, replication factor, configs."""
+
+    name: str
+    partitions: int
+    replication_factor: int = 1
+    configs: list[dict[str, str]] = field(default_factory=list)
+    """``[{"name": "retention.ms", "value": "..."}]``: the configs set on the topic itself."""
+
+    def config_map(self) -> dict[str, str]:
+        return {c["name"]: c["value"] for c in self.configs}
+
+
 @dataclass(kw_only=True)
 class Manifest:
     id: str
@@ -58,11 +78,20 @@ class Manifest:
     compression: Compression
     encryption: str
     policy: str | None = None
+    scope: str | None = None
+    """The key scope (``None``: the unscoped ``backups/<id>/`` layout)."""
     state: State = "open"
     completed_at: str | None = None
     verified: bool = False
     verified_at: str | None = None
+    verify_error: str | None = None
+    key_id: str | None = None
     restore_target: dict[str, str] | None = None
+    source: dict[str, str] | None = None
+    missing_topics: list[str] = field(default_factory=list)
+    topics_info: list[TopicConfig] = field(default_factory=list)
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    """Committed offsets of the backed-up consumer groups (`tidal.archive.groups`)."""
     partitions: list[Partition] = field(default_factory=list)
     segments: list[Segment] = field(default_factory=list)
 
@@ -96,6 +125,14 @@ class Manifest:
     def topics(self) -> list[str]:
         return sorted({p.topic for p in self.partitions})
 
+    def topic_info(self, topic: str) -> TopicConfig:
+        """What the source had for ``topic`` (older manifests: its partition count only)."""
+        for info in self.topics_info:
+            if info.name == topic:
+                return info
+        count = 1 + max(p.partition for p in self.partitions if p.topic == topic)
+        return TopicConfig(name=topic, partitions=count)
+
     def to_json(self) -> bytes:
         body = {"schema": SCHEMA, **_camel(asdict(self))}
         return json.dumps(body, indent=1, sort_keys=True).encode("utf-8")
@@ -109,6 +146,10 @@ class Manifest:
             fields = _snake(raw)
             fields["partitions"] = [Partition(**p) for p in fields["partitions"]]
             fields["segments"] = [Segment(**s) for s in fields["segments"]]
+            fields["topics_info"] = [
+                TopicConfig(**{**t, "configs": t.get("configs", [])})
+                for t in fields.get("topics_info", [])
+            ]
             return cls(**fields)
         except (ValueError, TypeError, KeyError) as exc:
             raise CorruptSegment(f"{key}: unreadable manifest: {exc}") from exc

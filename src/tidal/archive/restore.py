@@ -1,87 +1,86 @@
 """Restore and replay: publish a backup's records into topics of another cluster.
 
 Restore writes each record to the same partition number of ``<topic prefix><topic>`` (created
-with the source's partition count when missing), so every partition, and with it every key,
-keeps its order. Replay sends every selected record to one topic, partitioned by key: records
-of a key come from one source partition and are sent in order, so per-key order holds too.
-Each segment's sha256 is checked before its records are used. After every segment the
-checkpoint (``checkpoints/<name>.json`` in the store) records it, so a restarted run skips what
-was done; the segment in flight at a crash is sent again (at least once). Called by
-``tidal restore`` and ``tidal replay`` (`tidal.cli.restore`).
+with the source's partition count, replication factor and configs when missing), so every
+partition, and with it every key, keeps its order; ``repartition`` sends by key hash instead.
+Replay sends every selected record to one topic, partitioned by key: records of a key come from
+one source partition and are sent in order, so per-key order holds too. Each segment's sha256 is
+checked before its records are used. Every published record carries the run's marks
+(`tidal.archive.marks`); what the target already holds of this run (`Done`, read back from the
+target before sending) is not sent again, so a repeated run sends nothing twice and a wiped
+target is refilled. Called by ``tidal restore`` and ``tidal replay`` (`tidal.cli.restore`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from tidal.archive.errors import ChecksumMismatch, InvalidArgument, PublishFailed
+from tidal.archive.errors import ChecksumMismatch, PublishFailed
 from tidal.archive.filters import Selection
-from tidal.archive.keys import checkpoint_key
 from tidal.archive.manifest import Manifest, Segment
+from tidal.archive.marks import ORIGINAL_TIMESTAMP, Done, marks, partition_for, without_marks
 from tidal.archive.ratelimit import RateLimiter
 from tidal.archive.segments import Record, unpack
 from tidal.archive.store import ObjectStore
-from tidal.settings import KafkaSettings
-from tidal.transports.kafka.connecting import client_options
 
 
 @dataclass(frozen=True, kw_only=True)
 class Target:
     """Where records go: ``topic`` (replay: one topic, by key) or ``prefix`` + source topic
-    and the same partition (restore)."""
+    and the same partition (restore; by key hash with ``repartition``). ``partitions``: each
+    target topic's partition count."""
 
     prefix: str = ""
     topic: str | None = None
+    repartition: bool = False
+    partitions: dict[str, int] = field(default_factory=dict)
+    restamp: bool = False
+    """Give records the restore time (the original goes into ``tidal-original-timestamp``), so
+    a time-based retention in the target does not delete them at once."""
 
     def topic_for(self, source: str) -> str:
         return self.topic or f"{self.prefix}{source}"
+
+    @property
+    def by_key(self) -> bool:
+        return self.topic is not None or self.repartition
+
+    def partition_for(self, topic: str, partition: int, key: bytes | None) -> int:
+        if not self.by_key:
+            return partition
+        return partition_for(key, partition, self.partitions.get(self.topic_for(topic), 1))
 
 
 @dataclass
 class Counts:
     events: int = 0
     skipped: int = 0
+    present: int = 0
+    """Records this run had published before (found in the target), not sent again."""
     segments: int = 0
     bytes: int = 0
-    done_before: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {
             "events": self.events,
             "skipped": self.skipped,
+            "present": self.present,
             "objects": self.segments,
             "bytes": self.bytes,
         }
 
 
-@dataclass
-class Checkpoint:
-    """Segments already published for one (backup, target); kept in the store."""
-
-    name: str
-    backup: str
-    done: set[str] = field(default_factory=set)
-
-    def to_json(self) -> bytes:
-        return json.dumps({"backup": self.backup, "done": sorted(self.done)}).encode()
-
-    @classmethod
-    def load(cls, store: ObjectStore, name: str, backup: str) -> Checkpoint:
-        data = store.get(checkpoint_key(name))
-        if data is None:
-            return cls(name, backup)
-        raw = json.loads(data)
-        if raw.get("backup") != backup:
-            raise InvalidArgument(f"checkpoint {name} belongs to backup {raw.get('backup')}")
-        return cls(name, backup, set(raw.get("done", [])))
+def run_id(kind: str, manifest: Manifest, *parts: object) -> str:
+    """A run's id: the same backup, target topics and selection give the same id, wherever the
+    target is and however its address is written (the address is not part of it)."""
+    text = "|".join([kind, manifest.scope or "", manifest.id, *(repr(p) for p in parts)])
+    return f"{kind}-{manifest.id}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 def read_segment(store: ObjectStore, segment: Segment, compression: Any) -> list[Record]:
@@ -99,31 +98,6 @@ def read_segment(store: ObjectStore, segment: Segment, compression: Any) -> list
     return records
 
 
-async def ensure_topics(settings: KafkaSettings, wanted: dict[str, int]) -> None:
-    """Create missing topics with ``wanted`` partitions; fail if one has fewer."""
-    admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        new = [NewTopic(t, n, 1) for t, n in sorted(wanted.items()) if t not in existing]
-        if new:
-            response = await admin.create_topics(new)
-            errors = [(t, c) for t, c, *_ in response.topic_errors if c not in (0, 36)]
-            if errors:
-                raise PublishFailed(f"creating topics failed: {errors}")
-        present = [t for t in wanted if t in existing]
-        described = await admin.describe_topics(present) if present else []
-        for topic in described:
-            count = len(topic.get("partitions", []))
-            if topic.get("topic") in wanted and count < wanted[topic["topic"]]:
-                raise InvalidArgument(
-                    f"topic {topic['topic']} has {count} partitions, the backup has "
-                    f"{wanted[topic['topic']]}: per-partition order cannot be kept"
-                )
-    finally:
-        await admin.close()
-
-
 async def publish(
     store: ObjectStore,
     manifest: Manifest,
@@ -131,13 +105,15 @@ async def publish(
     *,
     target: Target,
     selection: Selection,
-    checkpoint: Checkpoint | None,
+    run: str,
+    done: Done,
     limiter: RateLimiter,
     topics: Sequence[str] = (),
     dry_run: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Counts:
-    """Send the selected records of ``manifest`` (``topics`` only, when given)."""
+    """Send the selected records of ``manifest`` (``topics`` only, when given) that ``done``
+    does not hold yet, each marked with ``run``."""
     counts = Counts()
     segments = [
         s
@@ -145,8 +121,12 @@ async def publish(
         if not topics or p.topic in topics
         for s in manifest.segments_of(p.topic, p.partition)
     ]
-    todo = [s for s in segments if checkpoint is None or s.key not in checkpoint.done]
-    counts.done_before = len(segments) - len(todo)
+    todo = []
+    for segment in segments:
+        if _all_present(target, done, segment):
+            counts.present += segment.count
+        else:
+            todo.append(segment)
     ahead: asyncio.Future[list[Record]] | None = None
 
     def fetch(segment: Segment) -> asyncio.Future[list[Record]]:
@@ -158,13 +138,10 @@ async def publish(
         for index, segment in enumerate(todo):
             records = await (ahead or fetch(segment))
             ahead = fetch(todo[index + 1]) if index + 1 < len(todo) else None
-            await _send(producer, segment, records, target, selection, limiter, counts, dry_run)
+            await _send(producer, segment, records, target, selection, run, done, limiter,
+                        counts, dry_run)  # fmt: skip
             counts.segments += 1
             counts.bytes += segment.bytes
-            if checkpoint is not None and not dry_run:
-                checkpoint.done.add(segment.key)
-                data = checkpoint.to_json()
-                await asyncio.to_thread(store.put, checkpoint_key(checkpoint.name), data)
             if progress is not None:
                 progress(segment.count, segment.bytes)
     finally:
@@ -174,21 +151,34 @@ async def publish(
     return counts
 
 
+def _all_present(target: Target, done: Done, segment: Segment) -> bool:
+    """Whether a same-partition restore already holds the whole segment (it is not read)."""
+    if target.by_key:
+        return False
+    stream = (target.topic_for(segment.topic), segment.partition, segment.topic, segment.partition)
+    return done.has(stream, segment.last)
+
+
 async def _send(
     producer: Any,
     segment: Segment,
     records: list[Record],
     target: Target,
     selection: Selection,
+    run: str,
+    done: Done,
     limiter: RateLimiter,
     counts: Counts,
     dry_run: bool,
 ) -> None:
     topic = target.topic_for(segment.topic)
-    partition = None if target.topic else segment.partition
     pending = []
     try:
         for record in records:
+            partition = target.partition_for(segment.topic, segment.partition, record.key)
+            if done.has((topic, partition, segment.topic, segment.partition), record.offset):
+                counts.present += 1
+                continue
             if not selection.matches(record):
                 counts.skipped += 1
                 continue
@@ -196,14 +186,18 @@ async def _send(
             counts.events += 1
             if dry_run:
                 continue
+            headers = without_marks(record.headers)
+            headers += marks(run, segment.topic, segment.partition, record.offset)
+            if target.restamp:
+                headers.append((ORIGINAL_TIMESTAMP, str(record.timestamp).encode()))
             pending.append(
                 await producer.send(
                     topic,
                     key=record.key,
                     value=record.value,
-                    headers=list(record.headers),
+                    headers=headers,
                     partition=partition,
-                    timestamp_ms=record.timestamp,
+                    timestamp_ms=None if target.restamp else record.timestamp,
                 )
             )
         await asyncio.gather(*pending)

@@ -19,6 +19,7 @@ from tidal.deadletters import truncate
 SCHEMA: Final = "tidal.dev/run-result/v1"
 MAX_BYTES: Final = 4096
 MAX_MESSAGE_BYTES: Final = 1024
+PARTIALLY_FAILED: Final = "partiallyFailed"
 
 
 @dataclass(kw_only=True)
@@ -36,6 +37,14 @@ class RunResult:
     def fail(self, reason: str, message: str) -> None:
         self.outcome, self.reason, self.message = "failed", reason, message
 
+    def partial(self, reason: str, message: str) -> None:
+        """Done, but not all of it: e.g. a selected topic was missing. Velero's word
+        (vmware-tanzu/velero, pkg/apis/velero/v1/backup_types.go at 56f93393:
+        ``BackupPhasePartiallyFailed`` "the backup has run to completion but encountered 1+
+        errors backing up individual items"). The command exits 3."""
+        if self.outcome != "failed":
+            self.outcome, self.reason, self.message = PARTIALLY_FAILED, reason, message
+
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "schema": SCHEMA,
@@ -51,7 +60,7 @@ class RunResult:
             body["backup"] = self.backup
         if self.stored is not None:
             body["stored"] = self.stored
-        if self.outcome == "failed":
+        if self.outcome in ("failed", PARTIALLY_FAILED):
             body["error"] = {
                 "reason": self.reason or "Failed",
                 "message": truncate(self.message or "", MAX_MESSAGE_BYTES),

@@ -1,5 +1,7 @@
 """Which backups retention deletes: older than the max age, beyond the max count, never the
-newest verified one. Pure; `tidal.archive.backups.apply_retention` acts on the choice.
+newest verified one, never the newest backup holding a topic (so a topic that disappeared from
+the source, or from the selection, keeps its last copy). Pure;
+`tidal.archive.pruning.apply_retention` acts on the choice.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ class BackupInfo:
     created: datetime
     verified: bool
     open: bool = False
+    topics: frozenset[str] = frozenset()
+    """Topics it holds records of."""
 
 
 def choose_deletions(
@@ -32,7 +36,8 @@ def choose_deletions(
 
     A backup is deleted when it is older than ``max_age`` or when ``max_count`` newer complete
     backups exist; an open (unfinished) backup is deleted only by age. ``keep`` (the run's own
-    backup) and, with ``keep_last_verified``, the newest verified backup always stay.
+    backup), with ``keep_last_verified`` the newest verified backup, and for every topic the
+    newest finished backup holding it (verified ones first) always stay.
     """
     newest_first = sorted(backups, key=lambda b: b.created, reverse=True)
     protected = set(keep)
@@ -40,6 +45,7 @@ def choose_deletions(
         verified = next((b for b in newest_first if b.verified), None)
         if verified is not None:
             protected.add(verified.id)
+    protected |= last_holders(newest_first)
     doomed = []
     kept = 0
     for backup in newest_first:
@@ -50,3 +56,15 @@ def choose_deletions(
         elif not backup.open:
             kept += 1
     return sorted(doomed, key=lambda i: next(b.created for b in backups if b.id == i))
+
+
+def last_holders(newest_first: Sequence[BackupInfo]) -> set[str]:
+    """Per topic, the newest verified finished backup holding it (else the newest finished)."""
+    chosen: dict[str, str] = {}
+    for wanted in (True, False):
+        for backup in newest_first:
+            if backup.open or backup.verified != wanted:
+                continue
+            for topic in backup.topics:
+                chosen.setdefault(topic, backup.id)
+    return set(chosen.values())

@@ -3,6 +3,8 @@ retention), continuously or once.
 
 `tidal.cli.archive` and `tidal.cli.backup` call these with a started consumer and a store;
 everything here is library code free of click, so tests and the benchmark call it directly.
+A selected topic the source does not have is recorded in the manifest (``missingTopics``); the
+run still backs up the others and its command reports PartiallyFailed.
 """
 
 from __future__ import annotations
@@ -12,14 +14,18 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tidal.archive import backups
+from tidal.archive import backups, pruning
 from tidal.archive.durations import backup_id, format_time
-from tidal.archive.errors import BackupNotFound
+from tidal.archive.errors import BackupNotFound, ChecksumMismatch
+from tidal.archive.groups import as_manifest, committed
 from tidal.archive.kafka import offset_ranges, partitions, select_topics
+from tidal.archive.keys import scope_of
 from tidal.archive.manifest import Manifest, Partition
 from tidal.archive.segments import Compression
 from tidal.archive.store import ObjectStore
+from tidal.archive.topics import describe
 from tidal.archive.writer import MANIFEST_INTERVAL, Progress, archive, save_manifest
+from tidal.settings import KafkaSettings
 
 Clock = Callable[[], datetime]
 
@@ -44,6 +50,10 @@ class ArchiveOptions:
     policy: str | None = None
     identifier: str | None = None
     restore_target: dict[str, str] | None = None
+    kafka: KafkaSettings | None = None
+    """The source's settings: when given, its cluster and topic configs are recorded."""
+    groups: tuple[str, ...] = ()
+    """Consumer groups whose committed offsets are backed up (needs ``kafka``)."""
     max_events: int = 10_000
     max_bytes: int = 16 * 1024 * 1024
     manifest_interval: float = MANIFEST_INTERVAL
@@ -66,16 +76,41 @@ class Outcome:
     bytes: int = 0
     resumed: bool = False
     deleted: list[str] = field(default_factory=list)
-    stored: backups.Stored | None = None
+    stored: pruning.Stored | None = None
+
+    @property
+    def missing(self) -> list[str]:
+        """Selected topics the source did not have (the run is PartiallyFailed)."""
+        return list(self.manifest.missing_topics)
 
 
-async def _ranges(client: Any, sources: Sources) -> dict[tuple[str, int], tuple[int, int]]:
-    available = await client.topics()
+Ranges = dict[tuple[str, int], tuple[int, int]]
+
+
+async def _ranges(client: Any, sources: Sources) -> tuple[Ranges, list[str]]:
+    """The offset ranges of the selected topics, and the named ones that do not exist."""
+    available = set(await client.topics())
     chosen = select_topics(
         available, names=sources.topics, include=sources.include, exclude=sources.exclude
     )
     found = await offset_ranges(client, await partitions(client, chosen))
-    return {(tp.topic, tp.partition): span for tp, span in found.items()}
+    missing = sorted(t for t in sources.topics if t not in available)
+    return {(tp.topic, tp.partition): span for tp, span in found.items()}, missing
+
+
+async def _described(
+    options: ArchiveOptions, ranges: Ranges, missing: list[str], store: ObjectStore
+) -> Manifest:
+    """The manifest's descriptive fields: source cluster, topics, missing topics, key id."""
+    extra = Manifest(id="", created_at="", compression=options.compression, encryption="")
+    cipher = store.config.cipher
+    extra.missing_topics, extra.key_id = missing, cipher.key_id if cipher else None
+    if options.kafka is not None:
+        cluster, extra.topics_info = await describe(options.kafka, sorted({t for t, _ in ranges}))
+        extra.source = cluster.as_dict()
+        found = await committed(options.kafka, options.groups, sorted(ranges))
+        extra.groups = as_manifest(found)
+    return extra
 
 
 async def archive_backup(
@@ -92,15 +127,17 @@ async def archive_backup(
     manifest = _existing(store, options)
     resumed = manifest is not None
     if manifest is None:
+        ranges, missing = await _ranges(client, sources)
         manifest = backups.create(
             store,
             now=now,
-            ranges=await _ranges(client, sources),
+            ranges=ranges,
             compression=options.compression,
             encryption=options.encryption,
             policy=options.policy,
             identifier=options.identifier,
             restore_target=options.restore_target,
+            extra=await _described(options, ranges, missing, store),
         )
     outcome = Outcome(manifest=manifest, resumed=resumed)
     await _fill(client, store, outcome, options, progress)
@@ -113,7 +150,7 @@ async def archive_backup(
 def _existing(store: ObjectStore, options: ArchiveOptions) -> Manifest | None:
     if options.identifier is not None:
         try:
-            return backups.load(store, options.identifier)
+            return backups.load(store, options.identifier, scope_of(options.policy))
         except BackupNotFound:
             return None
     return backups.open_backup(store, options.policy)
@@ -147,17 +184,26 @@ async def _fill(
 def verify_and_mark(
     store: ObjectStore, manifest: Manifest, progress: Progress | None = None
 ) -> None:
-    """Read every segment back; only then record the backup as verified."""
-    backups.verify(store, manifest, progress)
+    """Read every segment back and record the outcome in the manifest: verified, or not
+    verified with the error (then the error is raised)."""
+    try:
+        backups.verify(store, manifest, progress)
+    except ChecksumMismatch as exc:
+        manifest.verified, manifest.verify_error = False, f"{exc.reason}: {exc}"
+        manifest.verified_at = format_time(utcnow())
+        save_manifest(store, manifest)
+        raise
     manifest.verified, manifest.verified_at = True, format_time(utcnow())
+    manifest.verify_error = None
     save_manifest(store, manifest)
 
 
 def retain(
-    store: ObjectStore, retention: Retention, *, now: datetime, keep: str
-) -> tuple[list[str], backups.Stored]:
-    return backups.apply_retention(
+    store: ObjectStore, retention: Retention, *, policy: str | None, now: datetime, keep: str
+) -> tuple[list[str], pruning.Stored]:
+    return pruning.apply_retention(
         store,
+        policy=policy,
         now=now,
         max_age=retention.max_age,
         max_count=retention.max_count,
@@ -181,7 +227,9 @@ async def backup_once(
     outcome = await archive_backup(client, store, sources, options, now=now, progress=progress)
     if verify and not outcome.manifest.verified:
         verify_and_mark(store, outcome.manifest)
-    outcome.deleted, outcome.stored = retain(store, retention, now=now, keep=outcome.manifest.id)
+    outcome.deleted, outcome.stored = retain(
+        store, retention, policy=options.policy, now=now, keep=outcome.manifest.id
+    )
     return outcome
 
 
@@ -199,16 +247,17 @@ async def extend(
     start when new) is extended to the current log ends, the new segments are verified and
     the backup is marked verified again; then retention runs."""
     day = backup_id(now.replace(hour=0, minute=0, second=0, microsecond=0))
+    policy = options.policy
     try:
-        manifest = backups.load(store, day)
+        manifest = backups.load(store, day, scope_of(policy))
     except BackupNotFound:
         created = replace(options, identifier=day)
         outcome = await archive_backup(client, store, sources, created, now=now, progress=progress)
         verify_and_mark(store, outcome.manifest)
-        outcome.deleted, outcome.stored = retain(store, retention, now=now, keep=day)
+        outcome.deleted, outcome.stored = retain(store, retention, policy=policy, now=now, keep=day)
         return outcome
     before = len(manifest.segments)
-    ranges = await _ranges(client, sources)
+    ranges, manifest.missing_topics = await _ranges(client, sources)
     _raise_ends(manifest, ranges)
     manifest.verified = False
     save_manifest(store, manifest)
@@ -219,7 +268,7 @@ async def extend(
     manifest.verified, manifest.verified_at = True, format_time(utcnow())
     manifest.state, manifest.completed_at = "complete", format_time(utcnow())
     save_manifest(store, manifest)
-    outcome.deleted, outcome.stored = retain(store, retention, now=now, keep=day)
+    outcome.deleted, outcome.stored = retain(store, retention, policy=policy, now=now, keep=day)
     return outcome
 
 

@@ -2,9 +2,13 @@
 
 `StoreConfig` is what the ``--bucket --prefix --region --endpoint --path-style`` and encryption
 flags say; `ObjectStore` is the client every data-plane command uses. Segments are written with
-``If-None-Match: *`` so an existing object is never replaced; manifests and checkpoints (small,
+``If-None-Match: *`` so an existing object is never replaced; manifests and owner markers (small,
 rewritten as a run progresses) with a plain put. Server-side encryption (AES256 / aws:kms) is
-asked for on every put; client-side encryption (`tidal.archive.crypto`) wraps the bytes.
+asked for on every put; client-side encryption (`tidal.archive.crypto`) wraps the bytes. With
+``object_lock_mode`` every object is written under S3 Object Lock (GOVERNANCE or COMPLIANCE
+retention for ``object_lock_days``): a deletion then only adds a delete marker, and no
+credentials can destroy a version before its retention ends (compliance) or without the bypass
+permission (governance).
 Credentials come from boto3's usual chain (``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``).
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 import boto3  # type: ignore[import-untyped]
@@ -31,6 +36,7 @@ from tidal.archive.errors import StoreError, StoreUnreachable
 from tidal.redaction import redact_url
 
 SseAlgorithm = Literal["AES256", "aws:kms"]
+LockMode = Literal["GOVERNANCE", "COMPLIANCE"]
 DELETE_BATCH: Final = 1000
 
 
@@ -46,6 +52,8 @@ class StoreConfig:
     sse_algorithm: SseAlgorithm | None = None
     sse_kms_key_id: str | None = None
     cipher: Cipher | None = None
+    object_lock_mode: LockMode | None = None
+    object_lock_days: int = 0
 
     def describe(self) -> str:
         where = f" at {redact_url(self.endpoint)}" if self.endpoint else ""
@@ -105,6 +113,10 @@ class ObjectStore:
             args["ServerSideEncryption"] = self.config.sse_algorithm
             if self.config.sse_kms_key_id:
                 args["SSEKMSKeyId"] = self.config.sse_kms_key_id
+        if self.config.object_lock_mode:
+            until = datetime.now(UTC) + timedelta(days=self.config.object_lock_days)
+            args["ObjectLockMode"] = self.config.object_lock_mode
+            args["ObjectLockRetainUntilDate"] = until
         return args
 
     def put_new(self, key: str, data: bytes, *, metadata: dict[str, str] | None = None) -> bytes:
@@ -127,7 +139,7 @@ class ObjectStore:
         return body
 
     def put(self, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key``, replacing what is there (manifests, checkpoints)."""
+        """Store ``data`` under ``key``, replacing what is there (manifests)."""
         try:
             self._s3.put_object(**self._put_args(key, data))
         except (ClientError, BotoCoreError) as exc:
@@ -198,3 +210,21 @@ class ObjectStore:
             raise self._fail(exc, "opening the bucket") from exc
         except BotoCoreError as exc:
             raise self._fail(exc, "opening the bucket") from exc
+        if self.config.object_lock_mode:
+            self._check_lock()
+
+    def _check_lock(self) -> None:
+        """Object Lock asked for: the bucket must have it enabled (it is set at creation)."""
+        try:
+            found = self._s3.get_object_lock_configuration(Bucket=self.config.bucket)
+            enabled = found.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled")
+        except ClientError:
+            enabled = None
+        except BotoCoreError as exc:
+            raise self._fail(exc, "reading the bucket's Object Lock") from exc
+        if enabled != "Enabled":
+            raise StoreError(
+                f"{self.config.describe()}: Object Lock is not enabled on the bucket (it can "
+                "only be enabled when the bucket is created)",
+                reason="StoreObjectLockDisabled",
+            )

@@ -51,7 +51,9 @@ def build_segment(store: ObjectStore, manifest: Manifest, cut: Cut) -> Segment:
     """Encode, compress, (encrypt and) upload ``cut``; never replaces an object. Blocking."""
     records = cut.records
     first, last = records[0].offset, records[-1].offset
-    key = segment_key(manifest.id, cut.topic, cut.partition, first, last, manifest.compression)
+    key = segment_key(
+        manifest.id, cut.topic, cut.partition, first, last, manifest.compression, manifest.scope
+    )
     body = pack(records, manifest.compression)
     metadata = {"count": str(len(records)), "first": str(first), "last": str(last)}
     try:
@@ -92,7 +94,7 @@ def _adopt(store: ObjectStore, key: str, records: Sequence[Any], manifest: Manif
 
 
 def save_manifest(store: ObjectStore, manifest: Manifest) -> None:
-    store.put(manifest_key(manifest.id), manifest.to_json())
+    store.put(manifest_key(manifest.id, manifest.scope), manifest.to_json())
 
 
 class _Cutter:

@@ -32,11 +32,14 @@ from rich.progress import (
 from tidal.archive.crypto import Cipher, load_key
 from tidal.archive.durations import parse_duration, parse_time
 from tidal.archive.errors import ArchiveError
-from tidal.archive.results import RunResult, write
+from tidal.archive.results import PARTIALLY_FAILED, RunResult, write
 from tidal.archive.runs import utcnow
 from tidal.archive.store import ObjectStore, StoreConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
+PARTIAL_EXIT = 3
+"""Exit code of a run that did part of its work (PartiallyFailed); a failure exits 1, a
+usage error 2 (click)."""
 
 
 class Duration(click.ParamType):  # type: ignore[type-arg]
@@ -111,6 +114,35 @@ def encryption_options(func: F) -> F:
                 default=None,
                 help="AES-256-GCM key (32 bytes or their base64) for client-side encryption.",
             ),
+            click.option(
+                "--previous-key-file",
+                "previous_key_files",
+                type=click.Path(dir_okay=False, path_type=Path),
+                multiple=True,
+                help="An earlier key, to read what it encrypted (repeatable; after a rotation).",
+            ),
+        ],
+    )
+
+
+def lock_options(func: F) -> F:
+    """``--object-lock-mode`` and ``--object-lock-days``: S3 Object Lock on every write."""
+    return _apply(
+        func,
+        [
+            click.option(
+                "--object-lock-mode",
+                type=click.Choice(["governance", "compliance"]),
+                default=None,
+                help="Write every object under S3 Object Lock retention (the bucket needs it).",
+            ),
+            click.option(
+                "--object-lock-days",
+                type=click.IntRange(1, 36_500),
+                default=35,
+                show_default=True,
+                help="Days each object stays locked.",
+            ),
         ],
     )
 
@@ -139,7 +171,8 @@ def store_config(options: dict[str, Any]) -> StoreConfig:
     if mode == "client-side" and key_file is None:
         raise click.UsageError("--encryption client-side needs --encryption-key-file")
     if key_file is not None:
-        cipher = Cipher(load_key(key_file))
+        previous = [load_key(path) for path in options.get("previous_key_files") or ()]
+        cipher = Cipher(load_key(key_file), previous)
     algorithm = options.get("sse_algorithm")
     if mode == "server-side" and algorithm is None:
         algorithm = "AES256"
@@ -154,6 +187,8 @@ def store_config(options: dict[str, Any]) -> StoreConfig:
         sse_algorithm=algorithm if mode == "server-side" else None,
         sse_kms_key_id=options.get("sse_kms_key_id") if mode == "server-side" else None,
         cipher=cipher,
+        object_lock_mode=lock.upper() if (lock := options.get("object_lock_mode")) else None,
+        object_lock_days=int(options.get("object_lock_days") or 0),
     )
 
 
@@ -208,6 +243,10 @@ def execute(
     if result.outcome == "failed":
         click.echo(f"tidal {command}: failed: {result.reason}: {result.message}", err=True)
         sys.exit(1)
+    if result.outcome == PARTIALLY_FAILED:
+        said = f"{result.reason}: {result.message}"
+        click.echo(f"tidal {command}: partially failed: {said}", err=True)
+        sys.exit(PARTIAL_EXIT)
     return result
 
 

@@ -1,15 +1,19 @@
 """``tidal backup run | verify | ls``: back up topics to another region's store, verified.
 
 ``run`` is what the BackupPolicy's CronJob (or, with ``--continuous``, Deployment) executes:
-archive (resuming an unfinished backup of the policy), read back every segment and compare its
-sha256 before reporting success, then apply retention (max age, max count, never the newest
-verified backup). Its command line is the operator's contract (docs/operator.md).
+claim the store prefix for ``--policy``, archive (resuming an unfinished backup of the policy),
+read back every segment and compare its sha256 before reporting success, then apply retention
+to the policy's own backups (max age, max count, never the newest verified backup, never the
+last backup of a topic). A selected topic that is missing makes the run PartiallyFailed (exit
+3). ``verify`` records its outcome in the manifest. Its command line is the operator's contract
+(docs/operator.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,10 +21,11 @@ from typing import Any
 import click
 
 from tidal.archive import backups
-from tidal.archive.errors import BackupNotFound
+from tidal.archive.errors import ArchiveError, BackupNotFound
 from tidal.archive.kafka import consumer, kafka_settings, start, stop
+from tidal.archive.owners import claim
 from tidal.archive.results import RunResult
-from tidal.archive.runs import Outcome, Retention, backup_once, extend, utcnow
+from tidal.archive.runs import Outcome, Retention, backup_once, extend, utcnow, verify_and_mark
 from tidal.cli.archive import archive_options, segment_options, source_options, sources_of
 from tidal.cli.archiving import (
     Duration,
@@ -32,6 +37,7 @@ from tidal.cli.archiving import (
     result_options,
     stop_on_signals,
 )
+from tidal.cli.restoretest import test_restore
 from tidal.cli.storeoptions import object_store_options
 
 
@@ -46,12 +52,32 @@ def _record(result: RunResult, outcome: Outcome, totals: dict[str, int]) -> None
     totals["bytes"] += outcome.bytes
     result.counts = dict(totals)
     result.backup = {"id": outcome.manifest.id, "verified": outcome.manifest.verified}
+    if outcome.missing:
+        result.backup["missingTopics"] = outcome.missing
+        result.partial(
+            "TopicsMissing",
+            f"selected topics not in the source: {', '.join(outcome.missing)} (the others "
+            "were backed up; retention keeps the last backup holding each)",
+        )
     if outcome.stored is not None:
         result.stored = outcome.stored.as_dict()
 
 
+def _say(result: RunResult, totals: dict[str, int]) -> None:
+    written = result.backup or {}
+    click.echo(
+        f"backup {written.get('id')}: {totals['events']} events in {totals['objects']} new "
+        f"segments, verified={bool(written.get('verified'))}"
+    )
+
+
+policy_option = click.option(
+    "--policy", default=None, help="<namespace>/<name> of the BackupPolicy (its backups only)."
+)
+
+
 @backup.command("run")
-@click.option("--policy", default=None, help="<namespace>/<name> of the BackupPolicy.")
+@policy_option
 @source_options
 @object_store_options
 @segment_options
@@ -71,6 +97,12 @@ def _record(result: RunResult, outcome: Outcome, totals: dict[str, int]) -> None
 )
 @click.option("--restore-bootstrap-servers", default=None, help="Cluster to restore into (noted).")
 @click.option("--restore-topic-prefix", default="", help="Prefix of restored topics (noted).")
+@click.option(
+    "--group",
+    "groups",
+    multiple=True,
+    help="A consumer group whose committed offsets are backed up (restore translates them).",
+)
 @click.option("--continuous", is_flag=True, help="Keep archiving; upload every flush interval.")
 @click.option("--flush-interval", type=Duration(), default="1m", show_default=True)
 @result_options
@@ -93,7 +125,10 @@ def run_backup(result_file: Path | None, show_progress: bool, **options: Any) ->
 
     async def body(result: RunResult) -> None:
         store = open_store(options)
+        if options["policy"]:
+            claim(store, "backup-policy", options["policy"])
         settings = kafka_settings(options["bootstrap_servers"])
+        run_config = replace(config, kafka=settings, groups=tuple(options["groups"]))
         client = consumer(settings)
         await start(client, settings.bootstrap_servers)
         totals = {"events": 0, "objects": 0, "bytes": 0}
@@ -104,51 +139,56 @@ def run_backup(result_file: Path | None, show_progress: bool, **options: Any) ->
                         client,
                         store,
                         sources,
-                        config,
+                        run_config,
                         retention,
                         now=utcnow(),
                         verify=options["verify"],
                         progress=advance,
                     )
                     _record(result, outcome, totals)
+                    _say(result, totals)
                     return
                 stopping = stop_on_signals()
                 while not stopping.is_set():
                     outcome = await extend(
-                        client, store, sources, config, retention, now=utcnow(), progress=advance
-                    )
+                        client, store, sources, run_config, retention, now=utcnow(),
+                        progress=advance,
+                    )  # fmt: skip
                     _record(result, outcome, totals)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stopping.wait(), interval.total_seconds())
         finally:
             await stop(client)
-        written = result.backup or {}
-        click.echo(
-            f"backup {written.get('id')}: {totals['events']} events in {totals['objects']} new "
-            f"segments, verified={bool(written.get('verified'))}"
-        )
+        _say(result, totals)
 
     execute("backup run", result_file, body)
 
 
 @backup.command("verify")
 @object_store_options
+@policy_option
 @click.option("--id", "identifier", default=None, help="Backup to verify (default: the newest).")
 @result_options
 def verify_backup(result_file: Path | None, show_progress: bool, **options: Any) -> None:
-    """Read back every segment of a backup and compare its sha256 with the manifest."""
+    """Read back every segment of a backup and compare its sha256 with the manifest; the
+    outcome is recorded in the manifest (a failure takes ``verified`` away)."""
 
     async def body(result: RunResult) -> None:
         store = open_store(options)
-        found = backups.manifests(store)
+        policy = backups.resolve_policy(store, options["policy"])
+        found = backups.manifests(store, policy)
         if options["identifier"]:
-            manifest = backups.load(store, options["identifier"])
+            manifest = next((m for m in found if m.id == options["identifier"]), None)
+            if manifest is None:
+                raise BackupNotFound(
+                    f"no backup {options['identifier']} of {policy or 'no policy'}"
+                )
         elif found:
             manifest = found[-1]
         else:
-            raise BackupNotFound(f"no backup in {store.config.describe()}")
+            raise backups.not_found(store, policy, "backup")
         with progress_bar(show_progress, "verify", total=manifest.events) as advance:
-            await asyncio.to_thread(backups.verify, store, manifest, advance)
+            await asyncio.to_thread(verify_and_mark, store, manifest, advance)
         result.counts = {
             "events": manifest.events,
             "objects": len(manifest.segments),
@@ -162,12 +202,30 @@ def verify_backup(result_file: Path | None, show_progress: bool, **options: Any)
 
 @backup.command("ls")
 @object_store_options
+@click.option("--policy", default=None, help="Only this BackupPolicy's backups.")
 def list_backups(**options: Any) -> None:
-    """List the backups in the store, oldest first."""
+    """List the backups in the store, oldest first: each policy's, and those it cannot read
+    (a wrong key, a damaged manifest) with the reason."""
     store = open_store_or_exit(options)
-    click.echo(f"{'ID':<22} {'STATE':<9} {'VERIFIED':<8} {'EVENTS':>10} {'SEGMENTS':>8} BYTES")
-    for m in backups.manifests(store):
-        click.echo(
-            f"{m.id:<22} {m.state:<9} {m.verified!s:<8} {m.events:>10} {len(m.segments):>8} "
-            f"{m.size}"
+    try:
+        found = backups.listing(store)
+    except ArchiveError as exc:
+        raise click.ClickException(f"{exc.reason}: {exc}") from exc
+    chosen = found.of(options["policy"]) if options["policy"] else found.manifests
+    click.echo(
+        f"{'ID':<22} {'POLICY':<24} {'STATE':<9} {'VERIFIED':<8} {'EVENTS':>10} "
+        f"{'SEGMENTS':>8} {'BYTES':>12} NOTE"
+    )
+    for m in chosen:
+        note = m.verify_error or (
+            f"missing: {','.join(m.missing_topics)}" if m.missing_topics else ""
         )
+        click.echo(
+            f"{m.id:<22} {m.policy or '-':<24} {m.state:<9} {m.verified!s:<8} {m.events:>10} "
+            f"{len(m.segments):>8} {m.size:>12} {note}"
+        )
+    for key, why in sorted(found.unreadable.items()):
+        click.echo(f"{key}: unreadable: {why}")
+
+
+backup.add_command(test_restore)

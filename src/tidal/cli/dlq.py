@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -21,9 +22,16 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 
 from tidal.archive import dlq as archive_dlq
+from tidal.archive.errors import ArchiveError
 from tidal.archive.filters import attributes, record_time
-from tidal.archive.kafka import consumer, kafka_settings, producer, start, stop
-from tidal.archive.ratelimit import RateLimiter
+from tidal.archive.kafka import (
+    consumer,
+    kafka_settings,
+    start,
+    stop,
+)
+from tidal.archive.keys import DlqKey, scope_of
+from tidal.archive.owners import claim
 from tidal.archive.results import RunResult
 from tidal.archive.runs import utcnow
 from tidal.archive.segments import COMPRESSIONS
@@ -39,7 +47,6 @@ from tidal.cli.archiving import (
     stop_on_signals,
     store_options,
 )
-from tidal.cli.restore import selection_of, selection_options
 from tidal.deadletters import ERROR_CLASS, ERROR_MESSAGE, TOPIC
 from tidal.observability import Drained, Source, register, unregister
 from tidal.settings import Settings
@@ -48,6 +55,7 @@ if TYPE_CHECKING:
     from tidal.observability.metrics import Listener
 
 log = logging.getLogger("tidal.dlq")
+
 
 SERVICE: Final = "tidal-dlq-drain"
 """The ``service`` label of a drainer's metrics (``TIDAL_SERVICE`` overrides it)."""
@@ -62,6 +70,14 @@ bootstrap_option = click.option(
     callback=lambda c, p, v: comma_list(v),
     help="host:port,... of the cluster.",
 )
+
+
+def _scope(options: dict[str, Any]) -> str | None:
+    """The archive's key scope (None without ``--archive``: the unscoped letters)."""
+    try:
+        return scope_of(options["archive_name"])
+    except ArchiveError as exc:
+        raise click.BadParameter(str(exc), param_hint="--archive") from exc
 
 
 def archive_labels(archive: str | None) -> tuple[str, str]:
@@ -139,12 +155,15 @@ def drain(result_file: Path | None, show_progress: bool, **options: Any) -> None
         compression=options["compression"],
         max_events=options["segment_max_events"],
         max_age=options["segment_max_age"],
+        scope=_scope(options),
     )
     idle: timedelta | None = options["idle_exit"]
     drained = archive_dlq.DrainCounts()
 
     async def body(result: RunResult) -> None:
         store = open_store(options)
+        if options["archive_name"]:
+            claim(store, "dlq-archive", options["archive_name"])
         settings = kafka_settings(options["bootstrap_servers"])
         client = consumer(settings, group=options["group"])
         await start(client, settings.bootstrap_servers)
@@ -179,12 +198,20 @@ def drain(result_file: Path | None, show_progress: bool, **options: Any) -> None
 @click.option("--retention-max-age", type=Duration(), default="14d", show_default=True)
 @result_options
 def prune(result_file: Path | None, show_progress: bool, **options: Any) -> None:
-    """Delete archived dead letters older than the retention."""
+    """Delete this archive's dead letters older than the retention (without ``--archive``:
+    the unscoped letters only; never another archive's)."""
+    scope = _scope(options)
 
     async def body(result: RunResult) -> None:
         store = open_store(options)
+        if options["archive_name"]:
+            claim(store, "dlq-archive", options["archive_name"])
         pruned = await asyncio.to_thread(
-            archive_dlq.prune, store, now=utcnow(), max_age=options["retention_max_age"]
+            archive_dlq.prune,
+            store,
+            now=utcnow(),
+            max_age=options["retention_max_age"],
+            scope=scope,
         )
         result.counts = {
             "deletedObjects": pruned.deleted_objects,
@@ -199,7 +226,13 @@ def prune(result_file: Path | None, show_progress: bool, **options: Any) -> None
     execute("dlq prune", result_file, body)
 
 
+def _reading_scope(options: dict[str, Any]) -> str | None:
+    """``--archive``'s scope, or every archive's letters without it."""
+    return _scope(options) if options["archive_name"] else archive_dlq.ALL_SCOPES
+
+
 @dlq.command("ls")
+@archive_option
 @store_options
 @click.option("--topic", "topics", multiple=True, help="Only this dead-letter topic.")
 @click.option("--since", type=Time(), default=None)
@@ -207,8 +240,9 @@ def prune(result_file: Path | None, show_progress: bool, **options: Any) -> None
 def list_letters(**options: Any) -> None:
     """Archived dead letters per topic, time slice and type, with counts."""
     store = open_store_or_exit(options)
+    scope = _reading_scope(options)
     rows: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for _, parsed, size in archive_dlq.segments(store, topics=options["topics"]):
+    for _, parsed, size in archive_dlq.segments(store, topics=options["topics"], scope=scope):
         if not archive_dlq.in_window(parsed, since=options["since"], until=options["until"]):
             continue
         row = rows[(parsed.topic, parsed.slice, parsed.event_type or "-")]
@@ -222,15 +256,33 @@ def list_letters(**options: Any) -> None:
     click.echo(f"total: {total[0]} objects, {total[1]} dead letters, {total[2]} bytes")
 
 
+def _candidates(
+    store: Any, letter: str, options: dict[str, Any]
+) -> Iterator[tuple[str, DlqKey, int]]:
+    """The segments that can hold ``letter``: by ``<topic>/<partition>/<offset>`` only those
+    whose key names that partition and an offset range around it (no other is read)."""
+    topic, partition, offset = [*letter.rsplit("/", 2), "", ""][:3]
+    located = bool(topic) and partition.isdigit() and offset.isdigit()
+    found = archive_dlq.segments(
+        store, topics=[topic] if located else options["topics"], scope=_reading_scope(options)
+    )
+    for key, parsed, size in found:
+        if located and not (
+            parsed.partition == int(partition) and parsed.first <= int(offset) <= parsed.last
+        ):
+            continue
+        yield key, parsed, size
+
+
 @dlq.command("show")
 @click.argument("letter")
+@archive_option
 @store_options
 @click.option("--topic", "topics", multiple=True, help="Only look in this dead-letter topic.")
 def show(letter: str, **options: Any) -> None:
     """Print one dead letter (by event id, or <dlq topic>/<partition>/<offset>) and its error."""
     store = open_store_or_exit(options)
-    keys = list(archive_dlq.segments(store, topics=options["topics"]))
-    for parsed, record in archive_dlq.letters(store, keys):
+    for parsed, record in archive_dlq.letters(store, _candidates(store, letter, options)):
         attrs = attributes(record)
         if letter not in (attrs.get("id"), archive_dlq.letter_id(parsed, record)):
             continue
@@ -249,44 +301,11 @@ def show(letter: str, **options: Any) -> None:
     raise click.ClickException(f"no archived dead letter {letter!r}")
 
 
-@dlq.command("redrive")
-@archive_option
-@store_options
-@bootstrap_option
-@click.option("--to-topic", default=None, help="One topic for all (default: each origin).")
-@click.option("--topic", "topics", multiple=True, help="Only letters of this DLQ topic.")
-@selection_options
-@click.option("--rate-limit", type=click.IntRange(0), default=100, show_default=True)
-@click.option("--dry-run", is_flag=True, help="Count what would be re-driven.")
-@result_options
-def redrive(result_file: Path | None, show_progress: bool, **options: Any) -> None:
-    """Publish selected archived dead letters again, as they were before they failed."""
-    selection = selection_of(options, failure_time=True)
+def _register() -> None:
+    """``tidal dlq redrive`` lives in `tidal.cli.redrive` (imported here, registered once)."""
+    from tidal.cli.redrive import redrive
 
-    async def body(result: RunResult) -> None:
-        store = open_store(options)
-        settings = kafka_settings(options["bootstrap_servers"])
-        client = producer(settings, linger_ms=5)
-        await start(client, settings.bootstrap_servers)
-        try:
-            with progress_bar(show_progress, "redrive") as advance:
-                counts = await archive_dlq.redrive(
-                    store,
-                    client,
-                    selection,
-                    to_topic=options["to_topic"],
-                    limiter=RateLimiter(options["rate_limit"]),
-                    dry_run=options["dry_run"],
-                    topics=options["topics"],
-                    progress=advance,
-                )
-        finally:
-            await stop(client)
-        result.counts = counts.as_dict()
-        verb = "would re-drive" if options["dry_run"] else "re-drove"
-        click.echo(
-            f"{verb} {counts.redriven} dead letters; skipped {counts.skipped}, "
-            f"failed {counts.failed} (no origin topic)"
-        )
+    dlq.add_command(redrive)
 
-    execute("dlq redrive", result_file, body)
+
+_register()

@@ -19,11 +19,13 @@ COMMANDS: Final = {
     "send": "tidal.cli.send:send",
     "tail": "tidal.cli.tail:tail",
     "manifests": "tidal.cli.manifests:manifests",
+    "asyncapi": "tidal.cli.asyncapi:asyncapi",
     "archive": "tidal.cli.archive:archive_command",
     "backup": "tidal.cli.backup:backup",
     "restore": "tidal.cli.restore:restore",
     "replay": "tidal.cli.restore:replay",
     "dlq": "tidal.cli.dlq:dlq",
+    "source": "tidal.cli.source:source",
 }
 
 

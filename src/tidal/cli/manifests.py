@@ -1,9 +1,11 @@
 """``tidal manifests module:app``: the App's Knative Triggers and KEDA ScaledObject as YAML.
 
 ``--values`` prints the chart-values form instead (``services.<app>`` for charts/tidal); the
-reference services' committed values are made this way. Kafka names (topics, consumer-group
-prefix, offset reset) come from the same ``TIDAL_KAFKA__*`` settings `tidal run` reads, and
-the Kafka worker's own naming (`tidal.transports.kafka.names`), so ``tidal[kafka]`` is needed.
+reference services' committed values are made this way. ``--event-types`` adds Knative
+EventTypes carrying the payload schemas of typed subscriptions (`tidal.manifests.eventtypes`).
+Kafka names (topics, consumer-group prefix, offset reset) come from the same ``TIDAL_KAFKA__*``
+settings `tidal run` reads, and the Kafka worker's own naming (`tidal.transports.kafka.names`),
+so ``tidal[kafka]`` is needed.
 """
 
 from __future__ import annotations
@@ -48,6 +50,12 @@ from tidal.loading import load_app
     show_default=True,
     help="Lag above which the worker scales from zero; only 0 is accepted (events would wait).",
 )
+@click.option(
+    "--event-types",
+    is_flag=True,
+    help="Also print Knative EventTypes (v1beta2) with the payload JSON Schemas of the types "
+    "the App emits and the typed ones it consumes.",
+)
 def manifests(
     reference: str,
     as_values: bool,
@@ -57,10 +65,12 @@ def manifests(
     max_replicas: int,
     lag_threshold: int,
     activation_lag_threshold: int,
+    event_types: bool,
 ) -> None:
     """Print the Kubernetes objects (or chart values) derived from the App at REFERENCE."""
     # imported here: Kafka naming lives in the kafka transport, whose package needs aiokafka
     from tidal.manifests import ScalingOptions, scaled_object, trigger
+    from tidal.manifests.eventtypes import event_types as types_of
     from tidal.manifests.values import render_values
 
     sys.path.insert(0, ".")
@@ -79,6 +89,8 @@ def manifests(
         documents = []
         if mode in ("all", "knative"):
             documents += [trigger(app, sub, broker=broker) for sub in app.subscriptions]
+            if event_types:
+                documents += types_of(app, broker=broker)
         if mode in ("all", "kafka-keda"):
             documents.append(scaled_object(app, kafka, options))
     except ConfigurationError as exc:

@@ -3,7 +3,8 @@
 `tidal manifests module:app` (`tidal.cli.manifests`) prints them; the chart's committed values for
 the reference services are generated with ``--values`` and a test in ``tests/deploy`` fails when
 they drift. Modules: `triggers` (filters and delivery policy to a Trigger), `scaling` (Kafka
-consumer groups to a ScaledObject), `values` (the chart-values form), `naming` (object names).
+consumer groups to a ScaledObject), `values` (the chart-values form), `naming` (object names),
+`eventtypes` (EventTypes with the payload schemas, ``--event-types``).
 """
 
 from tidal.manifests.scaling import ScalingOptions, scaled_object

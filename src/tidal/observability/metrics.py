@@ -46,7 +46,7 @@ from tidal.observability.sources import ConsumerMeasures, Drained, RunResults, S
 from tidal.stats import BUCKETS, Histogram, Stats
 
 SERVICE: Final = "service"
-NAMES_BY_KIND: Final = {"backup": "policy", "dlq_archive": "archive"}
+NAMES_BY_KIND: Final = {"backup": "policy", "dlq_archive": "archive", "restore": "restore"}
 
 
 def _version() -> str:
@@ -316,7 +316,8 @@ def _add_consumer(
 
 
 def _runs(sources: list[Source], kind: str) -> Iterator[Metric]:
-    prefix, what = f"tidal_{kind}", "backup policy" if kind == "backup" else "DLQ archive"
+    prefix = f"tidal_{kind}"
+    what = {"backup": "backup policy", "dlq_archive": "DLQ archive"}.get(kind, kind)
     labels = [SERVICE, "resource_namespace", NAMES_BY_KIND[kind]]
     runs = CounterMetricFamily(
         f"{prefix}_runs", f"Finished runs of each {what} by result.", labels=[*labels, "result"]
@@ -340,11 +341,19 @@ def _runs(sources: list[Source], kind: str) -> Iterator[Metric]:
             f"{prefix}_stored_bytes", f"Bytes the {what} keeps in object storage.", labels=labels
         ),
     }
+    if kind == "backup":
+        gauges["restore_test_last_success"] = GaugeMetricFamily(
+            f"{prefix}_restore_test_last_success_timestamp_seconds",
+            "When a restore test of the backup policy last restored a backup identical"
+            " (Unix seconds; absent: never).",
+            labels=labels,
+        )
     events = CounterMetricFamily(
         f"{prefix}_events",
-        "Events backed up by the backup policy."
-        if kind == "backup"
-        else "Dead letters the DLQ archive's drainers archived into object storage.",
+        {
+            "backup": "Events backed up by the backup policy.",
+            "restore": "Events the restore published into its target.",
+        }.get(kind, "Dead letters the DLQ archive's drainers archived into object storage."),
         labels=labels,
     )
     for source in sources:
@@ -393,8 +402,10 @@ def _add_run(
     labels = [service, result.namespace, result.name]
     runs.add_metric([*labels, "success"], result.succeeded)
     runs.add_metric([*labels, "failure"], result.failed)
+    if result.kind == "backup":
+        runs.add_metric([*labels, "partially_failed"], result.partially_failed)
     gauges["last_success"].add_metric(labels, result.last_success or 0.0)
-    for name in ("max_age", "last_size_bytes", "stored_bytes"):
+    for name in ("max_age", "last_size_bytes", "stored_bytes", "restore_test_last_success"):
         value = getattr(result, name)
         if value is not None:
             gauges[name].add_metric(labels, value)

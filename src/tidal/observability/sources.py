@@ -21,7 +21,7 @@ from typing import Literal, Protocol
 
 from tidal.stats import Stats
 
-RunKind = Literal["backup", "dlq_archive"]
+RunKind = Literal["backup", "dlq_archive", "restore"]
 
 
 class PartitionMeasures(Protocol):
@@ -67,11 +67,15 @@ class RunResults:
     namespace: str
     succeeded: int = 0
     failed: int = 0
+    partially_failed: int = 0
+    """Runs that did only part of their work (a BackupPolicy's PartiallyFailed)."""
     last_success: float | None = None
     max_age: float | None = None
     """Seconds a last success may be old before the next run is late (schedule plus grace)."""
     last_size_bytes: int | None = None
     stored_bytes: int | None = None
+    restore_test_last_success: float | None = None
+    """When a restore test last restored a backup identical (BackupPolicies with one)."""
     events: int | None = 0
     """Events written by every run so far; None: not exported from here (the operator's DLQ
     archives: their drainers count archived dead letters themselves, see `Drained`)."""

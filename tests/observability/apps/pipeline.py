@@ -1,12 +1,13 @@
 """Services under load for the Prometheus tests: `orders` (ok, flaky, slow and poison
-subscriptions; dead letters go to ``OBS_DEAD_LETTERS``) and `sink` (takes anything)."""
+subscriptions, and S3 notifications; dead letters go to ``OBS_DEAD_LETTERS``) and `sink`
+(takes anything)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 
-from tidal import App, DeliveryPolicy, Event, InvalidEventError, RetryableError
+from tidal import App, DeliveryPolicy, Event, InvalidEventError, RetryableError, prefix
 
 orders = App("obs-orders", policy=DeliveryPolicy.of(max_attempts=3))
 
@@ -33,6 +34,11 @@ async def slow(event: Event) -> None:
 )
 async def poison(event: Event) -> None:
     raise InvalidEventError("no orderId")
+
+
+@orders.on(prefix(type="com.amazonaws.s3."), name="uploads")
+async def uploads(event: Event) -> None:
+    """What `tidal source` publishes (the dashboards' Object storage row)."""
 
 
 sink = App("obs-sink")

@@ -1,0 +1,1 @@
+"""The files service: uploads to a bucket processed as CSV records and image thumbnails."""

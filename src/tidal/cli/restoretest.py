@@ -1,0 +1,84 @@
+"""``tidal backup test-restore``: restore a policy's newest good backup into scratch topics and
+compare it with the backup, record for record (`tidal.archive.restoretest`).
+
+What a BackupPolicy's ``spec.restoreTest`` CronJob runs: the backup is chosen as ``tidal
+restore`` chooses it (the newest that verifies now), restored into ``<scratch prefix><run>.``
+topics of the test cluster, read back and compared per partition (count and sha256), then the
+scratch topics are deleted. A difference fails the run with ``RestoreTestMismatch``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tidal.archive.errors import ArchiveError
+from tidal.archive.filters import Selection
+from tidal.archive.kafka import kafka_settings
+from tidal.archive.marks import Done
+from tidal.archive.restore import Target
+from tidal.archive.restoretest import compare, delete_topics, digest_backup, digest_target
+from tidal.archive.results import RunResult
+from tidal.archive.topics import ensure_topics
+from tidal.cli.archiving import comma_list, execute, open_store, result_options
+from tidal.cli.restore import _chosen, _publish, _wanted
+from tidal.cli.storeoptions import object_store_options
+
+
+class RestoreTestMismatch(ArchiveError):
+    """The restored copy differs from the backup."""
+
+
+@click.command("test-restore")
+@object_store_options
+@click.option("--policy", default=None, help="Whose backups (<namespace>/<name>).")
+@click.option("--bootstrap-servers", required=True, help="The cluster the scratch topics go to.")
+@click.option(
+    "--scratch-prefix",
+    default="tidal-restore-test.",
+    show_default=True,
+    help="Scratch topics are <prefix><run>.<topic>; deleted afterwards.",
+)
+@click.option("--replication-factor", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--keep", is_flag=True, help="Keep the scratch topics (to look into them).")
+@result_options
+def test_restore(result_file: Path | None, show_progress: bool, **options: Any) -> None:
+    """Restore the newest backup that verifies into scratch topics and compare them with it."""
+
+    async def body(result: RunResult) -> None:
+        store = open_store(options)
+        manifest = await asyncio.to_thread(_chosen, store, {**options, "backup_id": None})
+        settings = kafka_settings(comma_list(options["bootstrap_servers"]))
+        run = f"restore-test-{uuid.uuid4().hex[:12]}"
+        prefix = f"{options['scratch_prefix']}{run}."
+        wanted = _wanted(manifest, Target(prefix=prefix), ())
+        partitions = await ensure_topics(
+            settings, wanted, replication_factor=options["replication_factor"]
+        )
+        try:
+            target = Target(prefix=prefix, partitions=partitions)
+            flags = {
+                "topics": (),
+                "dry_run": False,
+                "rate_limit": 0,
+                "show_progress": show_progress,
+            }
+            await _publish(store, manifest, settings, target, Selection(), run, Done(), flags)
+            expected = await asyncio.to_thread(digest_backup, store, manifest)
+            problems = compare(expected, await digest_target(settings, partitions), prefix)
+        finally:
+            if not options["keep"]:
+                await delete_topics(settings, sorted(partitions))
+        events = sum(d.count for d in expected.values())
+        result.counts = {"events": events, "partitions": len(expected)}
+        result.backup = {"id": manifest.id, "verified": manifest.verified, "restored": not problems}
+        if problems:
+            raise RestoreTestMismatch(f"backup {manifest.id}: " + "; ".join(problems[:10]))
+        click.echo(f"backup {manifest.id} restored identical: {events} events in "
+                   f"{len(expected)} partitions")  # fmt: skip
+
+    execute("backup test-restore", result_file, body)
