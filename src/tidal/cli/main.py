@@ -26,6 +26,7 @@ COMMANDS: Final = {
     "replay": "tidal.cli.restore:replay",
     "dlq": "tidal.cli.dlq:dlq",
     "source": "tidal.cli.source:source",
+    "outbox": "tidal.cli.outbox:outbox",
 }
 
 

@@ -1,0 +1,93 @@
+"""``tidal outbox relay``: publish a PostgreSQL outbox table to Kafka (library: `tidal.outbox`).
+
+The relay checks both ends at start (connects to PostgreSQL, creates the table if it is missing,
+starts the producer) and exits with one ``Error:`` line if either is unreachable. It runs until
+SIGTERM/SIGINT, or with ``--until-empty`` until the table is empty (a Job, or a test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import click
+
+from tidal.cli.archiving import stop_on_signals
+from tidal.outbox.kafka import KafkaSink
+from tidal.outbox.postgres import DEFAULT_TABLE, OutboxTable
+from tidal.outbox.records import TOPIC_PREFIX, Origin
+from tidal.outbox.relay import Relay, RelayOptions
+from tidal.settings import Settings
+
+log = logging.getLogger("tidal.outbox")
+
+
+@click.group("outbox")
+def outbox() -> None:
+    """The transactional outbox (PostgreSQL -> Kafka, Debezium's record shape)."""
+
+
+@outbox.command("relay")
+@click.option("--dsn", envvar="TIDAL_OUTBOX_DSN", required=True, help="libpq DSN of the database")
+@click.option("--bootstrap-servers", default=None, help="Kafka (default: TIDAL_KAFKA__...)")
+@click.option("--table", default=DEFAULT_TABLE, show_default=True, help="[schema.]table")
+@click.option("--name", default="tidal-outbox", show_default=True, help="CloudEvent source name")
+@click.option("--topic-prefix", default=TOPIC_PREFIX, show_default=True)
+@click.option("--batch", type=click.IntRange(1, 10_000), default=500, show_default=True)
+@click.option("--poll-interval", type=click.FloatRange(0.01, 60), default=0.2, show_default=True)
+@click.option("--until-empty", is_flag=True, help="exit once the table is empty")
+def relay(
+    dsn: str,
+    bootstrap_servers: str | None,
+    table: str,
+    name: str,
+    topic_prefix: str,
+    batch: int,
+    poll_interval: float,
+    until_empty: bool,
+) -> None:
+    """Produce each outbox row to outbox.event.<aggregatetype>, keyed by its aggregate id."""
+    kafka = Settings().kafka
+    schema, _, bare = table.rpartition(".")
+    options = RelayOptions(
+        batch=batch,
+        poll_interval=poll_interval,
+        topic_prefix=topic_prefix,
+        origin=Origin(name=name, schema=schema or "public", table=bare),
+    )
+    bootstrap = bootstrap_servers or kafka.bootstrap_servers
+    relayed = asyncio.run(
+        _relay(dsn, bootstrap, table, options, kafka.idempotent_producer, until_empty)
+    )
+    click.echo(f"relayed {relayed} outbox rows")
+
+
+async def _relay(
+    dsn: str,
+    bootstrap: str,
+    table: str,
+    options: RelayOptions,
+    idempotent: bool,
+    until_empty: bool,
+) -> int:
+    try:
+        rows = await OutboxTable.connect(dsn, table)
+    except Exception as exc:  # psycopg.OperationalError and DSN syntax errors
+        raise click.ClickException(f"cannot connect to PostgreSQL: {exc}") from exc
+    sink = KafkaSink(bootstrap, idempotent=idempotent)
+    try:
+        await rows.ensure_schema()
+        try:
+            await sink.start()
+        except Exception as exc:  # KafkaConnectionError and friends
+            raise click.ClickException(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+        runner = Relay(rows, sink, options)
+        if until_empty:
+            while await runner.step():
+                pass
+        else:
+            await runner.run(stop_on_signals())
+        return runner.relayed
+    finally:
+        await sink.stop()
+        await rows.close()
