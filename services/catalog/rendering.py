@@ -21,6 +21,7 @@ DOMAINS: Final = (
     ("com.acme.pos.", "Point of sale and orders"),
     ("com.acme.payments.", "Payments"),
     ("com.acme.files.", "Files and images"),
+    ("com.acme.cdc.", "Change data capture"),
 )
 HEADER: Final = """\
 # Event catalogue

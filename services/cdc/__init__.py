@@ -1,0 +1,1 @@
+"""cdc: change-data-capture records -> DataTransformed (the transactional-outbox reference)."""
