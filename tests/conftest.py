@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from tests.support.kafka import EXTERNAL_BOOTSTRAP, tansu_broker
+from tests.support.postgres import fresh_database, postgres_server
 from tests.support.servers import redis_server
 from tests.support.tracing import Install, installed_tracers
 
@@ -16,6 +17,19 @@ from tidal.testing import ManualClock
 def redis_url() -> Iterator[str]:
     with redis_server() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster for the session (tests.support.postgres)."""
+    with postgres_server() as dsn:
+        yield dsn
+
+
+@pytest.fixture
+def database(postgres_dsn: str) -> str:
+    """A new empty database on the session's cluster: its DSN."""
+    return fresh_database(postgres_dsn)
 
 
 @pytest.fixture

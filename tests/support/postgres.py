@@ -12,13 +12,15 @@ import os
 import shutil
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 from tests.support.servers import free_port, wait_for_port
 
-__all__ = ["pg_bin", "postgres_server"]
+__all__ = ["fresh_database", "pg_bin", "postgres_server"]
 
 
 def pg_bin() -> Path | None:
@@ -52,11 +54,12 @@ def postgres_server() -> Iterator[str]:
              "-A", "trust", "--no-sync", "-E", "UTF8"],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
-        proc = subprocess.Popen(
-            [*prefix, str(binaries / "postgres"), "-D", str(data), "-p", str(port),
-             "-h", "127.0.0.1", "-k", str(workdir), "-c", "fsync=off"],
-            stdout=subprocess.DEVNULL, stderr=(workdir / "log").open("wb"),
-        )  # fmt: skip
+        with (workdir / "log").open("wb") as log:
+            proc = subprocess.Popen(
+                [*prefix, str(binaries / "postgres"), "-D", str(data), "-p", str(port),
+                 "-h", "127.0.0.1", "-k", str(workdir), "-c", "fsync=off"],
+                stdout=subprocess.DEVNULL, stderr=log,
+            )  # fmt: skip
         try:
             wait_for_port(port, timeout=30)
             yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
@@ -65,3 +68,11 @@ def postgres_server() -> Iterator[str]:
             proc.wait(timeout=30)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def fresh_database(server_dsn: str) -> str:
+    """A new empty database on the server; returns its DSN (tests never share tables)."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return server_dsn.rsplit("/", 1)[0] + f"/{name}"
