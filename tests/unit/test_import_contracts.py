@@ -58,6 +58,11 @@ VIOLATIONS = {
         "import redis\n",
         "Network, cloud and operator clients are imported only by the named adapter",
     ),
+    "an outbox module besides its adapter importing psycopg": (
+        "src/tidal/outbox/polling.py",
+        "import psycopg\n",
+        "Network, cloud and operator clients are imported only by the named adapter",
+    ),
     "the HTTP transport importing the Kafka worker": (
         "src/tidal/transports/http/bridge.py",
         "from tidal.transports.kafka import running\n",
