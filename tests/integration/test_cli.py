@@ -169,7 +169,7 @@ def test_dev_runs_the_reference_services_with_traffic_through_the_gateway() -> N
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    assert "files, fleet, gateway, orders on the memory transport" in out.stdout
+    assert "cdc, files, fleet, gateway, orders on the memory transport" in out.stdout
     rows = table_rows(out.stdout)
     for subscription in (
         "telemetry",
@@ -183,14 +183,18 @@ def test_dev_runs_the_reference_services_with_traffic_through_the_gateway() -> N
         "validate",
         "csv",
         "images",
+        "outbox",
+        "debezium",
     ):
         assert rows[subscription][1] > 0, (subscription, out.stdout)  # handled
     assert rows["inventory"][0] == rows["loyalty"][0] == rows["receipts"][0]  # fan-out
-    # two demo streams take turns: the gateway's requests and the files service's uploads
-    assert "gateway answered 200 request(s):" in out.stdout
+    # three demo streams take turns: the gateway's requests, the files service's uploads and
+    # cdc's change records
+    assert "gateway answered 133 request(s):" in out.stdout
     assert "x 202" in out.stdout
     assert "dead-lettered" in out.stdout
     assert "unknown vehicle" in out.stdout or "does not equal the sum" in out.stdout
+    assert rows["outbox"][4] > 0  # a reading that is not a number, dead-lettered alone
 
 
 def test_dev_stops_cleanly_on_ctrl_c_with_a_summary() -> None:
@@ -240,7 +244,7 @@ def test_dev_on_kafka_and_redis_handles_what_the_memory_run_handles() -> None:
         handled, dead = kafka_rows[subscription][1], kafka_rows[subscription][4]
         assert (handled, dead) == (counts[1], counts[4]), (subscription, on_kafka.stdout)
         assert handled > 0, subscription
-    assert "gateway answered 150 request(s)" in on_kafka.stdout  # and 150 uploads
+    assert "gateway answered 100 request(s)" in on_kafka.stdout  # beside uploads, changes
     assert "Traceback" not in on_kafka.stderr
     for port in map(int, banner.groups()):
         with pytest.raises(ConnectionRefusedError):
