@@ -21,6 +21,7 @@ APPS = {
     "fleet": "services.fleet.app:app",
     "orders": "services.orders.app:app",
     "files": "services.files.app:app",
+    "cdc": "services.cdc.app:app",
 }
 KEY = re.compile(r"^(\s*)([A-Za-z0-9_]+):\s*(.*)$")
 
