@@ -3,21 +3,30 @@
 Rows written by the one-transaction writer reach their topic keyed by aggregate, in write
 order per aggregate; a relay that dies after the broker acknowledged a batch but before it
 deleted the rows re-sends them with the same ids on restart (duplicates, never losses, never a
-reordering of the rows sent after); one relay holds the table at a time.
+reordering of the rows sent after); one relay holds the table at a time; the running command
+serves its counts at /metrics.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 
+import httpx
 import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer
 from click.testing import CliRunner
+from prometheus_client.parser import text_string_to_metric_families
 from services.cdc.writer import Writer
 from tests.support.kafka import create_topic, idempotence_supported, unique
+from tests.support.servers import free_port, wait_for_port
 
 from tidal.cli.main import cli
 from tidal.outbox.kafka import KafkaSink
@@ -182,3 +191,43 @@ def test_an_unreachable_database_is_one_error_line(kafka_bootstrap: str) -> None
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert result.output.startswith("Error: cannot connect to PostgreSQL")
+
+
+def scrape(port: int) -> dict[str, float]:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith("tidal_outbox_")
+    }
+
+
+def test_the_running_relay_serves_what_it_relayed_at_metrics(
+    database: str, kafka_bootstrap: str
+) -> None:
+    write_interleaved(database, readings=4, versions=2)
+    port = free_port()
+    env = {
+        **os.environ,
+        "TIDAL_KAFKA__IDEMPOTENT_PRODUCER": str(idempotence_supported(kafka_bootstrap)),
+    }
+    args = ["outbox", "relay", "--dsn", database, "--bootstrap-servers", kafka_bootstrap,
+            "--topic-prefix", unique("metrics") + ".", "--metrics-port", str(port)]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "tidal.cli", *args], env=env)
+    try:
+        wait_for_port(port, timeout=30)
+        deadline = time.monotonic() + 30
+        while scrape(port).get("tidal_outbox_relayed_events_total") != 8:
+            assert time.monotonic() < deadline, scrape(port)
+            time.sleep(0.2)
+        assert remaining(database) == 0
+        assert scrape(port)["tidal_outbox_lag_seconds"] == 0
+        Writer.connect(database).close()  # more rows are relayed as they come
+        write_interleaved(database, readings=1, versions=3)
+        while scrape(port).get("tidal_outbox_relayed_events_total") != 11:
+            assert time.monotonic() < deadline, scrape(port)
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0

@@ -2,24 +2,67 @@
 
 The relay checks both ends at start (connects to PostgreSQL, creates the table if it is missing,
 starts the producer) and exits with one ``Error:`` line if either is unreachable. It runs until
-SIGTERM/SIGINT, or with ``--until-empty`` until the table is empty (a Job, or a test).
+SIGTERM/SIGINT, or with ``--until-empty`` until the table is empty (a Job, or a test). While it
+runs it serves ``/metrics`` on ``--metrics-port`` (`RelayExport`): the rows it relayed
+(``tidal_outbox_relayed_events_total``) and the age of the oldest waiting row
+(``tidal_outbox_lag_seconds``), labelled with its ``--table``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING, Final
 
 import click
 
 from tidal.cli.archiving import stop_on_signals
+from tidal.observability import Relaying, Source, register, unregister
 from tidal.outbox.kafka import KafkaSink
 from tidal.outbox.postgres import DEFAULT_TABLE, OutboxTable
 from tidal.outbox.records import TOPIC_PREFIX, Origin
 from tidal.outbox.relay import Relay, RelayOptions
 from tidal.settings import Settings
 
+if TYPE_CHECKING:
+    from tidal.observability.metrics import Listener
+
 log = logging.getLogger("tidal.outbox")
+SERVICE: Final = "tidal-outbox-relay"
+"""The ``service`` label of a relay's metrics (``TIDAL_SERVICE`` overrides it)."""
+
+
+class RelayExport:
+    """A relay's counts at ``/metrics`` while it runs: registers a `Source` (owned by this
+    object) and, unless the port is 0, serves the registry on it; `close` stops both."""
+
+    def __init__(self, relay: Relay, table: str, port: int | None) -> None:
+        settings = Settings()
+        if port is None:
+            port = settings.observability.metrics_port if settings.observability.metrics else 0
+        relaying = Relaying(table=table, counts=relay)
+        service = settings.service or SERVICE
+        self.source = register(self, Source(service=service, transport="outbox", relaying=relaying))
+        self.listener = _listen(port, settings.host) if port else None
+
+    def close(self) -> None:
+        unregister(self.source)
+        if self.listener is not None:
+            self.listener.close()
+
+
+def _listen(port: int, host: str) -> Listener | None:
+    """`tidal.observability.metrics.listen`, or None (said why) when it cannot serve."""
+    try:
+        from tidal.observability.metrics import listen
+    except ImportError:
+        log.warning("no /metrics: prometheus_client is not installed (tidal[observability])")
+        return None
+    try:
+        return listen(port, host=host)
+    except OSError as exc:  # relaying matters more than its metrics: run on, say so loudly
+        log.error("no /metrics: cannot listen on %s:%d (%s)", host, port, exc)
+        return None
 
 
 @click.group("outbox")
@@ -36,6 +79,12 @@ def outbox() -> None:
 @click.option("--batch", type=click.IntRange(1, 10_000), default=500, show_default=True)
 @click.option("--poll-interval", type=click.FloatRange(0.01, 60), default=0.2, show_default=True)
 @click.option("--until-empty", is_flag=True, help="exit once the table is empty")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port of /metrics (default TIDAL_OBSERVABILITY__METRICS_PORT, 9464; 0: none).",
+)
 def relay(
     dsn: str,
     bootstrap_servers: str | None,
@@ -45,6 +94,7 @@ def relay(
     batch: int,
     poll_interval: float,
     until_empty: bool,
+    metrics_port: int | None,
 ) -> None:
     """Produce each outbox row to outbox.event.<aggregatetype>, keyed by its aggregate id."""
     kafka = Settings().kafka
@@ -57,7 +107,7 @@ def relay(
     )
     bootstrap = bootstrap_servers or kafka.bootstrap_servers
     relayed = asyncio.run(
-        _relay(dsn, bootstrap, table, options, kafka.idempotent_producer, until_empty)
+        _relay(dsn, bootstrap, table, options, kafka.idempotent_producer, until_empty, metrics_port)
     )
     click.echo(f"relayed {relayed} outbox rows")
 
@@ -69,6 +119,7 @@ async def _relay(
     options: RelayOptions,
     idempotent: bool,
     until_empty: bool,
+    metrics_port: int | None,
 ) -> int:
     try:
         rows = await OutboxTable.connect(dsn, table)
@@ -82,11 +133,15 @@ async def _relay(
         except Exception as exc:  # KafkaConnectionError and friends
             raise click.ClickException(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
         runner = Relay(rows, sink, options)
-        if until_empty:
-            while await runner.step():
-                pass
-        else:
-            await runner.run(stop_on_signals())
+        export = RelayExport(runner, table, metrics_port)
+        try:
+            if until_empty:
+                while await runner.step():
+                    pass
+            else:
+                await runner.run(stop_on_signals())
+        finally:
+            export.close()
         return runner.relayed
     finally:
         await sink.stop()

@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING
 
 from tidal.observability.hooks import mark_ready
 from tidal.observability.ingress import Ingress
-from tidal.observability.sources import Drained, RunResults, Source, register, unregister
+from tidal.observability.sources import (
+    Drained,
+    Relaying,
+    RunResults,
+    Source,
+    register,
+    unregister,
+)
 
 if TYPE_CHECKING:
     from tidal.observability.wiring import Observability
@@ -35,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Drained",
     "Ingress",
+    "Relaying",
     "RunResults",
     "Source",
     "exposition",

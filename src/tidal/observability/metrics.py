@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
@@ -42,7 +43,14 @@ from prometheus_client.registry import Collector
 
 from tidal import health
 from tidal.observability import hooks
-from tidal.observability.sources import ConsumerMeasures, Drained, RunResults, Source, live
+from tidal.observability.sources import (
+    ConsumerMeasures,
+    Drained,
+    Relaying,
+    RunResults,
+    Source,
+    live,
+)
 from tidal.stats import BUCKETS, Histogram, Stats
 
 SERVICE: Final = "service"
@@ -74,6 +82,7 @@ class TidalCollector(Collector):
         yield from _present([_hung(with_stats), _http(sources), *_consumers(sources)])
         for kind in NAMES_BY_KIND:
             yield from _present(_runs(sources, kind))
+        yield from _present(_relaying(sources))
         yield from _process(sources)
 
     def describe(self) -> Iterable[Metric]:
@@ -390,6 +399,32 @@ def _drained(
         objects.add_metric(row, counts.objects)
         written.add_metric(row, counts.bytes)
     yield from (events, objects, written)
+
+
+def _relaying(sources: list[Source]) -> Iterator[Metric]:
+    """The outbox relays: rows produced and acknowledged, and how old the oldest waiting row
+    was at the last poll (0 when none waited)."""
+    labels = ["service", "table"]
+    relayed = CounterMetricFamily(
+        "tidal_outbox_relayed_events",
+        "Outbox rows the relay produced, acknowledged by the broker, then deleted.",
+        labels=labels,
+    )
+    lag = GaugeMetricFamily(
+        "tidal_outbox_lag_seconds",
+        "Age of the oldest outbox row waiting at the relay's last poll (0: none waited).",
+        labels=labels,
+    )
+    now = time.time()
+    for source in sources:
+        relaying: Relaying | None = source.relaying
+        if relaying is None:
+            continue
+        row = [source.service, relaying.table]
+        relayed.add_metric(row, relaying.counts.relayed)
+        oldest = relaying.counts.oldest_pending
+        lag.add_metric(row, 0.0 if oldest is None else max(0.0, now - oldest))
+    yield from (relayed, lag)
 
 
 def _add_run(

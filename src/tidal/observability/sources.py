@@ -103,6 +103,24 @@ class Drained:
     counts: ArchiveCounts
 
 
+class RelayCounts(Protocol):
+    """What an outbox relay has done so far (`tidal.outbox.relay.Relay`)."""
+
+    @property
+    def relayed(self) -> int: ...
+    @property
+    def oldest_pending(self) -> float | None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Relaying:
+    """A ``tidal outbox relay`` process's counts for its outbox ``table``:
+    ``tidal_outbox_relayed_events_total`` and ``tidal_outbox_lag_seconds``."""
+
+    table: str
+    counts: RelayCounts
+
+
 @dataclass(eq=False, kw_only=True)
 class Source:
     """One thing to export, labelled ``service``; every part is optional."""
@@ -115,6 +133,7 @@ class Source:
     runs: dict[tuple[RunKind, str, str], RunResults] = field(default_factory=dict)
     """Keyed by (kind, namespace, name); the operator updates it in place."""
     drained: Drained | None = None
+    relaying: Relaying | None = None
 
 
 @dataclass(frozen=True)

@@ -39,23 +39,28 @@ class RelayOptions:
 
 
 class Relay:
-    """Moves rows from a `Table` to a `Sink`; counts what it relayed."""
+    """Moves rows from a `Table` to a `Sink`; counts what it relayed (a `RelayCounts`)."""
 
     def __init__(self, table: Table, sink: Sink, options: RelayOptions | None = None) -> None:
         self._table = table
         self._sink = sink
         self._options = options or RelayOptions()
         self.relayed = 0
+        self.oldest_pending: float | None = None
+        """Unix time the oldest row waiting at the last poll was written (None: none)."""
 
     async def step(self) -> int:
         """Relay one batch; returns its size (0: the table was empty)."""
         rows = await self._table.pending(self._options.batch)
+        self.oldest_pending = rows[0].created.timestamp() if rows else None
         if not rows:
             return 0
         origin, prefix = self._options.origin, self._options.topic_prefix
         await self._sink.send([to_record(row, origin, prefix) for row in rows])
         await self._table.delete([row.id for row in rows])
         self.relayed += len(rows)
+        if len(rows) < self._options.batch:
+            self.oldest_pending = None  # the table had no more
         return len(rows)
 
     async def run(self, stop: asyncio.Event) -> None:
