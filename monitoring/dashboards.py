@@ -41,7 +41,33 @@ def pipeline() -> Dashboard:
         ("Now", _overview_stats()),
         ("Events", _overview_series()),
         ("Object storage", object_storage()),
+        ("Transactional outbox", _outbox_series()),
     )
+
+
+def _outbox_series() -> list[Timeseries]:
+    """`tidal outbox relay`: rows relayed per table, and how long the oldest one waited."""
+    return [
+        timeseries(
+            "Outbox rows relayed/s",
+            "ops",
+            Query(
+                f"sum by (service, table) (rate(tidal_outbox_relayed_events_total{{{SERVICES}}}"
+                f"[{RATE}]))",
+                "{{service}} {{table}}",
+            ),
+            description="Rows produced, acknowledged by the broker and deleted from the outbox.",
+        ),
+        timeseries(
+            "Outbox lag",
+            "s",
+            Query(
+                f"max by (service, table) (tidal_outbox_lag_seconds{{{SERVICES}}})",
+                "{{service}} {{table}}",
+            ),
+            description="Age of the oldest row waiting at the relay's last poll; 0 when none.",
+        ),
+    ]
 
 
 def _overview_stats() -> list[Stat]:
