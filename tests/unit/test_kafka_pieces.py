@@ -347,6 +347,21 @@ def test_a_structured_dead_letter_carries_the_extensions_in_its_json() -> None:
     assert original(dead) == event
 
 
+def test_an_unlabelled_structured_dead_letter_stays_readable_with_its_failure() -> None:
+    # Debezium's CloudEventsConverter (and tidal's outbox relay): a structured JSON value, no
+    # content-type, plain `id`/`type` headers; its letter must read back with the failure
+    value = b'{"specversion":"1.0","id":"e-1","source":"/debezium/postgresql/s","type":"t",'
+    value += b'"datacontenttype":"application/json","data":{"a":1}}'
+    record = Rec("outbox.event.reading", 0, 5, b"r-1", value, [("id", b"e-1"), ("type", b"t")])
+    event = from_record(KafkaMessage(headers=dict(record.headers), key=b"r-1", value=value))
+    letter = event_letter(record, event, _failure(), topic="orders.dlq", origin=Origin.of(record))
+    dead = from_record(KafkaMessage(headers=dict(letter.headers), key=b"r-1", value=letter.value))
+    assert dead.get_extension("tidalerrormessage") == "boom"
+    assert dead.get_extension("tidaloffset") == "5"
+    assert dead.data == {"a": 1}
+    assert dict(letter.headers) == {"id": b"e-1", "type": b"t"}
+
+
 def test_a_record_that_is_no_event_is_dead_lettered_as_it_was_with_plain_headers() -> None:
     record = Rec("orders", 1, 9, b"k", b"hello", [("x-trace", b"1")])
     letter = invalid_letter(record, _failure(), topic="orders.dlq", origin=Origin.of(record))

@@ -8,7 +8,8 @@ the record's origin as ``tidaltopic`` / ``tidalpartition`` / ``tidaloffset``:
 - a binary-mode event keeps its value byte for byte and gains ``ce_<extension>`` headers, which
   is how the binding carries extension attributes, so reading the letter back as a CloudEvent
   yields the original event plus the failure extensions;
-- a structured-mode event keeps its JSON object byte for byte with the extensions appended as
+- a structured-mode event (labelled by its content-type or, as the binding reads it, not
+  labelled at all) keeps its JSON object byte for byte with the extensions appended as
   members (the attributes live in the value there), so nothing it held changes: not the text of
   its ``time``, nor does it gain the ``partitionkey`` a reader derives from the record key
   (kafka-protocol-binding.md 3.1: key mapping MUST NOT modify the event);
@@ -37,12 +38,18 @@ def origin_extensions(origin: Origin) -> dict[str, Any]:
     return {TOPIC: origin.topic, PARTITION: origin.partition, OFFSET: str(origin.offset)}
 
 
-def is_structured(headers: Headers) -> bool:
-    """True when the record carries a structured-mode CloudEvent (attributes in the value)."""
-    for name, value in headers:
-        if name.lower() == "content-type":
-            return value.startswith(b"application/cloudevents")
-    return False
+def is_structured(headers: Headers, value: bytes | None = None) -> bool:
+    """True when the record carries a structured-mode CloudEvent (attributes in the value):
+    labelled by its content-type, or unlabelled as the binding reads one (no content-type, no
+    ``ce_`` header, a JSON object: Debezium's CloudEventsConverter and the outbox relay)."""
+    unlabelled = True
+    for name, header in headers:
+        lowered = name.lower()
+        if lowered == "content-type":
+            return header.lower().startswith(b"application/cloudevents")
+        if lowered[:3] == BINARY_PREFIX:
+            unlabelled = False
+    return unlabelled and (value or b"").lstrip()[:1] == b"{"
 
 
 def event_letter(
@@ -51,7 +58,7 @@ def event_letter(
     """The dead letter of a CloudEvent whose delivery failed."""
     headers = original_headers(record.headers)
     added = failure_extensions(failure, extra=origin_extensions(origin))
-    if is_structured(headers):
+    if is_structured(headers, record.value):
         value = with_members(record.value or b"", added)
         return OutgoingRecord(topic=topic, key=record.key, value=value, headers=headers)
     headers = [(n, v) for n, v in headers if n.lower().removeprefix(BINARY_PREFIX) not in added]
