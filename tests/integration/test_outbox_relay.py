@@ -231,3 +231,32 @@ def test_the_running_relay_serves_what_it_relayed_at_metrics(
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+
+
+def test_a_relay_that_loses_its_database_exits_with_one_error_line(
+    database: str, kafka_bootstrap: str
+) -> None:
+    write_interleaved(database, readings=2, versions=1)
+    env = {
+        **os.environ,
+        "TIDAL_KAFKA__IDEMPOTENT_PRODUCER": str(idempotence_supported(kafka_bootstrap)),
+    }
+    args = ["outbox", "relay", "--dsn", database, "--bootstrap-servers", kafka_bootstrap,
+            "--topic-prefix", unique("lost") + ".", "--metrics-port", "0"]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tidal.cli", *args], env=env, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 30
+    while remaining(database) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    name = database.rsplit("/", 1)[1]
+    with psycopg.connect(database) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert "Error: relay stopped after 2 rows:" in stderr
+    assert "Traceback" not in stderr

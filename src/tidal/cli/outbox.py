@@ -1,10 +1,11 @@
 """``tidal outbox relay``: publish a PostgreSQL outbox table to Kafka (library: `tidal.outbox`).
 
 The relay checks both ends at start (connects to PostgreSQL, creates the table if it is missing,
-starts the producer) and exits with one ``Error:`` line if either is unreachable. It runs until
-SIGTERM/SIGINT, or with ``--until-empty`` until the table is empty (a Job, or a test). While it
-runs it serves ``/metrics`` on ``--metrics-port`` (`RelayExport`): the rows it relayed
-(``tidal_outbox_relayed_events_total``) and the age of the oldest waiting row
+starts the producer) and exits with one ``Error:`` line if either is unreachable, or is lost
+while it runs (crash-only: the Deployment restarts it, and nothing acknowledged is lost). It
+runs until SIGTERM/SIGINT, or with ``--until-empty`` until the table is empty (a Job, or a
+test). While it runs it serves ``/metrics`` on ``--metrics-port`` (`RelayExport`): the rows it
+relayed (``tidal_outbox_relayed_events_total``) and the age of the oldest waiting row
 (``tidal_outbox_lag_seconds``), labelled with its ``--table``.
 """
 
@@ -140,6 +141,11 @@ async def _relay(
                     pass
             else:
                 await runner.run(stop_on_signals())
+        except Exception as exc:  # a lost database or broker: exit, the restart resumes
+            raise click.ClickException(
+                f"relay stopped after {runner.relayed} rows: {type(exc).__name__}: {exc}"
+                " (rows not yet acknowledged stay in the outbox and are sent on restart)"
+            ) from exc
         finally:
             export.close()
         return runner.relayed
