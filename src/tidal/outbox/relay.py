@@ -4,7 +4,12 @@
 at least once: a crash between the broker's acknowledgement and the delete re-sends those rows on
 restart with the same CloudEvent ``id`` (the row id), which tidal's idempotency store drops.
 Nothing is deleted before it is acknowledged, so nothing is lost; a batch that fails is re-sent
-whole, in ``seq`` order.
+whole, in ``seq`` order. One aggregate's rows share a key, hence a partition, and the producer
+keeps a partition's records in order; with the idempotent producer (Kafka's default) the
+broker also refuses a record whose predecessor failed, so a failed send never lets a later
+record of that partition through. Without it (tansu) a send that fails part-way may have
+delivered a later record before an earlier one is re-sent: the one case where a consumer can
+see an aggregate out of order.
 """
 
 from __future__ import annotations
