@@ -72,13 +72,32 @@ def outbox() -> None:
 
 
 @outbox.command("relay")
-@click.option("--dsn", envvar="TIDAL_OUTBOX_DSN", required=True, help="libpq DSN of the database")
-@click.option("--bootstrap-servers", default=None, help="Kafka (default: TIDAL_KAFKA__...)")
+@click.option(
+    "--dsn",
+    envvar="TIDAL_OUTBOX_DSN",
+    required=True,
+    help="libpq DSN of the database (or TIDAL_OUTBOX_DSN)",
+)
+@click.option(
+    "--bootstrap-servers",
+    default=None,
+    help="Kafka brokers (default: TIDAL_KAFKA__BOOTSTRAP_SERVERS)",
+)
 @click.option("--table", default=DEFAULT_TABLE, show_default=True, help="[schema.]table")
 @click.option("--name", default="tidal-outbox", show_default=True, help="CloudEvent source name")
-@click.option("--topic-prefix", default=TOPIC_PREFIX, show_default=True)
-@click.option("--batch", type=click.IntRange(1, 10_000), default=500, show_default=True)
-@click.option("--poll-interval", type=click.FloatRange(0.01, 60), default=0.2, show_default=True)
+@click.option(
+    "--topic-prefix", default=TOPIC_PREFIX, show_default=True, help="topic = prefix + aggregatetype"
+)
+@click.option(
+    "--batch", type=click.IntRange(1, 10_000), default=500, show_default=True, help="rows per poll"
+)
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(0.01, 60),
+    default=0.2,
+    show_default=True,
+    help="seconds between polls of an empty table",
+)
 @click.option("--until-empty", is_flag=True, help="exit once the table is empty")
 @click.option(
     "--metrics-port",
