@@ -1,6 +1,8 @@
 """The CDC pipeline end to end on real parts: the writer's one-transaction rows in PostgreSQL ->
 `tidal outbox relay` (killed twice after the broker's ack, so rows are re-sent) -> tansu ->
-the cdc App in a Kafka consumer-group worker with Redis idempotency -> DataTransformed.
+the cdc App in a Kafka consumer-group worker with Redis idempotency -> DataTransformed. Every
+tenth record's first attempt also fails with a RetryableError (a flaky dependency), so it goes
+round the retry topic before it is handled.
 
 Exact counts: one DataTransformed per good row whatever the duplicates, one dead letter per bad
 row (raw, the rest of its batch committed), and nothing left in the outbox.
@@ -15,12 +17,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from services.catalog import Catalog, load_catalog
 from services.cdc.app import DATA_TRANSFORMED, create_app
 from services.cdc.writer import Writer
 from tests.services.test_end_to_end_kafka import read_all, redis, settled
 from tests.support.kafka import create_topic, idempotence_supported, unique
 
-from tidal import Settings
+from tidal import DeliveryPolicy, RetryableError, Settings
 from tidal.idempotency import Idempotency
 from tidal.outbox.kafka import KafkaSink
 from tidal.outbox.postgres import OutboxTable
@@ -39,6 +42,20 @@ CRASH_ON = (2, 17)  # batches after whose ack the relay dies: 16 re-sent rows of
 
 class Killed(Exception):
     pass
+
+
+class FlakyCatalog:
+    """The real catalogue whose check fails once for every tenth reading's first version."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog, self.failed = catalog, set[str]()
+
+    def validate(self, event_type: str, data: Any) -> None:
+        key = f"{data['id']}/{data['value']}"
+        if int(data["id"].removeprefix("r-")) % 10 == 3 and key not in self.failed:
+            self.failed.add(key)
+            raise RetryableError(f"catalogue unavailable for {key}")
+        self._catalog.validate(event_type, data)
 
 
 class CrashingSink:
@@ -119,8 +136,10 @@ async def test_every_row_is_transformed_once_and_every_bad_row_dead_lettered_onc
         idempotent_producer=idempotence_supported(kafka_bootstrap),
         topic_partitions=4,
     )
+    flaky = FlakyCatalog(load_catalog())
+    policy = DeliveryPolicy.of(max_attempts=3, delay="PT0.2S", max_delay="PT1S")
     worker = KafkaWorker(
-        create_app(),
+        create_app(catalog=flaky, policy=policy),  # type: ignore[arg-type]
         Settings(kafka=kafka),
         idempotency=Idempotency(RedisIdempotencyStore(redis(redis_url))),
     )
@@ -143,6 +162,8 @@ async def test_every_row_is_transformed_once_and_every_bad_row_dead_lettered_onc
         (e.data["id"], float(e.data["adjusted_value"]), e.data["source_table"]) for e in emitted
     )
     assert got == want  # exact: no duplicate, no loss
+    # r-3, r-13, ..., r-193 (20, less r-153: not a number) and the second versions of 3..33 (4)
+    assert len(flaky.failed) == 23
     letters = await read_all(kafka_bootstrap, f"{out}.dlq")
     assert sorted(letter.id for letter in letters) == sorted(bad)
     for letter in letters:  # the raw record, with why it failed
