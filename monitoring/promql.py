@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Final
 
 SUCCEEDED: Final = "handled|duplicate"
-ERRORED: Final = "retried|failed"
+ERRORED: Final = "retried|failed|dead_lettered"  # one outcome per attempt
 ATTEMPTED: Final = f"{SUCCEEDED}|{ERRORED}"
 
 

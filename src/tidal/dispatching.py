@@ -275,7 +275,8 @@ class Dispatcher:
                 extra=logs.event_fields(event, subscription=sub.name, attempt=attempt),
             )
             return Retry(error=exc, delay=wait, failed_at=now)
-        self.stats.bump(sub.name, "failed", event_type=event.type)
+        # counted where the delivery ends: ``dead_lettered`` once tidal sent the letter, else
+        # ``failed`` (the transport's broker dead-letters it: `tidal.pipeline.Pipeline.failed`)
         log.warning(
             "giving up on %s in %s after %d attempt(s): %r",
             event.id,

@@ -8,7 +8,8 @@ acknowledgement and routing callbacks); the rest is the same for HTTP, Kafka and
    only then: the untraced path has no tracing branch);
 3. `deliver`: `tidal.dispatching.Dispatcher.attempt` through the subscription's stages, then the
    outcome to the route: `Retry` to ``retry``, `Failed` to ``dead_letter`` (counted
-   ``dead_lettered`` once the route has sent it), `Paused` to ``paused`` (a dependency is down:
+   ``dead_lettered`` once the route has sent it; a route that leaves it to its broker counts
+   ``failed`` itself: one outcome per attempt), `Paused` to ``paused`` (a dependency is down:
    no attempt is used up); a callback that answers True has waited, and the core tries again
    here (the memory transport's retries, Kafka's pause).
 
@@ -235,6 +236,11 @@ class Pipeline:
                 sub, event, attempt, first_failure, self.emit, self.broker_retries
             )
         return outcome
+
+    def failed(self, sub: Subscription, event: Event) -> None:
+        """Count an attempt that ended the delivery without tidal sending a dead letter (the
+        broker dead-letters it: Knative's 422)."""
+        self.stats.bump(sub.name, "failed", event_type=event.type)
 
     def dead_lettered(self, sub: Subscription, event: Event | None = None) -> None:
         """Count a dead letter its sink has taken (``event`` None: the record was no event)."""

@@ -293,3 +293,24 @@ async def test_readiness_fails_once_shutting_down() -> None:
 async def test_error_bodies_are_json(client: httpx.AsyncClient) -> None:
     response = await client.post("/", content=b"{}", headers={"content-type": "text/plain"})
     assert json.loads(response.content)["error"] == "invalid_event"
+
+
+def outcomes(receiver: Receiver, subscription: str) -> dict[str, int]:
+    stats = receiver.dispatcher.stats
+    names = ("received", "handled", "retried", "failed", "dead_lettered")
+    return {o: n for o in names if (n := stats.get(subscription, o))}
+
+
+async def test_each_attempt_has_one_outcome_whoever_dead_letters_it() -> None:
+    """Issue 18, finding 8: an event tidal dead-lettered counted as failed and dead_lettered."""
+    sink = Collector()
+    receiver = Receiver(
+        dispatcher=Dispatcher(build_app()), max_body_bytes=4096, dead_letter_sink=sink.sink
+    )
+    async with client_for(receiver) as c:
+        assert (await post(c, make_event("invalid"), path="/invalid")).status_code == 422
+        assert (await post(c, make_event("invalid"), path="/with-dlq")).status_code == 202
+        sink.fail = True
+        assert (await post(c, make_event("invalid"), path="/with-dlq")).status_code == 503
+    assert outcomes(receiver, "invalid") == {"received": 1, "failed": 1}  # the Broker's letter
+    assert outcomes(receiver, "with-dlq") == {"received": 2, "dead_lettered": 1, "retried": 1}

@@ -226,10 +226,12 @@ async def _failure_response(
         target = sub.policy.dead_letter
         if target is None or receiver.dead_letter_sink is None:
             undelivered.append(failed)
+            pipeline.failed(sub, failed.letter)  # the Broker dead-letters it (422)
             continue
         try:
             await receiver.dead_letter_sink(target)([failed.letter])
         except Exception as exc:  # the dead-letter sink is down: let the broker retry
+            pipeline.stats.bump(sub.name, "retried", event_type=failed.letter.type)
             return _error(503, "dead_letter_sink_unavailable", str(exc))
         pipeline.dead_lettered(sub, failed.letter)
     if undelivered:
