@@ -36,12 +36,22 @@ def _same_data(ours: Event, theirs: Any) -> bool:
     data = ours.data
     if isinstance(data, bytes) and isinstance(theirs, str):  # no content type: 2.x decodes text
         return theirs.encode() == data
+    if isinstance(data, bytes) and not isinstance(theirs, bytes) and not ours.get_datacontenttype():
+        # unlabelled bytes that happen to be a JSON document (b"0"): 2.x parses them as JSON
+        return _parses_as(data, theirs)
     if isinstance(data, bytes) or not isinstance(theirs, bytes | str):
         return data == theirs if isinstance(data, bytes) else json_equal(data, theirs)
     if is_json(ours.get_datacontenttype()) and isinstance(theirs, str) and isinstance(data, str):
         return data == theirs
     raw = theirs.encode() if isinstance(theirs, str) else theirs
     return raw == (data.encode() if isinstance(data, str) else http.to_binary(ours)[1])
+
+
+def _parses_as(raw: bytes, theirs: Any) -> bool:
+    try:
+        return json_equal(json.loads(raw), theirs)
+    except ValueError:
+        return False
 
 
 def _labelled(event: Event) -> dict[str, Any]:
