@@ -50,7 +50,9 @@ class DeliveryPolicy:
     ``base_delay * n`` (linear) or ``base_delay * 2**n`` (exponential), as Knative's brokers do
     (eventing-kafka-broker WebClientCloudEventSender.computeRetryPolicy, eventing kncloudevents
     retries.go), capped at ``max_delay``;
-    with ``jitter`` the wait is drawn uniformly from [0, that] ("full jitter"). ``timeout`` bounds
+    with ``jitter`` the wait is drawn uniformly from [0, that] ("full jitter"): off by default,
+    since Knative's brokers wait exactly that, and one policy is one schedule in both modes
+    (`tidal manifests` refuses a jittered policy for a Trigger). ``timeout`` bounds
     one attempt; ``max_age`` bounds the event's age (from its ``time``) at the start of an attempt.
     ``dead_letter`` names the sink that failed events go to (URL, topic; transport-specific); with
     none, the Knative transport answers 4xx/5xx so the Broker's own delivery spec applies.
@@ -60,7 +62,7 @@ class DeliveryPolicy:
     backoff: Backoff = "exponential"
     base_delay: float = 0.2
     max_delay: float = 60.0
-    jitter: bool = True
+    jitter: bool = False
     timeout: float | None = 30.0
     max_age: float | None = None
     dead_letter: str | None = None
@@ -85,7 +87,7 @@ class DeliveryPolicy:
         backoff: Backoff = "exponential",
         delay: str | float | None = None,
         max_delay: str | float = "PT60S",
-        jitter: bool = True,
+        jitter: bool = False,
         timeout: str | float | None = "PT30S",
         max_age: str | float | None = None,
         dead_letter: str | None = None,

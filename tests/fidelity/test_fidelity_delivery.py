@@ -47,6 +47,7 @@ def test_an_expressible_policy_has_the_brokers_schedule(policy: DeliveryPolicy) 
     ("policy", "fragment"),
     [
         (DeliveryPolicy.of(delay="PT0.05S"), "0.1 s"),
+        (DeliveryPolicy.of(delay="PT1S", jitter=True), "jitter"),
         (DeliveryPolicy.of(delay="PT0.25S"), "0.1 s"),
         (DeliveryPolicy.of(delay=0), "0.1 s"),
         (DeliveryPolicy.of(max_attempts=8, delay="PT1S", max_delay="PT60S"), "caps retry 7"),

@@ -30,8 +30,13 @@ def test_linear_backoff_grows_by_the_base_delay() -> None:
     assert [policy.delay(n) for n in range(1, 5)] == [2, 4, 6, 7]
 
 
+def test_the_default_policy_waits_exactly_the_ceiling_as_knative_does() -> None:
+    policy = DeliveryPolicy.of(delay="PT1S")
+    assert [policy.delay(n, rng=random.Random(n)) for n in (1, 2, 3)] == [2, 4, 8]
+
+
 def test_full_jitter_stays_between_zero_and_the_ceiling() -> None:
-    policy = DeliveryPolicy.of(delay="PT1S", max_delay="PT60S")
+    policy = DeliveryPolicy.of(delay="PT1S", max_delay="PT60S", jitter=True)
     rng = random.Random(7)
     draws = [policy.delay(3, rng=rng) for _ in range(500)]
     assert all(0 <= d <= 8 for d in draws)

@@ -56,8 +56,14 @@ def check_expressible(policy: DeliveryPolicy) -> None:
     (linear) before retry n, with no cap, the worker the same (``DeliveryPolicy.ceiling``); they
     read durations to one decimal (rickb777/date's period.Parse: PT0.05S is 0) and wait nothing
     at all for a zero delay. So the delay must be a positive multiple of 0.1 s and ``max_delay``
-    must not cap any retry. The worker's jitter draws each wait under the same ceiling.
+    must not cap any retry. Nor do they jitter: a policy with ``jitter`` (the worker's draw
+    under the same ceiling) runs only on the Kafka worker.
     """
+    if policy.jitter:
+        raise ConfigurationError(
+            "jitter: Knative's brokers wait exactly backoffDelay·2^n (or ·n) and cannot draw"
+            " under it; use jitter=False for a subscription delivered through a Trigger"
+        )
     tenths = policy.base_delay * 10
     if policy.base_delay <= 0 or abs(tenths - round(tenths)) > 1e-9:
         raise ConfigurationError(
