@@ -31,7 +31,7 @@ from tidal.errors import (
     RetryableError,
 )
 from tidal.events import Event
-from tidal.idempotency import Claim, Idempotency, payload_hash
+from tidal.idempotency import Claim, Idempotency, event_hash
 from tidal.observability import hooks, logs
 from tidal.outcomes import PAUSE, Failed, Handled, Outcome, Paused, Retry
 from tidal.pools import SyncPools
@@ -116,7 +116,7 @@ class Dispatcher:
         Raises what the store raises (nothing is claimed)."""
         if self.idempotency is None or not sub.idempotent or not events:
             return []
-        items = [(self.key(sub, event), payload_hash(event.data)) for event in events]
+        items = [(self.key(sub, event), event_hash(event)) for event in events]
         claims = await self.idempotency.claim_many(items)
         for event, claim in zip(events, claims, strict=True):
             self._claimed.setdefault(id(event), claim)

@@ -34,6 +34,7 @@ from tidal.errors import (
     IdempotencyConflictError,
     IdempotencyInProgressError,
 )
+from tidal.events import Event
 
 OnInProgress = Literal["wait", "report"]
 
@@ -227,6 +228,21 @@ def payload_hash(data: Any) -> str:
     """A stable sha256 of event data (JSON with sorted keys; bytes as they are)."""
     raw = data if isinstance(data, bytes) else _SORTED_JSON.encode(data).encode()
     return hashlib.sha256(raw).hexdigest()
+
+
+_DIGESTS: Final = "_tidal_payload_hash"
+
+
+def event_hash(event: Event) -> str:
+    """`payload_hash` of ``event``'s data, computed once per event: an event delivered to
+    several idempotent subscriptions (fan-out, a Kafka batch claim then its attempt) is
+    encoded and hashed once, not once per subscription. Kept on the event, which lives as
+    long as its delivery."""
+    found: str | None = vars(event).get(_DIGESTS)
+    if found is None:
+        found = payload_hash(event.data)
+        setattr(event, _DIGESTS, found)
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from tidal.app import Subscription
 from tidal.bindings.http import parse_request, to_batch
 from tidal.errors import EventExpiredError
 from tidal.events import Event
-from tidal.idempotency import Claim, Idempotency, payload_hash
+from tidal.idempotency import Claim, Idempotency, event_hash
 from tidal.observability.hooks import Emit, Tracer
 from tidal.outcomes import Handled
 
@@ -97,7 +97,7 @@ def idempotent(
         if claim is not None and claim.key == name:  # claimed from this very event: same data
             digest = claim.mine.payload_hash
         else:
-            digest = payload_hash(t.event.data)
+            digest = event_hash(t.event)
         outcome = await guard.run(name, digest, once, claim=claim)
         if outcome.duplicate:
             return Handled(emitted=_events_of(outcome.result), duplicate=True)

@@ -1,15 +1,16 @@
 """The default idempotency store (memory) stays bounded: expiry without lookups, caps on entries
-and bytes, oldest first. `tidal run` with no settings uses it, so an unbounded one is a leak."""
+and bytes, oldest first. `tidal run` with no settings uses it, so an unbounded one is a leak.
+And what it costs per event: the payload is hashed once, however many subscriptions guard it."""
 
 from __future__ import annotations
 
 import pytest
 
-from tidal import ConfigurationError
+from tidal import App, ConfigurationError, Event
 from tidal.idempotency import Idempotency, MemoryIdempotencyStore, Record, Status
 from tidal.settings import Settings
 from tidal.stores.factory import make_store
-from tidal.testing import ManualClock
+from tidal.testing import ManualClock, MemoryBroker, make_event
 
 
 def record(token: str, *, result: bytes | None = None) -> Record:
@@ -78,3 +79,31 @@ def test_the_settings_size_the_default_store() -> None:
 def test_a_store_of_no_size_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="max_entries"):
         MemoryIdempotencyStore(max_entries=0)
+
+
+class Encoded:
+    """Data that counts how often it is encoded (``str`` is the hash's JSON fallback)."""
+
+    def __init__(self) -> None:
+        self.encodings = 0
+
+    def __str__(self) -> str:
+        self.encodings += 1
+        return "encoded"
+
+
+async def test_an_event_fanned_out_to_idempotent_subscriptions_is_hashed_once() -> None:
+    """Issue 20: the payload was re-encoded as sorted JSON for its hash per subscription."""
+    app = App("fan")
+    for name in ("a", "b", "c"):
+
+        @app.on(type="t", name=name)
+        async def handle(event: Event) -> None:
+            return None
+
+    encoded = Encoded()
+    broker = MemoryBroker(app)  # idempotency on, in memory, by default
+    await broker.publish(make_event("t", data={"value": encoded}))
+    await broker.drain()
+    assert [broker.stats.get(n, "handled") for n in "abc"] == [1, 1, 1]
+    assert encoded.encodings == 1
