@@ -112,11 +112,28 @@ async def test_single_reply_comes_back_in_binary_mode(client: httpx.AsyncClient,
     assert response.json() == {"x": 1}
 
 
-async def test_several_replies_come_back_batched(client: httpx.AsyncClient) -> None:
-    response = await post(client, make_event("many"))
-    assert response.status_code == 200
-    assert response.headers["content-type"] == binding.BATCH
-    assert [e["type"] for e in response.json()] == ["a", "b"]
+@pytest.mark.parametrize("mode", ["binary", "structured"])
+async def test_several_replies_without_k_sink_are_a_permanent_error_never_a_batch(
+    client: httpx.AsyncClient, mode: str
+) -> None:
+    """A Broker reads one reply event, binary or structured, never a batch:
+
+    - knative/eventing pkg/broker/filter/filter_handler.go @ 8cf4c4b673034020f5ecab731fb6a2a7f9350244
+      lines 552-583 (`writeResponse`: `binding.ToEvent` on the response, one event; a body of
+      unknown encoding is a 502, so the Broker retries and the handler runs again);
+    - knative-extensions/eventing-kafka-broker data-plane/dispatcher/src/main/java/dev/knative/
+      eventing/kafka/broker/dispatcher/impl/BaseResponseHandler.java
+      @ 7d8fe89f4b5ef86c0b59ccf82613ec9ce1118438 lines 69-73 (`createReader(response).toEvent()`);
+    - cloudevents/spec cloudevents/bindings/http-protocol-binding.md
+      @ c2845a49bc9831be02f305a4a792401b932d77d4 line 136: batched mode MUST NOT be used
+      unless solicited.
+
+    So several events without K_SINK are a 422 (dead-lettered, not retried) naming the fix."""
+    response = await post(client, make_event("many"), mode=mode)
+    assert response.status_code == 422
+    assert response.headers["content-type"] != binding.BATCH
+    assert response.json()["error"] == "several_replies"
+    assert "K_SINK" in response.json()["message"]
 
 
 async def test_handled_without_reply_is_200_with_an_empty_body(client: httpx.AsyncClient) -> None:
@@ -207,6 +224,7 @@ async def test_k_sink_failure_is_retryable_so_nothing_is_lost() -> None:
 
 
 async def test_batched_request_handles_every_event(client: httpx.AsyncClient) -> None:
+    """A batched request solicits batched mode (http-protocol-binding.md line 136, above)."""
     headers, body = binding.to_batch([make_event("echo", data=1), make_event("echo", data=2)])
     response = await client.post("/", content=body, headers=headers)
     assert response.status_code == 200

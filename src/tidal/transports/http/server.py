@@ -3,6 +3,11 @@
 `tidal run` serves what `create_asgi_app` returns under uvicorn. Status mapping:
 
 - 200 (with the reply event, if any) when every matching subscription handled the event;
+  the response carries at most one event, in binary mode: Knative's broker filter and the
+  Kafka broker read one reply event (binary or structured), never a batch, so several emitted
+  events without ``K_SINK`` are a 422 naming the fix (`tidal run` refuses at start-up an App
+  whose subscription declares several ``emits=`` types without ``K_SINK``); only a batched
+  request (the caller solicited batched mode) gets a batched response;
   202 when no subscription matched (content filters) or tidal dead-lettered it itself;
 - 503 for a retryable failure (429 with ``Retry-After`` when the error asked for a delay), so the
   Broker retries per the Trigger's ``delivery``; 503 with ``Retry-After`` and the code
@@ -36,7 +41,14 @@ from starlette.types import Receive, Scope, Send
 
 from tidal import health
 from tidal.app import Subscription
-from tidal.bindings.http import UnsupportedMediaTypeError, parse_request, to_batch, to_binary
+from tidal.bindings.http import (
+    BATCH,
+    UnsupportedMediaTypeError,
+    media_type,
+    parse_request,
+    to_batch,
+    to_binary,
+)
 from tidal.dispatching import Dispatcher, Emit
 from tidal.errors import InvalidEventError, PayloadTooLargeError, RetryableError
 from tidal.events import Event
@@ -146,7 +158,8 @@ async def _receive(
     for event in events:
         targets = pipeline.targets(event, only)
         outcomes.extend(await pipeline.receive(BROKER, None, event, targets, headers))
-    return await _respond(pipeline, receiver, outcomes)
+    batched = media_type(headers.get("content-type")) == BATCH
+    return await _respond(pipeline, receiver, outcomes, batched=batched)
 
 
 async def _read_body(headers: dict[str, str], receive: Receive, limit: int) -> bytes:
@@ -170,7 +183,11 @@ async def _read_body(headers: dict[str, str], receive: Receive, limit: int) -> b
 
 
 async def _respond(
-    pipeline: Pipeline, receiver: Receiver, outcomes: Sequence[tuple[Subscription, Outcome]]
+    pipeline: Pipeline,
+    receiver: Receiver,
+    outcomes: Sequence[tuple[Subscription, Outcome]],
+    *,
+    batched: bool,
 ) -> Response:
     if not outcomes:
         return Response(status_code=202)
@@ -179,7 +196,7 @@ async def _respond(
         return await _unhandled(pipeline, receiver, outcomes)
     if receiver.emit is not None:  # emitted events already went to the sink
         return EMPTY_OK
-    return _reply([e for o in handled for e in o.emitted])
+    return _reply([e for o in handled for e in o.emitted], batched=batched)
 
 
 async def _unhandled(
@@ -240,10 +257,23 @@ async def _failure_response(
     return Response(status_code=202)
 
 
-def _reply(replies: Sequence[Event]) -> Response:
+def _reply(replies: Sequence[Event], *, batched: bool) -> Response:
+    """At most one event in the response: a Broker reads one reply, never a batch (the HTTP
+    binding: batched mode MUST NOT be used unless solicited; a batched request solicits it)."""
     if not replies:
         return EMPTY_OK
-    headers, body = to_binary(replies[0]) if len(replies) == 1 else to_batch(replies)
+    if batched:
+        headers, body = to_batch(replies)
+        return Response(body, status_code=200, headers=headers)
+    if len(replies) > 1:
+        types = ", ".join(sorted({e.type for e in replies}))
+        return _error(
+            422,
+            "several_replies",
+            f"the handlers emitted {len(replies)} events ({types}) but a response carries "
+            "at most one: set K_SINK (a SinkBinding to the Broker) to send them there",
+        )
+    headers, body = to_binary(replies[0])
     return Response(body, status_code=200, headers=headers)
 
 
