@@ -3,7 +3,8 @@
 ``--transport kafka`` runs the App as a consumer-group worker (`tidal.transports.kafka`).
 Before serving it logs each subscription with its filters, warns about an App without any and
 about ``TIDAL_*`` variables no setting reads; a bad setting, reference or unreachable server is
-one ``Error:`` line naming what to change (`tidal.cli.environment`, `tidal.cli.failures`).
+one ``Error:`` line naming what to change (`tidal.cli.environment`, `tidal.cli.failures`), and
+so is a subscription declaring several ``emits=`` types over HTTP without ``K_SINK``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def run(reference: str, host: str | None, port: int | None, transport: str) -> N
         app = load_app(reference)
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None
+    if transport == "http":
+        check_replies(app, settings)
     from tidal.observability import setup as observe
 
     try:
@@ -86,6 +89,21 @@ def check_redis(settings: Settings, *, timeout: float = 5.0) -> None:
         raise click.ClickException(
             f"Redis did not answer within {timeout:g}s: check TIDAL_IDEMPOTENCY__REDIS_URL"
         ) from None
+
+
+def check_replies(app: App, settings: Settings) -> None:
+    """Over HTTP without ``K_SINK`` the response carries the one reply a Broker reads: a
+    subscription declaring several ``emits=`` types is a start-up error, not a 422 per event."""
+    if settings.sink:
+        return
+    for sub in app.subscriptions:
+        if len(sub.emits) > 1:
+            types = ", ".join(e.type for e in sub.emits)
+            raise click.ClickException(
+                f"subscription {sub.name!r} emits several event types ({types}) but K_SINK is "
+                "unset: a Broker reads one reply event per delivery, so set K_SINK (a "
+                "SinkBinding to the Broker; the chart makes one) or emit one event"
+            )
 
 
 def _serve(app: App, settings: Settings, transport: str) -> None:

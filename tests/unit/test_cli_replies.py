@@ -1,0 +1,82 @@
+"""``tidal run`` refuses at start-up an App that would answer a Broker with several events.
+
+Issue 14: a Broker reads one reply event per delivery (knative/eventing
+pkg/broker/filter/filter_handler.go @ 8cf4c4b673034020f5ecab731fb6a2a7f9350244 lines 552-583,
+`writeResponse` calls `binding.ToEvent` once; eventing-kafka-broker
+data-plane/dispatcher/src/main/java/dev/knative/eventing/kafka/broker/dispatcher/impl/
+BaseResponseHandler.java @ 7d8fe89f4b5ef86c0b59ccf82613ec9ce1118438 lines 69-73). A subscription
+declaring several ``emits=`` types needs ``K_SINK``; without it the first event would fail, so
+start-up does.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from tidal import App, Event
+from tidal.cli.main import cli
+from tidal.cli.run import check_replies
+from tidal.settings import Settings
+
+FANOUT = """\
+from tidal import App, Event
+
+app = App("fanout")
+
+
+@app.on(type="com.acme.order.v1", emits=["com.acme.invoice.v1", "com.acme.shipment.v1"])
+async def handle(event: Event) -> list[Event]:
+    return []
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    (tmp_path / "fanout.py").write_text(FANOUT)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("K_SINK", raising=False)
+    monkeypatch.delenv("TIDAL_SINK", raising=False)
+    sys.modules.pop("fanout", None)
+    yield tmp_path
+    sys.modules.pop("fanout", None)
+
+
+def test_several_emitted_types_without_k_sink_is_one_error_line(project: Path) -> None:
+    result = CliRunner().invoke(cli, ["run", "fanout:app"])
+    lines = result.output.splitlines()
+    assert result.exit_code == 1
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("Error: subscription 'handle' emits several event types")
+    assert "com.acme.invoice.v1, com.acme.shipment.v1" in lines[0]
+    assert "set K_SINK" in lines[0]
+
+
+def app_emitting(*types: str) -> App:
+    app = App("replies")
+
+    @app.on(type="in", emits=list(types))
+    def handle(event: Event) -> None:
+        return None
+
+    return app
+
+
+def test_k_sink_takes_several_emitted_events() -> None:
+    check_replies(app_emitting("a", "b"), Settings(sink="http://broker-ingress.test/ns/default"))
+
+
+@pytest.mark.parametrize("types", [(), ("a",)])
+def test_one_reply_event_needs_no_sink(types: tuple[str, ...]) -> None:
+    check_replies(app_emitting(*types), Settings(sink=None))
+
+
+def test_several_types_without_sink_are_refused() -> None:
+    with pytest.raises(click.ClickException, match="subscription 'handle' emits several"):
+        check_replies(app_emitting("a", "b"), Settings(sink=None))
