@@ -1,10 +1,11 @@
 """``tidal run`` refuses at start-up an App that would answer a Broker with several events.
 
 Issue 14: a Broker reads one reply event per delivery (knative/eventing
-pkg/broker/filter/filter_handler.go @ 8cf4c4b673034020f5ecab731fb6a2a7f9350244 lines 552-583,
-`writeResponse` calls `binding.ToEvent` once; eventing-kafka-broker
+pkg/broker/filter/filter_handler.go @ 532b01f0cb2ce7bed271204697081e4264385531 (knative-v1.22.2)
+lines 552-583, `writeResponse` calls `binding.ToEvent` once; eventing-kafka-broker
 data-plane/dispatcher/src/main/java/dev/knative/eventing/kafka/broker/dispatcher/impl/
-BaseResponseHandler.java @ 7d8fe89f4b5ef86c0b59ccf82613ec9ce1118438 lines 69-73). A subscription
+BaseResponseHandler.java @ 20190b07b33aa1bb96d3b2106304cbc0d511a61c (knative-v1.22.3)
+lines 69-73). A subscription
 declaring several ``emits=`` types needs ``K_SINK``; without it the first event would fail, so
 start-up does.
 """

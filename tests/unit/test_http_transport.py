@@ -118,12 +118,14 @@ async def test_several_replies_without_k_sink_are_a_permanent_error_never_a_batc
 ) -> None:
     """A Broker reads one reply event, binary or structured, never a batch:
 
-    - knative/eventing pkg/broker/filter/filter_handler.go @ 8cf4c4b673034020f5ecab731fb6a2a7f9350244
-      lines 552-583 (`writeResponse`: `binding.ToEvent` on the response, one event; a body of
-      unknown encoding is a 502, so the Broker retries and the handler runs again);
+    - knative/eventing pkg/broker/filter/filter_handler.go
+      @ 532b01f0cb2ce7bed271204697081e4264385531 (knative-v1.22.2) lines 552-583
+      (`writeResponse`: `binding.ToEvent` on the response, one event; a body of unknown
+      encoding is a 502, so the Broker retries and the handler runs again);
     - knative-extensions/eventing-kafka-broker data-plane/dispatcher/src/main/java/dev/knative/
       eventing/kafka/broker/dispatcher/impl/BaseResponseHandler.java
-      @ 7d8fe89f4b5ef86c0b59ccf82613ec9ce1118438 lines 69-73 (`createReader(response).toEvent()`);
+      @ 20190b07b33aa1bb96d3b2106304cbc0d511a61c (knative-v1.22.3) lines 69-73
+      (`createReader(response).toEvent()`);
     - cloudevents/spec cloudevents/bindings/http-protocol-binding.md
       @ c2845a49bc9831be02f305a4a792401b932d77d4 line 136: batched mode MUST NOT be used
       unless solicited.
