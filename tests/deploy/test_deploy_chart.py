@@ -142,7 +142,15 @@ def test_knative_mode_makes_a_broker_a_trigger_per_subscription_and_no_workers()
     # KEDA scales only the object source (on its queue), never a Knative service
     assert [s["metadata"]["name"] for s in of_kind(docs, "ScaledObject")] == ["tidal-object-source"]
     sinks = of_kind(docs, "SinkBinding")
-    assert {s["spec"]["subject"]["name"] for s in sinks} == {"tidal-gateway", "tidal-object-source"}
+    # every Knative Service's emitted events go to the Broker (K_SINK): a reply carries one
+    # event (eventing pkg/broker/filter/filter_handler.go writeResponse, lines 552-583)
+    knative = [
+        d["metadata"]["name"] for d in of_kind(docs, "Service") if "knative" in d["apiVersion"]
+    ]
+    assert knative
+    subjects = {(s["spec"]["subject"]["kind"], s["spec"]["subject"]["name"]) for s in sinks}
+    deployments = {("Deployment", "tidal-gateway"), ("Deployment", "tidal-object-source")}
+    assert subjects == deployments | {("Service", name) for name in knative}
     assert all(s["spec"]["sink"]["ref"]["name"] == broker["metadata"]["name"] for s in sinks)
 
 
