@@ -5,9 +5,9 @@ pkg/broker/filter/filter_handler.go @ 532b01f0cb2ce7bed271204697081e4264385531 (
 lines 552-583, `writeResponse` calls `binding.ToEvent` once; eventing-kafka-broker
 data-plane/dispatcher/src/main/java/dev/knative/eventing/kafka/broker/dispatcher/impl/
 BaseResponseHandler.java @ 20190b07b33aa1bb96d3b2106304cbc0d511a61c (knative-v1.22.3)
-lines 69-73). A subscription
-declaring several ``emits=`` types needs ``K_SINK``; without it the first event would fail, so
-start-up does.
+lines 69-73). A handler
+annotated to return several events needs ``K_SINK``; without it the first event would fail, so
+start-up does. Several declared ``emits=`` types alone are alternatives (one reply each).
 """
 
 from __future__ import annotations
@@ -54,30 +54,38 @@ def test_several_emitted_types_without_k_sink_is_one_error_line(project: Path) -
     lines = result.output.splitlines()
     assert result.exit_code == 1
     assert len(lines) == 1, lines
-    assert lines[0].startswith("Error: subscription 'handle' emits several event types")
+    assert lines[0].startswith("Error: subscription 'handle' returns several events")
     assert "com.acme.invoice.v1, com.acme.shipment.v1" in lines[0]
     assert "set K_SINK" in lines[0]
 
 
-def app_emitting(*types: str) -> App:
+def app_returning(several: bool, *types: str) -> App:
     app = App("replies")
+    if several:
 
-    @app.on(type="in", emits=list(types))
-    def handle(event: Event) -> None:
-        return None
+        @app.on(type="in", emits=list(types), name="handle")
+        def many(event: Event) -> list[Event]:
+            return []
+    else:
+
+        @app.on(type="in", emits=list(types), name="handle")
+        def one(event: Event) -> Event | None:
+            return None
 
     return app
 
 
 def test_k_sink_takes_several_emitted_events() -> None:
-    check_replies(app_emitting("a", "b"), Settings(sink="http://broker-ingress.test/ns/default"))
+    app = app_returning(True, "a", "b")
+    check_replies(app, Settings(sink="http://broker-ingress.test/ns/default"))
 
 
-@pytest.mark.parametrize("types", [(), ("a",)])
+@pytest.mark.parametrize("types", [(), ("a",), ("a", "b")])
 def test_one_reply_event_needs_no_sink(types: tuple[str, ...]) -> None:
-    check_replies(app_emitting(*types), Settings(sink=None))
+    """Several declared types are alternatives: ``-> Event | None`` replies once."""
+    check_replies(app_returning(False, *types), Settings(sink=None))
 
 
-def test_several_types_without_sink_are_refused() -> None:
-    with pytest.raises(click.ClickException, match="subscription 'handle' emits several"):
-        check_replies(app_emitting("a", "b"), Settings(sink=None))
+def test_a_handler_returning_several_events_without_sink_is_refused() -> None:
+    with pytest.raises(click.ClickException, match="subscription 'handle' returns several"):
+        check_replies(app_returning(True, "a", "b"), Settings(sink=None))

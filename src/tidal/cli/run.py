@@ -10,10 +10,15 @@ so is a subscription declaring several ``emits=`` types over HTTP without ``K_SI
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import os
 import sys
+import types
+import typing
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import click
 
@@ -93,17 +98,39 @@ def check_redis(settings: Settings, *, timeout: float = 5.0) -> None:
 
 def check_replies(app: App, settings: Settings) -> None:
     """Over HTTP without ``K_SINK`` the response carries the one reply a Broker reads: a
-    subscription declaring several ``emits=`` types is a start-up error, not a 422 per event."""
+    handler annotated to return several events (``-> list[Event]``, any sequence or iterable
+    of them) is a start-up error, not a 422 per event. One declared ``emits=`` type or several
+    alternatives (``-> Event | None``) are fine: each delivery still replies once."""
     if settings.sink:
         return
     for sub in app.subscriptions:
-        if len(sub.emits) > 1:
-            types = ", ".join(e.type for e in sub.emits)
+        if _returns_several(sub.handler):
+            types = ", ".join(e.type for e in sub.emits) or "events"
             raise click.ClickException(
-                f"subscription {sub.name!r} emits several event types ({types}) but K_SINK is "
+                f"subscription {sub.name!r} returns several events ({types}) but K_SINK is "
                 "unset: a Broker reads one reply event per delivery, so set K_SINK (a "
-                "SinkBinding to the Broker; the chart makes one) or emit one event"
+                "SinkBinding to the Broker; the chart makes one) or return one event"
             )
+
+
+def _returns_several(handler: Callable[..., Any]) -> bool:
+    """Whether ``handler``'s return annotation is a collection (list, sequence, iterable...)."""
+    try:
+        annotation = inspect.signature(handler, eval_str=True).return_annotation
+    except (NameError, TypeError, ValueError):  # an annotation that does not resolve: unknown
+        return False
+    origins = {typing.get_origin(arm) or arm for arm in _arms(annotation)}
+    return any(
+        isinstance(o, type) and issubclass(o, Iterable) and not issubclass(o, str | bytes | dict)
+        for o in origins
+    )
+
+
+def _arms(annotation: Any) -> tuple[Any, ...]:
+    """The alternatives of a union annotation (``X | None``), else the annotation itself."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return typing.get_args(annotation)
+    return (annotation,)
 
 
 def _serve(app: App, settings: Settings, transport: str) -> None:
