@@ -167,7 +167,9 @@ class Dispatcher:
             return self._paused(sub, exc)
         except Exception as exc:  # every failure is classified, none escapes
             final = not broker_retries and sub.policy.exhausted(attempt)
-            return self._failed_attempt(sub, event, exc, attempt, first_failure, final=final)
+            return self._failed_attempt(
+                sub, event, exc, attempt, first_failure, final=final, broker=broker_retries
+            )
         finally:
             stats.in_flight[name] -= 1
             stats.observe(name, event.type, time.monotonic() - started)
@@ -259,12 +261,24 @@ class Dispatcher:
         first_failure: datetime | None,
         *,
         final: bool,
+        broker: bool = False,
     ) -> Retry | Failed:
         now = self.clock.now()
         if not isinstance(exc, PermanentError) and not final:
             self.stats.bump(sub.name, "retried", event_type=event.type)
             delay = exc.delay if isinstance(exc, RetryableError) and exc.delay is not None else None
             wait = sub.policy.delay(attempt, rng=self.rng) if delay is None else delay
+            fields = logs.event_fields(event, subscription=sub.name, attempt=attempt)
+            if broker:  # Knative: the Broker retries per its Trigger's delivery, if at all
+                log.info(
+                    "failed %s on %s; answered retryable, the broker retries it: %r",
+                    event.id,
+                    sub.name,
+                    exc,
+                    exc_info=exc,  # the broker does not say which attempt this is: every time
+                    extra=fields,
+                )
+                return Retry(error=exc, delay=wait, failed_at=now)
             log.info(  # the traceback once, at an event's first failure
                 "retrying %s on %s in %.3fs: %r",
                 event.id,
@@ -272,7 +286,7 @@ class Dispatcher:
                 wait,
                 exc,
                 exc_info=exc if attempt == 1 else None,
-                extra=logs.event_fields(event, subscription=sub.name, attempt=attempt),
+                extra=fields,
             )
             return Retry(error=exc, delay=wait, failed_at=now)
         # counted where the delivery ends: ``dead_lettered`` once tidal sent the letter, else

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Sequence
 
 import httpx
@@ -334,3 +335,16 @@ async def test_each_attempt_has_one_outcome_whoever_dead_letters_it() -> None:
         assert (await post(c, make_event("invalid"), path="/with-dlq")).status_code == 503
     assert outcomes(receiver, "invalid") == {"received": 1, "failed": 1}  # the Broker's letter
     assert outcomes(receiver, "with-dlq") == {"received": 2, "dead_lettered": 1, "retried": 1}
+
+
+async def test_a_retryable_failure_over_http_says_the_broker_retries_not_when(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 18, finding 2: the log said 'retrying ... in 0.128s' though nothing here retries."""
+    with caplog.at_level(logging.INFO, logger="tidal.dispatch"):
+        response = await post(client, make_event("busy"), path="/busy")
+    assert response.status_code == 503
+    [line] = [r for r in caplog.records if r.name == "tidal.dispatch"]
+    assert "the broker retries it" in line.getMessage()
+    assert " in 0." not in line.getMessage()
+    assert line.exc_info is not None
