@@ -12,12 +12,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import click
 
@@ -47,15 +46,10 @@ from tidal.cli.archiving import (
     stop_on_signals,
     store_options,
 )
+from tidal.cli.listening import listen_or_warn
 from tidal.deadletters import ERROR_CLASS, ERROR_MESSAGE, TOPIC
 from tidal.observability import Drained, Source, register, unregister
 from tidal.settings import Settings
-
-if TYPE_CHECKING:
-    from tidal.observability.metrics import Listener
-
-log = logging.getLogger("tidal.dlq")
-
 
 SERVICE: Final = "tidal-dlq-drain"
 """The ``service`` label of a drainer's metrics (``TIDAL_SERVICE`` overrides it)."""
@@ -100,26 +94,12 @@ class DrainExport:
         drained = Drained(namespace=namespace, name=name, counts=counts)
         service = settings.service or SERVICE
         self.source = register(self, Source(service=service, transport=TRANSPORT, drained=drained))
-        self.listener = _listen(port, settings.host) if port else None
+        self.listener = listen_or_warn(port, settings.host) if port else None
 
     def close(self) -> None:
         unregister(self.source)
         if self.listener is not None:
             self.listener.close()
-
-
-def _listen(port: int, host: str) -> Listener | None:
-    """`tidal.observability.metrics.listen`, or None (said why) when it cannot serve."""
-    try:
-        from tidal.observability.metrics import listen
-    except ImportError:
-        log.warning("no /metrics: prometheus_client is not installed (tidal[observability])")
-        return None
-    try:
-        return listen(port, host=host)
-    except OSError as exc:  # the drain matters more than its metrics: run on, say so loudly
-        log.error("no /metrics: cannot listen on %s:%d (%s)", host, port, exc)
-        return None
 
 
 @click.group()

@@ -12,12 +12,12 @@ relayed (``tidal_outbox_relayed_events_total``) and the age of the oldest waitin
 from __future__ import annotations
 
 import asyncio
-import logging
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import click
 
 from tidal.cli.archiving import stop_on_signals
+from tidal.cli.listening import listen_or_warn
 from tidal.observability import Relaying, Source, register, unregister
 from tidal.outbox.kafka import KafkaSink
 from tidal.outbox.postgres import DEFAULT_TABLE, OutboxTable
@@ -25,10 +25,6 @@ from tidal.outbox.records import TOPIC_PREFIX, Origin
 from tidal.outbox.relay import Relay, RelayOptions
 from tidal.settings import Settings
 
-if TYPE_CHECKING:
-    from tidal.observability.metrics import Listener
-
-log = logging.getLogger("tidal.outbox")
 SERVICE: Final = "tidal-outbox-relay"
 """The ``service`` label of a relay's metrics (``TIDAL_SERVICE`` overrides it)."""
 
@@ -44,26 +40,12 @@ class RelayExport:
         relaying = Relaying(table=table, counts=relay)
         service = settings.service or SERVICE
         self.source = register(self, Source(service=service, transport="outbox", relaying=relaying))
-        self.listener = _listen(port, settings.host) if port else None
+        self.listener = listen_or_warn(port, settings.host) if port else None
 
     def close(self) -> None:
         unregister(self.source)
         if self.listener is not None:
             self.listener.close()
-
-
-def _listen(port: int, host: str) -> Listener | None:
-    """`tidal.observability.metrics.listen`, or None (said why) when it cannot serve."""
-    try:
-        from tidal.observability.metrics import listen
-    except ImportError:
-        log.warning("no /metrics: prometheus_client is not installed (tidal[observability])")
-        return None
-    try:
-        return listen(port, host=host)
-    except OSError as exc:  # relaying matters more than its metrics: run on, say so loudly
-        log.error("no /metrics: cannot listen on %s:%d (%s)", host, port, exc)
-        return None
 
 
 @click.group("outbox")
