@@ -83,6 +83,40 @@ A dead letter is the original event, unchanged, plus:
 "Unchanged" is the attribute text as it arrived: a `time` keeps its nanoseconds and offset
 (`tidal.attributes.Timestamp` holds the text), and a structured Kafka record's JSON is kept byte
 for byte with the failure members appended.
+
+## What `tidal run` answers a delivery (HTTP)
+
+Every answer to a POST has a status of its own per outcome and a `Tidal-Outcome` header naming
+it (`tidal send` prints it):
+
+| `Tidal-Outcome` | status | the Broker then |
+|---|---|---|
+| `handled` | 200, empty or the one reply event | routes the reply, if any |
+| `filtered` | 204 No Content, empty | nothing: no subscription's filters matched |
+| `dead-lettered` | 202 Accepted, empty | nothing: tidal put it in the `dead_letter` sink |
+| `retry` | 503, or 429 + `Retry-After` | retries per the Trigger's `delivery` |
+| `failed` | 422 | dead-letters it without retrying |
+| `rejected` | 400 / 404 / 413 / 415 | retries a 404, dead-letters the rest |
+
+Errors (`retry`, `failed`, `rejected`) have a `{"error", "message"}` body, which Knative puts in
+the dead letter's `knativeerrordata`. A `dead-lettered` event is in the subscription's own sink
+with the failure extensions above; content filters on `data` (EventBridge patterns) are what
+answers `filtered`, as Triggers cannot express them.
+
+The three successes differ by status because a 2xx cannot carry anything but a reply event:
+Knative's broker filter answers a 2xx whose non-empty body is not a CloudEvent with a 502
+(knative/eventing `pkg/broker/filter/filter_handler.go` lines 556-569 at knative-v1.22.2), and
+the Kafka broker fails such a delivery (eventing-kafka-broker `BaseResponseHandler.java` lines
+74-95). Any 2xx is a success to both (`pkg/kncloudevents/event_dispatcher.go` lines 598-602),
+and the statuses are the CloudEvents webhook spec's (`cloudevents/http-webhook.md` section 2.2:
+204 processed with no content, 202 accepted but not yet processed).
+
+Over HTTP the Broker retries, not tidal, and says nothing about which attempt a delivery is:
+Knative re-sends the same request (`pkg/kncloudevents/event_dispatcher.go` lines 530-562 hand it
+to go-retryablehttp, which adds no header per attempt), and the Kafka broker's retry counter
+(`WebClientCloudEventSender.java` lines 112-179) is only logged. So `ctx.attempt` is always 1
+over HTTP, and a handler that must behave differently on a redelivery keys it on the event id
+(tidal's idempotency does). On Kafka and in memory tidal retries and `ctx.attempt` counts.
 """
 
 

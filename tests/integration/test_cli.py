@@ -102,6 +102,32 @@ def test_send_posts_an_event_and_prints_the_answer(
     assert json.loads(out.stdout.splitlines()[2]) == {"for": "c1"}
 
 
+def test_send_says_what_became_of_the_event(
+    slow_server: tuple[subprocess.Popen[bytes], str],
+) -> None:
+    """Issue 18, finding 5: a bare "202 Accepted" did not say filtered from dead-lettered."""
+    _, url = slow_server
+    args = ["--source", "/cli", "--id", "n1", "--data", '{"seconds": 0}']
+    filtered = subprocess.run(
+        [*TIDAL, "send", url, "--type", "nobody.listens", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert filtered.stdout.splitlines() == [
+        "204 No Content (event id n1): filtered, no subscription's filters matched it"
+    ]
+    handled = subprocess.run(
+        [*TIDAL, "send", url, "--type", "slow", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert handled.stdout.startswith("200 OK (event id n1): handled\n")
+
+
 def test_send_from_a_file_in_structured_mode(
     slow_server: tuple[subprocess.Popen[bytes], str], tmp_path: Path
 ) -> None:

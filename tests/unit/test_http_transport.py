@@ -145,8 +145,20 @@ async def test_handled_without_reply_is_200_with_an_empty_body(client: httpx.Asy
     assert response.content == b""
 
 
-async def test_unmatched_event_is_accepted_and_ignored(client: httpx.AsyncClient) -> None:
-    assert (await post(client, make_event("nobody-listens"))).status_code == 202
+async def test_unmatched_event_is_204_filtered(client: httpx.AsyncClient) -> None:
+    """Issue 18, finding 5: 202 meant both "no subscription wanted it" and "dead-lettered to
+    your own sink". Filtered out is 204 No Content: processed, nothing to say (CloudEvents
+    http-webhook.md section 2.2); tidal's own dead letter is 202 (below)."""
+    response = await post(client, make_event("nobody-listens"))
+    assert (response.status_code, response.headers["tidal-outcome"]) == (204, "filtered")
+    assert response.content == b""
+
+
+async def test_a_subscription_path_whose_filter_says_no_is_filtered_too(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await post(client, make_event("echo"), path="/invalid")
+    assert (response.status_code, response.headers["tidal-outcome"]) == (204, "filtered")
 
 
 async def test_retryable_error_is_503(client: httpx.AsyncClient) -> None:
@@ -182,9 +194,12 @@ async def test_permanent_error_is_422_so_the_broker_dead_letters(client: httpx.A
 async def test_permanent_error_with_own_dead_letter_sink_is_dead_lettered_and_202(
     client: httpx.AsyncClient, dlq: Collector
 ) -> None:
+    """Accepted, not processed: parked in the subscription's sink (http-webhook.md 2.2: 202
+    when the delivery "has been accepted, but has not yet been processed")."""
     event = make_event("invalid", data={"a": 1})
     response = await post(client, event, path="/with-dlq")
-    assert response.status_code == 202
+    assert (response.status_code, response.headers["tidal-outcome"]) == (202, "dead-lettered")
+    assert response.content == b""
     assert dlq.targets == ["http://dlq.test/"]
     [letter] = dlq.events
     assert letter.id == event.id
@@ -348,3 +363,51 @@ async def test_a_retryable_failure_over_http_says_the_broker_retries_not_when(
     assert "the broker retries it" in line.getMessage()
     assert " in 0." not in line.getMessage()
     assert line.exc_info is not None
+
+
+@pytest.mark.parametrize(
+    ("type_", "path", "status", "outcome"),
+    [
+        ("echo", "/", 200, "handled"),
+        ("quiet", "/", 200, "handled"),
+        ("nobody-listens", "/", 204, "filtered"),
+        ("invalid", "/with-dlq", 202, "dead-lettered"),
+        ("busy", "/", 503, "retry"),
+        ("slow-down", "/", 429, "retry"),
+        ("invalid", "/invalid", 422, "failed"),
+        ("many", "/", 422, "failed"),
+        ("echo", "/nope", 404, "rejected"),
+    ],
+)
+async def test_every_answer_names_its_outcome_in_a_header(
+    client: httpx.AsyncClient, type_: str, path: str, status: int, outcome: str
+) -> None:
+    """One status per outcome and a ``Tidal-Outcome`` header saying it, readable by a user
+    (``tidal send``, curl) whatever the Broker makes of the status."""
+    response = await post(client, make_event(type_), path=path)
+    assert (response.status_code, response.headers["tidal-outcome"]) == (status, outcome)
+
+
+@pytest.mark.parametrize(
+    ("type_", "path"), [("quiet", "/"), ("nobody-listens", "/"), ("invalid", "/with-dlq")]
+)
+async def test_a_2xx_without_a_reply_has_an_empty_body_as_both_brokers_require(
+    client: httpx.AsyncClient, type_: str, path: str
+) -> None:
+    """The outcome travels in a header, never a body: a 2xx whose body is not a CloudEvent is a
+    failed delivery for both Brokers, so a JSON ``{"outcome": ...}`` would be retried forever.
+
+    - knative/eventing pkg/broker/filter/filter_handler.go
+      @ 532b01f0cb2ce7bed271204697081e4264385531 (knative-v1.22.2) lines 556-569: a response
+      of unknown encoding with a non-empty body is answered 502 ("The response MUST be either
+      empty or a valid CloudEvent"); lines 571-573: an empty one passes its status through;
+    - knative-extensions/eventing-kafka-broker data-plane/dispatcher/src/main/java/dev/knative/
+      eventing/kafka/broker/dispatcher/impl/BaseResponseHandler.java
+      @ 20190b07b33aa1bb96d3b2106304cbc0d511a61c lines 74-95 and 120-124: only an empty body
+      is "not an event"; a non-empty one that does not decode fails the delivery.
+    Any 2xx is a success for the Broker (pkg/kncloudevents/event_dispatcher.go lines 598-602,
+    ``isFailure``: below 200 or from 300), so 200, 202 and 204 are all delivered."""
+    response = await post(client, make_event(type_), path=path)
+    assert 200 <= response.status_code < 300
+    assert response.content == b""
+    assert "ce-specversion" not in response.headers

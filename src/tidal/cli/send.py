@@ -20,6 +20,16 @@ from tidal.errors import InvalidEventError
 from tidal.events import Event
 from tidal.redaction import redact_url, scrub
 
+# what `tidal run`'s ``Tidal-Outcome`` header says, said for a person (docs/events.md)
+OUTCOMES = {
+    "handled": "handled",
+    "filtered": "filtered, no subscription's filters matched it",
+    "dead-lettered": "dead-lettered to the subscription's own dead_letter sink",
+    "retry": "retryable failure, the Broker retries it",
+    "failed": "permanent failure, the Broker dead-letters it",
+    "rejected": "rejected, not a request tidal can read",
+}
+
 
 def _parse_extensions(pairs: tuple[str, ...]) -> dict[str, str]:
     extensions = {}
@@ -104,7 +114,9 @@ def send(
         response = httpx.post(url, content=body, headers=headers, timeout=30.0)
     except httpx.HTTPError as exc:
         raise click.ClickException(scrub(f"could not reach {redact_url(url)}: {exc}", url)) from exc
-    click.echo(f"{response.status_code} {response.reason_phrase} (event id {event.id})")
+    outcome = response.headers.get("tidal-outcome")
+    said = f": {OUTCOMES.get(outcome, outcome)}" if outcome else ""
+    click.echo(f"{response.status_code} {response.reason_phrase} (event id {event.id}){said}")
     reply = response.headers.get("ce-type")
     if reply is not None:  # a binary-mode reply event: its data follows
         click.echo(f"reply {reply} (id {response.headers.get('ce-id')})")

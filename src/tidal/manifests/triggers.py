@@ -4,7 +4,7 @@ One Trigger per subscription, subscribed to ``POST /<subscription>`` of the App'
 (the route `tidal run` serves). Exact attribute filters go in ``spec.filter.attributes``; any
 other dialect (prefix, suffix, all, any, not, cesql) makes the whole list go in ``spec.filters``,
 which Knative evaluates instead of ``filter`` when both are set. Content patterns on ``data``
-(EventBridge) have no Trigger equivalent: the runtime applies them and answers 202.
+(EventBridge) have no Trigger equivalent: the runtime applies them and answers 204 (filtered).
 """
 
 from __future__ import annotations

@@ -1,20 +1,30 @@
 """The Knative subscriber contract as an ASGI app: CloudEvents in, a status (and maybe a reply) out.
 
-`tidal run` serves what `create_asgi_app` returns under uvicorn. Status mapping:
+`tidal run` serves what `create_asgi_app` returns under uvicorn. Every answer to a POST names
+its outcome in a ``Tidal-Outcome`` header (`OUTCOME`), beside a status of its own:
 
-- 200 (with the reply event, if any) when every matching subscription handled the event;
-  the response carries at most one event, in binary mode: Knative's broker filter and the
+- 200 ``handled`` (with the reply event, if any) when every matching subscription handled the
+  event; the response carries at most one event, in binary mode: Knative's broker filter and the
   Kafka broker read one reply event (binary or structured), never a batch, so several emitted
   events without ``K_SINK`` are a 422 naming the fix (`tidal run` refuses at start-up an App
   whose subscription declares several ``emits=`` types without ``K_SINK``); only a batched
   request (the caller solicited batched mode) gets a batched response;
-  202 when no subscription matched (content filters) or tidal dead-lettered it itself;
-- 503 for a retryable failure (429 with ``Retry-After`` when the error asked for a delay), so the
-  Broker retries per the Trigger's ``delivery``; 503 with ``Retry-After`` and the code
-  ``dependency_unavailable`` when a dependency of tidal's (the idempotency store) is down;
-- 422 for a permanent failure, which a Broker does not retry but dead-letters; when the
-  subscription has its own dead-letter sink, tidal sends the dead letter there and answers 202;
-- 400 / 413 / 415 / 404 with a JSON body naming the problem for malformed requests; never 500.
+- 204 ``filtered`` when no subscription's filters matched (content filters): processed, with
+  nothing to say;
+- 202 ``dead-lettered`` when a permanent failure went to the subscription's own dead-letter sink
+  (accepted, not processed: it waits in the sink);
+- 503 ``retry`` for a retryable failure (429 with ``Retry-After`` when the error asked for a
+  delay), so the Broker retries per the Trigger's ``delivery``; 503 with ``Retry-After`` and the
+  code ``dependency_unavailable`` when a dependency of tidal's (the idempotency store) is down;
+- 422 ``failed`` for a permanent failure, which a Broker does not retry but dead-letters;
+- 400 / 413 / 415 / 404 ``rejected`` with a JSON body naming the problem for malformed requests;
+  never 500.
+
+A 2xx never has a body but the reply event: both Brokers fail a delivery whose 2xx body is not a
+CloudEvent (knative/eventing pkg/broker/filter/filter_handler.go ``writeResponse``), so the
+outcome is a header, and the three 2xx statuses follow the CloudEvents webhook spec (section
+2.2: 204 processed without content, 202 accepted but not processed). docs/events.md has the
+table.
 
 ``GET /metrics`` serves Prometheus metrics when the receiver has an exposition
 (`tidal.observability`); every POST's status is counted in ``Receiver.statuses`` for it.
@@ -57,7 +67,11 @@ from tidal.pipeline import BROKER, Pipeline
 
 SinkFactory = Callable[[str], Emit]
 Exposition = Callable[[str | None], tuple[bytes, str]]
-EMPTY_OK: Final = Response(status_code=200)  # immutable once built: shared by every request
+OUTCOME: Final = "tidal-outcome"  # the response header naming what became of the event
+# immutable once built: shared by every request
+EMPTY_OK: Final = Response(status_code=200, headers={OUTCOME: "handled"})
+FILTERED: Final = Response(status_code=204, headers={OUTCOME: "filtered"})
+DEAD_LETTERED: Final = Response(status_code=202, headers={OUTCOME: "dead-lettered"})
 
 
 @dataclass
@@ -125,7 +139,10 @@ def _service_routes(receiver: Receiver, lifespan: Any) -> Starlette:
     async def metrics(request: Request) -> Response:
         if receiver.metrics is None:
             return _error(
-                404, "metrics_disabled", "metrics are off or tidal[observability] is missing"
+                404,
+                "metrics_disabled",
+                "metrics are off or tidal[observability] is missing",
+                outcome=None,  # no event: not a POST
             )
         body, content_type = receiver.metrics(request.headers.get("accept"))
         return Response(body, headers={"content-type": content_type})
@@ -190,7 +207,7 @@ async def _respond(
     batched: bool,
 ) -> Response:
     if not outcomes:
-        return Response(status_code=202)
+        return FILTERED
     handled = [o for _, o in outcomes if isinstance(o, Handled)]
     if len(handled) < len(outcomes):
         return await _unhandled(pipeline, receiver, outcomes)
@@ -222,15 +239,15 @@ def _retry_response(retries: Sequence[Retry]) -> Response:
     ]
     message = "; ".join(f"{type(o.error).__name__}: {o.error}" for o in retries)
     if asked:
-        response = _error(429, "retry_later", message)
+        response = _error(429, "retry_later", message, outcome="retry")
         response.headers["retry-after"] = str(math.ceil(max(asked)))
         return response
-    return _error(503, "retryable_error", message)
+    return _error(503, "retryable_error", message, outcome="retry")
 
 
 def _paused_response(paused: Sequence[Paused]) -> Response:
     message = "; ".join(f"{type(o.error).__name__}: {o.error}" for o in paused)
-    response = _error(503, "dependency_unavailable", message)
+    response = _error(503, "dependency_unavailable", message, outcome="retry")
     response.headers["retry-after"] = str(math.ceil(max(o.delay for o in paused)))
     return response
 
@@ -249,12 +266,12 @@ async def _failure_response(
             await receiver.dead_letter_sink(target)([failed.letter])
         except Exception as exc:  # the dead-letter sink is down: let the broker retry
             pipeline.stats.bump(sub.name, "retried", event_type=failed.letter.type)
-            return _error(503, "dead_letter_sink_unavailable", str(exc))
+            return _error(503, "dead_letter_sink_unavailable", str(exc), outcome="retry")
         pipeline.dead_lettered(sub, failed.letter)
     if undelivered:
         message = "; ".join(f"{f.failure.error_class}: {f.failure.message}" for f in undelivered)
-        return _error(422, "permanent_error", message)
-    return Response(status_code=202)
+        return _error(422, "permanent_error", message, outcome="failed")
+    return DEAD_LETTERED
 
 
 def _reply(replies: Sequence[Event], *, batched: bool) -> Response:
@@ -264,7 +281,7 @@ def _reply(replies: Sequence[Event], *, batched: bool) -> Response:
         return EMPTY_OK
     if batched:
         headers, body = to_batch(replies)
-        return Response(body, status_code=200, headers=headers)
+        return Response(body, status_code=200, headers={**headers, OUTCOME: "handled"})
     if len(replies) > 1:
         types = ", ".join(sorted({e.type for e in replies}))
         return _error(
@@ -272,10 +289,14 @@ def _reply(replies: Sequence[Event], *, batched: bool) -> Response:
             "several_replies",
             f"the handlers emitted {len(replies)} events ({types}) but a response carries "
             "at most one: set K_SINK (a SinkBinding to the Broker) to send them there",
+            outcome="failed",
         )
     headers, body = to_binary(replies[0])
-    return Response(body, status_code=200, headers=headers)
+    return Response(body, status_code=200, headers={**headers, OUTCOME: "handled"})
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=status)
+def _error(
+    status: int, code: str, message: str, *, outcome: str | None = "rejected"
+) -> JSONResponse:
+    headers = {OUTCOME: outcome} if outcome is not None else None
+    return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
