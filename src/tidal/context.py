@@ -23,8 +23,11 @@ DERIVED_ID_NAMESPACE: Final = uuid.UUID("6f1d4a52-3b0e-4a8e-9d55-1c7b2f0e7a11")
 class Context:
     """Per-attempt facts and helpers for a handler.
 
-    ``attempt`` is 1 for the first try. ``deadline`` is when this attempt times out (None: no
-    timeout). Events passed to `emit` are sent like returned ones, after the handler succeeds.
+    ``attempt`` is 1 for the first try and counts tidal's own retries (Kafka, memory). Over HTTP
+    it is always 1: the Knative Broker retries and does not tell the subscriber which attempt a
+    delivery is (docs/events.md), so key redelivery logic on the event id, not on ``attempt``.
+    ``deadline`` is when this attempt times out (None: no timeout). Events passed to `emit` are
+    sent like returned ones, after the handler succeeds.
     """
 
     event: Event

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from tidal.testing import make_event
 from tidal.transports.http.server import Receiver, create_asgi_app
 
 ONE_TRY = DeliveryPolicy.of(max_attempts=1)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def build_app() -> App:
@@ -411,3 +413,34 @@ async def test_a_2xx_without_a_reply_has_an_empty_body_as_both_brokers_require(
     assert 200 <= response.status_code < 300
     assert response.content == b""
     assert "ce-specversion" not in response.headers
+
+
+async def test_ctx_attempt_is_1_on_every_http_delivery_and_the_docs_say_so() -> None:
+    """Issue 18, finding 2: the Broker retries a 503 by sending the same request again (no
+    attempt header: docs/events.md cites knative/eventing and eventing-kafka-broker), so each
+    delivery is attempt 1 to the handler; the docs a user reads say so plainly."""
+    seen: list[int] = []
+    app = App("web", policy=DeliveryPolicy.of(max_attempts=5))
+
+    @app.on(type="flaky")
+    def flaky(event: Event, ctx: Context) -> None:
+        seen.append(ctx.attempt)
+        if len(seen) < 3:
+            raise RetryableError("not yet")
+
+    receiver = Receiver(dispatcher=Dispatcher(app), max_body_bytes=4096)
+    event = make_event("flaky")
+    async with client_for(receiver) as c:
+        statuses = [(await post(c, event)).status_code for _ in range(3)]
+    assert statuses == [503, 503, 200]
+    assert seen == [1, 1, 1]
+    assert "always 1" in " ".join((Context.__doc__ or "").split())
+
+
+@pytest.mark.parametrize(
+    "doc", ["README.md", "docs/events.md", "docs/concepts.md", "docs/getting-started.md"]
+)
+def test_the_docs_say_ctx_attempt_is_1_over_http(doc: str) -> None:
+    text = " ".join((ROOT / doc).read_text().split())
+    assert "always 1" in text
+    assert "over HTTP" in text or "Over HTTP" in text
