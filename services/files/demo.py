@@ -2,7 +2,10 @@
 S3 notification CloudEvents they produce (what ``tidal source s3-sqs`` would publish).
 
 One upload in ten is an image (one in fifty corrupt: dead-lettered), one in twenty a file whose
-name fails validation; CSV files carry a few broken rows. Discovered by `tidal.cli.discovering`.
+name fails validation; CSV files carry a few broken rows. The first CSV upload's first read is
+throttled as S3 throttles (503 ``SlowDown``, a `RetryableError`), whatever the seed: the ``csv``
+subscription retries it after its policy's delay and reads it, so every run shows a retry and
+its success. Discovered by `tidal.cli.discovering`.
 """
 
 from __future__ import annotations
@@ -22,10 +25,14 @@ BUCKET: Final = "acme-uploads"
 
 
 def events(rng: random.Random) -> Iterator[Event]:
+    throttled = False
     for n in itertools.count(1):
         key, body, content_type = _upload(rng, n)
         etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
         DEV_STORE.objects[(BUCKET, key)] = StoredObject(body, etag, {}, content_type)
+        if not throttled and content_type == "text/csv":
+            DEV_STORE.slow_down(BUCKET, key)  # S3 throttles its first read: retried, then read
+            throttled = True
         record = s3_record(BUCKET, key, body, sequence=n)
         yield from s3_notification_events({"Records": [record]})
 

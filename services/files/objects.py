@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[impor
 from tidal import InvalidEventError, RetryableError
 
 MISSING: Final = frozenset({"NoSuchKey", "NoSuchBucket", "404"})
+SLOW_DOWN: Final = "SlowDown"  # S3's error code for 503 "Please reduce your request rate."
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,25 @@ class ObjectStore(Protocol):
 
 
 class MemoryObjectStore:
-    """Buckets as dicts; ``puts`` counts writes (tests check retries rewrite, never add)."""
+    """Buckets as dicts; ``puts`` counts writes (tests check retries rewrite, never add).
+
+    `slow_down` makes an object's next reads answer as S3 does when throttling (503
+    ``SlowDown``), with the `RetryableError` `S3ObjectStore` raises for it: `tidal dev`'s demo
+    throttles one upload that way, so its live view shows a retry and its success."""
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], StoredObject] = {}
         self.puts = 0
+        self.throttled: dict[tuple[str, str], int] = {}
+
+    def slow_down(self, bucket: str, key: str, *, reads: int = 1) -> None:
+        """The next ``reads`` reads of ``s3://bucket/key`` fail with S3's ``SlowDown``."""
+        self.throttled[(bucket, key)] = reads
 
     async def get(self, bucket: str, key: str, *, max_bytes: int) -> StoredObject:
+        if self.throttled.get((bucket, key), 0) > 0:
+            self.throttled[(bucket, key)] -= 1
+            raise RetryableError(f"reading s3://{bucket}/{key} failed: {SLOW_DOWN}")
         found = self.objects.get((bucket, key))
         if found is None:
             raise InvalidEventError(f"s3://{bucket}/{key} does not exist")

@@ -223,6 +223,31 @@ def test_dev_runs_the_reference_services_with_traffic_through_the_gateway() -> N
     assert rows["outbox"][4] > 0  # a reading that is not a number, dead-lettered alone
 
 
+def test_the_memory_demo_shows_a_retry_and_its_success_whatever_the_seed() -> None:
+    """Issue 18, finding 9: the memory demo never showed a retry. S3 throttles the files demo's
+    first CSV read (503 SlowDown, services/files/demo.py): one retry, then the read, both live."""
+    out = subprocess.run(
+        [*TIDAL, "dev", "--events", "30", "--rate", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    retry = re.search(
+        r"^retry +csv: com\.acme\.files\.file\.validated\.v1 (\S+) attempt 1 failed "
+        r"\(RetryableError: reading s3://acme-uploads/upload_batch \d+\.csv failed: SlowDown\)",
+        out.stdout,
+        re.MULTILINE,
+    )
+    assert retry is not None, out.stdout
+    success = f"handled      csv: com.acme.files.file.validated.v1 {retry.group(1)} on attempt 2"
+    assert success in out.stdout
+    assert out.stdout.index(success) > retry.start()
+    assert table_rows(out.stdout)["csv"][3] == 1  # retried
+    assert "dead-letter  " in out.stdout  # the demo's poison records, live too
+
+
 def test_dev_stops_cleanly_on_ctrl_c_with_a_summary() -> None:
     proc = subprocess.Popen(
         [*TIDAL, "dev", "--rate", "500"],

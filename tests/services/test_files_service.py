@@ -216,3 +216,44 @@ def test_rows_are_cleaned() -> None:
     assert parsed.records == [
         {"id": "7", "name": "Ada Lovelace", "email": "ada@example.com", "score": 42}
     ]
+
+
+async def test_a_throttled_read_is_retried_then_read_as_tidal_dev_shows(harness: Harness) -> None:
+    """Issue 18, finding 9: `tidal dev`'s demo throttles its first CSV's first read this way."""
+    upload = csv_file(random.Random(7), rows=5, broken=0)
+    harness.store.slow_down(BUCKET, "upload_slow.csv")
+    await harness.upload("upload_slow.csv", upload.body)
+    assert harness.broker.stats.get("csv", "retried") == 1
+    [summary] = harness.of_type(CSV_PROCESSED)
+    assert summary.data["recordCount"] == 5
+    assert harness.broker.all_dead_letters() == []
+
+
+async def test_the_memory_throttle_fails_as_s3_slowdown_does_through_boto3() -> None:
+    """Same error as `S3ObjectStore` raises for S3's 503 ``SlowDown``, produced here by botocore's
+    own client (its Stubber answers the error S3 sends when throttling)."""
+    import boto3  # type: ignore[import-untyped]
+    from botocore.stub import Stubber  # type: ignore[import-untyped]
+    from services.files.objects import S3ObjectStore
+
+    from tidal import RetryableError
+
+    client = boto3.client(
+        "s3", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+    )
+    with Stubber(client) as stub:
+        stub.add_client_error(
+            "get_object",
+            service_error_code="SlowDown",
+            service_message="Please reduce your request rate.",
+            http_status_code=503,
+        )
+        with pytest.raises(RetryableError) as from_s3:
+            await S3ObjectStore(client).get(BUCKET, "a.csv", max_bytes=100)
+    memory = MemoryObjectStore()
+    await memory.put(BUCKET, "a.csv", b"x", content_type="text/csv", metadata={})
+    memory.slow_down(BUCKET, "a.csv")
+    with pytest.raises(RetryableError) as from_memory:
+        await memory.get(BUCKET, "a.csv", max_bytes=100)
+    assert str(from_memory.value) == str(from_s3.value)
+    assert (await memory.get(BUCKET, "a.csv", max_bytes=100)).body == b"x"  # once only

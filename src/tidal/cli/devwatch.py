@@ -3,7 +3,8 @@
 `event_line` is the one-line form of a CloudEvent (time, type, source, id, subject and
 partition key, and for a dead letter its ``tidalerrorclass`` / ``tidalerrormessage``).
 `Activity` is the memory broker's ``watch`` hook in `tidal dev`: it turns each retried or
-dead-lettered attempt (and, when watching the user's own Apps, each handled one) into a line
+dead-lettered attempt, each success that followed a retry (and, when watching the user's own
+Apps, every handled one) into a line
 and hands it to ``echo``, which prints it above the live table (or plain, without a terminal).
 """
 
@@ -50,7 +51,8 @@ def _short(text: str) -> str:
 
 @dataclass
 class Activity:
-    """Lines for retries and dead letters as they happen; ``handled``: successes too."""
+    """Lines for retries and dead letters as they happen, and for a success after a retry;
+    ``handled``: every success."""
 
     echo: Callable[[str], None]
     handled: bool = False
@@ -66,7 +68,7 @@ class Activity:
             )
         elif isinstance(outcome, Failed):
             self.dead_letter(outcome.letter)
-        elif isinstance(outcome, Handled) and self.handled:
+        elif isinstance(outcome, Handled) and (self.handled or attempt > 1):
             emitted = f", emitted {len(outcome.emitted)}" if outcome.emitted else ""
             again = " (duplicate: handled before)" if outcome.duplicate else ""
             self.echo(f"handled      {what} on attempt {attempt}{emitted}{again}")
