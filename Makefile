@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 APT    := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: dev test lint unit system-deps venv bench checkov cloudevents1
+.PHONY: dev test lint unit system-deps venv bench checkov cloudevents1 docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -53,6 +53,10 @@ unit: venv system-deps checkov cloudevents1
 	$(BIN)/pytest $(ARGS)
 
 test: lint unit
+
+# the documentation site into site/ (mkdocs.yml; the suite builds it strictly too)
+docs: venv
+	$(BIN)/mkdocs build --strict --site-dir site
 
 bench: venv
 	$(BIN)/python -m bench.http_path --rounds 5 --seconds 5 $(ARGS)
