@@ -109,7 +109,10 @@ Knative's broker filter answers a 2xx whose non-empty body is not a CloudEvent w
 the Kafka broker fails such a delivery (eventing-kafka-broker `BaseResponseHandler.java` lines
 74-95). Any 2xx is a success to both (`pkg/kncloudevents/event_dispatcher.go` lines 598-602),
 and the statuses are the CloudEvents webhook spec's (`cloudevents/http-webhook.md` section 2.2:
-204 processed with no content, 202 accepted but not yet processed).
+204 processed with no content, 202 accepted but not yet processed). The header is for whoever
+calls the service directly (`tidal send`, curl, a mesh's access log): the broker filter passes on
+only `x-request-id`, `retry-after` and `knative-*` / `x-b3-*` headers (`pkg/utils/headers.go`
+lines 28-42), and `tidal_http_requests_total{status}` counts the statuses apart.
 
 Over HTTP the Broker retries, not tidal, and says nothing about which attempt a delivery is:
 Knative re-sends the same request (`pkg/kncloudevents/event_dispatcher.go` lines 530-562 hand it
