@@ -164,6 +164,7 @@ class Dispatcher:
         except asyncio.CancelledError:
             raise
         except DependencyUnavailableError as exc:  # no attempt used up: the transport waits
+            stats.bump(name, "paused", event_type=event.type)
             return self._paused(sub, exc)
         except Exception as exc:  # every failure is classified, none escapes
             final = not broker_retries and sub.policy.exhausted(attempt)

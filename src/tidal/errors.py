@@ -60,9 +60,16 @@ class IdempotencyInProgressError(RetryableError):
 
 
 class DependencyUnavailableError(RetryableError):
-    """A service tidal itself depends on (the idempotency store) cannot be reached: the event is
-    paused, not failed; its attempt does not count and the transport stops taking new events
-    in until the service answers again (`tidal.outcomes.Paused`)."""
+    """A service tidal itself depends on (the idempotency store, the Kafka broker, an HTTP sink)
+    cannot be reached: the event is paused, not failed; its attempt does not count and the
+    transport stops taking new events in until the service answers again
+    (`tidal.outcomes.Paused`). ``dependency`` names the service (``redis``, ``kafka``, ``sink``)."""
+
+    def __init__(
+        self, message: str = "", *, delay: float | None = None, dependency: str | None = None
+    ) -> None:
+        super().__init__(message, delay=delay)
+        self.dependency = dependency
 
 
 class ConfigurationError(TidalError, ValueError):

@@ -1,15 +1,23 @@
-"""Whether this process is healthy: the problems its parts report, for liveness probes.
+"""Whether this process is healthy and ready: its parts' problems, its dependencies' states.
 
-Parts that can get stuck beyond repair register with `watch` (a `tidal.pools.SyncPool` whose
-handler threads hang); ``/healthz`` of the HTTP server and of the Kafka worker's metrics
+Liveness: parts that can get stuck beyond repair register with `watch` (a `tidal.pools.SyncPool`
+whose handler threads hang); ``/healthz`` of the HTTP server and of the Kafka worker's metrics
 listener answer 503 with `problems` while there are any, so Kubernetes restarts the pod.
-Watched objects are held weakly: a part that is gone reports nothing.
+
+Readiness: each client of a service tidal depends on holds a `Dependency` from `dependency`
+(the Redis idempotency store: ``redis``; the Kafka producer: ``kafka``; an HTTP sink: ``sink``,
+a dead-letter sink: ``dead_letter_sink``) and says `Dependency.down` when the service cannot be
+reached and `Dependency.up` once it answers again. ``/readyz`` answers 503 naming what is down
+(`unavailable`) and ``tidal_dependency_up`` exports `dependencies` (0 or 1 per name); a name
+is down while any of its clients says so. Restarting would not help, so liveness ignores them.
+
+Watched parts and dependencies are held weakly: a part that is gone reports nothing.
 """
 
 from __future__ import annotations
 
 import weakref
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Watched(Protocol):
@@ -28,3 +36,57 @@ def watch(part: Watched) -> None:
 def problems() -> list[str]:
     """What every watched part reports wrong now (empty: healthy)."""
     return [p for part in list(_watched) if (p := part.problem()) is not None]
+
+
+class Dependency:
+    """One client's view of a service it needs: up (``why`` None) or down, and why."""
+
+    __slots__ = ("__weakref__", "name", "why")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.why: str | None = None
+
+    def down(self, why: str) -> None:
+        """The service cannot be reached (``why``: what the client saw, no secrets)."""
+        self.why = why
+
+    def up(self) -> None:
+        """The service answered."""
+        if self.why is not None:
+            self.why = None
+
+
+_dependencies: weakref.WeakSet[Dependency] = weakref.WeakSet()
+
+
+def dependency(name: str) -> Dependency:
+    """A `Dependency` on the service ``name``, reported for as long as the caller keeps it."""
+    tracked = Dependency(name)
+    _dependencies.add(tracked)
+    return tracked
+
+
+def dependencies() -> dict[str, bool]:
+    """Every dependency a live client reports, by name: True while up."""
+    states: dict[str, bool] = {}
+    for tracked in list(_dependencies):
+        states[tracked.name] = states.get(tracked.name, True) and tracked.why is None
+    return dict(sorted(states.items()))
+
+
+def unavailable() -> dict[str, str]:
+    """The dependencies down now, by name, with why (empty: every one is up)."""
+    down: dict[str, str] = {}
+    for tracked in list(_dependencies):
+        if (why := tracked.why) is not None:
+            down.setdefault(tracked.name, why)
+    return dict(sorted(down.items()))
+
+
+def readiness() -> tuple[bool, dict[str, Any]]:
+    """Whether a dependency is down (``/readyz`` then answers 503) and the JSON body naming
+    each one down with why: ``{"status": "dependency_unavailable", "down": {"redis": ...}}``."""
+    if down := unavailable():
+        return True, {"status": "dependency_unavailable", "down": down}
+    return False, {"status": "ready"}

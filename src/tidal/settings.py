@@ -26,6 +26,12 @@ class IdempotencySettings(BaseModel):
     redis_url: SecretStr = Field(
         SecretStr("redis://127.0.0.1:6379/0"), description="Redis URL when backend is redis"
     )
+    redis_connect_timeout: float = Field(
+        5.0, gt=0, description="seconds to connect to Redis before it counts as down"
+    )
+    redis_timeout: float = Field(
+        5.0, gt=0, description="seconds a Redis call may go unanswered before it counts as down"
+    )
     ttl: float = Field(3600.0, gt=0, description="seconds a completed record is kept (1 h)")
     in_progress_ttl: float = Field(
         60.0, gt=0, description="seconds before a crashed worker's in-progress record expires"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 Outcome = Literal[
-    "received", "handled", "duplicate", "retried", "failed", "dead_lettered", "filtered"
+    "received", "handled", "duplicate", "retried", "failed", "dead_lettered", "filtered", "paused"
 ]
 OUTCOMES: Final[tuple[Outcome, ...]] = (
     "received",
@@ -29,6 +29,7 @@ OUTCOMES: Final[tuple[Outcome, ...]] = (
     "failed",
     "dead_lettered",
     "filtered",
+    "paused",  # an attempt a dependency outage stopped: it used up no attempt
 )
 OTHER: Final = "other"
 DEFAULT_TYPE_LABELS: Final = 50

@@ -3,16 +3,21 @@
 A real ``redis-server`` sits behind a TCP proxy; while the proxy points at a port where nothing
 listens, every connection it takes is reset (what a client sees when Redis is down), and
 pointing it back at Redis ends the outage. Each subscription allows one attempt only, so an
-outage counted as a failed attempt would dead-letter the event at once.
+outage counted as a failed attempt would dead-letter the event at once. While Redis is down,
+``/readyz`` answers 503 naming it and ``tidal_dependency_up{dependency="redis"}`` is 0; a Redis
+that accepts connections and never answers (a listening socket nobody reads) pauses the same
+way once the client's timeout passes, instead of holding the attempt forever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from tests.support.kafka import (
     TcpProxy,
     create_topic,
@@ -28,6 +33,10 @@ from tidal import App, Context, DeliveryPolicy, Event
 from tidal.bindings.kafka import to_record
 from tidal.dispatching import Dispatcher
 from tidal.idempotency import Idempotency
+from tidal.observability import Source, register, unregister
+from tidal.observability.metrics import render
+from tidal.settings import IdempotencySettings
+from tidal.stores.factory import make_idempotency
 from tidal.stores.redis import RedisIdempotencyStore
 from tidal.testing import MemoryBroker
 from tidal.transports.http.server import Receiver, create_asgi_app
@@ -182,3 +191,99 @@ async def test_kafka_holds_the_record_through_a_store_outage_and_sends_nothing_t
     assert attempts == [1]
     assert metrics.count("work", "retried") == metrics.count("work", "dead_lettered") == 0
     assert sum((await log_end_offsets(kafka_bootstrap, retry_topic)).values()) == 0
+
+
+def samples(name: str) -> dict[frozenset[tuple[str, str]], float]:
+    """The samples of metric ``name`` now, by their labels."""
+    body, _ = render()
+    return {
+        frozenset(sample.labels.items()): sample.value
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+def dependency_up(service: str, dependency: str) -> float | None:
+    return samples("tidal_dependency_up").get(
+        frozenset({"service": service, "dependency": dependency}.items())
+    )
+
+
+async def test_readyz_and_the_dependency_metric_name_redis_while_it_is_down(
+    outage: Outage,
+) -> None:
+    attempts: list[int] = []
+    guard = outage.guard()
+    receiver = Receiver(
+        dispatcher=Dispatcher(recording_app(attempts), idempotency=guard), max_body_bytes=4096
+    )
+    source = register(
+        receiver, Source(service="outage-ready", transport="http", stats=receiver.dispatcher.stats)
+    )
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": "e-ready",
+        "ce-source": "/t",
+        "ce-type": "com.example.outage.v1",
+        "content-type": "application/json",
+    }
+    transport = httpx.ASGITransport(app=create_asgi_app(receiver))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://tidal") as client:
+            assert (await client.post("/", headers=headers, content=b"{}")).status_code == 503
+            down = await client.get("/readyz")
+            up_while_down = dependency_up("outage-ready", "redis")
+            paused = samples("tidal_events_total").get(
+                frozenset(
+                    {
+                        "service": "outage-ready",
+                        "subscription": "work",
+                        "event_type": "com.example.outage.v1",
+                        "outcome": "paused",
+                    }.items()
+                )
+            )
+            outage.end()
+            assert (await client.post("/", headers=headers, content=b"{}")).status_code == 200
+            ready = await client.get("/readyz")
+            up_after = dependency_up("outage-ready", "redis")
+    finally:
+        unregister(source)
+        await guard.store.close()
+    assert down.status_code == 503
+    assert down.json()["status"] == "dependency_unavailable"
+    assert "idempotency store unavailable" in down.json()["down"]["redis"]
+    assert (up_while_down, paused) == (0, 1)
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+    assert up_after == 1
+    assert attempts == [1]
+
+
+async def test_a_redis_that_never_answers_pauses_the_event_instead_of_holding_it() -> None:
+    """A listening socket nobody reads: connections are made, no reply ever comes (a hung
+    Redis). redis-py waits forever by default; the configured timeout makes it an outage."""
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(64)
+        url = f"redis://127.0.0.1:{hung.getsockname()[1]}/0"
+        settings = IdempotencySettings(
+            backend="redis", redis_url=url, redis_connect_timeout=0.5, redis_timeout=0.5
+        )
+        guard = make_idempotency(settings)
+        assert guard is not None
+        attempts: list[int] = []
+        broker = MemoryBroker(recording_app(attempts), idempotency=guard)
+        try:
+            await broker.publish(Event.create(type="com.example.outage.v1", source="/t", data={}))
+
+            async def paused() -> bool:
+                return broker.stats.get("work", "paused") >= 1
+
+            await eventually(paused, within=20, what="the attempt paused on the hung Redis")
+        finally:
+            await broker.close()
+            await guard.store.close()
+    assert attempts == []
+    assert broker.all_dead_letters() == []
+    assert broker.stats.get("work", "retried") == broker.stats.get("work", "failed") == 0

@@ -11,7 +11,7 @@ Families (every one labelled ``service``; see docs/observability.md for the full
 ``tidal_in_flight``, ``tidal_sync_threads_hung``, ``tidal_http_requests_total``,
 ``tidal_consumer_*``, ``tidal_backup_*``, ``tidal_dlq_archive_*`` (``events_total``,
 ``objects_total`` and ``written_bytes_total`` from the drainers, the others from the operator),
-``tidal_cold_start_seconds``, ``tidal_info``.
+``tidal_dependency_up``, ``tidal_cold_start_seconds``, ``tidal_info``.
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ class TidalCollector(Collector):
         for kind in NAMES_BY_KIND:
             yield from _present(_runs(sources, kind))
         yield from _present(_relaying(sources))
+        yield from _present([_dependencies(sources)])
         yield from _process(sources)
 
     def describe(self) -> Iterable[Metric]:
@@ -128,18 +129,24 @@ class Listener:
 
 
 def listen(port: int, *, host: str = "0.0.0.0") -> Listener:
-    """Serve ``/metrics`` and ``/healthz`` (the liveness probe: 503 while `tidal.health`
-    reports problems) on ``host:port`` from a daemon thread (processes without HTTP)."""
+    """Serve ``/metrics``, ``/healthz`` (the liveness probe: 503 while `tidal.health` reports
+    problems) and ``/readyz`` (503 while a dependency is down, `readiness`) on ``host:port``
+    from a daemon thread (processes without HTTP)."""
     metrics = make_wsgi_app(REGISTRY)
 
     def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") != "/healthz":
+        path = environ.get("PATH_INFO")
+        if path == "/healthz":
+            problems = health.problems()
+            bad = bool(problems)
+            body: dict[str, Any] = {"status": "unhealthy" if bad else "ok", "problems": problems}
+        elif path == "/readyz":
+            bad, body = health.readiness()
+        else:
             return metrics(environ, start_response)  # type: ignore[no-any-return]
-        problems = health.problems()
-        status = "503 Service Unavailable" if problems else "200 OK"
-        body = json.dumps({"status": "unhealthy" if problems else "ok", "problems": problems})
+        status = "503 Service Unavailable" if bad else "200 OK"
         start_response(status, [("Content-Type", "application/json")])
-        return [body.encode()]
+        return [json.dumps(body).encode()]
 
     server = make_server(host, port, app, ThreadingWSGIServer, handler_class=_Quiet)
     thread = threading.Thread(target=server.serve_forever, name="tidal-metrics", daemon=True)
@@ -161,7 +168,7 @@ def _events(sources: list[Source]) -> Iterator[Metric]:
     events = CounterMetricFamily(
         "tidal_events",
         "Events by subscription, event type and outcome (received, handled, duplicate, "
-        "retried, failed, dead_lettered, filtered).",
+        "retried, failed, dead_lettered, filtered, paused: a dependency was down).",
         labels=[SERVICE, "subscription", "event_type", "outcome"],
     )
     hits = CounterMetricFamily(
@@ -449,6 +456,20 @@ def _add_run(
 
 
 # -- the process ---------------------------------------------------------------------------
+
+
+def _dependencies(sources: list[Source]) -> Metric:
+    family = GaugeMetricFamily(
+        "tidal_dependency_up",
+        "1 while a service this process depends on (redis, kafka, sink, dead_letter_sink) "
+        "answers, 0 while it is down and events wait (/readyz names it).",
+        labels=[SERVICE, "dependency"],
+    )
+    states = health.dependencies()
+    for service in sorted({s.service for s in sources}):
+        for name, up in states.items():
+            family.add_metric([service, name], 1 if up else 0)
+    return family
 
 
 def _process(sources: list[Source]) -> Iterator[Metric]:

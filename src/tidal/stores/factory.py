@@ -19,7 +19,11 @@ def make_store(
         from tidal.stores.coalescing import CoalescingStore
         from tidal.stores.redis import RedisIdempotencyStore
 
-        store = RedisIdempotencyStore.from_url(settings.redis_url.get_secret_value())
+        store = RedisIdempotencyStore.from_url(
+            settings.redis_url.get_secret_value(),
+            connect_timeout=settings.redis_connect_timeout,
+            timeout=settings.redis_timeout,
+        )
         return CoalescingStore(store) if coalesce else store
     return MemoryIdempotencyStore(
         clock=clock,

@@ -12,8 +12,13 @@ from typing import Any, Final, cast
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from tidal import health
 from tidal.errors import DependencyUnavailableError
 from tidal.idempotency import Pending, Record
+
+REDIS: Final = "redis"
+CONNECT_TIMEOUT: Final = 5.0
+TIMEOUT: Final = 5.0
 
 # SET NX: store the in-progress record, or return the record already there.
 ACQUIRE: Final = """
@@ -89,6 +94,7 @@ class RedisIdempotencyStore:
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
+        self.health = health.dependency(REDIS)  # down from a failed call until one succeeds
         self._acquire = client.register_script(ACQUIRE)
         self._complete = client.register_script(COMPLETE)
         self._release = client.register_script(RELEASE)
@@ -96,11 +102,25 @@ class RedisIdempotencyStore:
         self._complete_many = client.register_script(COMPLETE_MANY)
 
     @classmethod
-    def from_url(cls, url: str, *, max_connections: int = 100) -> RedisIdempotencyStore:
+    def from_url(
+        cls,
+        url: str,
+        *,
+        max_connections: int = 100,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        timeout: float = TIMEOUT,
+    ) -> RedisIdempotencyStore:
         """A store over a pool that makes callers wait for a free connection (redis-py's
-        default pool raises "Too many connections" past 100 concurrent calls)."""
+        default pool raises "Too many connections" past 100 concurrent calls). A connection
+        not made within ``connect_timeout`` seconds, or a call unanswered for ``timeout``,
+        fails as the store being down: a Redis that hangs pauses events like one that refuses
+        (redis-py's own default is to wait forever)."""
         pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=max_connections, timeout=20
+            url,
+            max_connections=max_connections,
+            timeout=20,
+            socket_connect_timeout=connect_timeout,
+            socket_timeout=timeout,
         )
         return cls(aioredis.Redis.from_pool(pool))  # the client closes the pool
 
@@ -146,7 +166,8 @@ class RedisIdempotencyStore:
         try:
             found = await self.client.get(key)
         except RedisError as exc:
-            raise DependencyUnavailableError(f"idempotency store unavailable: {exc}") from exc
+            raise self._unavailable(exc) from exc
+        self.health.up()
         return None if found is None else Record.from_json(found)
 
     async def close(self) -> None:
@@ -154,6 +175,13 @@ class RedisIdempotencyStore:
 
     async def _call(self, script: object, keys: list[str], args: list[object]) -> object:
         try:
-            return await script(keys=keys, args=args)  # type: ignore[operator]
+            reply = await script(keys=keys, args=args)  # type: ignore[operator]
         except RedisError as exc:
-            raise DependencyUnavailableError(f"idempotency store unavailable: {exc}") from exc
+            raise self._unavailable(exc) from exc
+        self.health.up()
+        return reply
+
+    def _unavailable(self, exc: RedisError) -> DependencyUnavailableError:
+        why = f"idempotency store unavailable: {exc}"
+        self.health.down(why)
+        return DependencyUnavailableError(why, dependency=REDIS)

@@ -132,9 +132,10 @@ def _service_routes(receiver: Receiver, lifespan: Any) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        if receiver.ready:
-            return JSONResponse({"status": "ready"})
-        return JSONResponse({"status": "shutting down"}, status_code=503)
+        if not receiver.ready:
+            return JSONResponse({"status": "shutting down"}, status_code=503)
+        down, body = health.readiness()  # e.g. Redis down: every event would be answered 503
+        return JSONResponse(body, status_code=503 if down else 200)
 
     async def metrics(request: Request) -> Response:
         if receiver.metrics is None:
@@ -264,7 +265,7 @@ async def _failure_response(
             continue
         try:
             await receiver.dead_letter_sink(target)([failed.letter])
-        except Exception as exc:  # the dead-letter sink is down: let the broker retry
+        except Exception as exc:  # the dead-letter sink failed: let the broker retry
             pipeline.stats.bump(sub.name, "retried", event_type=failed.letter.type)
             return _error(503, "dead_letter_sink_unavailable", str(exc), outcome="retry")
         pipeline.dead_lettered(sub, failed.letter)
