@@ -139,6 +139,12 @@ class KafkaSettings(BaseModel):
         True, description="enable_idempotence on the producer (turn off for brokers without it)"
     )
     linger_ms: int = Field(5, ge=0, description="producer batching delay in milliseconds")
+    request_timeout_ms: int = Field(
+        40_000,
+        gt=0,
+        description="producer: how long a produce waits for the broker before the broker counts "
+        "as down (the attempt pauses, uncounted)",
+    )
     max_request_size: int = Field(
         1_048_576,
         ge=1024,

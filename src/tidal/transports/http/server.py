@@ -60,9 +60,14 @@ from tidal.bindings.http import (
     to_binary,
 )
 from tidal.dispatching import Dispatcher, Emit
-from tidal.errors import InvalidEventError, PayloadTooLargeError, RetryableError
+from tidal.errors import (
+    DependencyUnavailableError,
+    InvalidEventError,
+    PayloadTooLargeError,
+    RetryableError,
+)
 from tidal.events import Event
-from tidal.outcomes import Failed, Handled, Outcome, Paused, Retry
+from tidal.outcomes import PAUSE, Failed, Handled, Outcome, Paused, Retry
 from tidal.pipeline import BROKER, Pipeline
 
 SinkFactory = Callable[[str], Emit]
@@ -265,6 +270,11 @@ async def _failure_response(
             continue
         try:
             await receiver.dead_letter_sink(target)([failed.letter])
+        except DependencyUnavailableError as exc:  # the sink is down: the broker tries later
+            pipeline.stats.bump(sub.name, "paused", event_type=failed.letter.type)
+            response = _error(503, "dead_letter_sink_unavailable", str(exc))
+            response.headers["retry-after"] = str(math.ceil(exc.delay or PAUSE))
+            return response
         except Exception as exc:  # the dead-letter sink failed: let the broker retry
             pipeline.stats.bump(sub.name, "retried", event_type=failed.letter.type)
             return _error(503, "dead_letter_sink_unavailable", str(exc), outcome="retry")

@@ -85,10 +85,15 @@ def _sinks(
     """Where emitted events (``K_SINK``) and dead letters (a URL each) go over ``session``."""
     if session is None:
         return None, None
-    from tidal.transports.http.sinks import HttpSink
+    from tidal.transports.http.sinks import DEAD_LETTER_SINK, HttpSink
+
+    letters: dict[str, HttpSink] = {}  # one per URL: each reports its health while it lives
 
     def dead_letter_sink(url: str) -> Emit:
-        return HttpSink(session, url).send
+        sink = letters.get(url)
+        if sink is None:
+            sink = letters[url] = HttpSink(session, url, dependency=DEAD_LETTER_SINK)
+        return sink.send
 
     return (HttpSink(session, k_sink).send if k_sink else None), dead_letter_sink
 

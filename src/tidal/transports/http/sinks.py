@@ -4,6 +4,11 @@ The HTTP server (`serving`) uses `HttpSink` for emitted events and dead letters,
 `tidal.transports.publishers.open_publisher` for an ingress publishing to ``K_SINK``; both hold
 one `open_session` for the life of the process, so connections are pooled and kept alive. A
 failed send is a `RetryableError`: the input is not acknowledged and the broker redelivers it.
+A sink that cannot be reached (the connection refused or reset, no answer in time) or answers
+502 / 503 / 504 is down rather than the event failing: `DependencyUnavailableError`, so the
+attempt pauses uncounted where the transport counts attempts, the request is answered 503
+``dependency_unavailable`` with ``Retry-After``, and the sink's `tidal.health.Dependency`
+(``sink``, or ``dead_letter_sink``) is down until a send succeeds.
 """
 
 from __future__ import annotations
@@ -14,13 +19,17 @@ from typing import Final
 
 import aiohttp
 
+from tidal import health
 from tidal.bindings.http import to_binary
-from tidal.errors import RetryableError
+from tidal.errors import DependencyUnavailableError, RetryableError
 from tidal.events import Event
 from tidal.redaction import redact_url, scrub
 
 CONNECTIONS: Final = 256
 TIMEOUT: Final = 10.0
+SINK: Final = "sink"
+DEAD_LETTER_SINK: Final = "dead_letter_sink"
+UNAVAILABLE: Final = frozenset({502, 503, 504})  # a gateway or the sink itself says it is down
 
 
 @asynccontextmanager
@@ -42,11 +51,14 @@ async def open_session(
 
 
 class HttpSink:
-    """POSTs events one by one to a URL; any non-2xx answer or transport error is retryable."""
+    """POSTs events one by one to a URL; any non-2xx answer or transport error is retryable,
+    and one saying the sink is down is `DependencyUnavailableError` (``dependency`` names it)."""
 
-    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
+    def __init__(self, session: aiohttp.ClientSession, url: str, *, dependency: str = SINK) -> None:
         self.session = session
         self.url = url
+        self.dependency = dependency
+        self.health = health.dependency(dependency)
 
     async def send(self, events: Sequence[Event]) -> None:
         for event in events:
@@ -58,9 +70,19 @@ class HttpSink:
             async with self.session.post(self.url, data=body, headers=headers) as response:
                 await response.read()  # the connection goes back to the pool for reuse
                 status = response.status
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, aiohttp.ClientConnectionError) as exc:
+            failed = f"sending {event.id} to {redact_url(self.url)} failed: {exc!r}"
+            raise self._down(scrub(failed, self.url)) from exc
+        except aiohttp.ClientError as exc:
             failed = f"sending {event.id} to {redact_url(self.url)} failed: {exc!r}"
             raise RetryableError(scrub(failed, self.url)) from exc
+        if status in UNAVAILABLE:
+            raise self._down(f"sink {redact_url(self.url)} answered {status} for {event.id}")
+        self.health.up()  # it answered: up, whatever the answer
         if not 200 <= status < 300:
             where = redact_url(self.url)
             raise RetryableError(f"sink {where} answered {status} for {event.id}")
+
+    def _down(self, why: str) -> DependencyUnavailableError:
+        self.health.down(why)
+        return DependencyUnavailableError(why, dependency=self.dependency)

@@ -58,6 +58,7 @@ def make_producer(settings: KafkaSettings) -> AIOKafkaProducer:
         acks="all",
         enable_idempotence=settings.idempotent_producer,
         linger_ms=settings.linger_ms,
+        request_timeout_ms=settings.request_timeout_ms,
         max_request_size=settings.max_request_size,
     )
 

@@ -5,6 +5,12 @@ as publisher: await publisher.publish(event, topic="orders")``) and the worker's
 `emit` is the dispatcher's ``emit`` (it returns only once the broker has acknowledged every
 event, so the input's offset is committed after its output is durable), and `send_durably`
 writes retry and dead-letter records, retrying transient broker errors until it succeeds.
+
+A broker that cannot be reached (a connection error, a request timing out, any retriable error)
+is a dependency outage, not a failed attempt: `emit` raises `DependencyUnavailableError`, so the
+record is held and its attempt tried again without being counted (`tidal.outcomes.Paused`);
+`send_durably` keeps the record it writes until the broker takes it. Meanwhile the publisher's
+`tidal.health.Dependency` (``kafka``) is down: ``/readyz`` and ``tidal_dependency_up`` say so.
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from typing import Any, Final
 
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 
+from tidal import health
 from tidal.bindings.kafka import Mode, headers_to_list, to_record
-from tidal.errors import PermanentError
+from tidal.errors import DependencyUnavailableError, PermanentError
 from tidal.events import Event
 from tidal.settings import KafkaSettings
 from tidal.transports.kafka.connecting import make_producer
@@ -26,6 +33,7 @@ from tidal.transports.kafka.records import OutgoingRecord
 
 MIN_BACKOFF: Final = 0.1
 MAX_BACKOFF: Final = 5.0
+KAFKA: Final = "kafka"
 
 log = logging.getLogger("tidal.kafka")
 
@@ -40,6 +48,7 @@ class KafkaPublisher:
         self.emit_topic = emit_topic
         self.mode: Mode = mode
         self.emitted = 0  # events `emit` has had acknowledged (`tidal dev` counts them)
+        self.health = health.dependency(KAFKA)
 
     @classmethod
     def from_settings(cls, settings: KafkaSettings) -> KafkaPublisher:
@@ -89,10 +98,20 @@ class KafkaPublisher:
             await asyncio.gather(*pending)
 
     async def emit(self, events: Sequence[Event]) -> None:
-        """The dispatcher's ``emit``: handler results to the emit topic, acknowledged."""
-        if events:
+        """The dispatcher's ``emit``: handler results to the emit topic, acknowledged; a broker
+        that cannot be reached is `DependencyUnavailableError` (the attempt pauses)."""
+        if not events:
+            return
+        try:
             await self.publish_many(events)
-            self.emitted += len(events)
+        except KafkaError as exc:
+            if not _retriable(exc):
+                raise
+            why = f"producing {len(events)} event(s) to {self.emit_topic} failed: {exc!r}"
+            self.health.down(why)
+            raise DependencyUnavailableError(why, dependency=KAFKA) from exc
+        self.health.up()
+        self.emitted += len(events)
 
     async def send(self, record: OutgoingRecord) -> None:
         """Produce one raw record and wait for the acknowledgement."""
@@ -112,10 +131,12 @@ class KafkaPublisher:
         while True:
             try:
                 await self.send(record)
+                self.health.up()
                 return
             except KafkaError as exc:
                 if not _retriable(exc):
                     raise
+                self.health.down(f"producing to {record.topic} failed: {exc!r}")
                 log.warning(
                     "producing to %s failed, retrying in %.1fs: %r", record.topic, backoff, exc
                 )
