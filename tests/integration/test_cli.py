@@ -318,6 +318,39 @@ def test_dev_on_kafka_with_a_missing_broker_binary_says_what_to_install(tmp_path
     assert "--bootstrap-servers" in out.stderr
 
 
+def test_dev_on_kafka_with_a_redis_that_does_not_answer_fails_naming_the_option(
+    kafka_bootstrap: str,
+) -> None:
+    """It used to run, dead-letter or drop every event, and exit 0 having handled nothing."""
+    redis_url = f"redis://default:PASSWORD@127.0.0.1:{free_port()}/0"  # nothing listens there
+    kafka = ("--bootstrap-servers", kafka_bootstrap)
+    out = subprocess.run(
+        [
+            *TIDAL,
+            "dev",
+            "--kafka",
+            "--events",
+            "5",
+            "--rate",
+            "0",
+            *kafka,
+            "--redis-url",
+            redis_url,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 1, out.stdout
+    errors = [line for line in out.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, out.stderr
+    assert "Redis at redis://default:***@127.0.0.1" in errors[0]
+    assert "--redis-url" in errors[0]
+    assert "PASSWORD" not in out.stderr + out.stdout
+    assert "Traceback" not in out.stderr
+
+
 def test_dev_on_kafka_stops_on_ctrl_c_and_takes_its_servers_down() -> None:
     proc = subprocess.Popen(
         [*TIDAL, "dev", "--kafka", "--rate", "100"],

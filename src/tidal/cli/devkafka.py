@@ -26,10 +26,12 @@ from tidal.cli.devbackends import Backend
 from tidal.cli.devstack import Servers
 from tidal.cli.devwatch import Activity
 from tidal.cli.tail import decode, follow, retry_note
-from tidal.errors import ConfigurationError, InvalidEventError
+from tidal.errors import ConfigurationError, DependencyUnavailableError, InvalidEventError
 from tidal.events import Event
+from tidal.redaction import redact_url, scrub
 from tidal.settings import IdempotencySettings, KafkaSettings, Settings
 from tidal.stats import Stats
+from tidal.stores.redis import ping
 from tidal.transports.kafka import KafkaPublisher, KafkaWorker
 from tidal.transports.kafka.provisioning import ensure_topics
 
@@ -85,7 +87,8 @@ class KafkaBackend:
         self._announcing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Create the topic, connect the publisher, join every consumer group."""
+        """Check Redis, create the topic, connect the publisher, join every consumer group."""
+        await self._check_redis()
         try:
             await ensure_topics(self.settings.kafka, [TOPIC])
             await self.publisher.start()
@@ -99,6 +102,18 @@ class KafkaBackend:
             raise ConfigurationError(
                 f"Kafka at {self.bootstrap}: a worker did not start: {failures[0]!r}"
             ) from failures[0]
+
+    async def _check_redis(self) -> None:
+        """A Redis that does not answer is a start-up error, not a run that handles nothing."""
+        url = self.settings.idempotency.redis_url.get_secret_value()
+        try:
+            await ping(url)
+        except DependencyUnavailableError as exc:
+            await self._close_quietly()
+            raise ConfigurationError(
+                f"Redis at {redact_url(url)} does not answer ({scrub(str(exc), url)}): start it, "
+                "or give a running one with --redis-url"
+            ) from exc
 
     async def _join(self) -> list[Any]:
         """Start every worker; `_announce` says how the groups' joining goes meanwhile."""

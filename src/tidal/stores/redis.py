@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any, Final, cast
 
@@ -185,3 +186,19 @@ class RedisIdempotencyStore:
         why = f"idempotency store unavailable: {exc}"
         self.health.down(why)
         return DependencyUnavailableError(why, dependency=REDIS)
+
+
+async def ping(url: str, *, within: float = CONNECT_TIMEOUT) -> None:
+    """Raise `DependencyUnavailableError` unless the Redis at ``url`` answers PING within
+    ``within`` seconds: start-up checks (``tidal dev --kafka``), before any event is taken."""
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=within, socket_timeout=within)
+    try:
+        async with asyncio.timeout(within):
+            await client.ping()
+    except TimeoutError as exc:
+        why = f"no answer within {within:g}s"
+        raise DependencyUnavailableError(why, dependency=REDIS) from exc
+    except RedisError as exc:
+        raise DependencyUnavailableError(str(exc), dependency=REDIS) from exc
+    finally:
+        await client.aclose()
