@@ -96,6 +96,21 @@ CONSUMERS: Final = (
     ),
 )
 
+DEPENDENCIES: Final = (
+    Alert(
+        name="TidalDependencyDown",
+        measure=f"min by ({SERVICE}, dependency) (tidal_dependency_up)",
+        comparison="== 0",
+        duration="2m",
+        severity="critical",
+        summary="A service tidal depends on is down: events wait",
+        description=(
+            "{{ $labels.service }} in {{ $labels.namespace }} cannot reach "
+            "{{ $labels.dependency }}: its events are paused (no attempts used), /readyz fails."
+        ),
+    ),
+)
+
 _BACKUP_LABELS: Final = "namespace, service, resource_namespace, policy"
 _ARCHIVE_LABELS: Final = "namespace, service, resource_namespace, archive"
 OPERATOR: Final = (
@@ -133,7 +148,7 @@ OPERATOR: Final = (
     ),
 )
 
-ALERTS: Final = (*EVENTS, *CONSUMERS, *OPERATOR)
+ALERTS: Final = (*EVENTS, *CONSUMERS, *DEPENDENCIES, *OPERATOR)
 
 
 def rule_groups() -> dict[str, Any]:
@@ -141,6 +156,7 @@ def rule_groups() -> dict[str, Any]:
     groups = (
         ("tidal.events", EVENTS),
         ("tidal.consumers", CONSUMERS),
+        ("tidal.dependencies", DEPENDENCIES),
         ("tidal.operator", OPERATOR),
     )
     return {

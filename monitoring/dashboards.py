@@ -196,12 +196,15 @@ def _service_events() -> list[Timeseries]:
             Query(promql.error_ratio(by, RATE, ONE), "{{subscription}}"),
         ),
         timeseries(
-            "Retries, failures and dead letters/s",
+            "Retries, failures, dead letters and pauses/s",
             "ops",
             Query(
-                promql.outcome_rate("retried|failed|dead_lettered", f"{by}, outcome", RATE, ONE),
+                promql.outcome_rate(
+                    "retried|failed|dead_lettered|paused", f"{by}, outcome", RATE, ONE
+                ),
                 "{{subscription}} {{outcome}}",
             ),
+            description="paused: an attempt a dependency outage stopped; it used no attempt up.",
         ),
         timeseries(
             "Idempotency hits/s (duplicates)",
@@ -250,6 +253,15 @@ def _service_runtime() -> list[Timeseries]:
                 f"(rate(tidal_consumer_invalid_records_total{{{ONE}}}[{RATE}]))",
                 "{{subscription}} not CloudEvents",
             ),
+        ),
+        timeseries(
+            "Dependencies up",
+            "short",
+            Query(
+                f"min by (dependency) (tidal_dependency_up{{{SERVICES}}})",
+                "{{dependency}}",
+            ),
+            description="1 while Redis, the broker, a sink answer; 0 while events wait for it.",
         ),
         timeseries(
             "Cold start",

@@ -252,6 +252,11 @@ def test_workers_run_the_kafka_transport_with_the_topics_the_values_name() -> No
     assert env["TIDAL_KAFKA__TOPICS"] == '["events"]'
     assert env["TIDAL_KAFKA__GROUP_ID_PREFIX"] == "tidal"
     assert "replicas" not in fleet["spec"]  # KEDA owns the count
+    probes = {p: container[p]["httpGet"] for p in ("readinessProbe", "livenessProbe")}
+    assert probes == {  # the metrics listener: ready while every dependency answers, alive
+        "readinessProbe": {"path": "/readyz", "port": "metrics"},
+        "livenessProbe": {"path": "/healthz", "port": "metrics"},
+    }
 
 
 def otel_env(docs: tuple[Doc, ...] | list[Doc]) -> dict[str, dict[str, str]]:

@@ -129,7 +129,7 @@ def running_stack() -> Iterator[Stack]:
             stack = Stack(f"http://127.0.0.1:{ports['prometheus']}", targets)
             wait_until(stack, f"count(up == 1) == {len(targets)}", timeout=60)
             asyncio.run(_load(f"http://{targets['orders']}/", f"http://{targets['gateway']}"))
-            wait_until(stack, 'count(ALERTS{alertstate="pending"}) == 6', timeout=60)
+            wait_until(stack, 'count(ALERTS{alertstate="pending"}) == 7', timeout=60)
             yield stack
         finally:
             for proc in procs:

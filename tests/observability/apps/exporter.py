@@ -1,6 +1,7 @@
 """A process exporting what the incident load cannot produce in seconds: a Kafka consumer
 15,000 records behind (real `KafkaMetrics`, enough for the lag alert; a real worker's lag is
-scraped in `test_kafka_worker_scrape`), a stale backup and a failing DLQ archiver
+scraped in `test_kafka_worker_scrape`), a Redis it cannot reach (`tidal.health.Dependency`),
+a stale backup and a failing DLQ archiver
 (`RunResults`, as the operator fills them), and what that archiver's drainer stored
 (`Drained`, as ``tidal dlq drain`` counts it; a real drainer is scraped in
 `tests/archive/test_dlq_metrics`). It uses `tidal.observability.setup` with the standalone
@@ -15,7 +16,7 @@ import signal
 import threading
 import time
 
-from tidal import Settings
+from tidal import Settings, health
 from tidal.archive.dlq import DrainCounts
 from tidal.observability import Drained, RunResults, Source, register, setup
 from tidal.transports.kafka.measures import KafkaMetrics, PartitionMeasures, SubscriptionMeasures
@@ -48,6 +49,8 @@ class Worker:
             kind="dlq_archive", name="orders-dlq", namespace="shop", stored_bytes=1024, events=None
         )
         self.drained = DrainCounts()
+        self.redis = health.dependency("redis")  # down for good: the dependency alert fires
+        self.redis.down("idempotency store unavailable: Connection refused")
 
     def tick(self) -> None:
         self.group.consumed += 10
