@@ -6,8 +6,9 @@ it through the transport's callbacks (`tidal.pipeline.Route`):
 - `Handled`: the handler succeeded (or had succeeded before: ``duplicate``);
 - `Retry`: the attempt failed and may be tried again after ``delay`` seconds;
 - `Failed`: delivery is over without success, ``letter`` goes to the dead-letter sink;
-- `Paused`: a dependency tidal needs (the idempotency store) is down; no attempt was used up,
-  the transport stops taking events in and tries the same attempt again after ``delay``.
+- `Paused`: a dependency tidal needs (the idempotency store, the broker, a sink) is down; no
+  attempt was used up (it is counted ``paused``), the transport stops taking events in and
+  tries the same attempt again after ``delay``.
 """
 
 from __future__ import annotations
