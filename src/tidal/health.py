@@ -10,14 +10,21 @@ a dead-letter sink: ``dead_letter_sink``) and says `Dependency.down` when the se
 reached and `Dependency.up` once it answers again. ``/readyz`` answers 503 naming what is down
 (`unavailable`) and ``tidal_dependency_up`` exports `dependencies` (0 or 1 per name); a name
 is down while any of its clients says so. Restarting would not help, so liveness ignores them.
+A process that is not ready gets no requests, so no call would find the service back: the HTTP
+server's ``/readyz`` first runs `recheck`, which probes each dependency that is down (a Redis
+PING, a connection to the sink) and marks it up when the probe succeeds.
 
 Watched parts and dependencies are held weakly: a part that is gone reports nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import weakref
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, Protocol
+
+PROBE_WITHIN: Final = 1.0  # seconds one probe of a dependency that is down may take
 
 
 class Watched(Protocol):
@@ -39,13 +46,16 @@ def problems() -> list[str]:
 
 
 class Dependency:
-    """One client's view of a service it needs: up (``why`` None) or down, and why."""
+    """One client's view of a service it needs: up (``why`` None) or down, and why.
+    ``probe``: a bound method of the client (held weakly) that raises while the service is
+    down, which `recheck` calls."""
 
-    __slots__ = ("__weakref__", "name", "why")
+    __slots__ = ("__weakref__", "_probe", "name", "why")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, probe: Callable[[], Awaitable[object]] | None = None) -> None:
         self.name = name
         self.why: str | None = None
+        self._probe = None if probe is None else weakref.WeakMethod(probe)
 
     def down(self, why: str) -> None:
         """The service cannot be reached (``why``: what the client saw, no secrets)."""
@@ -56,13 +66,25 @@ class Dependency:
         if self.why is not None:
             self.why = None
 
+    async def recheck(self, within: float = PROBE_WITHIN) -> None:
+        """Probe the service if it is down and can be probed; up when the probe succeeds."""
+        probe = None if self.why is None or self._probe is None else self._probe()
+        if probe is None:
+            return
+        try:
+            async with asyncio.timeout(within):
+                await probe()
+        except Exception:  # still down: keep what the client saw
+            return
+        self.up()
+
 
 _dependencies: weakref.WeakSet[Dependency] = weakref.WeakSet()
 
 
-def dependency(name: str) -> Dependency:
+def dependency(name: str, probe: Callable[[], Awaitable[object]] | None = None) -> Dependency:
     """A `Dependency` on the service ``name``, reported for as long as the caller keeps it."""
-    tracked = Dependency(name)
+    tracked = Dependency(name, probe)
     _dependencies.add(tracked)
     return tracked
 
@@ -73,6 +95,14 @@ def dependencies() -> dict[str, bool]:
     for tracked in list(_dependencies):
         states[tracked.name] = states.get(tracked.name, True) and tracked.why is None
     return dict(sorted(states.items()))
+
+
+async def recheck(within: float = PROBE_WITHIN) -> None:
+    """Probe every dependency that is down (at once, ``within`` seconds each): the readiness
+    endpoint's first step, so a process out of traffic still sees a service come back."""
+    down = [tracked for tracked in list(_dependencies) if tracked.why is not None]
+    if down:
+        await asyncio.gather(*(tracked.recheck(within) for tracked in down))
 
 
 def unavailable() -> dict[str, str]:

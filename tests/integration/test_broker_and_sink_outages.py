@@ -9,7 +9,8 @@ so: ``kafka`` in `tidal.health.unavailable` (``/readyz``) and ``tidal_dependency
 
 HTTP: ``K_SINK`` is a port where nothing listens until a real sink (aiohttp's server) starts
 there; meanwhile the request is answered 503 ``dependency_unavailable`` with ``Retry-After``
-and ``/readyz`` names the sink.
+and ``/readyz`` names the sink, until it finds the sink back by itself (a pod that is not
+ready gets no requests that could).
 """
 
 from __future__ import annotations
@@ -195,9 +196,9 @@ async def test_http_answers_503_with_retry_after_while_k_sink_is_down_and_readyz
             runner = web.AppRunner(sink)
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", sink_port).start()
-            try:
-                up = await client.post("/", headers=headers, content=b"{}")
+            try:  # ready again before any event: out of traffic, /readyz probes the sink
                 ready = await client.get("/readyz")
+                up = await client.post("/", headers=headers, content=b"{}")
             finally:
                 await runner.cleanup()
     assert down.status_code == 503

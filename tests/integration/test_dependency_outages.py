@@ -245,9 +245,9 @@ async def test_readyz_and_the_dependency_metric_name_redis_while_it_is_down(
                 )
             )
             outage.end()
-            assert (await client.post("/", headers=headers, content=b"{}")).status_code == 200
-            ready = await client.get("/readyz")
+            ready = await client.get("/readyz")  # before any event: it probes Redis itself
             up_after = dependency_up("outage-ready", "redis")
+            assert (await client.post("/", headers=headers, content=b"{}")).status_code == 200
     finally:
         unregister(source)
         await guard.store.close()

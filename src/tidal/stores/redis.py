@@ -95,7 +95,8 @@ class RedisIdempotencyStore:
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
-        self.health = health.dependency(REDIS)  # down from a failed call until one succeeds
+        self.health = health.dependency(REDIS, self.ping)  # down from a failed call until
+        # one succeeds, or `ping` does (``/readyz`` probes it)
         self._acquire = client.register_script(ACQUIRE)
         self._complete = client.register_script(COMPLETE)
         self._release = client.register_script(RELEASE)
@@ -170,6 +171,10 @@ class RedisIdempotencyStore:
             raise self._unavailable(exc) from exc
         self.health.up()
         return None if found is None else Record.from_json(found)
+
+    async def ping(self) -> None:
+        """Raise unless Redis answers (``/readyz`` probes it while it is down)."""
+        await self.client.ping()
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -13,9 +13,11 @@ attempt pauses uncounted where the transport counts attempts, the request is ans
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Final
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -58,7 +60,7 @@ class HttpSink:
         self.session = session
         self.url = url
         self.dependency = dependency
-        self.health = health.dependency(dependency)
+        self.health = health.dependency(dependency, self.reachable)
 
     async def send(self, events: Sequence[Event]) -> None:
         for event in events:
@@ -82,6 +84,15 @@ class HttpSink:
         if not 200 <= status < 300:
             where = redact_url(self.url)
             raise RetryableError(f"sink {where} answered {status} for {event.id}")
+
+    async def reachable(self) -> None:
+        """Raise unless the sink's host accepts a connection (``/readyz`` probes it while the
+        sink is down: a process out of traffic sends nothing that would find it back)."""
+        url = urlsplit(self.url)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        _, writer = await asyncio.open_connection(url.hostname, port)
+        writer.close()
+        await writer.wait_closed()
 
     def _down(self, why: str) -> DependencyUnavailableError:
         self.health.down(why)
