@@ -31,7 +31,7 @@ from tidal.errors import (
     RetryableError,
 )
 from tidal.events import Event
-from tidal.idempotency import Claim, Idempotency, event_hash
+from tidal.idempotency import Claim, Idempotency, event_hash, origin_of
 from tidal.observability import hooks, logs
 from tidal.outcomes import PAUSE, Failed, Handled, Outcome, Paused, Retry
 from tidal.pools import SyncPools
@@ -116,11 +116,18 @@ class Dispatcher:
         Raises what the store raises (nothing is claimed)."""
         if self.idempotency is None or not sub.idempotent or not events:
             return []
-        items = [(self.key(sub, event), event_hash(event)) for event in events]
+        items = [(self.key(sub, event), event_hash(event), origin_of(event)) for event in events]
         claims = await self.idempotency.claim_many(items)
         for event, claim in zip(events, claims, strict=True):
             self._claimed.setdefault(id(event), claim)
         return claims
+
+    async def dead_lettered(self, sub: Subscription, event: Event) -> None:
+        """Record in the idempotency store that ``event``'s delivery on ``sub`` ended in a dead
+        letter (the transport calls it once the letter is sent), so a redelivery from the same
+        origin (a worker killed before committing) is not dead-lettered twice."""
+        if self.idempotency is not None and sub.idempotent:
+            await self.idempotency.dead_lettered(self.key(sub, event))
 
     async def release(self, event: Event) -> None:
         """Give back the key `claim_many` acquired for ``event``, whose attempt will not run."""
@@ -159,14 +166,16 @@ class Dispatcher:
         stats, started, name = self.stats, time.monotonic(), sub.name
         chain = self._chains.get(name) or self._late(sub)
         stats.in_flight[name] += 1
+        step = Try(sub, event, attempt, emit or discard, False, broker_retries)
         try:
-            handled = await chain(Try(sub, event, attempt, emit or discard))
+            handled = await chain(step)
         except asyncio.CancelledError:
             raise
         except DependencyUnavailableError as exc:  # no attempt used up: the transport waits
             stats.bump(name, "paused", event_type=event.type)
             return self._paused(sub, exc)
         except Exception as exc:  # every failure is classified, none escapes
+            attempt = step.attempt  # as the idempotency store counted it, where it does
             final = not broker_retries and sub.policy.exhausted(attempt)
             return self._failed_attempt(
                 sub, event, exc, attempt, first_failure, final=final, broker=broker_retries
@@ -206,7 +215,7 @@ class Dispatcher:
             await self.clock.sleep(outcome.delay)
             if isinstance(outcome, Retry):
                 first_failure = first_failure or outcome.failed_at
-                attempt += 1
+                attempt = outcome.attempt + 1
 
     def _paused(self, sub: Subscription, exc: DependencyUnavailableError) -> Paused:
         delay = PAUSE if exc.delay is None else exc.delay
@@ -279,7 +288,7 @@ class Dispatcher:
                     exc_info=exc,  # the broker does not say which attempt this is: every time
                     extra=fields,
                 )
-                return Retry(error=exc, delay=wait, failed_at=now)
+                return Retry(error=exc, delay=wait, failed_at=now, attempt=attempt)
             log.info(  # the traceback once, at an event's first failure
                 "retrying %s on %s in %.3fs: %r",
                 event.id,
@@ -289,7 +298,7 @@ class Dispatcher:
                 exc_info=exc if attempt == 1 else None,
                 extra=fields,
             )
-            return Retry(error=exc, delay=wait, failed_at=now)
+            return Retry(error=exc, delay=wait, failed_at=now, attempt=attempt)
         # counted where the delivery ends: ``dead_lettered`` once tidal sent the letter, else
         # ``failed`` (the transport's broker dead-letters it: `tidal.pipeline.Pipeline.failed`)
         log.warning(

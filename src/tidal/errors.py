@@ -14,7 +14,8 @@ The tree::
     ├── PermanentError                      never retry: dead-letter it
     │   ├── InvalidEventError (ValueError)  the event itself is malformed
     │   ├── IdempotencyConflictError        same (source, id), different payload
-    │   └── EventExpiredError               older than the policy's max_age
+    │   ├── EventExpiredError               older than the policy's max_age
+    │   └── AttemptsExhaustedError          the store counts every allowed attempt made
     ├── ConfigurationError (ValueError)     the app is wired wrongly (raised at import/start-up)
     │   └── FilterError                     a subscription filter cannot compile
     └── PayloadTooLargeError (ValueError)   a request body over the configured limit
@@ -95,6 +96,21 @@ class PayloadTooLargeError(TidalError, ValueError):
 
 class EventExpiredError(PermanentError):
     """The event is older than the subscription's ``max_age``: it is dead-lettered unhandled."""
+
+
+class AttemptsExhaustedError(PermanentError):
+    """The idempotency store counts ``attempts`` attempts of the event already, as many as the
+    policy allows (``limit``): a worker stopped before the delivery ended (killed during the
+    last attempt, or before its dead letter was sent), so the handler does not run again and
+    the event is dead-lettered."""
+
+    def __init__(self, *, attempts: int, limit: int) -> None:
+        super().__init__(
+            f"{attempts} of {limit} attempts were made already (a worker stopped before the "
+            "delivery ended)"
+        )
+        self.attempts = attempts
+        self.limit = limit
 
 
 class HandlerTimeoutError(RetryableError):

@@ -34,11 +34,12 @@ class Handled:
 
 @dataclass(frozen=True, kw_only=True)
 class Retry:
-    """The attempt failed and may be retried after ``delay`` seconds."""
+    """Attempt ``attempt`` failed and may be retried after ``delay`` seconds."""
 
     error: BaseException
     delay: float
     failed_at: datetime
+    attempt: int = 1
 
 
 @dataclass(frozen=True, kw_only=True)

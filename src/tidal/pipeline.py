@@ -227,7 +227,7 @@ class Pipeline:
                 if not await route.retry(at, sub, event, outcome):
                     return outcome
                 first_failure = first_failure or outcome.failed_at
-                attempt += 1
+                attempt = outcome.attempt + 1  # after the one the store counted, if it did
             else:
                 if await route.dead_letter(at, sub, event, outcome):
                     self.dead_lettered(sub, event)

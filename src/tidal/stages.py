@@ -23,9 +23,9 @@ from datetime import datetime
 
 from tidal.app import Subscription
 from tidal.bindings.http import parse_request, to_batch
-from tidal.errors import EventExpiredError
+from tidal.errors import AttemptsExhaustedError, EventExpiredError
 from tidal.events import Event
-from tidal.idempotency import Claim, Idempotency, event_hash
+from tidal.idempotency import Claim, Idempotency, event_hash, origin_of
 from tidal.observability.hooks import Emit, Tracer
 from tidal.outcomes import Handled
 
@@ -37,13 +37,16 @@ claimed twice keeps its first claim: only a batch's first claim of a key can hav
 
 @dataclass(slots=True)
 class Try:
-    """One attempt as it passes the stages (``forwarding``: unsampled, see `traced`)."""
+    """One attempt as it passes the stages (``forwarding``: unsampled, see `traced`;
+    ``broker``: the broker counts attempts, see `tidal.pipeline.Pipeline`). `idempotent` sets
+    ``attempt`` to the number the idempotency store counts."""
 
     sub: Subscription
     event: Event
     attempt: int
     emit: Emit
     forwarding: bool = False
+    broker: bool = False
 
 
 Step = Callable[[Try], Awaitable[Handled]]
@@ -81,11 +84,18 @@ def idempotent(
     claimed: Claimed,
 ) -> Step:
     """``inner`` at most once per key while the completed record lives; a duplicate answers
-    with the events the first run emitted. An event the batch step claimed starts from its
-    claim (``claimed``) instead of acquiring its key on its own."""
+    with the events the first run emitted (a delivery already dead-lettered from the same
+    origin answers as a duplicate with none). The attempt is counted in the store before
+    ``inner`` runs (`Idempotency.run`): ``t.attempt`` becomes the store's count, and past the
+    policy's ``max_attempts`` (unless the broker counts) ``inner`` does not run:
+    `AttemptsExhaustedError`. An event the batch step claimed starts from its claim
+    (``claimed``) instead of acquiring its key on its own."""
 
     async def run(t: Try) -> Handled:
         done: list[Handled] = []
+
+        def started(attempt: int) -> None:
+            t.attempt = attempt
 
         async def once() -> bytes | None:
             handled = await inner(t)
@@ -98,7 +108,20 @@ def idempotent(
             digest = claim.mine.payload_hash
         else:
             digest = event_hash(t.event)
-        outcome = await guard.run(name, digest, once, claim=claim)
+        try:
+            outcome = await guard.run(
+                name,
+                digest,
+                once,
+                claim=claim,
+                started=started,
+                attempt=t.attempt,
+                origin=origin_of(t.event),
+                limit=None if t.broker else t.sub.policy.max_attempts,
+            )
+        except AttemptsExhaustedError as exc:
+            t.attempt = exc.attempts
+            raise
         if outcome.duplicate:
             return Handled(emitted=_events_of(outcome.result), duplicate=True)
         return done[0]

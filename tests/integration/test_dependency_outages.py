@@ -32,7 +32,7 @@ from tests.support.servers import free_port
 from tidal import App, Context, DeliveryPolicy, Event
 from tidal.bindings.kafka import to_record
 from tidal.dispatching import Dispatcher
-from tidal.idempotency import Idempotency
+from tidal.idempotency import Idempotency, Status
 from tidal.observability import Source, register, unregister
 from tidal.observability.metrics import render
 from tidal.settings import IdempotencySettings
@@ -105,12 +105,14 @@ async def test_memory_waits_out_a_store_outage_and_handles_the_event_at_its_firs
     assert broker.stats.get("work", "handled") == 1
 
 
-async def test_the_owner_takes_its_record_back_when_the_store_returns_after_failing_mid_run(
+async def test_an_effect_that_ran_is_completed_once_the_store_returns_never_run_again(
     outage: Outage,
 ) -> None:
-    """Redis dies after the acquire, so the complete fails and our in-progress record stays;
-    once Redis is back the same guard takes its own record back at once, instead of waiting
-    for it as for another owner's (which ends in a retry: here, a dead letter)."""
+    """Redis dies while the handler runs, so recording its completion fails; the guard keeps
+    trying until Redis is back (longer than the in-progress lease here) and completes the
+    record: the handler ran once, nothing is retried or dead-lettered, and a redelivery of
+    the event is a duplicate. (Before, the failed complete paused the attempt and the handler
+    ran a second time.)"""
     outage.end()
     attempts: list[int] = []
     app = App("outage", policy=ONE_ATTEMPT)
@@ -121,19 +123,29 @@ async def test_the_owner_takes_its_record_back_when_the_store_returns_after_fail
         if len(attempts) == 1:
             outage.begin()
 
-    guard = Idempotency(RedisIdempotencyStore.from_url(outage.url), wait_timeout=1.0)
+    guard = Idempotency(
+        RedisIdempotencyStore.from_url(outage.url), wait_timeout=1.0, in_progress_ttl=0.5
+    )
     broker = MemoryBroker(app, idempotency=guard)
+    event = Event.create(type="com.example.outage.v1", source="/t", data={})
     try:
-        await broker.publish(Event.create(type="com.example.outage.v1", source="/t", data={}))
+        await broker.publish(event)
         await asyncio.sleep(1.5)
         assert attempts == [1]
+        assert broker.stats.get("work", "handled") == 0  # not done until it is recorded
         outage.end()
+        await asyncio.wait_for(broker.drain(), 10)
+        record = await guard.store.get(Dispatcher(app).key(app.subscription("work"), event))
+        await broker.publish(event)  # a redelivery
         await asyncio.wait_for(broker.drain(), 10)
     finally:
         await guard.store.close()
-    assert attempts == [1, 1]  # the handler ran again: its first run was never completed
+    assert attempts == [1]
+    assert record is not None
+    assert record.status is Status.COMPLETED
     assert broker.all_dead_letters() == []
-    assert broker.stats.get("work", "handled") == 1
+    assert broker.stats.get("work", "retried") == 0
+    assert (broker.stats.get("work", "handled"), broker.stats.get("work", "duplicate")) == (1, 1)
 
 
 async def test_http_answers_503_with_retry_after_while_the_store_is_down(outage: Outage) -> None:

@@ -264,6 +264,19 @@ async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int,
         await consumer.stop()
 
 
+async def rewind(bootstrap: str, group: str, topic: str) -> None:
+    """Commit offset 0 of every partition of ``topic`` for ``group`` (which has no members):
+    what a member killed before its commits landed leaves behind."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    await consumer.start()
+    try:
+        tps = await _topic_partitions(consumer, topic)
+        consumer.assign(tps)
+        await consumer.commit(dict.fromkeys(tps, 0))
+    finally:
+        await consumer.stop()
+
+
 async def lag(bootstrap: str, group: str, topic: str) -> int:
     """Log-end minus committed, summed over the topic's partitions (as KEDA computes it)."""
     ends = await log_end_offsets(bootstrap, topic)

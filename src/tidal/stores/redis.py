@@ -21,12 +21,58 @@ REDIS: Final = "redis"
 CONNECT_TIMEOUT: Final = 5.0
 TIMEOUT: Final = 5.0
 
-# SET NX: store the in-progress record, or return the record already there.
-ACQUIRE: Final = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
-return redis.call('GET', KEYS[1])
+# What an acquire does where a record is (`tidal.idempotency.successor`, the same rules): the
+# record JSON starts with "a" (attempt) and "l" (lease in ms, 0: none) as plain integers, so
+# the lease is stamped on Redis' clock and a takeover's attempt written in place.
+TAKEOVER: Final = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function take(current, mine, now)
+  local c, m = cjson.decode(current), cjson.decode(mine)
+  local s = c['s']
+  if c['t'] == m['t'] and s == 'in_progress' then return c['a'] or 1 end
+  if s == 'completed' then return nil end
+  if s == 'dead' then
+    if type(c['o']) == 'string' and c['o'] == m['o'] then return nil end
+    return m['a']
+  end
+  if s == 'in_progress' then
+    local lease = tonumber(c['l']) or 0
+    if lease <= 0 or lease > now then return nil end
+  end
+  if c['h'] == m['h'] then return (tonumber(c['a']) or 1) + 1 end
+  return m['a']
+end
+local function stamped(mine, attempt, now)
+  local out = string.gsub(mine, '^{"a":(%d+),"l":(%d+)', function(a, l)
+    local lease = tonumber(l)
+    if lease > 0 then lease = now + lease end
+    return '{"a":' .. string.format('%d', attempt or tonumber(a)) .. ',"l":' ..
+      string.format('%d', lease)
+  end, 1)
+  return out
+end
+local function acquire(key, mine, ttl, now)
+  if redis.call('SET', key, stamped(mine, nil, now), 'NX', 'PX', ttl) then return false end
+  local current = redis.call('GET', key)
+  local attempt = take(current, mine, now)
+  if attempt == nil then return current end
+  local record = stamped(mine, attempt, now)
+  redis.call('SET', key, record, 'PX', ttl)
+  return record
+end
 """
-# Overwrite only our own in-progress record (or an expired one).
+# Store the in-progress record (false), or return the record now there: the one that stands,
+# or ours taking the key over as the next attempt.
+ACQUIRE: Final = (
+    TAKEOVER
+    + """
+return acquire(KEYS[1], ARGV[1], ARGV[2], now_ms())
+"""
+)
+# Overwrite only our own record (or an expired one): completed, failed or dead.
 COMPLETE: Final = """
 local current = redis.call('GET', KEYS[1])
 if current and cjson.decode(current)['t'] ~= ARGV[3] then return 0 end
@@ -40,20 +86,24 @@ if current and cjson.decode(current)['t'] == ARGV[1] then return redis.call('DEL
 return 0
 """
 
-# The same two steps for many keys in one call (`CoalescingStore` batches callers into it):
-# ARGV[1] is the TTL, ARGV[2] the records joined by newlines (JSON escapes its own); only the
-# exceptions come back (positions of keys already taken / owned by someone else), usually none.
-ACQUIRE_MANY: Final = """
-local taken, i = {}, 0
+# The same for many keys in one call (`CoalescingStore` batches callers into it): ARGV[1] is the
+# TTL, ARGV[2] the records joined by newlines (JSON escapes its own); only the exceptions come
+# back (positions of keys not stored as sent, with the record now there), usually none.
+ACQUIRE_MANY: Final = (
+    TAKEOVER
+    + """
+local taken, i, now = {}, 0, now_ms()
 for record in string.gmatch(ARGV[2], '[^\\n]+') do
   i = i + 1
-  if not redis.call('SET', KEYS[i], record, 'NX', 'PX', ARGV[1]) then
+  local found = acquire(KEYS[i], record, ARGV[1], now)
+  if found then
     taken[#taken + 1] = i
-    taken[#taken + 1] = redis.call('GET', KEYS[i])
+    taken[#taken + 1] = found
   end
 end
 return taken
 """
+)
 # ARGV[3]: the records' tokens, newline-joined in the same order; a record is ours when its JSON
 # holds our token (`Record.to_json` writes ``"t":"<token>"``), found without decoding it.
 COMPLETE_MANY: Final = """

@@ -37,6 +37,7 @@ from tidal.deadletters import Failure, failure_extensions
 from tidal.dispatching import Dispatcher
 from tidal.errors import InvalidEventError
 from tidal.events import Event
+from tidal.idempotency import set_origin
 from tidal.outcomes import Failed, Paused, Retry
 from tidal.pipeline import Pipeline
 from tidal.transports.kafka.fitting import Outlet
@@ -118,6 +119,7 @@ class RecordHandler:
             wanted = self.sub.matches(event)
         except Exception:  # `process` meets it again and dead-letters the record
             return None
+        set_origin(event, _origin(Origin.of(record)))
         return Prepared(self, record, event, wanted)
 
     async def process(self, record: ConsumedRecord) -> None:
@@ -139,6 +141,7 @@ class RecordHandler:
             self.pipeline.dead_lettered(self.sub, event)
             return
         if wanted:
+            set_origin(event, _origin(Origin.of(record)))
             await self.pipeline.deliver(self, (record, None), self.sub, event)
 
     async def _process_retry(self, record: ConsumedRecord) -> None:
@@ -152,6 +155,7 @@ class RecordHandler:
         except InvalidEventError as exc:
             await self._reject(record, exc)
             return
+        set_origin(event, _origin(retry.origin))
         await self.pipeline.deliver(
             self,
             (record, retry),
@@ -170,9 +174,10 @@ class RecordHandler:
     # -- route (`tidal.pipeline.Route`) -----------------------------------------------------
 
     async def retry(self, at: At, sub: Subscription, event: Event, outcome: Retry) -> bool:
-        """Re-produce the record to the retry topic with its next attempt's state."""
+        """Re-produce the record to the retry topic with its next attempt's state (the
+        attempt as the idempotency store counted it, where it does)."""
         record, retry = at
-        attempt = 1 if retry is None else retry.attempts + 1
+        attempt = outcome.attempt
         state = RetryState(
             attempts=attempt,
             not_before=outcome.failed_at + timedelta(seconds=outcome.delay),
@@ -186,13 +191,17 @@ class RecordHandler:
             failure = self._failure(outcome.error, attempts=attempt, first=state.first_failure)
             failure = replace(failure, error_class="RecordTooLarge", message=too_large)
             await self._send_letter(record, event, failure, state.origin)
+            await self.dispatcher.dead_lettered(sub, event)
             self.pipeline.dead_lettered(sub, event)
         return False
 
     async def dead_letter(self, at: At, sub: Subscription, event: Event, outcome: Failed) -> bool:
+        """Produce the dead letter, then record it in the idempotency store: a redelivery of
+        the record (killed before its offset was committed) then finds it dead-lettered."""
         record, retry = at
         origin = Origin.of(record) if retry is None else retry.origin
         await self._send_letter(record, event, outcome.failure, origin)
+        await self.dispatcher.dead_lettered(sub, event)
         return True
 
     async def paused(self, at: At, sub: Subscription, event: Event, outcome: Paused) -> bool:
@@ -240,6 +249,11 @@ class RecordHandler:
             last_failure=now,
             subscriber=self._subscriber,
         )
+
+
+def _origin(origin: Origin) -> str:
+    """Where a delivery came from, for its idempotency records (`tidal.idempotency.set_origin`)."""
+    return f"{origin.topic}/{origin.partition}/{origin.offset}"
 
 
 def _place(record: ConsumedRecord) -> tuple[str, int, int]:
