@@ -16,6 +16,7 @@ from tidal.bindings.http import parse_request as from_http
 from tidal.context import Context
 from tidal.delivery import DeliveryPolicy
 from tidal.errors import (
+    AttemptsExhaustedError,
     ConfigurationError,
     DependencyUnavailableError,
     EventExpiredError,
@@ -39,6 +40,7 @@ from tidal.transports.publishers import open_publisher
 
 __all__ = [
     "App",
+    "AttemptsExhaustedError",
     "ConfigurationError",
     "Context",
     "DeliveryPolicy",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tidal import (
     App,
+    AttemptsExhaustedError,
     DeliveryPolicy,
     Event,
     IdempotencyConflictError,
@@ -202,3 +204,71 @@ async def test_a_claimed_event_too_old_to_run_releases_its_claim(store: Idempote
     outcome = await dispatcher.attempt(sub, old)
     assert isinstance(outcome, Failed)
     assert await store.get(claim.key) is None
+
+
+def in_progress(token: str, *, attempt: int = 1, lease: int = 0, digest: str = "h") -> Record:
+    return Record(
+        status=Status.IN_PROGRESS, payload_hash=digest, token=token, attempt=attempt, lease=lease
+    )
+
+
+async def test_a_failed_record_is_taken_over_as_the_next_attempt(store: IdempotencyStore) -> None:
+    """Both stores apply `successor` in the acquire itself: the count survives the failure."""
+    failed = Record(status=Status.FAILED, payload_hash="h", token="first", attempt=2)
+    assert await store.complete("k-fail", failed, ttl=10)
+    taken = await store.acquire("k-fail", in_progress("next", lease=5_000), ttl=10)
+    assert taken is not None
+    assert (taken.token, taken.attempt, taken.status) == ("next", 3, Status.IN_PROGRESS)
+    assert await store.get("k-fail") == taken
+    other = Record(status=Status.FAILED, payload_hash="h", token="x", attempt=2)
+    assert await store.complete("k-other", other, ttl=10)
+    fresh = await store.acquire("k-other", in_progress("y", attempt=1, digest="g"), ttl=10)
+    assert fresh is not None
+    assert fresh.attempt == 1, "another payload starts the count over"
+
+
+async def test_an_in_progress_record_stands_until_its_lease_runs_out(
+    store: IdempotencyStore,
+) -> None:
+    held = in_progress("dead-worker", attempt=2, lease=200)
+    assert await store.acquire("k-lease", held, ttl=10) is None
+    assert await store.acquire("k-lease", in_progress("next", lease=200), ttl=10) == held
+    await asyncio.sleep(0.3)
+    taken = await store.acquire("k-lease", in_progress("next", lease=200), ttl=10)
+    assert taken is not None
+    assert (taken.token, taken.attempt) == ("next", 3)
+    again = await store.acquire("k-lease", in_progress("next", lease=200), ttl=10)
+    assert again == taken, "our own record is kept (its lease renewed), not counted again"
+
+
+async def test_a_dead_letter_stands_for_its_origin_only(store: IdempotencyStore) -> None:
+    dead = Record(status=Status.DEAD, payload_hash="h", token="t", attempt=3, origin="src/0/7")
+    assert await store.complete("k-dead", dead, ttl=10)
+    redelivered = replace(in_progress("r", lease=1000), origin="src/0/7")
+    assert await store.acquire("k-dead", redelivered, ttl=10) == dead
+    redriven = replace(in_progress("d", lease=1000), origin="src/0/99")
+    taken = await store.acquire("k-dead", redriven, ttl=10)
+    assert taken is not None
+    assert (taken.token, taken.attempt) == ("d", 1), "a re-drive starts over"
+
+
+async def test_the_guard_counts_attempts_and_runs_none_past_the_limit(
+    store: IdempotencyStore,
+) -> None:
+    guard = Idempotency(store, in_progress_ttl=0.2)
+    seen: list[int] = []
+
+    async def fail() -> bytes:
+        raise RuntimeError("fails")
+
+    for _ in range(3):
+        with pytest.raises(RuntimeError):
+            await guard.run("k-guard", "h", fail, attempt=1, limit=3, started=seen.append)
+    with pytest.raises(AttemptsExhaustedError) as exhausted:
+        await guard.run("k-guard", "h", fail, attempt=1, limit=3, started=seen.append)
+    assert seen == [1, 2, 3], "the store's count, whatever number the caller brought"
+    assert exhausted.value.attempts == 3
+    await guard.dead_lettered("k-guard")
+    record = await store.get("k-guard")
+    assert record is not None
+    assert record.status is Status.DEAD
