@@ -36,6 +36,7 @@ from tidal.idempotency import Idempotency, Status
 from tidal.observability import Source, register, unregister
 from tidal.observability.metrics import render
 from tidal.settings import IdempotencySettings
+from tidal.stores.coalescing import CoalescingStore
 from tidal.stores.factory import make_idempotency
 from tidal.stores.redis import RedisIdempotencyStore
 from tidal.testing import MemoryBroker
@@ -299,3 +300,48 @@ async def test_a_redis_that_never_answers_pauses_the_event_instead_of_holding_it
     assert attempts == []
     assert broker.all_dead_letters() == []
     assert broker.stats.get("work", "retried") == broker.stats.get("work", "failed") == 0
+
+
+async def test_kafka_completes_an_effect_that_ran_once_the_store_returns(
+    kafka_bootstrap: str, outage: Outage
+) -> None:
+    """The worker's own store (coalesced completes, as `tidal run` builds it): Redis dies while
+    the handler runs; the complete is retried until Redis is back, longer than the lease; the
+    handler ran once, and nothing was retried or dead-lettered."""
+    outage.end()
+    topic = unique("outage")
+    await create_topic(kafka_bootstrap, topic, partitions=1)
+    message = to_record(Event.create(type="com.example.outage.v1", source="/t", data={}))
+    await produce(kafka_bootstrap, topic, [(None, message.value, list(message.headers.items()))])
+    attempts: list[int] = []
+    app = App("outage", policy=ONE_ATTEMPT)
+
+    @app.on(type="com.example.outage.v1", idempotent=True)
+    async def work(event: Event, ctx: Context) -> None:
+        attempts.append(ctx.attempt)
+        if len(attempts) == 1:
+            outage.begin()
+
+    guard = Idempotency(
+        CoalescingStore(RedisIdempotencyStore.from_url(outage.url)), in_progress_ttl=0.5
+    )
+    settings = worker_settings(kafka_bootstrap, topic=topic)
+    async with KafkaWorker(app, settings, idempotency=guard) as worker:
+        metrics = worker.metrics
+
+        async def ran() -> bool:
+            return attempts == [1]
+
+        await eventually(ran, within=30, what="the handler run")
+        await asyncio.sleep(2.0)  # the complete keeps failing, past the lease
+        assert metrics.count("work", "handled") == 0
+        outage.end()
+
+        async def handled() -> bool:
+            return metrics.count("work", "handled") == 1
+
+        await eventually(handled, within=15, what="the effect completed once Redis is back")
+        retry_topic = worker.topics["work"].retry
+    assert attempts == [1]
+    assert metrics.count("work", "retried") == metrics.count("work", "dead_lettered") == 0
+    assert sum((await log_end_offsets(kafka_bootstrap, retry_topic)).values()) == 0

@@ -3,10 +3,10 @@
 What survives a SIGKILL: offsets are committed only for finished records, so everything is
 handled (at least once); Redis idempotency makes a redelivered event whose handler had finished
 a duplicate, so its side effect is not repeated. What no idempotency store can settle: a handler
-killed after its side effect but before its record was completed. Its record stays in progress,
-expires (``in_progress_ttl``) and the event runs again. The test checks exactly that: every
-event handled, and every repeated side effect belongs to an event whose record was in progress
-at the moment of a kill.
+killed after its side effect but before its record was completed. Its record stays in progress
+until its lease (``in_progress_ttl``) runs out, and the event runs again as the next attempt.
+The test checks exactly that: every event handled, and every repeated side effect belongs to
+an event whose record was in progress at the moment of a kill.
 """
 
 from __future__ import annotations
