@@ -9,7 +9,9 @@ record has ended, and its offset may be committed:
 - failed but retryable: re-produced to the subscription's retry topic with its attempt count and
   due time (`tidal.transports.kafka.retries`), acknowledged;
 - failed for good, or not a CloudEvent at all: produced to the dead-letter topic with the
-  failure extensions (`tidal.transports.kafka.letters`), acknowledged. A source record that is
+  failure extensions (`tidal.transports.kafka.letters`), acknowledged; an event's dead letter
+  is then recorded in the idempotency store (`Dispatcher.dead_lettered`), so the record
+  redelivered after a crash before its commit is not dead-lettered again. A source record that is
   not a CloudEvent is the same for every subscription, so only the App's reporting
   subscription (``reports_invalid``) dead-letters it; the others count it and skip it;
 - paused (a dependency such as the idempotency store is down): the record is held, not
@@ -77,6 +79,7 @@ class RecordHandler:
         self.topics = topics
         self.measures = measures
         self._subscriber = f"{dispatcher.app.name}/{sub.name}"
+        self._guarded = dispatcher.guards(sub)  # its records say where a delivery came from
 
     def hold(self, record: ConsumedRecord) -> float:
         """Seconds until ``record`` is due: zero except for retry records waiting for backoff."""
@@ -119,7 +122,7 @@ class RecordHandler:
             wanted = self.sub.matches(event)
         except Exception:  # `process` meets it again and dead-letters the record
             return None
-        set_origin(event, _origin(Origin.of(record)))
+        set_origin(event, _origin(Origin.of(record)))  # `prepare` runs for guarded subs only
         return Prepared(self, record, event, wanted)
 
     async def process(self, record: ConsumedRecord) -> None:
@@ -141,7 +144,8 @@ class RecordHandler:
             self.pipeline.dead_lettered(self.sub, event)
             return
         if wanted:
-            set_origin(event, _origin(Origin.of(record)))
+            if self._guarded:
+                set_origin(event, _origin(Origin.of(record)))
             await self.pipeline.deliver(self, (record, None), self.sub, event)
 
     async def _process_retry(self, record: ConsumedRecord) -> None:
@@ -155,7 +159,8 @@ class RecordHandler:
         except InvalidEventError as exc:
             await self._reject(record, exc)
             return
-        set_origin(event, _origin(retry.origin))
+        if self._guarded:
+            set_origin(event, _origin(retry.origin))
         await self.pipeline.deliver(
             self,
             (record, retry),
