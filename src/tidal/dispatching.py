@@ -124,8 +124,10 @@ class Dispatcher:
 
     async def dead_lettered(self, sub: Subscription, event: Event) -> None:
         """Record in the idempotency store that ``event``'s delivery on ``sub`` ended in a dead
-        letter (the transport calls it once the letter is sent), so a redelivery from the same
-        origin (a worker killed before committing) is not dead-lettered twice."""
+        letter (`tidal.pipeline.Pipeline` calls it once the route has sent it, or left it to
+        the broker), so a redelivery from the same origin (a Kafka worker killed before
+        committing) is not dead-lettered twice, and a new delivery of the event starts its
+        attempts over."""
         if self.idempotency is not None and sub.idempotent:
             await self.idempotency.dead_lettered(self.key(sub, event))
 

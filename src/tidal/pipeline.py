@@ -9,9 +9,10 @@ acknowledgement and routing callbacks); the rest is the same for HTTP, Kafka and
 3. `deliver`: `tidal.dispatching.Dispatcher.attempt` through the subscription's stages, then the
    outcome to the route: `Retry` to ``retry``, `Failed` to ``dead_letter`` (counted
    ``dead_lettered`` once the route has sent it; a route that leaves it to its broker counts
-   ``failed`` itself: one outcome per attempt), `Paused` to ``paused`` (a dependency is down:
-   no attempt is used up); a callback that answers True has waited, and the core tries again
-   here (the memory transport's retries, Kafka's pause).
+   ``failed`` itself: one outcome per attempt; either way the idempotency record then says the
+   delivery ended, `tidal.dispatching.Dispatcher.dead_lettered`), `Paused` to ``paused`` (a
+   dependency is down: no attempt is used up); a callback that answers True has waited, and
+   the core tries again here (the memory transport's retries, Kafka's pause).
 
 What each transport routes: HTTP answers one status for the request (the Broker retries and
 dead-letters, `tidal.transports.http.server`); Kafka produces to the retry or dead-letter topic
@@ -231,6 +232,8 @@ class Pipeline:
             else:
                 if await route.dead_letter(at, sub, event, outcome):
                     self.dead_lettered(sub, event)
+                # the delivery is over: its record says so, for a redelivery from its origin
+                await self.dispatcher.dead_lettered(sub, event)
                 return outcome
             outcome = await self._attempt(
                 sub, event, attempt, first_failure, self.emit, self.broker_retries

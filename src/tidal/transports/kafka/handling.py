@@ -10,10 +10,11 @@ record has ended, and its offset may be committed:
   due time (`tidal.transports.kafka.retries`), acknowledged;
 - failed for good, or not a CloudEvent at all: produced to the dead-letter topic with the
   failure extensions (`tidal.transports.kafka.letters`), acknowledged; an event's dead letter
-  is then recorded in the idempotency store (`Dispatcher.dead_lettered`), so the record
-  redelivered after a crash before its commit is not dead-lettered again. A source record that is
-  not a CloudEvent is the same for every subscription, so only the App's reporting
-  subscription (``reports_invalid``) dead-letters it; the others count it and skip it;
+  is then recorded in the idempotency store (`Dispatcher.dead_lettered`, by the core and by
+  `retry` for a retry record too large to produce), so the record redelivered after a crash
+  before its commit is not dead-lettered again. A source record that is not a CloudEvent is
+  the same for every subscription, so only the App's reporting subscription
+  (``reports_invalid``) dead-letters it; the others count it and skip it;
 - paused (a dependency such as the idempotency store is down): the record is held, not
   acknowledged, and tried again at the same attempt once ``Paused.delay`` has passed; while
   held it keeps its slot, so the partition stops admitting records and, once its backlog is
@@ -201,12 +202,11 @@ class RecordHandler:
         return False
 
     async def dead_letter(self, at: At, sub: Subscription, event: Event, outcome: Failed) -> bool:
-        """Produce the dead letter, then record it in the idempotency store: a redelivery of
-        the record (killed before its offset was committed) then finds it dead-lettered."""
+        """Produce the dead letter (the core then records it in the idempotency store: a
+        redelivery of the record, killed before its offset was committed, finds it there)."""
         record, retry = at
         origin = Origin.of(record) if retry is None else retry.origin
         await self._send_letter(record, event, outcome.failure, origin)
-        await self.dispatcher.dead_lettered(sub, event)
         return True
 
     async def paused(self, at: At, sub: Subscription, event: Event, outcome: Paused) -> bool:
