@@ -87,9 +87,10 @@ def idempotent(
     with the events the first run emitted (a delivery already dead-lettered from the same
     origin answers as a duplicate with none). The attempt is counted in the store before
     ``inner`` runs (`Idempotency.run`): ``t.attempt`` becomes the store's count, and past the
-    policy's ``max_attempts`` (unless the broker counts) ``inner`` does not run:
-    `AttemptsExhaustedError`. An event the batch step claimed starts from its claim
-    (``claimed``) instead of acquiring its key on its own."""
+    policy's ``max_attempts`` ``inner`` does not run: `AttemptsExhaustedError` (neither where
+    the broker counts: there the attempt stays as the transport said, 1 over HTTP). An event
+    the batch step claimed starts from its claim (``claimed``) instead of acquiring its key on
+    its own."""
 
     async def run(t: Try) -> Handled:
         done: list[Handled] = []
@@ -114,7 +115,7 @@ def idempotent(
                 digest,
                 once,
                 claim=claim,
-                started=started,
+                started=None if t.broker else started,  # over HTTP ctx.attempt stays 1
                 attempt=t.attempt,
                 origin=origin_of(t.event),
                 limit=None if t.broker else t.sub.policy.max_attempts,

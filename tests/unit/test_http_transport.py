@@ -444,3 +444,24 @@ def test_the_docs_say_ctx_attempt_is_1_over_http(doc: str) -> None:
     text = " ".join((ROOT / doc).read_text().split())
     assert "always 1" in text
     assert "over HTTP" in text or "Over HTTP" in text
+
+
+async def test_ctx_attempt_stays_1_over_http_on_an_idempotent_subscription() -> None:
+    """The idempotency store counts attempts before the handler runs (issue 17), but over HTTP
+    the Broker counts them: ctx.attempt stays 1 there, as the docs say."""
+    seen: list[int] = []
+    app = App("web", policy=DeliveryPolicy.of(max_attempts=2))
+
+    @app.on(type="flaky", idempotent=True)
+    def flaky(event: Event, ctx: Context) -> None:
+        seen.append(ctx.attempt)
+        if len(seen) < 3:
+            raise RetryableError("not yet")
+
+    guard = Idempotency(MemoryIdempotencyStore())
+    receiver = Receiver(dispatcher=Dispatcher(app, idempotency=guard), max_body_bytes=4096)
+    event = make_event("flaky")
+    async with client_for(receiver) as c:
+        statuses = [(await post(c, event)).status_code for _ in range(3)]
+    assert statuses == [503, 503, 200], "never exhausted here: the Broker decides"
+    assert seen == [1, 1, 1]
