@@ -267,7 +267,7 @@ async def _kafka_run(
 ) -> tuple[float, float]:
     from bench import kafka_path
     from tidal.observability import hooks
-    from tidal.observability.metrics import render
+    from tidal.observability.collector import render
     from tidal.transports.kafka import KafkaWorker
 
     settings = kafka_path.settings_for(bootstrap, topic, redis=None)
@@ -324,7 +324,7 @@ async def _interleaved(bootstrap: str, args: argparse.Namespace, collector_url: 
 
     from bench import kafka_path
     from tidal.observability import hooks
-    from tidal.observability.metrics import render
+    from tidal.observability.collector import render
     from tidal.transports.kafka import KafkaWorker
 
     names, tracers, scraped = _contenders(args, collector_url)

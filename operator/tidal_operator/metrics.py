@@ -5,7 +5,7 @@
 with the status it just computed and `Results.forget` on delete, and starts `serve` from its
 kopf startup handler. The pure part is `track` (a resource's plan, body and status, plus what was
 seen before -> its `RunResults`), `max_age` and `cron_interval`; the families themselves
-(``tidal_backup_*``, ``tidal_dlq_archive_*``) are made by ``tidal.observability.metrics``.
+(``tidal_backup_*``, ``tidal_dlq_archive_*``) are made by ``tidal.observability.run_families``.
 A DLQArchive's archived dead letters (``tidal_dlq_archive_events_total``) are not exported here:
 its drainer pods count and serve them (``tidal dlq drain``), so its `RunResults.events` is None.
 """
@@ -303,7 +303,7 @@ def serve(port: int, *, host: str = "0.0.0.0") -> Server | None:
     try:
         from prometheus_client import start_http_server
 
-        from tidal.observability.metrics import REGISTRY
+        from tidal.observability.collector import REGISTRY
     except ImportError:
         log.warning("no /metrics: prometheus_client is not installed (tidal[operator])")
         return None

@@ -16,7 +16,8 @@ from tidal import App, DeliveryPolicy, Event, InvalidEventError, RetryableError,
 from tidal.archive.dlq import DrainCounts
 from tidal.dispatching import Dispatcher
 from tidal.observability import RunResults, Source, hooks, register, sources, unregister
-from tidal.observability.metrics import VERSION, render
+from tidal.observability.collector import render
+from tidal.observability.process_families import VERSION
 from tidal.observability.sources import Drained
 from tidal.stats import BUCKETS, DEFAULT_TYPE_LABELS, OTHER, OUTCOMES, Stats
 from tidal.testing import ManualClock, MemoryBroker, make_event
@@ -80,7 +81,7 @@ async def test_memory_deliveries_are_exported_by_subscription_type_and_outcome(
 
 
 def _v() -> str:
-    from tidal.observability.metrics import VERSION
+    from tidal.observability.process_families import VERSION
 
     return VERSION
 

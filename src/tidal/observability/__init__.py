@@ -9,7 +9,9 @@ by `setup` and by the ``/metrics`` endpoint. Modules:
 - `sources`: what the transports, ``tidal dlq drain`` and the operator register for export;
 - `ingress`: counts, statuses and ingest spans of a process that turns requests into events
   (the reference gateway);
-- `metrics`: the scrape-time collector, ``/metrics`` rendering and a standalone listener;
+- `collector`: the scrape-time collector, its registry and ``/metrics`` rendering, over the
+  families of `event_families`, `run_families` and `process_families`;
+- `listener`: a standalone ``/metrics``, ``/healthz`` and ``/readyz`` server (no HTTP transport);
 - `sampling`: W3C ``traceparent`` parsing and which events get spans;
 - `tracing`: OpenTelemetry spans with context in the CloudEvents ``traceparent`` extension,
   only for the events tidal samples (decided before the SDK);
@@ -72,7 +74,7 @@ def exposition() -> Exposition | None:
     """The function rendering ``/metrics`` (Accept header -> body, content type), or None
     when ``prometheus_client`` is not installed."""
     try:
-        from tidal.observability.metrics import render
+        from tidal.observability.collector import render
     except ImportError:
         logging.getLogger("tidal.observability").warning(
             "no /metrics: prometheus_client is not installed (tidal[observability])"

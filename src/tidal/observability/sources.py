@@ -3,7 +3,7 @@
 The transports register what they already measure (the dispatcher's `Stats`, HTTP status
 counts, the Kafka worker's consumer measures), ``tidal dlq drain`` what it has archived
 (`Drained`), and the operator registers backup / DLQ-archive results;
-`tidal.observability.metrics` reads every live source at scrape time. Nothing here imports a
+`tidal.observability.collector` reads every live source at scrape time. Nothing here imports a
 client library, so the hot path may import it freely.
 
 A source lives as long as its owner (the object that registered it): the registry keeps a weak
