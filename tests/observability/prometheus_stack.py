@@ -129,7 +129,7 @@ def running_stack() -> Iterator[Stack]:
             stack = Stack(f"http://127.0.0.1:{ports['prometheus']}", targets)
             wait_until(stack, f"count(up == 1) == {len(targets)}", timeout=60)
             asyncio.run(_load(f"http://{targets['orders']}/", f"http://{targets['gateway']}"))
-            wait_until(stack, 'count(ALERTS{alertstate="pending"}) == 7', timeout=60)
+            wait_until(stack, 'count(ALERTS{alertstate="pending"}) == 8', timeout=60)
             yield stack
         finally:
             for proc in procs:
@@ -164,8 +164,8 @@ def _event(event_type: str, n: int) -> dict[str, str]:
 
 
 async def _load(url: str, gateway: str) -> None:
-    """A warm-up so every series exists, then a burst of each kind a second apart; readings
-    through the gateway (some without credentials: 401)."""
+    """A warm-up so every series exists (and one event whose sync handler hangs), then a burst
+    of each kind a second apart; readings through the gateway (some without credentials: 401)."""
     async with httpx.AsyncClient(timeout=30) as client:
         slots = asyncio.Semaphore(24)
         authorised = {"authorization": f"Bearer {GATEWAY_TOKEN}"}
@@ -180,6 +180,7 @@ async def _load(url: str, gateway: str) -> None:
         kinds = {"order.v1": 60, "flaky.v1": 20, "report.v1": 8, "poison.v1": 40}
         kinds["com.amazonaws.s3.ObjectCreated:Put"] = 4  # what `tidal source` publishes
         await asyncio.gather(*(post(kind, n) for kind in kinds for n in range(2)))
+        await post("stuck.v1", 0)  # one sync handler thread hangs for good (times out in 0.3 s)
         await asyncio.sleep(1.5)
         for second in range(4):
             batch = [
