@@ -14,11 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from types import TracebackType
 
 from tidal.app import App, Subscription
 from tidal.dispatching import Dispatcher
 from tidal.idempotency import Idempotency
+from tidal.lifecycle import Service
 from tidal.observability import Source, mark_ready, register, unregister
 from tidal.settings import Settings
 from tidal.stores.factory import make_idempotency
@@ -36,7 +36,7 @@ from tidal.transports.loops import run_on_fastest_loop
 log = logging.getLogger("tidal.kafka")
 
 
-class KafkaWorker:
+class KafkaWorker(Service):
     """Consumes for every subscription of ``app``; `start`, then `wait` and/or `stop`."""
 
     def __init__(
@@ -144,18 +144,6 @@ class KafkaWorker:
         await self.publisher.stop()
         if self.idempotency is not None:
             await self.idempotency.store.close()
-
-    async def __aenter__(self) -> KafkaWorker:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
 
 def reporter(app: App) -> str:
