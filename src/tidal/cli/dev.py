@@ -219,11 +219,12 @@ def _run_on_kafka(
             label += f" (started {' and '.join(servers.started)} for this run)"
         _banner(feed.console, services, label)
         echo = _echo(feed.console)
+        activity = Activity(echo, handled=bool(references))
         loop = Loop(
             services=services,
-            make_backend=lambda: KafkaBackend(apps, servers, progress=echo),
+            make_backend=lambda: KafkaBackend(apps, servers, progress=echo, watch=activity.success),
             feed=feed,
-            activity=Activity(echo),
+            activity=activity,
             ingress=sock,
             demo=not references,
             letters=follow_failures,

@@ -28,6 +28,7 @@ from tidal.cli.devwatch import Activity
 from tidal.cli.tail import decode, follow, retry_note
 from tidal.errors import ConfigurationError, DependencyUnavailableError, InvalidEventError
 from tidal.events import Event
+from tidal.pipeline import Observer
 from tidal.redaction import redact_url, scrub
 from tidal.settings import IdempotencySettings, KafkaSettings, Settings
 from tidal.stats import Stats
@@ -68,7 +69,9 @@ def dev_settings(servers: Servers) -> Settings:
 
 
 class KafkaBackend:
-    """The dev run's broker side on Kafka: workers for ``apps``, a publisher for the ingress."""
+    """The dev run's broker side on Kafka: workers for ``apps``, a publisher for the ingress;
+    ``watch`` is told of every attempt's outcome (`Activity.success` prints the successes
+    after a retry)."""
 
     def __init__(
         self,
@@ -76,12 +79,16 @@ class KafkaBackend:
         servers: Servers,
         *,
         progress: Callable[[str], None] | None = None,
+        watch: Observer | None = None,
     ) -> None:
         self.progress = progress
         self.fresh = "tansu" in servers.started  # a broker of this run's own: no old letters
         self.settings = dev_settings(servers)
         self.bootstrap = servers.bootstrap
         self.workers = [KafkaWorker(app, self.settings) for app in apps]
+        if watch is not None:  # told of every attempt (prints a success after a retry)
+            for sub in (sub for worker in self.workers for sub in worker.workers):
+                sub.handler.pipeline.on_attempt(watch)
         self.publisher = KafkaPublisher.from_settings(self.settings.kafka)
         self.count = 0
         self._announcing: asyncio.Task[None] | None = None
