@@ -45,6 +45,9 @@ def _run_fields(run: Run) -> dict[str, Any]:
             "missingTopics": list(report.missing_topics)
             if report and report.missing_topics
             else None,
+            "unreadablePartitions": [dict(g) for g in report.unreadable]
+            if report and report.unreadable
+            else None,
             "reason": run.reason,
             "message": run.message,
         }

@@ -4,8 +4,10 @@
 claim the store prefix for ``--policy``, archive (resuming an unfinished backup of the policy),
 read back every segment and compare its sha256 before reporting success, then apply retention
 to the policy's own backups (max age, max count, never the newest verified backup, never the
-last backup of a topic). A selected topic that is missing makes the run PartiallyFailed (exit
-3). ``verify`` records its outcome in the manifest. Its command line is the operator's contract
+last backup of a topic, never the newest backup holding a partition whole). A selected topic
+that is missing, or a partition that cannot be read to its end (records deleted under the run,
+a truncated log, a read timing out), makes the run PartiallyFailed (exit 3) naming them.
+``verify`` records its outcome in the manifest. Its command line is the operator's contract
 (docs/operator.md).
 """
 
@@ -26,7 +28,13 @@ from tidal.archive.kafka import consumer, kafka_settings, start, stop
 from tidal.archive.owners import claim
 from tidal.archive.results import RunResult
 from tidal.archive.runs import Outcome, Retention, backup_once, extend, utcnow, verify_and_mark
-from tidal.cli.archive import archive_options, segment_options, source_options, sources_of
+from tidal.cli.archive import (
+    archive_options,
+    report_partial,
+    segment_options,
+    source_options,
+    sources_of,
+)
 from tidal.cli.archiving import (
     Duration,
     comma_list,
@@ -52,13 +60,7 @@ def _record(result: RunResult, outcome: Outcome, totals: dict[str, int]) -> None
     totals["bytes"] += outcome.bytes
     result.counts = dict(totals)
     result.backup = {"id": outcome.manifest.id, "verified": outcome.manifest.verified}
-    if outcome.missing:
-        result.backup["missingTopics"] = outcome.missing
-        result.partial(
-            "TopicsMissing",
-            f"selected topics not in the source: {', '.join(outcome.missing)} (the others "
-            "were backed up; retention keeps the last backup holding each)",
-        )
+    report_partial(result, outcome)
     if outcome.stored is not None:
         result.stored = outcome.stored.as_dict()
 
@@ -129,7 +131,7 @@ def run_backup(result_file: Path | None, show_progress: bool, **options: Any) ->
             claim(store, "backup-policy", options["policy"])
         settings = kafka_settings(options["bootstrap_servers"])
         run_config = replace(config, kafka=settings, groups=tuple(options["groups"]))
-        client = consumer(settings)
+        client = consumer(settings, reset="none")
         await start(client, settings.bootstrap_servers)
         totals = {"events": 0, "objects": 0, "bytes": 0}
         try:
@@ -217,9 +219,9 @@ def list_backups(**options: Any) -> None:
         f"{'SEGMENTS':>8} {'BYTES':>12} NOTE"
     )
     for m in chosen:
-        note = m.verify_error or (
-            f"missing: {','.join(m.missing_topics)}" if m.missing_topics else ""
-        )
+        notes = [f"missing: {','.join(m.missing_topics)}"] if m.missing_topics else []
+        notes += [f"unreadable: {g.describe()}" for g in m.gaps()]
+        note = m.verify_error or "; ".join(notes)
         click.echo(
             f"{m.id:<22} {m.policy or '-':<24} {m.state:<9} {m.verified!s:<8} {m.events:>10} "
             f"{len(m.segments):>8} {m.size:>12} {note}"
