@@ -13,6 +13,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tidal.archive.backups import Listing
+from tidal.archive.catalog import catalog
 from tidal.archive.crypto import Cipher, key_id
 from tidal.archive.durations import backup_id, backup_time, parse_duration, parse_time
 from tidal.archive.errors import CorruptSegment, InvalidArgument, NoTopicsSelected
@@ -368,3 +370,22 @@ def test_a_gap_is_recorded_in_order_and_survives_the_json() -> None:
     del older["partitions"][0]["gaps"]  # a manifest written before gaps existed
     loaded = Manifest.from_json(json.dumps(older).encode(), key="m")
     assert loaded.partition("t", 0).whole
+
+
+def test_the_sync_listing_fits_a_run_result_newest_first() -> None:
+    found = Listing()
+    for day in range(1, 200):
+        manifest = Manifest(id=f"2025-01-01T00-00-{day:03d}Z", created_at=f"2025-01-{day:03d}",
+                            compression="zstd", encryption="none", policy="shop/orders",
+                            state="complete", verified=day % 2 == 0)  # fmt: skip
+        found.manifests.append(manifest)
+    found.unreadable["backups/x/manifest.json"] = "CorruptSegment: wrong key"
+    body = catalog(found)
+    assert (body["backups"], body["unreadable"]) == (199, 1)
+    entries = body["policies"]["shop/orders"]
+    assert body["listed"] == len(entries) < 199
+    assert entries[0] == ["2025-01-01T00-00-199Z", "c", 0, 0]
+    assert entries[1][:2] == ["2025-01-01T00-00-198Z", "cv"]
+    result = RunResult(command="backup sync", started_at=NOW, listing=body)
+    assert len(render(result)) <= MAX_BYTES
+    assert json.loads(render(result))["listing"] == body

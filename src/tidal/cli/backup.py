@@ -23,6 +23,7 @@ from typing import Any
 import click
 
 from tidal.archive import backups
+from tidal.archive.catalog import catalog
 from tidal.archive.errors import ArchiveError, BackupNotFound
 from tidal.archive.kafka import consumer, kafka_settings, start, stop
 from tidal.archive.owners import claim
@@ -228,6 +229,26 @@ def list_backups(**options: Any) -> None:
         )
     for key, why in sorted(found.unreadable.items()):
         click.echo(f"{key}: unreadable: {why}")
+
+
+@backup.command("sync")
+@object_store_options
+@result_options
+def sync_backups(result_file: Path | None, show_progress: bool, **options: Any) -> None:
+    """List every policy's backups in the store for another cluster's operator: the result's
+    ``listing`` (a BackupLocation's sync Job runs this; read-only credentials suffice)."""
+
+    async def body(result: RunResult) -> None:
+        store = open_store(options)
+        found = await asyncio.to_thread(backups.listing, store)
+        result.listing = catalog(found)
+        result.counts = {"backups": len(found.manifests), "unreadable": len(found.unreadable)}
+        click.echo(
+            f"{len(found.manifests)} backups of {len(found.policies())} policies in "
+            f"{store.config.describe()} ({len(found.unreadable)} unreadable)"
+        )
+
+    execute("backup sync", result_file, body)
 
 
 backup.add_command(test_restore)
