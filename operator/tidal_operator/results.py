@@ -52,6 +52,8 @@ class Report:
     missing_topics: tuple[str, ...] = ()
     unreadable: tuple[Mapping[str, Any], ...] = ()
     """Partitions not read to their end: ``{topic, partition, from, to, reason}`` each."""
+    listing: Mapping[str, Any] | None = None
+    """``backup sync``: the store's backups (see ``tidal_operator.locations``)."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,7 @@ def parse_report(text: str | None) -> Report | None:
         reason=str(error["reason"]) if error.get("reason") else None,
         message=str(error["message"])[:MESSAGE_LIMIT] if error.get("message") else None,
         finished_at=data.get("finishedAt") if isinstance(data.get("finishedAt"), str) else None,
+        listing=data["listing"] if isinstance(data.get("listing"), Mapping) else None,
     )
 
 
