@@ -258,9 +258,12 @@ class _Reading:
             try:
                 batches = await self.client.getmany(timeout_ms=500, max_records=FETCH_RECORDS)
             except OffsetOutOfRangeError as exc:
-                for tp in exc.args[0] if exc.args and isinstance(exc.args[0], dict) else ():
-                    if tp in self.pending:
-                        await self._out_of_range(tp)
+                named = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+                ours = [tp for tp in named if tp in self.pending]
+                if not ours:
+                    raise  # not one of this run's partitions: nothing to note it against
+                for tp in ours:
+                    await self._out_of_range(tp)
                 continue
             except TopicAuthorizationFailedError as exc:
                 denied = str(exc.args[0]) if exc.args else ""
