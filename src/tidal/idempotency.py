@@ -20,6 +20,7 @@ import enum
 import hashlib
 import itertools
 import json
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -46,6 +47,10 @@ MAX_HELD: Final = 10_000
 class Status(enum.StrEnum):
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
+
+
+IN_PROGRESS: Final = Status.IN_PROGRESS.value
+COMPLETED: Final = Status.COMPLETED.value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,7 +128,7 @@ class MemoryIdempotencyStore:
     """An in-process store with expiry, bounded in entries and bytes (one event loop; atomic
     because it never awaits inside).
 
-    Records are kept in write order. Every write drops the expired records at the front (so
+    Records are kept in write order. Every new key drops the expired records at the front (so
     unique keys never looked up again still go, with no sweep task), then the oldest records
     while there are more than ``max_entries`` or they hold more than ``max_bytes``: under that
     pressure the dedupe window is the newest records, not ``ttl`` (use Redis for a full one).
@@ -141,7 +146,8 @@ class MemoryIdempotencyStore:
     ) -> None:
         if max_entries < 1 or max_bytes < 1:
             raise ConfigurationError("the memory store's max_entries and max_bytes must be >= 1")
-        self._clock = clock or SystemClock()
+        # the system clock read directly: a store call reads it once or twice, every event
+        self._now: Callable[[], float] = time.monotonic if clock is None else clock.monotonic
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self.max_entries = max_entries
         self.max_bytes = max_bytes
@@ -152,7 +158,7 @@ class MemoryIdempotencyStore:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry[4] <= self._clock.monotonic():
+        if entry[4] <= self._now():
             self._drop(key)
             return None
         return entry
@@ -161,17 +167,54 @@ class MemoryIdempotencyStore:
         self.bytes -= self._entries.pop(key)[5]
 
     def _put(self, key: str, record: Record, ttl: float) -> None:
-        if key in self._entries:
-            self._drop(key)
-        result, digest, token = record.result, record.payload_hash, record.token
+        self._write(key, record.status.value, record.payload_hash, record.token, record.result, ttl)
+
+    def _write(
+        self, key: str, status: str, digest: str, token: str, result: bytes | None, ttl: float
+    ) -> None:
+        """Store a record under ``key`` as the newest entry (replacing the one there), then
+        drop what is expired or over the bounds."""
         size = ENTRY_OVERHEAD + len(key) + len(digest) + len(token) + len(result or b"")
-        expires = self._clock.monotonic() + ttl
-        self._entries[key] = (record.status.value, digest, token, result, expires, size)
-        self.bytes += size
-        self._trim()
+        entries = self._entries
+        old = entries.get(key)
+        entries[key] = (status, digest, token, result, self._now() + ttl, size)
+        if old is None:
+            self.bytes += size
+            self._trim()
+            return
+        entries.move_to_end(key)
+        self.bytes += size - old[5]
+        if size > old[5]:
+            self._trim()
+
+    def claim(self, key: str, digest: str, token: str, ttl: float) -> Record | None:
+        """`acquire` without the `Record` and the coroutine (`Idempotency.run`'s fast path for
+        this store): None once our in-progress record is stored, else the record there."""
+        existing = self._live(key)
+        if existing is None:
+            self._write(key, IN_PROGRESS, digest, token, None, ttl)
+            return None
+        return _record(existing)
+
+    def finish(self, key: str, digest: str, token: str, result: bytes | None, ttl: float) -> bool:
+        """`complete` without the `Record` and the coroutine (see `claim`)."""
+        existing = self._live(key)
+        if existing is not None and existing[2] != token:
+            return False
+        self._write(key, COMPLETED, digest, token, result, ttl)
+        return True
+
+    def drop(self, key: str, token: str) -> None:
+        """`release` without the coroutine (see `claim`)."""
+        existing = self._live(key)
+        if existing is not None and existing[2] == token:
+            self._drop(key)
 
     def _trim(self) -> None:
-        entries, now = self._entries, self._clock.monotonic()
+        entries = self._entries
+        if not entries:
+            return
+        now = self._now()
         while entries:
             key, entry = next(iter(entries.items()))
             expired = entry[4] <= now
@@ -195,9 +238,7 @@ class MemoryIdempotencyStore:
         return True
 
     async def release(self, key: str, token: str) -> None:
-        existing = self._live(key)
-        if existing is not None and existing[2] == token:
-            self._drop(key)
+        self.drop(key, token)
 
     async def get(self, key: str) -> Record | None:
         existing = self._live(key)
@@ -294,6 +335,8 @@ class Idempotency:
         self._prefix = uuid.uuid4().hex[:16]
         self._serial = itertools.count()
         self._held: dict[str, Record] = {}  # key -> our record, after the store failed (`run`)
+        # the in-process store (not a subclass: one that overrides its calls goes the long way)
+        self._memory = store if type(store) is MemoryIdempotencyStore else None
 
     def _mine(self, digest: str) -> Record:
         token = f"{self._prefix}{next(self._serial):x}"
@@ -325,6 +368,9 @@ class Idempotency:
         With a `Claim` of ``claim_many`` for this key and digest, start from what it found.
         When the store fails (`DependencyUnavailableError`) after our acquire may have landed,
         the key's next run here takes our in-progress record back instead of waiting it out."""
+        memory = self._memory
+        if memory is not None and claim is None:
+            return await self._run_in_memory(memory, key, digest, fn)
         held = self._held.pop(key, None) if self._held else None
         if held is not None and held.payload_hash == digest:  # ours, from a run the store failed
             mine, first, acquiring = held, None, True
@@ -351,6 +397,30 @@ class Idempotency:
             raise
         return Outcome(result=result, duplicate=False)
 
+    async def _run_in_memory(
+        self,
+        store: MemoryIdempotencyStore,
+        key: str,
+        digest: str,
+        fn: Callable[[], Awaitable[bytes | None]],
+    ) -> Outcome:
+        """`run` on the in-process store, whose calls neither await nor fail: the same steps
+        with no `Record` built for our own run and no coroutine per store call."""
+        token = f"{self._prefix}{next(self._serial):x}"
+        found = store.claim(key, digest, token, self.in_progress_ttl)
+        if found is not None:  # a record is there: the general path waits, conflicts or replays
+            mine = Record(status=Status.IN_PROGRESS, payload_hash=digest, token=token)
+            done = await self._acquire(key, mine, first=found)
+            if done is not None:
+                return Outcome(result=done.result, duplicate=True)
+        try:
+            result = await fn()
+        except BaseException:
+            store.drop(key, token)
+            raise
+        store.finish(key, digest, token, result, self.ttl)
+        return Outcome(result=result, duplicate=False)
+
     def _hold(self, key: str, mine: Record) -> None:
         """Remember ``mine`` for the key's next run (a bounded few: a record left behind
         expires by itself after ``in_progress_ttl``)."""
@@ -364,7 +434,7 @@ class Idempotency:
         """None once ``mine`` is stored; the completed record if the work is already done.
 
         ``first``: what an earlier acquire of ``mine`` (`claim_many`) found instead."""
-        deadline = self._clock.monotonic() + self.wait_timeout
+        deadline = None  # read the clock only once there is something to wait for
         while True:
             if first is None:
                 existing = await self.store.acquire(key, mine, ttl=self.in_progress_ttl)
@@ -381,6 +451,9 @@ class Idempotency:
                 return existing
             if existing.token == mine.token:  # ours, stored by a run the store failed
                 return None
-            if self.on_in_progress == "report" or self._clock.monotonic() >= deadline:
+            now = self._clock.monotonic()
+            if deadline is None:
+                deadline = now + self.wait_timeout
+            if self.on_in_progress == "report" or now >= deadline:
                 raise IdempotencyInProgressError(f"event {key!r} is being handled elsewhere")
             await self._clock.sleep(self.poll_interval)

@@ -95,8 +95,7 @@ class KafkaWorker(Service):
             if self.settings.kafka.create_topics:
                 await ensure_topics(self.settings.kafka, self._own_topics())
             await self._limit_records()
-            for worker in self.workers:
-                await worker.start()
+            await _start_all(self.workers)
         except BaseException:
             for worker in self.workers:  # started or not: none is left unclosed
                 await worker.consumer.stop()
@@ -144,6 +143,20 @@ class KafkaWorker(Service):
         await self.publisher.stop()
         if self.idempotency is not None:
             await self.idempotency.store.close()
+
+
+async def _start_all(workers: list[SubscriptionWorker]) -> None:
+    """Start every subscription's consumer at once: each start waits for its group's
+    assignment (a join takes seconds), so one after another, 50 subscriptions took minutes to
+    their first event. The first failure cancels the starts still running and is raised."""
+    starts = [asyncio.ensure_future(worker.start()) for worker in workers]
+    try:
+        await asyncio.gather(*starts)
+    except BaseException:
+        for start in starts:
+            start.cancel()
+        await asyncio.gather(*starts, return_exceptions=True)
+        raise
 
 
 def reporter(app: App) -> str:
