@@ -306,7 +306,7 @@ def serve(port: int, *, host: str = "0.0.0.0") -> Server | None:
     try:
         server = listen(port, host=host)
     except ImportError:
-        log.warning("no /metrics: prometheus_client is not installed (tidal[operator])")
+        log.warning("no /metrics: prometheus_client is not installed (tidal-operator needs it)")
         return None
     except OSError as exc:
         log.error("no /metrics: cannot listen on %s:%d (%s)", host, port, exc)
