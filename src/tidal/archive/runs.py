@@ -9,7 +9,6 @@ run still backs up the others and its command reports PartiallyFailed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,8 +25,6 @@ from tidal.archive.store import ObjectStore
 from tidal.archive.topics import describe
 from tidal.archive.writer import MANIFEST_INTERVAL, Progress, archive, save_manifest
 from tidal.settings import KafkaSettings
-
-Clock = Callable[[], datetime]
 
 
 def utcnow() -> datetime:
