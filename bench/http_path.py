@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from tests.support.servers import free_port, wait_for_port
+from harness.servers import free_port, wait_for_port
 
 from bench.summary import Ratio
 

@@ -10,7 +10,6 @@ are the offsets of a partition that could not be read to its end (its ``gaps``, 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,8 +32,6 @@ from tidal.archive.writer import (
     save_manifest,
 )
 from tidal.settings import KafkaSettings
-
-Clock = Callable[[], datetime]
 
 
 def utcnow() -> datetime:

@@ -1,8 +1,8 @@
 """`tidal dev --kafka`: the services' Apps as Kafka consumer-group workers, in this process.
 
-`dev` calls `configure_services` before it imports the services (their settings are read at
-import time) and then runs a `KafkaBackend`: one `KafkaWorker` per App on one topic, idempotency
-records and the services' state in Redis, the ingress (the gateway) publishing with a
+`dev` runs a `KafkaBackend`: one `KafkaWorker` per App on one topic (a service's App built by its
+``app_for(dev_settings(...))`` when it has one: its state in the run's Redis), idempotency
+records in Redis, the ingress (the gateway) publishing with a
 `KafkaPublisher`. While the consumer groups join it says every few seconds which are still
 waiting for partitions; `follow_letters` prints each dead letter as it reaches the dead-letter
 topic; `drain` waits until every consumer has caught up; `dead_letters` reads the first letters
@@ -12,7 +12,6 @@ back from the dead-letter topic for the summary.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -40,16 +39,6 @@ TOPIC: Final = "tidal-dev.events"
 PARTITIONS: Final = 4
 QUIET: Final = 1.0  # s without new work before the run counts as drained
 PROGRESS: Final = 5.0  # s between "still waiting for the consumer groups" lines
-
-
-def configure_services(servers: Servers) -> None:
-    """Point the reference services' settings (read when their apps are imported) at Redis:
-    readings, alerts, stock, points and payments there; stock seeded where missing; receipts
-    stay in the local directory store."""
-    os.environ["FLEET_REDIS_URL"] = servers.redis_url
-    os.environ["ORDERS_REDIS_URL"] = servers.redis_url
-    os.environ["ORDERS_SEED_STOCK"] = "true"
-    os.environ.pop("ORDERS_RECEIPTS_BUCKET", None)
 
 
 def dev_settings(servers: Servers) -> Settings:

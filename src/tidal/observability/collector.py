@@ -5,19 +5,21 @@ Nothing is recorded here: the transports already count into `tidal.stats.Stats` 
 counters, no labels to resolve on the hot path) and `TidalCollector` turns those numbers into
 metric families when Prometheus scrapes, so metrics cost nothing between scrapes. The families
 are built by `event_families` (events, durations, in flight, hung sync threads, HTTP, Kafka
-consumers), `run_families` (backups, DLQ archives, restores, outbox relays) and
-`process_families` (``tidal_info``, cold start, dependencies).
+consumers), `run_families` (DLQ drainers, outbox relays) and `process_families`
+(``tidal_info``, cold start, dependencies); a source may add families of its own
+(``Source.families``: the operator's run results).
 
 Callers: the HTTP transport serves `render` at ``/metrics`` (through
 `tidal.observability.exposition`); `tidal.observability.listener` serves `REGISTRY` for
-processes without an HTTP server; the operator serves `REGISTRY` on its own port.
+processes without an HTTP server (the operator's ``/metrics`` among them).
 
 Families (every one labelled ``service``; see docs/observability.md for the full table):
 ``tidal_events_total``, ``tidal_idempotency_hits_total``, ``tidal_handler_duration_seconds``,
 ``tidal_in_flight``, ``tidal_sync_threads_hung``, ``tidal_http_requests_total``,
-``tidal_consumer_*``, ``tidal_backup_*``, ``tidal_dlq_archive_*`` (``events_total``,
-``objects_total`` and ``written_bytes_total`` from the drainers, the others from the operator),
-``tidal_dependency_up``, ``tidal_cold_start_seconds``, ``tidal_info``.
+``tidal_consumer_*``, ``tidal_dlq_archive_{events,objects,written_bytes}_total`` (the DLQ
+drainers), ``tidal_outbox_*``, ``tidal_dependency_up``, ``tidal_cold_start_seconds``,
+``tidal_info``, and the families a source makes itself (``Source.families``: the operator's
+``tidal_backup_*`` and run results).
 """
 
 from __future__ import annotations
@@ -58,10 +60,12 @@ class TidalCollector(Collector):
                 *event_families.consumers(sources),
             ]
         )
-        for kind in run_families.NAMES_BY_KIND:
-            yield from _present(run_families.runs_of(sources, kind))
+        yield from _present(run_families.drained(sources))
         yield from _present(run_families.relays(sources))
         yield from _present([process_families.dependencies(sources)])
+        for source in sources:
+            if source.families is not None:
+                yield from _present(_checked(source.families()))
         yield from process_families.process(sources)
 
     def describe(self) -> Iterable[Metric]:
@@ -70,6 +74,13 @@ class TidalCollector(Collector):
 
 def _present(families: Iterable[Metric]) -> Iterator[Metric]:
     return (family for family in families if family.samples)
+
+
+def _checked(families: Iterable[object]) -> Iterator[Metric]:
+    for family in families:
+        if not isinstance(family, Metric):
+            raise TypeError(f"a source's families must be prometheus_client Metrics: {family!r}")
+        yield family
 
 
 def make_registry() -> CollectorRegistry:
