@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 
 import uvloop
-from tests.support.kafka import EXTERNAL_BOOTSTRAP, produce
+from harness.kafka import EXTERNAL_BOOTSTRAP, produce
 
 from bench.kafka_path import broker, new_topic, records
 from bench.summary import Ratio

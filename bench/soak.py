@@ -29,7 +29,7 @@ from pathlib import Path
 
 import uvloop
 from aiokafka import AIOKafkaProducer
-from tests.support.servers import free_port
+from harness.servers import free_port
 
 from bench.http_path import WRK_SCRIPT, start, tidal_cmd
 from bench.kafka_path import broker, new_topic
