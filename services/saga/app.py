@@ -3,9 +3,9 @@
 Each subscription is one participant reacting to the previous step's event (in production each
 could be its own service; they share the order's record in Redis, `services.saga.stores`)::
 
-    OrderPlaced ──inventory──> InventoryReserved ──payment──> PaymentAccepted ──shipping──>
-        ShipmentScheduled ──completion──> OrderCompleted
-    InventoryRejected | PaymentRefused | StepTimedOut ──compensation──> OrderCancelled
+    OrderPlaced ──reserve──> InventoryReserved ──charge──> PaymentAccepted ──ship──>
+        ShipmentScheduled ──complete──> OrderCompleted
+    InventoryRejected | PaymentRefused | StepTimedOut ──compensate──> OrderCancelled
     PingSource tick ──deadlines──> StepTimedOut (a step still pending past its deadline)
 
 Stock is reserved before the charge, so a refused or timed-out payment releases it and cancels
@@ -70,7 +70,7 @@ def create_app(
         schemas.validate(type_, data)
         return ctx.derive(type=type_, data=data, source=SOURCE, partitionkey=data["orderId"])
 
-    @app.on(type=ORDER_PLACED, name="inventory", emits=[INVENTORY_RESERVED, INVENTORY_REJECTED])
+    @app.on(type=ORDER_PLACED, name="reserve", emits=[INVENTORY_RESERVED, INVENTORY_REJECTED])
     async def inventory(event: Event, ctx: Context) -> Event:
         schemas.validate(event.type, event.data)
         order = event.data
@@ -93,7 +93,7 @@ def create_app(
         keep = ("orderId", "total", "currency", "paymentToken")
         return emit(ctx, INVENTORY_RESERVED, {k: order[k] for k in keep})
 
-    @app.on(type=INVENTORY_RESERVED, name="payment", emits=[PAYMENT_ACCEPTED, PAYMENT_REFUSED])
+    @app.on(type=INVENTORY_RESERVED, name="charge", emits=[PAYMENT_ACCEPTED, PAYMENT_REFUSED])
     async def payment(event: Event, ctx: Context) -> Event | None:
         data = event.data
         order_id = data["orderId"]
@@ -118,7 +118,7 @@ def create_app(
         if await payments.refund(order_id):
             await store.change(order_id, states.refunded)
 
-    @app.on(type=PAYMENT_ACCEPTED, name="shipping", emits=[SHIPMENT_SCHEDULED])
+    @app.on(type=PAYMENT_ACCEPTED, name="ship", emits=[SHIPMENT_SCHEDULED])
     async def shipping(event: Event, ctx: Context) -> Event | None:
         order_id = event.data["orderId"]
         shipment = str(uuid.uuid5(TIMEOUT_NAMESPACE, f"{order_id}/shipment"))
@@ -126,7 +126,7 @@ def create_app(
             return None  # the shipping deadline passed first: compensation owns the order
         return emit(ctx, SHIPMENT_SCHEDULED, {"orderId": order_id, "shipmentId": shipment})
 
-    @app.on(type=SHIPMENT_SCHEDULED, name="completion", emits=[ORDER_COMPLETED])
+    @app.on(type=SHIPMENT_SCHEDULED, name="complete", emits=[ORDER_COMPLETED])
     async def completion(event: Event, ctx: Context) -> Event | None:
         order_id = event.data["orderId"]
         if await store.change(order_id, states.complete) != "completed":
@@ -138,7 +138,7 @@ def create_app(
         exact(type=INVENTORY_REJECTED), exact(type=PAYMENT_REFUSED), exact(type=STEP_TIMED_OUT)
     )
 
-    @app.on(triggers, name="compensation", emits=[ORDER_CANCELLED])
+    @app.on(triggers, name="compensate", emits=[ORDER_CANCELLED])
     async def compensation(event: Event, ctx: Context) -> Event | None:
         order_id = event.data["orderId"]
         if (await store.state(order_id)).get("payment") in ("accepted", "timed_out"):

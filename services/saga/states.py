@@ -11,7 +11,7 @@ call these through the store.
 Steps and their states::
 
     inventory  reserved | rejected | released
-    payment    pending -> accepted | refused | timed_out -> refunded (a charge undone)
+    payment    pending -> accepted | refused | timed_out   (``refund``: done, a charge undone)
     shipping   pending -> scheduled | timed_out
     order      placed -> completed | cancelled (with ``reason``)
 """
@@ -129,12 +129,12 @@ def settle_payment(outcome: str, *, now: float, shipping_timeout: float) -> Tran
 
 
 def refunded(state: Snapshot) -> tuple[bool, Writes]:
-    """A charge was undone: ``accepted`` / ``timed_out`` -> ``refunded`` (once)."""
-    writes = Writes()
-    if state.get("payment") in ("accepted", "timed_out"):
-        writes.step("payment", "refunded")
-        return True, writes
-    return False, writes
+    """The provider refunded the order's charge: note it (``refund``) once. The payment step
+    keeps its state, so a timed-out step still reads ``timed_out`` until its compensation."""
+    if state.get("payment") not in ("accepted", "timed_out") or state.get("refund") is not None:
+        return False, Writes()
+    writes = Writes(fields={"refund": "done"}, timeline=[("payment", "refunded")])
+    return True, writes
 
 
 def schedule_shipment(shipment_id: str) -> Transition[str]:
@@ -152,14 +152,16 @@ def schedule_shipment(shipment_id: str) -> Transition[str]:
 
 
 def time_out(step: str) -> Transition[str]:
-    """A deadline passed: ``pending`` -> ``timed_out``; else the step's state as is."""
+    """A deadline passed: ``pending`` -> ``timed_out``; else the step's state as is. The
+    deadline stays while the order is open and the step ``timed_out`` (the sweep re-sends the
+    timeout until its compensation ends the order and clears it); otherwise it is stale."""
 
     def transition(state: Snapshot) -> tuple[str, Writes]:
         current = state.get(step) or "absent"
+        if state.get("order") != "placed" or current not in ("pending", "timed_out"):
+            return current, Writes(cleared=[step])  # ended or settled meanwhile: stale
         if current == "timed_out":  # its compensation has not run yet: the deadline stays
             return current, Writes()
-        if current != "pending":  # settled meanwhile: a stale deadline
-            return current, Writes(cleared=[step])
         writes = Writes()
         writes.step(step, "timed_out")
         return "timed_out", writes
@@ -198,7 +200,7 @@ def cancel(reason: str) -> Transition[Cancelled]:
         if current != "placed":
             return _cancelled(state, current), Writes()
         writes = Writes(cleared=list(TIMED_STEPS), fields={"reason": reason})
-        undone = ["payment.refunded"] if state.get("payment") == "refunded" else []
+        undone = ["payment.refunded"] if state.get("refund") == "done" else []
         if state.get("inventory") == "reserved":
             items: dict[str, int] = json.loads(state.get("items") or "{}")
             writes.stock = dict(items)

@@ -111,8 +111,9 @@ class MemorySagaStore:
 
 
 class RedisSagaStore:
-    """`SagaStore` in Redis; keys start with ``prefix``; an order's keys expire ``ttl`` seconds
-    after its last change."""
+    """`SagaStore` in Redis; keys start with ``{prefix}`` (one hash slot, so the transactions
+    over an order and its stock also run on Redis Cluster); an order's keys expire ``ttl``
+    seconds after its last change."""
 
     def __init__(
         self,
@@ -128,18 +129,23 @@ class RedisSagaStore:
         self._seed = initial_stock
 
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> RedisSagaStore:
-        return cls(aioredis.Redis.from_url(url), **options)
+    def from_url(cls, url: str, *, max_connections: int = 128, **options: Any) -> RedisSagaStore:
+        """A store over a connection pool that waits (up to 10 s) for a free connection when
+        ``max_connections`` are busy, instead of failing."""
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=10
+        )
+        return cls(aioredis.Redis.from_pool(pool), **options)
 
     def _order(self, order_id: str) -> str:
-        return f"{self._prefix}:order:{order_id}"
+        return f"{{{self._prefix}}}:order:{order_id}"
 
     def _stock(self, sku: str) -> str:
-        return f"{self._prefix}:stock:{sku}"
+        return f"{{{self._prefix}}}:stock:{sku}"
 
     @property
     def _deadlines(self) -> str:
-        return f"{self._prefix}:deadlines"
+        return f"{{{self._prefix}}}:deadlines"
 
     async def change(
         self, order_id: str, transition: Transition[T], *, skus: Sequence[str] = ()

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from services.saga import states
+from services.saga.__main__ import show
 from services.saga.app import (
     ORDER_CANCELLED,
     ORDER_COMPLETED,
@@ -142,7 +143,8 @@ async def test_a_payment_past_its_deadline_is_refunded_released_and_cancelled_on
     ledger = await saga.ledger.ledger("o-4")
     assert (ledger.charges, ledger.refunds) == (1, 1)
     assert len([e for e in saga.broker.published if e.type == STEP_TIMED_OUT]) == 1
-    assert (await saga.store.state("o-4"))["payment"] == "refunded"
+    state = await saga.store.state("o-4")
+    assert (state["payment"], state["refund"]) == ("timed_out", "done")
 
 
 async def test_a_shipment_past_its_deadline_refunds_the_charge(clock: ManualClock) -> None:
@@ -201,3 +203,29 @@ async def test_a_malformed_order_is_dead_lettered_and_starts_no_saga(
     await saga.broker.send(bad)
     saga.broker.assert_dead_lettered(ORDER_PLACED)
     assert await saga.store.state("o-9") == {}
+
+
+def test_a_timed_out_step_refunded_before_its_compensation_still_times_out() -> None:
+    """Found end to end: the payment step's retry refunded first; the sweep must keep sending
+    the timeout (not drop the deadline as stale) or the order never ends."""
+    fields = {"order": "placed", "inventory": "reserved", "payment": "timed_out", "refund": "done"}
+    result, writes = states.time_out("payment")(states.Snapshot(fields, {}))
+    assert (result, writes.cleared) == ("timed_out", [])
+    ended = {**fields, "order": "cancelled"}
+    assert states.time_out("payment")(states.Snapshot(ended, {}))[1].cleared == ["payment"]
+
+
+async def test_the_timeline_command_prints_each_step_and_the_end(clock: ManualClock) -> None:
+    saga = Saga(clock)
+    await saga.place("o-7", token="tok_chargeDeclined")
+    lines = await show(saga.store, "o-7")
+    assert [line.split()[1:] for line in lines[:-1]] == [
+        ["order", "placed"],
+        ["inventory", "reserved"],
+        ["payment", "pending"],
+        ["payment", "refused"],
+        ["inventory", "released"],
+        ["order", "cancelled"],
+    ]
+    assert lines[-1] == "order o-7: cancelled (payment_refused; undone: inventory.released)"
+    assert await show(saga.store, "nope") == []
