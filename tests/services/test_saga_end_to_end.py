@@ -41,6 +41,9 @@ from tidal.settings import KafkaSettings
 pytestmark = pytest.mark.integration
 ORDERS = 200
 VINYL = "LTD-VINYL"  # 40 in stock (services/orders/products.json)
+SKUS = ("COFFEE-1KG", "TEA-GREEN", "MUG-BLUE", "MUG-WHITE", "KETTLE-G", "FILTER-100", "SCALE-D")
+"""The other orders' SKUs, spread: one SKU's reservations are serialised by Redis WATCH, and
+one hot SKU under a burst of 200 orders retries its transactions for seconds."""
 
 
 def expected(n: int) -> str | None:
@@ -52,7 +55,7 @@ def expected(n: int) -> str | None:
 
 def order(run: str, n: int) -> Event:
     token = {1: "tok_chargeDeclined", 2: "tok_timeout"}.get(n % 10, "tok_visa")
-    sku, quantity = (VINYL, 2) if n % 10 in (3, 4) else ("MUG-BLUE", 1 + n % 3)
+    sku, quantity = (VINYL, 2) if n % 10 in (3, 4) else (SKUS[n % len(SKUS)], 1 + n % 3)
     data: dict[str, Any] = {
         "orderId": f"{run}-{n}",
         "customerId": f"c-{n % 17}",
@@ -150,6 +153,15 @@ async def test_every_order_ends_once_with_each_compensation_once_through_a_worke
         n: expected(n) for n in valid if n not in vinyl
     }
     assert await store.stock(VINYL) == 0
+    for sku in SKUS:  # 100,000 each, less what completed orders took; the cancelled put back
+        taken = sum(
+            line["quantity"]
+            for n in valid
+            if got[n] == "completed"
+            for line in order(run, n).data["items"]
+            if line["sku"] == sku
+        )
+        assert await store.stock(sku) == 100_000 - taken, sku
     await _assert_money_and_compensations(store, ledger, run, got)
     events = await read_all(kafka_bootstrap, topic)
     ends: dict[str, set[tuple[str, str]]] = {}
