@@ -105,6 +105,21 @@ class Dispatcher:
         """The idempotency key: per app and subscription, so fan-out targets are independent."""
         return f"tidal:{self.app.name}:{sub.name}:{event.source}\x00{event.id}"
 
+    async def settle(self, sub: Subscription, event: Event, attempt: int) -> None:
+        """After ``event``'s dead letter reached its sink: a redelivered copy is a duplicate
+        (`Idempotency.settle`). A store that fails here costs at most a second letter."""
+        if self.idempotency is None or not sub.idempotent:
+            return
+        try:
+            await self.idempotency.settle(self.key(sub, event), event_hash(event))
+        except DependencyUnavailableError as exc:
+            log.warning(
+                "dead letter of %s sent; its idempotency key not settled: %r",
+                event.id,
+                exc,
+                extra=logs.event_fields(event, subscription=sub.name, attempt=attempt),
+            )
+
     def guards(self, sub: Subscription) -> bool:
         """Whether attempts on ``sub`` go through the idempotency guard."""
         return self.idempotency is not None and sub.idempotent

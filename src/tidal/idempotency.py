@@ -6,7 +6,12 @@ atomically (no check-then-write race): `MemoryIdempotencyStore` here for tests a
 
 States: absent -> IN_PROGRESS (acquired with a token) -> COMPLETED (kept for ``ttl``); a failure
 deletes the in-progress record so a retry can run; an in-progress record that outlives
-``in_progress_ttl`` (a crashed worker) expires by itself.
+``in_progress_ttl`` (a crashed worker) expires by itself. Once an event's dead letter is in its
+sink, `Idempotency.settle` keeps its key COMPLETED with no events (a token starting
+`DEAD_LETTERED`): a redelivered copy (a source whose acknowledgement was lost, a consumer that
+died before its commit) is then a duplicate, not a second dead letter. A re-driven, replayed or
+restored copy (marked with the ``tidal-run`` header, `RUN_HEADER`, which the Kafka transport
+notes with `mark_rerun`) takes such a key over and runs again.
 
 A transport holding many events at once (the Kafka worker's fetched batch) calls `claim_many`
 first: one store call (``acquire_many``) acquires every key, and each
@@ -39,6 +44,13 @@ from tidal.events import Event
 
 OnInProgress = Literal["wait", "report"]
 
+
+DEAD_LETTERED: Final = "dead-lettered/"
+"""Token prefix of the record `Idempotency.settle` writes for a dead-lettered event."""
+RUN_HEADER: Final = "tidal-run"
+"""The Kafka header a restore, replay or re-drive run marks its records with
+(`tidal.archive.marks`): such a copy runs again where its first delivery was dead-lettered."""
+_RERUN: Final = "_tidal_rerun"
 
 MAX_HELD: Final = 10_000
 """Keys whose run met a store failure that a guard remembers its record for (`Idempotency.run`)."""
@@ -286,6 +298,15 @@ def event_hash(event: Event) -> str:
     return found
 
 
+def mark_rerun(event: Event) -> None:
+    """Note that ``event`` is a run's copy (re-drive, replay, restore), not a redelivery."""
+    setattr(event, _RERUN, True)
+
+
+def is_rerun(event: Event) -> bool:
+    return bool(vars(event).get(_RERUN, False))
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """What `Idempotency.claim_many` found for one key: ``existing`` is None when ``mine`` (our
@@ -362,14 +383,16 @@ class Idempotency:
         fn: Callable[[], Awaitable[bytes | None]],
         *,
         claim: Claim | None = None,
+        rerun: bool = False,
     ) -> Outcome:
         """Acquire ``key``, run ``fn`` and save its result; or return the completed result.
 
         With a `Claim` of ``claim_many`` for this key and digest, start from what it found.
         When the store fails (`DependencyUnavailableError`) after our acquire may have landed,
-        the key's next run here takes our in-progress record back instead of waiting it out."""
+        the key's next run here takes our in-progress record back instead of waiting it out.
+        ``rerun``: a run's copy (`is_rerun`), which takes over a key `settle` left."""
         memory = self._memory
-        if memory is not None and claim is None:
+        if memory is not None and claim is None and not rerun:
             return await self._run_in_memory(memory, key, digest, fn)
         held = self._held.pop(key, None) if self._held else None
         if held is not None and held.payload_hash == digest:  # ours, from a run the store failed
@@ -382,7 +405,10 @@ class Idempotency:
         try:
             done = await self._acquire(key, mine, first=first) if acquiring else None
             if done is not None:
-                return Outcome(result=done.result, duplicate=True)
+                taken = await self._take_over(key, done, digest) if rerun else None
+                if taken is None:
+                    return Outcome(result=done.result, duplicate=True)
+                mine = taken
             try:
                 result = await fn()
             except BaseException:
@@ -420,6 +446,23 @@ class Idempotency:
             raise
         store.finish(key, digest, token, result, self.ttl)
         return Outcome(result=result, duplicate=False)
+
+    async def _take_over(self, key: str, done: Record, digest: str) -> Record | None:
+        """Our in-progress record in place of a `settle` record (None: ``done`` is a real
+        completion, or someone else changed the key meanwhile)."""
+        if not done.token.startswith(DEAD_LETTERED):
+            return None
+        mine = Record(status=Status.IN_PROGRESS, payload_hash=digest, token=done.token)
+        return mine if await self.store.complete(key, mine, ttl=self.in_progress_ttl) else None
+
+    async def settle(self, key: str, digest: str) -> bool:
+        """Keep ``key`` COMPLETED, with no events, after its event's dead letter reached its
+        sink (never before: a letter that was not sent must be attempted again). False when
+        another run holds the key. Between the failed run's release and this call a
+        redelivery can still slip through: the window is the dead letter's send."""
+        token = f"{DEAD_LETTERED}{self._prefix}{next(self._serial):x}"
+        record = Record(status=Status.COMPLETED, payload_hash=digest, token=token)
+        return await self.store.complete(key, record, ttl=self.ttl)
 
     def _hold(self, key: str, mine: Record) -> None:
         """Remember ``mine`` for the key's next run (a bounded few: a record left behind

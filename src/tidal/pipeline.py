@@ -231,6 +231,7 @@ class Pipeline:
             else:
                 if await route.dead_letter(at, sub, event, outcome):
                     self.dead_lettered(sub, event)
+                    await self.dispatcher.settle(sub, event, attempt)  # redelivered: no 2nd letter
                 return outcome
             outcome = await self._attempt(
                 sub, event, attempt, first_failure, self.emit, self.broker_retries

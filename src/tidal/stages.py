@@ -25,7 +25,7 @@ from tidal.app import Subscription
 from tidal.bindings.http import parse_request, to_batch
 from tidal.errors import EventExpiredError
 from tidal.events import Event
-from tidal.idempotency import Claim, Idempotency, event_hash
+from tidal.idempotency import Claim, Idempotency, event_hash, is_rerun
 from tidal.observability.hooks import Emit, Tracer
 from tidal.outcomes import Handled
 
@@ -98,7 +98,7 @@ def idempotent(
             digest = claim.mine.payload_hash
         else:
             digest = event_hash(t.event)
-        outcome = await guard.run(name, digest, once, claim=claim)
+        outcome = await guard.run(name, digest, once, claim=claim, rerun=is_rerun(t.event))
         if outcome.duplicate:
             return Handled(emitted=_events_of(outcome.result), duplicate=True)
         return done[0]

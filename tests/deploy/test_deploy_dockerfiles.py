@@ -33,7 +33,14 @@ def build_args(artifact: dict[str, Any]) -> dict[str, str]:
 
 
 def test_every_image_of_the_project_is_built() -> None:
-    names = {"tidal-fleet", "tidal-orders", "tidal-gateway", "tidal", "tidal-operator"}
+    names = {
+        "tidal-fleet",
+        "tidal-orders",
+        "tidal-files",
+        "tidal-gateway",
+        "tidal",
+        "tidal-operator",
+    }
     assert set(IDS) == {f"kind.local/{name}" for name in names}
     assert not list((ROOT / "services").glob("*/Dockerfile")), "one recipe: the root Dockerfile"
 
@@ -68,7 +75,7 @@ def test_the_users_match_the_charts_and_manifests_security_contexts() -> None:
         a["image"].removeprefix("kind.local/"): built(a)[-1].args("USER")[-1] for a in ARTIFACTS
     }
     uid = values["podSecurityContext"]["runAsUser"]
-    for image in ("tidal-fleet", "tidal-orders", "tidal-gateway", "tidal"):
+    for image in ("tidal-fleet", "tidal-orders", "tidal-files", "tidal-gateway", "tidal"):
         assert by_image[image] == f"{uid}:{uid}"
     operator = values["operator"]["runAsUser"]
     assert by_image["tidal-operator"] == f"{operator}:{operator}"

@@ -22,6 +22,7 @@ APPS = {
     "orders": "services.orders.app:app",
     "files": "services.files.app:app",
     "cdc": "services.cdc.app:app",
+    "saga": "services.saga.app:app",
 }
 KEY = re.compile(r"^(\s*)([A-Za-z0-9_]+):\s*(.*)$")
 

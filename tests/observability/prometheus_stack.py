@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import httpx
 import pytest
@@ -86,9 +88,9 @@ READING = (ROOT / "tests" / "services" / "samples" / "reading.json").read_bytes(
 
 @contextmanager
 def running_stack() -> Iterator[Stack]:
-    """Two ``tidal run`` services, the gateway (publishing to one of them over HTTP) and an
-    exporter process under load, scraped every second."""
-    names = ("orders", "sink", "exporter", "gateway", "prometheus")
+    """Three ``tidal run`` services (two stand-ins and the order saga), the gateway (publishing
+    to one of them over HTTP) and an exporter process under load, scraped every second."""
+    names = ("orders", "sink", "saga", "exporter", "gateway", "prometheus")
     ports = {name: free_port() for name in names}
     sink_url = f"http://127.0.0.1:{ports['sink']}/"
     procs = [
@@ -101,6 +103,11 @@ def running_stack() -> Iterator[Stack]:
             _tidal_run("tests.observability.apps.pipeline:orders", ports["orders"]),
             {"OBS_DEAD_LETTERS": sink_url},
             ports["orders"],
+        ),
+        _start(  # the order saga (its row): its steps' events go to the sink
+            _tidal_run("services.saga.app:app", ports["saga"]),
+            {"K_SINK": sink_url},
+            ports["saga"],
         ),
         _start(
             [sys.executable, "-m", "tests.observability.apps.exporter"],
@@ -129,6 +136,7 @@ def running_stack() -> Iterator[Stack]:
             stack = Stack(f"http://127.0.0.1:{ports['prometheus']}", targets)
             wait_until(stack, f"count(up == 1) == {len(targets)}", timeout=60)
             asyncio.run(_load(f"http://{targets['orders']}/", f"http://{targets['gateway']}"))
+            asyncio.run(_saga_load(f"http://{targets['saga']}/"))
             wait_until(stack, 'count(ALERTS{alertstate="pending"}) == 8', timeout=60)
             yield stack
         finally:
@@ -191,3 +199,27 @@ async def _load(url: str, gateway: str) -> None:
             batch += [post("order.v1", 1000 * (second + 1) + n) for n in range(10)]  # duplicates
             await asyncio.gather(*batch)
             await asyncio.sleep(0.5)
+
+
+SAGA_ORDER: Final = {
+    "customerId": "c-1",
+    "items": [{"sku": "MUG-BLUE", "quantity": 1}],
+    "total": 9.99,
+    "currency": "EUR",
+    "paymentToken": "tok_visa",
+}
+
+
+async def _saga_load(url: str) -> None:
+    """Orders placed and orders out of stock (the saga's compensation), posted to the saga."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        for n in range(6):
+            placed = json.dumps({"orderId": f"o-{n}", **SAGA_ORDER}).encode()
+            headers = _event("com.acme.shop.order.placed.v1", n)
+            await client.post(url, headers=headers, content=placed)
+            rejected = {
+                "orderId": f"r-{n}",
+                "shortages": [{"sku": "X", "requested": 2, "available": 0}],
+            }
+            headers = _event("com.acme.shop.inventory.rejected.v1", n)
+            await client.post(url, headers=headers, content=json.dumps(rejected).encode())

@@ -37,6 +37,7 @@ from tidal.deadletters import Failure, failure_extensions
 from tidal.dispatching import Dispatcher
 from tidal.errors import InvalidEventError
 from tidal.events import Event
+from tidal.idempotency import RUN_HEADER, mark_rerun
 from tidal.outcomes import Failed, Paused, Retry
 from tidal.pipeline import Pipeline
 from tidal.transports.kafka.fitting import Outlet
@@ -114,7 +115,7 @@ class RecordHandler:
         if record.topic == self.topics.retry or self.outlet.claimed(record):
             return None
         try:
-            event = from_consumed(record.headers, record.key, record.value)
+            event = _decoded(record)
             wanted = self.sub.matches(event)
         except Exception:  # `process` meets it again and dead-letters the record
             return None
@@ -128,7 +129,7 @@ class RecordHandler:
         try:
             if self.outlet.claimed(record):  # a re-driven dead letter whose value was stored
                 record = await self.outlet.restore(record)
-            event = from_consumed(record.headers, record.key, record.value)
+            event = _decoded(record)
         except InvalidEventError as exc:
             await self._reject(record, exc)
             return
@@ -149,6 +150,8 @@ class RecordHandler:
             retry = RetryState.from_headers(headers)
             message = KafkaMessage(headers=headers, key=record.key, value=record.value or b"")
             event = from_record(message)
+            if RUN_HEADER in headers:  # a run's copy going round the retry topic
+                mark_rerun(event)
         except InvalidEventError as exc:
             await self._reject(record, exc)
             return
@@ -268,3 +271,12 @@ class Prepared:
         """Release a claimed key, so the member that gets the record next need not wait."""
         if self.claimed:
             await self.handler.dispatcher.release(self.event)
+
+
+def _decoded(record: ConsumedRecord) -> Event:
+    """The record's event, noted as a run's copy (`mark_rerun`) when a restore, replay or
+    re-drive marked the record: where its first delivery was dead-lettered, it runs again."""
+    event = from_consumed(record.headers, record.key, record.value)
+    if any(name == RUN_HEADER for name, _ in record.headers):
+        mark_rerun(event)
+    return event
