@@ -12,11 +12,12 @@ asserts, from the ledger and the dead-letter topic:
 
 - **0 lost**: every produced event has an effect in the ledger;
 - **0 duplicate effects**: an event whose effect is in the ledger more than once needs, for each
-  extra effect, a fault that hit a worker which ran the event while its idempotency record was
-  in progress (read from Redis right after the SIGKILL or SIGSTOP). That is what no idempotency
-  store can settle: the effect ran, and tidal never learnt that it did. Any other repetition
-  (a completion lost to a Redis restart, a frozen worker running events it no longer owns, a
-  record redelivered after its completion) is a duplicate;
+  extra effect, a fault that explains it (`Fault.excuses`, records read from Redis right after
+  the fault): a SIGKILL of a worker that had run the effect while the event's record was not
+  completed, or a SIGSTOP of a worker that ran it while the event was in progress. That is what
+  no idempotency store can settle: the effect ran, and tidal never learnt that it did. Any
+  other repetition (the same worker running it again because its completion failed while
+  Redis was down, a record redelivered after its completion) is a duplicate;
 - **0 order violations on first attempts**: per key, the first effect of each event among the
   ledger's ``attempt == 1`` lines, in ledger order, has increasing ``seq``;
 - **0 dead letters caused by infrastructure**: the dead-letter topic holds nothing but the
@@ -77,9 +78,10 @@ KEYS = 40
 PARTITIONS = 4
 WORKERS = 3
 CHUNK = 100  # events per produce call; the producer paces them over about PRODUCE_SECONDS
-PRODUCE_SECONDS = 20.0
+PRODUCE_SECONDS = 15.0
 FAULTS: tuple[str, ...] = ("kill-worker", "kill-worker", "stop-worker", "stop-worker-long")
 FAULTS += ("kill-redis", "kill-redis", "kill-broker", "kill-broker")
+AIM = 5  # events in progress a Redis SIGKILL waits for
 SESSION_TIMEOUT = 6.0  # worker_env's TIDAL_KAFKA__SESSION_TIMEOUT_MS
 DRAIN_WITHIN = 45.0
 POISON = b'{"specversion": "1.0", "id": "poison", "type": '  # cut short: not JSON
@@ -222,10 +224,23 @@ class Fault:
     seconds: float
     pid: int | None = None
     in_progress: set[str] = field(default_factory=set)  # event ids, read right after it
+    completed: set[str] = field(default_factory=set)  # event ids, read right after a kill
+
+    def excuses(self, event_id: str, pids: set[int]) -> bool:
+        """Whether this fault explains one repeated effect of ``event_id`` (effects by
+        ``pids``): it killed a worker that had run the effect while its completion was not
+        recorded (in progress, or its in-progress record already expired), or froze a worker
+        that held the event in progress (it may finish after its partition moved on)."""
+        if self.pid not in pids:
+            return False
+        if self.kind == "kill-worker":
+            return event_id not in self.completed
+        return self.kind == "stop-worker" and event_id in self.in_progress
 
     def __str__(self) -> str:
         who = "" if self.pid is None else f" pid {self.pid}"
-        return f"{self.kind}{who} at {self.at:.1f} for {self.seconds:.1f}s"
+        running = f", {len(self.in_progress)} events in progress" if self.in_progress else ""
+        return f"{self.kind}{who} at {self.at:.1f} for {self.seconds:.1f}s{running}"
 
 
 class Driver:
@@ -247,7 +262,7 @@ class Driver:
         schedule = list(FAULTS)
         self.rng.shuffle(schedule)
         for kind in schedule:
-            await asyncio.sleep(self.rng.uniform(0.2, 0.8))
+            await asyncio.sleep(self.rng.uniform(0.1, 0.5))
             await getattr(self, kind.replace("-", "_"))()
 
     async def kill_worker(self) -> None:
@@ -257,7 +272,7 @@ class Driver:
         assert slot.worker is not None
         slot.worker.kill()
         await self._disconnected(slot.client_name)
-        fault.in_progress = await self._in_progress()
+        fault.in_progress, fault.completed = await self._records()
         await asyncio.sleep(fault.seconds)
         slot.start()
         slot.held = False
@@ -277,19 +292,28 @@ class Driver:
         assert slot.worker.proc is not None
         slot.worker.proc.send_signal(signal.SIGSTOP)
         await asyncio.sleep(0.3)  # what it had sent reaches Redis
-        fault.in_progress = await self._in_progress()
+        fault.in_progress, _ = await self._records()
         await asyncio.sleep(seconds - 0.3)
         slot.worker.proc.send_signal(signal.SIGCONT)
         slot.held = False
 
     async def kill_redis(self) -> None:
-        fault = self._begin("kill-redis", self.rng.uniform(0.5, 2.0))
+        """SIGKILL Redis while handlers run (up to 3 s spent waiting for some): they finish
+        during the outage, and their completions must not be lost or their effects repeated."""
+        seconds = self.rng.uniform(0.5, 1.5)
+        deadline = time.monotonic() + 3
+        running, _ = await self._records()
+        while time.monotonic() < deadline and len(running) < AIM:
+            await asyncio.sleep(0.05)
+            running, _ = await self._records()
+        fault = self._begin("kill-redis", seconds)
+        fault.in_progress = running  # for the report: no worker's pid, so it excuses nothing
         self.redis.kill()
         await asyncio.sleep(fault.seconds)
         self.redis.start()
 
     async def kill_broker(self) -> None:
-        fault = self._begin("kill-broker", self.rng.uniform(0.5, 2.0))
+        fault = self._begin("kill-broker", self.rng.uniform(0.5, 1.5))
         self.broker.kill()
         await asyncio.sleep(fault.seconds)
         self.broker.start()
@@ -309,16 +333,20 @@ class Driver:
                     return
                 await asyncio.sleep(0.05)
 
-    async def _in_progress(self) -> set[str]:
-        """Events whose idempotency record is in progress now."""
+    async def _records(self) -> tuple[set[str], set[str]]:
+        """Events whose idempotency record is in progress now, and those completed."""
         keys = list(self.keys)
         async with Redis.from_url(redis_url(self.redis)) as client:
             raws = await client.mget(keys)
-        return {
-            self.keys[key]
+        found = {
+            self.keys[key]: Record.from_json(raw).status
             for key, raw in zip(keys, raws, strict=True)
-            if raw is not None and Record.from_json(raw).status is Status.IN_PROGRESS
+            if raw is not None
         }
+        return (
+            {event_id for event_id, status in found.items() if status is Status.IN_PROGRESS},
+            {event_id for event_id, status in found.items() if status is Status.COMPLETED},
+        )
 
 
 async def watch(slots: list[Slot], stop: asyncio.Event) -> None:
@@ -369,15 +397,15 @@ def judge(
         if len(lines) < 2:
             continue
         pids = {line["pid"] for line in lines}
-        excuses = [f for f in faults if f.pid in pids and event_id in f.in_progress]
+        excuses = [f for f in faults if f.excuses(event_id, pids)]
         extra = len(lines) - 1
         explained += min(extra, len(excuses))
         for line in lines[1 + len(excuses) :]:
-            before = [f for f in faults if f.at <= line["t"]]
-            cause = str(before[-1]) if before else "no fault before it"
             duplicates.append(
-                f"{event_id} (key {line['key']} seq {line['seq']}, attempt {line['attempt']}, "
-                f"pid {line['pid']}; effects by pids {[x['pid'] for x in lines]}) after {cause}"
+                f"{event_id} (key {line['key']} seq {line['seq']}): effects by pids "
+                f"{[x['pid'] for x in lines]} attempts {[x['attempt'] for x in lines]}, the "
+                f"first after {_last_fault(faults, lines[0])}, this one after "
+                f"{_last_fault(faults, line)}"
             )
 
     order_violations, seen = [], set()
@@ -388,11 +416,9 @@ def judge(
         seen.add(line["id"])
         key, seq = line["key"], line["seq"]
         if key in highest and seq < highest[key]:
-            before = [f for f in faults if f.at <= line["t"]]
-            cause = str(before[-1]) if before else "no fault before it"
             order_violations.append(
-                f"key {key}: seq {seq} after seq {highest[key]} (pid {line['pid']}); "
-                f"last fault before: {cause}"
+                f"key {key}: seq {seq} after seq {highest[key]} (pid {line['pid']}), after "
+                f"{_last_fault(faults, line)}"
             )
         highest[key] = max(highest.get(key, -1), seq)
 
@@ -409,6 +435,11 @@ def judge(
         )
     stuck = sorted(traffic.after_poison() - by_id.keys())
     return Verdict(lost, duplicates, explained, order_violations, infrastructure, poison, stuck)
+
+
+def _last_fault(faults: list[Fault], line: dict[str, Any]) -> str:
+    before = [f for f in faults if f.at <= line["t"]]
+    return f"{before[-1]} (+{line['t'] - before[-1].at:.1f}s)" if before else "no fault"
 
 
 def read_ledger(path: Path) -> list[dict[str, Any]]:
@@ -450,7 +481,7 @@ async def test_chaos_loses_nothing_repeats_no_finished_effect_and_dead_letters_o
                 slot.start()
             watcher = asyncio.create_task(watch(slots, stop))
             producing = asyncio.create_task(produce_paced(address, topic, traffic.records()))
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.5)
             await driver.run()
             produce_failures = await producing
             await drain(address, group, topic, traffic, ledger)
