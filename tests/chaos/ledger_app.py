@@ -25,11 +25,23 @@ app = App("chaos", policy=DeliveryPolicy.of(max_attempts=5, delay="PT0.2S", max_
 
 @cache
 def ledger() -> int:
-    return os.open(os.environ["TIDAL_TEST_LEDGER"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    return _append(os.environ["TIDAL_TEST_LEDGER"])
+
+
+@cache
+def starts() -> int:
+    """Where each run notes its start (``<ledger>.starts``): the chaos driver aims a Redis kill
+    at handlers that have started and not yet made their effect."""
+    return _append(os.environ["TIDAL_TEST_LEDGER"] + ".starts")
+
+
+def _append(path: str) -> int:
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
 
 @app.on(type="com.example.chaos.v1")
 async def effect(event: Event, ctx: Context) -> None:
+    os.write(starts(), f"{event.id}\n".encode())
     await asyncio.sleep(LATENCY)  # a handler's I/O: keeps events in flight when faults strike
     line = {
         "id": event.id,

@@ -81,7 +81,7 @@ CHUNK = 100  # events per produce call; the producer paces them over about PRODU
 PRODUCE_SECONDS = 15.0
 FAULTS: tuple[str, ...] = ("kill-worker", "kill-worker", "stop-worker", "stop-worker-long")
 FAULTS += ("kill-redis", "kill-redis", "kill-broker", "kill-broker")
-AIM = 5  # events in progress a Redis SIGKILL waits for
+AIM = 5  # handlers running (started, no effect yet) a Redis SIGKILL waits for
 SESSION_TIMEOUT = 6.0  # worker_env's TIDAL_KAFKA__SESSION_TIMEOUT_MS
 DRAIN_WITHIN = 45.0
 POISON = b'{"specversion": "1.0", "id": "poison", "type": '  # cut short: not JSON
@@ -253,8 +253,10 @@ class Driver:
         redis: Restartable,
         broker: Restartable,
         keys: dict[str, str],
+        ledger: Path,
     ) -> None:
         self.rng, self.slots, self.redis, self.broker = rng, slots, redis, broker
+        self.ledger = ledger
         self.keys = keys  # idempotency key -> event id
         self.faults: list[Fault] = []
 
@@ -298,14 +300,15 @@ class Driver:
         slot.held = False
 
     async def kill_redis(self) -> None:
-        """SIGKILL Redis while handlers run (up to 3 s spent waiting for some): they finish
-        during the outage, and their completions must not be lost or their effects repeated."""
+        """SIGKILL Redis while handlers run (up to 3 s spent waiting for AIM of them): they make
+        their effects during the outage (it lasts longer than a handler), and their completions
+        must not be lost nor their effects repeated."""
         seconds = self.rng.uniform(0.5, 1.5)
         deadline = time.monotonic() + 3
-        running, _ = await self._records()
+        running = self._running()
         while time.monotonic() < deadline and len(running) < AIM:
-            await asyncio.sleep(0.05)
-            running, _ = await self._records()
+            await asyncio.sleep(0.02)
+            running = self._running()
         fault = self._begin("kill-redis", seconds)
         fault.in_progress = running  # for the report: no worker's pid, so it excuses nothing
         self.redis.kill()
@@ -317,6 +320,13 @@ class Driver:
         self.broker.kill()
         await asyncio.sleep(fault.seconds)
         self.broker.start()
+
+    def _running(self) -> set[str]:
+        """Events whose handler has started and not yet made its effect (as the files say)."""
+        started = Path(f"{self.ledger}.starts")
+        if not started.exists():
+            return set()
+        return set(started.read_text().split()) - {line["id"] for line in read_ledger(self.ledger)}
 
     def _begin(self, kind: str, seconds: float, pid: int | None = None) -> Fault:
         fault = Fault(kind, time.time(), seconds, pid)
@@ -474,7 +484,7 @@ async def test_chaos_loses_nothing_repeats_no_finished_effect_and_dead_letters_o
         env = worker_env(address, topic=topic, prefix=prefix, redis_url=redis_url(redis))
         env["TIDAL_TEST_LEDGER"] = str(ledger)
         slots = [Slot(i, env, redis, tmp_path) for i in range(WORKERS)]
-        driver = Driver(rng, slots, redis, broker, keys)
+        driver = Driver(rng, slots, redis, broker, keys, ledger)
         stop = asyncio.Event()
         try:
             for slot in slots:
