@@ -30,8 +30,8 @@ def ledger() -> int:
 
 @cache
 def starts() -> int:
-    """Where each run notes its start (``<ledger>.starts``): the chaos driver aims a Redis kill
-    at handlers that have started and not yet made their effect."""
+    """Where each run notes its start, ``<id> <wall time>`` (``<ledger>.starts``): the chaos
+    driver aims a Redis kill at handlers that have started and not yet made their effect."""
     return _append(os.environ["TIDAL_TEST_LEDGER"] + ".starts")
 
 
@@ -41,7 +41,7 @@ def _append(path: str) -> int:
 
 @app.on(type="com.example.chaos.v1")
 async def effect(event: Event, ctx: Context) -> None:
-    os.write(starts(), f"{event.id}\n".encode())
+    os.write(starts(), f"{event.id} {time.time()}\n".encode())
     await asyncio.sleep(LATENCY)  # a handler's I/O: keeps events in flight when faults strike
     line = {
         "id": event.id,

@@ -47,7 +47,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
-from tests.chaos.ledger_app import app
+from tests.chaos.ledger_app import LATENCY, app
 from tests.support.kafka import (
     WorkerProcess,
     create_topic,
@@ -322,11 +322,17 @@ class Driver:
         self.broker.start()
 
     def _running(self) -> set[str]:
-        """Events whose handler has started and not yet made its effect (as the files say)."""
+        """Events whose handler started within a handler's latency and has not yet made its
+        effect (as the files say; an older start belongs to a run a kill or stop cut short)."""
         started = Path(f"{self.ledger}.starts")
         if not started.exists():
             return set()
-        return set(started.read_text().split()) - {line["id"] for line in read_ledger(self.ledger)}
+        recent, now = set(), time.time()
+        for line in started.read_text().splitlines():
+            event_id, at = line.split()
+            if now - float(at) < LATENCY:
+                recent.add(event_id)
+        return recent - {line["id"] for line in read_ledger(self.ledger)}
 
     def _begin(self, kind: str, seconds: float, pid: int | None = None) -> Fault:
         fault = Fault(kind, time.time(), seconds, pid)
