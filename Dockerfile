@@ -3,6 +3,7 @@
 #
 #   docker build --target service --build-arg SERVICE=fleet  --build-arg EXTRAS=http,kafka,redis,cli,observability,fleet  -t tidal-fleet .
 #   docker build --target service --build-arg SERVICE=orders --build-arg EXTRAS=http,kafka,redis,cli,observability,orders -t tidal-orders .
+#   docker build --target service --build-arg SERVICE=files  --build-arg EXTRAS=http,kafka,redis,cli,observability,files  -t tidal-files .
 #   docker build --target gateway --build-arg EXTRAS=http,kafka,observability,gateway -t tidal-gateway .
 #   docker build --target tidal   --build-arg EXTRAS=http,kafka,redis,cli,observability,archive -t tidal .  # the operator's children
 #
@@ -36,7 +37,7 @@ RUN groupadd --system --gid 10001 tidal \
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 
-# A tidal App under services/<SERVICE>/ (fleet, orders): `tidal run services.<SERVICE>.app:app`
+# A tidal App under services/<SERVICE>/ (fleet, orders, files): `tidal run services.<SERVICE>.app:app`
 # over HTTP (Knative), or with `--transport kafka` first (the KEDA-scaled worker). The chart
 # passes the arguments; `docker run tidal-fleet services.fleet.app:app` runs it by hand.
 FROM runtime AS service

@@ -2,15 +2,17 @@
 # `make test` (lint, types, layers and the whole suite). Both install what they need.
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml operator/pyproject.toml | sha1sum | cut -c1-12)
 APT    := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
 .PHONY: dev test lint unit system-deps venv bench checkov cloudevents1 docs
 
-$(STAMP): pyproject.toml
+# tidal (the runtime, with every extra the suite needs) and the operator's own distribution
+# (operator/pyproject.toml), both editable: no PYTHONPATH needed for either
+$(STAMP): pyproject.toml operator/pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev]' -e ./operator
 	rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP)
@@ -46,8 +48,8 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	PYTHONPATH=operator $(BIN)/mypy operator/tidal_operator
-	PYTHONPATH=operator $(BIN)/lint-imports
+	$(BIN)/mypy operator/tidal_operator
+	$(BIN)/lint-imports
 
 unit: venv system-deps checkov cloudevents1
 	$(BIN)/pytest $(ARGS)

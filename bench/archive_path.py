@@ -27,8 +27,8 @@ import time
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from tests.support.kafka import log_end_offsets
-from tests.support.objectstore import CREDENTIALS, moto_server
+from harness.kafka import log_end_offsets
+from harness.objectstore import CREDENTIALS, moto_server
 
 from bench import kafka_path
 from tidal.archive.kafka import consumer, kafka_settings, start, stop

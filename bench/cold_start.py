@@ -17,7 +17,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from tests.support.servers import free_port
+from harness.servers import free_port
 
 from bench.http_path import tidal_cmd, uvicorn_cmd
 from bench.summary import Ratio

@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+from harness.servers import free_port, wait_for_port
 from services.fleet.app import TELEMETRY, create_app
 from services.fleet.stores import MemoryFleetStore
 from services.fleet.vehicles import VehicleRegistry
-from tests.support.servers import free_port, wait_for_port
 
 from tidal import Event
 
@@ -159,7 +159,7 @@ def services(transport: str, probe_file: Path) -> Iterator[Processes]:
         fleet_cmd = [sys.executable, "-m", "tidal.cli", "run", "bench.e2e_latency:fleet_app"]
         fleet_env = {**base, "PORT": str(fleet_port)}
         if transport == "kafka":
-            from tests.support.kafka import tansu_broker
+            from harness.kafka import tansu_broker
 
             broker = stack.enter_context(tansu_broker())
             bootstrap, running.pids["tansu"] = broker.bootstrap, broker.proc.pid

@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Final
 
 from fastapi import FastAPI
+from harness.servers import free_port
 from pydantic import SecretStr
 from services.catalog import SchemaViolation, load_catalog
 from services.gateway.api import create_gateway
 from services.gateway.settings import GatewaySettings
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from tests.support.servers import free_port
 
 from bench.http_path import load, start, uvicorn_cmd
 from tidal.publishing import DiscardingPublisher

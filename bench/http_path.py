@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from tests.support.servers import free_port, wait_for_port
+from harness.servers import free_port, wait_for_port
 
 from bench.summary import Ratio
 
@@ -90,10 +90,27 @@ def tidal_cmd(port: int) -> list[str]:
 class Load(NamedTuple):
     rate: float  # requests per second
     p99_ms: float
+    cpu_us: float = 0.0  # the server's CPU per request (user + system)
 
 
-def load(port: int, script: Path, *, seconds: int, connections: int, path: str = "/") -> Load:
-    """What ``wrk`` reaches on ``path``; any non-2xx answer fails the run."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU ``pid`` has used so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(
+    port: int,
+    script: Path,
+    *,
+    seconds: int,
+    connections: int,
+    path: str = "/",
+    pid: int | None = None,
+) -> Load:
+    """What ``wrk`` reaches on ``path`` (and the CPU per request of the server ``pid``); any
+    non-2xx answer fails the run."""
+    before = 0.0 if pid is None else cpu_seconds(pid)
     out = subprocess.run(
         [
             "wrk",
@@ -116,7 +133,11 @@ def load(port: int, script: Path, *, seconds: int, connections: int, path: str =
     if rate is None or p99 is None:
         raise RuntimeError(f"could not read wrk output:\n{out}")
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
-    return Load(float(rate.group(1)), float(p99.group(1)) * scale)
+    served = re.search(r"(\d+) requests in", out)
+    cpu = 0.0
+    if pid is not None and served is not None and int(served.group(1)):
+        cpu = (cpu_seconds(pid) - before) / int(served.group(1)) * 1e6
+    return Load(float(rate.group(1)), float(p99.group(1)) * scale, cpu)
 
 
 def bare_cmd(port: int) -> list[str]:
@@ -131,33 +152,52 @@ CONTENDERS: dict[str, tuple[Callable[[int], list[str]], dict[str, str]]] = {
 }
 
 
+BEFORE = "tidal run (defaults), --before"
+
+
 def main(argv: list[str] | None = None) -> list[Ratio]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--before",
+        metavar="SRC",
+        help="also run tidal (defaults) from this source tree, e.g. another worktree's src/",
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
-    ports = {name: free_port() for name in CONTENDERS}
-    procs = [
-        start(command(ports[name]), ports[name], **environ)
-        for name, (command, environ) in CONTENDERS.items()
-    ]
-    results: dict[str, list[Load]] = {name: [] for name in CONTENDERS}
+    contenders = dict(CONTENDERS)
+    if args.before:
+        here = str(Path(__file__).resolve().parents[1])  # bench.apps
+        path = os.pathsep.join([str(Path(args.before).resolve()), here])
+        contenders[BEFORE] = (tidal_cmd, {"PYTHONPATH": path})
+    ports = {name: free_port() for name in contenders}
+    procs = {
+        name: start(command(ports[name]), ports[name], **environ)
+        for name, (command, environ) in contenders.items()
+    }
+    results: dict[str, list[Load]] = {name: [] for name in contenders}
     try:
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
             fh.write(WRK_SCRIPT)
         script = Path(fh.name)
         for round_ in range(args.rounds):
-            names = list(CONTENDERS)
+            names = list(contenders)
             shift = round_ % len(names)
             for name in names[shift:] + names[:shift]:
                 results[name].append(
-                    load(ports[name], script, seconds=args.seconds, connections=args.connections)
+                    load(
+                        ports[name],
+                        script,
+                        seconds=args.seconds,
+                        connections=args.connections,
+                        pid=procs[name].pid,
+                    )
                 )
     finally:
-        for proc in procs:
+        for proc in procs.values():
             proc.terminate()
             proc.wait()
     return report(results)
@@ -167,12 +207,16 @@ def report(results: dict[str, list[Load]]) -> list[Ratio]:
     rates = {name: statistics.median(r.rate for r in loads) for name, loads in results.items()}
     p99s = {name: statistics.median(r.p99_ms for r in loads) for name, loads in results.items()}
     bare = "bare Starlette endpoint"
-    print(f"{'server':28} {'req/s':>8} {'p99 ms':>7} {'x bare':>7} {'p99 x bare':>10}  rounds")
+    cpus = {name: statistics.median(r.cpu_us for r in loads) for name, loads in results.items()}
+    print(
+        f"{'server':32} {'req/s':>8} {'p99 ms':>7} {'x bare':>7} {'p99 x bare':>10} "
+        f"{'CPU us/req':>10}  rounds"
+    )
     for name, loads in results.items():
         rounds = ", ".join(f"{r.rate:,.0f}" for r in loads)
         print(
-            f"{name:28} {rates[name]:8,.0f} {p99s[name]:7.1f} {rates[name] / rates[bare]:7.2f} "
-            f"{p99s[name] / p99s[bare]:10.2f}  {rounds}"
+            f"{name:32} {rates[name]:8,.0f} {p99s[name]:7.1f} {rates[name] / rates[bare]:7.2f} "
+            f"{p99s[name] / p99s[bare]:10.2f} {cpus[name]:10.1f}  {rounds}"
         )
     defaults, off = "tidal run (defaults)", "tidal run, idempotency off"
     return [

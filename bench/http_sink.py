@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 import httpx
-from tests.support.servers import free_port
+from harness.servers import free_port
 
 from bench.http_path import start, tidal_cmd
 from tidal.bindings.http import to_binary

@@ -34,9 +34,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import uvloop
+from harness.kafka import EXTERNAL_BOOTSTRAP, create_topic, produce, tansu_broker
+from harness.servers import redis_server
 from redis.asyncio import Redis
-from tests.support.kafka import EXTERNAL_BOOTSTRAP, create_topic, produce, tansu_broker
-from tests.support.servers import redis_server
 
 from bench import kafka_baselines as baselines
 from bench.kafka_baselines import Measure

@@ -6,8 +6,8 @@ that discards them, at four samplers: always on, and ``parentbased_traceidratio`
 and 0 (tracing on, nothing sampled: the unsampled path alone; tidal decides sampling before the
 SDK, unsampled events get no span). Every contender starts clean (`settle`).
 
-- ``--path http``: three ``tidal run``-like processes (`tests.observability.apps.launch`, which
-  calls `tidal.observability.setup`), loaded in turn by ``wrk`` as in `bench.http_path`;
+- ``--path http``: three ``tidal run`` processes (which call `tidal.observability.setup`),
+  loaded in turn by ``wrk`` as in `bench.http_path`;
 - ``--path kafka``: `bench.kafka_path`'s worker run in this process on a pre-produced topic,
   the tracer installed or removed between runs;
 - ``--path kafka-interleaved``: one such worker consumes one topic while the contenders take
@@ -48,8 +48,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from tests.observability.collector import otlp_collector
-from tests.support.servers import free_port, wait_for_port
+from harness.otlp import otlp_collector
+from harness.servers import free_port, wait_for_port
 
 from bench.http_path import WRK_SCRIPT, load
 
@@ -129,7 +129,7 @@ def start(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
         "TIDAL_LOG_LEVEL": "WARNING",
         **env,
     }
-    cmd = [sys.executable, "-m", "tests.observability.apps.launch", "bench.apps:app"]
+    cmd = [sys.executable, "-m", "tidal.cli", "run", "bench.apps:app"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
     wait_for_port(port)
     return proc
@@ -200,7 +200,7 @@ def kafka(args: argparse.Namespace, collector_url: str) -> Rates:
 
 
 async def _kafka_rounds(bootstrap: str, args: argparse.Namespace, collector_url: str) -> Rates:
-    from tests.support.kafka import create_topic, produce
+    from harness.kafka import create_topic, produce
 
     from bench import kafka_path
 
@@ -267,7 +267,7 @@ async def _kafka_run(
 ) -> tuple[float, float]:
     from bench import kafka_path
     from tidal.observability import hooks
-    from tidal.observability.metrics import render
+    from tidal.observability.collector import render
     from tidal.transports.kafka import KafkaWorker
 
     settings = kafka_path.settings_for(bootstrap, topic, redis=None)
@@ -320,11 +320,11 @@ async def _interleaved(bootstrap: str, args: argparse.Namespace, collector_url: 
     over the scraped contenders' events. The collector is left out: it runs elsewhere in a
     deployment. Events/s is per turn on the wall clock (exporting in the background, so a
     traced turn's export may land in the next turn)."""
-    from tests.support.kafka import create_topic, produce
+    from harness.kafka import create_topic, produce
 
     from bench import kafka_path
     from tidal.observability import hooks
-    from tidal.observability.metrics import render
+    from tidal.observability.collector import render
     from tidal.transports.kafka import KafkaWorker
 
     names, tracers, scraped = _contenders(args, collector_url)

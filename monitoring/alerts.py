@@ -79,6 +79,19 @@ EVENTS: Final = (
             "{{ $value | humanize }} events per minute."
         ),
     ),
+    Alert(
+        name="TidalSyncThreadsHung",
+        measure=f"max by ({SERVICE}, subscription) (tidal_sync_threads_hung)",
+        comparison="> 0",
+        duration="10m",
+        severity="warning",
+        summary="A sync handler thread hangs after its attempt timed out",
+        description=(
+            "{{ $labels.service }}/{{ $labels.subscription }}: {{ $value }} sync handler "
+            "thread(s) still running after their timeout on one replica; at the limit of its "
+            "pool /healthz fails and the pod restarts."
+        ),
+    ),
 )
 
 CONSUMERS: Final = (

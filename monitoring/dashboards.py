@@ -27,6 +27,7 @@ from monitoring.panels import (
     timeseries,
     with_sections,
 )
+from monitoring.sagas import order_saga
 
 
 def pipeline() -> Dashboard:
@@ -42,6 +43,7 @@ def pipeline() -> Dashboard:
         ("Events", _overview_series()),
         ("Object storage", object_storage()),
         ("Transactional outbox", _outbox_series()),
+        ("Order saga", order_saga()),
     )
 
 

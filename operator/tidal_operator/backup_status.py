@@ -23,6 +23,7 @@ from tidal_operator.summarizing import (
     last_outcome_times,
     newer_runs,
     readiness,
+    run_fields,
     summary,
     without_none,
 )
@@ -30,25 +31,15 @@ from tidal_operator.summarizing import (
 
 def _run_fields(run: Run) -> dict[str, Any]:
     report = run.report
-    counts = report.counts if report else {}
-    return without_none(
-        {
-            "job": run.job,
-            "outcome": run.phase,
-            "backupId": report.backup_id if report else None,
-            "startTime": run.started,
-            "completionTime": run.finished,
-            "events": counts.get("events"),
-            "objects": counts.get("objects"),
-            "bytes": counts.get("bytes"),
-            "verified": report.verified if report else False,
-            "missingTopics": list(report.missing_topics)
-            if report and report.missing_topics
-            else None,
-            "reason": run.reason,
-            "message": run.message,
-        }
-    )
+    fields = run_fields(run, phase_key="outcome", counts=("events", "objects", "bytes"))
+    extra = {
+        "verified": report.verified if report else False,
+        "missingTopics": list(report.missing_topics) if report and report.missing_topics else None,
+        "unreadablePartitions": [dict(g) for g in report.unreadable]
+        if report and report.unreadable
+        else None,
+    }
+    return fields | without_none(extra)
 
 
 def tally(previous: Mapping[str, Any], found: Sequence[Run]) -> dict[str, Any]:

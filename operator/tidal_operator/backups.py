@@ -13,10 +13,12 @@ from typing import Final
 
 from tidal_operator.config import OperatorConfig
 from tidal_operator.pods import (
+    KEY_DIR,
     Manifest,
     container,
     deployment_of,
     kafka_env_from,
+    key_volumes,
     pod_template,
     repeated,
     store_args,
@@ -27,7 +29,6 @@ from tidal_operator.specs import BackupPolicySpec, Encryption, Owner, RestoreTes
 
 COMPONENT: Final = "backup"
 RESTORE_TEST: Final = "restore-test"
-KEY_DIR: Final = "/var/run/tidal/encryption"
 PARTIAL_EXIT: Final = 3
 """``tidal backup run``'s exit code when it was PartiallyFailed (`tidal.cli.archiving`)."""
 PARTIAL_IS_FINAL: Final = {
@@ -103,17 +104,7 @@ def _pod(
 ) -> Manifest:
     """The backup's pod, or (``test``) the restore test's: each with its own cluster's
     credentials only."""
-    mounts: list[Manifest] = []
-    volumes: list[Manifest] = []
-    if spec.encryption.mode == "ClientSide":
-        mounts.append({"name": "encryption-key", "mountPath": KEY_DIR, "readOnly": True})
-        items = [{"key": spec.encryption.key_secret_key, "path": "key"}]
-        sources = [{"secret": {"name": spec.encryption.key_secret, "items": items}}]
-        for i, (name, key) in enumerate(spec.encryption.previous_keys):
-            previous = [{"key": key, "path": f"previous-{i}"}]
-            sources.append({"secret": {"name": name, "items": previous}})
-        projected = {"sources": sources, "defaultMode": 0o400}
-        volumes.append({"name": "encryption-key", "projected": projected})
+    mounts, volumes = key_volumes(spec.encryption)
     main = container(
         backup_args(owner, spec) if test is None else restore_test_args(owner, spec, test),
         config=config,

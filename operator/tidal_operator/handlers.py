@@ -95,7 +95,7 @@ class Operator:
 
     async def reconcile(self, kind: Kind[Any], body: kopf.Body, patch: kopf.Patch) -> None:
         """Apply the children, delete obsolete ones, then write the status from what is there."""
-        desired = plan(kind, body, self.config)
+        desired = plan(kind, body, self.config, await self._referenced(kind, body))
         error = await self._apply(desired, body) if desired.valid else None
         existing = await self._owned(desired)
         for child in obsolete(desired, existing):
@@ -108,6 +108,14 @@ class Operator:
         self.results.update(desired, body, status, now)
         if error:
             raise kopf.TemporaryError(error, delay=RETRY_DELAY)
+
+    async def _referenced(self, kind: Kind[Any], body: kopf.Body) -> Manifest | None:
+        """The object the spec names (a Restore's BackupLocation), None when there is none."""
+        named = kind.reference(body.get("spec") or {}) if kind.reference else None
+        if named is None:
+            return None
+        namespace = body.get("metadata", {}).get("namespace") or "default"
+        return await self.api.get(named[0], namespace, named[1])
 
     async def _apply(self, desired: Plan[Any], body: kopf.Body) -> str | None:
         children = [dict(child) for child in desired.children]

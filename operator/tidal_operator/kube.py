@@ -1,7 +1,8 @@
 """The operator's port to the Kubernetes API for children: apply, list, delete.
 
 kopf watches and patches the custom resources itself; the children (CronJobs, Jobs,
-Deployments, ScaledObjects) and the pods whose results are read go through ``KubeApi``.
+Deployments, ScaledObjects), the pods whose results are read and the BackupLocation a Restore
+names go through ``KubeApi``.
 ``HttpKubeApi`` speaks plain REST with aiohttp (kopf's own dependency), authenticated with the
 same ``kopf.ConnectionInfo`` the login handler gives kopf. Used by ``tidal_operator.handlers``.
 """
@@ -25,6 +26,7 @@ RESOURCES: Final = {
     "CronJob": ("batch/v1", "cronjobs"),
     "Deployment": ("apps/v1", "deployments"),
     "ScaledObject": ("keda.sh/v1alpha1", "scaledobjects"),
+    "BackupLocation": ("tidal.dev/v1alpha1", "backuplocations"),
 }
 LEGACY_MANAGERS: Final = frozenset({"Python"})
 """Managers of children an earlier operator created with a plain POST: it sent no fieldManager,
@@ -45,6 +47,8 @@ class KubeApi(Protocol):
     """What the handlers need from the API server."""
 
     async def apply(self, manifest: Mapping[str, Any]) -> Manifest: ...
+
+    async def get(self, kind: str, namespace: str, name: str) -> Manifest | None: ...
 
     async def list(
         self, kind: str, namespace: str, labels: Mapping[str, str]

@@ -1,11 +1,12 @@
 """The operator's Prometheus export: each BackupPolicy's and DLQArchive's run results.
 
 ``tidal_operator.handlers.Operator`` owns one `Results`: it registers its `Source` with
-`tidal.observability` (``service="tidal-operator"``), calls `Results.update` after every reconcile
+`tidal.observability` (``service="tidal-operator"``, its families made by
+`tidal_operator.families.collect`), calls `Results.update` after every reconcile
 with the status it just computed and `Results.forget` on delete, and starts `serve` from its
 kopf startup handler. The pure part is `track` (a resource's plan, body and status, plus what was
 seen before -> its `RunResults`), `max_age` and `cron_interval`; the families themselves
-(``tidal_backup_*``, ``tidal_dlq_archive_*``) are made by ``tidal.observability.metrics``.
+(``tidal_backup_*``, ``tidal_restore_*``, ``tidal_dlq_archive_*``) by `tidal_operator.families`.
 A DLQArchive's archived dead letters (``tidal_dlq_archive_events_total``) are not exported here:
 its drainer pods count and serve them (``tidal dlq drain``), so its `RunResults.events` is None.
 """
@@ -14,16 +15,18 @@ from __future__ import annotations
 
 import itertools
 import logging
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-from tidal.observability import RunResults, Source
-from tidal.observability.sources import RunKind
+from prometheus_client.core import Metric
+
+from tidal.observability import Source, listen
+from tidal_operator import families
 from tidal_operator.checks import SpecError, cron_fields, seconds
 from tidal_operator.crds import backuppolicies, restores
+from tidal_operator.families import RunKind, RunResults
 from tidal_operator.reconciling import Plan
 from tidal_operator.results import parse_time
 from tidal_operator.specs import BackupPolicySpec, DLQArchiveSpec
@@ -264,8 +267,14 @@ class Results:
     """The operator's exported results: one `RunResults` per resource in one `Source`."""
 
     def __init__(self) -> None:
-        self.source = Source(service=SERVICE, transport=TRANSPORT)
+        self.runs: dict[Key, RunResults] = {}
+        """Keyed by (kind, namespace, name), read at scrape time."""
+        self.source = Source(service=SERVICE, transport=TRANSPORT, families=self.families)
         self._tracked: dict[Key, Tracked] = {}
+
+    def families(self) -> list[Metric]:
+        """The families of every resource tracked now (called at scrape time)."""
+        return list(families.collect(SERVICE, list(self.runs.values())))
 
     def update(
         self, desired: Plan[Any], body: Mapping[str, Any], status: Mapping[str, Any], now: datetime
@@ -274,25 +283,19 @@ class Results:
         key = key_of(desired)
         tracked = track(desired, body, status, self._tracked.get(key), now=now)
         self._tracked[key] = tracked
-        self.source.runs[key] = tracked.results
+        self.runs[key] = tracked.results
         return tracked.results
 
     def forget(self, desired: Plan[Any]) -> None:
         """Stop exporting a deleted resource."""
         self._tracked.pop(key_of(desired), None)
-        self.source.runs.pop(key_of(desired), None)
+        self.runs.pop(key_of(desired), None)
 
 
-class Server:
-    """``/metrics`` of this process on a daemon thread (``prometheus_client``'s WSGI server)."""
+class Server(Protocol):
+    """``/metrics`` of this process, served on a daemon thread (`tidal.observability.listen`)."""
 
-    def __init__(self, server: Any, thread: threading.Thread) -> None:
-        self._server, self._thread = server, thread
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+    def close(self) -> None: ...
 
 
 def serve(port: int, *, host: str = "0.0.0.0") -> Server | None:
@@ -301,16 +304,12 @@ def serve(port: int, *, host: str = "0.0.0.0") -> Server | None:
     if not port:
         return None
     try:
-        from prometheus_client import start_http_server
-
-        from tidal.observability.metrics import REGISTRY
+        server = listen(port, host=host)
     except ImportError:
-        log.warning("no /metrics: prometheus_client is not installed (tidal[operator])")
+        log.warning("no /metrics: prometheus_client is not installed (tidal-operator needs it)")
         return None
-    try:
-        server, thread = start_http_server(port, addr=host, registry=REGISTRY)
     except OSError as exc:
         log.error("no /metrics: cannot listen on %s:%d (%s)", host, port, exc)
         return None
     log.info("metrics on http://%s:%d/metrics", host, port)
-    return Server(server, thread)
+    return server

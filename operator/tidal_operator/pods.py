@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from tidal_operator.config import OperatorConfig
-from tidal_operator.specs import KafkaCluster, ObjectStore, Owner
+from tidal_operator.specs import Encryption, KafkaCluster, ObjectStore, Owner
 
 Manifest = dict[str, Any]
 
@@ -24,6 +24,7 @@ OWNER_LABELS: Final = {
     "BackupPolicy": "tidal.dev/backup-policy",
     "DLQArchive": "tidal.dev/dlq-archive",
     "Restore": "tidal.dev/restore",
+    "BackupLocation": "tidal.dev/backup-location",
 }
 CONTAINER: Final = "tidal"
 RESULT_PATH: Final = "/dev/termination-log"
@@ -121,6 +122,23 @@ def container(
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *mounts],
     }
+
+
+KEY_DIR: Final = "/var/run/tidal/encryption"
+
+
+def key_volumes(encryption: Encryption) -> tuple[list[Manifest], list[Manifest]]:
+    """The mounts and volumes of client-side encryption: the key as ``KEY_DIR/key`` and each
+    rotated-out key as ``KEY_DIR/previous-<i>``, read only (none for server-side)."""
+    if encryption.mode != "ClientSide":
+        return [], []
+    mounts = [{"name": "encryption-key", "mountPath": KEY_DIR, "readOnly": True}]
+    items = [{"key": encryption.key_secret_key, "path": "key"}]
+    sources = [{"secret": {"name": encryption.key_secret, "items": items}}]
+    for i, (name, key) in enumerate(encryption.previous_keys):
+        sources.append({"secret": {"name": name, "items": [{"key": key, "path": f"previous-{i}"}]}})
+    projected = {"sources": sources, "defaultMode": 0o400}
+    return mounts, [{"name": "encryption-key", "projected": projected}]
 
 
 def pod_template(

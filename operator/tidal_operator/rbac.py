@@ -16,7 +16,7 @@ from typing import Final
 
 import yaml
 
-from tidal_operator.crds import GROUP
+from tidal_operator.crds import GROUP, backuplocations
 from tidal_operator.kube import RESOURCES
 from tidal_operator.reconciling import KINDS
 
@@ -38,6 +38,7 @@ def cluster_rules() -> list[Rule]:
         _rule("", ["events"], ["create"]),
         _rule(GROUP, [kind.plural for kind in kinds], ["list", "watch", "patch"]),
         _rule(GROUP, [f"{kind.plural}/status" for kind in kinds], ["patch"]),
+        _rule(GROUP, [backuplocations.PLURAL], ["get"]),  # the one a Restore names
     ]
     children = sorted({child for kind in kinds for child in kind.managed})
     for child in children:

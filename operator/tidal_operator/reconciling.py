@@ -13,11 +13,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Generic, TypeVar
 
-from tidal_operator import backup_status, backups, dlq_status, dlqs, restore_status, restores, specs
+from tidal_operator import (
+    backup_status,
+    backups,
+    dlq_status,
+    dlqs,
+    location_status,
+    locations,
+    restore_status,
+    restores,
+    specs,
+)
 from tidal_operator.checks import SpecError
 from tidal_operator.conditions import Condition, merged
 from tidal_operator.config import OperatorConfig
-from tidal_operator.crds import backuppolicies, dlqarchives
+from tidal_operator.crds import backuplocations, backuppolicies, dlqarchives
 from tidal_operator.crds import restores as restore_crd
 from tidal_operator.pods import OWNER_LABELS, Manifest
 from tidal_operator.specs import Owner
@@ -42,6 +52,15 @@ class Kind(Generic[SpecT]):
     """Child kinds the operator creates itself (deleted when no longer desired)."""
     settle: Callable[[SpecT, Mapping[str, Any]], SpecT] | None = None
     """Adjusts a read spec to what the status records as done (a finished re-drive run)."""
+    reference: Callable[[Mapping[str, Any]], tuple[str, str] | None] | None = None
+    """(kind, name) of another object the spec names (a Restore's BackupLocation)."""
+    resolve: (
+        Callable[
+            [Mapping[str, Any], Mapping[str, Any] | None, Mapping[str, Any]], Mapping[str, Any]
+        ]
+        | None
+    ) = None
+    """The spec with that object's settings filled in: (spec, object or None, status)."""
 
     @property
     def label(self) -> str:
@@ -74,8 +93,18 @@ RESTORE: Final = Kind(
     status=restore_status.status,
     managed=("Job",),
     settle=restores.settled,
+    reference=restores.reference,
+    resolve=restores.resolve,
 )
-KINDS: Final = (BACKUP_POLICY, DLQ_ARCHIVE, RESTORE)
+BACKUP_LOCATION: Final = Kind(
+    kind=backuplocations.KIND,
+    plural=backuplocations.PLURAL,
+    parse=locations.location_spec,
+    children=locations.children,
+    status=location_status.status,
+    managed=("CronJob",),
+)
+KINDS: Final = (BACKUP_POLICY, DLQ_ARCHIVE, RESTORE, BACKUP_LOCATION)
 """Every kind the operator reconciles."""
 
 
@@ -93,12 +122,21 @@ class Plan(Generic[SpecT]):
         return not isinstance(self.spec, SpecError)
 
 
-def plan(kind: Kind[SpecT], body: Mapping[str, Any], config: OperatorConfig) -> Plan[SpecT]:
-    """Read the spec and build the children; an invalid spec gives no children and its reason."""
+def plan(
+    kind: Kind[SpecT],
+    body: Mapping[str, Any],
+    config: OperatorConfig,
+    referenced: Mapping[str, Any] | None = None,
+) -> Plan[SpecT]:
+    """Read the spec (with ``referenced``, the object it names, filled in) and build the
+    children; an invalid spec gives no children and its reason."""
     meta = body.get("metadata", {})
     owner = specs.owner_of(kind.kind, meta)
     try:
-        spec = kind.parse(meta, body.get("spec") or {})
+        raw = body.get("spec") or {}
+        if kind.resolve is not None:
+            raw = kind.resolve(raw, referenced, body.get("status") or {})
+        spec = kind.parse(meta, raw)
     except SpecError as error:
         return Plan(kind, owner, error, ())
     if kind.settle is not None:

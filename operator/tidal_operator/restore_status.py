@@ -14,35 +14,19 @@ from typing import Any
 from tidal_operator import restores
 from tidal_operator.checks import SpecError
 from tidal_operator.conditions import FALSE, TRUE, UNKNOWN, Condition
-from tidal_operator.results import Run, runs
+from tidal_operator.results import runs
 from tidal_operator.summarizing import (
     Observed,
     Summary,
     last_outcome_times,
     newer_runs,
     readiness,
+    run_fields,
     summary,
     without_none,
 )
 
 COUNTS = ("events", "present", "skipped", "groupOffsets")
-
-
-def _fields(run: Run) -> dict[str, Any]:
-    report = run.report
-    counts = report.counts if report else {}
-    return without_none(
-        {
-            "phase": run.phase,
-            "job": run.job,
-            "backupId": report.backup_id if report else None,
-            "startTime": run.started,
-            "completionTime": run.finished,
-            **{key: counts.get(key) for key in COUNTS},
-            "reason": run.reason,
-            "message": run.message,
-        }
-    )
 
 
 def _condition(status: Mapping[str, Any]) -> Condition:
@@ -64,7 +48,7 @@ def _summarize(
              if r.job == restores.job_name(owner)]  # fmt: skip
     result["runId"] = restores.run_id(owner)
     if found:
-        result.update(_fields(found[-1]))
+        result.update(run_fields(found[-1], phase_key="phase", counts=COUNTS))
         result.update(last_outcome_times(result, newer_runs(found, None)))
     elif result.get("phase") not in restores.FINISHED:
         result["phase"] = "Pending"

@@ -13,13 +13,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from tidal_operator import locations
 from tidal_operator.backups import PARTIAL_IS_FINAL, _encryption_args
+from tidal_operator.checks import SpecError
 from tidal_operator.config import OperatorConfig
+from tidal_operator.crds import backuplocations as location_crd
 from tidal_operator.crds import restores as crd
 from tidal_operator.pods import (
     Manifest,
     container,
     kafka_env_from,
+    key_volumes,
     metadata,
     pod_template,
     repeated,
@@ -40,7 +44,6 @@ from tidal_operator.specs import (
 )
 
 COMPONENT: Final = "restore"
-KEY_DIR: Final = "/var/run/tidal/encryption"
 FINISHED: Final = ("Succeeded", "PartiallyFailed", "Failed")
 
 
@@ -66,6 +69,8 @@ def restore_spec(meta: Mapping[str, Any], spec: Mapping[str, Any]) -> RestoreSpe
     _check_name(owner_of(crd.KIND, meta), crd.MAX_NAME)
     value = _validated(crd.spec_schema, spec)
     source, target = value["source"], value["target"]
+    if "store" not in source:
+        raise SpecError("SchemaViolation", "spec.source: give a location or a store")
     return RestoreSpec(
         store=_store(source["store"]),
         policy=source["policy"],
@@ -80,6 +85,22 @@ def restore_spec(meta: Mapping[str, Any], spec: Mapping[str, Any]) -> RestoreSpe
         rate_limit=value["rateLimit"],
         active_deadline_seconds=value["activeDeadlineSeconds"],
     )
+
+
+def reference(spec: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The BackupLocation the Restore takes its store from, if it names one."""
+    name = (spec.get("source") or {}).get("location")
+    return (location_crd.KIND, str(name)) if name else None
+
+
+def resolve(
+    spec: Mapping[str, Any], location: Mapping[str, Any] | None, status: Mapping[str, Any]
+) -> Mapping[str, Any]:
+    """``spec`` with its BackupLocation's store and encryption; a finished restore is not
+    refused because its backup has since left the store."""
+    if status.get("phase") in FINISHED:
+        location = {**(location or {}), "status": {}}
+    return locations.resolve(spec, location)
 
 
 def settled(spec: RestoreSpec, status: Mapping[str, Any]) -> RestoreSpec:
@@ -108,19 +129,7 @@ def restore_args(owner: Owner, spec: RestoreSpec) -> list[str]:
 
 
 def job(owner: Owner, spec: RestoreSpec, config: OperatorConfig) -> Manifest:
-    mounts: list[Manifest] = []
-    volumes: list[Manifest] = []
-    if spec.encryption.mode == "ClientSide":
-        mounts.append({"name": "encryption-key", "mountPath": KEY_DIR, "readOnly": True})
-        items = [{"key": spec.encryption.key_secret_key, "path": "key"}]
-        sources = [{"secret": {"name": spec.encryption.key_secret, "items": items}}]
-        for i, (name, key) in enumerate(spec.encryption.previous_keys):
-            sources.append(
-                {"secret": {"name": name, "items": [{"key": key, "path": f"previous-{i}"}]}}
-            )
-        volumes.append(
-            {"name": "encryption-key", "projected": {"sources": sources, "defaultMode": 0o400}}
-        )
+    mounts, volumes = key_volumes(spec.encryption)
     main = container(
         restore_args(owner, spec),
         config=config,

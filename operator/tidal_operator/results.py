@@ -50,6 +50,10 @@ class Report:
     message: str | None = None
     finished_at: str | None = None
     missing_topics: tuple[str, ...] = ()
+    unreadable: tuple[Mapping[str, Any], ...] = ()
+    """Partitions not read to their end: ``{topic, partition, from, to, reason}`` each."""
+    listing: Mapping[str, Any] | None = None
+    """``backup sync``: the store's backups (see ``tidal_operator.locations``)."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,13 @@ def _ints(value: Any) -> dict[str, int]:
     }
 
 
+def _gap(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    """One ``backup.unreadable`` entry with only the known keys, each of its type."""
+    numbers = {k: raw[k] for k in ("partition", "from", "to") if isinstance(raw.get(k), int)}
+    texts = {k: str(raw[k])[:256] for k in ("topic", "reason") if raw.get(k) is not None}
+    return texts | numbers
+
+
 def parse_report(text: str | None) -> Report | None:
     """The report in a termination message, or None when it is not one."""
     try:
@@ -102,10 +113,14 @@ def parse_report(text: str | None) -> Report | None:
         return None
     backup, error = _mapping(data.get("backup")), _mapping(data.get("error"))
     missing = backup.get("missingTopics")
+    unreadable = backup.get("unreadable")
     return Report(
         succeeded=data.get("outcome") == "succeeded",
         partial=data.get("outcome") == PARTIALLY_FAILED,
         missing_topics=tuple(str(t) for t in missing) if isinstance(missing, list) else (),
+        unreadable=tuple(_gap(g) for g in unreadable if isinstance(g, Mapping))
+        if isinstance(unreadable, list)
+        else (),
         counts=_ints(data.get("counts")),
         stored=_ints(data.get("stored")),
         backup_id=str(backup["id"]) if backup.get("id") else None,
@@ -113,6 +128,7 @@ def parse_report(text: str | None) -> Report | None:
         reason=str(error["reason"]) if error.get("reason") else None,
         message=str(error["message"])[:MESSAGE_LIMIT] if error.get("message") else None,
         finished_at=data.get("finishedAt") if isinstance(data.get("finishedAt"), str) else None,
+        listing=data["listing"] if isinstance(data.get("listing"), Mapping) else None,
     )
 
 

@@ -141,6 +141,22 @@ def summary(
     return fields, [Condition("SpecValid", TRUE, "SpecAccepted", ""), *conditions]
 
 
+def run_fields(run: Run, *, phase_key: str, counts: Sequence[str]) -> dict[str, Any]:
+    """What a status records of one finished run: its Job, phase (under ``phase_key``),
+    backup id, start and completion times, the named ``counts`` of its result, and the failure
+    reason and message; absent values left out. Shared by the BackupPolicy's ``lastRun`` and
+    the Restore's status."""
+    report = run.report
+    found = report.counts if report else {}
+    return without_none({
+        "job": run.job, phase_key: run.phase,
+        "backupId": report.backup_id if report else None,
+        "startTime": run.started, "completionTime": run.finished,
+        **{key: found.get(key) for key in counts},
+        "reason": run.reason, "message": run.message,
+    })  # fmt: skip
+
+
 def without_none(values: Mapping[str, Any]) -> dict[str, Any]:
     """A dict without its None values (status fields are omitted rather than null)."""
     return {key: value for key, value in values.items() if value is not None}

@@ -22,6 +22,7 @@ DOMAINS: Final = (
     ("com.acme.payments.", "Payments"),
     ("com.acme.files.", "Files and images"),
     ("com.acme.cdc.", "Change data capture"),
+    ("com.acme.shop.", "Order saga"),
 )
 HEADER: Final = """\
 # Event catalogue

@@ -33,7 +33,7 @@ from services.fleet.alerting import (
 from services.fleet.settings import FleetSettings
 from services.fleet.stores import FleetStore, MemoryFleetStore, RedisFleetStore
 from services.fleet.vehicles import VehicleRegistry
-from tidal import App, Context, DeliveryPolicy, Event, InvalidEventError, prefix
+from tidal import App, Context, DeliveryPolicy, Event, InvalidEventError, Settings, prefix
 
 TELEMETRY: Final = "com.acme.fleet.telemetry.v1"
 ALERTS: Final = "com.acme.fleet.alert."
@@ -138,3 +138,9 @@ def from_settings(settings: FleetSettings) -> App:
 
 
 app = from_settings(FleetSettings())
+
+
+def app_for(settings: Settings) -> App:
+    """The App on shared servers (``tidal dev --kafka``): readings and alerts in that run's Redis
+    (``settings.idempotency.redis_url``), the rest from ``FLEET_*``."""
+    return from_settings(FleetSettings(redis_url=settings.idempotency.redis_url))

@@ -33,7 +33,7 @@ from services.orders.receipts import (
 )
 from services.orders.settings import OrdersSettings
 from services.orders.stores import MemoryOrdersStore, OrdersStore, RedisOrdersStore
-from tidal import App, Context, DeliveryPolicy, Event
+from tidal import App, Context, DeliveryPolicy, Event, Settings
 
 CHECKOUT_COMPLETED: Final = "com.acme.payments.checkout.completed.v1"
 OUT_OF_STOCK: Final = "com.acme.pos.inventory.out-of-stock.v1"
@@ -163,3 +163,13 @@ def from_settings(settings: OrdersSettings) -> App:
 
 
 app = from_settings(OrdersSettings())
+
+
+def app_for(settings: Settings) -> App:
+    """The App on shared servers (``tidal dev --kafka``): stock (seeded where missing), points
+    and payments in that run's Redis (``settings.idempotency.redis_url``), receipts in the
+    local directory; the rest from ``ORDERS_*``."""
+    orders = OrdersSettings(
+        redis_url=settings.idempotency.redis_url, seed_stock=True, receipts_bucket=None
+    )
+    return from_settings(orders)

@@ -36,6 +36,7 @@ from tidal.filters import all_of, any_of, cesql, exact, not_, prefix, suffix
 from tidal.publishing import Publisher
 from tidal.settings import Settings
 from tidal.sources.s3events import notification_events as s3_notification_events
+from tidal.transports.ingress import run_on_fastest_loop, serve_asgi
 from tidal.transports.publishers import open_publisher
 
 __all__ = [
@@ -68,6 +69,8 @@ __all__ = [
     "not_",
     "open_publisher",
     "prefix",
+    "run_on_fastest_loop",
     "s3_notification_events",
+    "serve_asgi",
     "suffix",
 ]

@@ -31,7 +31,7 @@ from tidal.errors import (
     RetryableError,
 )
 from tidal.events import Event
-from tidal.idempotency import Claim, Idempotency, event_hash, origin_of
+from tidal.idempotency import Claim, Idempotency, event_hash, is_rerun
 from tidal.observability import hooks, logs
 from tidal.outcomes import PAUSE, Failed, Handled, Outcome, Paused, Retry
 from tidal.pools import SyncPools
@@ -116,7 +116,7 @@ class Dispatcher:
         Raises what the store raises (nothing is claimed)."""
         if self.idempotency is None or not sub.idempotent or not events:
             return []
-        items = [(self.key(sub, event), event_hash(event), origin_of(event)) for event in events]
+        items = [(self.key(sub, event), event_hash(event), is_rerun(event)) for event in events]
         claims = await self.idempotency.claim_many(items)
         for event, claim in zip(events, claims, strict=True):
             self._claimed.setdefault(id(event), claim)
@@ -125,9 +125,9 @@ class Dispatcher:
     async def dead_lettered(self, sub: Subscription, event: Event) -> None:
         """Record in the idempotency store that ``event``'s delivery on ``sub`` ended in a dead
         letter (`tidal.pipeline.Pipeline` calls it once the route has sent it, or left it to
-        the broker), so a redelivery from the same origin (a Kafka worker killed before
-        committing) is not dead-lettered twice, and a new delivery of the event starts its
-        attempts over."""
+        the broker), so a redelivered copy (a Kafka worker killed before committing, a source
+        whose acknowledgement was lost) is a duplicate, not a second dead letter; a run's copy
+        (`tidal.idempotency.is_rerun`: re-drive, replay, restore) runs again."""
         if self.idempotency is not None and sub.idempotent:
             await self.idempotency.dead_lettered(self.key(sub, event))
 

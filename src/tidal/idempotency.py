@@ -5,15 +5,18 @@ atomically (no check-then-write race): `MemoryIdempotencyStore` here for tests a
 `tidal.stores.redis.RedisIdempotencyStore` for production.
 
 States: absent -> IN_PROGRESS (acquired with a token and a lease) -> COMPLETED (kept for
-``ttl``). A handler that fails leaves FAILED; a delivery that ends in a dead letter leaves
-DEAD (with where the delivery came from, ``origin``). Every record carries the number of the
-attempt it belongs to, written *before* the handler runs: an acquire that finds a FAILED
-record, or an IN_PROGRESS one whose lease (``in_progress_ttl``) has run out (a worker killed
-mid-handler), takes the key over as the next attempt, so attempts are counted across crashes
-and restarts for as long as the store keeps the record (Redis: across processes; memory: only
-within one). A DEAD record of the same origin answers a redelivery of what was already
-dead-lettered (`Idempotency.run` reports it ``dead``); an event from elsewhere (a re-drive)
-starts over.
+``ttl``). A handler that fails leaves FAILED; once a delivery has ended in a dead letter,
+`Idempotency.dead_lettered` leaves DEAD. Every record carries the number of the attempt it
+belongs to, written *before* the handler runs: an acquire that finds a FAILED record, or an
+IN_PROGRESS one whose lease (``in_progress_ttl``) has run out (a worker killed mid-handler),
+takes the key over as the next attempt, so attempts are counted across crashes and restarts for
+as long as the store keeps the record (Redis: across processes; memory: only within one).
+
+A DEAD key is a duplicate (answered with no events) for every copy that is not a run's copy: a
+redelivered copy (a source whose acknowledgement was lost, a consumer that died before its
+commit) is not dead-lettered again. A re-driven, replayed or restored copy (marked with the
+``tidal-run`` header, `RUN_HEADER`, which the Kafka transport notes with `mark_rerun`) takes a
+DEAD key over and counts its attempts afresh; a COMPLETED key stays a duplicate for it too.
 
 A transport holding many events at once (the Kafka worker's fetched batch) calls `claim_many`
 first: one store call (``acquire_many``) acquires every key, and each
@@ -30,6 +33,7 @@ import hashlib
 import itertools
 import json
 import logging
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -56,6 +60,10 @@ and keys whose last attempt here ended without success (`Idempotency.dead_letter
 SETTLE_BACKOFF: Final = (0.05, 5.0)
 """First and longest wait (seconds) between tries of writing how a run ended (`Idempotency.run`)."""
 SETTLE_LOG_EVERY: Final = 10.0
+RUN_HEADER: Final = "tidal-run"
+"""The Kafka header a restore, replay or re-drive run marks its records with
+(`tidal.archive.marks`): such a copy runs again where its first delivery was dead-lettered."""
+_RERUN: Final = "_tidal_rerun"
 
 log = logging.getLogger("tidal.idempotency")
 
@@ -67,15 +75,19 @@ class Status(enum.StrEnum):
     DEAD = "dead"
 
 
+IN_PROGRESS: Final = Status.IN_PROGRESS.value
+COMPLETED: Final = Status.COMPLETED.value
+FAILED: Final = Status.FAILED.value
+
+
 @dataclass(frozen=True, kw_only=True)
 class Record:
     """One idempotency record; ``result`` holds what the run produced (serialised replies).
 
     ``attempt``: the attempt the record belongs to. ``lease``: milliseconds an IN_PROGRESS
     record is held as sent to ``acquire``, which stamps it into the store's clock (epoch ms in
-    Redis, monotonic ms in memory) when it stores it; not compared. ``origin``: where the
-    delivery came from (the Kafka worker: topic/partition/offset of the first record), which
-    tells a redelivery of a dead-lettered event from a re-drive."""
+    Redis, monotonic ms in memory) when it stores it; not compared. ``rerun``: the record is
+    sent by a run's copy (`is_rerun`), which takes a DEAD key over (`successor`)."""
 
     status: Status
     payload_hash: str
@@ -83,17 +95,17 @@ class Record:
     result: bytes | None = None
     attempt: int = 1
     lease: int = field(default=0, compare=False)
-    origin: str | None = None
+    rerun: bool = False
 
     def to_json(self) -> str:
         # by hand: json.dumps of the dict costs several times more on the hot path; "a" and
         # "l" first and as plain integers: the Redis scripts rewrite them in place
         result = "null" if self.result is None else f'"{base64.b64encode(self.result).decode()}"'
-        origin = "" if self.origin is None else f',"o":{encode_basestring(self.origin)}'
+        rerun = ',"x":true' if self.rerun else ""
         return (
             f'{{"a":{self.attempt:d},"l":{self.lease:d},"s":"{self.status.value}",'
             f'"h":{encode_basestring(self.payload_hash)},'
-            f'"t":{encode_basestring(self.token)},"r":{result}{origin}}}'
+            f'"t":{encode_basestring(self.token)},"r":{result}{rerun}}}'
         )
 
     @classmethod
@@ -107,18 +119,17 @@ class Record:
             result=result,
             attempt=int(raw.get("a", 1)),
             lease=int(raw.get("l", 0)),
-            origin=raw.get("o"),
+            rerun=raw.get("x") is True,
         )
 
     def but(self, status: Status, *, result: bytes | None = None) -> Record:
-        """This record (same token, attempt, origin) in another state."""
+        """This record (same token and attempt) in another state."""
         return Record(
             status=status,
             payload_hash=self.payload_hash,
             token=self.token,
             result=result,
             attempt=self.attempt,
-            origin=self.origin,
         )
 
 
@@ -127,18 +138,17 @@ def successor(current: Record, mine: Record, *, lease_over: bool) -> Record | No
     scripts mirror it): None when ``current`` stands (returned to the caller as it is).
 
     Ours and in progress: kept, its lease renewed (a run the store failed). Completed, in
-    progress under a live lease, dead-lettered from the same origin: it stands. Failed, or in
-    progress with its lease over (the worker died): ours as the next attempt of the same
-    payload; another payload, or dead-lettered from elsewhere (a re-drive), starts over."""
+    progress under a live lease, dead-lettered (unless ours is a run's copy): it stands.
+    Failed, or in progress with its lease over (the worker died): ours as the next attempt of
+    the same payload; another payload, or a run's copy where the key is dead-lettered, starts
+    over."""
     status = current.status
     if current.token == mine.token and status is Status.IN_PROGRESS:
         return replace(mine, attempt=current.attempt)
     if status is Status.COMPLETED:
         return None
     if status is Status.DEAD:
-        if current.origin is not None and current.origin == mine.origin:
-            return None
-        return mine
+        return mine if mine.rerun else None
     if status is Status.IN_PROGRESS and not lease_over:
         return None
     if current.payload_hash == mine.payload_hash:
@@ -191,17 +201,17 @@ MAX_BYTES: Final = 64 * 1024 * 1024
 ENTRY_OVERHEAD: Final = 240  # bytes a record costs beyond its strings: dict slot, tuple, Record
 
 
-# (status, payload hash, token, result, expires at, size, attempt, lease end, origin): only
-# strings, bytes and numbers, so the garbage collector untracks the tuple and never walks the
-# stored records
-_Entry = tuple[str, str, str, bytes | None, float, int, int, int, str | None]
+# (status, payload hash, token, result, expires at, size, attempt, lease end): only strings,
+# bytes and numbers, so the garbage collector untracks the tuple and never walks the stored
+# records
+_Entry = tuple[str, str, str, bytes | None, float, int, int, int]
 
 
 class MemoryIdempotencyStore:
     """An in-process store with expiry, bounded in entries and bytes (one event loop; atomic
     because it never awaits inside).
 
-    Records are kept in write order. Every write drops the expired records at the front (so
+    Records are kept in write order. Every new key drops the expired records at the front (so
     unique keys never looked up again still go, with no sweep task), then the oldest records
     while there are more than ``max_entries`` or they hold more than ``max_bytes``: under that
     pressure the dedupe window is the newest records, not ``ttl`` (use Redis for a full one).
@@ -220,7 +230,8 @@ class MemoryIdempotencyStore:
     ) -> None:
         if max_entries < 1 or max_bytes < 1:
             raise ConfigurationError("the memory store's max_entries and max_bytes must be >= 1")
-        self._clock = clock or SystemClock()
+        # the system clock read directly: a store call reads it once or twice, every event
+        self._now: Callable[[], float] = time.monotonic if clock is None else clock.monotonic
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self.max_entries = max_entries
         self.max_bytes = max_bytes
@@ -231,7 +242,7 @@ class MemoryIdempotencyStore:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry[4] <= self._clock.monotonic():
+        if entry[4] <= self._now():
             self._drop(key)
             return None
         return entry
@@ -239,37 +250,82 @@ class MemoryIdempotencyStore:
     def _drop(self, key: str) -> None:
         self.bytes -= self._entries.pop(key)[5]
 
-    def _now_ms(self) -> int:
-        return int(self._clock.monotonic() * 1000)
-
     def _put(self, key: str, record: Record, ttl: float, *, stamp: bool = False) -> Record:
         """Store ``record`` (``stamp``: its lease, a duration, becomes an end); returns it."""
-        if key in self._entries:
-            self._drop(key)
-        if stamp and record.lease > 0:
-            record = replace(record, lease=self._now_ms() + record.lease)
-        result, digest, token = record.result, record.payload_hash, record.token
-        origin = record.origin
-        size = ENTRY_OVERHEAD + len(key) + len(digest) + len(token) + len(result or b"")
-        size += len(origin or "")
-        expires = self._clock.monotonic() + ttl
-        self._entries[key] = (
-            record.status.value,
-            digest,
-            token,
-            result,
-            expires,
-            size,
-            record.attempt,
-            record.lease,
-            origin,
-        )
-        self.bytes += size
-        self._trim()
+        lease = record.lease
+        if stamp and lease > 0:
+            lease += int(self._now() * 1000)
+            record = replace(record, lease=lease)
+        status, digest, token = record.status.value, record.payload_hash, record.token
+        self._write(key, status, digest, token, record.result, ttl, record.attempt, lease)
         return record
 
+    def _write(
+        self,
+        key: str,
+        status: str,
+        digest: str,
+        token: str,
+        result: bytes | None,
+        ttl: float,
+        attempt: int,
+        lease: int,
+    ) -> None:
+        """Store a record under ``key`` as the newest entry (replacing the one there), then
+        drop what is expired or over the bounds."""
+        size = ENTRY_OVERHEAD + len(key) + len(digest) + len(token) + len(result or b"")
+        entries = self._entries
+        old = entries.get(key)
+        entries[key] = (status, digest, token, result, self._now() + ttl, size, attempt, lease)
+        if old is None:
+            self.bytes += size
+            self._trim()
+            return
+        entries.move_to_end(key)
+        self.bytes += size - old[5]
+        if size > old[5]:
+            self._trim()
+
+    def claim(
+        self, key: str, digest: str, token: str, attempt: int, lease: int, ttl: float
+    ) -> bool:
+        """`acquire` of an absent key without the `Record` and the coroutine (`Idempotency.run`'s
+        fast path for this store): True once our in-progress record is stored (``lease`` in
+        ms); False, storing nothing, when a record is there (then `acquire` decides)."""
+        if self._live(key) is not None:
+            return False
+        end = int(self._now() * 1000) + lease
+        self._write(key, IN_PROGRESS, digest, token, None, ttl, attempt, end)
+        return True
+
+    def finish(
+        self,
+        key: str,
+        status: str,
+        digest: str,
+        token: str,
+        result: bytes | None,
+        attempt: int,
+        ttl: float,
+    ) -> bool:
+        """`complete` without the `Record` and the coroutine (see `claim`)."""
+        existing = self._live(key)
+        if existing is not None and existing[2] != token:
+            return False
+        self._write(key, status, digest, token, result, ttl, attempt, 0)
+        return True
+
+    def drop(self, key: str, token: str) -> None:
+        """`release` without the coroutine (see `claim`)."""
+        existing = self._live(key)
+        if existing is not None and existing[2] == token:
+            self._drop(key)
+
     def _trim(self) -> None:
-        entries, now = self._entries, self._clock.monotonic()
+        entries = self._entries
+        if not entries:
+            return
+        now = self._now()
         while entries:
             key, entry = next(iter(entries.items()))
             expired = entry[4] <= now
@@ -284,7 +340,7 @@ class MemoryIdempotencyStore:
             self._put(key, record, ttl, stamp=True)
             return None
         current = _record(existing)
-        lease_over = 0 < current.lease <= self._now_ms()
+        lease_over = 0 < current.lease <= int(self._now() * 1000)
         taken = successor(current, record, lease_over=lease_over)
         if taken is None:
             return current
@@ -298,9 +354,7 @@ class MemoryIdempotencyStore:
         return True
 
     async def release(self, key: str, token: str) -> None:
-        existing = self._live(key)
-        if existing is not None and existing[2] == token:
-            self._drop(key)
+        self.drop(key, token)
 
     async def get(self, key: str) -> Record | None:
         existing = self._live(key)
@@ -320,7 +374,7 @@ class MemoryIdempotencyStore:
 
 
 def _record(entry: _Entry) -> Record:
-    status, digest, token, result, _, _, attempt, lease, origin = entry
+    status, digest, token, result, _, _, attempt, lease = entry
     return Record(
         status=Status(status),
         payload_hash=digest,
@@ -328,7 +382,6 @@ def _record(entry: _Entry) -> Record:
         result=result,
         attempt=attempt,
         lease=lease,
-        origin=origin,
     )
 
 
@@ -356,19 +409,13 @@ def event_hash(event: Event) -> str:
     return found
 
 
-_ORIGIN: Final = "_tidal_origin"
+def mark_rerun(event: Event) -> None:
+    """Note that ``event`` is a run's copy (re-drive, replay, restore), not a redelivery."""
+    setattr(event, _RERUN, True)
 
 
-def set_origin(event: Event, origin: str) -> None:
-    """Say where ``event``'s delivery came from (the Kafka worker: its first record's
-    topic/partition/offset), kept on the event for its idempotency records (`Record.origin`)."""
-    setattr(event, _ORIGIN, origin)
-
-
-def origin_of(event: Event) -> str | None:
-    """What `set_origin` said for ``event``, if anything."""
-    found: str | None = vars(event).get(_ORIGIN)
-    return found
+def is_rerun(event: Event) -> bool:
+    return bool(vars(event).get(_RERUN, False))
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,12 +432,11 @@ class Claim:
 @dataclass(frozen=True, kw_only=True)
 class Outcome:
     """What `Idempotency.run` did: ran the function (as attempt ``attempt``), or found it
-    already done; ``dead``: already dead-lettered from the same origin."""
+    already done (completed, or dead-lettered: then with no result)."""
 
     result: bytes | None
     duplicate: bool
     attempt: int = 1
-    dead: bool = False
 
 
 class Idempotency:
@@ -430,23 +476,26 @@ class Idempotency:
         self._held: dict[str, Record] = {}  # key -> our record, after the store failed (`run`)
         self._ended: dict[str, Record] = {}  # key -> our record of a run that did not succeed
         self._settle_logged = -SETTLE_LOG_EVERY
+        # the in-process store (not a subclass: one that overrides its calls goes the long way)
+        self._memory = store if type(store) is MemoryIdempotencyStore else None
 
-    def _mine(self, digest: str, *, attempt: int = 1, origin: str | None = None) -> Record:
-        token = f"{self._prefix}{next(self._serial):x}"
+    def _mine(
+        self, digest: str, *, attempt: int = 1, rerun: bool = False, token: str | None = None
+    ) -> Record:
         return Record(
             status=Status.IN_PROGRESS,
             payload_hash=digest,
-            token=token,
+            token=token or f"{self._prefix}{next(self._serial):x}",
             attempt=attempt,
             lease=self._lease,
-            origin=origin,
+            rerun=rerun,
         )
 
-    async def claim_many(self, items: Sequence[tuple[str, str, str | None]]) -> list[Claim]:
-        """Acquire every (key, payload digest, origin) for a first attempt in one store call
-        (``acquire_many``); pass each `Claim` to `run` for its key."""
+    async def claim_many(self, items: Sequence[tuple[str, str, bool]]) -> list[Claim]:
+        """Acquire every (key, payload digest, whether a run's copy: `is_rerun`) for a first
+        attempt in one store call (``acquire_many``); pass each `Claim` to `run` for its key."""
         keep = self._keep
-        pending = [(key, self._mine(digest, origin=origin), keep) for key, digest, origin in items]
+        pending = [(key, self._mine(digest, rerun=rerun), keep) for key, digest, rerun in items]
         found = await self.store.acquire_many(pending)
         return [Claim(k, r, e) for (k, r, _), e in zip(pending, found, strict=True)]
 
@@ -469,8 +518,8 @@ class Idempotency:
         claim: Claim | None = None,
         started: Callable[[int], None] | None = None,
         attempt: int = 1,
-        origin: str | None = None,
         limit: int | None = None,
+        rerun: bool = False,
     ) -> Outcome:
         """Acquire ``key`` as attempt ``attempt`` (or the next one after those the store
         counted), tell ``started`` that number, run ``fn`` and save its result; or return the
@@ -482,7 +531,8 @@ class Idempotency:
         ran is never run again nor failed for want of its record. With a `Claim` of
         ``claim_many`` for this key and digest, start from what it found. When the store fails
         (`DependencyUnavailableError`) while acquiring, the key's next run here takes our
-        in-progress record back instead of waiting it out."""
+        in-progress record back instead of waiting it out. ``rerun``: a run's copy (`is_rerun`),
+        which takes over a dead-lettered key and counts its attempts afresh."""
         held = self._held.pop(key, None) if self._held else None
         if self._ended:
             self._ended.pop(key, None)
@@ -491,8 +541,16 @@ class Idempotency:
         elif claim is not None and claim.key == key and claim.mine.payload_hash == digest:
             mine, first = claim.mine, claim.existing
             acquiring = first is not None
+        elif (memory := self._memory) is not None and not rerun:
+            token = f"{self._prefix}{next(self._serial):x}"
+            if memory.claim(key, digest, token, attempt, self._lease, self._keep):
+                return await self._run_in_memory(
+                    memory, key, digest, token, fn, attempt, started, limit
+                )
+            # a record is there: the general path takes it over, waits, conflicts or replays
+            mine, first, acquiring = self._mine(digest, attempt=attempt, token=token), None, True
         else:
-            mine, first, acquiring = self._mine(digest, attempt=attempt, origin=origin), None, True
+            mine, first, acquiring = self._mine(digest, attempt=attempt, rerun=rerun), None, True
         try:
             found = await self._acquire(key, mine, first=first) if acquiring else None
         except DependencyUnavailableError:
@@ -500,10 +558,7 @@ class Idempotency:
             raise
         if found is not None:
             if found.token != mine.token:  # done before: completed, or dead-lettered
-                dead = found.status is Status.DEAD
-                return Outcome(
-                    result=found.result, duplicate=True, attempt=found.attempt, dead=dead
-                )
+                return Outcome(result=found.result, duplicate=True, attempt=found.attempt)
             mine = found  # ours: taken over as the next attempt, or our own renewed
         if limit is not None and mine.attempt > limit:
             self._end(key, mine)
@@ -524,9 +579,41 @@ class Idempotency:
         await self._settle(key, mine.but(Status.COMPLETED, result=result))
         return Outcome(result=result, duplicate=False, attempt=mine.attempt)
 
+    async def _run_in_memory(
+        self,
+        store: MemoryIdempotencyStore,
+        key: str,
+        digest: str,
+        token: str,
+        fn: Callable[[], Awaitable[bytes | None]],
+        attempt: int,
+        started: Callable[[int], None] | None,
+        limit: int | None,
+    ) -> Outcome:
+        """`run` on the in-process store once `MemoryIdempotencyStore.claim` stored our
+        in-progress record (attempt ``attempt``, the key being new): the same steps with no
+        `Record` built for a run that succeeds and no coroutine per store call. Its calls
+        neither await nor fail, so how the run ended is written at once."""
+        if limit is not None and attempt > limit:
+            self._end(key, self._mine(digest, attempt=attempt, token=token))
+            raise AttemptsExhaustedError(attempts=attempt - 1, limit=limit)
+        if started is not None:
+            started(attempt)
+        try:
+            result = await fn()
+        except BaseException as exc:
+            store.finish(key, FAILED, digest, token, None, attempt, self.ttl)
+            if not isinstance(exc, asyncio.CancelledError):
+                failed = Record(status=Status.FAILED, payload_hash=digest, token=token)
+                self._end(key, replace(failed, attempt=attempt))
+            raise
+        store.finish(key, COMPLETED, digest, token, result, attempt, self.ttl)
+        return Outcome(result=result, duplicate=False, attempt=attempt)
+
     async def dead_lettered(self, key: str) -> None:
         """Record that the delivery whose attempt last ended here under ``key`` has been
-        dead-lettered, so a redelivery from the same origin is not dead-lettered again."""
+        dead-lettered (DEAD), so a copy that is not a run's copy (`is_rerun`) is a duplicate,
+        not a second dead letter. Written until the store takes it, like a completion."""
         ended = self._ended.pop(key, None) if self._ended else None
         if ended is not None:
             await self._settle(key, ended.but(Status.DEAD))
@@ -573,7 +660,7 @@ class Idempotency:
         over already.
 
         ``first``: what an earlier acquire of ``mine`` (`claim_many`) found instead."""
-        deadline = self._clock.monotonic() + self.wait_timeout
+        deadline = None  # read the clock only once there is something to wait for
         while True:
             if first is None:
                 existing = await self.store.acquire(key, mine, ttl=self._keep)
@@ -590,6 +677,9 @@ class Idempotency:
                 )
             if existing.status is Status.COMPLETED or existing.status is Status.DEAD:
                 return existing
-            if self.on_in_progress == "report" or self._clock.monotonic() >= deadline:
+            now = self._clock.monotonic()
+            if deadline is None:
+                deadline = now + self.wait_timeout
+            if self.on_in_progress == "report" or now >= deadline:
                 raise IdempotencyInProgressError(f"event {key!r} is being handled elsewhere")
             await self._clock.sleep(self.poll_interval)

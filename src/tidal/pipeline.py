@@ -232,7 +232,7 @@ class Pipeline:
             else:
                 if await route.dead_letter(at, sub, event, outcome):
                     self.dead_lettered(sub, event)
-                # the delivery is over: its record says so, for a redelivery from its origin
+                # the delivery is over: its record says so, and a redelivered copy is a duplicate
                 await self.dispatcher.dead_lettered(sub, event)
                 return outcome
             outcome = await self._attempt(

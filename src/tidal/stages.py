@@ -25,7 +25,7 @@ from tidal.app import Subscription
 from tidal.bindings.http import parse_request, to_batch
 from tidal.errors import AttemptsExhaustedError, EventExpiredError
 from tidal.events import Event
-from tidal.idempotency import Claim, Idempotency, event_hash, origin_of
+from tidal.idempotency import Claim, Idempotency, event_hash, is_rerun
 from tidal.observability.hooks import Emit, Tracer
 from tidal.outcomes import Handled
 
@@ -84,13 +84,13 @@ def idempotent(
     claimed: Claimed,
 ) -> Step:
     """``inner`` at most once per key while the completed record lives; a duplicate answers
-    with the events the first run emitted (a delivery already dead-lettered from the same
-    origin answers as a duplicate with none). The attempt is counted in the store before
-    ``inner`` runs (`Idempotency.run`): ``t.attempt`` becomes the store's count, and past the
-    policy's ``max_attempts`` ``inner`` does not run: `AttemptsExhaustedError` (neither where
-    the broker counts: there the attempt stays as the transport said, 1 over HTTP). An event
-    the batch step claimed starts from its claim (``claimed``) instead of acquiring its key on
-    its own."""
+    with the events the first run emitted (a key already dead-lettered answers as a duplicate
+    with none, except to a run's copy, `is_rerun`, which runs again). The attempt is counted in
+    the store before ``inner`` runs (`Idempotency.run`): ``t.attempt`` becomes the store's
+    count, and past the policy's ``max_attempts`` ``inner`` does not run:
+    `AttemptsExhaustedError` (neither where the broker counts: there the attempt stays as the
+    transport said, 1 over HTTP). An event the batch step claimed starts from its claim
+    (``claimed``) instead of acquiring its key on its own."""
 
     async def run(t: Try) -> Handled:
         done: list[Handled] = []
@@ -117,8 +117,8 @@ def idempotent(
                 claim=claim,
                 started=None if t.broker else started,  # over HTTP ctx.attempt stays 1
                 attempt=t.attempt,
-                origin=origin_of(t.event),
                 limit=None if t.broker else t.sub.policy.max_attempts,
+                rerun=is_rerun(t.event),
             )
         except AttemptsExhaustedError as exc:
             t.attempt = exc.attempts

@@ -18,10 +18,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-Outcome = Literal[
+OutcomeLabel = Literal[
     "received", "handled", "duplicate", "retried", "failed", "dead_lettered", "filtered", "paused"
 ]
-OUTCOMES: Final[tuple[Outcome, ...]] = (
+"""A value of the ``outcome`` label (``tidal_events_total``); an attempt's result is a
+`tidal.outcomes.Outcome`."""
+OUTCOMES: Final[tuple[OutcomeLabel, ...]] = (
     "received",
     "handled",
     "duplicate",
@@ -89,7 +91,7 @@ class Stats:
     labelled: dict[str, set[str]] = field(default_factory=dict)
 
     def bump(
-        self, subscription: str, outcome: Outcome, n: int = 1, *, event_type: str | None = None
+        self, subscription: str, outcome: OutcomeLabel, n: int = 1, *, event_type: str | None = None
     ) -> None:
         self.counts[(subscription, outcome)] += n
         if event_type is not None:
@@ -117,7 +119,7 @@ class Stats:
             histogram = self.latency[key] = Histogram()
         histogram.observe(seconds)
 
-    def get(self, subscription: str, outcome: Outcome) -> int:
+    def get(self, subscription: str, outcome: OutcomeLabel) -> int:
         return self.counts[(subscription, outcome)]
 
     def subscriptions(self) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +13,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tidal.archive.backups import Listing
+from tidal.archive.catalog import catalog
 from tidal.archive.crypto import Cipher, key_id
 from tidal.archive.durations import backup_id, backup_time, parse_duration, parse_time
 from tidal.archive.errors import CorruptSegment, InvalidArgument, NoTopicsSelected
@@ -26,7 +29,7 @@ from tidal.archive.keys import (
     segment_key,
     time_slice,
 )
-from tidal.archive.manifest import Manifest, Partition, Segment
+from tidal.archive.manifest import Gap, Manifest, Partition, Segment
 from tidal.archive.redrive import value_dropped
 from tidal.archive.restoretest import Digest, compare
 from tidal.archive.results import MAX_BYTES, RunResult, render
@@ -330,3 +333,59 @@ def test_the_restore_test_names_a_partition_that_differs() -> None:
     assert compare(backup, {("p.t", 0): same}, "p.") == []
     assert compare(backup, {("p.t", 0): fewer}, "p.") == ["t/0: 4 records, not 5"]
     assert compare(backup, {("p.t", 0): other}, "p.") == ["t/0: the records differ (sha256)"]
+
+
+def test_retention_keeps_the_newest_backup_holding_a_partition_whole() -> None:
+    everything = frozenset({("t", 0), ("t", 1)})
+    full = BackupInfo(id="d3", created=NOW - timedelta(days=3), verified=True,
+                      topics=frozenset({"t"}), whole=everything)  # fmt: skip
+    older = replace(full, id="d4", created=NOW - timedelta(days=4))
+    cut = BackupInfo(id="d1", created=NOW - timedelta(days=1), verified=True,
+                     topics=frozenset({"t"}), whole=frozenset({("t", 0)}))  # fmt: skip
+    assert choose_deletions([older, full, cut], now=NOW, max_age=None, max_count=1) == ["d4"]
+    healed = replace(full, id="d0", created=NOW)
+    assert choose_deletions([older, full, cut, healed], now=NOW, max_age=None, max_count=1) == [
+        "d4",
+        "d3",
+        "d1",
+    ]
+
+
+def test_a_gap_is_recorded_in_order_and_survives_the_json() -> None:
+    part = Partition(topic="t", partition=0, start=0, end=100, next=0)
+    manifest = Manifest(
+        id="b", created_at="x", compression="zstd", encryption="none", partitions=[part]
+    )
+    manifest.record(_segment(0, 9))
+    manifest.record_gap(Gap(topic="t", partition=0, first=10, end=40, reason="OffsetOutOfRange"))
+    with pytest.raises(ValueError, match="overlaps"):
+        manifest.record(_segment(30, 45))
+    manifest.record(_segment(40, 99))
+    assert part.done
+    assert not part.whole
+    assert manifest.whole_partitions() == frozenset()
+    assert [g.describe() for g in manifest.gaps()] == ["t/0 offsets 10-39 (OffsetOutOfRange)"]
+    assert Manifest.from_json(manifest.to_json(), key="m") == manifest
+    older = json.loads(manifest.to_json())
+    del older["partitions"][0]["gaps"]  # a manifest written before gaps existed
+    loaded = Manifest.from_json(json.dumps(older).encode(), key="m")
+    assert loaded.partition("t", 0).whole
+
+
+def test_the_sync_listing_fits_a_run_result_newest_first() -> None:
+    found = Listing()
+    for day in range(1, 200):
+        manifest = Manifest(id=f"2025-01-01T00-00-{day:03d}Z", created_at=f"2025-01-{day:03d}",
+                            compression="zstd", encryption="none", policy="shop/orders",
+                            state="complete", verified=day % 2 == 0)  # fmt: skip
+        found.manifests.append(manifest)
+    found.unreadable["backups/x/manifest.json"] = "CorruptSegment: wrong key"
+    body = catalog(found)
+    assert (body["backups"], body["unreadable"]) == (199, 1)
+    entries = body["policies"]["shop/orders"]
+    assert body["listed"] == len(entries) < 199
+    assert entries[0] == ["2025-01-01T00-00-199Z", "c", 0, 0]
+    assert entries[1][:2] == ["2025-01-01T00-00-198Z", "cv"]
+    result = RunResult(command="backup sync", started_at=NOW, listing=body)
+    assert len(render(result)) <= MAX_BYTES
+    assert json.loads(render(result))["listing"] == body

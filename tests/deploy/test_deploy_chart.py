@@ -104,14 +104,15 @@ def test_every_pod_meets_the_restricted_standard(scenario: str) -> None:
             assert security["capabilities"] == {"drop": ["ALL"]}, name
             assert security["seccompProfile"] == {"type": "RuntimeDefault"}, name
             assert {"requests", "limits"} <= set(container["resources"]), name
-            assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp"], name
+            writable = [m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")]
+            assert writable == ["/tmp"], name  # anything else mounted is read-only
 
 
 def test_knative_services_scale_to_zero_on_concurrency_and_start_without_a_probe_period() -> None:
     """No startup probe (it would have no port and turns off the activator's fast path) and a
     readiness probe without periodSeconds (the queue-proxy's 25 ms probing): tests/fidelity."""
     services = [d for d in rendered("knative") if d["apiVersion"] == "serving.knative.dev/v1"]
-    assert sorted(s["metadata"]["name"] for s in services) == ["fleet", "orders"]
+    assert sorted(s["metadata"]["name"] for s in services) == ["files", "fleet", "orders"]
     for service in services:
         template = service["spec"]["template"]
         annotations = template["metadata"]["annotations"]
@@ -185,7 +186,7 @@ def test_kafka_keda_mode_scales_workers_from_zero_capped_at_the_partitions() -> 
     scaled = {s["metadata"]["name"]: s["spec"] for s in of_kind(docs, "ScaledObject")}
     scaled.pop("tidal-object-source")  # on its queue: test_the_object_source_scales_on_its_queue
     workers = {d["metadata"]["name"] for d in of_kind(docs, "Deployment")}
-    assert set(scaled) == {"fleet", "orders"} <= workers
+    assert set(scaled) == {"files", "fleet", "orders"} <= workers
     assert scaled["fleet"]["maxReplicaCount"] == partitions  # keda.maxReplicas 10 capped at 3
     assert scaled["orders"]["maxReplicaCount"] == 2
     for name, spec in scaled.items():

@@ -33,7 +33,14 @@ def build_args(artifact: dict[str, Any]) -> dict[str, str]:
 
 
 def test_every_image_of_the_project_is_built() -> None:
-    names = {"tidal-fleet", "tidal-orders", "tidal-gateway", "tidal", "tidal-operator"}
+    names = {
+        "tidal-fleet",
+        "tidal-orders",
+        "tidal-files",
+        "tidal-gateway",
+        "tidal",
+        "tidal-operator",
+    }
     assert set(IDS) == {f"kind.local/{name}" for name in names}
     assert not list((ROOT / "services").glob("*/Dockerfile")), "one recipe: the root Dockerfile"
 
@@ -68,7 +75,7 @@ def test_the_users_match_the_charts_and_manifests_security_contexts() -> None:
         a["image"].removeprefix("kind.local/"): built(a)[-1].args("USER")[-1] for a in ARTIFACTS
     }
     uid = values["podSecurityContext"]["runAsUser"]
-    for image in ("tidal-fleet", "tidal-orders", "tidal-gateway", "tidal"):
+    for image in ("tidal-fleet", "tidal-orders", "tidal-files", "tidal-gateway", "tidal"):
         assert by_image[image] == f"{uid}:{uid}"
     operator = values["operator"]["runAsUser"]
     assert by_image["tidal-operator"] == f"{operator}:{operator}"
@@ -112,20 +119,33 @@ def test_every_copied_source_exists_and_is_in_the_build_context(artifact: dict[s
 
 @pytest.mark.parametrize("artifact", ARTIFACTS, ids=IDS)
 def test_the_extras_installed_exist(artifact: dict[str, Any]) -> None:
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"
-    ]
     stage = builder(artifact)
     defaults = dict(a.split("=", 1) for a in stage.args("ARG") if "=" in a)
     [install] = [r for r in stage.args("RUN") if "pip install" in r]
-    wanted = re.search(r'"\.\[([^\]]+)\]"', expand(install, {**defaults, **build_args(artifact)}))
-    assert wanted is not None
-    installed = wanted.group(1).split(",")
-    assert set(installed) <= set(extras)
+    command = expand(install, {**defaults, **build_args(artifact)})
+    targets = re.findall(r'"(\.[\w./]*)(?:\[([^\]]+)\])?"', command.split("&&")[0])
+    assert targets, command
+    installed: list[str] = []
+    for path, wanted in targets:  # each a distribution of the repository, with its extras
+        project = tomllib.loads((ROOT / path / "pyproject.toml").read_text())["project"]
+        extras = wanted.split(",") if wanted else []
+        assert set(extras) <= set(project.get("optional-dependencies", {}))
+        installed += extras
     service = build_args(artifact).get("SERVICE")
     if service:
         assert service in installed
         assert (ROOT / "services" / service / "app.py").is_file()
+
+
+def test_the_operator_image_installs_the_runtime_and_the_operator_only() -> None:
+    """Issue 19 item 8: the operator is a distribution of its own; its image holds the runtime
+    without extras (no Kafka, HTTP or data-plane clients) and it, never the operator's sources
+    on a PYTHONPATH."""
+    [artifact] = [a for a in ARTIFACTS if a["image"] == "kind.local/tidal-operator"]
+    [install] = [r for r in builder(artifact).args("RUN") if "pip install" in r]
+    assert re.findall(r'"([^"]*)"', install.split("&&")[0]) == [".", "./operator"]
+    envs = " ".join(e for s in built(artifact) for e in s.args("ENV"))
+    assert "PYTHONPATH" not in envs
 
 
 def test_the_dockerignore_check_would_catch_an_excluded_source() -> None:

@@ -22,6 +22,7 @@ APPS = {
     "orders": "services.orders.app:app",
     "files": "services.files.app:app",
     "cdc": "services.cdc.app:app",
+    "saga": "services.saga.app:app",
 }
 KEY = re.compile(r"^(\s*)([A-Za-z0-9_]+):\s*(.*)$")
 
@@ -56,16 +57,14 @@ def test_a_drifted_apps_file_is_caught(tmp_path: Path) -> None:
 
 def test_the_charts_crds_are_what_the_operator_generates() -> None:
     assert drifted(CHART / "files" / "crds") == [], (
-        "regenerate: PYTHONPATH=operator python -m tidal_operator.crds"
-        " --out charts/tidal/files/crds"
+        "regenerate: python -m tidal_operator.crds --out charts/tidal/files/crds"
     )
 
 
 def test_the_charts_operator_rules_are_what_the_operator_generates() -> None:
     committed = (CHART / "files" / "operator" / FILE_NAME).read_text(encoding="utf-8")
     assert committed == to_yaml(cluster_rules()), (
-        "regenerate: PYTHONPATH=operator python -m tidal_operator.rbac"
-        " --out charts/tidal/files/operator"
+        "regenerate: python -m tidal_operator.rbac --out charts/tidal/files/operator"
     )
 
 

@@ -18,7 +18,7 @@ from tests.fidelity.serving import FEATURE_DEFAULTS
 
 from tidal_operator.checks import check_cron
 from tidal_operator.config import OperatorConfig
-from tidal_operator.reconciling import BACKUP_POLICY, DLQ_ARCHIVE, plan
+from tidal_operator.reconciling import KINDS, plan
 
 DEMO = ROOT / "k8s" / "dev" / "backup-demo" / "backuppolicy.yaml"
 SAMPLES = [*sorted((ROOT / "k8s" / "samples").glob("*.yaml")), DEMO]
@@ -28,7 +28,7 @@ def children(path: Path) -> list[dict[str, Any]]:
     body = yaml.safe_load(path.read_text(encoding="utf-8"))
     body["metadata"].setdefault("uid", "00000000-0000-4000-8000-000000000001")
     body["metadata"].setdefault("namespace", "tidal")
-    kind = BACKUP_POLICY if body["kind"] == "BackupPolicy" else DLQ_ARCHIVE
+    kind = next(kind for kind in KINDS if kind.kind == body["kind"])
     desired = plan(kind, body, OperatorConfig(image="kind.local/tidal:t1"))
     assert desired.valid, desired.spec
     return [dict(child) for child in desired.children]

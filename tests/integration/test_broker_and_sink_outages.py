@@ -39,7 +39,8 @@ from tests.support.servers import free_port
 from tidal import App, Context, DeliveryPolicy, Event, PermanentError, health
 from tidal.bindings.kafka import to_record
 from tidal.dispatching import Dispatcher
-from tidal.observability.metrics import listen, render
+from tidal.observability.collector import render
+from tidal.observability.listener import listen
 from tidal.transports.http.server import Receiver, create_asgi_app
 from tidal.transports.http.sinks import HttpSink, open_session
 from tidal.transports.kafka import KafkaWorker

@@ -195,7 +195,7 @@ def test_dev_runs_the_reference_services_with_traffic_through_the_gateway() -> N
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    assert "cdc, files, fleet, gateway, orders on the memory transport" in out.stdout
+    assert "cdc, files, fleet, gateway, orders, saga on the memory transport" in out.stdout
     rows = table_rows(out.stdout)
     for subscription in (
         "telemetry",
@@ -211,18 +211,27 @@ def test_dev_runs_the_reference_services_with_traffic_through_the_gateway() -> N
         "images",
         "outbox",
         "debezium",
+        "reserve",
+        "charge",
+        "ship",
+        "complete",
+        "compensate",
+        "deadlines",
     ):
         assert rows[subscription][1] > 0, (subscription, out.stdout)  # handled
     assert rows["inventory"][0] == rows["loyalty"][0] == rows["receipts"][0]  # fan-out
-    # three demo streams take turns: the gateway's requests, the files service's uploads and
-    # cdc's change records (600 events: the gateway's same 200 requests as with two streams)
-    assert "gateway answered 200 request(s):" in out.stdout
+    # four demo streams take turns: the gateway's requests, the files service's uploads, cdc's
+    # change records and the saga's orders (600 events: 150 requests each)
+    assert "gateway answered 150 request(s):" in out.stdout
     assert "x 202" in out.stdout
     assert "dead-lettered" in out.stdout
     assert "unknown vehicle" in out.stdout or "does not equal the sum" in out.stdout
     assert rows["outbox"][4] > 0  # a reading that is not a number, dead-lettered alone
     assert "\ndead-letter  " in out.stdout  # live, as it happened
     assert rows["csv"][3] == 1  # the throttled read (services/files/demo.py), retried once
+    assert rows["reserve"][4] > 0  # an order without its card token
+    assert rows["complete"][1] > 0  # orders completed ...
+    assert rows["compensate"][1] > 0  # ... and cancelled
 
 
 def test_the_memory_demo_shows_a_retry_and_its_success_whatever_the_seed() -> None:
@@ -296,7 +305,7 @@ def test_dev_on_kafka_and_redis_handles_what_the_memory_run_handles() -> None:
         handled, dead = kafka_rows[subscription][1], kafka_rows[subscription][4]
         assert (handled, dead) == (counts[1], counts[4]), (subscription, on_kafka.stdout)
         assert handled > 0, subscription
-    assert "gateway answered 100 request(s)" in on_kafka.stdout  # beside uploads, changes
+    assert "gateway answered 75 request(s)" in on_kafka.stdout  # beside uploads, changes, orders
     assert "Traceback" not in on_kafka.stderr
     for port in map(int, banner.groups()):
         with pytest.raises(ConnectionRefusedError):

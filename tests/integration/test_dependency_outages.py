@@ -34,7 +34,7 @@ from tidal.bindings.kafka import to_record
 from tidal.dispatching import Dispatcher
 from tidal.idempotency import Idempotency, Status
 from tidal.observability import Source, register, unregister
-from tidal.observability.metrics import render
+from tidal.observability.collector import render
 from tidal.settings import IdempotencySettings
 from tidal.stores.coalescing import CoalescingStore
 from tidal.stores.factory import make_idempotency

@@ -176,7 +176,7 @@ def test_dev_demo_summary_explains_the_gateways_refusals() -> None:
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    answered = re.search(r"gateway answered 100 request\(s\): (.*)", out.stdout)  # with files, cdc
+    answered = re.search(r"gateway answered 75 request\(s\): (.*)", out.stdout)  # 4 streams
     assert answered is not None, out.stdout
     refusals = dict(re.findall(r"x (\d+), e\.g\. '([^']+)'", out.stdout))
     statuses = re.findall(r"(\d+) x (4\d\d)", answered.group(1))
@@ -305,8 +305,8 @@ def test_tail_prints_events_and_dead_letters_as_they_arrive(kafka_bootstrap: str
 
 def test_dev_on_kafka_says_what_it_waits_for_shows_letters_live_and_counts_add_up() -> None:
     with running("dev", "--kafka", "--events", "300", "--rate", "0", "--seed", "5") as dev:
-        dev.expect(r"joining 13 consumer group\(s\), one per subscription", timeout=60)
-        dev.expect(r"all 13 consumer group\(s\) joined after \d+s", timeout=180)
+        dev.expect(r"joining 19 consumer group\(s\), one per subscription", timeout=60)
+        dev.expect(r"all 19 consumer group\(s\) joined after \d+s", timeout=180)
         dev.expect(r"dead-letter .* tidalerrorclass=InvalidEventError tidalerrormessage=")
         dev.proc.wait(timeout=180)
         dev.reader.join(timeout=10)
@@ -376,6 +376,7 @@ def test_dev_live_view_in_a_terminal_shows_letters_above_the_table() -> None:
 def test_dev_your_app_on_kafka_shows_retries_and_letters_as_they_happen(
     kafka_bootstrap: str, redis_url: str
 ) -> None:
+    """Issue 18, finding 9 on Kafka too: a retry, then its success on attempt 2, both live."""
     with running(
         "dev", "tests.integration.apps.shop:app", "--kafka",
         "--bootstrap-servers", kafka_bootstrap, "--redis-url", redis_url,
@@ -384,10 +385,15 @@ def test_dev_your_app_on_kafka_shows_retries_and_letters_as_they_happen(
         once = event_id(
             send(url, "--type", ORDER, "--source", "/shop", "--data", '{"fail":"once"}')
         )
+        retry = rf"retry +orders: {ORDER} {once} attempt 1 failed \(RetryableError: "
+        # the success after the retry, as the memory demo shows it; the retry line comes from
+        # a reader of the retry topic, so it may print just before or just after
+        dev.expect(rf"handled +orders: {ORDER} {once} on attempt 2", 180)
+        if not any(re.search(retry, line) for line in dev.seen):
+            dev.expect(retry, 30)
         bad = event_id(
             send(url, "--type", ORDER, "--source", "/shop", "--data", '{"fail":"always"}')
         )
-        dev.expect(rf"retry +orders: {ORDER} {once} attempt 1 failed \(RetryableError: ", 180)
         letter = dev.expect(rf"dead-letter .* {bad} failed in shop/orders after 3 attempt", 180)
         assert "tidalerrorclass=ValueError" in letter.string
         summary = dev.finish()

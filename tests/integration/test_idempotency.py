@@ -241,15 +241,18 @@ async def test_an_in_progress_record_stands_until_its_lease_runs_out(
     assert again == taken, "our own record is kept (its lease renewed), not counted again"
 
 
-async def test_a_dead_letter_stands_for_its_origin_only(store: IdempotencyStore) -> None:
-    dead = Record(status=Status.DEAD, payload_hash="h", token="t", attempt=3, origin="src/0/7")
+async def test_a_dead_letter_stands_except_for_a_runs_copy(store: IdempotencyStore) -> None:
+    dead = Record(status=Status.DEAD, payload_hash="h", token="t", attempt=3)
     assert await store.complete("k-dead", dead, ttl=10)
-    redelivered = replace(in_progress("r", lease=1000), origin="src/0/7")
-    assert await store.acquire("k-dead", redelivered, ttl=10) == dead
-    redriven = replace(in_progress("d", lease=1000), origin="src/0/99")
+    assert await store.acquire("k-dead", in_progress("r", lease=1000), ttl=10) == dead
+    redriven = replace(in_progress("d", lease=1000), rerun=True)
     taken = await store.acquire("k-dead", redriven, ttl=10)
     assert taken is not None
     assert (taken.token, taken.attempt) == ("d", 1), "a re-drive starts over"
+    done = Record(status=Status.COMPLETED, payload_hash="h", token="d", attempt=1)
+    assert await store.complete("k-dead", done, ttl=10)
+    again = replace(in_progress("e", lease=1000), rerun=True)
+    assert await store.acquire("k-dead", again, ttl=10) == done, "handled: a duplicate"
 
 
 async def test_the_guard_counts_attempts_and_runs_none_past_the_limit(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import httpx
 import pytest
@@ -86,9 +88,9 @@ READING = (ROOT / "tests" / "services" / "samples" / "reading.json").read_bytes(
 
 @contextmanager
 def running_stack() -> Iterator[Stack]:
-    """Two ``tidal run`` services, the gateway (publishing to one of them over HTTP) and an
-    exporter process under load, scraped every second."""
-    names = ("orders", "sink", "exporter", "gateway", "prometheus")
+    """Three ``tidal run`` services (two stand-ins and the order saga), the gateway (publishing
+    to one of them over HTTP) and an exporter process under load, scraped every second."""
+    names = ("orders", "sink", "saga", "exporter", "gateway", "prometheus")
     ports = {name: free_port() for name in names}
     sink_url = f"http://127.0.0.1:{ports['sink']}/"
     procs = [
@@ -101,6 +103,11 @@ def running_stack() -> Iterator[Stack]:
             _tidal_run("tests.observability.apps.pipeline:orders", ports["orders"]),
             {"OBS_DEAD_LETTERS": sink_url},
             ports["orders"],
+        ),
+        _start(  # the order saga (its row): its steps' events go to the sink
+            _tidal_run("services.saga.app:app", ports["saga"]),
+            {"K_SINK": sink_url},
+            ports["saga"],
         ),
         _start(
             [sys.executable, "-m", "tests.observability.apps.exporter"],
@@ -129,7 +136,8 @@ def running_stack() -> Iterator[Stack]:
             stack = Stack(f"http://127.0.0.1:{ports['prometheus']}", targets)
             wait_until(stack, f"count(up == 1) == {len(targets)}", timeout=60)
             asyncio.run(_load(f"http://{targets['orders']}/", f"http://{targets['gateway']}"))
-            wait_until(stack, 'count(ALERTS{alertstate="pending"}) == 7', timeout=60)
+            asyncio.run(_saga_load(f"http://{targets['saga']}/"))
+            wait_until(stack, 'count(ALERTS{alertstate="pending"}) == 8', timeout=60)
             yield stack
         finally:
             for proc in procs:
@@ -164,8 +172,8 @@ def _event(event_type: str, n: int) -> dict[str, str]:
 
 
 async def _load(url: str, gateway: str) -> None:
-    """A warm-up so every series exists, then a burst of each kind a second apart; readings
-    through the gateway (some without credentials: 401)."""
+    """A warm-up so every series exists (and one event whose sync handler hangs), then a burst
+    of each kind a second apart; readings through the gateway (some without credentials: 401)."""
     async with httpx.AsyncClient(timeout=30) as client:
         slots = asyncio.Semaphore(24)
         authorised = {"authorization": f"Bearer {GATEWAY_TOKEN}"}
@@ -180,6 +188,7 @@ async def _load(url: str, gateway: str) -> None:
         kinds = {"order.v1": 60, "flaky.v1": 20, "report.v1": 8, "poison.v1": 40}
         kinds["com.amazonaws.s3.ObjectCreated:Put"] = 4  # what `tidal source` publishes
         await asyncio.gather(*(post(kind, n) for kind in kinds for n in range(2)))
+        await post("stuck.v1", 0)  # one sync handler thread hangs for good (times out in 0.3 s)
         await asyncio.sleep(1.5)
         for second in range(4):
             batch = [
@@ -190,3 +199,27 @@ async def _load(url: str, gateway: str) -> None:
             batch += [post("order.v1", 1000 * (second + 1) + n) for n in range(10)]  # duplicates
             await asyncio.gather(*batch)
             await asyncio.sleep(0.5)
+
+
+SAGA_ORDER: Final = {
+    "customerId": "c-1",
+    "items": [{"sku": "MUG-BLUE", "quantity": 1}],
+    "total": 9.99,
+    "currency": "EUR",
+    "paymentToken": "tok_visa",
+}
+
+
+async def _saga_load(url: str) -> None:
+    """Orders placed and orders out of stock (the saga's compensation), posted to the saga."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        for n in range(6):
+            placed = json.dumps({"orderId": f"o-{n}", **SAGA_ORDER}).encode()
+            headers = _event("com.acme.shop.order.placed.v1", n)
+            await client.post(url, headers=headers, content=placed)
+            rejected = {
+                "orderId": f"r-{n}",
+                "shortages": [{"sku": "X", "requested": 2, "available": 0}],
+            }
+            headers = _event("com.acme.shop.inventory.rejected.v1", n)
+            await client.post(url, headers=headers, content=json.dumps(rejected).encode())

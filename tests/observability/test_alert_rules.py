@@ -23,7 +23,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 def test_the_rule_file_is_valid_for_prometheus() -> None:
     result = promtool("check", "rules", str(RULES))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 7 rules found" in result.stdout
+    assert "SUCCESS: 8 rules found" in result.stdout
 
 
 def test_every_alert_fires_on_its_threshold_and_not_below() -> None:

@@ -10,13 +10,15 @@ from collections import Counter
 
 import httpx
 import pytest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
 from tidal import App, DeliveryPolicy, Event, InvalidEventError, RetryableError, prefix
 from tidal.archive.dlq import DrainCounts
 from tidal.dispatching import Dispatcher
-from tidal.observability import RunResults, Source, hooks, register, sources, unregister
-from tidal.observability.metrics import VERSION, render
+from tidal.observability import Source, hooks, register, sources, unregister
+from tidal.observability.collector import render
+from tidal.observability.process_families import VERSION
 from tidal.observability.sources import Drained
 from tidal.stats import BUCKETS, DEFAULT_TYPE_LABELS, OTHER, OUTCOMES, Stats
 from tidal.testing import ManualClock, MemoryBroker, make_event
@@ -80,7 +82,7 @@ async def test_memory_deliveries_are_exported_by_subscription_type_and_outcome(
 
 
 def _v() -> str:
-    from tidal.observability.metrics import VERSION
+    from tidal.observability.process_families import VERSION
 
     return VERSION
 
@@ -147,77 +149,55 @@ def test_kafka_consumer_lag_is_exported_per_partition() -> None:
     assert value(samples, "tidal_consumer_invalid_records_total", **labels) == 2
 
 
-class Operator:
-    """Stands for the operator process that owns the results."""
+class Owner:
+    """Stands for the process object that owns a source."""
 
 
-def test_backup_and_dlq_archive_results_are_exported() -> None:
-    owner = Operator()
-    backup = RunResults(
-        kind="backup",
-        name="orders-daily",
-        namespace="shop",
-        succeeded=4,
-        failed=1,
-        last_success=1_700_000_000.0,
-        max_age=93_600.0,
-        last_size_bytes=2048,
-        stored_bytes=8192,
-        events=500,
+def test_a_source_exports_the_families_it_makes_itself_and_drops_empty_ones() -> None:
+    """Families tidal does not define (the operator's run results) come from the source."""
+    made = CounterMetricFamily("shop_audits", "Audits.", labels=["service", "auditor"])
+    made.add_metric(["shop", "alice"], 3)
+    empty = GaugeMetricFamily("shop_idle", "Nothing measured yet.", labels=["service"])
+    owner = Owner()
+    source = register(
+        owner, Source(service="shop", transport="cron", families=lambda: [made, empty])
     )
-    archive = RunResults(kind="dlq_archive", name="orders-dlq", namespace="shop", failed=2)
-    runs = {
-        ("backup", "shop", "orders-daily"): backup,
-        ("dlq_archive", "shop", "orders-dlq"): archive,
-    }
-    source = register(owner, Source(service="tidal-operator", transport="operator", runs=runs))
+    body, _ = render()
     samples = scrape()
     unregister(source)
-    policy = {"service": "tidal-operator", "resource_namespace": "shop", "policy": "orders-daily"}
-    assert value(samples, "tidal_backup_runs_total", **policy, result="success") == 4
-    assert value(samples, "tidal_backup_runs_total", **policy, result="failure") == 1
-    assert value(samples, "tidal_backup_last_success_timestamp_seconds", **policy) == 1.7e9
-    assert value(samples, "tidal_backup_max_age_seconds", **policy) == 93_600
-    assert value(samples, "tidal_backup_last_size_bytes", **policy) == 2048
-    assert value(samples, "tidal_backup_stored_bytes", **policy) == 8192
-    assert value(samples, "tidal_backup_events_total", **policy) == 500
-    dlq = {"service": "tidal-operator", "resource_namespace": "shop", "archive": "orders-dlq"}
-    assert value(samples, "tidal_dlq_archive_runs_total", **dlq, result="failure") == 2
-    assert value(samples, "tidal_dlq_archive_last_success_timestamp_seconds", **dlq) == 0
+    assert value(samples, "shop_audits_total", service="shop", auditor="alice") == 3
+    assert "shop_idle" not in body.decode()
+    assert value(samples, "tidal_info", service="shop", transport="cron", version=VERSION) == 1
 
 
-def test_a_drainer_exports_what_it_archived_and_the_operator_no_archive_events() -> None:
-    """``tidal dlq drain``'s counts are the one source of ``tidal_dlq_archive_events_total``;
-    the operator's results for the same archive (events None) add runs and times only."""
-    owner = Operator()
+def test_a_source_making_something_else_than_families_is_refused() -> None:
+    owner = Owner()
+    source = register(
+        owner, Source(service="shop", transport="cron", families=lambda: ["shop_audits 3"])
+    )
+    try:
+        with pytest.raises(TypeError, match="must be prometheus_client Metrics"):
+            render()
+    finally:
+        unregister(source)
+
+
+def test_a_drainer_exports_what_it_archived() -> None:
+    """``tidal dlq drain``'s counts are the one source of ``tidal_dlq_archive_events_total``."""
+    owner = Owner()
     counts = DrainCounts(events=7, objects=2, bytes=900)
     drained = Drained(namespace="shop", name="orders-dlq", counts=counts)
     drainer = register(
         owner, Source(service="tidal-dlq-drain", transport="dlq-drain", drained=drained)
     )
-    archive = RunResults(kind="dlq_archive", name="orders-dlq", namespace="shop", events=None)
-    runs = {("dlq_archive", "shop", "orders-dlq"): archive}
-    operator = register(owner, Source(service="tidal-operator", transport="operator", runs=runs))
     counts.events += 3  # read at scrape time
     body, _ = render()
     samples = scrape()
     unregister(drainer)
-    unregister(operator)
-    labels = {"resource_namespace": "shop", "archive": "orders-dlq"}
-    drain = {"service": "tidal-dlq-drain", **labels}
+    drain = {"service": "tidal-dlq-drain", "resource_namespace": "shop", "archive": "orders-dlq"}
     assert value(samples, "tidal_dlq_archive_events_total", **drain) == 10
     assert value(samples, "tidal_dlq_archive_objects_total", **drain) == 2
     assert value(samples, "tidal_dlq_archive_written_bytes_total", **drain) == 900
-    assert (
-        value(
-            samples,
-            "tidal_dlq_archive_runs_total",
-            service="tidal-operator",
-            **labels,
-            result="success",
-        )
-        == 0
-    )
     archived = [k for k in samples if k[0] == "tidal_dlq_archive_events_total"]
     assert archived == [("tidal_dlq_archive_events_total", frozenset(drain.items()))]
     assert body.decode().count("# TYPE tidal_dlq_archive_events_total counter") == 1

@@ -96,7 +96,7 @@ def test_prometheus_loaded_every_rule_and_each_alert_is_pending(stack: Stack) ->
 
     rules = httpx.get(f"{stack.prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
     health = {r["name"]: r["health"] for g in rules for r in g["rules"]}
-    assert len(health) == 7
+    assert len(health) == 8
     assert set(health.values()) == {"ok"}
     alerts = httpx.get(f"{stack.prometheus}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
     assert {a["labels"]["alertname"] for a in alerts} == set(health)

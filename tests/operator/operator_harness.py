@@ -26,6 +26,7 @@ RESOURCES: dict[str, tuple[str, bool, tuple[str, ...]]] = {
     "tidal.dev/v1alpha1/backuppolicies": ("BackupPolicy", True, ("status",)),
     "tidal.dev/v1alpha1/dlqarchives": ("DLQArchive", True, ("status",)),
     "tidal.dev/v1alpha1/restores": ("Restore", True, ("status",)),
+    "tidal.dev/v1alpha1/backuplocations": ("BackupLocation", True, ("status",)),
     "batch/v1/cronjobs": ("CronJob", True, ("status",)),
     "batch/v1/jobs": ("Job", True, ("status",)),
     "apps/v1/deployments": ("Deployment", True, ("status",)),
@@ -43,6 +44,7 @@ PATHS = {
     "BackupPolicy": "/apis/tidal.dev/v1alpha1",
     "DLQArchive": "/apis/tidal.dev/v1alpha1",
     "Restore": "/apis/tidal.dev/v1alpha1",
+    "BackupLocation": "/apis/tidal.dev/v1alpha1",
     "CronJob": "/apis/batch/v1",
     "Job": "/apis/batch/v1",
     "Deployment": "/apis/apps/v1",
@@ -50,11 +52,12 @@ PATHS = {
     "Pod": "/api/v1",
 }
 API_VERSIONS = {kind: path.split("/", 2)[-1] for kind, path in PATHS.items()}
-CUSTOM_KINDS = frozenset({"BackupPolicy", "DLQArchive", "Restore"})
+CUSTOM_KINDS = frozenset({"BackupPolicy", "DLQArchive", "Restore", "BackupLocation"})
 PLURALS = {
     "BackupPolicy": "backuppolicies",
     "DLQArchive": "dlqarchives",
     "Restore": "restores",
+    "BackupLocation": "backuplocations",
     "CronJob": "cronjobs",
     "Job": "jobs",
     "Deployment": "deployments",

@@ -14,6 +14,7 @@ from tidal_operator.crds import all_crds, backuppolicies, dlqarchives
 from tidal_operator.crds.__main__ import drifted, main
 from tidal_operator.crds.rendering import file_name, reference_markdown, to_yaml
 from tidal_operator.defaulting import defaulted
+from tidal_operator.locations import location_spec
 from tidal_operator.specs import backup_policy, dlq_archive
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +51,7 @@ def test_generated_files_are_named_and_parse_as_one_crd_each() -> None:
             "tidal.dev_backuppolicies.yaml",
             "tidal.dev_dlqarchives.yaml",
             "tidal.dev_restores.yaml",
+            "tidal.dev_backuplocations.yaml",
         }
         assert list(yaml.safe_load_all(to_yaml(crd))) == [crd]
 
@@ -63,7 +65,7 @@ def test_crd_has_names_columns_and_a_status_subresource(kind: str) -> None:
         "v1alpha1",
         "Namespaced",
     )
-    short = {"BackupPolicy": "bp", "DLQArchive": "dlqa", "Restore": "rst"}
+    short = {"BackupPolicy": "bp", "DLQArchive": "dlqa", "Restore": "rst", "BackupLocation": "bl"}
     assert spec["names"]["shortNames"] == [short[kind]]
     assert spec["names"]["categories"] == ["tidal"]
     assert version["subresources"] == {"status": {}}
@@ -99,6 +101,7 @@ def test_status_carries_conditions_generation_times_and_counts(kind: str) -> Non
     counts = {"BackupPolicy": {"succeededRuns", "failedRuns", "storedBytes"}}
     counts["DLQArchive"] = {"archivedEvents", "archivedObjects", "storedBytes", "prunedObjects"}
     counts["Restore"] = {"phase", "runId", "events", "present", "groupOffsets"}
+    counts["BackupLocation"] = {"lastSyncedTime", "storedBackups", "backups"}
     assert counts[kind] <= set(status)
 
 
@@ -132,7 +135,9 @@ def test_sample_is_valid_against_its_crd_and_accepted_by_the_operator(sample: Pa
     assert body["apiVersion"] == "tidal.dev/v1alpha1"
     schema = root_schema(body["kind"])
     jsonschema.validate(defaulted(schema, body), schema)
-    parse = {"BackupPolicy": backup_policy, "DLQArchive": dlq_archive}[body["kind"]]
+    parse = {
+        "BackupPolicy": backup_policy, "DLQArchive": dlq_archive, "BackupLocation": location_spec,
+    }[body["kind"]]  # fmt: skip
     parse(body["metadata"], body["spec"])  # raises SpecError with a reason if refused
 
 
@@ -143,6 +148,7 @@ def test_samples_cover_both_kinds_and_both_backup_modes() -> None:
         ("BackupPolicy", "Scheduled"),
         ("BackupPolicy", "Continuous"),
         ("DLQArchive", None),
+        ("BackupLocation", None),
     }
 
 

@@ -11,7 +11,7 @@ import yaml
 
 from tidal_operator.crds import GROUP
 from tidal_operator.kube import RESOURCES
-from tidal_operator.reconciling import BACKUP_POLICY, DLQ_ARCHIVE, RESTORE
+from tidal_operator.reconciling import BACKUP_LOCATION, BACKUP_POLICY, DLQ_ARCHIVE, RESTORE
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "k8s" / "operator"
 
@@ -76,10 +76,12 @@ def expected_rules() -> dict[tuple[str, str], set[str]]:
         ("", "namespaces"): {"list", "watch"},
         ("", "events"): {"create"},
     }
-    for kind in (BACKUP_POLICY, DLQ_ARCHIVE, RESTORE):
+    for kind in (BACKUP_POLICY, DLQ_ARCHIVE, RESTORE, BACKUP_LOCATION):
         rules[(GROUP, kind.plural)] = {"list", "watch", "patch"}
         rules[(GROUP, f"{kind.plural}/status")] = {"patch"}
-    for child in {*BACKUP_POLICY.managed, *DLQ_ARCHIVE.managed, *RESTORE.managed}:
+    rules[(GROUP, BACKUP_LOCATION.plural)].add("get")  # a Restore reads the one it names
+    kinds = (BACKUP_POLICY, DLQ_ARCHIVE, RESTORE, BACKUP_LOCATION)
+    for child in {child for kind in kinds for child in kind.managed}:
         api_version, plural = RESOURCES[child]
         group = api_version.rpartition("/")[0]
         # server-side apply creates too: patch, and create when it creates (Jobs as well)

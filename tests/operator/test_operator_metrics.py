@@ -198,7 +198,7 @@ def test_archives_export_no_events_the_drainers_count_them() -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
     from tidal.observability import register, unregister
-    from tidal.observability.metrics import render
+    from tidal.observability.collector import render
 
     desired = planned(DLQ_ARCHIVE, ARCHIVE_SPEC)
     status = {"lastSuccessTime": "2025-01-03T03:30:00Z", "archivedEvents": 230}
@@ -228,10 +228,12 @@ def test_results_keep_one_entry_per_resource_in_the_source_and_forget_it() -> No
     desired = planned(BACKUP_POLICY, BACKUP_SPEC)
     results.update(desired, body(BACKUP_SPEC), SUCCEEDED, NOW)
     results.update(desired, body(BACKUP_SPEC), SUCCEEDED, NOW)
-    assert list(results.source.runs) == [("backup", "shop", "orders")]
-    assert results.source.runs["backup", "shop", "orders"].succeeded == 3
+    assert list(results.runs) == [("backup", "shop", "orders")]
+    assert results.runs["backup", "shop", "orders"].succeeded == 3
+    assert results.source.families == results.families
+    assert next(f.name for f in results.families() if f.samples) == "tidal_backup_runs"
     results.forget(desired)
-    assert results.source.runs == {}
+    assert results.runs == {}
     assert isinstance(track(desired, body(BACKUP_SPEC), {}, None, now=NOW), Tracked)
 
 

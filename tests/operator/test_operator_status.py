@@ -478,6 +478,29 @@ def test_a_run_with_missing_topics_is_partially_failed_not_a_success() -> None:
     assert conditions(found)["BackupSucceeded"] == ("False", "TopicsMissing")
 
 
+def test_a_run_with_unreadable_partitions_names_them_in_the_status() -> None:
+    """Issue 16, partly readable partitions: the run's ``backup.unreadable`` (topic, partition,
+    the offsets missing and why) becomes ``lastRun.unreadablePartitions``; the run counts as
+    PartiallyFailed and its metric follows ``partiallyFailedRuns``."""
+    gap = {"topic": "orders", "partition": 2, "from": 200, "to": 499, "reason": "LogTruncated"}
+    partial = report(
+        "partiallyFailed",
+        counts={"events": 700},
+        backup={"id": "b-3", "verified": True, "unreadable": [gap | {"extra": "x"}, "junk"]},
+        error={"reason": "PartitionsUnreadable", "message": "orders/2 offsets 200-499"},
+    )
+    observed = Observed(
+        children={}, jobs=[job("j", "Failed", reason="PodFailurePolicy")],
+        pods=[pod("j", partial, exit_code=3)],
+    )  # fmt: skip
+    fields, found = backup_status.status(OWNER, POLICY, observed, {})
+    assert fields["partiallyFailedRuns"] == 1
+    assert fields["lastRun"]["outcome"] == "PartiallyFailed"
+    assert fields["lastRun"]["unreadablePartitions"] == [gap]
+    assert "missingTopics" not in fields["lastRun"]
+    assert conditions(found)["BackupSucceeded"] == ("False", "PartitionsUnreadable")
+
+
 def test_the_restore_test_is_reported_apart_from_the_backup_runs() -> None:
     """Issue 16, finding 6: a restore test's Job is no backup run; its outcome is
     ``lastRestoreTest`` and the RestoreTested condition."""

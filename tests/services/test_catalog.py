@@ -16,7 +16,7 @@ TYPE_NAME = re.compile(r"^com\.acme\.[a-z]+(\.[a-z][a-z-]*)+\.v[0-9]+$")
 
 def test_every_schema_is_named_after_a_versioned_reverse_dns_type(catalog: Catalog) -> None:
     types = [entry.type for entry in catalog]
-    assert len(types) == 18
+    assert len(types) == 27
     for entry in catalog:
         assert TYPE_NAME.match(entry.type), entry.type
         assert entry.schema["$id"] == f"urn:tidal:event:{entry.type}"

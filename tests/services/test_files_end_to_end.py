@@ -101,12 +101,15 @@ class FlakyAck:
     rate: float
     seen: int = 0
     redelivering: Counter[str] = field(default_factory=Counter)
+    lose_first: set[str] = field(default_factory=set)
+    """Object keys whose first notification's acknowledgement is always lost."""
 
     async def publish_many(self, events: Sequence[Event]) -> None:
         await self.broker.publish_many(events)
         fresh = [e for e in events if e.id not in self.redelivering]
         self.seen += len(fresh)
-        if fresh and sum(self.redelivering.values()) < self.rate * self.seen:
+        forced = any(e.subject in self.lose_first for e in fresh)
+        if fresh and (forced or sum(self.redelivering.values()) < self.rate * self.seen):
             self.redelivering.update(e.id for e in events)
             raise RetryableError("acknowledgement lost")
 
@@ -133,6 +136,7 @@ async def test_uploads_end_exactly_as_computed_under_redeliveries(s3_endpoint: s
     poller = SqsSource(uploads_bucket.sqs, flaky, options)
 
     made = upload_all(uploads_bucket, random.Random(20261206))
+    flaky.lose_first = set(made.corrupt)  # each corrupt image's notification comes twice
     await run_source(poller, broker, uploads_bucket)
 
     published = Counter(e.type for e in broker.published)
@@ -141,7 +145,7 @@ async def test_uploads_end_exactly_as_computed_under_redeliveries(s3_endpoint: s
     redelivered = sum(flaky.redelivering.values())
     assert unique[S3_CREATED] == notifications
     assert published[S3_CREATED] == notifications + redelivered
-    assert 0.08 <= redelivered / notifications <= 0.2
+    assert 0.08 <= redelivered / notifications <= 0.3  # 10 %, plus the corrupt images' batches
     assert unique[FILE_VALIDATED] == len(made.csvs)
     assert unique[FILE_VALIDATION_FAILED] == len(made.bad_names)
     assert unique[ROW_REJECTED] == sum(c.bad for c in made.csvs.values())
@@ -215,9 +219,8 @@ def check_dead_letters(broker: MemoryBroker, made: Uploads, flaky: FlakyAck) -> 
     letters = broker.all_dead_letters()
     assert {letter.subject for letter in letters} == set(made.corrupt)
     assert all(letter.extensions["tidalerrorclass"] == "InvalidEventError" for letter in letters)
-    # a failed event's idempotency claim is released, so each delivery of a corrupt image's
-    # notification is dead-lettered, under the same (source, id)
-    ids = {letter.id for letter in letters}
-    expected = sum(1 + flaky.redelivering[identifier] for identifier in ids)
-    assert len(letters) == expected
+    # one letter per corrupt image, however often SQS redelivered its notification: once the
+    # letter is sent, the event's idempotency key is settled and a copy is a duplicate
+    assert all(flaky.redelivering[letter.id] for letter in letters)  # really delivered again
+    assert len(letters) == len(made.corrupt)
     assert len({letter.key for letter in letters}) == len(made.corrupt)

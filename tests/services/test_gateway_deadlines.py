@@ -3,7 +3,7 @@ no complete request head, or trickles its body, gets 408 and is closed within th
 
 Before: uvicorn bounded neither (a body trickled over 40 s was accepted; 1,100 half-open
 connections were held). The gateway runs here as ``python -m services.gateway`` runs it
-(`services.gateway.__main__.serve`), on a free port, with short deadlines.
+(`services.gateway.__main__.serve`, i.e. `tidal.serve_asgi`), on a free port, with short deadlines.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tests.services.conftest import TOKEN
 from tests.support.servers import free_port
 
 from tidal import Settings
-from tidal.observability.wiring import Observability
+from tidal.transports.http import serving
 
 DEADLINE = 0.6
 
@@ -32,12 +32,12 @@ DEADLINE = 0.6
 async def gateway(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[int]:
     servers: list[uvicorn.Server] = []
 
-    class Recorded(main._Server):
-        def __init__(self, *args: Any) -> None:
-            super().__init__(*args)
+    class Recorded(serving._Server):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
             servers.append(self)
 
-    monkeypatch.setattr(main, "_Server", Recorded)  # to stop it as SIGTERM would
+    monkeypatch.setattr(serving, "_Server", Recorded)  # to stop it as SIGTERM would
     port = free_port()
     settings = Settings(
         host="127.0.0.1",
@@ -48,8 +48,7 @@ async def gateway(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[int]:
         shutdown_grace=1,
     )
     gateway = GatewaySettings(tokens=[SecretStr(TOKEN)], transport="http")
-    observed = Observability(service="gateway-test", tracing=False, metrics_port=None)
-    task = asyncio.create_task(main.serve(gateway, settings, observed))
+    task = asyncio.create_task(main.serve(gateway, settings, service="gateway-test"))
     for _ in range(100):
         with contextlib.suppress(OSError):
             _, writer = await asyncio.open_connection("127.0.0.1", port)

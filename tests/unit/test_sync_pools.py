@@ -18,7 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tidal import App, DeliveryPolicy, Event, health
 from tidal.dispatching import Dispatcher
-from tidal.observability.metrics import listen, render
+from tidal.observability.collector import render
+from tidal.observability.listener import listen
 from tidal.pools import PoolExhausted, SyncPool
 from tidal.testing import MemoryBroker, make_event
 from tidal.transports.http.server import Receiver, create_asgi_app

@@ -24,11 +24,45 @@ name), svc (its values) and args (the `tidal run` arguments).
     {{- with .extraEnv }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
+    {{- if (.svc.awsCredentials | default dict).secretName }}
+    - name: AWS_SHARED_CREDENTIALS_FILE
+      value: /var/run/secrets/tidal/aws/credentials
+    {{- end }}
   resources:
     {{- toYaml (.svc.resources | default $root.Values.resources) | nindent 4 }}
   securityContext:
     {{- toYaml $root.Values.containerSecurityContext | nindent 4 }}
-  {{- include "tidal.tmpMount" . | nindent 2 }}
+  volumeMounts:
+    - name: tmp
+      mountPath: /tmp
+    {{- if (.svc.awsCredentials | default dict).secretName }}
+    - name: aws-credentials
+      mountPath: /var/run/secrets/tidal/aws
+      readOnly: true
+    {{- end }}
+{{- end }}
+
+{{/*
+The volumes of a service pod: /tmp, and the AWS shared-credentials file when
+services.<name>.awsCredentials.secretName names a Secret (a file, not env: boto3 reads it
+through AWS_SHARED_CREDENTIALS_FILE). Pass a dict with svc (the service's values).
+*/}}
+{{- define "tidal.serviceVolumes" -}}
+volumes:
+  - name: tmp
+    emptyDir:
+      sizeLimit: 64Mi
+  {{- with (.svc.awsCredentials | default dict) }}
+  {{- if .secretName }}
+  - name: aws-credentials
+    secret:
+      secretName: {{ .secretName }}
+      defaultMode: 0440
+      items:
+        - key: {{ .secretKey | default "credentials" }}
+          path: credentials
+  {{- end }}
+  {{- end }}
 {{- end }}
 
 {{/*

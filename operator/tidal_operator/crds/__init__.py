@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tidal_operator.crds import backuppolicies, dlqarchives, restores
+from tidal_operator.crds import backuplocations, backuppolicies, dlqarchives, restores
 from tidal_operator.crds.common import API_VERSION, GROUP, VERSION
 
 __all__ = [
-    "API_VERSION", "GROUP", "VERSION", "all_crds", "backuppolicies", "dlqarchives", "restores",
+    "API_VERSION", "GROUP", "VERSION", "all_crds", "backuplocations", "backuppolicies",
+    "dlqarchives", "restores",
 ]  # fmt: skip
 
 
 def all_crds() -> list[dict[str, Any]]:
     """Every CRD the operator serves, in a stable order."""
-    return [backuppolicies.crd(), dlqarchives.crd(), restores.crd()]
+    return [backuppolicies.crd(), dlqarchives.crd(), restores.crd(), backuplocations.crd()]

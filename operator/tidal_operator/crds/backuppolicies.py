@@ -247,13 +247,31 @@ def _run() -> Schema:
         {
             "job": string("Name of the Job."),
             "outcome": string(
-                "Succeeded, PartiallyFailed (done, but e.g. a selected topic was missing) or"
-                " Failed.",
+                "Succeeded, PartiallyFailed (done, but a selected topic was missing or a"
+                " partition could not be read to its end) or Failed.",
                 enum=("Succeeded", "PartiallyFailed", "Failed"),
             ),
             "missingTopics": array(
                 string("A topic name."),
                 "Selected topics the source did not have (the run PartiallyFailed).",
+            ),
+            "unreadablePartitions": array(
+                obj(
+                    "Offsets of one partition the run could not read.",
+                    {
+                        "topic": string("The topic."),
+                        "partition": integer("The partition.", minimum=0),
+                        "from": integer("First offset missing.", minimum=0),
+                        "to": integer("Last offset missing.", minimum=0),
+                        "reason": string(
+                            "Why: OffsetOutOfRange (deleted by the source's retention before"
+                            " it was read), LogTruncated, TopicDeleted, TopicAuthorizationFailed"
+                            " or ReadTimeout."
+                        ),
+                    },
+                ),
+                "Partitions the run could not read to their end (the run PartiallyFailed;"
+                " retention keeps the newest backup holding each whole). At most 10 listed.",
             ),
             "backupId": string("Identifier of the backup the run wrote."),
             "startTime": string("When the run started.", format="date-time"),

@@ -1,7 +1,8 @@
 """The ``Restore`` CustomResourceDefinition: restore a BackupPolicy's backup into a cluster.
 
 A Restore lives in the cluster restored into (cluster B): it names the store the backups are in
-(the BackupPolicy's destination, shared by both clusters, as Velero's BackupStorageLocation),
+(the BackupPolicy's destination, shared by both clusters), or a BackupLocation that lists that
+store's backups in this cluster (Velero's BackupStorageLocation),
 the policy whose backups to take (``<namespace>/<name>`` in the cluster that wrote them), and
 the target Kafka cluster. The operator runs it as one Job (``tidal restore``, idempotent against
 the target through its run id, the Restore's uid) and reports phase, counts and conditions; see
@@ -39,7 +40,15 @@ def spec_schema() -> Schema:
             "source": obj(
                 "Where the backups are and whose to take.",
                 {
-                    "store": object_store("The store the BackupPolicy writes into."),
+                    "location": string(
+                        "A BackupLocation in this namespace: its store and encryption are used"
+                        " (instead of store), and a backupId must be one it has listed.",
+                        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+                        max_length=63,
+                    ),
+                    "store": object_store(
+                        "The store the BackupPolicy writes into (or give a location)."
+                    ),
                     "policy": string(
                         "<namespace>/<name> of the BackupPolicy whose backups to take (as it"
                         " is known in the cluster that wrote them).",
@@ -52,7 +61,7 @@ def spec_schema() -> Schema:
                     ),
                     "encryption": encryption_schema(),
                 },
-                required=("store", "policy"),
+                required=("policy",),
             ),
             "target": obj(
                 "The cluster restored into.",

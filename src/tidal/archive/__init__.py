@@ -5,3 +5,6 @@
 immutable segments plus a manifest per backup into an S3-compatible object store with boto3; see
 the "Data plane" section of docs/operator.md.
 """
+
+# internal: the data plane is reached through its ``tidal`` commands (tidal.cli)
+__all__: list[str] = []

@@ -30,13 +30,17 @@ def kafka_settings(bootstrap_servers: str) -> KafkaSettings:
     return Settings().kafka.model_copy(update={"bootstrap_servers": bootstrap_servers})
 
 
-def consumer(settings: KafkaSettings, *, group: str | None = None, **options: Any) -> Any:
-    """A consumer that never commits by itself (no group: partitions are assigned by hand)."""
+def consumer(
+    settings: KafkaSettings, *, group: str | None = None, reset: str = "earliest", **options: Any
+) -> Any:
+    """A consumer that never commits by itself (no group: partitions are assigned by hand).
+    ``reset="none"`` (the archiver's) makes a position the log no longer has an error
+    (``OffsetOutOfRangeError``) instead of a silent jump to the log start."""
     return AIOKafkaConsumer(
         **client_options(settings),
         group_id=group,
         enable_auto_commit=False,
-        auto_offset_reset="earliest",
+        auto_offset_reset=reset,
         **options,
     )
 

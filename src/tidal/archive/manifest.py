@@ -7,7 +7,10 @@ later ``tidal backup verify`` (or a restore's read-back) that fails records ``ve
 takes ``verified`` away. ``missingTopics`` names selected topics the source did not have (the
 run is PartiallyFailed), ``topics`` each topic's partition count, replication factor and
 configs (a restore creates the topics alike), ``source`` the cluster it was read from,
-``groups`` the committed offsets of the consumer groups backed up with it. Fields
+``groups`` the committed offsets of the consumer groups backed up with it; a partition's
+``gaps`` are offset ranges it could not read (deleted under the run, truncated, a read that
+timed out: the run is PartiallyFailed and retention keeps an older backup holding the partition
+whole). Fields
 added later default when absent, so older manifests still load. Pure data and JSON; called by
 the archiver, verification, retention and restore.
 """
@@ -41,20 +44,58 @@ class Segment:
     max_timestamp: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class Gap:
+    """Offsets ``first`` up to (excluding) ``end`` of a partition that the run could not read,
+    and why (a reason code such as ``OffsetOutOfRange``, ``LogTruncated``, ``ReadTimeout``)."""
+
+    topic: str
+    partition: int
+    first: int
+    end: int
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.topic}/{self.partition} offsets {self.first}-{self.end - 1} ({self.reason})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "partition": self.partition,
+            "from": self.first,
+            "to": self.end - 1,
+            "reason": self.reason,
+        }
+
+
 @dataclass(kw_only=True)
 class Partition:
     """A partition backed up from ``start`` up to (excluding) ``end``; ``next`` is where the
-    archiver continues (one past the last recorded segment)."""
+    archiver continues (one past the last recorded segment or gap); ``gaps`` are the ranges
+    in between that could not be read, as ``{"first", "end", "reason"}``."""
 
     topic: str
     partition: int
     start: int
     end: int
     next: int
+    gaps: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def done(self) -> bool:
         return self.next >= self.end
+
+    @property
+    def whole(self) -> bool:
+        """Every offset from ``start`` to ``end`` was read (no gap)."""
+        return not self.gaps
+
+    def gap_list(self) -> list[Gap]:
+        return [
+            Gap(topic=self.topic, partition=self.partition, first=int(g["first"]),
+                end=int(g["end"]), reason=str(g["reason"]))
+            for g in self.gaps
+        ]  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,6 +158,23 @@ class Manifest:
             raise ValueError(f"{segment.key} overlaps what the manifest already holds")
         self.segments.append(segment)
         part.next = segment.last + 1
+
+    def record_gap(self, gap: Gap) -> None:
+        """Note offsets that could not be read and move the partition's ``next`` past them."""
+        part = self.partition(gap.topic, gap.partition)
+        if gap.first < part.next or gap.end <= gap.first:
+            raise ValueError(f"gap {gap.describe()} overlaps what the manifest already holds")
+        part.gaps.append({"first": gap.first, "end": gap.end, "reason": gap.reason})
+        part.next = gap.end
+
+    def gaps(self) -> list[Gap]:
+        """Every unreadable range, by topic and partition."""
+        return [g for p in sorted(self.partitions, key=lambda p: (p.topic, p.partition))
+                for g in p.gap_list()]  # fmt: skip
+
+    def whole_partitions(self) -> frozenset[tuple[str, int]]:
+        """The partitions held from their start to their end with no gap."""
+        return frozenset((p.topic, p.partition) for p in self.partitions if p.whole)
 
     def segments_of(self, topic: str, number: int) -> list[Segment]:
         found = [s for s in self.segments if s.topic == topic and s.partition == number]

@@ -64,7 +64,8 @@ def apply_retention(
 ) -> tuple[list[str], Stored]:
     """Delete the backups of ``policy`` retention no longer wants (and leftovers of its scope
     without a manifest older than ``max_age``); returns the deleted identifiers and what is
-    left. The newest backup holding a topic is always kept (see `choose_deletions`)."""
+    left. The newest backup holding a topic, and the newest holding a partition whole, are always
+    kept (see `choose_deletions`)."""
     found = manifests(store, policy)
     infos = [
         BackupInfo(
@@ -73,6 +74,7 @@ def apply_retention(
             verified=m.verified,
             open=m.state == "open",
             topics=frozenset(p.topic for p in m.partitions if m.segments_of(p.topic, p.partition)),
+            whole=m.whole_partitions(),
         )
         for m in found
     ]

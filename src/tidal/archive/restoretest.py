@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from tidal.archive.kafka import consumer, offset_ranges, start, stop
 from tidal.archive.manifest import Manifest
@@ -24,7 +23,7 @@ from tidal.archive.restore import read_segment
 from tidal.archive.segments import Record, encode
 from tidal.archive.store import ObjectStore
 from tidal.settings import KafkaSettings
-from tidal.transports.kafka.connecting import client_options
+from tidal.transports.kafka.connecting import make_admin
 
 
 @dataclass
@@ -95,7 +94,7 @@ def compare(expected: Digests, found: Digests, prefix: str) -> list[str]:
 
 
 async def delete_topics(settings: KafkaSettings, topics: list[str]) -> None:
-    admin = AIOKafkaAdminClient(**client_options(settings))
+    admin = make_admin(settings)
     await admin.start()
     try:
         await admin.delete_topics(topics)

@@ -31,6 +31,8 @@ class RunResult:
     counts: dict[str, int] = field(default_factory=dict)
     backup: dict[str, Any] | None = None
     stored: dict[str, int] | None = None
+    listing: dict[str, Any] | None = None
+    """``backup sync``: the store's backups (`tidal.archive.catalog`)."""
     reason: str | None = None
     message: str | None = None
 
@@ -60,6 +62,8 @@ class RunResult:
             body["backup"] = self.backup
         if self.stored is not None:
             body["stored"] = self.stored
+        if self.listing is not None:
+            body["listing"] = self.listing
         if self.outcome in ("failed", PARTIALLY_FAILED):
             body["error"] = {
                 "reason": self.reason or "Failed",
@@ -77,7 +81,7 @@ def render(result: RunResult) -> bytes:
         limit //= 2
         body["error"]["message"] = truncate(result.message or "", limit)
         data = json.dumps(body, separators=(",", ":")).encode("utf-8")
-    for extra in ("stored", "backup", "counts"):
+    for extra in ("listing", "stored", "backup", "counts"):
         if len(data) <= MAX_BYTES:
             break
         body.pop(extra, None)

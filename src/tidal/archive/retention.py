@@ -1,6 +1,7 @@
 """Which backups retention deletes: older than the max age, beyond the max count, never the
 newest verified one, never the newest backup holding a topic (so a topic that disappeared from
-the source, or from the selection, keeps its last copy). Pure;
+the source, or from the selection, keeps its last copy), never the newest backup holding a
+partition whole (so a newer backup that could read only part of it does not replace it). Pure;
 `tidal.archive.pruning.apply_retention` acts on the choice.
 """
 
@@ -21,6 +22,8 @@ class BackupInfo:
     open: bool = False
     topics: frozenset[str] = frozenset()
     """Topics it holds records of."""
+    whole: frozenset[tuple[str, int]] = frozenset()
+    """Partitions it holds from their start to their end with no gap."""
 
 
 def choose_deletions(
@@ -37,7 +40,8 @@ def choose_deletions(
     A backup is deleted when it is older than ``max_age`` or when ``max_count`` newer complete
     backups exist; an open (unfinished) backup is deleted only by age. ``keep`` (the run's own
     backup), with ``keep_last_verified`` the newest verified backup, and for every topic the
-    newest finished backup holding it (verified ones first) always stay.
+    newest finished backup holding it (verified ones first) always stay; so does, for every
+    partition, the newest finished backup holding it whole (verified ones first).
     """
     newest_first = sorted(backups, key=lambda b: b.created, reverse=True)
     protected = set(keep)
@@ -59,12 +63,13 @@ def choose_deletions(
 
 
 def last_holders(newest_first: Sequence[BackupInfo]) -> set[str]:
-    """Per topic, the newest verified finished backup holding it (else the newest finished)."""
-    chosen: dict[str, str] = {}
+    """Per topic, the newest verified finished backup holding it (else the newest finished);
+    per partition, the same among the backups holding it whole."""
+    chosen: dict[object, str] = {}
     for wanted in (True, False):
         for backup in newest_first:
             if backup.open or backup.verified != wanted:
                 continue
-            for topic in backup.topics:
-                chosen.setdefault(topic, backup.id)
+            for held in (*backup.topics, *backup.whole):
+                chosen.setdefault(held, backup.id)
     return set(chosen.values())

@@ -3,13 +3,13 @@ retention), continuously or once.
 
 `tidal.cli.archive` and `tidal.cli.backup` call these with a started consumer and a store;
 everything here is library code free of click, so tests and the benchmark call it directly.
-A selected topic the source does not have is recorded in the manifest (``missingTopics``); the
-run still backs up the others and its command reports PartiallyFailed.
+A selected topic the source does not have is recorded in the manifest (``missingTopics``), and so
+are the offsets of a partition that could not be read to its end (its ``gaps``, see
+`tidal.archive.writer`); the run still backs up the rest and its command reports PartiallyFailed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,14 +20,18 @@ from tidal.archive.errors import BackupNotFound, ChecksumMismatch
 from tidal.archive.groups import as_manifest, committed
 from tidal.archive.kafka import offset_ranges, partitions, select_topics
 from tidal.archive.keys import scope_of
-from tidal.archive.manifest import Manifest, Partition
+from tidal.archive.manifest import Gap, Manifest, Partition
 from tidal.archive.segments import Compression
 from tidal.archive.store import ObjectStore
 from tidal.archive.topics import describe
-from tidal.archive.writer import MANIFEST_INTERVAL, Progress, archive, save_manifest
+from tidal.archive.writer import (
+    MANIFEST_INTERVAL,
+    READ_TIMEOUT,
+    Progress,
+    archive,
+    save_manifest,
+)
 from tidal.settings import KafkaSettings
-
-Clock = Callable[[], datetime]
 
 
 def utcnow() -> datetime:
@@ -57,6 +61,8 @@ class ArchiveOptions:
     max_events: int = 10_000
     max_bytes: int = 16 * 1024 * 1024
     manifest_interval: float = MANIFEST_INTERVAL
+    read_timeout: float = READ_TIMEOUT
+    """Seconds a partition below its end may yield nothing before its read ends (a gap)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +88,11 @@ class Outcome:
     def missing(self) -> list[str]:
         """Selected topics the source did not have (the run is PartiallyFailed)."""
         return list(self.manifest.missing_topics)
+
+    @property
+    def gaps(self) -> list[Gap]:
+        """Offsets of partitions that could not be read (the run is PartiallyFailed)."""
+        return self.manifest.gaps()
 
 
 Ranges = dict[tuple[str, int], tuple[int, int]]
@@ -127,24 +138,32 @@ async def archive_backup(
     manifest = _existing(store, options)
     resumed = manifest is not None
     if manifest is None:
-        ranges, missing = await _ranges(client, sources)
-        manifest = backups.create(
-            store,
-            now=now,
-            ranges=ranges,
-            compression=options.compression,
-            encryption=options.encryption,
-            policy=options.policy,
-            identifier=options.identifier,
-            restore_target=options.restore_target,
-            extra=await _described(options, ranges, missing, store),
-        )
+        manifest = await start_backup(client, store, sources, options, now=now)
     outcome = Outcome(manifest=manifest, resumed=resumed)
     await _fill(client, store, outcome, options, progress)
     if manifest.state != "complete":
         manifest.state, manifest.completed_at = "complete", format_time(utcnow())
         save_manifest(store, manifest)
     return outcome
+
+
+async def start_backup(
+    client: Any, store: ObjectStore, sources: Sources, options: ArchiveOptions, *, now: datetime
+) -> Manifest:
+    """List the selected partitions' offset ranges and write the new backup's (open) manifest:
+    the first step of a run; a run that stops after it is resumed from here."""
+    ranges, missing = await _ranges(client, sources)
+    return backups.create(
+        store,
+        now=now,
+        ranges=ranges,
+        compression=options.compression,
+        encryption=options.encryption,
+        policy=options.policy,
+        identifier=options.identifier,
+        restore_target=options.restore_target,
+        extra=await _described(options, ranges, missing, store),
+    )
 
 
 def _existing(store: ObjectStore, options: ArchiveOptions) -> Manifest | None:
@@ -177,6 +196,7 @@ async def _fill(
         max_events=options.max_events,
         max_bytes=options.max_bytes,
         manifest_interval=options.manifest_interval,
+        read_timeout=options.read_timeout,
         progress=counted,
     )
 
@@ -282,4 +302,8 @@ def _raise_ends(manifest: Manifest, ranges: dict[tuple[str, int], tuple[int, int
             )
         else:
             part.end = max(part.end, end)
-            part.next = max(part.next, start)  # records deleted meanwhile by Kafka retention
+            if start > part.next:  # records deleted by the source's retention before read
+                manifest.record_gap(
+                    Gap(topic=topic, partition=number, first=part.next, end=start,
+                        reason="OffsetOutOfRange")
+                )  # fmt: skip

@@ -4,7 +4,9 @@ replication factors and the configs set on each topic; creating topics alike in 
 A backup records this in its manifest (`tidal.archive.runs`); a restore (`tidal.cli.restore`)
 creates missing topics with the same partition count, replication factor and configs, refuses a
 target whose partition count differs (per-key order would not hold) unless asked to re-partition,
-and recognises the backup's own source cluster. Called by the data-plane runs.
+and recognises the backup's own source cluster. Topics are created by the worker's
+`tidal.transports.kafka.provisioning.ensure_topics` (one implementation for both). Called by the
+data-plane runs.
 """
 
 from __future__ import annotations
@@ -14,20 +16,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
 from tidal.archive.errors import InvalidArgument, PublishFailed
 from tidal.archive.manifest import TopicConfig
 from tidal.settings import KafkaSettings
-from tidal.transports.kafka.connecting import client_options
+from tidal.transports.kafka.connecting import make_admin
+from tidal.transports.kafka.provisioning import TopicCreationError, TopicSpec, ensure_topics
 
 TOPIC_CONFIG: Final = 1
 BROKER_SOURCES: Final = frozenset({2, 3, 4, 6})
 """DescribeConfigs ``config_source`` values (Kafka's DescribeConfigsResponse.json): 1 is a
 topic's own config, 2-4 and 6 broker-level ones, 5 a default."""
-TOPIC_EXISTS: Final = 36
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def _own_configs(entries: Sequence[Any]) -> list[dict[str, str]]:
 
 
 async def _admin(settings: KafkaSettings) -> Any:
-    admin = AIOKafkaAdminClient(**client_options(settings))
+    admin = make_admin(settings)
     await admin.start()
     return admin
 
@@ -130,7 +131,7 @@ async def _configs(admin: Any, topics: Sequence[str]) -> dict[str, list[dict[str
     return found
 
 
-async def ensure_topics(
+async def create_targets(
     settings: KafkaSettings,
     wanted: Sequence[TopicConfig],
     *,
@@ -138,30 +139,22 @@ async def ensure_topics(
     replication_factor: int | None = None,
 ) -> dict[str, int]:
     """Create missing topics as ``wanted`` says (partitions, replication factor, unless
-    ``replication_factor`` overrides it, and configs); an existing topic must have the same
-    partition count unless ``repartition``. Returns each topic's partition count."""
-    admin = await _admin(settings)
+    ``replication_factor`` overrides it, and configs) through the worker's `ensure_topics`; an
+    existing topic must have the same partition count unless ``repartition``. Returns each
+    topic's partition count."""
+    specs = [
+        TopicSpec(
+            t.name,
+            partitions=t.partitions,
+            replication_factor=replication_factor or t.replication_factor,
+            configs=t.config_map(),
+        )
+        for t in wanted
+    ]
     try:
-        existing = set(await admin.list_topics())
-        new = [
-            NewTopic(
-                t.name,
-                t.partitions,
-                replication_factor or t.replication_factor,
-                topic_configs=t.config_map(),
-            )
-            for t in wanted
-            if t.name not in existing
-        ]
-        if new:
-            response = await admin.create_topics(new)
-            errors = [(t, c, m) for t, c, m, *_ in response.topic_errors if c not in (0, 36)]
-            if errors:
-                raise PublishFailed(f"creating topics failed: {errors}")
-        described = await admin.describe_topics([t.name for t in wanted])
-    finally:
-        await admin.close()
-    counts = {t["topic"]: len(t.get("partitions", [])) for t in described}
+        counts = await ensure_topics(settings, specs)
+    except TopicCreationError as exc:
+        raise PublishFailed(str(exc)) from exc
     for topic in wanted:
         count = counts.get(topic.name, 0)
         if count != topic.partitions and not repartition:

@@ -6,8 +6,16 @@ time in the order read, on a worker thread, while the consumer keeps fetching. A
 the manifest is rewritten, so a run killed at any point resumes from the last recorded offset:
 no gap and no duplicate. A segment uploaded but not yet recorded (a crash in between) has the
 same key when it is cut again; the never-overwrite put then finds it, and it is adopted after
-its records were checked to be exactly the ones expected. Called by ``tidal archive`` and
-``tidal backup run``.
+its records were checked to be exactly the ones expected.
+
+A partition that cannot be read to its end is not waited for forever nor skipped silently: the
+offsets it misses become a `Gap` in the manifest, in order with its segments. Records deleted
+under the run (the log start moved past the position: ``OffsetOutOfRange``, which the consumer
+reports instead of jumping to the log start), a log that now ends below the listed end
+(``LogTruncated``), a topic deleted meanwhile (``TopicDeleted``), a topic the run may not read
+(``TopicAuthorizationFailed``) and a partition that yields nothing while fetches run for
+``read_timeout`` seconds (``ReadTimeout``) each end that partition's read. Called by ``tidal
+archive`` and ``tidal backup run``.
 """
 
 from __future__ import annotations
@@ -21,10 +29,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from aiokafka import TopicPartition
+from aiokafka.errors import OffsetOutOfRangeError, TopicAuthorizationFailedError
 
 from tidal.archive.errors import CorruptSegment, StoreError
 from tidal.archive.keys import manifest_key, segment_key
-from tidal.archive.manifest import Manifest, Segment
+from tidal.archive.manifest import Gap, Manifest, Segment
 from tidal.archive.segments import Record, pack, unpack
 from tidal.archive.store import AlreadyExists, ObjectStore
 
@@ -36,6 +45,9 @@ FETCH_RECORDS: Final = 5000
 PARALLEL_UPLOADS: Final = 3
 MANIFEST_INTERVAL: Final = 1.0
 RECORD_OVERHEAD: Final = 64  # key, headers and framing of a record, roughly
+READ_TIMEOUT: Final = 120.0
+"""Seconds of fetching in which a partition below its end yields nothing before its read ends
+with a gap (time spent waiting for uploads does not count)."""
 
 
 @dataclass(frozen=True)
@@ -132,17 +144,26 @@ class _Cutter:
         return [Cut(tp.topic, tp.partition, buffer)] if buffer else []
 
 
+Item = Cut | Gap
+
+
+def _ready(gap: Gap) -> asyncio.Future[Segment | Gap]:
+    done: asyncio.Future[Segment | Gap] = asyncio.get_running_loop().create_future()
+    done.set_result(gap)
+    return done
+
+
 async def _upload(
     store: ObjectStore,
     manifest: Manifest,
-    queue: asyncio.Queue[Cut | None],
+    queue: asyncio.Queue[Item | None],
     progress: Progress | None,
     interval: float,
 ) -> None:
-    """Build up to `PARALLEL_UPLOADS` segments at once; record them in the order they were
-    cut (which keeps every partition's segments in offset order), and rewrite the manifest at
-    most every ``interval`` seconds and at the end."""
-    in_flight: deque[asyncio.Future[Segment]] = deque()
+    """Build up to `PARALLEL_UPLOADS` segments at once; record them (and gaps) in the order
+    they were queued (which keeps every partition's segments in offset order), and rewrite the
+    manifest at most every ``interval`` seconds and at the end."""
+    in_flight: deque[asyncio.Future[Segment | Gap]] = deque()
     saved = time.monotonic()
     more = True
     while more or in_flight:
@@ -150,6 +171,8 @@ async def _upload(
             cut = await queue.get()
             if cut is None:
                 more = False
+            elif isinstance(cut, Gap):
+                in_flight.append(_ready(cut))
             else:
                 in_flight.append(
                     asyncio.ensure_future(asyncio.to_thread(build_segment, store, manifest, cut))
@@ -165,6 +188,9 @@ async def _upload(
                 pending.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
             raise
+        if isinstance(segment, Gap):
+            manifest.record_gap(segment)
+            continue
         manifest.record(segment)
         if time.monotonic() - saved >= interval:
             await asyncio.to_thread(save_manifest, store, manifest)
@@ -182,10 +208,13 @@ async def archive(
     max_events: int = 10_000,
     max_bytes: int = 16 * 1024 * 1024,
     manifest_interval: float = MANIFEST_INTERVAL,
+    read_timeout: float = READ_TIMEOUT,
     progress: Progress | None = None,
 ) -> None:
     """Upload every partition of ``manifest`` from ``next`` to ``end`` (``client``: a started
-    consumer without a group), rewriting the manifest every ``manifest_interval`` seconds."""
+    consumer without a group, ``auto_offset_reset="none"`` so that records deleted under the
+    run are reported rather than skipped), rewriting the manifest every ``manifest_interval``
+    seconds; what cannot be read becomes a gap."""
     pending = {
         TopicPartition(p.topic, p.partition): p.end for p in manifest.partitions if not p.done
     }
@@ -194,11 +223,11 @@ async def archive(
     client.assign(list(pending))
     for tp in pending:
         client.seek(tp, manifest.partition(tp.topic, tp.partition).next)
-    queue: asyncio.Queue[Cut | None] = asyncio.Queue(QUEUE_SEGMENTS)
+    queue: asyncio.Queue[Item | None] = asyncio.Queue(QUEUE_SEGMENTS)
     uploader = asyncio.create_task(_upload(store, manifest, queue, progress, manifest_interval))
-    cutter = _Cutter(max_events, max_bytes)
+    reading = _Reading(client, pending, _Cutter(max_events, max_bytes), queue, uploader)
     try:
-        await _read(client, pending, cutter, queue, uploader)
+        await reading.run(read_timeout)
         await queue.put(None)
         await uploader
     finally:
@@ -209,34 +238,104 @@ async def archive(
         # swallow its cancellation and wait for an assignment forever
 
 
-async def _read(
-    client: Any,
-    pending: dict[TopicPartition, int],
-    cutter: _Cutter,
-    queue: asyncio.Queue[Cut | None],
-    uploader: asyncio.Task[None],
-) -> None:
-    while pending:
-        if uploader.done():
-            uploader.result()  # raises the upload's failure
-            return
-        batches = await client.getmany(timeout_ms=500, max_records=FETCH_RECORDS)
-        for tp, records in batches.items():
-            end = pending.get(tp)
-            if end is None:
+@dataclass
+class _Reading:
+    """One archive pass: the partitions still below their end and where their records go."""
+
+    client: Any
+    pending: dict[TopicPartition, int]
+    cutter: _Cutter
+    queue: asyncio.Queue[Item | None]
+    uploader: asyncio.Task[None]
+
+    async def run(self, read_timeout: float) -> None:
+        idle = dict.fromkeys(self.pending, 0.0)
+        while self.pending:
+            if self.uploader.done():
+                self.uploader.result()  # raises the upload's failure
+                return
+            began = time.monotonic()
+            try:
+                batches = await self.client.getmany(timeout_ms=500, max_records=FETCH_RECORDS)
+            except OffsetOutOfRangeError as exc:
+                named = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+                ours = [tp for tp in named if tp in self.pending]
+                if not ours:
+                    raise  # not one of this run's partitions: nothing to note it against
+                for tp in ours:
+                    await self._out_of_range(tp)
                 continue
-            wanted = records if records[-1].offset < end else [r for r in records if r.offset < end]
-            for cut in cutter.add(tp, wanted):
-                await _put(queue, cut, uploader)
-        finished = [tp for tp, end in pending.items() if await client.position(tp) >= end]
-        for tp in finished:
-            del pending[tp]
-            client.pause(tp)
-            for cut in cutter.flush(tp):
-                await _put(queue, cut, uploader)
+            except TopicAuthorizationFailedError as exc:
+                denied = str(exc.args[0]) if exc.args else ""
+                for tp in [tp for tp in self.pending if tp.topic == denied]:
+                    await self._give_up(tp, "TopicAuthorizationFailed")
+                if not denied:
+                    raise
+                continue
+            waited = time.monotonic() - began
+            for tp, records in batches.items():
+                end = self.pending.get(tp)
+                if end is None or not records:
+                    continue
+                idle[tp] = 0.0
+                wanted = (
+                    records if records[-1].offset < end else [r for r in records if r.offset < end]
+                )
+                for cut in self.cutter.add(tp, wanted):
+                    await _put(self.queue, cut, self.uploader)
+            for tp in list(self.pending):
+                if await self.client.position(tp) >= self.pending[tp]:
+                    await self._finish(tp)
+                elif tp not in batches:
+                    idle[tp] += waited
+                    if idle[tp] >= read_timeout:
+                        await self._give_up(tp, await self._why(tp))
+
+    async def _finish(self, tp: TopicPartition, gap: Gap | None = None) -> None:
+        """Stop reading ``tp``: queue what is buffered, then the gap if any."""
+        del self.pending[tp]
+        self.client.pause(tp)
+        for cut in self.cutter.flush(tp):
+            await _put(self.queue, cut, self.uploader)
+        if gap is not None:
+            await _put(self.queue, gap, self.uploader)
+
+    async def _give_up(self, tp: TopicPartition, reason: str) -> None:
+        position = await self.client.position(tp)
+        end = self.pending[tp]
+        gap = Gap(topic=tp.topic, partition=tp.partition, first=position, end=end, reason=reason)
+        await self._finish(tp, gap)
+
+    async def _why(self, tp: TopicPartition) -> str:
+        """Why a partition stopped yielding records below its end."""
+        if tp.topic not in await self.client.topics():
+            return "TopicDeleted"
+        highwater = self.client.highwater(tp)
+        if highwater is not None and highwater < self.pending[tp]:
+            return "LogTruncated"
+        return "ReadTimeout"
+
+    async def _out_of_range(self, tp: TopicPartition) -> None:
+        """The position is no longer in the log: below its start (records deleted under the
+        run: skip to the start, noting the gap) or past its end (the log was truncated)."""
+        position = await self.client.position(tp)
+        end = self.pending[tp]
+        start = (await self.client.beginning_offsets([tp]))[tp]
+        for cut in self.cutter.flush(tp):
+            await _put(self.queue, cut, self.uploader)
+        if start <= position:
+            await self._give_up(tp, "LogTruncated")
+            return
+        gap = Gap(topic=tp.topic, partition=tp.partition, first=position, end=min(start, end),
+                  reason="OffsetOutOfRange")  # fmt: skip
+        if start >= end:
+            await self._finish(tp, gap)
+            return
+        await _put(self.queue, gap, self.uploader)
+        self.client.seek(tp, start)
 
 
-async def _put(queue: asyncio.Queue[Cut | None], cut: Cut, uploader: asyncio.Task[None]) -> None:
+async def _put(queue: asyncio.Queue[Item | None], cut: Item, uploader: asyncio.Task[None]) -> None:
     """Queue ``cut``, unless the uploader has failed (its error is raised then)."""
     put = asyncio.ensure_future(queue.put(cut))
     await asyncio.wait({put, uploader}, return_when=asyncio.FIRST_COMPLETED)

@@ -2,3 +2,6 @@
 
 Pure functions over plain headers and bytes, no client library: the transports call them.
 """
+
+# internal: the transports call the bindings; `tidal.from_http` is the public reader
+__all__: list[str] = []

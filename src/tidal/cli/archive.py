@@ -14,10 +14,11 @@ import click
 
 from tidal.archive.kafka import consumer, kafka_settings, start, stop
 from tidal.archive.results import RunResult
-from tidal.archive.runs import ArchiveOptions, Sources, archive_backup, utcnow
+from tidal.archive.runs import ArchiveOptions, Outcome, Sources, archive_backup, utcnow
 from tidal.archive.segments import COMPRESSIONS
 from tidal.archive.writer import MANIFEST_INTERVAL
 from tidal.cli.archiving import (
+    Duration,
     _apply,
     comma_list,
     execute,
@@ -61,6 +62,15 @@ def segment_options(func: Any) -> Any:
                 help="Records per segment at most.",
             ),
             click.option(
+                "--read-timeout",
+                type=Duration(),
+                default="2m",
+                show_default=True,
+                help="A partition below its end that yields nothing for this long while the"
+                " run fetches ends its read: the offsets it misses are named and the run is"
+                " PartiallyFailed.",
+            ),
+            click.option(
                 "--manifest-interval",
                 type=click.FloatRange(0, 3600),
                 default=MANIFEST_INTERVAL,
@@ -82,12 +92,43 @@ def sources_of(options: dict[str, Any]) -> Sources:
     )
 
 
+MAX_GAPS_REPORTED = 10
+"""Gaps listed in the run result (it must fit 4096 bytes); ``unreadableCount`` has them all."""
+
+
+def report_partial(result: RunResult, outcome: Outcome) -> None:
+    """Mark ``result`` PartiallyFailed when selected topics were missing or partitions could
+    not be read to their end, naming them (``backup.missingTopics``, ``backup.unreadable``)."""
+    assert result.backup is not None
+    found: list[tuple[str, str]] = []
+    if outcome.missing:
+        result.backup["missingTopics"] = outcome.missing
+        found.append((
+            "TopicsMissing",
+            f"selected topics not in the source: {', '.join(outcome.missing)} (the others "
+            "were backed up; retention keeps the last backup holding each)",
+        ))  # fmt: skip
+    gaps = outcome.gaps
+    if gaps:
+        result.backup["unreadable"] = [g.as_dict() for g in gaps[:MAX_GAPS_REPORTED]]
+        result.backup["unreadableCount"] = len(gaps)
+        found.append((
+            "PartitionsUnreadable",
+            f"partitions not read to their end: {'; '.join(g.describe() for g in gaps)} (the"
+            " rest was backed up; retention keeps the newest backup holding each partition"
+            " whole)",
+        ))  # fmt: skip
+    if found:
+        result.partial(found[-1][0], " / ".join(message for _, message in found))
+
+
 def archive_options(options: dict[str, Any], **extra: Any) -> ArchiveOptions:
     return ArchiveOptions(
         compression=options["compression"],
         encryption=options.get("encryption", "none"),
         max_events=options["segment_max_events"],
         manifest_interval=options["manifest_interval"],
+        read_timeout=options["read_timeout"].total_seconds(),
         **extra,
     )
 
@@ -106,7 +147,7 @@ def archive_command(result_file: Path | None, show_progress: bool, **options: An
     async def body(result: RunResult) -> None:
         store = open_store(options)
         settings = kafka_settings(options["bootstrap_servers"])
-        client = consumer(settings)
+        client = consumer(settings, reset="none")
         await start(client, settings.bootstrap_servers)
         try:
             with progress_bar(show_progress, "archive") as advance:
@@ -122,6 +163,7 @@ def archive_command(result_file: Path | None, show_progress: bool, **options: An
             "bytes": outcome.bytes,
         }
         result.backup = {"id": manifest.id, "verified": manifest.verified}
+        report_partial(result, outcome)
         click.echo(
             f"backup {manifest.id}: {outcome.events} events in {outcome.objects} new segments "
             f"({manifest.events} events, {len(manifest.segments)} segments in all)"

@@ -4,8 +4,10 @@
 claim the store prefix for ``--policy``, archive (resuming an unfinished backup of the policy),
 read back every segment and compare its sha256 before reporting success, then apply retention
 to the policy's own backups (max age, max count, never the newest verified backup, never the
-last backup of a topic). A selected topic that is missing makes the run PartiallyFailed (exit
-3). ``verify`` records its outcome in the manifest. Its command line is the operator's contract
+last backup of a topic, never the newest backup holding a partition whole). A selected topic
+that is missing, or a partition that cannot be read to its end (records deleted under the run,
+a truncated log, a read timing out), makes the run PartiallyFailed (exit 3) naming them.
+``verify`` records its outcome in the manifest. Its command line is the operator's contract
 (docs/operator.md).
 """
 
@@ -21,12 +23,19 @@ from typing import Any
 import click
 
 from tidal.archive import backups
+from tidal.archive.catalog import catalog
 from tidal.archive.errors import ArchiveError, BackupNotFound
 from tidal.archive.kafka import consumer, kafka_settings, start, stop
 from tidal.archive.owners import claim
 from tidal.archive.results import RunResult
 from tidal.archive.runs import Outcome, Retention, backup_once, extend, utcnow, verify_and_mark
-from tidal.cli.archive import archive_options, segment_options, source_options, sources_of
+from tidal.cli.archive import (
+    archive_options,
+    report_partial,
+    segment_options,
+    source_options,
+    sources_of,
+)
 from tidal.cli.archiving import (
     Duration,
     comma_list,
@@ -52,13 +61,7 @@ def _record(result: RunResult, outcome: Outcome, totals: dict[str, int]) -> None
     totals["bytes"] += outcome.bytes
     result.counts = dict(totals)
     result.backup = {"id": outcome.manifest.id, "verified": outcome.manifest.verified}
-    if outcome.missing:
-        result.backup["missingTopics"] = outcome.missing
-        result.partial(
-            "TopicsMissing",
-            f"selected topics not in the source: {', '.join(outcome.missing)} (the others "
-            "were backed up; retention keeps the last backup holding each)",
-        )
+    report_partial(result, outcome)
     if outcome.stored is not None:
         result.stored = outcome.stored.as_dict()
 
@@ -129,7 +132,7 @@ def run_backup(result_file: Path | None, show_progress: bool, **options: Any) ->
             claim(store, "backup-policy", options["policy"])
         settings = kafka_settings(options["bootstrap_servers"])
         run_config = replace(config, kafka=settings, groups=tuple(options["groups"]))
-        client = consumer(settings)
+        client = consumer(settings, reset="none")
         await start(client, settings.bootstrap_servers)
         totals = {"events": 0, "objects": 0, "bytes": 0}
         try:
@@ -217,15 +220,35 @@ def list_backups(**options: Any) -> None:
         f"{'SEGMENTS':>8} {'BYTES':>12} NOTE"
     )
     for m in chosen:
-        note = m.verify_error or (
-            f"missing: {','.join(m.missing_topics)}" if m.missing_topics else ""
-        )
+        notes = [f"missing: {','.join(m.missing_topics)}"] if m.missing_topics else []
+        notes += [f"unreadable: {g.describe()}" for g in m.gaps()]
+        note = m.verify_error or "; ".join(notes)
         click.echo(
             f"{m.id:<22} {m.policy or '-':<24} {m.state:<9} {m.verified!s:<8} {m.events:>10} "
             f"{len(m.segments):>8} {m.size:>12} {note}"
         )
     for key, why in sorted(found.unreadable.items()):
         click.echo(f"{key}: unreadable: {why}")
+
+
+@backup.command("sync")
+@object_store_options
+@result_options
+def sync_backups(result_file: Path | None, show_progress: bool, **options: Any) -> None:
+    """List every policy's backups in the store for another cluster's operator: the result's
+    ``listing`` (a BackupLocation's sync Job runs this; read-only credentials suffice)."""
+
+    async def body(result: RunResult) -> None:
+        store = open_store(options)
+        found = await asyncio.to_thread(backups.listing, store)
+        result.listing = catalog(found)
+        result.counts = {"backups": len(found.manifests), "unreadable": len(found.unreadable)}
+        click.echo(
+            f"{len(found.manifests)} backups of {len(found.policies())} policies in "
+            f"{store.config.describe()} ({len(found.unreadable)} unreadable)"
+        )
+
+    execute("backup sync", result_file, body)
 
 
 backup.add_command(test_restore)

@@ -33,7 +33,7 @@ from tidal.cli.devbackends import MemoryBackend
 from tidal.cli.devingress import bind
 from tidal.cli.devrun import Feed, Loop, Run, run_loop
 from tidal.cli.devwatch import Activity
-from tidal.cli.discovering import Service, discover, from_references
+from tidal.cli.discovering import Service, discover, for_run, from_references
 from tidal.cli.summary import table
 from tidal.errors import ConfigurationError
 from tidal.redaction import redact_url
@@ -202,7 +202,7 @@ def _run_on_kafka(
     sock: socket.socket,
 ) -> Run:
     try:
-        from tidal.cli.devkafka import KafkaBackend, configure_services, follow_failures
+        from tidal.cli.devkafka import KafkaBackend, dev_settings, follow_failures
     except ImportError as exc:
         raise ConfigurationError(
             f"tidal dev --kafka needs the kafka and redis extras (pip install 'tidal[all]'): {exc}"
@@ -210,20 +210,19 @@ def _run_on_kafka(
     from tidal.cli.devstack import local_servers
 
     with local_servers(bootstrap=bootstrap, redis_url=redis_url) as servers:
-        if not references:
-            configure_services(servers)  # before the services' settings are read (at import)
-        services = _services(references, services_dir)
+        services = for_run(_services(references, services_dir), dev_settings(servers))
         apps = [s.app for s in services if s.app is not None]
         label = f"Kafka at {servers.bootstrap} and Redis at {redact_url(servers.redis_url)}"
         if servers.started:
             label += f" (started {' and '.join(servers.started)} for this run)"
         _banner(feed.console, services, label)
         echo = _echo(feed.console)
+        activity = Activity(echo, handled=bool(references))
         loop = Loop(
             services=services,
-            make_backend=lambda: KafkaBackend(apps, servers, progress=echo),
+            make_backend=lambda: KafkaBackend(apps, servers, progress=echo, watch=activity.success),
             feed=feed,
-            activity=Activity(echo),
+            activity=activity,
             ingress=sock,
             demo=not references,
             letters=follow_failures,

@@ -1,8 +1,8 @@
 """`tidal dev --kafka`: the services' Apps as Kafka consumer-group workers, in this process.
 
-`dev` calls `configure_services` before it imports the services (their settings are read at
-import time) and then runs a `KafkaBackend`: one `KafkaWorker` per App on one topic, idempotency
-records and the services' state in Redis, the ingress (the gateway) publishing with a
+`dev` runs a `KafkaBackend`: one `KafkaWorker` per App on one topic (a service's App built by its
+``app_for(dev_settings(...))`` when it has one: its state in the run's Redis), idempotency
+records in Redis, the ingress (the gateway) publishing with a
 `KafkaPublisher`. While the consumer groups join it says every few seconds which are still
 waiting for partitions; `follow_letters` prints each dead letter as it reaches the dead-letter
 topic; `drain` waits until every consumer has caught up; `dead_letters` reads the first letters
@@ -12,7 +12,6 @@ back from the dead-letter topic for the summary.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -28,6 +27,7 @@ from tidal.cli.devwatch import Activity
 from tidal.cli.tail import decode, follow, retry_note
 from tidal.errors import ConfigurationError, DependencyUnavailableError, InvalidEventError
 from tidal.events import Event
+from tidal.pipeline import Observer
 from tidal.redaction import redact_url, scrub
 from tidal.settings import IdempotencySettings, KafkaSettings, Settings
 from tidal.stats import Stats
@@ -39,16 +39,6 @@ TOPIC: Final = "tidal-dev.events"
 PARTITIONS: Final = 4
 QUIET: Final = 1.0  # s without new work before the run counts as drained
 PROGRESS: Final = 5.0  # s between "still waiting for the consumer groups" lines
-
-
-def configure_services(servers: Servers) -> None:
-    """Point the reference services' settings (read when their apps are imported) at Redis:
-    readings, alerts, stock, points and payments there; stock seeded where missing; receipts
-    stay in the local directory store."""
-    os.environ["FLEET_REDIS_URL"] = servers.redis_url
-    os.environ["ORDERS_REDIS_URL"] = servers.redis_url
-    os.environ["ORDERS_SEED_STOCK"] = "true"
-    os.environ.pop("ORDERS_RECEIPTS_BUCKET", None)
 
 
 def dev_settings(servers: Servers) -> Settings:
@@ -68,7 +58,9 @@ def dev_settings(servers: Servers) -> Settings:
 
 
 class KafkaBackend:
-    """The dev run's broker side on Kafka: workers for ``apps``, a publisher for the ingress."""
+    """The dev run's broker side on Kafka: workers for ``apps``, a publisher for the ingress;
+    ``watch`` is told of every attempt's outcome (`Activity.success` prints the successes
+    after a retry)."""
 
     def __init__(
         self,
@@ -76,12 +68,16 @@ class KafkaBackend:
         servers: Servers,
         *,
         progress: Callable[[str], None] | None = None,
+        watch: Observer | None = None,
     ) -> None:
         self.progress = progress
         self.fresh = "tansu" in servers.started  # a broker of this run's own: no old letters
         self.settings = dev_settings(servers)
         self.bootstrap = servers.bootstrap
         self.workers = [KafkaWorker(app, self.settings) for app in apps]
+        if watch is not None:  # told of every attempt (prints a success after a retry)
+            for sub in (sub for worker in self.workers for sub in worker.workers):
+                sub.handler.pipeline.on_attempt(watch)
         self.publisher = KafkaPublisher.from_settings(self.settings.kafka)
         self.count = 0
         self._announcing: asyncio.Task[None] | None = None

@@ -98,10 +98,17 @@ def local_servers(*, bootstrap: str | None, redis_url: str | None) -> Iterator[S
         yield Servers(bootstrap=bootstrap, redis_url=redis_url, started=tuple(started))
 
 
-def tansu_args(binary: str, port: int, *, advertised_port: int | None = None) -> list[str]:
-    """tansu on 127.0.0.1:``port`` with memory storage, telling clients to connect to
-    ``advertised_port`` (a proxy in front of it, in tests) when given. The test suite's broker
-    fixture starts it the same way."""
+def tansu_args(
+    binary: str,
+    port: int,
+    *,
+    advertised_port: int | None = None,
+    storage: str = "memory://tansu/",
+) -> list[str]:
+    """tansu on 127.0.0.1:``port`` with ``storage`` (memory by default), telling clients to
+    connect to ``advertised_port`` (a proxy in front of it, in tests) when given. The test
+    suite's broker fixtures start it the same way (its chaos test on ``s3://`` storage, which
+    outlives a SIGKILL)."""
     return [
         binary,
         "broker",
@@ -110,7 +117,7 @@ def tansu_args(binary: str, port: int, *, advertised_port: int | None = None) ->
         "--advertised-listener-url",
         f"tcp://127.0.0.1:{advertised_port or port}",
         "--storage-engine",
-        "memory://tansu/",
+        storage,
     ]
 
 

@@ -4,8 +4,9 @@
 partition key, and for a dead letter its ``tidalerrorclass`` / ``tidalerrormessage``).
 `Activity` is the memory broker's ``watch`` hook in `tidal dev`: it turns each retried or
 dead-lettered attempt, each success that followed a retry (and, when watching the user's own
-Apps, every handled one) into a line
-and hands it to ``echo``, which prints it above the live table (or plain, without a terminal).
+Apps, every handled one) into a line and hands it to ``echo``, which prints it above the live
+table (or plain, without a terminal). On Kafka (`tidal.cli.devkafka`) its `Activity.success`
+observes the workers' attempts and the retries and dead letters come from their topics.
 """
 
 from __future__ import annotations
@@ -68,9 +69,17 @@ class Activity:
             )
         elif isinstance(outcome, Failed):
             self.dead_letter(outcome.letter)
-        elif isinstance(outcome, Handled) and (self.handled or attempt > 1):
+        else:
+            self.success(sub, event, attempt, outcome)
+
+    def success(self, sub: Subscription, event: Event, attempt: int, outcome: Outcome) -> None:
+        """A line for a success after a retry (with ``handled``, for every success); nothing
+        for other outcomes. The Kafka run observes its workers' attempts with it (a
+        `tidal.pipeline.Observer`), its retries and dead letters being read off their topics."""
+        if isinstance(outcome, Handled) and (self.handled or attempt > 1):
             emitted = f", emitted {len(outcome.emitted)}" if outcome.emitted else ""
             again = " (duplicate: handled before)" if outcome.duplicate else ""
+            what = f"{sub.name}: {event.type} {event.id}"
             self.echo(f"handled      {what} on attempt {attempt}{emitted}{again}")
 
     def dead_letter(self, letter: Event) -> None:

@@ -5,7 +5,10 @@ broker), or with ``demo.py`` defining ``ingress(publisher)`` (an ASGI front door
 ingest gateway, that publishes onto the broker), or both. ``demo.py`` may also define the demo
 traffic: ``events(rng)``, an endless iterator of events published straight onto the broker, and
 ``requests(rng)``, an endless iterator of ``httpx.Request`` objects posted in process to the
-service's ingress. Folders with neither file (shared libraries) are skipped.
+service's ingress. Folders with neither file (shared libraries) are skipped. ``app.py`` may
+also define ``app_for(settings)``: the App to run on shared servers (``tidal dev --kafka``),
+built from that run's `tidal.Settings` (its Redis: ``settings.idempotency.redis_url``); `for_run`
+puts it in place of ``app``, so tidal never writes a service's own variables.
 `from_references` makes services of the user's own Apps (``tidal dev pkg.module:app ...``).
 """
 
@@ -15,7 +18,7 @@ import importlib
 import random
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -25,10 +28,12 @@ from tidal.errors import ConfigurationError
 from tidal.events import Event
 from tidal.loading import load_app
 from tidal.publishing import Publisher
+from tidal.settings import Settings
 
 DemoSource = Callable[[random.Random], Iterator[Event]]
 RequestSource = Callable[[random.Random], Iterator[Any]]  # of httpx.Request
 IngressFactory = Callable[[Publisher], Any]  # -> an ASGI application
+AppFactory = Callable[[Settings], App]
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class Service:
     demo: DemoSource | None = None
     ingress: IngressFactory | None = None
     requests: RequestSource | None = None
+    app_for: AppFactory | None = None
 
 
 def discover(services_dir: Path) -> list[Service]:
@@ -95,9 +101,10 @@ def _extras() -> list[str]:
 
 def _import_service(package: str, folder: Path) -> Service | None:
     name = folder.name
-    app = None
+    app = app_for = None
     if (folder / "app.py").is_file():
-        app = getattr(importlib.import_module(f"{package}.{name}.app"), "app", None)
+        module = importlib.import_module(f"{package}.{name}.app")
+        app, app_for = getattr(module, "app", None), getattr(module, "app_for", None)
         if not isinstance(app, App):
             raise ConfigurationError(f"{package}/{name}/app.py defines no tidal App named 'app'")
     demo = _demo_module(package, folder)
@@ -110,7 +117,21 @@ def _import_service(package: str, folder: Path) -> Service | None:
         demo=getattr(demo, "events", None),
         ingress=ingress,
         requests=getattr(demo, "requests", None) if ingress is not None else None,
+        app_for=app_for,
     )
+
+
+def for_run(services: list[Service], settings: Settings) -> list[Service]:
+    """``services`` with each ``app_for`` App built for ``settings`` in place of ``app``."""
+    found = []
+    for service in services:
+        if service.app_for is not None:
+            app = service.app_for(settings)
+            if not isinstance(app, App):
+                raise ConfigurationError(f"{service.name}: app_for(settings) returned no tidal App")
+            service = replace(service, app=app)
+        found.append(service)
+    return found
 
 
 def _demo_module(package: str, folder: Path) -> ModuleType | None:

@@ -21,8 +21,9 @@ from tidal.settings import Settings
 
 PREFIX: Final = "TIDAL_"
 NESTED: Final = "__"
-# variables of other programs that share the prefix (the operator reads its own)
-FOREIGN: Final = ("TIDAL_OPERATOR_",)
+# variables that share the prefix but are no settings: the operator's own, and command options
+# read from the environment (`tidal outbox relay --dsn`: TIDAL_OUTBOX_DSN)
+FOREIGN: Final = ("TIDAL_OPERATOR_", "TIDAL_OUTBOX_")
 
 
 def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:

@@ -10,15 +10,15 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tidal.observability.metrics import Listener
+    from tidal.observability.listener import Listener
 
 log = logging.getLogger("tidal.cli")
 
 
 def listen_or_warn(port: int, host: str) -> Listener | None:
-    """`tidal.observability.metrics.listen`, or None (said why) when it cannot serve."""
+    """`tidal.observability.listener.listen`, or None (said why) when it cannot serve."""
     try:
-        from tidal.observability.metrics import listen
+        from tidal.observability.listener import listen
     except ImportError:
         log.warning("no /metrics: prometheus_client is not installed (tidal[observability])")
         return None

@@ -30,7 +30,7 @@ from tidal.archive.restore import Counts, Target, publish, run_id
 from tidal.archive.results import RunResult
 from tidal.archive.runs import utcnow, verify_and_mark
 from tidal.archive.store import ObjectStore
-from tidal.archive.topics import cluster_of, ensure_topics, retention_ms
+from tidal.archive.topics import cluster_of, create_targets, retention_ms
 from tidal.cli.archiving import (
     Time,
     _apply,
@@ -201,7 +201,7 @@ def _run(command: str, options: dict[str, Any], target_of: Any) -> None:
         if options["dry_run"]:
             partitions = {t.name: t.partitions for t in wanted}
         else:
-            partitions = await ensure_topics(
+            partitions = await create_targets(
                 settings, wanted, repartition=target.by_key,
                 replication_factor=options.get("replication_factor"),
             )  # fmt: skip

@@ -23,7 +23,7 @@ from tidal.archive.marks import Done
 from tidal.archive.restore import Target
 from tidal.archive.restoretest import compare, delete_topics, digest_backup, digest_target
 from tidal.archive.results import RunResult
-from tidal.archive.topics import ensure_topics
+from tidal.archive.topics import create_targets
 from tidal.cli.archiving import comma_list, execute, open_store, result_options
 from tidal.cli.restore import _chosen, _publish, _wanted
 from tidal.cli.storeoptions import object_store_options
@@ -56,7 +56,7 @@ def test_restore(result_file: Path | None, show_progress: bool, **options: Any) 
         run = f"restore-test-{uuid.uuid4().hex[:12]}"
         prefix = f"{options['scratch_prefix']}{run}."
         wanted = _wanted(manifest, Target(prefix=prefix), ())
-        partitions = await ensure_topics(
+        partitions = await create_targets(
             settings, wanted, replication_factor=options["replication_factor"]
         )
         try:

@@ -6,10 +6,13 @@ The hot path only records into plain structures (`tidal.stats.Stats`, the source
 by `setup` and by the ``/metrics`` endpoint. Modules:
 
 - `hooks`: the installed tracer (None: tracing off) and readiness times;
-- `sources`: what the transports, ``tidal dlq drain`` and the operator register for export;
+- `sources`: what the transports, ``tidal dlq drain``, ``tidal outbox relay`` and processes
+  with families of their own register for export;
 - `ingress`: counts, statuses and ingest spans of a process that turns requests into events
   (the reference gateway);
-- `metrics`: the scrape-time collector, ``/metrics`` rendering and a standalone listener;
+- `collector`: the scrape-time collector, its registry and ``/metrics`` rendering, over the
+  families of `event_families`, `run_families` and `process_families`;
+- `listener`: a standalone ``/metrics``, ``/healthz`` and ``/readyz`` server (no HTTP transport);
 - `sampling`: W3C ``traceparent`` parsing and which events get spans;
 - `tracing`: OpenTelemetry spans with context in the CloudEvents ``traceparent`` extension,
   only for the events tidal samples (decided before the SDK);
@@ -29,13 +32,13 @@ from tidal.observability.ingress import Ingress
 from tidal.observability.sources import (
     Drained,
     Relaying,
-    RunResults,
     Source,
     register,
     unregister,
 )
 
 if TYPE_CHECKING:
+    from tidal.observability.listener import Listener
     from tidal.observability.wiring import Observability
     from tidal.settings import Settings
 
@@ -43,9 +46,9 @@ __all__ = [
     "Drained",
     "Ingress",
     "Relaying",
-    "RunResults",
     "Source",
     "exposition",
+    "listen",
     "mark_ready",
     "register",
     "setup",
@@ -72,10 +75,22 @@ def exposition() -> Exposition | None:
     """The function rendering ``/metrics`` (Accept header -> body, content type), or None
     when ``prometheus_client`` is not installed."""
     try:
-        from tidal.observability.metrics import render
+        from tidal.observability.collector import render
     except ImportError:
         logging.getLogger("tidal.observability").warning(
             "no /metrics: prometheus_client is not installed (tidal[observability])"
         )
         return None
     return render
+
+
+def listen(port: int, *, host: str = "0.0.0.0") -> Listener:
+    """Serve ``/metrics`` (every registered source), ``/healthz`` and ``/readyz`` on
+    ``host:port`` from a daemon thread, for processes without an HTTP server; ``close`` the
+    result to stop.
+
+    Raises ImportError without ``prometheus_client`` and OSError when the port is taken.
+    """
+    from tidal.observability.listener import listen as serve
+
+    return serve(port, host=host)

@@ -28,7 +28,7 @@ from typing import Any, Final
 from tidal.events import Event
 from tidal.observability import hooks
 from tidal.observability.sources import Source, register
-from tidal.stats import Outcome, Stats
+from tidal.stats import OutcomeLabel, Stats
 
 TRANSPORT: Final = "ingress"
 TRACEPARENT: Final = "traceparent"
@@ -109,7 +109,7 @@ class Ingress:
         name = f"ingest {path}" if path in self.routes else "ingest"  # no names from clients
         return tracer.ingress(name, carrier=_headers(scope["headers"]))
 
-    def _count(self, route: str, events: Iterable[Event], outcome: Outcome) -> None:
+    def _count(self, route: str, events: Iterable[Event], outcome: OutcomeLabel) -> None:
         for event in events:
             self.stats.bump(route, "received", event_type=event.type)
             self.stats.bump(route, outcome, event_type=event.type)

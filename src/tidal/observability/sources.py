@@ -2,8 +2,9 @@
 
 The transports register what they already measure (the dispatcher's `Stats`, HTTP status
 counts, the Kafka worker's consumer measures), ``tidal dlq drain`` what it has archived
-(`Drained`), and the operator registers backup / DLQ-archive results;
-`tidal.observability.metrics` reads every live source at scrape time. Nothing here imports a
+(`Drained`), ``tidal outbox relay`` what it has relayed (`Relaying`), and a process
+exporting families tidal does not define registers a function making them (``families``);
+`tidal.observability.collector` reads every live source at scrape time. Nothing here imports a
 client library, so the hot path may import it freely.
 
 A source lives as long as its owner (the object that registered it): the registry keeps a weak
@@ -15,13 +16,11 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
 
 from tidal.stats import Stats
-
-RunKind = Literal["backup", "dlq_archive", "restore"]
 
 
 class PartitionMeasures(Protocol):
@@ -55,30 +54,6 @@ class ConsumerMeasures(Protocol):
 
     @property
     def subscriptions(self) -> Mapping[str, GroupMeasures]: ...
-
-
-@dataclass(kw_only=True)
-class RunResults:
-    """The results of one BackupPolicy or DLQArchive, as the operator reads them from its
-    status; times are Unix seconds, ``None`` when unknown (``last_success``: never)."""
-
-    kind: RunKind
-    name: str
-    namespace: str
-    succeeded: int = 0
-    failed: int = 0
-    partially_failed: int = 0
-    """Runs that did only part of their work (a BackupPolicy's PartiallyFailed)."""
-    last_success: float | None = None
-    max_age: float | None = None
-    """Seconds a last success may be old before the next run is late (schedule plus grace)."""
-    last_size_bytes: int | None = None
-    stored_bytes: int | None = None
-    restore_test_last_success: float | None = None
-    """When a restore test last restored a backup identical (BackupPolicies with one)."""
-    events: int | None = 0
-    """Events written by every run so far; None: not exported from here (the operator's DLQ
-    archives: their drainers count archived dead letters themselves, see `Drained`)."""
 
 
 class ArchiveCounts(Protocol):
@@ -130,8 +105,9 @@ class Source:
     stats: Stats | None = None
     http_statuses: Counter[int] | None = None
     consumer: ConsumerMeasures | None = None
-    runs: dict[tuple[RunKind, str, str], RunResults] = field(default_factory=dict)
-    """Keyed by (kind, namespace, name); the operator updates it in place."""
+    families: Callable[[], Iterable[object]] | None = None
+    """Metric families the owner makes itself at scrape time (``prometheus_client`` `Metric`
+    objects) for families tidal does not define; ones without samples are not exported."""
     drained: Drained | None = None
     relaying: Relaying | None = None
 

@@ -53,12 +53,12 @@ def _tracer(mode: str, service: str) -> hooks.Tracer | None:
 
 def _listen(port: int, *, host: str) -> int | None:
     try:
-        from tidal.observability import metrics
+        from tidal.observability import listener
     except ImportError:
         log.warning("no /metrics: prometheus_client is not installed (tidal[observability])")
         return None
     try:
-        metrics.listen(port, host=host)
+        listener.listen(port, host=host)
     except OSError as exc:  # e.g. two workers on one machine: run on, say so loudly
         log.error(
             "no /metrics: cannot listen on %s:%d (%s); set TIDAL_OBSERVABILITY__METRICS_PORT",

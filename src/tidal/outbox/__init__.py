@@ -4,3 +4,6 @@
 converter would produce (pure); `postgres` reads and deletes rows (psycopg); `kafka` produces
 (aiokafka); `relay` runs the loop that `tidal outbox relay` (tidal.cli.outbox) starts.
 """
+
+# internal: reached through ``tidal outbox relay``
+__all__: list[str] = []

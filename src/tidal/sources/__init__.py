@@ -8,3 +8,6 @@
 Each hands its events to a `tidal.Publisher` (``open_publisher``: a Kafka topic or a sink URL)
 and acknowledges the notification only after the publisher accepted them.
 """
+
+# internal: reached through ``tidal source``; `tidal.s3_notification_events` is public
+__all__: list[str] = []

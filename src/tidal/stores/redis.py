@@ -35,8 +35,8 @@ local function take(current, mine, now)
   if c['t'] == m['t'] and s == 'in_progress' then return c['a'] or 1 end
   if s == 'completed' then return nil end
   if s == 'dead' then
-    if type(c['o']) == 'string' and c['o'] == m['o'] then return nil end
-    return m['a']
+    if m['x'] == true then return m['a'] end
+    return nil
   end
   if s == 'in_progress' then
     local lease = tonumber(c['l']) or 0

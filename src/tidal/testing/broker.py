@@ -11,13 +11,13 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from tidal.app import App, Subscription
 from tidal.clock import Clock
 from tidal.events import Event
 from tidal.idempotency import Idempotency, MemoryIdempotencyStore
+from tidal.lifecycle import Service
 from tidal.outcomes import Handled, Outcome, Paused, Retry
 from tidal.transports.memory import MemoryBroker as _MemoryTransport
 
@@ -35,7 +35,7 @@ class Delivery:
     error: BaseException | None = None
 
 
-class MemoryBroker(_MemoryTransport):
+class MemoryBroker(_MemoryTransport, Service):
     """The memory transport for tests: `publish` (or `send`: publish and drain), then assert.
 
     ``idempotency``: True (default) guards every idempotent subscription with an in-memory store
@@ -140,15 +140,11 @@ class MemoryBroker(_MemoryTransport):
     def _summary(self) -> list[str]:
         return [f"{d.subscription}#{d.attempt} {d.event.type}: {d.outcome}" for d in self.attempts]
 
-    async def __aenter__(self) -> MemoryBroker:
-        return self
+    async def start(self) -> None:
+        """Nothing to start: deliveries run as tasks of the caller's loop."""
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
+        """`close` (what leaving ``async with`` awaits)."""
         await self.close()
 
 

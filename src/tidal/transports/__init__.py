@@ -4,3 +4,6 @@ core matches, counts, attempts and classifies.
 
 Only modules under here (and `tidal.stores`) may import network clients.
 """
+
+# internal: public through `tidal` (`open_publisher`, `serve_asgi`, `run_on_fastest_loop`)
+__all__: list[str] = []

@@ -9,6 +9,7 @@ the entry points of the long-running transports, which ``tidal run`` starts:
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -16,7 +17,8 @@ T = TypeVar("T")
 
 
 def run_on_fastest_loop(main: Coroutine[Any, Any, T]) -> T:
-    """Run ``main`` on a new uvloop loop when uvloop is installed, else on asyncio's own."""
+    """Run ``main`` on a new uvloop loop when uvloop is installed, else on asyncio's own, with
+    the objects made so far frozen out of the garbage collector's generations."""
     factory: Callable[[], asyncio.AbstractEventLoop] | None
     try:
         import uvloop
@@ -24,5 +26,8 @@ def run_on_fastest_loop(main: Coroutine[Any, Any, T]) -> T:
         factory = None
     else:
         factory = uvloop.new_event_loop
+    # what start-up built (modules, the App, settings) lives as long as the process: out of the
+    # collector's way, a full collection walks only what events allocate (shorter GC pauses)
+    gc.freeze()
     with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(main)

@@ -1,11 +1,11 @@
 """A process exporting what the incident load cannot produce in seconds: a Kafka consumer
 15,000 records behind (real `KafkaMetrics`, enough for the lag alert; a real worker's lag is
 scraped in `test_kafka_worker_scrape`), a Redis it cannot reach (`tidal.health.Dependency`),
-a stale backup and a failing DLQ archiver
-(`RunResults`, as the operator fills them), and what that archiver's drainer stored
-(`Drained`, as ``tidal dlq drain`` counts it; a real drainer is scraped in
-`tests/archive/test_dlq_metrics`). It uses `tidal.observability.setup` with the standalone
-listener, as ``tidal run --transport kafka`` and the operator do.
+a stale backup and a failing DLQ archiver (`tidal_operator.families.RunResults`, as the operator
+fills them), and what that archiver's drainer stored (`Drained`, as ``tidal dlq drain`` counts
+it; a real drainer is scraped in `tests/archive/test_dlq_metrics`). It uses
+`tidal.observability.setup` with the standalone listener, as ``tidal run --transport kafka``
+and the operator do.
 
 Run: ``TIDAL_OBSERVABILITY__METRICS_PORT=N python -m tests.observability.apps.exporter``.
 """
@@ -18,8 +18,9 @@ import time
 
 from tidal import Settings, health
 from tidal.archive.dlq import DrainCounts
-from tidal.observability import Drained, RunResults, Source, register, setup
+from tidal.observability import Drained, Source, register, setup
 from tidal.transports.kafka.measures import KafkaMetrics, PartitionMeasures, SubscriptionMeasures
+from tidal_operator.families import RunResults, collect
 
 DAY = 86_400.0
 
@@ -74,8 +75,13 @@ def main() -> None:
             service="obs-ledger", transport="kafka", stats=worker.kafka.stats, consumer=worker.kafka
         ),
     )
-    runs = {(r.kind, r.namespace, r.name): r for r in (worker.backup, worker.archive)}
-    register(worker, Source(service="tidal-operator", transport="operator", runs=runs))
+    runs = (worker.backup, worker.archive)
+    operator = Source(
+        service="tidal-operator",
+        transport="operator",
+        families=lambda: collect("tidal-operator", runs),
+    )
+    register(worker, operator)
     drained = Drained(namespace="shop", name="orders-dlq", counts=worker.drained)
     register(worker, Source(service="tidal-dlq-drain", transport="dlq-drain", drained=drained))
     stop = threading.Event()

@@ -1,4 +1,4 @@
-"""Services under load for the Prometheus tests: `orders` (ok, flaky, slow and poison
+"""Services under load for the Prometheus tests: `orders` (ok, flaky, slow, poison and stuck
 subscriptions, and S3 notifications; dead letters go to ``OBS_DEAD_LETTERS``) and `sink`
 (takes anything)."""
 
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 
 from tidal import App, DeliveryPolicy, Event, InvalidEventError, RetryableError, prefix
 
@@ -34,6 +35,13 @@ async def slow(event: Event) -> None:
 )
 async def poison(event: Event) -> None:
     raise InvalidEventError("no orderId")
+
+
+@orders.on(type="stuck.v1", policy=DeliveryPolicy.of(max_attempts=1, timeout=0.3))
+def stuck(event: Event) -> None:
+    """A sync handler that never returns: its attempt times out and its thread hangs until the
+    process ends (``tidal_sync_threads_hung``, the hung-thread alert)."""
+    threading.Event().wait()
 
 
 @orders.on(prefix(type="com.amazonaws.s3."), name="uploads")

@@ -13,13 +13,18 @@ with two timers:
 
 Past either, the client is answered 408 (unless a response has started) and the connection is
 closed; the app sees a disconnect while it reads the body.
+
+The deadlines cost a request no timer: each connection keeps its due time as a number, and one
+timer per event loop (`_Sweeper`) looks them over every quarter of the shorter deadline (at most
+every second), so a late request is cut off up to that much after its deadline. Three uvloop
+timers armed and cancelled per request cost ~5 µs, about a tenth of a no-op event's path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, ClassVar, Final
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -36,49 +41,91 @@ def timeout_response(what: str) -> bytes:
     return head.encode() + body
 
 
+NEVER: Final = float("inf")
+MAX_TICK: Final = 1.0  # seconds between sweeps, at most
+
+
+class _Sweeper:
+    """One timer for the read deadlines of every connection a server holds on one loop: every
+    ``tick`` seconds, while it watches any, it expires the connections past their due time."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        tick: float,
+        registry: dict[asyncio.AbstractEventLoop, _Sweeper],
+    ) -> None:
+        self.loop = loop
+        self.tick = tick
+        self.registry = registry  # where protocols find it; left once it watches nothing
+        self.watched: set[DeadlineProtocol] = set()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def watch(self, protocol: DeadlineProtocol) -> None:
+        self.watched.add(protocol)
+        if self.timer is None:
+            self.timer = self.loop.call_later(self.tick, self.sweep)
+
+    def forget(self, protocol: DeadlineProtocol) -> None:
+        self.watched.discard(protocol)
+
+    def sweep(self) -> None:
+        self.timer = None
+        now = self.loop.time()
+        for protocol in [p for p in self.watched if p.due <= now]:
+            protocol.expire()
+        if self.watched:
+            self.timer = self.loop.call_later(self.tick, self.sweep)
+        elif self.registry.get(self.loop) is self:
+            del self.registry[self.loop]
+
+
 class DeadlineProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with `head_timeout` / `body_timeout` read deadlines."""
 
     head_timeout: float = 10.0
     body_timeout: float = 20.0
+    sweepers: ClassVar[dict[asyncio.AbstractEventLoop, _Sweeper]] = {}  # one per subclass
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._deadline: asyncio.TimerHandle | None = None
+        self.due = NEVER  # loop time past which the part being read is late
+        self.late = "head"  # which part that is
+        self._sweeper = self._sweeper_of(self.loop)
+
+    def _sweeper_of(self, loop: asyncio.AbstractEventLoop) -> _Sweeper:
+        sweeper = self.sweepers.get(loop)
+        if sweeper is None:
+            tick = min(MAX_TICK, self.head_timeout / 4, self.body_timeout / 4)
+            sweeper = self.sweepers[loop] = _Sweeper(loop, tick, self.sweepers)
+        return sweeper
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm(self.head_timeout, "head")
+        self.due, self.late = self.loop.time() + self.head_timeout, "head"
+        self._sweeper.watch(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self.due = NEVER
+        self._sweeper.forget(self)
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._deadline is None:  # a kept-alive connection's next request
-            self._arm(self.head_timeout, "head")
+        if self.due == NEVER:  # a kept-alive connection's next request
+            self.due, self.late = self.loop.time() + self.head_timeout, "head"
 
     def on_headers_complete(self) -> None:
-        self._disarm()
         super().on_headers_complete()
-        self._arm(self.body_timeout, "body")
+        self.due, self.late = self.loop.time() + self.body_timeout, "body"
 
     def on_message_complete(self) -> None:
-        self._disarm()
+        self.due = NEVER
         super().on_message_complete()
 
-    def _arm(self, seconds: float, what: str) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(seconds, self._expire, what)
-
-    def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
-
-    def _expire(self, what: str) -> None:
-        self._deadline = None
+    def expire(self) -> None:
+        """The part being read is late: answer 408 where no answer has begun, and close."""
+        what, self.due = self.late, NEVER
         if self.transport.is_closing():
             return
         cycle = self.cycle  # the request being read (body), or the one before it (head)
@@ -93,5 +140,5 @@ class DeadlineProtocol(HttpToolsProtocol):
 
 def deadline_protocol(*, head: float, body: float) -> type[DeadlineProtocol]:
     """`DeadlineProtocol` with these deadlines, for ``uvicorn.Config(http=...)``."""
-    deadlines = {"head_timeout": head, "body_timeout": body}
+    deadlines = {"head_timeout": head, "body_timeout": body, "sweepers": {}}
     return type("DeadlineProtocol", (DeadlineProtocol,), deadlines)

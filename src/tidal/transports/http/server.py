@@ -121,8 +121,24 @@ class EventsASGI:
             sub = self.subscriptions.get(name)
             if sub is None:
                 return _error(404, "unknown_subscription", f"no subscription named {name!r}")
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        return await _receive(self.pipeline, self.receiver, headers, receive, sub)
+        return await _receive(self.pipeline, self.receiver, _headers(scope), receive, sub)
+
+
+_NAMES: Final[dict[bytes, str]] = {}  # header names as text, decoded once each (a bounded few)
+MAX_NAMES: Final = 512
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """The request's headers as text (ASGI servers lower-case the names)."""
+    names, headers = _NAMES, {}
+    for raw, value in scope["headers"]:
+        name = names.get(raw)
+        if name is None:
+            name = raw.decode("latin-1")
+            if len(names) < MAX_NAMES:
+                names[raw] = name
+        headers[name] = value.decode("latin-1")
+    return headers
 
 
 def create_asgi_app(receiver: Receiver, *, lifespan: Any = None) -> EventsASGI:

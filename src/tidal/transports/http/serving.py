@@ -3,14 +3,15 @@
 On SIGTERM ``/readyz`` turns 503, the listener closes, and in-flight events finish (up to
 ``shutdown_grace`` seconds) before the process exits. The receiver's counts are registered with
 `tidal.observability` and served at ``/metrics``; the process counts as ready (cold start) once
-uvicorn listens.
+uvicorn listens. `serve_asgi` is the same server for any ASGI app (public as
+`tidal.serve_asgi`: the reference gateway serves its FastAPI ingress with it).
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from tidal.settings import Settings
 from tidal.stores.factory import make_idempotency
 from tidal.transports.http.deadlines import deadline_protocol
 from tidal.transports.http.server import Receiver, SinkFactory, create_asgi_app
+from tidal.transports.ingress import ASGIApp
 from tidal.transports.loops import run_on_fastest_loop
 
 if TYPE_CHECKING:
@@ -34,21 +36,52 @@ log = logging.getLogger("tidal.http")
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, flipping readiness off the moment a shutdown signal arrives."""
+    """uvicorn's server, calling ``ready`` once it listens and ``stopping`` the moment a
+    shutdown signal arrives (before the listener closes: readiness turns off first)."""
 
-    def __init__(self, config: uvicorn.Config, receiver: Receiver) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        *,
+        ready: Callable[[], None] | None,
+        stopping: Callable[[], None] | None,
+    ) -> None:
         super().__init__(config)
-        self.receiver = receiver
+        self._ready, self._stopping = ready, stopping
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
-        if self.started:
-            mark_ready(self.receiver.service)
+        if self.started and self._ready is not None:
+            self._ready()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self.receiver.ready = False
-        log.info("signal %s: finishing in-flight events, then exiting", sig)
+        if self._stopping is not None:
+            self._stopping()
+        log.info("signal %s: finishing in-flight requests, then exiting", sig)
         super().handle_exit(sig, frame)
+
+
+async def serve_asgi(
+    asgi: ASGIApp,
+    settings: Settings,
+    *,
+    ready: Callable[[], None] | None = None,
+    stopping: Callable[[], None] | None = None,
+) -> None:
+    """`tidal.serve_asgi`: ``asgi`` under uvicorn until a shutdown signal, with the header and
+    body deadlines of `deadlines`. Logs go to the root logger's handlers when the process
+    configured logging (`tidal.observability.setup`), else to uvicorn's own."""
+    config = uvicorn.Config(
+        asgi,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        log_config=None if _root_configured() else uvicorn.config.LOGGING_CONFIG,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace),
+        http=deadline_protocol(head=settings.header_timeout, body=settings.body_timeout),
+    )
+    await _Server(config, ready=ready, stopping=stopping).serve()
 
 
 def build_receiver(
@@ -110,17 +143,15 @@ async def serve(app: App, settings: Settings) -> None:
             if idempotency is not None:
                 await idempotency.store.close()
 
-        config = uvicorn.Config(
+        def stopping() -> None:
+            receiver.ready = False
+
+        await serve_asgi(
             create_asgi_app(receiver, lifespan=lifespan),
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level.lower(),
-            log_config=None if _root_configured() else uvicorn.config.LOGGING_CONFIG,
-            access_log=False,
-            timeout_graceful_shutdown=int(settings.shutdown_grace),
-            http=deadline_protocol(head=settings.header_timeout, body=settings.body_timeout),
+            settings,
+            ready=lambda: mark_ready(receiver.service),
+            stopping=stopping,
         )
-        await _Server(config, receiver).serve()
 
 
 def _sink_session(

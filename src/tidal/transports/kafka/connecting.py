@@ -2,7 +2,9 @@
 
 `KafkaWorker` and `KafkaPublisher` call these, so every client shares one set of connection and
 security options and the consumer settings that tidal's commit discipline depends on (no
-auto-commit: the worker commits what it has finished, itself).
+auto-commit: the worker commits what it has finished, itself). Importing it installs
+`tidal.transports.kafka.compat` (a request on a connection the broker closed is a connection
+error on uvloop too).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
 
 from tidal.settings import KafkaSettings
+from tidal.transports.kafka import compat
+
+compat.install()
 
 
 def client_options(settings: KafkaSettings) -> dict[str, Any]:

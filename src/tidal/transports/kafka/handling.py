@@ -40,7 +40,7 @@ from tidal.deadletters import Failure, failure_extensions
 from tidal.dispatching import Dispatcher
 from tidal.errors import InvalidEventError
 from tidal.events import Event
-from tidal.idempotency import set_origin
+from tidal.idempotency import RUN_HEADER, mark_rerun
 from tidal.outcomes import Failed, Paused, Retry
 from tidal.pipeline import Pipeline
 from tidal.transports.kafka.fitting import Outlet
@@ -80,7 +80,6 @@ class RecordHandler:
         self.topics = topics
         self.measures = measures
         self._subscriber = f"{dispatcher.app.name}/{sub.name}"
-        self._guarded = dispatcher.guards(sub)  # its records say where a delivery came from
 
     def hold(self, record: ConsumedRecord) -> float:
         """Seconds until ``record`` is due: zero except for retry records waiting for backoff."""
@@ -119,11 +118,10 @@ class RecordHandler:
         if record.topic == self.topics.retry or self.outlet.claimed(record):
             return None
         try:
-            event = from_consumed(record.headers, record.key, record.value)
+            event = _decoded(record)
             wanted = self.sub.matches(event)
         except Exception:  # `process` meets it again and dead-letters the record
             return None
-        set_origin(event, _origin(Origin.of(record)))  # `prepare` runs for guarded subs only
         return Prepared(self, record, event, wanted)
 
     async def process(self, record: ConsumedRecord) -> None:
@@ -134,7 +132,7 @@ class RecordHandler:
         try:
             if self.outlet.claimed(record):  # a re-driven dead letter whose value was stored
                 record = await self.outlet.restore(record)
-            event = from_consumed(record.headers, record.key, record.value)
+            event = _decoded(record)
         except InvalidEventError as exc:
             await self._reject(record, exc)
             return
@@ -145,8 +143,6 @@ class RecordHandler:
             self.pipeline.dead_lettered(self.sub, event)
             return
         if wanted:
-            if self._guarded:
-                set_origin(event, _origin(Origin.of(record)))
             await self.pipeline.deliver(self, (record, None), self.sub, event)
 
     async def _process_retry(self, record: ConsumedRecord) -> None:
@@ -157,11 +153,11 @@ class RecordHandler:
             retry = RetryState.from_headers(headers)
             message = KafkaMessage(headers=headers, key=record.key, value=record.value or b"")
             event = from_record(message)
+            if RUN_HEADER in headers:  # a run's copy going round the retry topic
+                mark_rerun(event)
         except InvalidEventError as exc:
             await self._reject(record, exc)
             return
-        if self._guarded:
-            set_origin(event, _origin(retry.origin))
         await self.pipeline.deliver(
             self,
             (record, retry),
@@ -256,11 +252,6 @@ class RecordHandler:
         )
 
 
-def _origin(origin: Origin) -> str:
-    """Where a delivery came from, for its idempotency records (`tidal.idempotency.set_origin`)."""
-    return f"{origin.topic}/{origin.partition}/{origin.offset}"
-
-
 def _place(record: ConsumedRecord) -> tuple[str, int, int]:
     return record.topic, record.partition, record.offset
 
@@ -287,3 +278,12 @@ class Prepared:
         """Release a claimed key, so the member that gets the record next need not wait."""
         if self.claimed:
             await self.handler.dispatcher.release(self.event)
+
+
+def _decoded(record: ConsumedRecord) -> Event:
+    """The record's event, noted as a run's copy (`mark_rerun`) when a restore, replay or
+    re-drive marked the record: where its first delivery was dead-lettered, it runs again."""
+    event = from_consumed(record.headers, record.key, record.value)
+    if any(name == RUN_HEADER for name, _ in record.headers):
+        mark_rerun(event)
+    return event

@@ -1,18 +1,23 @@
-"""Creating the retry and dead-letter topics a worker needs before it starts consuming.
+"""Creating topics, for the worker and the data plane alike; reading the topics' size limit.
 
-`KafkaWorker.start` calls `ensure_topics` when ``create_topics`` is on. The retry topic must exist
-before the consumer subscribes to it: a topic auto-created later would only be noticed at the
-next metadata refresh (minutes), and retries would wait that long. Created topics get
-``topic_partitions`` partitions, or as many as the first source topic has, so retries spread over
-as many workers as the source does. `message_limit` reads the topics' ``max.message.bytes``, so
-retry records and dead letters are made to fit the broker's limit as well as the producer's.
+The one place topics are created (issue 19: the worker and the data plane each had their own).
+`KafkaWorker.start` calls `ensure_topics` with the names of its retry and dead-letter topics when
+``create_topics`` is on: the retry topic must exist before the consumer subscribes to it (a
+topic auto-created later would only be noticed at the next metadata refresh, minutes). A name
+alone gets ``topic_partitions`` partitions, or as many as the first source topic has (retries
+spread over as many workers as the source does), and ``replication_factor``. The data plane
+(`tidal.archive.topics.create_targets`: restores, restore tests) passes `TopicSpec`s saying the
+partitions, replication factor and configs the backed-up topic had. `message_limit` reads the
+topics' ``max.message.bytes``, so retry records and dead letters are made to fit the broker's
+limit as well as the producer's.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import suppress
+from dataclasses import dataclass, field
 from typing import Final
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -28,30 +33,76 @@ MAX_MESSAGE_BYTES: Final = "max.message.bytes"
 log = logging.getLogger("tidal.kafka")
 
 
-async def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> list[str]:
-    """Create whichever of ``topics`` do not exist; return the names created."""
-    wanted = sorted(set(topics))
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic to create if missing. None: the settings' ``topic_partitions`` (else as many
+    partitions as the first source topic) and ``replication_factor``."""
+
+    name: str
+    partitions: int | None = None
+    replication_factor: int | None = None
+    configs: Mapping[str, str] = field(default_factory=dict)
+
+
+class TopicCreationError(ConfigurationError):
+    """The broker refused to create a topic (the reason of each refusal in the message)."""
+
+
+async def ensure_topics(
+    settings: KafkaSettings, topics: Iterable[str | TopicSpec]
+) -> dict[str, int]:
+    """Create whichever of ``topics`` do not exist; every one's partition count afterwards.
+
+    Topics that exist are left as they are (their partition count is returned for the caller
+    to check). Raises `TopicCreationError` when the broker refuses one.
+    """
+    specs = {t.name: t for t in (TopicSpec(t) if isinstance(t, str) else t for t in topics)}
     admin = make_admin(settings)
     await admin.start()
     try:
         existing = set(await admin.list_topics())  # describing a topic may auto-create it
-        missing = [t for t in wanted if t not in existing]
-        if not missing:
-            return []
-        partitions = settings.topic_partitions or await _partitions(admin, settings.topics[0])
-        new = [NewTopic(t, partitions, settings.replication_factor) for t in missing]
-        response = await admin.create_topics(new)
+        missing = [specs[name] for name in sorted(specs) if name not in existing]
+        if missing:
+            new = await _new_topics(admin, settings, missing)
+            response = await admin.create_topics(new)
+            _raise_refusals(response.topic_errors)
+            created = ", ".join(f"{t.name} ({t.num_partitions})" for t in new)
+            log.info("created topics %s", created)
+        described = await admin.describe_topics(sorted(specs))
     finally:
         await admin.close()
+    return {
+        t["topic"]: len(t.get("partitions", []))
+        for t in described
+        if t["topic"] in specs and t.get("error_code", 0) == 0
+    }
+
+
+async def _new_topics(
+    admin: AIOKafkaAdminClient, settings: KafkaSettings, specs: list[TopicSpec]
+) -> list[NewTopic]:
+    default = settings.topic_partitions
+    if default is None and any(spec.partitions is None for spec in specs):
+        default = await _partitions(admin, settings.topics[0]) if settings.topics else 1
+    return [
+        NewTopic(
+            spec.name,
+            spec.partitions or default,
+            spec.replication_factor or settings.replication_factor,
+            topic_configs=dict(spec.configs),
+        )
+        for spec in specs
+    ]
+
+
+def _raise_refusals(errors: Iterable[tuple[object, ...]]) -> None:
     failed = [
         f"{topic}: {message or code}"
-        for topic, code, message in response.topic_errors
+        for topic, code, message, *_ in errors
         if code not in (0, TOPIC_ALREADY_EXISTS)
     ]
     if failed:
-        raise ConfigurationError(f"could not create Kafka topics: {'; '.join(failed)}")
-    log.info("created topics %s with %d partition(s)", ", ".join(missing), partitions)
-    return missing
+        raise TopicCreationError(f"could not create Kafka topics: {'; '.join(failed)}")
 
 
 async def _partitions(admin: AIOKafkaAdminClient, topic: str) -> int:

@@ -14,11 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from types import TracebackType
 
 from tidal.app import App, Subscription
 from tidal.dispatching import Dispatcher
 from tidal.idempotency import Idempotency
+from tidal.lifecycle import Service
 from tidal.observability import Source, mark_ready, register, unregister
 from tidal.settings import Settings
 from tidal.stores.factory import make_idempotency
@@ -36,7 +36,7 @@ from tidal.transports.loops import run_on_fastest_loop
 log = logging.getLogger("tidal.kafka")
 
 
-class KafkaWorker:
+class KafkaWorker(Service):
     """Consumes for every subscription of ``app``; `start`, then `wait` and/or `stop`."""
 
     def __init__(
@@ -95,8 +95,7 @@ class KafkaWorker:
             if self.settings.kafka.create_topics:
                 await ensure_topics(self.settings.kafka, self._own_topics())
             await self._limit_records()
-            for worker in self.workers:
-                await worker.start()
+            await _start_all(self.workers)
         except BaseException:
             for worker in self.workers:  # started or not: none is left unclosed
                 await worker.consumer.stop()
@@ -145,17 +144,19 @@ class KafkaWorker:
         if self.idempotency is not None:
             await self.idempotency.store.close()
 
-    async def __aenter__(self) -> KafkaWorker:
-        await self.start()
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+async def _start_all(workers: list[SubscriptionWorker]) -> None:
+    """Start every subscription's consumer at once: each start waits for its group's
+    assignment (a join takes seconds), so one after another, 50 subscriptions took minutes to
+    their first event. The first failure cancels the starts still running and is raised."""
+    starts = [asyncio.ensure_future(worker.start()) for worker in workers]
+    try:
+        await asyncio.gather(*starts)
+    except BaseException:
+        for start in starts:
+            start.cancel()
+        await asyncio.gather(*starts, return_exceptions=True)
+        raise
 
 
 def reporter(app: App) -> str:

@@ -1,0 +1,1 @@
+"""The order saga: placed -> stock reserved -> paid -> shipped, compensated on failure."""
