@@ -18,6 +18,7 @@ from typing import Any, Final, Protocol, cast
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from services.redis_clients import pooled_client
 from tidal import RetryableError
 
 # KEYS: marker, list. ARGV: document, marker ttl (ms). 1 when recorded now, 0 when already there.
@@ -95,12 +96,8 @@ class RedisFleetStore:
 
     @classmethod
     def from_url(cls, url: str, *, max_connections: int = 128, **options: Any) -> RedisFleetStore:
-        """A store over a connection pool that waits (up to 10 s) for a free connection when
-        ``max_connections`` are busy, instead of failing."""
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=max_connections, timeout=10
-        )
-        return cls(aioredis.Redis.from_pool(pool), **options)
+        """A store over `pooled_client` (waits for a free connection; calls time out)."""
+        return cls(pooled_client(url, max_connections=max_connections), **options)
 
     async def save_reading(
         self, vehicle_id: str, timestamp: str, document: Mapping[str, Any]

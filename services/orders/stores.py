@@ -20,6 +20,7 @@ from typing import Any, Final, Literal, Protocol, cast
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from services.redis_clients import pooled_client
 from tidal import InvalidEventError, RetryableError
 
 # KEYS: marker, stock keys...  ARGV: marker ttl (ms), quantities...
@@ -181,12 +182,8 @@ class RedisOrdersStore:
 
     @classmethod
     def from_url(cls, url: str, *, max_connections: int = 128, **options: Any) -> RedisOrdersStore:
-        """A store over a connection pool that waits (up to 10 s) for a free connection when
-        ``max_connections`` are busy, instead of failing."""
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=max_connections, timeout=10
-        )
-        return cls(aioredis.Redis.from_pool(pool), **options)
+        """A store over `pooled_client` (waits for a free connection; calls time out)."""
+        return cls(pooled_client(url, max_connections=max_connections), **options)
 
     def _stock_key(self, sku: str) -> str:
         return f"{self.prefix}:{{inventory}}:stock:{sku}"

@@ -19,6 +19,7 @@ from typing import Any, Final, Protocol
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, WatchError
 
+from services.redis_clients import pooled_client
 from services.saga.states import Snapshot, T, Transition, Writes
 from tidal import RetryableError
 
@@ -130,12 +131,8 @@ class RedisSagaStore:
 
     @classmethod
     def from_url(cls, url: str, *, max_connections: int = 128, **options: Any) -> RedisSagaStore:
-        """A store over a connection pool that waits (up to 10 s) for a free connection when
-        ``max_connections`` are busy, instead of failing."""
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=max_connections, timeout=10
-        )
-        return cls(aioredis.Redis.from_pool(pool), **options)
+        """A store over `pooled_client` (waits for a free connection; calls time out)."""
+        return cls(pooled_client(url, max_connections=max_connections), **options)
 
     def _order(self, order_id: str) -> str:
         return f"{{{self._prefix}}}:order:{order_id}"
