@@ -257,7 +257,9 @@ class MemoryIdempotencyStore:
             lease += int(self._now() * 1000)
             record = replace(record, lease=lease)
         status, digest, token = record.status.value, record.payload_hash, record.token
-        self._write(key, status, digest, token, record.result, ttl, record.attempt, lease)
+        self._write(
+            key, status, digest, token, record.result, self._now() + ttl, record.attempt, lease
+        )
         return record
 
     def _write(
@@ -267,7 +269,7 @@ class MemoryIdempotencyStore:
         digest: str,
         token: str,
         result: bytes | None,
-        ttl: float,
+        expires: float,
         attempt: int,
         lease: int,
     ) -> None:
@@ -276,7 +278,7 @@ class MemoryIdempotencyStore:
         size = ENTRY_OVERHEAD + len(key) + len(digest) + len(token) + len(result or b"")
         entries = self._entries
         old = entries.get(key)
-        entries[key] = (status, digest, token, result, self._now() + ttl, size, attempt, lease)
+        entries[key] = (status, digest, token, result, expires, size, attempt, lease)
         if old is None:
             self.bytes += size
             self._trim()
@@ -294,8 +296,9 @@ class MemoryIdempotencyStore:
         ms); False, storing nothing, when a record is there (then `acquire` decides)."""
         if self._live(key) is not None:
             return False
-        end = int(self._now() * 1000) + lease
-        self._write(key, IN_PROGRESS, digest, token, None, ttl, attempt, end)
+        now = self._now()
+        end = int(now * 1000) + lease
+        self._write(key, IN_PROGRESS, digest, token, None, now + ttl, attempt, end)
         return True
 
     def finish(
@@ -312,7 +315,7 @@ class MemoryIdempotencyStore:
         existing = self._live(key)
         if existing is not None and existing[2] != token:
             return False
-        self._write(key, status, digest, token, result, ttl, attempt, 0)
+        self._write(key, status, digest, token, result, self._now() + ttl, attempt, 0)
         return True
 
     def drop(self, key: str, token: str) -> None:
@@ -429,7 +432,7 @@ class Claim:
     existing: Record | None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Outcome:
     """What `Idempotency.run` did: ran the function (as attempt ``attempt``), or found it
     already done (completed, or dead-lettered: then with no result)."""
@@ -533,15 +536,10 @@ class Idempotency:
         (`DependencyUnavailableError`) while acquiring, the key's next run here takes our
         in-progress record back instead of waiting it out. ``rerun``: a run's copy (`is_rerun`),
         which takes over a dead-lettered key and counts its attempts afresh."""
-        held = self._held.pop(key, None) if self._held else None
         if self._ended:
             self._ended.pop(key, None)
-        if held is not None and held.payload_hash == digest:  # ours, from a run the store failed
-            mine, first, acquiring = held, None, True
-        elif claim is not None and claim.key == key and claim.mine.payload_hash == digest:
-            mine, first = claim.mine, claim.existing
-            acquiring = first is not None
-        elif (memory := self._memory) is not None and not rerun:
+        memory = self._memory  # never fails, so never holds a record (`_held`)
+        if memory is not None and claim is None and not rerun:
             token = f"{self._prefix}{next(self._serial):x}"
             if memory.claim(key, digest, token, attempt, self._lease, self._keep):
                 return await self._run_in_memory(
@@ -549,6 +547,13 @@ class Idempotency:
                 )
             # a record is there: the general path takes it over, waits, conflicts or replays
             mine, first, acquiring = self._mine(digest, attempt=attempt, token=token), None, True
+        elif (held := self._held.pop(key, None) if self._held else None) is not None and (
+            held.payload_hash == digest
+        ):  # ours, from a run the store failed
+            mine, first, acquiring = held, None, True
+        elif claim is not None and claim.key == key and claim.mine.payload_hash == digest:
+            mine, first = claim.mine, claim.existing
+            acquiring = first is not None
         else:
             mine, first, acquiring = self._mine(digest, attempt=attempt, rerun=rerun), None, True
         try:
