@@ -42,7 +42,7 @@ WORKDIR /app
 # passes the arguments; `docker run tidal-fleet services.fleet.app:app` runs it by hand.
 FROM runtime AS service
 ARG SERVICE
-COPY services/__init__.py services/__init__.py
+COPY services/__init__.py services/redis_clients.py services/
 COPY services/catalog services/catalog
 COPY services/${SERVICE} services/${SERVICE}
 USER 10001:10001
