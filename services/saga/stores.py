@@ -42,6 +42,10 @@ class SagaStore(Protocol):
         """``{at, step, status}`` entries in the order they happened."""
         ...
 
+    async def history(self, order_id: str) -> tuple[dict[str, str], list[dict[str, str]]]:
+        """`state` and `timeline` read together, as of one moment (no change in between)."""
+        ...
+
     async def due(self, now: float, *, limit: int) -> list[tuple[str, str]]:
         """(order id, step) pairs whose deadline is at or before ``now``."""
         ...
@@ -97,6 +101,9 @@ class MemorySagaStore:
 
     async def timeline(self, order_id: str) -> list[dict[str, str]]:
         return [json.loads(line) for line in self.timelines.get(order_id, [])]
+
+    async def history(self, order_id: str) -> tuple[dict[str, str], list[dict[str, str]]]:
+        return await self.state(order_id), await self.timeline(order_id)
 
     async def due(self, now: float, *, limit: int) -> list[tuple[str, str]]:
         ready = sorted((at, m) for m, at in self.deadlines.items() if at <= now)
@@ -208,6 +215,20 @@ class RedisSagaStore:
     async def timeline(self, order_id: str) -> list[dict[str, str]]:
         lines = await self._call(self.redis.lrange(f"{self._order(order_id)}:timeline", 0, -1))
         return [json.loads(line) for line in lines]
+
+    async def history(self, order_id: str) -> tuple[dict[str, str], list[dict[str, str]]]:
+        """One ``MULTI``: a change writes the record and its timeline in one transaction, so
+        the two read here always agree."""
+        key = self._order(order_id)
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hgetall(key)
+                pipe.lrange(f"{key}:timeline", 0, -1)
+                raw, lines = await pipe.execute()
+        except RedisError as exc:
+            raise RetryableError(f"saga store unavailable: {exc}") from exc
+        fields = {k.decode(): v.decode() for k, v in raw.items()}
+        return fields, [json.loads(line) for line in lines]
 
     async def due(self, now: float, *, limit: int) -> list[tuple[str, str]]:
         members = await self._call(
