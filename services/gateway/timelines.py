@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Final
 
 from pydantic import BaseModel, Field
-from redis.exceptions import ResponseError
 
 from services.gateway.errors import Refusal
 from services.gateway.settings import GatewaySettings
@@ -79,8 +78,6 @@ class Timelines:
         try:
             state, entries = await self.store.history(order_id)
         except RetryableError as exc:
-            if _not_an_order(exc):
-                raise _unknown(order_id) from exc
             raise Refusal(
                 503, "dependency_unavailable", "the saga's Redis did not answer; retry"
             ) from exc
@@ -100,10 +97,3 @@ class Timelines:
 
 def _unknown(order_id: str) -> Refusal:
     return Refusal(404, "not_found", f"no saga for order {order_id!r}", field="order_id")
-
-
-def _not_an_order(exc: RetryableError) -> bool:
-    """The key an id maps to holds another kind of value (``WRONGTYPE``): an id such as
-    ``o-1:timeline`` names another order's timeline list, so no saga exists under that id."""
-    cause = exc.__cause__
-    return isinstance(cause, ResponseError) and "WRONGTYPE" in str(cause)

@@ -1,9 +1,9 @@
 """``GET /orders/{order_id}/timeline`` (issue 21 item 3): the saga App runs on the memory
 broker over a `RedisSagaStore` in the session's redis-server, and the gateway, configured with
 the same Redis and key prefix, answers each order's state and timeline. Also: 401 without a
-valid token, 404 for an unknown order (and for an id whose key is another order's timeline
-list), 404 ``timeline_disabled`` when no Redis is set, 503 when Redis goes away behind a TCP
-proxy; never a 500."""
+valid token, 404 for an unknown order or an odd id, 404 ``timeline_disabled`` when no Redis
+is set, 503 when Redis goes away behind a TCP proxy; never a 500. And the saga store's own key
+bug this found: an order id ending in ``:timeline`` named another order's timeline list."""
 
 from __future__ import annotations
 
@@ -103,6 +103,19 @@ async def test_an_orders_saga_is_read_back_as_its_state_and_timeline(
     ]
 
 
+async def test_an_order_id_ending_in_timeline_has_a_saga_of_its_own(
+    saga: MemoryBroker, client: httpx.AsyncClient
+) -> None:
+    """Before, an order's timeline list was the key ``<order key>:timeline``: the order
+    ``o-2:timeline`` (a valid orderId) shared it with o-2's, and the store failed WRONGTYPE."""
+    await saga.send(order("o-2", "tok_visa"))
+    await saga.send(order("o-2:timeline", "tok_visa"))
+    for order_id in ("o-2", "o-2:timeline"):
+        body = (await client.get(f"/orders/{order_id}/timeline", headers=BEARER)).json()
+        assert body["status"] == "completed", body
+        assert len(body["timeline"]) == 7
+
+
 @pytest.mark.parametrize(
     "headers",
     [{}, {"authorization": "Bearer wrong"}, {"authorization": f"Basic {TOKEN}"}],
@@ -126,7 +139,7 @@ async def test_a_timeline_needs_a_valid_token(
 async def test_an_unknown_order_is_a_404_naming_it(
     saga: MemoryBroker, client: httpx.AsyncClient, order_id: str
 ) -> None:
-    await saga.send(order("o-paid", "tok_visa"))  # o-paid:timeline is its timeline's key
+    await saga.send(order("o-paid", "tok_visa"))  # o-paid:timeline was its timeline's key
     answer = await client.get(f"/orders/{order_id}/timeline", headers=BEARER)
     assert answer.status_code == 404
     assert answer.json()["error"] == "not_found"
