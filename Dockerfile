@@ -42,18 +42,19 @@ WORKDIR /app
 # passes the arguments; `docker run tidal-fleet services.fleet.app:app` runs it by hand.
 FROM runtime AS service
 ARG SERVICE
-COPY services/__init__.py services/__init__.py
+COPY services/__init__.py services/redis_clients.py services/
 COPY services/catalog services/catalog
 COPY services/${SERVICE} services/${SERVICE}
 USER 10001:10001
 EXPOSE 8080 9464
 ENTRYPOINT ["tidal", "run"]
 
-# The ingest gateway (FastAPI under uvicorn).
+# The ingest gateway (FastAPI under uvicorn); it reads order timelines through the saga's store.
 FROM runtime AS gateway
-COPY services/__init__.py services/__init__.py
+COPY services/__init__.py services/redis_clients.py services/
 COPY services/catalog services/catalog
 COPY services/gateway services/gateway
+COPY services/saga services/saga
 USER 10001:10001
 EXPOSE 8080
 ENTRYPOINT ["python", "-m", "services.gateway"]

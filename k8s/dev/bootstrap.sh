@@ -112,6 +112,21 @@ minio() {
       -e MINIO_ROOT_USER=tidal -e MINIO_ROOT_PASSWORD=tidal-dev-secret \
       "${MINIO_IMAGE}" server /data
   fi
+  # the second cluster's BackupLocation lists and reads the store, and its Restores read it,
+  # as tidal-reader (list and read the bucket only; the image ships mc on its PATH)
+  local tries=0
+  until docker exec tidal-minio mc alias set local http://127.0.0.1:9000 tidal tidal-dev-secret \
+      >/dev/null 2>&1; do
+    tries=$((tries + 1))
+    [[ ${tries} -lt 30 ]] || { echo "bootstrap: MinIO did not start" >&2; exit 1; }
+    sleep 2
+  done
+  docker cp "${HERE}/backup-demo/minio-read-only.json" tidal-minio:/tmp/tidal-backups-read.json
+  docker exec tidal-minio mc admin user add local tidal-reader tidal-reader-secret
+  docker exec tidal-minio mc admin policy create local tidal-backups-read \
+    /tmp/tidal-backups-read.json
+  docker exec tidal-minio mc admin policy attach local tidal-backups-read --user tidal-reader \
+    || docker exec tidal-minio mc admin user info local tidal-reader | grep -q tidal-backups-read
 }
 
 main_cluster() {
@@ -133,7 +148,12 @@ backup_cluster() {
   log "ready: skaffold run -p backup; then in kind-tidal:"
   log "kubectl -n tidal create secret generic minio-credentials \\
     --from-literal=AWS_ACCESS_KEY_ID=tidal --from-literal=AWS_SECRET_ACCESS_KEY=tidal-dev-secret
-kubectl apply -f k8s/dev/backup-demo/backuppolicy.yaml"
+kubectl apply -f k8s/dev/backup-demo/backuppolicy.yaml
+and in kind-tidal-backup (read-only credentials for its BackupLocation, backuplocation.yaml):
+kubectl --context kind-tidal-backup -n tidal create secret generic minio-read-only \\
+    --from-literal=AWS_ACCESS_KEY_ID=tidal-reader \\
+    --from-literal=AWS_SECRET_ACCESS_KEY=tidal-reader-secret
+skaffold run -p restore; k8s/dev/backup-demo/restore.sh"
 }
 
 require docker kind kubectl helm

@@ -134,7 +134,9 @@ def resolve(restore_spec: Mapping[str, Any], location: Mapping[str, Any] | None)
         source["encryption"] = spec["encryption"]
     listed = (location.get("status") or {}).get("backups")
     wanted = source.get("backupId")
-    if wanted and isinstance(listed, list):
+    if not wanted:
+        source["backupId"] = wanted = _newest_verified(str(name), source.get("policy"), listed)
+    if isinstance(listed, list):
         known = {(b.get("policy"), b.get("id")) for b in listed if isinstance(b, Mapping)}
         if (source.get("policy"), wanted) not in known:
             raise SpecError(
@@ -143,3 +145,22 @@ def resolve(restore_spec: Mapping[str, Any], location: Mapping[str, Any] | None)
                 " (not synced yet, or deleted from the store)",
             )
     return dict(restore_spec) | {"source": source}
+
+
+def _newest_verified(name: str, policy: object, listed: object) -> str:
+    """The id of the newest complete, verified backup of ``policy`` the location lists (its
+    listing is newest first). Naming it makes the restore only read the store: a restore left
+    to choose would record verification results, which a location's read-only credentials
+    refuse."""
+    if not isinstance(listed, list):
+        raise SpecError("BackupNotSynced", f"BackupLocation {name} has not listed its backups yet")
+    for entry in listed:
+        if not isinstance(entry, Mapping) or entry.get("policy") != policy:
+            continue
+        if entry.get("complete") and entry.get("verified") and not entry.get("partiallyFailed"):
+            return str(entry["id"])
+    raise SpecError(
+        "NoVerifiedBackup",
+        f"BackupLocation {name} lists no complete, verified backup of {policy}: name one with"
+        " spec.source.backupId",
+    )

@@ -26,6 +26,7 @@ from services.gateway.errors import Accepted, Refusal, render
 from services.gateway.ingesting import Ingest
 from services.gateway.replays import close_replays
 from services.gateway.settings import GatewaySettings
+from services.gateway.timelines import OrderTimeline, Timelines
 from tidal import Publisher
 from tidal.observability import Ingress, exposition
 
@@ -46,14 +47,16 @@ def create_gateway(
 ) -> FastAPI:
     """The gateway as an ASGI app publishing through ``publisher``, its metrics and traces
     under ``service`` (``metrics``: serve ``/metrics``)."""
-    schemas = catalog or load_catalog()
+    schemas, options = catalog or load_catalog(), settings or GatewaySettings()
     ingress = Ingress(service, routes=ROUTES)
-    ingest = Ingest(publisher, settings or GatewaySettings(), schemas, clock=clock, ingress=ingress)
+    ingest = Ingest(publisher, options, schemas, clock=clock, ingress=ingress)
+    timelines = Timelines.from_settings(options)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         await close_replays(ingest.replays)
+        await timelines.close()
 
     app = FastAPI(  # tidal traces it (sampled, see `Ingress`): not FastAPI's span per request
         lifespan=lifespan,
@@ -102,6 +105,17 @@ def create_gateway(
         """Publish a signed payment webhook (checkout.session.completed; others are ignored)."""
         event_id, published = await ingest.payment_webhook(request)
         return _accepted([event_id], published=published)
+
+    @app.get(
+        "/orders/{order_id}/timeline",
+        response_model=OrderTimeline,
+        responses=docs.TIMELINE_ERRORS,
+        openapi_extra={"security": docs.BEARER},
+    )
+    async def order_timeline(order_id: str, request: Request) -> OrderTimeline:
+        """An order saga's state and its step changes, oldest first (from the saga's Redis)."""
+        ingest.authorise(request)
+        return await timelines.read(order_id)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

@@ -27,6 +27,19 @@ ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     )
 }
 
+TIMELINE_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in (
+        (401, "missing or wrong bearer token"),
+        (
+            404,
+            "not_found: no saga for this order; timeline_disabled: the gateway has no"
+            " GATEWAY_SAGA_REDIS_URL",
+        ),
+        (503, "dependency_unavailable: the saga's Redis did not answer; retry after Retry-After"),
+    )
+}
+
 REPLAYED: Final[dict[int | str, dict[str, Any]]] = {
     409: {
         "model": ErrorBody,
@@ -127,7 +140,10 @@ Takes events from producers and webhooks, checks them against the versioned even
 * `POST /telemetry`: a vehicle's reading as plain JSON (bearer token).
 * `POST /webhooks/pos`: a POS transaction, signed with HMAC-SHA256.
 * `POST /webhooks/payments`: a Stripe-style payment webhook, signed.
+* `GET /orders/{order_id}/timeline`: an order saga's state and step changes (bearer token;
+  enabled by `GATEWAY_SAGA_REDIS_URL`, else 404 `timeline_disabled`).
 
 Accepted requests get **202** with the ids of the published events. Bodies over 256 KiB get 413;
-errors are `{"error", "message", "field"}` with 400 / 401 / 413 / 415 / 422, never 500.
+errors are `{"error", "message", "field"}` with 400 / 401 / 404 / 413 / 415 / 422 / 503, never
+500.
 """

@@ -77,7 +77,7 @@ class Ingest:
 
     async def events(self, request: Request) -> list[str]:
         """``POST /events``: CloudEvents in binary, structured or batched mode."""
-        self._authorise(request)
+        self.authorise(request)
         _media(request, EVENT_TYPES)
         body = await self._body(request)
         try:
@@ -95,7 +95,7 @@ class Ingest:
 
     async def telemetry(self, request: Request) -> list[str]:
         """``POST /telemetry``: one plain JSON reading from a vehicle."""
-        self._authorise(request)
+        self.authorise(request)
         _media(request, JSON_TYPES)
         reading = _json(await self._body(request))
         self._validate(mapping.TELEMETRY, reading)
@@ -134,7 +134,8 @@ class Ingest:
                 answer.given = await self._publish("payments", [event])
         return webhook["id"], True
 
-    def _authorise(self, request: Request) -> None:
+    def authorise(self, request: Request) -> None:
+        """401 unless the request bears one of the accepted tokens."""
         try:
             self.tokens.check(request.headers.get("authorization"))
         except AuthError as exc:

@@ -43,6 +43,14 @@ class GatewaySettings(BaseSettings):
     max_body_bytes: int = Field(
         MAX_BODY_BYTES, gt=0, description="largest request body accepted (256 KiB)"
     )
+    saga_redis_url: SecretStr | None = Field(
+        None,
+        description="the saga's Redis (its SAGA_REDIS_URL): serves GET /orders/{id}/timeline"
+        " (None: that route answers 404 timeline_disabled)",
+    )
+    saga_key_prefix: str = Field(
+        "saga", min_length=1, description="the saga's key prefix (its SAGA_KEY_PREFIX)"
+    )
     transport: Literal["kafka", "http"] = Field(
         "kafka",
         description="publish to TIDAL_KAFKA__EMIT_TOPIC (kafka) or to K_SINK (http)",

@@ -42,6 +42,10 @@ class SagaStore(Protocol):
         """``{at, step, status}`` entries in the order they happened."""
         ...
 
+    async def history(self, order_id: str) -> tuple[dict[str, str], list[dict[str, str]]]:
+        """`state` and `timeline` read together, as of one moment (no change in between)."""
+        ...
+
     async def due(self, now: float, *, limit: int) -> list[tuple[str, str]]:
         """(order id, step) pairs whose deadline is at or before ``now``."""
         ...
@@ -98,6 +102,9 @@ class MemorySagaStore:
     async def timeline(self, order_id: str) -> list[dict[str, str]]:
         return [json.loads(line) for line in self.timelines.get(order_id, [])]
 
+    async def history(self, order_id: str) -> tuple[dict[str, str], list[dict[str, str]]]:
+        return await self.state(order_id), await self.timeline(order_id)
+
     async def due(self, now: float, *, limit: int) -> list[tuple[str, str]]:
         ready = sorted((at, m) for m, at in self.deadlines.items() if at <= now)
         return [_split(m) for _, m in ready[:limit]]
@@ -136,6 +143,11 @@ class RedisSagaStore:
 
     def _order(self, order_id: str) -> str:
         return f"{{{self._prefix}}}:order:{order_id}"
+
+    def _timeline(self, order_id: str) -> str:
+        """Its own segment: ``{order key}:timeline`` would be the record of the (valid) order
+        id ``<id>:timeline``."""
+        return f"{{{self._prefix}}}:timeline:{order_id}"
 
     def _stock(self, sku: str) -> str:
         return f"{{{self._prefix}}}:stock:{sku}"
@@ -187,7 +199,7 @@ class RedisSagaStore:
         return result
 
     def _queue(self, pipe: Any, order_id: str, key: str, writes: Writes) -> None:
-        now, timeline = self._clock(), f"{key}:timeline"
+        now, timeline = self._clock(), self._timeline(order_id)
         if writes.fields:
             pipe.hset(key, mapping=writes.fields)
         for sku, delta in writes.stock.items():
@@ -206,8 +218,21 @@ class RedisSagaStore:
         return {k.decode(): v.decode() for k, v in raw.items()}
 
     async def timeline(self, order_id: str) -> list[dict[str, str]]:
-        lines = await self._call(self.redis.lrange(f"{self._order(order_id)}:timeline", 0, -1))
+        lines = await self._call(self.redis.lrange(self._timeline(order_id), 0, -1))
         return [json.loads(line) for line in lines]
+
+    async def history(self, order_id: str) -> tuple[dict[str, str], list[dict[str, str]]]:
+        """One ``MULTI``: a change writes the record and its timeline in one transaction, so
+        the two read here always agree."""
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hgetall(self._order(order_id))
+                pipe.lrange(self._timeline(order_id), 0, -1)
+                raw, lines = await pipe.execute()
+        except RedisError as exc:
+            raise RetryableError(f"saga store unavailable: {exc}") from exc
+        fields = {k.decode(): v.decode() for k, v in raw.items()}
+        return fields, [json.loads(line) for line in lines]
 
     async def due(self, now: float, *, limit: int) -> list[tuple[str, str]]:
         members = await self._call(

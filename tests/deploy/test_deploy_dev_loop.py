@@ -4,6 +4,7 @@ bash with pinned versions whose addresses and labels agree with the chart's defa
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -28,13 +29,16 @@ from tests.deploy.skaffold import SKAFFOLD, dev_values, patched
 from tests.fidelity.upstream import SOURCES
 
 from tidal.cli.restore import restore
+from tidal_operator.checks import SpecError
 from tidal_operator.crds import all_crds
 from tidal_operator.defaulting import defaulted
+from tidal_operator.locations import backups_of, location_spec, resolve
 from tidal_operator.restores import restore_args, restore_spec
 from tidal_operator.specs import backup_policy, owner_of
 
 KIND_CONFIGS = [ROOT / "kind-config.yaml", ROOT / "kind-config-backup.yaml"]
 BOOTSTRAP = ROOT / "k8s" / "dev" / "bootstrap.sh"
+DEMO = ROOT / "k8s" / "dev" / "backup-demo"
 VERSIONS = ROOT / "k8s" / "dev" / "versions.env"
 DEFAULTS = load_yaml(CHART / "values.yaml")
 
@@ -60,12 +64,13 @@ def test_every_chart_values_file_and_manifest_deployed_exists(name: str) -> None
     assert ("helm" in config["deploy"]) != ("kubectl" in config["deploy"]), "one deployer"
 
 
-def test_the_restore_profile_deploys_the_restore_into_the_backup_cluster() -> None:
+def test_the_restore_profile_deploys_the_location_into_the_backup_cluster() -> None:
+    """The Restore itself waits for a backup id the location lists (demo_restore)."""
     config = CONFIGS["restore"]
     assert config["deploy"]["kubeContext"] == "kind-tidal-backup"
     [manifest] = config["manifests"]["rawYaml"]
     body = yaml.safe_load((ROOT / manifest).read_text())
-    assert (body["apiVersion"], body["kind"]) == ("tidal.dev/v1alpha1", "Restore")
+    assert (body["apiVersion"], body["kind"]) == ("tidal.dev/v1alpha1", "BackupLocation")
 
 
 def test_the_profiles_deploy_their_modes() -> None:
@@ -235,22 +240,93 @@ def test_the_backup_demo_policy_is_valid_and_accepted_by_the_operator() -> None:
     backup_policy(body["metadata"], body["spec"])
 
 
-def test_the_backup_demo_restore_is_valid_and_restores_the_demo_policy() -> None:
-    """Issue 16, finding 9: the demo's restore is a Restore the operator runs."""
-    body = yaml.safe_load((ROOT / "k8s" / "dev" / "backup-demo" / "restore.yaml").read_text())
-    crd = next(c for c in all_crds() if c["spec"]["names"]["kind"] == "Restore")
-    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    jsonschema.validate(defaulted(schema, body), schema)
-    spec = restore_spec(body["metadata"], body["spec"])
-    policy = yaml.safe_load(
-        (ROOT / "k8s" / "dev" / "backup-demo" / "backuppolicy.yaml").read_text()
+def schema_of(kind: str) -> dict[str, Any]:
+    crd = next(c for c in all_crds() if c["spec"]["names"]["kind"] == kind)
+    return dict(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+
+
+def demo_restore(backup_id: str) -> dict[str, Any]:
+    """The Restore that ``restore.sh`` creates for ``backup_id`` (its ``--print``)."""
+    done = subprocess.run(
+        ["bash", str(DEMO / "restore.sh"), "--print", backup_id],
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    meta = policy["metadata"]
-    assert spec.policy == f"{meta['namespace']}/{meta['name']}"
-    assert (spec.store.bucket, spec.store.prefix) == (
-        policy["spec"]["destination"]["bucket"],
-        policy["spec"]["destination"]["prefix"],
+    return dict(yaml.safe_load(done.stdout))
+
+
+def synced(location: dict[str, Any], *ids: str) -> dict[str, Any]:
+    """``location`` as the operator's status shows it after a sync listed ``ids`` (verified
+    backups of the demo policy, newest first) in the sync's ``listing`` result."""
+    policy = yaml.safe_load((DEMO / "backuppolicy.yaml").read_text())["metadata"]
+    listing = {"policies": {f"{policy['namespace']}/{policy['name']}": [
+        [i, "cv", 7500, 1 << 20] for i in ids
+    ]}}  # fmt: skip
+    return location | {"status": {"backups": backups_of(listing)}}
+
+
+def test_the_backup_demo_location_is_valid_and_reads_the_policy_store_read_only() -> None:
+    """Issue 16: cluster B finds the demo policy's backups through a BackupLocation of the
+    store the policy writes into, with credentials of its own (the reader's, not the writer's)."""
+    body = yaml.safe_load((DEMO / "backuplocation.yaml").read_text())
+    schema = schema_of("BackupLocation")
+    jsonschema.validate(defaulted(schema, body), schema)
+    spec = location_spec(body["metadata"], defaulted(schema, body)["spec"])
+    destination = yaml.safe_load((DEMO / "backuppolicy.yaml").read_text())["spec"]["destination"]
+    assert (spec.store.bucket, spec.store.prefix, spec.store.endpoint) == (
+        destination["bucket"],
+        destination["prefix"],
+        destination["endpoint"],
+    )
+    assert spec.store.secret_name != destination["credentials"]["secretName"]
+    assert spec.store.secret_name in BOOTSTRAP.read_text()
+    read_only = json.loads((DEMO / "minio-read-only.json").read_text())
+    actions = {a for s in read_only["Statement"] for a in s["Action"]}
+    assert actions == {"s3:GetBucketLocation", "s3:ListBucket", "s3:GetObject"}
+    assert "backup-demo/minio-read-only.json" in BOOTSTRAP.read_text()
+
+
+def test_the_backup_demo_restore_names_the_location_and_a_backup_it_lists() -> None:
+    """Issue 16, finding 9: the demo's cluster-B restore is a Restore of a backup the
+    location lists, run by the operator with the location's store and credentials."""
+    location = yaml.safe_load((DEMO / "backuplocation.yaml").read_text())
+    assert "store" not in yaml.safe_load((DEMO / "restore.yaml").read_text())["spec"]["source"]
+    newest, older = "2026-12-06T09-45-00Z", "2026-12-06T09-30-00Z"
+    body = demo_restore(older)
+    schema = schema_of("Restore")
+    jsonschema.validate(defaulted(schema, body), schema)
+    source = body["spec"]["source"]
+    assert (source["location"], source["backupId"]) == (location["metadata"]["name"], older)
+    assert body["metadata"]["namespace"] == location["metadata"]["namespace"]
+
+    spec = restore_spec(body["metadata"], resolve(body["spec"], synced(location, newest, older)))
+    policy = yaml.safe_load((DEMO / "backuppolicy.yaml").read_text())["metadata"]
+    assert spec.policy == f"{policy['namespace']}/{policy['name']}"
+    assert (spec.store.bucket, spec.store.prefix, spec.store.secret_name) == (
+        location["spec"]["store"]["bucket"],
+        location["spec"]["store"]["prefix"],
+        location["spec"]["store"]["credentials"]["secretName"],
     )
     args = restore_args(owner_of("Restore", body["metadata"] | {"uid": "u"}), spec)
     params = restore.make_context("restore", args[1:]).params
-    assert (params["policy"], params["topic_prefix"]) == (spec.policy, "restored.")
+    assert (params["policy"], params["backup_id"]) == (spec.policy, older)
+    assert params["topic_prefix"] == "restored."
+
+    with pytest.raises(SpecError) as refused:  # a backup the location has not listed
+        resolve(demo_restore("2026-12-06T10-00-00Z")["spec"], synced(location, newest, older))
+    assert refused.value.reason == "BackupNotSynced"
+
+
+def test_the_backup_demo_restore_script_is_strict_bash_shellcheck_clean() -> None:
+    script = DEMO / "restore.sh"
+    text = script.read_text()
+    assert text.startswith("#!/usr/bin/env bash\n")
+    assert "\nset -euo pipefail\n" in text
+    assert script.stat().st_mode & 0o111
+    if shutil.which("shellcheck") is not None:
+        done = subprocess.run(["shellcheck", "-x", str(script)], capture_output=True, text=True,
+                              check=False, cwd=ROOT)  # fmt: skip
+        assert done.returncode == 0, done.stdout
+    refused = subprocess.run(["bash", str(script), "--print"], capture_output=True, check=False)
+    assert refused.returncode == 1

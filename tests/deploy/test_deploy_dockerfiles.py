@@ -8,7 +8,10 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import re
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -168,3 +171,47 @@ def test_the_entry_point_exists(artifact: dict[str, Any]) -> None:
         assert importlib.import_module(args[args.index("-m") + 1]) is not None
     else:
         assert command[0] in scripts
+
+
+def entry_module(artifact: dict[str, Any]) -> str | None:
+    """The ``services`` module an image runs: its gateway, or the App of its SERVICE."""
+    service = build_args(artifact).get("SERVICE")
+    if service:
+        return f"services.{service}.app"
+    entries = [e for s in built(artifact) for e in s.args("ENTRYPOINT")][-1:]
+    command = yaml.safe_load(entries[0]) if entries else []
+    module = command[command.index("-m") + 1] if "-m" in command else ""
+    if not module.startswith("services."):
+        return None
+    package = ROOT.joinpath(*module.split("."))
+    return f"{module}.__main__" if package.is_dir() else module  # what `python -m` runs
+
+
+@pytest.mark.parametrize("artifact", ARTIFACTS, ids=IDS)
+def test_every_services_module_the_image_imports_is_copied(artifact: dict[str, Any]) -> None:
+    """The image copies each file of ``services`` its entry point imports, run in a fresh
+    interpreter: before, the App images lacked services/redis_clients.py (their stores import
+    it) and the gateway would lack services/saga (its timeline route reads the saga's store)."""
+    module = entry_module(artifact)
+    if module is None:
+        pytest.skip("the image runs no reference service")
+    listing = (
+        f"import sys, {module}; "
+        "print('\\n'.join(m.__file__ for n, m in list(sys.modules.items())"
+        " if n.split('.')[0] == 'services' and getattr(m, '__file__', None)))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", listing], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    imported = {Path(f).resolve().relative_to(ROOT).as_posix() for f in run.stdout.split()}
+    copies = [c for stage in built(artifact) for c in stage.args("COPY")]
+    sources = [
+        source.rstrip("/")
+        for copy in copies
+        if not copy.startswith("--from=")
+        for source in expand(copy, build_args(artifact)).split()[:-1]
+    ]
+    missing = sorted(
+        f for f in imported if not any(f == s or f.startswith(f"{s}/") for s in sources)
+    )
+    assert not missing, f"{artifact['image']} imports files it does not copy: {missing}"

@@ -419,6 +419,7 @@ async def test_the_openapi_document_describes_every_route_and_its_security(
         "/telemetry",
         "/webhooks/pos",
         "/webhooks/payments",
+        "/orders/{order_id}/timeline",
     }
     telemetry = document["paths"]["/telemetry"]["post"]
     assert telemetry["security"] == [{"bearerAuth": []}]
