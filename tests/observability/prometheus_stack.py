@@ -137,6 +137,10 @@ def running_stack() -> Iterator[Stack]:
             wait_until(stack, f"count(up == 1) == {len(targets)}", timeout=60)
             asyncio.run(_load(f"http://{targets['orders']}/", f"http://{targets['gateway']}"))
             asyncio.run(_saga_load(f"http://{targets['saga']}/"))
+            # a rate needs two samples after the load: the saga is loaded last, so wait for them
+            # (the alerts below can all be pending before its next scrape)
+            saga = 'tidal_events_total{service="saga", subscription="compensate"}'
+            wait_until(stack, f"count(rate({saga}[1m])) > 0", timeout=30)
             wait_until(stack, 'count(ALERTS{alertstate="pending"}) == 8', timeout=60)
             yield stack
         finally:
