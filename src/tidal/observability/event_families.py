@@ -8,7 +8,7 @@ numbers are read from `tidal.stats.Stats` and the sources' consumer measures.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Final
 
 from prometheus_client.core import (
@@ -87,28 +87,28 @@ def _cumulative(histogram: Histogram) -> tuple[list[float], float]:
 
 
 def in_flight(sources: list[Source]) -> Metric:
-    family = GaugeMetricFamily(
-        "tidal_in_flight",
-        "Handler attempts running now.",
-        labels=[SERVICE, "subscription"],
+    return _gauge_by_subscription(
+        sources, "tidal_in_flight", "Handler attempts running now.", lambda s: s.in_flight
     )
-    for source in sources:
-        assert source.stats is not None
-        for sub, n in dict(source.stats.in_flight).items():
-            family.add_metric([source.service, sub], n)
-    return family
 
 
 def hung(sources: list[Source]) -> Metric:
-    family = GaugeMetricFamily(
+    return _gauge_by_subscription(
+        sources,
         "tidal_sync_threads_hung",
         "Sync handler threads still running after their attempt timed out (abandoned; at the "
         "pool's limit /healthz fails).",
-        labels=[SERVICE, "subscription"],
+        lambda s: s.hung,
     )
+
+
+def _gauge_by_subscription(
+    sources: list[Source], name: str, text: str, counts: Callable[[Stats], Mapping[str, int]]
+) -> Metric:
+    family = GaugeMetricFamily(name, text, labels=[SERVICE, "subscription"])
     for source in sources:
         assert source.stats is not None
-        for sub, n in dict(source.stats.hung).items():
+        for sub, n in dict(counts(source.stats)).items():
             family.add_metric([source.service, sub], n)
     return family
 
