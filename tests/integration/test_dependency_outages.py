@@ -115,15 +115,7 @@ async def test_an_effect_that_ran_is_completed_once_the_store_returns_never_run_
     the event is a duplicate. (Before, the failed complete paused the attempt and the handler
     ran a second time.)"""
     outage.end()
-    attempts: list[int] = []
-    app = App("outage", policy=ONE_ATTEMPT)
-
-    @app.on(type="com.example.outage.v1", idempotent=True)
-    async def work(event: Event, ctx: Context) -> None:
-        attempts.append(ctx.attempt)
-        if len(attempts) == 1:
-            outage.begin()
-
+    app, attempts = app_starting_an_outage(outage)
     guard = Idempotency(
         RedisIdempotencyStore.from_url(outage.url), wait_timeout=1.0, in_progress_ttl=0.5
     )
@@ -313,15 +305,7 @@ async def test_kafka_completes_an_effect_that_ran_once_the_store_returns(
     await create_topic(kafka_bootstrap, topic, partitions=1)
     message = to_record(Event.create(type="com.example.outage.v1", source="/t", data={}))
     await produce(kafka_bootstrap, topic, [(None, message.value, list(message.headers.items()))])
-    attempts: list[int] = []
-    app = App("outage", policy=ONE_ATTEMPT)
-
-    @app.on(type="com.example.outage.v1", idempotent=True)
-    async def work(event: Event, ctx: Context) -> None:
-        attempts.append(ctx.attempt)
-        if len(attempts) == 1:
-            outage.begin()
-
+    app, attempts = app_starting_an_outage(outage)
     guard = Idempotency(
         CoalescingStore(RedisIdempotencyStore.from_url(outage.url)), in_progress_ttl=0.5
     )
@@ -345,3 +329,18 @@ async def test_kafka_completes_an_effect_that_ran_once_the_store_returns(
     assert attempts == [1]
     assert metrics.count("work", "retried") == metrics.count("work", "dead_lettered") == 0
     assert sum((await log_end_offsets(kafka_bootstrap, retry_topic)).values()) == 0
+
+
+def app_starting_an_outage(outage: Outage) -> tuple[App, list[int]]:
+    """An App whose one idempotent handler starts ``outage`` during its first run, and the
+    attempt numbers it ran with."""
+    attempts: list[int] = []
+    app = App("outage", policy=ONE_ATTEMPT)
+
+    @app.on(type="com.example.outage.v1", idempotent=True)
+    async def work(event: Event, ctx: Context) -> None:
+        attempts.append(ctx.attempt)
+        if len(attempts) == 1:
+            outage.begin()
+
+    return app, attempts
