@@ -31,7 +31,8 @@ from tidal.errors import (
     RetryableError,
 )
 from tidal.events import Event
-from tidal.idempotency import Claim, Idempotency, event_hash, is_rerun
+from tidal.idempotency.copies import event_hash, is_rerun
+from tidal.idempotency.guard import Claim, Idempotency
 from tidal.observability import hooks, logs
 from tidal.outcomes import PAUSE, Failed, Handled, Outcome, Paused, Retry
 from tidal.pools import SyncPools
@@ -127,7 +128,7 @@ class Dispatcher:
         letter (`tidal.pipeline.Pipeline` calls it once the route has sent it, or left it to
         the broker), so a redelivered copy (a Kafka worker killed before committing, a source
         whose acknowledgement was lost) is a duplicate, not a second dead letter; a run's copy
-        (`tidal.idempotency.is_rerun`: re-drive, replay, restore) runs again."""
+        (`tidal.idempotency.copies.is_rerun`: re-drive, replay, restore) runs again."""
         if self.idempotency is not None and sub.idempotent:
             await self.idempotency.dead_lettered(self.key(sub, event))
 

@@ -25,7 +25,8 @@ from tidal.app import Subscription
 from tidal.bindings.http import parse_request, to_batch
 from tidal.errors import AttemptsExhaustedError, EventExpiredError
 from tidal.events import Event
-from tidal.idempotency import Claim, Idempotency, event_hash, is_rerun
+from tidal.idempotency.copies import event_hash, is_rerun
+from tidal.idempotency.guard import Claim, Idempotency
 from tidal.observability.hooks import Emit, Tracer
 from tidal.outcomes import Handled
 

@@ -355,7 +355,7 @@ class Driver:
         async with Redis.from_url(redis_url(self.redis)) as client:
             raws = await client.mget(keys)
         found = {
-            self.keys[key]: Record.from_json(raw).status
+            self.keys[key]: Record.decode(raw).status
             for key, raw in zip(keys, raws, strict=True)
             if raw is not None
         }

@@ -86,7 +86,7 @@ class Crashes:
     async def after_kill(self, bootstrap: str, group: str, topic: str) -> None:
         records = await self.redis.mget(self.keys)
         for event, raw in zip(self.events, records, strict=True):
-            if raw is not None and Record.from_json(raw).status is Status.IN_PROGRESS:
+            if raw is not None and Record.decode(raw).status is Status.IN_PROGRESS:
                 self.in_progress_at_kills.add(event.id)
         committed = await committed_offsets(bootstrap, group, topic)
         # handled but not committed: redelivered to the next worker, and its handler not re-run

@@ -14,7 +14,8 @@ from tests.support.kafka import create_topic, eventually, produce, unique, worke
 
 from tidal import App, DeliveryPolicy, Event, InvalidEventError, RetryableError
 from tidal.bindings.kafka import to_record
-from tidal.idempotency import RUN_HEADER, Idempotency
+from tidal.idempotency import Idempotency
+from tidal.idempotency.copies import RUN_HEADER
 from tidal.stores.redis import RedisIdempotencyStore
 from tidal.transports.kafka import KafkaWorker
 

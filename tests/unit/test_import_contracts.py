@@ -88,6 +88,16 @@ VIOLATIONS = {
         "from tidal import dispatching\n",
         "The operator uses tidal's public API only",
     ),
+    "the memory store importing the idempotency guard": (
+        "src/tidal/idempotency/memory.py",
+        "from tidal.idempotency import guard\n",
+        "The idempotency guard sits over the memory store",
+    ),
+    "the Redis store's batcher importing the memory store": (
+        "src/tidal/stores/coalescing.py",
+        "from tidal.idempotency.memory import MemoryIdempotencyStore\n",
+        "The server stores implement the record port only",
+    ),
     "a transport importing the tracing SDK": (
         "src/tidal/transports/memory_traced.py",
         "import opentelemetry\n",

@@ -26,10 +26,10 @@ from aiokafka.partitioner import murmur2
 
 from tidal.archive.errors import BrokerUnreachable
 from tidal.archive.kafka import consumer, offset_ranges, start, stop
-from tidal.idempotency import RUN_HEADER as RUN_MARK
+from tidal.idempotency.copies import RUN_HEADER as RUN_MARK
 from tidal.settings import KafkaSettings
 
-RUN_HEADER: Final = RUN_MARK  # the header the Kafka transport reads (tidal.idempotency)
+RUN_HEADER: Final = RUN_MARK  # the header the Kafka transport reads (tidal.idempotency.copies)
 ORIGIN_HEADER: Final = "tidal-origin"
 ORIGINAL_TIMESTAMP: Final = "tidal-original-timestamp"
 """The record's own timestamp, when a restore gave it the restore time (``--timestamps now``)."""

@@ -13,7 +13,8 @@ from typing import Protocol
 from tidal.app import App
 from tidal.dispatching import Watch
 from tidal.events import Event
-from tidal.idempotency import Idempotency, MemoryIdempotencyStore
+from tidal.idempotency.guard import Idempotency
+from tidal.idempotency.memory import MemoryIdempotencyStore
 from tidal.stats import Stats
 from tidal.transports.memory import MemoryBroker
 

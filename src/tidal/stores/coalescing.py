@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, Generic, TypeVar
 
-from tidal.idempotency import IdempotencyStore, Pending, Record
+from tidal.idempotency.records import IdempotencyStore, Pending, Record
 
 MAX_BATCH: Final = 256
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from tidal.clock import Clock
-from tidal.idempotency import Idempotency, IdempotencyStore, MemoryIdempotencyStore
+from tidal.idempotency.guard import Idempotency
+from tidal.idempotency.memory import MemoryIdempotencyStore
+from tidal.idempotency.records import IdempotencyStore
 from tidal.settings import IdempotencySettings
 
 

@@ -15,15 +15,16 @@ from redis.exceptions import RedisError
 
 from tidal import health
 from tidal.errors import DependencyUnavailableError
-from tidal.idempotency import Pending, Record
+from tidal.idempotency.records import Pending, Record
 
 REDIS: Final = "redis"
 CONNECT_TIMEOUT: Final = 5.0
 TIMEOUT: Final = 5.0
 
-# What an acquire does where a record is (`tidal.idempotency.successor`, the same rules): the
-# record JSON starts with "a" (attempt) and "l" (lease in ms, 0: none) as plain integers, so
-# the lease is stamped on Redis' clock and a takeover's attempt written in place.
+# What an acquire does where a record is (`tidal.idempotency.records.successor`, the same
+# rules): the stored form (`Record.encode`) starts with "a" (attempt) and "l" (lease in ms, 0:
+# none) as plain integers, so the lease is stamped on Redis' clock and a takeover's attempt
+# written in place.
 TAKEOVER: Final = """
 local function now_ms()
   local t = redis.call('TIME')
@@ -105,7 +106,7 @@ return taken
 """
 )
 # ARGV[3]: the records' tokens, newline-joined in the same order; a record is ours when its JSON
-# holds our token (`Record.to_json` writes ``"t":"<token>"``), found without decoding it.
+# holds our token (`Record.encode` writes ``"t":"<token>"``), found without decoding it.
 COMPLETE_MANY: Final = """
 local refused, i, tokens = {}, 0, {}
 for token in string.gmatch(ARGV[3], '[^\\n]+') do tokens[#tokens + 1] = token end
@@ -177,11 +178,11 @@ class RedisIdempotencyStore:
         return cls(aioredis.Redis.from_pool(pool))  # the client closes the pool
 
     async def acquire(self, key: str, record: Record, *, ttl: float) -> Record | None:
-        found = await self._call(self._acquire, [key], [record.to_json(), _ms(ttl)])
-        return None if found is None else Record.from_json(cast(bytes, found))
+        found = await self._call(self._acquire, [key], [record.encode(), _ms(ttl)])
+        return None if found is None else Record.decode(cast(bytes, found))
 
     async def complete(self, key: str, record: Record, *, ttl: float) -> bool:
-        done = await self._call(self._complete, [key], [record.to_json(), _ms(ttl), record.token])
+        done = await self._call(self._complete, [key], [record.encode(), _ms(ttl), record.token])
         return bool(done)
 
     async def release(self, key: str, token: str) -> None:
@@ -193,10 +194,10 @@ class RedisIdempotencyStore:
         for ttl, positions in _by_ttl(items).items():
             group = _group(items, positions)
             keys = [key for key, _, _ in group]
-            records = "\n".join([record.to_json() for _, record, _ in group])
+            records = "\n".join([record.encode() for _, record, _ in group])
             reply = cast(list[Any], await self._call(self._acquire_many, keys, [ttl, records]))
             for at, existing in zip(reply[::2], reply[1::2], strict=True):
-                found[positions[at - 1]] = Record.from_json(existing)
+                found[positions[at - 1]] = Record.decode(existing)
         return found
 
     async def complete_many(self, items: Sequence[Pending]) -> list[bool]:
@@ -205,7 +206,7 @@ class RedisIdempotencyStore:
         for ttl, positions in _by_ttl(items).items():
             group = _group(items, positions)
             keys = [key for key, _, _ in group]
-            records = "\n".join([record.to_json() for _, record, _ in group])
+            records = "\n".join([record.encode() for _, record, _ in group])
             tokens = "\n".join([record.token for _, record, _ in group])
             reply = cast(
                 list[int], await self._call(self._complete_many, keys, [ttl, records, tokens])
@@ -220,7 +221,7 @@ class RedisIdempotencyStore:
         except RedisError as exc:
             raise self._unavailable(exc) from exc
         self.health.up()
-        return None if found is None else Record.from_json(found)
+        return None if found is None else Record.decode(found)
 
     async def ping(self) -> None:
         """Raise unless Redis answers (``/readyz`` probes it while it is down)."""

@@ -19,7 +19,7 @@ from typing import Any
 from tidal.clock import Clock
 from tidal.context import Context
 from tidal.events import Event
-from tidal.idempotency import MemoryIdempotencyStore
+from tidal.idempotency.memory import MemoryIdempotencyStore
 from tidal.testing.broker import Delivery, MemoryBroker
 
 __all__ = [

@@ -16,7 +16,8 @@ from typing import Any
 from tidal.app import App, Subscription
 from tidal.clock import Clock
 from tidal.events import Event
-from tidal.idempotency import Idempotency, MemoryIdempotencyStore
+from tidal.idempotency.guard import Idempotency
+from tidal.idempotency.memory import MemoryIdempotencyStore
 from tidal.lifecycle import Service
 from tidal.outcomes import Handled, Outcome, Paused, Retry
 from tidal.transports.memory import MemoryBroker as _MemoryTransport

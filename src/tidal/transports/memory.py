@@ -22,7 +22,7 @@ from tidal.app import App, Subscription
 from tidal.clock import Clock, SystemClock
 from tidal.dispatching import Dispatcher, Watch
 from tidal.events import Event
-from tidal.idempotency import Idempotency
+from tidal.idempotency.guard import Idempotency
 from tidal.observability import Source, register
 from tidal.outcomes import Failed, Paused, Retry
 from tidal.pipeline import Pipeline

@@ -20,7 +20,7 @@ import uvicorn
 
 from tidal.app import App
 from tidal.dispatching import Dispatcher, Emit
-from tidal.idempotency import Idempotency
+from tidal.idempotency.guard import Idempotency
 from tidal.observability import Source, exposition, mark_ready, register
 from tidal.settings import Settings
 from tidal.stores.factory import make_idempotency

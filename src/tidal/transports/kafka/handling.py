@@ -40,7 +40,7 @@ from tidal.deadletters import Failure, failure_extensions
 from tidal.dispatching import Dispatcher
 from tidal.errors import InvalidEventError
 from tidal.events import Event
-from tidal.idempotency import RUN_HEADER, mark_rerun
+from tidal.idempotency.copies import RUN_HEADER, mark_rerun
 from tidal.outcomes import Failed, Paused, Retry
 from tidal.pipeline import Pipeline
 from tidal.transports.kafka.fitting import Outlet

@@ -17,7 +17,7 @@ import signal
 
 from tidal.app import App, Subscription
 from tidal.dispatching import Dispatcher
-from tidal.idempotency import Idempotency
+from tidal.idempotency.guard import Idempotency
 from tidal.lifecycle import Service
 from tidal.observability import Source, mark_ready, register, unregister
 from tidal.settings import Settings

@@ -1,0 +1,39 @@
+"""The idempotency record's stored form (`tidal.idempotency.records`, the one module that says
+what a record is)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tidal.idempotency.records import Record, Status
+
+ODD = 'x","t":"tok",\n"r":null} \\ é'
+"""A string that holds another field's text: escaped, it can never be read as that field."""
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        Record(status=Status.IN_PROGRESS, payload_hash="h", token="t", lease=60_000),
+        Record(status=Status.COMPLETED, payload_hash="h", token="t", result=b"\x00[]", attempt=3),
+        Record(status=Status.DEAD, payload_hash=ODD, token=ODD, attempt=2, rerun=True),
+    ],
+)
+def test_a_record_reads_back_as_it_was_written(record: Record) -> None:
+    text = record.encode()
+    assert Record.decode(text) == record
+    assert Record.decode(text.encode()).lease == record.lease
+    assert json.loads(text)["t"] == record.token  # plain JSON, as the Redis scripts decode it
+
+
+def test_attempt_and_lease_lead_the_stored_form_as_plain_integers() -> None:
+    """The Redis scripts stamp the lease and a takeover's attempt by rewriting that prefix."""
+    record = Record(status=Status.FAILED, payload_hash="h", token="t", attempt=12, lease=345)
+    assert record.encode().startswith('{"a":12,"l":345,"s":"failed",')
+
+
+def test_a_record_written_without_attempt_or_lease_is_a_first_attempt() -> None:
+    record = Record.decode('{"s":"completed","h":"h","t":"t","r":null}')
+    assert (record.attempt, record.lease, record.rerun) == (1, 0, False)
