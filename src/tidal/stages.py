@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tidal.app import Subscription
-from tidal.bindings.http import parse_request, to_batch
 from tidal.errors import AttemptsExhaustedError, EventExpiredError
 from tidal.events import Event
 from tidal.idempotency.copies import event_hash, is_rerun
 from tidal.idempotency.guard import Claim, Idempotency
+from tidal.idempotency.records import decode_replies, encode_replies
 from tidal.observability.hooks import Emit, Tracer
 from tidal.outcomes import Handled
 
@@ -102,7 +102,7 @@ def idempotent(
         async def once() -> bytes | None:
             handled = await inner(t)
             done.append(handled)
-            return to_batch(handled.emitted)[1] if handled.emitted else None
+            return encode_replies(handled.emitted)
 
         name = key(t.sub, t.event)
         claim = claimed.pop(id(t.event), None) if claimed else None
@@ -111,7 +111,7 @@ def idempotent(
         else:
             digest = event_hash(t.event)
         try:
-            outcome = await guard.run(
+            ran = await guard.run(
                 name,
                 digest,
                 once,
@@ -124,8 +124,8 @@ def idempotent(
         except AttemptsExhaustedError as exc:
             t.attempt = exc.attempts
             raise
-        if outcome.duplicate:
-            return Handled(emitted=_events_of(outcome.result), duplicate=True)
+        if ran.duplicate:
+            return Handled(emitted=decode_replies(ran.result), duplicate=True)
         return done[0]
 
     return run
@@ -167,12 +167,6 @@ def traced(inner: Step, tracer: Tracer, *, subscription: str) -> Step:
             return await inner(t)
 
     return run
-
-
-def _events_of(batch: bytes | None) -> list[Event]:
-    if not batch:
-        return []
-    return parse_request({"content-type": "application/cloudevents-batch+json"}, batch)
 
 
 async def discard(events: Sequence[Event]) -> None:

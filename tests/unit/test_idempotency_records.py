@@ -1,5 +1,5 @@
-"""The idempotency record's stored form (`tidal.idempotency.records`, the one module that says
-what a record is)."""
+"""The idempotency record's stored form and the replies it keeps
+(`tidal.idempotency.records`, the one module that says what a record is)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ import json
 
 import pytest
 
-from tidal.idempotency.records import Record, Status
+from tidal.bindings.http import to_batch
+from tidal.idempotency.records import (
+    Record,
+    Status,
+    decode_replies,
+    encode_replies,
+)
+from tidal.testing import make_event
 
 ODD = 'x","t":"tok",\n"r":null} \\ é'
 """A string that holds another field's text: escaped, it can never be read as that field."""
@@ -37,3 +44,12 @@ def test_attempt_and_lease_lead_the_stored_form_as_plain_integers() -> None:
 def test_a_record_written_without_attempt_or_lease_is_a_first_attempt() -> None:
     record = Record.decode('{"s":"completed","h":"h","t":"t","r":null}')
     assert (record.attempt, record.lease, record.rerun) == (1, 0, False)
+
+
+def test_replies_are_kept_as_the_http_batch_and_read_back() -> None:
+    events = [make_event("out", data={"n": 1}, id="r-1"), make_event("out", data=b"\x01", id="r-2")]
+    kept = encode_replies(events)
+    assert kept == to_batch(events)[1]  # what records written before this module hold
+    assert [(e.id, e.data) for e in decode_replies(kept)] == [("r-1", {"n": 1}), ("r-2", b"\x01")]
+    assert encode_replies([]) is None
+    assert decode_replies(None) == []

@@ -1,7 +1,8 @@
 """HTTP protocol binding: binary, structured and batched CloudEvents <-> headers and body.
 
 The HTTP transport calls `parse_request` for every POST and `to_binary` / `to_batch` for replies
-and dead letters; `tidal send` uses the writers. The batched mode
+and dead letters; `tidal send` uses the writers; an idempotency record keeps its run's replies
+as a batch (`to_batch`, read back with `parse_batch`). The batched mode
 (`application/cloudevents-batch+json`) is ours: the SDK lacks it, and so is binary mode, since
 the SDK writes attribute values with ``str()`` (``True``, not ``true``).
 
@@ -55,6 +56,17 @@ def parse_request(headers: Mapping[str, str], body: bytes) -> list[Event]:
     except InvalidEventError:
         raise
     except Exception as exc:  # a decoder's own error: still the request's fault
+        raise InvalidEventError(f"not a valid CloudEvent: {type(exc).__name__}: {exc}") from exc
+
+
+def parse_batch(body: bytes) -> list[Event]:
+    """Decode a batched-mode body (`to_batch`'s) into its events, or raise `InvalidEventError`
+    (the replies an idempotency record keeps: `tidal.idempotency.records.decode_replies`)."""
+    try:
+        return _parse_batch(body)
+    except InvalidEventError:
+        raise
+    except Exception as exc:  # a decoder's own error, as `parse_request` says it
         raise InvalidEventError(f"not a valid CloudEvent: {type(exc).__name__}: {exc}") from exc
 
 

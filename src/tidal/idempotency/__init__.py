@@ -6,9 +6,9 @@ Modules, each importing only those listed after it (a contract in ``.importlinte
   in the store (the dispatcher's idempotent stage and batch claim step call it);
 - `memory`: `MemoryIdempotencyStore`, the in-process store (tests, ``tidal dev``, the default),
   whose new-key calls the guard makes directly;
-- `records`: `Record` and its stored form, the takeover rule (`successor`) and
-  `IdempotencyStore`, the port the memory store and the server adapters in `tidal.stores`
-  (Redis) implement;
+- `records`: `Record` and its stored form, the replies a completed record keeps, the
+  takeover rule (`successor`) and `IdempotencyStore`, the port the memory store and the
+  server adapters in `tidal.stores` (Redis) implement;
 - `copies`: an event's payload digest and whether it is a run's copy (re-drive, replay,
   restore).
 

@@ -1,11 +1,12 @@
 """The idempotency record: its type, its stored form, the takeover rule and the store port.
 
 Everything that says what a record is lives here, and nowhere else: `Record` with its
-stored form (`Record.encode` / `Record.decode`), what an acquire makes of the record already
-there (`successor`), and `IdempotencyStore`, the port every store implements with every method
-declared. The guard (`tidal.idempotency.guard`) uses the type; the stores
-(`tidal.idempotency.memory`, `tidal.stores.redis`, `tidal.stores.coalescing`) implement the
-port.
+stored form (`Record.encode` / `Record.decode`), the replies a completed record keeps
+(`encode_replies` / `decode_replies`), what an acquire makes of the record already there
+(`successor`), and `IdempotencyStore`, the port every store implements with every method
+declared. The guard (`tidal.idempotency.guard`) and the stages (`tidal.stages`) use the type
+and the replies; the stores (`tidal.idempotency.memory`, `tidal.stores.redis`,
+`tidal.stores.coalescing`) implement the port.
 
 The stored form is one JSON object, written by hand (``json.dumps`` of a dict costs several times
 more on the hot path)::
@@ -29,6 +30,9 @@ from dataclasses import dataclass, field, replace
 from json.encoder import encode_basestring
 from typing import Final, Protocol
 
+from tidal.bindings.http import parse_batch, to_batch
+from tidal.events import Event
+
 
 class Status(enum.StrEnum):
     IN_PROGRESS = "in_progress"
@@ -44,7 +48,7 @@ FAILED: Final = Status.FAILED.value
 
 @dataclass(frozen=True, kw_only=True)
 class Record:
-    """One idempotency record; ``result`` holds what the run produced (serialised replies).
+    """One idempotency record; ``result`` holds what the run produced (`encode_replies`).
 
     ``attempt``: the attempt the record belongs to. ``lease``: milliseconds an IN_PROGRESS
     record is held as sent to ``acquire``, which stamps it into the store's clock (epoch ms in
@@ -94,6 +98,17 @@ class Record:
             result=result,
             attempt=self.attempt,
         )
+
+
+def encode_replies(events: Sequence[Event]) -> bytes | None:
+    """The ``result`` a completed record keeps of the events its run emitted: the HTTP
+    binding's batched mode (a JSON array of structured events); None for no events."""
+    return to_batch(events)[1] if events else None
+
+
+def decode_replies(result: bytes | None) -> list[Event]:
+    """The events `encode_replies` kept (a duplicate answers with them)."""
+    return parse_batch(result) if result else []
 
 
 def successor(current: Record, mine: Record, *, lease_over: bool) -> Record | None:
