@@ -189,6 +189,22 @@ async def test_a_batch_completes_only_the_records_it_owns(redis_url: str) -> Non
     await store.close()
 
 
+async def test_an_owner_is_told_by_its_whole_token(store: IdempotencyStore) -> None:
+    """A token that is a prefix of the owner's, or whose text the payload hash holds, owns
+    nothing: complete, release and the batch complete all refuse it (the Redis scripts find
+    the owner by `tidal.idempotency.records.owner_mark`, without decoding the record)."""
+    hidden = 'x","t":"tok","r":null}'
+    theirs = Record(status=Status.IN_PROGRESS, payload_hash=hidden, token="tok1")
+    for key in ("o-1", "o-2"):
+        assert await store.acquire(key, theirs, ttl=10) is None
+    mine = Record(status=Status.COMPLETED, payload_hash=hidden, token="tok")
+    assert await store.complete("o-1", mine, ttl=10) is False
+    assert await store.complete_many([("o-1", mine, 10), ("o-2", mine, 10)]) == [False, False]
+    await store.release("o-1", "tok")
+    assert [await store.get(key) for key in ("o-1", "o-2")] == [theirs, theirs]
+    assert await store.complete("o-1", replace(mine, token="tok1"), ttl=10) is True
+
+
 async def test_a_claimed_event_too_old_to_run_releases_its_claim(store: IdempotencyStore) -> None:
     app = App("idem-age")
 

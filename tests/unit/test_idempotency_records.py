@@ -1,4 +1,4 @@
-"""The idempotency record's stored form and the replies it keeps
+"""The idempotency record's stored form, its owner mark and the replies it keeps
 (`tidal.idempotency.records`, the one module that says what a record is)."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from tidal.idempotency.records import (
     Status,
     decode_replies,
     encode_replies,
+    owner_mark,
 )
 from tidal.testing import make_event
 
@@ -44,6 +45,17 @@ def test_attempt_and_lease_lead_the_stored_form_as_plain_integers() -> None:
 def test_a_record_written_without_attempt_or_lease_is_a_first_attempt() -> None:
     record = Record.decode('{"s":"completed","h":"h","t":"t","r":null}')
     assert (record.attempt, record.lease, record.rerun) == (1, 0, False)
+
+
+@pytest.mark.parametrize("token", ["tok", "to", "tok1", ODD])
+def test_a_record_holds_an_owner_mark_exactly_when_it_is_that_owners(token: str) -> None:
+    """What the Redis scripts search for (no decoding) to tell our record from another's: a
+    token that is a prefix of the owner's, or one hidden in the payload hash, is not it."""
+    record = Record(status=Status.IN_PROGRESS, payload_hash=ODD + owner_mark("tok"), token=token)
+    stored = record.encode()
+    assert owner_mark(token) in stored
+    others = {"tok", "to", "tok1", ODD} - {token}
+    assert [owner_mark(other) in stored for other in sorted(others)] == [False] * len(others)
 
 
 def test_replies_are_kept_as_the_http_batch_and_read_back() -> None:

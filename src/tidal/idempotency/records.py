@@ -16,8 +16,9 @@ more on the hot path)::
 
 ``"a"`` and ``"l"`` come first, as plain integers: the Redis scripts (`tidal.stores.redis`)
 read the other fields with ``cjson`` and rewrite those two in place (the lease stamped on
-Redis' clock, a takeover's attempt). A record written without ``"a"`` or ``"l"`` reads as
-attempt 1 with no lease.
+Redis' clock, a takeover's attempt); they tell our record from another owner's by searching
+for `owner_mark`. A record written without ``"a"`` or ``"l"`` reads as attempt 1 with no
+lease.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class Record:
         return (
             f'{{"a":{self.attempt:d},"l":{self.lease:d},"s":"{self.status.value}",'
             f'"h":{encode_basestring(self.payload_hash)},'
-            f'"t":{encode_basestring(self.token)},"r":{result}{rerun}}}'
+            f'{owner_mark(self.token)},"r":{result}{rerun}}}'
         )
 
     @classmethod
@@ -98,6 +99,13 @@ class Record:
             result=result,
             attempt=self.attempt,
         )
+
+
+def owner_mark(token: str) -> str:
+    """The text `Record.encode` writes for ``token``: a stored record holds it exactly when its
+    token is ``token`` (string values are JSON-escaped, so no other field can hold it), so a
+    script finds a record's owner by a plain search (`tidal.stores.redis`)."""
+    return f'"t":{encode_basestring(token)}'
 
 
 def encode_replies(events: Sequence[Event]) -> bytes | None:

@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 
 from tidal import health
 from tidal.errors import DependencyUnavailableError
-from tidal.idempotency.records import Pending, Record
+from tidal.idempotency.records import Pending, Record, owner_mark
 
 REDIS: Final = "redis"
 CONNECT_TIMEOUT: Final = 5.0
@@ -73,17 +73,21 @@ ACQUIRE: Final = (
 return acquire(KEYS[1], ARGV[1], ARGV[2], now_ms())
 """
 )
-# Overwrite only our own record (or an expired one): completed, failed or dead.
+# Whose a record is, the scripts below learn from `tidal.idempotency.records.owner_mark`: the
+# text a record's stored form holds exactly when its token is ours, found without decoding it.
+
+# Overwrite only our own record (or an expired one): completed, failed or dead. ARGV[3]: our
+# owner mark.
 COMPLETE: Final = """
 local current = redis.call('GET', KEYS[1])
-if current and cjson.decode(current)['t'] ~= ARGV[3] then return 0 end
+if current and not string.find(current, ARGV[3], 1, true) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
-# Delete only our own record.
+# Delete only our own record (ARGV[1]: our owner mark).
 RELEASE: Final = """
 local current = redis.call('GET', KEYS[1])
-if current and cjson.decode(current)['t'] == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if current and string.find(current, ARGV[1], 1, true) then return redis.call('DEL', KEYS[1]) end
 return 0
 """
 
@@ -105,15 +109,14 @@ end
 return taken
 """
 )
-# ARGV[3]: the records' tokens, newline-joined in the same order; a record is ours when its JSON
-# holds our token (`Record.encode` writes ``"t":"<token>"``), found without decoding it.
+# ARGV[3]: the records' owner marks, newline-joined in the same order.
 COMPLETE_MANY: Final = """
-local refused, i, tokens = {}, 0, {}
-for token in string.gmatch(ARGV[3], '[^\\n]+') do tokens[#tokens + 1] = token end
+local refused, i, marks = {}, 0, {}
+for mark in string.gmatch(ARGV[3], '[^\\n]+') do marks[#marks + 1] = mark end
 for record in string.gmatch(ARGV[2], '[^\\n]+') do
   i = i + 1
   local current = redis.call('GET', KEYS[i])
-  if current and not string.find(current, '"t":"' .. tokens[i] .. '"', 1, true) then
+  if current and not string.find(current, marks[i], 1, true) then
     refused[#refused + 1] = i
   else
     redis.call('SET', KEYS[i], record, 'PX', ARGV[1])
@@ -182,11 +185,12 @@ class RedisIdempotencyStore:
         return None if found is None else Record.decode(cast(bytes, found))
 
     async def complete(self, key: str, record: Record, *, ttl: float) -> bool:
-        done = await self._call(self._complete, [key], [record.encode(), _ms(ttl), record.token])
+        mark = owner_mark(record.token)
+        done = await self._call(self._complete, [key], [record.encode(), _ms(ttl), mark])
         return bool(done)
 
     async def release(self, key: str, token: str) -> None:
-        await self._call(self._release, [key], [token])
+        await self._call(self._release, [key], [owner_mark(token)])
 
     async def acquire_many(self, items: Sequence[Pending]) -> list[Record | None]:
         """`acquire` for each (key, record, ttl), one script call per distinct ttl."""
@@ -207,9 +211,9 @@ class RedisIdempotencyStore:
             group = _group(items, positions)
             keys = [key for key, _, _ in group]
             records = "\n".join([record.encode() for _, record, _ in group])
-            tokens = "\n".join([record.token for _, record, _ in group])
+            marks = "\n".join([owner_mark(record.token) for _, record, _ in group])
             reply = cast(
-                list[int], await self._call(self._complete_many, keys, [ttl, records, tokens])
+                list[int], await self._call(self._complete_many, keys, [ttl, records, marks])
             )
             for at in reply:
                 done[positions[at - 1]] = False
