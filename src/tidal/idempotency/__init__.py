@@ -17,7 +17,7 @@ that defines a name. None is public API (`tidal.testing` exports `MemoryIdempote
 """
 
 from tidal.idempotency.copies import event_hash, is_rerun, mark_rerun, payload_hash
-from tidal.idempotency.guard import Claim, Idempotency, Outcome
+from tidal.idempotency.guard import Claim, Idempotency, RunResult
 from tidal.idempotency.memory import MemoryIdempotencyStore
 from tidal.idempotency.records import IdempotencyStore, Pending, Record, Status, successor
 
@@ -26,9 +26,9 @@ __all__ = [
     "Idempotency",
     "IdempotencyStore",
     "MemoryIdempotencyStore",
-    "Outcome",
     "Pending",
     "Record",
+    "RunResult",
     "Status",
     "event_hash",
     "is_rerun",

@@ -73,9 +73,10 @@ class Claim:
 
 
 @dataclass(slots=True, kw_only=True)
-class Outcome:
-    """What `Idempotency.run` did: ran the function (as attempt ``attempt``), or found it
-    already done (completed, or dead-lettered: then with no result)."""
+class RunResult:
+    """What `Idempotency.run` returns: the function's result from this run (as attempt
+    ``attempt``), or, ``duplicate``, the result kept from the run that completed the key
+    before (None where the key was dead-lettered)."""
 
     result: bytes | None
     duplicate: bool
@@ -163,7 +164,7 @@ class Idempotency:
         attempt: int = 1,
         limit: int | None = None,
         rerun: bool = False,
-    ) -> Outcome:
+    ) -> RunResult:
         """Acquire ``key`` as attempt ``attempt`` (or the next one after those the store
         counted), tell ``started`` that number, run ``fn`` and save its result; or return the
         completed result.
@@ -203,7 +204,7 @@ class Idempotency:
             raise
         if found is not None:
             if found.token != mine.token:  # done before: completed, or dead-lettered
-                return Outcome(result=found.result, duplicate=True, attempt=found.attempt)
+                return RunResult(result=found.result, duplicate=True, attempt=found.attempt)
             mine = found  # ours: taken over as the next attempt, or our own renewed
         if limit is not None and mine.attempt > limit:
             self._end(key, mine)
@@ -222,7 +223,7 @@ class Idempotency:
             await self._settle(key, failed)
             raise
         await self._settle(key, mine.but(Status.COMPLETED, result=result))
-        return Outcome(result=result, duplicate=False, attempt=mine.attempt)
+        return RunResult(result=result, duplicate=False, attempt=mine.attempt)
 
     async def _run_in_memory(
         self,
@@ -234,7 +235,7 @@ class Idempotency:
         attempt: int,
         started: Callable[[int], None] | None,
         limit: int | None,
-    ) -> Outcome:
+    ) -> RunResult:
         """`run` on the in-process store once `MemoryIdempotencyStore.claim` stored our
         in-progress record (attempt ``attempt``, the key being new): the same steps with no
         `Record` built for a run that succeeds and no coroutine per store call. Its calls
@@ -253,7 +254,7 @@ class Idempotency:
                 self._end(key, replace(failed, attempt=attempt))
             raise
         store.finish(key, COMPLETED, digest, token, result, attempt, self.ttl)
-        return Outcome(result=result, duplicate=False, attempt=attempt)
+        return RunResult(result=result, duplicate=False, attempt=attempt)
 
     async def dead_lettered(self, key: str) -> None:
         """Record that the delivery whose attempt last ended here under ``key`` has been
