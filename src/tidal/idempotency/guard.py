@@ -256,6 +256,10 @@ class Idempotency:
         store.finish(key, COMPLETED, digest, token, result, attempt, self.ttl)
         return RunResult(result=result, duplicate=False, attempt=attempt)
 
+    async def close(self) -> None:
+        """Close the store (its connections); the guard is not used afterwards."""
+        await self.store.close()
+
     async def dead_lettered(self, key: str) -> None:
         """Record that the delivery whose attempt last ended here under ``key`` has been
         dead-lettered (DEAD), so a copy that is not a run's copy (`is_rerun`) is a duplicate,

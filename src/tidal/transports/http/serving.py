@@ -141,7 +141,7 @@ async def serve(app: App, settings: Settings) -> None:
         async def lifespan(_: Any) -> AsyncIterator[None]:
             yield
             if idempotency is not None:
-                await idempotency.store.close()
+                await idempotency.close()
 
         def stopping() -> None:
             receiver.ready = False

@@ -142,7 +142,7 @@ class KafkaWorker(Service):
     async def _close_clients(self) -> None:
         await self.publisher.stop()
         if self.idempotency is not None:
-            await self.idempotency.store.close()
+            await self.idempotency.close()
 
 
 async def _start_all(workers: list[SubscriptionWorker]) -> None:
