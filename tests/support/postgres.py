@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,12 +63,27 @@ def postgres_server() -> Iterator[str]:
             )  # fmt: skip
         try:
             wait_for_port(port, timeout=30)
-            yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+            dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+            _wait_until_accepting(dsn, timeout=30)
+            yield dsn
         finally:
             proc.terminate()
             proc.wait(timeout=30)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _wait_until_accepting(dsn: str, *, timeout: float) -> None:
+    """The port opens while the server still answers "the database system is starting up"."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            psycopg.connect(dsn, connect_timeout=5).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def fresh_database(server_dsn: str) -> str:
