@@ -11,8 +11,9 @@ reached and `Dependency.up` once it answers again. ``/readyz`` answers 503 namin
 (`unavailable`) and ``tidal_dependency_up`` exports `dependencies` (0 or 1 per name); a name
 is down while any of its clients says so. Restarting would not help, so liveness ignores them.
 A process that is not ready gets no requests, so no call would find the service back: the HTTP
-server's ``/readyz`` first runs `recheck`, which probes each dependency that is down (a Redis
-PING, a connection to the sink) and marks it up when the probe succeeds.
+server's ``/readyz`` (and the gateway's, through `tidal.observability.readiness`) first runs
+`recheck`, which probes each dependency that is down (a Redis PING, a connection to the sink, a
+Kafka metadata request) and marks it up when the probe succeeds.
 
 Watched parts and dependencies are held weakly: a part that is gone reports nothing.
 """

@@ -13,6 +13,7 @@ by `setup` and by the ``/metrics`` endpoint. Modules:
 - `collector`: the scrape-time collector, its registry and ``/metrics`` rendering, over the
   families of `event_families`, `run_families` and `process_families`;
 - `listener`: a standalone ``/metrics``, ``/healthz`` and ``/readyz`` server (no HTTP transport);
+  `readiness` is ``/readyz``'s answer for a process serving HTTP of its own (the gateway);
 - `sampling`: W3C ``traceparent`` parsing and which events get spans;
 - `tracing`: OpenTelemetry spans with context in the CloudEvents ``traceparent`` extension,
   only for the events tidal samples (decided before the SDK);
@@ -25,8 +26,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from tidal import health
 from tidal.observability.hooks import mark_ready
 from tidal.observability.ingress import Ingress
 from tidal.observability.sources import (
@@ -50,6 +52,7 @@ __all__ = [
     "exposition",
     "listen",
     "mark_ready",
+    "readiness",
     "register",
     "setup",
     "unregister",
@@ -82,6 +85,14 @@ def exposition() -> Exposition | None:
         )
         return None
     return render
+
+
+async def readiness() -> tuple[bool, dict[str, Any]]:
+    """``/readyz``'s answer, as ``tidal run``'s: whether a dependency is down (answer 503) and
+    the body naming each one down with why (`tidal.health.readiness`), after probing each one
+    down (`tidal.health.recheck`: a process out of traffic finds a dependency back only so)."""
+    await health.recheck()
+    return health.readiness()
 
 
 def listen(port: int, *, host: str = "0.0.0.0") -> Listener:

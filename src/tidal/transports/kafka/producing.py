@@ -9,8 +9,10 @@ writes retry and dead-letter records, retrying transient broker errors until it 
 A broker that cannot be reached (a connection error, a request timing out, any retriable error)
 is a dependency outage, not a failed attempt: `emit` raises `DependencyUnavailableError`, so the
 record is held and its attempt tried again without being counted (`tidal.outcomes.Paused`);
-`send_durably` keeps the record it writes until the broker takes it. Meanwhile the publisher's
-`tidal.health.Dependency` (``kafka``) is down: ``/readyz`` and ``tidal_dependency_up`` say so.
+`send_durably` keeps the record it writes until the broker takes it; `publish_many` (a service's
+publishing: the gateway) raises the broker's error. Meanwhile the publisher's
+`tidal.health.Dependency` (``kafka``) is down: ``/readyz`` and ``tidal_dependency_up`` say so,
+until a produce succeeds or its probe (`reachable`: a metadata request) does.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class KafkaPublisher:
         self.emit_topic = emit_topic
         self.mode: Mode = mode
         self.emitted = 0  # events `emit` has had acknowledged (`tidal dev` counts them)
-        self.health = health.dependency(KAFKA)
+        self.health = health.dependency(KAFKA, self.reachable)
 
     @classmethod
     def from_settings(cls, settings: KafkaSettings) -> KafkaPublisher:
@@ -76,13 +78,23 @@ class KafkaPublisher:
         await self.publish_many([event], topic=topic)
 
     async def publish_many(self, events: Sequence[Event], *, topic: str | None = None) -> None:
-        """Produce events in order and wait until the broker has acknowledged all of them."""
+        """Produce events in order and wait until the broker has acknowledged all of them; a
+        retriable broker error is raised with the ``kafka`` dependency down."""
         target = topic or self.emit_topic
         if target is None:
             raise PermanentError(
                 f"cannot produce {len(events)} event(s): no topic given and no emit topic "
                 "configured (TIDAL_KAFKA__EMIT_TOPIC)"
             )
+        try:
+            await self._produce(events, target)
+        except KafkaError as exc:
+            if _retriable(exc):
+                self.health.down(_failed(len(events), target, exc))
+            raise
+        self.health.up()
+
+    async def _produce(self, events: Sequence[Event], target: str) -> None:
         pending = []
         for event in events:
             message = to_record(event, mode=self.mode)
@@ -107,11 +119,14 @@ class KafkaPublisher:
         except KafkaError as exc:
             if not _retriable(exc):
                 raise
-            why = f"producing {len(events)} event(s) to {self.emit_topic} failed: {exc!r}"
-            self.health.down(why)
+            why = _failed(len(events), self.emit_topic, exc)
             raise DependencyUnavailableError(why, dependency=KAFKA) from exc
-        self.health.up()
         self.emitted += len(events)
+
+    async def reachable(self) -> None:
+        """Raise unless a broker answers a metadata request: ``/readyz`` probes it while the
+        publisher is down (a gateway out of traffic publishes nothing that would find it back)."""
+        await self.producer.client.fetch_all_metadata()
 
     async def send(self, record: OutgoingRecord) -> None:
         """Produce one raw record and wait for the acknowledgement."""
@@ -147,6 +162,10 @@ class KafkaPublisher:
 def _key_bytes(key: str | bytes | None) -> bytes | None:
     """The SDK gives the ``partitionkey`` as text; Kafka keys are bytes (UTF-8)."""
     return key.encode("utf-8") if isinstance(key, str) else key
+
+
+def _failed(count: int, topic: str | None, exc: KafkaError) -> str:
+    return f"producing {count} event(s) to {topic} failed: {exc!r}"
 
 
 def _retriable(exc: KafkaError) -> bool:
