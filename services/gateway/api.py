@@ -28,7 +28,7 @@ from services.gateway.replays import close_replays
 from services.gateway.settings import GatewaySettings
 from services.gateway.timelines import OrderTimeline, Timelines
 from tidal import Publisher
-from tidal.observability import Ingress, exposition
+from tidal.observability import Ingress, exposition, readiness
 
 TITLE = "tidal ingest gateway"
 VERSION = "1.0.0"
@@ -123,9 +123,10 @@ def create_gateway(
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
-        if app.state.ready:
-            return JSONResponse({"status": "ready"})
-        return JSONResponse({"status": "shutting down"}, status_code=503)
+        if not app.state.ready:
+            return JSONResponse({"status": "shutting down"}, status_code=503)
+        down, body = await readiness()  # the broker (kafka, or the K_SINK sink) unreachable
+        return JSONResponse(body, status_code=503 if down else 200)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus(request: Request) -> Response:
