@@ -121,3 +121,10 @@ def readiness() -> tuple[bool, dict[str, Any]]:
     if down := unavailable():
         return True, {"status": "dependency_unavailable", "down": down}
     return False, {"status": "ready"}
+
+
+async def checked_readiness(within: float = PROBE_WITHIN) -> tuple[bool, dict[str, Any]]:
+    """`readiness` after `recheck`: the answer of every ``/readyz`` served on an event loop
+    (``tidal run``'s HTTP server, `tidal.observability.readiness` for other ingresses)."""
+    await recheck(within)
+    return readiness()

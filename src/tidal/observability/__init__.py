@@ -91,8 +91,7 @@ async def readiness() -> tuple[bool, dict[str, Any]]:
     """``/readyz``'s answer, as ``tidal run``'s: whether a dependency is down (answer 503) and
     the body naming each one down with why (`tidal.health.readiness`), after probing each one
     down (`tidal.health.recheck`: a process out of traffic finds a dependency back only so)."""
-    await health.recheck()
-    return health.readiness()
+    return await health.checked_readiness()
 
 
 def listen(port: int, *, host: str = "0.0.0.0") -> Listener:

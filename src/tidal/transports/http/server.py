@@ -155,8 +155,9 @@ def _service_routes(receiver: Receiver, lifespan: Any) -> Starlette:
     async def readyz(request: Request) -> Response:
         if not receiver.ready:
             return JSONResponse({"status": "shutting down"}, status_code=503)
-        await health.recheck()  # out of traffic, only a probe finds a dependency back
-        down, body = health.readiness()  # e.g. Redis down: every event would be answered 503
+        # e.g. Redis down: every event would be answered 503; probed first, as out of traffic
+        # only a probe finds a dependency back
+        down, body = await health.checked_readiness()
         return JSONResponse(body, status_code=503 if down else 200)
 
     async def metrics(request: Request) -> Response:
