@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from aiokafka import ConsumerRebalanceListener, TopicPartition
-
 from tidal.archive.filters import attributes, record_time
+from tidal.archive.kafka import ConsumerRebalanceListener, TopicPartition
 from tidal.archive.keys import (
     DLQ,
     DlqKey,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from tidal.deadletters import ERROR_CLASS, LAST_FAILURE, SUBSCRIBER
+from tidal.kafka import ERROR_CLASS, LAST_FAILURE, SUBSCRIBER
 
 BINARY_PREFIX: Final = "ce_"
 STRUCTURED: Final = b"application/cloudevents"

@@ -21,12 +21,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import TopicPartition
-from aiokafka.structs import OffsetAndMetadata
-
-from tidal.archive.kafka import consumer, offset_ranges, start, stop
+from tidal.archive.kafka import (
+    OffsetAndMetadata,
+    TopicPartition,
+    consumer,
+    offset_ranges,
+    start,
+    stop,
+)
 from tidal.archive.marks import ORIGIN_HEADER, RUN_HEADER, parse_origin
-from tidal.settings import KafkaSettings
+from tidal.kafka import KafkaSettings
 
 Committed = dict[str, dict[tuple[str, int], int]]
 """group -> (topic, partition) -> committed offset."""

@@ -1,10 +1,12 @@
-"""Kafka clients of the data plane: settings from the environment, topic selection, offsets.
+"""Kafka for the data plane: its clients, topic selection, offsets, and the only module of it
+that imports aiokafka (the partition, offset and error types the others use come from here).
 
-Connection and security options come from ``TIDAL_KAFKA__*`` (the operator passes a Secret's
-keys as the environment) through `tidal.transports.kafka.connecting`; the command line's
-``--bootstrap-servers`` overrides the servers. Log-end offsets are read from fetch high
-watermarks, which every Kafka-protocol broker reports exactly (tansu's ListOffsets under-counts
-multi-record batches). Called by the archiver, restore and the DLQ commands.
+Clients are built by the runtime's public `tidal.kafka` (the worker's own builder): connection
+and security options come from ``TIDAL_KAFKA__*`` (the operator passes a Secret's keys as the
+environment); the command line's ``--bootstrap-servers`` overrides the servers. Log-end offsets
+are read from fetch high watermarks, which every Kafka-protocol broker reports exactly (tansu's
+ListOffsets under-counts multi-record batches). Called by the archiver, restore and the DLQ
+commands.
 """
 
 from __future__ import annotations
@@ -15,12 +17,40 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    OffsetOutOfRangeError,
+    TopicAuthorizationFailedError,
+)
+from aiokafka.partitioner import murmur2
+from aiokafka.structs import OffsetAndMetadata
 
 from tidal.archive.errors import BrokerUnreachable, NoTopicsSelected
-from tidal.settings import KafkaSettings, Settings
-from tidal.transports.kafka.connecting import client_options
+from tidal.kafka import KafkaSettings
+from tidal.kafka import consumer as new_consumer
+from tidal.kafka import producer as new_producer
+from tidal.settings import Settings
+
+__all__ = [
+    "ConsumerRebalanceListener",
+    "KafkaConnectionError",
+    "KafkaError",
+    "OffsetAndMetadata",
+    "OffsetOutOfRangeError",
+    "TopicAuthorizationFailedError",
+    "TopicPartition",
+    "consumer",
+    "kafka_settings",
+    "murmur2",
+    "offset_ranges",
+    "partitions",
+    "producer",
+    "select_topics",
+    "start",
+    "stop",
+]
 
 HIGH_WATER_TIMEOUT = 30.0
 
@@ -36,19 +66,12 @@ def consumer(
     """A consumer that never commits by itself (no group: partitions are assigned by hand).
     ``reset="none"`` (the archiver's) makes a position the log no longer has an error
     (``OffsetOutOfRangeError``) instead of a silent jump to the log start."""
-    return AIOKafkaConsumer(
-        **client_options(settings),
-        group_id=group,
-        enable_auto_commit=False,
-        auto_offset_reset=reset,
-        **options,
-    )
+    return new_consumer(settings, group_id=group, auto_offset_reset=reset, **options)
 
 
 def producer(settings: KafkaSettings, **options: Any) -> Any:
-    """A producer waiting for every in-sync replica; aiokafka keeps one batch in flight per
-    partition, so records of one partition are written in the order they were sent."""
-    return AIOKafkaProducer(**client_options(settings), acks="all", **options)
+    """A producer waiting for every in-sync replica (`tidal.kafka.producer`)."""
+    return new_producer(settings, **options)
 
 
 async def start(client: Any, bootstrap: str) -> None:

@@ -21,15 +21,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from aiokafka import TopicPartition
-from aiokafka.partitioner import murmur2
-
 from tidal.archive.errors import BrokerUnreachable
-from tidal.archive.kafka import consumer, offset_ranges, start, stop
-from tidal.idempotency.copies import RUN_HEADER as RUN_MARK
-from tidal.settings import KafkaSettings
+from tidal.archive.kafka import TopicPartition, consumer, murmur2, offset_ranges, start, stop
+from tidal.kafka import RUN_HEADER as RUN_MARK
+from tidal.kafka import KafkaSettings
 
-RUN_HEADER: Final = RUN_MARK  # the header the Kafka transport reads (tidal.idempotency.copies)
+RUN_HEADER: Final = RUN_MARK  # the header the Kafka transport reads (tidal.kafka)
 ORIGIN_HEADER: Final = "tidal-origin"
 ORIGINAL_TIMESTAMP: Final = "tidal-original-timestamp"
 """The record's own timestamp, when a restore gave it the restore time (``--timestamps now``)."""

@@ -18,18 +18,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka.errors import KafkaError
-
 from tidal.archive.dlq import Progress, Seen, in_window, segment_letters, segments
 from tidal.archive.errors import PublishFailed
 from tidal.archive.filters import BINARY_PREFIX, Selection, attributes
+from tidal.archive.kafka import KafkaError
 from tidal.archive.keys import DlqKey
 from tidal.archive.marks import marks, origin, without_marks
 from tidal.archive.ratelimit import RateLimiter
 from tidal.archive.segments import Record
 from tidal.archive.store import ObjectStore
-from tidal.deadletters import FAILURE_EXTENSIONS, TOPIC
-from tidal.transports.kafka.fitting import CLAIM, OVERSIZE
+from tidal.kafka import CLAIM, FAILURE_EXTENSIONS, ORIGIN_TOPIC, OVERSIZE
 
 IN_FLIGHT = 1000
 """Sends awaited at most before their acknowledgements are collected."""
@@ -154,7 +152,7 @@ async def redrive(
             if not selection.matches(record):
                 run.counts.skipped += 1
                 continue
-            target = to_topic or attributes(record).get(TOPIC)
+            target = to_topic or attributes(record).get(ORIGIN_TOPIC)
             if not target or value_dropped(record):  # nowhere to go, or nothing whole to send
                 run.counts.failed += 1
                 continue

@@ -19,10 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka.errors import KafkaError
-
 from tidal.archive.errors import ChecksumMismatch, PublishFailed
 from tidal.archive.filters import Selection
+from tidal.archive.kafka import KafkaError
 from tidal.archive.manifest import Manifest, Segment
 from tidal.archive.marks import ORIGINAL_TIMESTAMP, Done, marks, partition_for, without_marks
 from tidal.archive.ratelimit import RateLimiter

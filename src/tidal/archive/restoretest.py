@@ -14,16 +14,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import TopicPartition
-
-from tidal.archive.kafka import consumer, offset_ranges, start, stop
+from tidal.archive.kafka import TopicPartition, consumer, offset_ranges, start, stop
 from tidal.archive.manifest import Manifest
 from tidal.archive.marks import without_marks
 from tidal.archive.restore import read_segment
 from tidal.archive.segments import Record, encode
 from tidal.archive.store import ObjectStore
-from tidal.settings import KafkaSettings
-from tidal.transports.kafka.connecting import make_admin
+from tidal.kafka import KafkaSettings, admin
 
 
 @dataclass
@@ -94,9 +91,5 @@ def compare(expected: Digests, found: Digests, prefix: str) -> list[str]:
 
 
 async def delete_topics(settings: KafkaSettings, topics: list[str]) -> None:
-    admin = make_admin(settings)
-    await admin.start()
-    try:
-        await admin.delete_topics(topics)
-    finally:
-        await admin.close()
+    async with admin(settings) as client:
+        await client.delete_topics(topics)

@@ -14,12 +14,19 @@ from pathlib import Path
 from typing import Any, Final
 
 from tidal.archive.durations import format_time
-from tidal.deadletters import truncate
 
 SCHEMA: Final = "tidal.dev/run-result/v1"
 MAX_BYTES: Final = 4096
 MAX_MESSAGE_BYTES: Final = 1024
 PARTIALLY_FAILED: Final = "partiallyFailed"
+
+
+def truncate(message: str, limit: int) -> str:
+    """``message`` cut to at most ``limit`` UTF-8 bytes without splitting a character."""
+    raw = message.encode("utf-8")
+    if len(raw) <= limit:
+        return message
+    return raw[: limit - 3].decode("utf-8", errors="ignore") + "..."
 
 
 @dataclass(kw_only=True)

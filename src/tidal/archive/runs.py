@@ -31,7 +31,7 @@ from tidal.archive.writer import (
     archive,
     save_manifest,
 )
-from tidal.settings import KafkaSettings
+from tidal.kafka import KafkaSettings
 
 
 def utcnow() -> datetime:

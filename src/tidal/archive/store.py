@@ -33,7 +33,7 @@ from botocore.exceptions import (
 
 from tidal.archive.crypto import Cipher
 from tidal.archive.errors import StoreError, StoreUnreachable
-from tidal.redaction import redact_url
+from tidal.observability import redact_url
 
 SseAlgorithm = Literal["AES256", "aws:kms"]
 LockMode = Literal["GOVERNANCE", "COMPLIANCE"]

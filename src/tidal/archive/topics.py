@@ -4,9 +4,9 @@ replication factors and the configs set on each topic; creating topics alike in 
 A backup records this in its manifest (`tidal.archive.runs`); a restore (`tidal.cli.restore`)
 creates missing topics with the same partition count, replication factor and configs, refuses a
 target whose partition count differs (per-key order would not hold) unless asked to re-partition,
-and recognises the backup's own source cluster. Topics are created by the worker's
-`tidal.transports.kafka.provisioning.ensure_topics` (one implementation for both). Called by the
-data-plane runs.
+and recognises the backup's own source cluster. The admin calls are the runtime's
+(`tidal.kafka`: `ensure_topics` creates topics for the worker too, `topic_configs` reads them);
+what is read is interpreted here. Called by the data-plane runs.
 """
 
 from __future__ import annotations
@@ -16,15 +16,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaError
-
 from tidal.archive.errors import InvalidArgument, PublishFailed
+from tidal.archive.kafka import KafkaError
 from tidal.archive.manifest import TopicConfig
-from tidal.settings import KafkaSettings
-from tidal.transports.kafka.connecting import make_admin
-from tidal.transports.kafka.provisioning import TopicCreationError, TopicSpec, ensure_topics
+from tidal.kafka import (
+    ConfigEntry,
+    KafkaSettings,
+    TopicCreationError,
+    TopicSpec,
+    admin,
+    ensure_topics,
+    topic_configs,
+)
 
+RETENTION: Final = "retention.ms"
 TOPIC_CONFIG: Final = 1
 BROKER_SOURCES: Final = frozenset({2, 3, 4, 6})
 """DescribeConfigs ``config_source`` values (Kafka's DescribeConfigsResponse.json): 1 is a
@@ -61,39 +66,29 @@ def _address(hostport: str) -> tuple[str, int]:
     return resolved, int(port)
 
 
-def _own_configs(entries: Sequence[Any]) -> list[dict[str, str]]:
+def _own_configs(entries: Sequence[ConfigEntry]) -> list[dict[str, str]]:
     """The configs set on the topic itself. Kafka marks them ``config_source`` 1 among every
     default; tansu 0.6 lists only the ones set, marked 5: with no broker-level or topic source
     in the answer, every writable entry is taken."""
-    rows = [tuple(e) for e in entries]  # (name, value, read_only, source, sensitive, ...)
-    kafka_like = any(row[3] in BROKER_SOURCES or row[3] == TOPIC_CONFIG for row in rows)
+    kafka_like = any(e.source in BROKER_SOURCES or e.source == TOPIC_CONFIG for e in entries)
     return [
-        {"name": str(row[0]), "value": str(row[1])}
-        for row in rows
-        if row[1] is not None
-        and not row[2]
-        and not row[4]
-        and (row[3] == TOPIC_CONFIG or not kafka_like)
+        {"name": e.name, "value": str(e.value)}
+        for e in entries
+        if e.value is not None
+        and not e.read_only
+        and not e.sensitive
+        and (e.source == TOPIC_CONFIG or not kafka_like)
     ]
-
-
-async def _admin(settings: KafkaSettings) -> Any:
-    admin = make_admin(settings)
-    await admin.start()
-    return admin
 
 
 async def describe(
     settings: KafkaSettings, topics: Sequence[str]
 ) -> tuple[Cluster, list[TopicConfig]]:
     """The cluster and each of ``topics`` as it is now."""
-    admin = await _admin(settings)
-    try:
-        cluster = await _cluster(admin)
-        described = await admin.describe_topics(list(topics)) if topics else []
-        configs = await _configs(admin, topics)
-    finally:
-        await admin.close()
+    async with admin(settings) as client:
+        cluster = await _cluster(client)
+        described = await client.describe_topics(list(topics)) if topics else []
+        configs = await _configs(client, topics)
     found = []
     for topic in described:
         parts = topic.get("partitions", [])
@@ -114,21 +109,12 @@ async def _cluster(admin: Any) -> Cluster:
     return Cluster(str(raw.get("cluster_id") or ""), brokers)
 
 
-async def _configs(admin: Any, topics: Sequence[str]) -> dict[str, list[dict[str, str]]]:
-    if not topics:
-        return {}
-    resources = [ConfigResource(ConfigResourceType.TOPIC, t) for t in topics]
+async def _configs(client: Any, topics: Sequence[str]) -> dict[str, list[dict[str, str]]]:
     try:
-        responses = await admin.describe_configs(resources)
+        configs = await topic_configs(client, topics)
     except KafkaError:
         return {}
-    found: dict[str, list[dict[str, str]]] = {}
-    for response in responses:
-        for resource in response.resources:
-            error, _, _, name, entries = resource[:5]
-            if not error:
-                found[name] = _own_configs(entries)
-    return found
+    return {topic: _own_configs(entries) for topic, entries in configs.items()}
 
 
 async def create_targets(
@@ -167,29 +153,21 @@ async def create_targets(
 
 
 async def cluster_of(settings: KafkaSettings) -> Cluster:
-    admin = await _admin(settings)
-    try:
-        return await _cluster(admin)
-    finally:
-        await admin.close()
+    async with admin(settings) as client:
+        return await _cluster(client)
 
 
 async def retention_ms(settings: KafkaSettings, topics: Sequence[str]) -> dict[str, int]:
     """Each topic's effective ``retention.ms`` where the cluster reports one (Kafka reports
     defaults too; tansu only what is set on the topic). -1: kept forever."""
-    admin = await _admin(settings)
-    try:
-        resources = [ConfigResource(ConfigResourceType.TOPIC, t) for t in topics]
-        responses = await admin.describe_configs(resources) if resources else []
-    except KafkaError:
-        return {}
-    finally:
-        await admin.close()
-    found = {}
-    for response in responses:
-        for resource in response.resources:
-            error, _, _, name, entries = resource[:5]
-            for entry in entries if not error else ():
-                if entry[0] == "retention.ms" and entry[1] is not None:
-                    found[name] = int(entry[1])
-    return found
+    async with admin(settings) as client:
+        try:
+            configs = await topic_configs(client, topics)
+        except KafkaError:
+            return {}
+    return {
+        topic: int(entry.value)
+        for topic, entries in configs.items()
+        for entry in entries
+        if entry.name == RETENTION and entry.value is not None
+    }

@@ -28,10 +28,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from aiokafka import TopicPartition
-from aiokafka.errors import OffsetOutOfRangeError, TopicAuthorizationFailedError
-
 from tidal.archive.errors import CorruptSegment, StoreError
+from tidal.archive.kafka import (
+    OffsetOutOfRangeError,
+    TopicAuthorizationFailedError,
+    TopicPartition,
+)
 from tidal.archive.keys import manifest_key, segment_key
 from tidal.archive.manifest import Gap, Manifest, Segment
 from tidal.archive.segments import Record, pack, unpack

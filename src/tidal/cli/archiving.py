@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from aiokafka.errors import KafkaConnectionError, KafkaError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -32,6 +31,7 @@ from rich.progress import (
 from tidal.archive.crypto import Cipher, load_key
 from tidal.archive.durations import parse_duration, parse_time
 from tidal.archive.errors import ArchiveError
+from tidal.archive.kafka import KafkaConnectionError, KafkaError
 from tidal.archive.results import PARTIALLY_FAILED, RunResult, write
 from tidal.archive.runs import utcnow
 from tidal.archive.store import ObjectStore, StoreConfig

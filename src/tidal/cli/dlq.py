@@ -47,7 +47,7 @@ from tidal.cli.archiving import (
     store_options,
 )
 from tidal.cli.listening import listen_or_warn
-from tidal.deadletters import ERROR_CLASS, ERROR_MESSAGE, TOPIC
+from tidal.kafka import ERROR_CLASS, ERROR_MESSAGE, ORIGIN_TOPIC
 from tidal.observability import Drained, Source, register, unregister
 from tidal.settings import Settings
 
@@ -271,7 +271,7 @@ def show(letter: str, **options: Any) -> None:
             if name in attrs:
                 click.echo(f"{name + ':':<9} {attrs[name]}")
         click.echo(f"failed:   {record_time(record, attrs, failure_time=True).isoformat()}")
-        click.echo(f"origin:   {attrs.get(TOPIC, '?')}")
+        click.echo(f"origin:   {attrs.get(ORIGIN_TOPIC, '?')}")
         click.echo(f"error:    {attrs.get(ERROR_CLASS, '?')}: {attrs.get(ERROR_MESSAGE, '')}")
         extensions = {k: v for k, v in attrs.items() if k.startswith("tidal")}
         click.echo(f"extensions: {extensions}")

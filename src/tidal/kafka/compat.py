@@ -8,7 +8,7 @@ ends the fetcher and `getmany` re-raises it, so a worker on uvloop (`tidal run` 
 installed) exited 1 whenever the broker restarted between its reads (the chaos test,
 tests/chaos). `install` wraps ``AIOKafkaConnection.send`` so that error closes the connection
 and becomes the ``KafkaConnectionError`` aiokafka retries, as it does for ``OSError``.
-`tidal.transports.kafka.connecting` installs it on import, before any client is built.
+`tidal.kafka.connecting` installs it on import, before any client is built.
 """
 
 from __future__ import annotations

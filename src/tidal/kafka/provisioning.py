@@ -1,4 +1,5 @@
-"""Creating topics, for the worker and the data plane alike; reading the topics' size limit.
+"""The Kafka admin calls of the worker and the data plane alike: creating topics, reading their
+configs.
 
 The one place topics are created (issue 19: the worker and the data plane each had their own).
 `KafkaWorker.start` calls `ensure_topics` with the names of its retry and dead-letter topics when
@@ -6,26 +7,26 @@ The one place topics are created (issue 19: the worker and the data plane each h
 topic auto-created later would only be noticed at the next metadata refresh, minutes). A name
 alone gets ``topic_partitions`` partitions, or as many as the first source topic has (retries
 spread over as many workers as the source does), and ``replication_factor``. The data plane
-(`tidal.archive.topics.create_targets`: restores, restore tests) passes `TopicSpec`s saying the
-partitions, replication factor and configs the backed-up topic had. `message_limit` reads the
-topics' ``max.message.bytes``, so retry records and dead letters are made to fit the broker's
-limit as well as the producer's.
+(restores, restore tests) passes `TopicSpec`s saying the partitions, replication factor and
+configs the backed-up topic had. `topic_configs` is DescribeConfigs for topics, as
+`ConfigEntry` rows: `message_limit` reads the topics' ``max.message.bytes`` with it, so retry
+records and dead letters are made to fit the broker's limit as well as the producer's, and the
+data plane the configs a backup records and the retention a restore checks.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from tidal.errors import ConfigurationError
+from tidal.kafka.connecting import admin as started_admin
 from tidal.settings import KafkaSettings
-from tidal.transports.kafka.connecting import make_admin
 
 TOPIC_ALREADY_EXISTS: Final = 36
 MAX_MESSAGE_BYTES: Final = "max.message.bytes"
@@ -57,9 +58,7 @@ async def ensure_topics(
     to check). Raises `TopicCreationError` when the broker refuses one.
     """
     specs = {t.name: t for t in (TopicSpec(t) if isinstance(t, str) else t for t in topics)}
-    admin = make_admin(settings)
-    await admin.start()
-    try:
+    async with started_admin(settings) as admin:
         existing = set(await admin.list_topics())  # describing a topic may auto-create it
         missing = [specs[name] for name in sorted(specs) if name not in existing]
         if missing:
@@ -69,8 +68,6 @@ async def ensure_topics(
             created = ", ".join(f"{t.name} ({t.num_partitions})" for t in new)
             log.info("created topics %s", created)
         described = await admin.describe_topics(sorted(specs))
-    finally:
-        await admin.close()
     return {
         t["topic"]: len(t.get("partitions", []))
         for t in described
@@ -111,26 +108,55 @@ async def _partitions(admin: AIOKafkaAdminClient, topic: str) -> int:
     return max((len(t["partitions"]) for t in described if t["error_code"] == 0), default=1)
 
 
+@dataclass(frozen=True)
+class ConfigEntry:
+    """One config of a topic as DescribeConfigs reports it. ``source`` is Kafka's
+    ``config_source`` (DescribeConfigsResponse.json): 1 the topic's own, 2-4 and 6 broker-level,
+    5 a default."""
+
+    name: str
+    value: str | None
+    read_only: bool
+    source: int
+    sensitive: bool
+
+
+async def topic_configs(
+    admin: AIOKafkaAdminClient, topics: Iterable[str], names: Iterable[str] = ()
+) -> dict[str, list[ConfigEntry]]:
+    """Each topic's configs (only ``names`` when given), from a started admin client; a topic
+    the broker reports an error for is left out. Raises what aiokafka raises."""
+    asked = dict.fromkeys(names) or None
+    resources = [ConfigResource(ConfigResourceType.TOPIC, t, asked) for t in sorted(set(topics))]
+    if not resources:
+        return {}
+    found: dict[str, list[ConfigEntry]] = {}
+    for response in await admin.describe_configs(resources):
+        for resource in response.resources:
+            error, _, _, topic, entries = resource[:5]
+            if not error:
+                found[topic] = [_entry(e) for e in entries]
+    return found
+
+
+def _entry(row: Any) -> ConfigEntry:
+    name, value, read_only, source, sensitive = tuple(row)[:5]
+    return ConfigEntry(str(name), value, bool(read_only), int(source), bool(sensitive))
+
+
 async def message_limit(settings: KafkaSettings, topics: Iterable[str]) -> int | None:
     """The smallest ``max.message.bytes`` of ``topics`` (Kafka's largest record batch); None
     when the broker reports none (tansu) or cannot be asked (the producer's limit applies)."""
-    asked = {MAX_MESSAGE_BYTES: None}
-    resources = [ConfigResource(ConfigResourceType.TOPIC, t, asked) for t in sorted(set(topics))]
-    admin = make_admin(settings)
     try:
-        await admin.start()
-        responses = await admin.describe_configs(resources)
+        async with started_admin(settings) as admin:
+            configs = await topic_configs(admin, topics, [MAX_MESSAGE_BYTES])
     except Exception as exc:  # not knowing the topic limit only loses the early check
         log.warning("could not read the topics' %s: %r", MAX_MESSAGE_BYTES, exc)
         return None
-    finally:
-        with suppress(Exception):
-            await admin.close()
     limits = [
-        int(entry[1])
-        for response in responses
-        for resource in response.resources
-        for entry in resource[4]
-        if entry[0] == MAX_MESSAGE_BYTES and entry[1] is not None
+        int(entry.value)
+        for entries in configs.values()
+        for entry in entries
+        if entry.name == MAX_MESSAGE_BYTES and entry.value is not None
     ]
     return min(limits, default=None)
