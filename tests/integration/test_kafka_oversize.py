@@ -26,12 +26,12 @@ from tests.support.kafka import (
 from tests.support.objectstore import S3Server, moto_server, use_test_credentials
 
 from tidal import App, DeliveryPolicy, Event
-from tidal.archive.redrive import original_record
 from tidal.bindings.kafka import to_record
 from tidal.errors import ConfigurationError
 from tidal.settings import ClaimCheckSettings
 from tidal.transports.kafka import KafkaWorker
 from tidal.transports.kafka.claims import ClaimMissing, claims_from_settings
+from tidal_data.redrive import original_record
 
 pytestmark = pytest.mark.integration
 

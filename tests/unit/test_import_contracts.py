@@ -58,11 +58,6 @@ VIOLATIONS = {
         "import redis\n",
         "Network, cloud and operator clients are imported only by the named adapter",
     ),
-    "a new data-plane module importing aiokafka (one admin module: provisioning)": (
-        "src/tidal/archive/admin.py",
-        "from aiokafka.admin import AIOKafkaAdminClient\n",
-        "Network, cloud and operator clients are imported only by the named adapter",
-    ),
     "a new Kafka transport module importing aiokafka": (
         "src/tidal/transports/kafka/admin.py",
         "import aiokafka\n",
