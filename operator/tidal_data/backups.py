@@ -18,11 +18,11 @@ from typing import Final
 
 from tidal_data.durations import backup_id, format_time
 from tidal_data.errors import (
-    ArchiveError,
     BackupNotFound,
     ChecksumMismatch,
     CorruptSegment,
     InvalidArgument,
+    RunFailure,
     StoreError,
 )
 from tidal_data.keys import (
@@ -73,7 +73,7 @@ def listing(store: ObjectStore, root: str = BACKUPS) -> Listing:
             continue
         try:
             manifest = load(store, where[1], where[0])
-        except ArchiveError as exc:
+        except RunFailure as exc:
             found.unreadable[item.key] = f"{exc.reason}: {exc}"
             continue
         manifest.scope = where[0]  # where it lies is what retention deletes
@@ -98,7 +98,7 @@ def resolve_policy(store: ObjectStore, policy: str | None) -> str | None:
     return found[0] if found else None
 
 
-def not_found(store: ObjectStore, policy: str | None, what: str) -> ArchiveError:
+def not_found(store: ObjectStore, policy: str | None, what: str) -> RunFailure:
     """Why there is no backup to use: unreadable manifests (a wrong key: ``CorruptSegment``)
     or none at all (``BackupNotFound``)."""
     unreadable = listing(store).unreadable

@@ -73,8 +73,12 @@ class Retention:
 
 
 @dataclass
-class Outcome:
-    """What a backup run did (for the run result)."""
+class BackupReport:
+    """What one backup run wrote and found: its manifest, the events, segments and bytes it
+    added, whether it resumed an unfinished backup, what retention deleted and what the store
+    holds; the commands turn it into the run result (``counts``, ``backup``, ``stored``). Was
+    ``Outcome``, a word tidal also uses for a delivery's end, a filter's value and the
+    ``Tidal-Outcome`` header."""
 
     manifest: Manifest
     events: int = 0
@@ -132,19 +136,19 @@ async def archive_backup(
     *,
     now: datetime,
     progress: Progress | None = None,
-) -> Outcome:
+) -> BackupReport:
     """Archive into backup ``options.identifier`` (resumed if it exists), or into this policy's
     unfinished backup, or into a new one up to the current log ends; then mark it complete."""
     manifest = _existing(store, options)
     resumed = manifest is not None
     if manifest is None:
         manifest = await start_backup(client, store, sources, options, now=now)
-    outcome = Outcome(manifest=manifest, resumed=resumed)
-    await _fill(client, store, outcome, options, progress)
+    report = BackupReport(manifest=manifest, resumed=resumed)
+    await _fill(client, store, report, options, progress)
     if manifest.state != "complete":
         manifest.state, manifest.completed_at = "complete", format_time(utcnow())
         save_manifest(store, manifest)
-    return outcome
+    return report
 
 
 async def start_backup(
@@ -178,21 +182,21 @@ def _existing(store: ObjectStore, options: ArchiveOptions) -> Manifest | None:
 async def _fill(
     client: Any,
     store: ObjectStore,
-    outcome: Outcome,
+    report: BackupReport,
     options: ArchiveOptions,
     progress: Progress | None,
 ) -> None:
     def counted(events: int, size: int) -> None:
-        outcome.events += events
-        outcome.objects += 1
-        outcome.bytes += size
+        report.events += events
+        report.objects += 1
+        report.bytes += size
         if progress is not None:
             progress(events, size)
 
     await archive(
         client,
         store,
-        outcome.manifest,
+        report.manifest,
         max_events=options.max_events,
         max_bytes=options.max_bytes,
         manifest_interval=options.manifest_interval,
@@ -242,15 +246,15 @@ async def backup_once(
     now: datetime,
     verify: bool = True,
     progress: Progress | None = None,
-) -> Outcome:
+) -> BackupReport:
     """``tidal backup run``: archive (or resume), verify every checksum, apply retention."""
-    outcome = await archive_backup(client, store, sources, options, now=now, progress=progress)
-    if verify and not outcome.manifest.verified:
-        verify_and_mark(store, outcome.manifest)
-    outcome.deleted, outcome.stored = retain(
-        store, retention, policy=options.policy, now=now, keep=outcome.manifest.id
+    report = await archive_backup(client, store, sources, options, now=now, progress=progress)
+    if verify and not report.manifest.verified:
+        verify_and_mark(store, report.manifest)
+    report.deleted, report.stored = retain(
+        store, retention, policy=options.policy, now=now, keep=report.manifest.id
     )
-    return outcome
+    return report
 
 
 async def extend(
@@ -262,7 +266,7 @@ async def extend(
     *,
     now: datetime,
     progress: Progress | None = None,
-) -> Outcome:
+) -> BackupReport:
     """One tick of continuous mode: today's backup (``<day>T00-00-00Z``, started from the log
     start when new) is extended to the current log ends, the new segments are verified and
     the backup is marked verified again; then retention runs."""
@@ -272,24 +276,24 @@ async def extend(
         manifest = backups.load(store, day, scope_of(policy))
     except BackupNotFound:
         created = replace(options, identifier=day)
-        outcome = await archive_backup(client, store, sources, created, now=now, progress=progress)
-        verify_and_mark(store, outcome.manifest)
-        outcome.deleted, outcome.stored = retain(store, retention, policy=policy, now=now, keep=day)
-        return outcome
+        report = await archive_backup(client, store, sources, created, now=now, progress=progress)
+        verify_and_mark(store, report.manifest)
+        report.deleted, report.stored = retain(store, retention, policy=policy, now=now, keep=day)
+        return report
     before = len(manifest.segments)
     ranges, manifest.missing_topics = await _ranges(client, sources)
     _raise_ends(manifest, ranges)
     manifest.verified = False
     save_manifest(store, manifest)
-    outcome = Outcome(manifest=manifest, resumed=True)
-    await _fill(client, store, outcome, options, progress)
+    report = BackupReport(manifest=manifest, resumed=True)
+    await _fill(client, store, report, options, progress)
     fresh = replace(manifest, segments=manifest.segments[before:])
     backups.verify(store, fresh)
     manifest.verified, manifest.verified_at = True, format_time(utcnow())
     manifest.state, manifest.completed_at = "complete", format_time(utcnow())
     save_manifest(store, manifest)
-    outcome.deleted, outcome.stored = retain(store, retention, policy=policy, now=now, keep=day)
-    return outcome
+    report.deleted, report.stored = retain(store, retention, policy=policy, now=now, keep=day)
+    return report
 
 
 def _raise_ends(manifest: Manifest, ranges: dict[tuple[str, int], tuple[int, int]]) -> None:

@@ -24,7 +24,7 @@ from tidal_data.cli.archiving import (
 from tidal_data.cli.storeoptions import object_store_options
 from tidal_data.kafka import consumer, kafka_settings, start, stop
 from tidal_data.results import RunResult
-from tidal_data.runs import ArchiveOptions, Outcome, Sources, archive_backup, utcnow
+from tidal_data.runs import ArchiveOptions, BackupReport, Sources, archive_backup, utcnow
 from tidal_data.segments import COMPRESSIONS
 from tidal_data.writer import MANIFEST_INTERVAL
 
@@ -96,19 +96,19 @@ MAX_GAPS_REPORTED = 10
 """Gaps listed in the run result (it must fit 4096 bytes); ``unreadableCount`` has them all."""
 
 
-def report_partial(result: RunResult, outcome: Outcome) -> None:
+def report_partial(result: RunResult, report: BackupReport) -> None:
     """Mark ``result`` PartiallyFailed when selected topics were missing or partitions could
     not be read to their end, naming them (``backup.missingTopics``, ``backup.unreadable``)."""
     assert result.backup is not None
     found: list[tuple[str, str]] = []
-    if outcome.missing:
-        result.backup["missingTopics"] = outcome.missing
+    if report.missing:
+        result.backup["missingTopics"] = report.missing
         found.append((
             "TopicsMissing",
-            f"selected topics not in the source: {', '.join(outcome.missing)} (the others "
+            f"selected topics not in the source: {', '.join(report.missing)} (the others "
             "were backed up; retention keeps the last backup holding each)",
         ))  # fmt: skip
-    gaps = outcome.gaps
+    gaps = report.gaps
     if gaps:
         result.backup["unreadable"] = [g.as_dict() for g in gaps[:MAX_GAPS_REPORTED]]
         result.backup["unreadableCount"] = len(gaps)
@@ -151,21 +151,21 @@ def archive_command(result_file: Path | None, show_progress: bool, **options: An
         await start(client, settings.bootstrap_servers)
         try:
             with progress_bar(show_progress, "archive") as advance:
-                outcome = await archive_backup(
+                report = await archive_backup(
                     client, store, sources, config, now=utcnow(), progress=advance
                 )
         finally:
             await stop(client)
-        manifest = outcome.manifest
+        manifest = report.manifest
         result.counts = {
-            "events": outcome.events,
-            "objects": outcome.objects,
-            "bytes": outcome.bytes,
+            "events": report.events,
+            "objects": report.objects,
+            "bytes": report.bytes,
         }
         result.backup = {"id": manifest.id, "verified": manifest.verified}
-        report_partial(result, outcome)
+        report_partial(result, report)
         click.echo(
-            f"backup {manifest.id}: {outcome.events} events in {outcome.objects} new segments "
+            f"backup {manifest.id}: {report.events} events in {report.objects} new segments "
             f"({manifest.events} events, {len(manifest.segments)} segments in all)"
         )
 

@@ -31,7 +31,7 @@ from rich.progress import (
 
 from tidal_data.crypto import Cipher, load_key
 from tidal_data.durations import parse_duration, parse_time
-from tidal_data.errors import ArchiveError
+from tidal_data.errors import RunFailure
 from tidal_data.kafka import KafkaConnectionError, KafkaError
 from tidal_data.results import PARTIALLY_FAILED, RunResult, write
 from tidal_data.runs import utcnow
@@ -204,12 +204,12 @@ def open_store_or_exit(options: dict[str, Any]) -> ObjectStore:
     plain error message and exit 1."""
     try:
         return open_store(options)
-    except ArchiveError as exc:
+    except RunFailure as exc:
         raise click.ClickException(f"{exc.reason}: {exc}") from exc
 
 
 def _reason(exc: BaseException) -> tuple[str, str]:
-    if isinstance(exc, ArchiveError):
+    if isinstance(exc, RunFailure):
         return exc.reason, str(exc)
     if isinstance(exc, KafkaConnectionError):
         return "BrokerUnreachable", f"cannot reach Kafka: {exc}"

@@ -43,11 +43,11 @@ from tidal_data.cli.archiving import (
 )
 from tidal_data.cli.restoretest import test_restore
 from tidal_data.cli.storeoptions import object_store_options
-from tidal_data.errors import ArchiveError, BackupNotFound
+from tidal_data.errors import BackupNotFound, RunFailure
 from tidal_data.kafka import consumer, kafka_settings, start, stop
 from tidal_data.owners import claim
 from tidal_data.results import RunResult
-from tidal_data.runs import Outcome, Retention, backup_once, extend, utcnow, verify_and_mark
+from tidal_data.runs import BackupReport, Retention, backup_once, extend, utcnow, verify_and_mark
 
 
 @click.group()
@@ -55,15 +55,15 @@ def backup() -> None:
     """Back up topics into an object store, verify backups, list them."""
 
 
-def _record(result: RunResult, outcome: Outcome, totals: dict[str, int]) -> None:
-    totals["events"] += outcome.events
-    totals["objects"] += outcome.objects
-    totals["bytes"] += outcome.bytes
+def _record(result: RunResult, report: BackupReport, totals: dict[str, int]) -> None:
+    totals["events"] += report.events
+    totals["objects"] += report.objects
+    totals["bytes"] += report.bytes
     result.counts = dict(totals)
-    result.backup = {"id": outcome.manifest.id, "verified": outcome.manifest.verified}
-    report_partial(result, outcome)
-    if outcome.stored is not None:
-        result.stored = outcome.stored.as_dict()
+    result.backup = {"id": report.manifest.id, "verified": report.manifest.verified}
+    report_partial(result, report)
+    if report.stored is not None:
+        result.stored = report.stored.as_dict()
 
 
 def _say(result: RunResult, totals: dict[str, int]) -> None:
@@ -138,7 +138,7 @@ def run_backup(result_file: Path | None, show_progress: bool, **options: Any) ->
         try:
             with progress_bar(show_progress, "backup") as advance:
                 if not options["continuous"]:
-                    outcome = await backup_once(
+                    report = await backup_once(
                         client,
                         store,
                         sources,
@@ -148,16 +148,16 @@ def run_backup(result_file: Path | None, show_progress: bool, **options: Any) ->
                         verify=options["verify"],
                         progress=advance,
                     )
-                    _record(result, outcome, totals)
+                    _record(result, report, totals)
                     _say(result, totals)
                     return
                 stopping = stop_on_signals()
                 while not stopping.is_set():
-                    outcome = await extend(
+                    report = await extend(
                         client, store, sources, run_config, retention, now=utcnow(),
                         progress=advance,
                     )  # fmt: skip
-                    _record(result, outcome, totals)
+                    _record(result, report, totals)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stopping.wait(), interval.total_seconds())
         finally:
@@ -212,7 +212,7 @@ def list_backups(**options: Any) -> None:
     store = open_store_or_exit(options)
     try:
         found = backups.listing(store)
-    except ArchiveError as exc:
+    except RunFailure as exc:
         raise click.ClickException(f"{exc.reason}: {exc}") from exc
     chosen = found.of(options["policy"]) if options["policy"] else found.manifests
     click.echo(

@@ -37,7 +37,7 @@ from tidal_data.cli.archiving import (
     stop_on_signals,
     store_options,
 )
-from tidal_data.errors import ArchiveError
+from tidal_data.errors import RunFailure
 from tidal_data.filters import attributes, record_time
 from tidal_data.kafka import (
     consumer,
@@ -72,7 +72,7 @@ def _scope(options: dict[str, Any]) -> str | None:
     """The archive's key scope (None without ``--archive``: the unscoped letters)."""
     try:
         return scope_of(options["archive_name"])
-    except ArchiveError as exc:
+    except RunFailure as exc:
         raise click.BadParameter(str(exc), param_hint="--archive") from exc
 
 

@@ -19,7 +19,7 @@ import click
 from tidal_data.cli.archiving import comma_list, execute, open_store, result_options
 from tidal_data.cli.restore import _chosen, _publish, _wanted
 from tidal_data.cli.storeoptions import object_store_options
-from tidal_data.errors import ArchiveError
+from tidal_data.errors import RunFailure
 from tidal_data.filters import Selection
 from tidal_data.kafka import kafka_settings
 from tidal_data.marks import Done
@@ -29,7 +29,7 @@ from tidal_data.results import RunResult
 from tidal_data.topics import create_targets
 
 
-class RestoreTestMismatch(ArchiveError):
+class RestoreTestMismatch(RunFailure):
     """The restored copy differs from the backup."""
 
 
