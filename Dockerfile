@@ -5,28 +5,41 @@
 #   docker build --target service --build-arg SERVICE=orders --build-arg EXTRAS=http,kafka,redis,cli,observability,orders -t tidal-orders .
 #   docker build --target service --build-arg SERVICE=files  --build-arg EXTRAS=http,kafka,redis,cli,observability,files  -t tidal-files .
 #   docker build --target gateway --build-arg EXTRAS=http,kafka,observability,gateway -t tidal-gateway .
-#   docker build --target tidal   --build-arg EXTRAS=http,kafka,redis,cli,observability,archive -t tidal .  # the operator's children
+#   docker build --target tidal   --build-arg EXTRAS=http,kafka,redis,cli,observability,sources -t tidal .  # the operator's children
 #
 # skaffold.yaml passes the same arguments. The operator's image is operator/Dockerfile.
-# The builder makes a virtualenv with tidal and the extras (pip, setuptools and the build run
-# only there); each final image gets the virtualenv and its code, runs as uid 10001 and holds no
-# build tools, compilers or caches. The base is pinned to an exact Python and Debian release;
-# pin its digest too (python:3.11.7-slim-bookworm@sha256:...) where the registry is reachable.
+# `tools` holds a virtualenv and the runtime's sources; `builder` installs tidal and the extras
+# into it (the services' and gateway's images), `data-plane-builder` tidal and the extras plus
+# the operator's distribution with its data-plane extra (operator/pyproject.toml: the `tidal
+# archive | backup | restore | replay | dlq` commands the operator's children run). pip,
+# setuptools and the build run only there; each final image gets one builder's virtualenv and its
+# code, runs as uid 10001 and holds no build tools, compilers or caches. The base is pinned to an
+# exact Python and Debian release; pin its digest too (python:3.11.7-slim-bookworm@sha256:...)
+# where the registry is reachable.
 # Kubernetes probes (the charts) check health, so the images declare no HEALTHCHECK.
 # checkov:skip=CKV_DOCKER_2:Kubernetes probes check health; HEALTHCHECK is ignored there
 
-FROM python:3.11.7-slim-bookworm AS builder
-ARG EXTRAS=http,kafka,redis,cli,observability
+FROM python:3.11.7-slim-bookworm AS tools
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /build
 COPY pyproject.toml README.md ./
 COPY src ./src
+
+FROM tools AS builder
+ARG EXTRAS=http,kafka,redis,cli,observability
 RUN pip install ".[${EXTRAS}]" && pip uninstall -y pip setuptools wheel
 
-# Shared by every final image: the virtualenv and an unprivileged user, nothing else.
-FROM python:3.11.7-slim-bookworm AS runtime
+FROM tools AS data-plane-builder
+ARG EXTRAS=http,kafka,redis,cli,observability
+COPY operator/pyproject.toml operator/README.md ./operator/
+COPY operator/tidal_operator ./operator/tidal_operator
+COPY operator/tidal_data ./operator/tidal_data
+RUN pip install ".[${EXTRAS}]" "./operator[data-plane]" && pip uninstall -y pip setuptools wheel
+
+# Shared by every final image: an unprivileged user, nothing else; each adds one virtualenv.
+FROM python:3.11.7-slim-bookworm AS base
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -34,8 +47,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     PORT=8080
 RUN groupadd --system --gid 10001 tidal \
     && useradd --system --uid 10001 --gid tidal --no-create-home --home-dir /nonexistent tidal
-COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
+
+FROM base AS runtime
+COPY --from=builder /opt/venv /opt/venv
 
 # A tidal App under services/<SERVICE>/ (fleet, orders, files): `tidal run services.<SERVICE>.app:app`
 # over HTTP (Knative), or with `--transport kafka` first (the KEDA-scaled worker). The chart
@@ -59,8 +74,10 @@ USER 10001:10001
 EXPOSE 8080
 ENTRYPOINT ["python", "-m", "services.gateway"]
 
-# The data plane: the `tidal` command the operator's CronJobs, Jobs and Deployments run.
-FROM runtime AS tidal
+# The `tidal` command with the data plane: what the operator's CronJobs, Jobs and Deployments
+# run (`tidal backup run`, `tidal dlq drain`, ...), and the chart's `tidal source` / `tidal outbox`.
+FROM base AS tidal
+COPY --from=data-plane-builder /opt/venv /opt/venv
 USER 10001:10001
 ENTRYPOINT ["tidal"]
 CMD ["--help"]

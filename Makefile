@@ -8,11 +8,12 @@ APT    := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 .PHONY: dev test lint unit system-deps venv bench checkov cloudevents1 docs
 
 # tidal (the runtime, with every extra the suite needs) and the operator's own distribution
-# (operator/pyproject.toml), both editable: no PYTHONPATH needed for either
+# (operator/pyproject.toml: the operator and its data plane, with the data plane's clients), both
+# editable: no PYTHONPATH needed for either
 $(STAMP): pyproject.toml operator/pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]' -e ./operator
+	$(BIN)/python -m pip install -q -e '.[dev]' -e './operator[data-plane]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP)

@@ -8,7 +8,7 @@ with a consumer of its own:
 
 - raw: aiokafka ``getmany`` until every partition's log end, records counted and dropped: the
   consume rate a backup can never beat;
-- archive: `tidal.archive.runs.archive_backup` into a new bucket: the same consumer, segments
+- archive: `tidal_data.runs.archive_backup` into a new bucket: the same consumer, segments
   cut, zstd-compressed, uploaded with never-overwrite puts and a manifest rewrite per segment.
 
 The clock runs from the consumer's start to the last record read (raw) or the complete manifest
@@ -31,9 +31,9 @@ from harness.kafka import log_end_offsets
 from harness.objectstore import CREDENTIALS, moto_server
 
 from bench import kafka_path
-from tidal.archive.kafka import consumer, kafka_settings, start, stop
-from tidal.archive.runs import ArchiveOptions, Sources, archive_backup, utcnow
-from tidal.archive.store import ObjectStore, StoreConfig
+from tidal_data.kafka import consumer, kafka_settings, start, stop
+from tidal_data.runs import ArchiveOptions, Sources, archive_backup, utcnow
+from tidal_data.store import ObjectStore, StoreConfig
 
 
 def data(i: int) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """BackupLocation -> its child: a CronJob running ``tidal backup sync`` over the store.
 
 The sync only reads (read-only credentials suffice); its result (``listing``, see
-``tidal.archive.catalog`` and docs/operator.md) becomes the location's ``status.backups``,
+``tidal_data.catalog`` and docs/operator.md) becomes the location's ``status.backups``,
 replaced as a whole by each sync, so that backups deleted from the store disappear, as
 Velero's backup sync deletes the Backup objects whose backup the store no longer holds
 (vmware-tanzu/velero pkg/controller/backup_sync_controller.go at d30d389b, lines 110-147 list

@@ -17,13 +17,19 @@ from tidal.events import Event
 MAX_MESSAGE_BYTES: Final = 1024
 
 ERROR_CLASS: Final = "tidalerrorclass"
+"""The dead letter's extension naming the failure's class (``RuntimeError``, ``RecordTooLarge``)."""
 ERROR_MESSAGE: Final = "tidalerrormessage"
+"""The failure's message, cut to ``MAX_MESSAGE_BYTES``."""
 ATTEMPTS: Final = "tidalattempts"
 FIRST_FAILURE: Final = "tidalfirstfailure"
 LAST_FAILURE: Final = "tidallastfailure"
+"""When the last attempt failed (RFC 3339): what ``tidal dlq`` slices the archive by."""
 SUBSCRIBER: Final = "tidalsubscriber"
+"""The subscription whose handler failed."""
 # where a Kafka record was first read from (the Kafka transport adds them)
 TOPIC: Final = "tidaltopic"
+"""The topic the failed record was first read from (Kafka): where ``tidal dlq redrive`` sends
+it back."""
 PARTITION: Final = "tidalpartition"
 OFFSET: Final = "tidaloffset"
 FAILURE_EXTENSIONS: Final = (
@@ -37,6 +43,7 @@ FAILURE_EXTENSIONS: Final = (
     PARTITION,
     OFFSET,
 )
+"""Every extension a dead letter adds to the event (a re-drive removes them)."""
 
 
 @dataclass(frozen=True, kw_only=True)

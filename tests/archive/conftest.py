@@ -19,8 +19,8 @@ from click.testing import CliRunner
 from tests.support.kafka import create_topic, log_end_offsets, tansu_broker
 from tests.support.objectstore import CREDENTIALS, S3Server, moto_server
 
-from tidal.archive.marks import without_marks
 from tidal.cli.main import cli
+from tidal_data.marks import without_marks
 
 
 @pytest.fixture(scope="session")
@@ -135,5 +135,5 @@ async def read_all(bootstrap: str, topic: str) -> dict[int, list[Any]]:
 
 def essence(record: Any) -> tuple[Any, ...]:
     """What must survive a backup and restore: key, value, headers, timestamp (a restored
-    record's run marks, `tidal.archive.marks`, left aside)."""
+    record's run marks, `tidal_data.marks`, left aside)."""
     return record.key, record.value, tuple(without_marks(record.headers)), record.timestamp

@@ -12,8 +12,8 @@ import click
 import pytest
 import yaml
 
-from tidal.cli.archiving import store_config
 from tidal.cli.main import cli
+from tidal_data.cli.archiving import store_config
 from tidal_operator.config import OperatorConfig
 from tidal_operator.reconciling import BACKUP_POLICY, DLQ_ARCHIVE, plan
 

@@ -17,9 +17,9 @@ from tests.archive.conftest import cloud_event, new_topic, produce_events, store
 from tests.support.kafka import ROOT
 from tests.support.objectstore import S3Server
 
-from tidal.archive import writer
-from tidal.archive.keys import backup_prefix, manifest_key
-from tidal.archive.segments import unpack
+from tidal_data import writer
+from tidal_data.keys import backup_prefix, manifest_key
+from tidal_data.segments import unpack
 
 pytestmark = pytest.mark.integration
 

@@ -14,15 +14,15 @@ from tests.archive.conftest import new_topic, produce_events, read_all, store_ar
 from tests.support.kafka import committed_offsets, create_topic, log_end_offsets
 from tests.support.objectstore import S3Server
 
-from tidal.archive.keys import dlq_segment_key
-from tidal.archive.marks import RUN_HEADER, without_marks
-from tidal.archive.store import ObjectStore, StoreConfig
 from tidal.bindings.kafka import to_record
-from tidal.cli.dlq import _candidates
 from tidal.deadletters import Failure
 from tidal.events import Event
 from tidal.transports.kafka.letters import event_letter
 from tidal.transports.kafka.records import Origin
+from tidal_data.cli.dlq import _candidates
+from tidal_data.keys import dlq_segment_key
+from tidal_data.marks import RUN_HEADER, without_marks
+from tidal_data.store import ObjectStore, StoreConfig
 
 pytestmark = pytest.mark.integration
 

@@ -1,14 +1,40 @@
 """Clear errors: bad flags are usage errors (exit 2, nothing run); an unreachable store or
-broker is a failed run result with a CamelCase reason and exit 1."""
+broker is a failed run result with a CamelCase reason and exit 1. The reasons are a wire
+contract (docs/operator.md): each failure class states its own, documented there."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from tests.archive.conftest import run_cli, tidal
 from tests.support.objectstore import S3Server
 from tests.support.servers import free_port
+
+from tidal_data import errors
+from tidal_data.errors import RunFailure
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "operator.md"
+
+
+def failures() -> list[type[RunFailure]]:
+    found = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, RunFailure)]
+    return [c for c in found if c is not RunFailure]
+
+
+def test_every_failure_states_its_documented_reason_and_a_rename_keeps_it() -> None:
+    """Issue 19 item 7: the reasons were the class names (``__init_subclass__``), so renaming a
+    class changed what the operator's conditions say."""
+    documented = set(re.findall(r"`([A-Z][A-Za-z]+)`", DOCS.read_text()))
+    reasons = {c.__name__: c.__dict__.get("reason") for c in failures()}
+    assert len(reasons) >= 9
+    assert all(reasons.values()), reasons  # stated in the class itself, not inherited
+    assert len(set(reasons.values())) == len(reasons)
+    assert set(reasons.values()) <= documented
+    renamed = type("Renamed", (errors.ChecksumMismatch,), {})
+    assert renamed("x").reason == "ChecksumMismatch"
+    assert errors.StoreError("x", reason="StoreNoSuchBucket").reason == "StoreNoSuchBucket"
 
 
 @pytest.mark.parametrize(

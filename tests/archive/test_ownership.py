@@ -21,11 +21,11 @@ from tests.archive.conftest import (
 )
 from tests.support.objectstore import S3Server
 
-from tidal.archive import backups
-from tidal.archive.kafka import consumer, kafka_settings, start, stop
-from tidal.archive.keys import backup_prefix
-from tidal.archive.runs import ArchiveOptions, Sources, archive_backup, verify_and_mark
-from tidal.archive.store import ObjectStore, StoreConfig
+from tidal_data import backups
+from tidal_data.kafka import consumer, kafka_settings, start, stop
+from tidal_data.keys import backup_prefix
+from tidal_data.runs import ArchiveOptions, Sources, archive_backup, verify_and_mark
+from tidal_data.store import ObjectStore, StoreConfig
 
 pytestmark = pytest.mark.integration
 

@@ -13,14 +13,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tidal.archive.backups import Listing
-from tidal.archive.catalog import catalog
-from tidal.archive.crypto import Cipher, key_id
-from tidal.archive.durations import backup_id, backup_time, parse_duration, parse_time
-from tidal.archive.errors import CorruptSegment, InvalidArgument, NoTopicsSelected
-from tidal.archive.filters import Selection, attributes
-from tidal.archive.kafka import select_topics
-from tidal.archive.keys import (
+from tidal_data.backups import Listing
+from tidal_data.catalog import catalog
+from tidal_data.crypto import Cipher, key_id
+from tidal_data.durations import backup_id, backup_time, parse_duration, parse_time
+from tidal_data.errors import CorruptSegment, InvalidArgument, NoTopicsSelected
+from tidal_data.filters import Selection, attributes
+from tidal_data.kafka import select_topics
+from tidal_data.keys import (
     backup_of,
     backup_prefix,
     dlq_segment_key,
@@ -29,12 +29,12 @@ from tidal.archive.keys import (
     segment_key,
     time_slice,
 )
-from tidal.archive.manifest import Gap, Manifest, Partition, Segment
-from tidal.archive.redrive import value_dropped
-from tidal.archive.restoretest import Digest, compare
-from tidal.archive.results import MAX_BYTES, RunResult, render
-from tidal.archive.retention import BackupInfo, choose_deletions
-from tidal.archive.segments import COMPRESSIONS, Record, decode, encode, pack, unpack
+from tidal_data.manifest import Gap, Manifest, Partition, Segment
+from tidal_data.redrive import value_dropped
+from tidal_data.restoretest import Digest, compare
+from tidal_data.results import MAX_BYTES, RunResult, render
+from tidal_data.retention import BackupInfo, choose_deletions
+from tidal_data.segments import COMPRESSIONS, Record, decode, encode, pack, unpack
 
 NOW = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
 

@@ -25,7 +25,7 @@ from tests.support.kafka import TcpProxy, create_topic, tansu_broker, unique
 from tests.support.objectstore import S3Server
 from tests.support.servers import free_port
 
-from tidal.archive.marks import RUN_HEADER
+from tidal_data.marks import RUN_HEADER
 
 pytestmark = pytest.mark.integration
 

@@ -18,11 +18,11 @@ from tests.archive.test_ownership import EVENTS, filled_topic, objects, run_args
 from tests.support.kafka import create_topic
 from tests.support.objectstore import S3Server
 
-from tidal.archive import backups
-from tidal.archive.kafka import consumer, kafka_settings, start, stop
-from tidal.archive.manifest import Manifest
-from tidal.archive.runs import ArchiveOptions, Sources, start_backup
-from tidal.archive.store import ObjectStore
+from tidal_data import backups
+from tidal_data.kafka import consumer, kafka_settings, start, stop
+from tidal_data.manifest import Manifest
+from tidal_data.runs import ArchiveOptions, Sources, start_backup
+from tidal_data.store import ObjectStore
 
 pytestmark = pytest.mark.integration
 

@@ -28,7 +28,7 @@ from tests.deploy.rendering import (
 from tests.deploy.skaffold import SKAFFOLD, dev_values, patched
 from tests.fidelity.upstream import SOURCES
 
-from tidal.cli.restore import restore
+from tidal_data.cli.restore import restore
 from tidal_operator.checks import SpecError
 from tidal_operator.crds import all_crds
 from tidal_operator.defaulting import defaulted

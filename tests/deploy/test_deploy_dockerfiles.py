@@ -1,7 +1,7 @@
 """The image recipes, checked without a Docker engine, for every image skaffold builds: a
 pinned base, a builder stage holding the build tools, a final image running as an unprivileged
 user, COPY sources that exist (and that .dockerignore lets through), extras and entry points
-that exist."""
+that exist; the data plane in the image the operator's children run, and only there."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def test_the_final_image_holds_no_build_step_and_runs_unprivileged(
     lineage = built(artifact)
     runs = [args for stage in lineage for args in stage.args("RUN")]
     assert not any("pip install" in run or "apt-get" in run for run in runs)
-    assert any(args.startswith("--from=builder ") for s in lineage for args in s.args("COPY"))
+    assert builder(artifact).name.endswith("builder")
     users = [args for stage in lineage for args in stage.args("USER")]
     assert users, "no USER instruction"
     uid, _, gid = users[-1].partition(":")
@@ -101,7 +101,32 @@ def ignored(path: str, patterns: list[str]) -> bool:
 
 
 def builder(artifact: dict[str, Any]) -> Stage:
-    return next(s for s in stages(ROOT / artifact["docker"]["dockerfile"]) if s.name == "builder")
+    """The stage whose virtualenv the image copies (exactly one)."""
+    every = stages(ROOT / artifact["docker"]["dockerfile"])
+    venvs = [
+        copy.split()[0].removeprefix("--from=")
+        for stage in built(artifact)
+        for copy in stage.args("COPY")
+        if copy.startswith("--from=") and copy.split()[1] == "/opt/venv"
+    ]
+    assert len(venvs) == 1, venvs
+    return next(s for s in every if s.name == venvs[0])
+
+
+def builders(artifact: dict[str, Any]) -> list[Stage]:
+    """That builder with the stages it is built on."""
+    return chain(stages(ROOT / artifact["docker"]["dockerfile"]), builder(artifact).name)
+
+
+def installed(artifact: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """(distribution directory, extras) of each local distribution the builder installs."""
+    stage = builder(artifact)
+    defaults = dict(a.split("=", 1) for a in stage.args("ARG") if "=" in a)
+    [install] = [r for r in stage.args("RUN") if "pip install" in r]
+    command = expand(install, {**defaults, **build_args(artifact)})
+    targets = re.findall(r'"(\.[\w./]*)(?:\[([^\]]+)\])?"', command.split("&&")[0])
+    assert targets, command
+    return [(path, wanted.split(",") if wanted else []) for path, wanted in targets]
 
 
 @pytest.mark.parametrize("artifact", ARTIFACTS, ids=IDS)
@@ -111,7 +136,7 @@ def test_every_copied_source_exists_and_is_in_the_build_context(artifact: dict[s
         for ln in (ROOT / ".dockerignore").read_text().splitlines()
         if ln.strip() and not ln.startswith("#")
     ]
-    copies = [c for stage in [builder(artifact), *built(artifact)] for c in stage.args("COPY")]
+    copies = [c for stage in [*builders(artifact), *built(artifact)] for c in stage.args("COPY")]
     for copy in copies:
         if copy.startswith("--from="):
             continue
@@ -122,33 +147,48 @@ def test_every_copied_source_exists_and_is_in_the_build_context(artifact: dict[s
 
 @pytest.mark.parametrize("artifact", ARTIFACTS, ids=IDS)
 def test_the_extras_installed_exist(artifact: dict[str, Any]) -> None:
-    stage = builder(artifact)
-    defaults = dict(a.split("=", 1) for a in stage.args("ARG") if "=" in a)
-    [install] = [r for r in stage.args("RUN") if "pip install" in r]
-    command = expand(install, {**defaults, **build_args(artifact)})
-    targets = re.findall(r'"(\.[\w./]*)(?:\[([^\]]+)\])?"', command.split("&&")[0])
-    assert targets, command
-    installed: list[str] = []
-    for path, wanted in targets:  # each a distribution of the repository, with its extras
+    extras: list[str] = []
+    for path, wanted in installed(artifact):  # each a distribution of the repository
         project = tomllib.loads((ROOT / path / "pyproject.toml").read_text())["project"]
-        extras = wanted.split(",") if wanted else []
-        assert set(extras) <= set(project.get("optional-dependencies", {}))
-        installed += extras
+        assert set(wanted) <= set(project.get("optional-dependencies", {}))
+        extras += wanted
+        packages = tomllib.loads((ROOT / path / "pyproject.toml").read_text())["tool"]
+        for package in packages["setuptools"]["packages"]["find"].get("include", []):
+            copied = [c for s in builders(artifact) for c in s.args("COPY")]
+            name = package.rstrip("*")
+            assert any(f"{path}/{name}".removeprefix("./") in c for c in copied), name
     service = build_args(artifact).get("SERVICE")
     if service:
-        assert service in installed
+        assert service in extras
         assert (ROOT / "services" / service / "app.py").is_file()
+
+
+def test_the_childrens_image_has_the_data_plane_and_no_other_image_does() -> None:
+    """Issue 19: the data plane moved to the operator's distribution (its data-plane extra);
+    the `tidal` image the operator's Jobs, CronJobs and Deployments run (the chart's default
+    child image) must install it, with the extra, the service images must not."""
+    by_image = {a["image"].removeprefix("kind.local/"): installed(a) for a in ARTIFACTS}
+    assert ("./operator", ["data-plane"]) in by_image["tidal"]
+    for image in ("tidal-fleet", "tidal-orders", "tidal-files", "tidal-gateway"):
+        assert [path for path, _ in by_image[image]] == ["."], image
+    assert by_image["tidal-operator"] == [(".", []), ("./operator", [])]
+    deployment = (CHART / "templates" / "operator" / "deployment.yaml").read_text()
+    assert '"name" "tidal")) | quote }}' in deployment  # childImage defaults to that image
 
 
 def test_the_operator_image_installs_the_runtime_and_the_operator_only() -> None:
     """Issue 19 item 8: the operator is a distribution of its own; its image holds the runtime
     without extras (no Kafka, HTTP or data-plane clients) and it, never the operator's sources
-    on a PYTHONPATH."""
+    on a PYTHONPATH. The distribution's own dependencies name no data-plane client either (they
+    are its data-plane extra)."""
     [artifact] = [a for a in ARTIFACTS if a["image"] == "kind.local/tidal-operator"]
     [install] = [r for r in builder(artifact).args("RUN") if "pip install" in r]
     assert re.findall(r'"([^"]*)"', install.split("&&")[0]) == [".", "./operator"]
     envs = " ".join(e for s in built(artifact) for e in s.args("ENV"))
     assert "PYTHONPATH" not in envs
+    project = tomllib.loads((ROOT / "operator" / "pyproject.toml").read_text())["project"]
+    clients = {"aiokafka", "boto3", "zstandard", "cryptography", "tidal[kafka"}
+    assert not [d for d in project["dependencies"] if d.startswith(tuple(clients))]
 
 
 def test_the_dockerignore_check_would_catch_an_excluded_source() -> None:

@@ -21,7 +21,7 @@ from tests.support.servers import free_port
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 # top-level packages `tidal run` over HTTP must not import
-HEAVY = ("boto3", "botocore", "cryptography", "aiokafka", "zstandard", "tidal.archive", "aiohttp")
+HEAVY = ("boto3", "botocore", "cryptography", "aiokafka", "zstandard", "tidal_data", "aiohttp")
 # what typed payloads (tidal.payloads) need, and an App without a model must not load
 PAYLOADS = ("pydantic.type_adapter", "pydantic._internal._validate_call")
 

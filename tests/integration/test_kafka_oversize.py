@@ -10,6 +10,7 @@ the worker, and the events behind it on the key were never handled.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Iterator
 
 import pytest
@@ -25,11 +26,12 @@ from tests.support.kafka import (
 from tests.support.objectstore import S3Server, moto_server, use_test_credentials
 
 from tidal import App, DeliveryPolicy, Event
-from tidal.archive.claims import claims_from_settings
-from tidal.archive.redrive import original_record
 from tidal.bindings.kafka import to_record
+from tidal.errors import ConfigurationError
 from tidal.settings import ClaimCheckSettings
 from tidal.transports.kafka import KafkaWorker
+from tidal.transports.kafka.claims import ClaimMissing, claims_from_settings
+from tidal_data.redrive import original_record
 
 pytestmark = pytest.mark.integration
 
@@ -202,3 +204,26 @@ async def test_a_claim_checked_dead_letter_re_driven_reaches_the_handler_whole(
             lambda: _alive_and(worker, len(received) == 2), within=40, what="the re-driven event"
         )
     assert received == [len(big.data["blob"])] * 2
+
+
+async def test_the_bucket_store_stores_by_content_and_says_what_is_missing(s3: S3Server) -> None:
+    """The worker's own S3 store (no data plane installed): the same bytes are one object, a
+    reference it does not hold is `ClaimMissing` (not retried), a missing bucket fails start."""
+    bucket = s3.new_bucket("claims")
+    where = {"region": s3.region, "endpoint": s3.endpoint, "path_style": True}
+    claims = claims_from_settings(ClaimCheckSettings(bucket=bucket, prefix="p/", **where))
+    assert claims is not None
+    await claims.check()
+    first, again = await claims.put(b"value"), await claims.put(b"value")
+    assert first == again == f"s3://{bucket}/p/sha256/{hashlib.sha256(b'value').hexdigest()}"
+    assert await claims.get(first) == b"value"
+    assert len(s3.client().list_objects_v2(Bucket=bucket)["Contents"]) == 1
+    with pytest.raises(ClaimMissing):
+        await claims.get(f"s3://{bucket}/p/sha256/{'0' * 64}")
+    with pytest.raises(ClaimMissing):
+        await claims.get(f"s3://elsewhere/p/sha256/{'0' * 64}")
+    absent = claims_from_settings(ClaimCheckSettings(bucket=f"{bucket}-absent", **where))
+    assert absent is not None
+    with pytest.raises(ConfigurationError, match="absent"):
+        await absent.check()
+    assert claims_from_settings(ClaimCheckSettings()) is None

@@ -1,4 +1,4 @@
-"""aiokafka on uvloop after the broker closed a connection (`tidal.transports.kafka.compat`).
+"""aiokafka on uvloop after the broker closed a connection (`tidal.kafka.compat`).
 
 A request written to a connection whose transport is already closed (the broker restarted and
 reset it; aiokafka's reader has not noticed yet) must fail as ``KafkaConnectionError``, which
@@ -16,7 +16,7 @@ from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaConnectionError
 from aiokafka.protocol.metadata import MetadataRequest
 
-import tidal.transports.kafka.connecting  # noqa: F401  (installs the compat wrapper)
+import tidal.kafka.connecting  # noqa: F401  (installs the compat wrapper)
 from tidal.transports.loops import run_on_fastest_loop
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
 from tidal import App, DeliveryPolicy, Event, InvalidEventError, RetryableError, prefix
-from tidal.archive.dlq import DrainCounts
 from tidal.dispatching import Dispatcher
 from tidal.observability import Source, hooks, register, sources, unregister
 from tidal.observability.collector import render
@@ -24,6 +23,7 @@ from tidal.stats import BUCKETS, DEFAULT_TYPE_LABELS, OTHER, OUTCOMES, Stats
 from tidal.testing import ManualClock, MemoryBroker, make_event
 from tidal.transports.http.server import Receiver, create_asgi_app
 from tidal.transports.kafka.measures import KafkaMetrics, PartitionMeasures, SubscriptionMeasures
+from tidal_data.dlq import DrainCounts
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

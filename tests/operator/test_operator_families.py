@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tidal.archive.dlq import DrainCounts
 from tidal.observability import Drained, Source, register, unregister
 from tidal.observability.collector import render
 from tidal.observability.process_families import VERSION
+from tidal_data.dlq import DrainCounts
 from tidal_operator.families import RunResults, collect
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

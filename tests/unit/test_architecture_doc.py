@@ -1,9 +1,9 @@
 """docs/architecture.md names only modules that exist (issue 19: the doc had drifted).
 
 Every dotted name of tidal's packages (``tidal.stores``, ``tidal_operator.metrics``,
-``services.gateway``) must be a module, or a module's attribute; every path in backquotes
-(```bindings/http.py```, ```cli/{archive,backup,restore,dlq}.py```, ```tests/unit/...```) must be
-a file or folder of the repository, a bare one under ``src/tidal`` (or below it, as
+``tidal_data.writer``, ``services.gateway``) must be a module, or a module's attribute; every
+path in backquotes (```bindings/http.py```, ```cli/{run,send,tail}.py```, ```tests/unit/...```)
+must be a file or folder of the repository, a bare one under ``src/tidal`` (or below it, as
 ```kafka/fitting.py```). Mermaid diagrams are read like the text.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "architecture.md"
-PACKAGES = ("tidal", "tidal_operator", "services", "harness", "bench", "monitoring")
+PACKAGES = ("tidal", "tidal_operator", "tidal_data", "services", "harness", "bench", "monitoring")
 DOTTED = re.compile(r"(?<![\w./-])(?:" + "|".join(PACKAGES) + r")(?:\.[A-Za-z_]\w*)+")
 PATH = re.compile(r"`([\w{},-][\w{},./-]*(?:/|\.py|\.md))`")
 """A path in backquotes (not a bare suffix: "a `.py` change")."""
@@ -83,7 +83,7 @@ def test_every_module_the_architecture_names_exists() -> None:
 
 def test_a_module_that_does_not_exist_is_caught() -> None:
     text = (
-        "`tidal.transports.kafka.juggling` runs it; `cli/{archive,nothing}.py`, "
+        "`tidal.transports.kafka.juggling` runs it; `cli/{run,nothing}.py`, "
         "`stores/memcached.py` and `tidal.observability.hooks.tracer` (an attribute)."
     )
     assert missing(text) == [

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 import tidal
+import tidal.kafka
 import tidal.testing
-from tidal.cli.main import COMMANDS
+from tidal.cli.main import COMMANDS, ELSEWHERE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,7 +45,12 @@ def test_the_site_builds_strictly_with_every_docs_page(site: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("module", "names"), [("tidal", tidal.__all__), ("tidal.testing", tidal.testing.__all__)]
+    ("module", "names"),
+    [
+        ("tidal", tidal.__all__),
+        ("tidal.testing", tidal.testing.__all__),
+        ("tidal.kafka", tidal.kafka.__all__),
+    ],
 )
 def test_the_api_reference_has_every_exported_name(
     site: Path, module: str, names: list[str]
@@ -56,7 +62,8 @@ def test_the_api_reference_has_every_exported_name(
 
 def test_the_cli_reference_has_every_command_and_its_options(site: Path) -> None:
     html = (site / "reference" / "cli" / "index.html").read_text()
-    missing = [name for name in COMMANDS if f'id="tidal-{name}"' not in html]
+    # the data plane's commands too (the tidal-operator distribution's, installed beside it)
+    missing = [name for name in [*COMMANDS, *ELSEWHERE] if f'id="tidal-{name}"' not in html]
     assert not missing
     assert "--events" in html  # tidal dev's options, from its --help
 

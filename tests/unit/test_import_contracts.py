@@ -1,5 +1,6 @@
 """The import contracts catch what they forbid: each test copies the packages beside
-`.importlinter` into a temporary tree, injects one violation and runs `lint-imports` on it.
+`.importlinter` (the runtime, the services, the operator and its data plane) into a temporary
+tree, injects one violation and runs `lint-imports` on it.
 
 The clean copy must pass first, so a failure is the injected import's and nothing else's.
 """
@@ -25,8 +26,8 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(ROOT / "src" / "tidal", tree / "src" / "tidal", ignore=ignore)
     shutil.copytree(ROOT / "services", tree / "services", ignore=ignore)
-    operator = ROOT / "operator" / "tidal_operator"
-    shutil.copytree(operator, tree / "operator" / "tidal_operator", ignore=ignore)
+    for package in ("tidal_operator", "tidal_data"):  # the operator's distribution
+        shutil.copytree(ROOT / "operator" / package, tree / "operator" / package, ignore=ignore)
     shutil.copy(ROOT / ".importlinter", tree / ".importlinter")
     return tree
 
@@ -58,10 +59,41 @@ VIOLATIONS = {
         "import redis\n",
         "Network, cloud and operator clients are imported only by the named adapter",
     ),
-    "a new data-plane module importing aiokafka (one admin module: provisioning)": (
-        "src/tidal/archive/admin.py",
+    # the data plane's are written over a module it has (a new one would also be unplaced)
+    "a data-plane module besides its Kafka adapter importing aiokafka (admin: tidal.kafka)": (
+        "operator/tidal_data/ratelimit.py",
         "from aiokafka.admin import AIOKafkaAdminClient\n",
         "Network, cloud and operator clients are imported only by the named adapter",
+    ),
+    "the data plane importing the runtime's settings module": (
+        "operator/tidal_data/ratelimit.py",
+        "from tidal.settings import KafkaSettings\n",
+        "The data plane uses tidal's public API only",
+    ),
+    "the data plane importing a private module of the public tidal.kafka": (
+        "operator/tidal_data/ratelimit.py",
+        "from tidal.kafka.connecting import make_admin\n",
+        "The data plane uses tidal's public API only",
+    ),
+    "the data plane's library importing its commands": (
+        "operator/tidal_data/ratelimit.py",
+        "from tidal_data.cli import archiving\n",
+        "The data plane's commands sit on its library",
+    ),
+    "a new data-plane module not placed in its layers": (
+        "operator/tidal_data/sampling.py",
+        "import json\n",
+        "The data plane's commands sit on its library",
+    ),
+    "the runtime importing the data plane": (
+        "src/tidal/cli/backups.py",
+        "from tidal_data import runs\n",
+        "The runtime imports neither the operator nor its data plane",
+    ),
+    "the operator importing the data plane": (
+        "operator/tidal_operator/inline_backup.py",
+        "from tidal_data import runs\n",
+        "The operator uses tidal's public API only",
     ),
     "a new Kafka transport module importing aiokafka": (
         "src/tidal/transports/kafka/admin.py",

@@ -555,7 +555,7 @@ def test_the_list_reader_fails_as_from_record_does(
 
 
 async def test_consumers_take_the_fetch_wait_the_settings_give() -> None:
-    from tidal.transports.kafka.connecting import make_consumer
+    from tidal.kafka.connecting import make_consumer
 
     default = make_consumer(KafkaSettings(), group="g")
     short = make_consumer(KafkaSettings(fetch_max_wait_ms=20), group="g")

@@ -1,10 +1,11 @@
 """The public API is what each package's ``__all__`` says, and its users keep to it.
 
 `.importlinter` holds services and the operator to the modules ``tidal`` and
-``tidal.observability``; these checks add the names: every package under ``src/tidal`` declares
-an ``__all__`` (empty: nothing public there), every name it lists exists, services and the
-operator import only listed names, and ``bench/`` never imports the test suite (it shares the
-real servers through ``harness``). Each check is also run on an injected violation.
+``tidal.observability``, and the data plane to those and ``tidal.kafka``; these checks add the
+names: every package under ``src/tidal`` declares an ``__all__`` (empty: nothing public there),
+every name it lists exists, services, the operator and the data plane import only listed names,
+and ``bench/`` never imports the test suite (it shares the real servers through ``harness``).
+Each check is also run on an injected violation.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PUBLIC = ("tidal", "tidal.observability")
+PUBLIC = ("tidal", "tidal.observability", "tidal.kafka")
 
 
 def packages() -> list[str]:
@@ -56,9 +57,10 @@ def private_uses(source: str) -> list[str]:
 def users() -> Iterator[Path]:
     yield from sorted((ROOT / "services").rglob("*.py"))
     yield from sorted((ROOT / "operator" / "tidal_operator").rglob("*.py"))
+    yield from sorted((ROOT / "operator" / "tidal_data").rglob("*.py"))
 
 
-def test_services_and_the_operator_import_only_public_names() -> None:
+def test_services_the_operator_and_the_data_plane_import_only_public_names() -> None:
     found = {str(path.relative_to(ROOT)): private_uses(path.read_text()) for path in users()}
     assert {path: uses for path, uses in found.items() if uses} == {}
 
@@ -67,6 +69,9 @@ def test_a_name_outside_all_is_caught() -> None:
     assert private_uses("from tidal import App, Dispatcher\n") == ["tidal.Dispatcher (line 1)"]
     assert private_uses("from tidal.observability import hooks\n") == [
         "tidal.observability.hooks (line 1)"
+    ]
+    assert private_uses("from tidal.kafka import make_admin\n") == [
+        "tidal.kafka.make_admin (line 1)"
     ]
 
 

@@ -27,13 +27,13 @@ from tidal.cli.devwatch import Activity
 from tidal.cli.tail import decode, follow, retry_note
 from tidal.errors import ConfigurationError, DependencyUnavailableError, InvalidEventError
 from tidal.events import Event
+from tidal.kafka import ensure_topics
 from tidal.pipeline import Observer
 from tidal.redaction import redact_url, scrub
 from tidal.settings import IdempotencySettings, KafkaSettings, Settings
 from tidal.stats import Stats
 from tidal.stores.redis import ping
 from tidal.transports.kafka import KafkaPublisher, KafkaWorker
-from tidal.transports.kafka.provisioning import ensure_topics
 
 TOPIC: Final = "tidal-dev.events"
 PARTITIONS: Final = 4

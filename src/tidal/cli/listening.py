@@ -1,7 +1,8 @@
 """Serving ``/metrics`` beside a long-running CLI job, or saying why not.
 
-``tidal dlq drain`` and ``tidal outbox relay`` call `listen_or_warn`: the job matters more than
-its metrics, so a missing ``prometheus_client`` or a taken port is logged and the job runs on.
+``tidal outbox relay`` calls `listen_or_warn` (``tidal dlq drain``, in the data plane, has its
+own over `tidal.observability.listen`): the job matters more than its metrics, so a missing
+``prometheus_client`` or a taken port is logged and the job runs on.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ from typing import Final
 
 import click
 
-from tidal.cli.archiving import stop_on_signals
 from tidal.cli.listening import listen_or_warn
+from tidal.cli.signals import stop_on_signals
 from tidal.observability import Relaying, Source, register, unregister
 from tidal.outbox.kafka import KafkaSink
 from tidal.outbox.postgres import DEFAULT_TABLE, OutboxTable

@@ -135,7 +135,7 @@ def _arms(annotation: Any) -> tuple[Any, ...]:
 
 def _serve(app: App, settings: Settings, transport: str) -> None:
     if transport == "kafka":
-        from tidal.archive.claims import claims_from_settings
+        from tidal.transports.kafka.claims import claims_from_settings
         from tidal.transports.kafka.running import run as consume_kafka
 
         consume_kafka(app, settings, claims=claims_from_settings(settings.kafka.claim_check))

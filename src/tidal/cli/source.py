@@ -14,10 +14,10 @@ what a SinkBinding sets as ``K_SINK``), ``--kafka-topic`` produces to a topic
 from __future__ import annotations
 
 import asyncio
-import signal
 
 import click
 
+from tidal.cli.signals import stop_on_signals
 from tidal.settings import Settings
 from tidal.transports.publishers import PublishTransport, open_publisher
 
@@ -88,7 +88,7 @@ def s3_sqs(
         if health_port:
             server = await serve_liveness(heartbeat, host="0.0.0.0", port=health_port)
         async with open_publisher(settings, transport=transport) as publisher:
-            await SqsSource(client, publisher, options).run(_stop_on_signals(), beat=heartbeat.beat)
+            await SqsSource(client, publisher, options).run(stop_on_signals(), beat=heartbeat.beat)
         if server is not None:
             server.close()
 
@@ -139,12 +139,3 @@ def _publishing(
             kafka = kafka.model_copy(update={"bootstrap_servers": bootstrap_servers})
         return settings.model_copy(update={"kafka": kafka}), "kafka"
     return settings.model_copy(update={"sink": sink}), "http"
-
-
-def _stop_on_signals() -> asyncio.Event:
-    """An event set by SIGTERM / SIGINT: the poll in flight finishes, then the source exits."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    return stop

@@ -27,8 +27,8 @@ from tidal.bindings.kafka import KafkaMessage, from_record, headers_from_list
 from tidal.cli.devwatch import event_line
 from tidal.errors import InvalidEventError
 from tidal.events import Event
+from tidal.kafka import client_options
 from tidal.settings import KafkaSettings, Settings
-from tidal.transports.kafka.connecting import client_options
 from tidal.transports.kafka.retries import ATTEMPTS, LAST_ERROR, NOT_BEFORE
 
 OnRecord = Callable[[Any], None]  # an aiokafka ConsumerRecord

@@ -3,7 +3,7 @@
 An idempotency record keeps the digest of the payload it was acquired for, so a copy with the
 same (source, id) but other data is a conflict, not a duplicate; the dispatcher and the stages
 (`tidal.dispatching`, `tidal.stages`) hash an event once with `event_hash`. A restore, replay or
-re-drive marks its Kafka records with `RUN_HEADER` (`tidal.archive.marks`); the Kafka transport
+re-drive marks its Kafka records with `RUN_HEADER` (`tidal_data.marks`); the Kafka transport
 (`tidal.transports.kafka.handling`) notes such an event with `mark_rerun`, and `is_rerun` tells
 the guard to let it take a dead-lettered key over.
 """
@@ -18,7 +18,7 @@ from tidal.events import Event
 
 RUN_HEADER: Final = "tidal-run"
 """The Kafka header a restore, replay or re-drive run marks its records with
-(`tidal.archive.marks`): such a copy runs again where its first delivery was dead-lettered."""
+(`tidal_data.marks`): such a copy runs again where its first delivery was dead-lettered."""
 _RERUN: Final = "_tidal_rerun"
 _DIGESTS: Final = "_tidal_payload_hash"
 _SORTED_JSON: Final = json.JSONEncoder(sort_keys=True, default=str)

@@ -20,6 +20,9 @@ by `setup` and by the ``/metrics`` endpoint. Modules:
 - `configuring`: the SDK from the standard ``OTEL_*`` variables around the `tracing` tracer;
 - `logs`: one JSON object per log line;
 - `wiring`: `setup`, called once per process by ``tidal run``.
+
+`redact_url` (`tidal.redaction`) is what every process prints a URL through: its password and
+secret query values masked.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from tidal.observability.sources import (
     register,
     unregister,
 )
+from tidal.redaction import redact_url
 
 if TYPE_CHECKING:
     from tidal.observability.listener import Listener
@@ -53,6 +57,7 @@ __all__ = [
     "listen",
     "mark_ready",
     "readiness",
+    "redact_url",
     "register",
     "setup",
     "unregister",

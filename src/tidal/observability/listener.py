@@ -2,8 +2,9 @@
 
 `listen` serves `tidal.observability.collector.REGISTRY` and the health probes from a daemon
 thread. Callers: the Kafka worker through `tidal.observability.setup` (``tidal run`` with
-``metrics_listener``), ``tidal dlq drain`` and ``tidal outbox relay`` through
-`tidal.cli.listening`. The HTTP transport serves the same endpoints itself.
+``metrics_listener``), ``tidal outbox relay`` through `tidal.cli.listening` and ``tidal dlq
+drain`` (the data plane) through the public `tidal.observability.listen`. The HTTP transport
+serves the same endpoints itself.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ class ConsumerMeasures(Protocol):
 
 
 class ArchiveCounts(Protocol):
-    """What a DLQ drainer has written so far (`tidal.archive.dlq.DrainCounts`)."""
+    """What a DLQ drainer has written so far (`tidal_data.dlq.DrainCounts`)."""
 
     @property
     def events(self) -> int: ...

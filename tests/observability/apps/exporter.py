@@ -17,9 +17,9 @@ import threading
 import time
 
 from tidal import Settings, health
-from tidal.archive.dlq import DrainCounts
 from tidal.observability import Drained, Source, register, setup
 from tidal.transports.kafka.measures import KafkaMetrics, PartitionMeasures, SubscriptionMeasures
+from tidal_data.dlq import DrainCounts
 from tidal_operator.families import RunResults, collect
 
 DAY = 86_400.0

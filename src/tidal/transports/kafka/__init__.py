@@ -7,8 +7,8 @@ per-key ordering, the retry topic, dead-letter format, lag) is described in docs
 Modules: `running` (the worker and its signals), `consuming` (one subscription's group member),
 `scheduling` (per-partition order and bounds), `offsets` (what may be committed), `handling`
 (one record's outcome), `retries` / `letters` (retry and dead-letter records), `producing`,
-`connecting` (client options), `compat` (aiokafka on uvloop), `provisioning` (topic creation),
-`names`, `measures`, `records`.
+`names`, `measures`, `records`, `claims` (the claim-check port) and `bucket` (its S3 store).
+Clients are built, and topics created, by the public `tidal.kafka` (shared with the data plane).
 """
 
 from tidal.transports.kafka.measures import KafkaMetrics

@@ -2,14 +2,17 @@
 
 `tidal.transports.kafka.fitting.Outlet` puts the value of an oversized retry record or dead
 letter here and produces the record with a reference instead (the claim-check pattern); it reads
-the value back when the retry record comes round. The object-store implementation is
-`tidal.archive.claims.ObjectStoreClaims` (the store the archive uses), built by ``tidal run``
+the value back when the retry record comes round. The S3 implementation is
+`tidal.transports.kafka.bucket.BucketClaims`, built by ``tidal run`` with `claims_from_settings`
 from ``TIDAL_KAFKA__CLAIM_CHECK__*``; tests may pass any object with these methods.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
+
+from tidal.errors import ConfigurationError
+from tidal.settings import ClaimCheckSettings
 
 
 class ClaimMissing(LookupError):
@@ -29,3 +32,17 @@ class PayloadStore(Protocol):
     async def get(self, reference: str) -> bytes:
         """The value stored under ``reference``; `ClaimMissing` when there is none."""
         ...
+
+
+def claims_from_settings(settings: ClaimCheckSettings) -> PayloadStore | None:
+    """The configured S3 store, or None when no bucket is set (claim-check off; boto3 is then
+    never imported)."""
+    if settings.bucket is None:
+        return None
+    try:
+        from tidal.transports.kafka.bucket import BucketClaims
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"TIDAL_KAFKA__CLAIM_CHECK__BUCKET needs boto3 ({exc}): pip install 'tidal[claims]'"
+        ) from exc
+    return BucketClaims(settings)

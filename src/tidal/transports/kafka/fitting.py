@@ -37,15 +37,11 @@ from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from tidal.errors import InvalidEventError
+from tidal.kafka.headers import CLAIM, CLAIM_BYTES, CLAIM_HEADERS, CLAIM_SHA256, OVERSIZE
 from tidal.transports.kafka.claims import ClaimMissing, PayloadStore
 from tidal.transports.kafka.producing import KafkaPublisher
 from tidal.transports.kafka.records import ConsumedRecord, Headers, OutgoingRecord
 
-CLAIM: Final = "tidal-claim"
-CLAIM_BYTES: Final = "tidal-claim-bytes"
-CLAIM_SHA256: Final = "tidal-claim-sha256"
-OVERSIZE: Final = "tidal-oversize"
-CLAIM_HEADERS: Final = frozenset({CLAIM, CLAIM_BYTES, CLAIM_SHA256})
 IDENTITY: Final = frozenset({"ce_specversion", "ce_id", "ce_source", "ce_type", "content-type"})
 STORE_TRIES: Final = 4
 STORE_BACKOFF: Final = 0.25

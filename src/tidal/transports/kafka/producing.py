@@ -29,8 +29,8 @@ from tidal import health
 from tidal.bindings.kafka import Mode, headers_to_list, to_record
 from tidal.errors import DependencyUnavailableError, PermanentError
 from tidal.events import Event
+from tidal.kafka.connecting import make_producer
 from tidal.settings import KafkaSettings
-from tidal.transports.kafka.connecting import make_producer
 from tidal.transports.kafka.records import OutgoingRecord
 
 MIN_BACKOFF: Final = 0.1

@@ -18,19 +18,19 @@ import signal
 from tidal.app import App, Subscription
 from tidal.dispatching import Dispatcher
 from tidal.idempotency.guard import Idempotency
+from tidal.kafka.connecting import make_consumer
+from tidal.kafka.provisioning import ensure_topics, message_limit
 from tidal.lifecycle import Service
 from tidal.observability import Source, mark_ready, register, unregister
 from tidal.settings import Settings
 from tidal.stores.factory import make_idempotency
 from tidal.transports.kafka.claims import PayloadStore
-from tidal.transports.kafka.connecting import make_consumer
 from tidal.transports.kafka.consuming import SubscriptionWorker
 from tidal.transports.kafka.fitting import Outlet
 from tidal.transports.kafka.handling import RecordHandler
 from tidal.transports.kafka.measures import KafkaMetrics, SubscriptionMeasures
 from tidal.transports.kafka.names import topics_for
 from tidal.transports.kafka.producing import KafkaPublisher
-from tidal.transports.kafka.provisioning import ensure_topics, message_limit
 from tidal.transports.loops import run_on_fastest_loop
 
 log = logging.getLogger("tidal.kafka")
