@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer
 from services.fleet.app import create_app as create_fleet
 from services.fleet.stores import RedisFleetStore
 from services.fleet.vehicles import VehicleRegistry
@@ -29,7 +28,13 @@ from services.orders.stores import RedisOrdersStore
 from tests.services.conftest import PAYMENT_SECRET, POS_SECRET, TOKEN
 from tests.services.expectations import Expected, assert_dead, assert_emitted, assert_state, expect
 from tests.services.test_end_to_end import check_answers, starting_stock, traffic
-from tests.support.kafka import create_topic, idempotence_supported, unique
+from tests.support.kafka import (
+    create_topic,
+    idempotence_supported,
+    log_end_offsets,
+    read_topic,
+    unique,
+)
 
 from tidal import Event, Settings, open_publisher
 from tidal.bindings.kafka import KafkaMessage, from_record, headers_from_list
@@ -47,28 +52,15 @@ def redis(url: str) -> aioredis.Redis:
     return aioredis.Redis.from_pool(pool)
 
 
-async def read_all(bootstrap: str, topic: str, *, idle: float = 3.0) -> list[Event]:
-    """Every CloudEvent on ``topic``, read until nothing new arrives for ``idle`` seconds."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    events: list[Event] = []
-    try:
-        quiet_since = time.monotonic()
-        while time.monotonic() - quiet_since < idle:
-            batch = await consumer.getmany(timeout_ms=500)
-            records = [r for rs in batch.values() for r in rs]
-            if records:
-                quiet_since = time.monotonic()
-            for r in records:
-                message = KafkaMessage(
-                    headers=headers_from_list(r.headers), key=r.key, value=r.value
-                )
-                events.append(from_record(message))
-    finally:
-        await consumer.stop()
-    return events
+async def read_all(bootstrap: str, topic: str) -> list[Event]:
+    """Every CloudEvent on ``topic`` up to its log end now (exact high watermarks: nothing to
+    wait for once the producers are done)."""
+    ends = await log_end_offsets(bootstrap, topic)
+    records = await read_topic(bootstrap, topic, count=sum(ends.values()))
+    return [
+        from_record(KafkaMessage(headers=headers_from_list(r.headers), key=r.key, value=r.value))
+        for r in records
+    ]
 
 
 async def settled(check: Any, *, within: float) -> None:
