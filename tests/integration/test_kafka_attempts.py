@@ -28,6 +28,7 @@ from tests.support.kafka import (
     WorkerProcess,
     create_topic,
     eventually,
+    fast_failover,
     lag,
     log_end_offsets,
     produce,
@@ -83,8 +84,7 @@ async def test_workers_killed_mid_handler_make_no_attempt_beyond_max_and_one_dea
     def start(**extra: str) -> WorkerProcess:
         env = worker_env(kafka_bootstrap, topic=topic, prefix=prefix, redis_url=redis_url)
         env["TIDAL_IDEMPOTENCY__IN_PROGRESS_TTL"] = "1"  # a killed attempt's lease
-        env["TIDAL_KAFKA__SESSION_TIMEOUT_MS"] = "3000"  # a killed member leaves sooner
-        env["TIDAL_KAFKA__HEARTBEAT_INTERVAL_MS"] = "500"
+        env |= fast_failover(kafka_bootstrap)  # a killed member leaves sooner
         env.update(extra)
         name = f"attempts-worker-{len(workers)}"
         worker = WorkerProcess("tests.integration.apps.kafka_attempts:app", env, tmp_path / name)

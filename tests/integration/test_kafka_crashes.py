@@ -23,6 +23,7 @@ from tests.support.kafka import (
     committed_offsets,
     create_topic,
     eventually,
+    fast_failover,
     lag,
     produce,
     unique,
@@ -111,6 +112,7 @@ async def test_a_worker_killed_at_random_points_handles_every_event_and_repeats_
     def start() -> WorkerProcess:
         name = f"crash-worker-{len(workers)}"
         env = worker_env(kafka_bootstrap, topic=topic, prefix=prefix, redis_url=redis_url)
+        env |= fast_failover(kafka_bootstrap)  # the killed worker's session ends sooner
         env["TIDAL_IDEMPOTENCY__REDIS_URL"] = f"{redis_url}?client_name={name}"
         worker = WorkerProcess("tests.integration.apps.kafka_effects:app", env, tmp_path / name)
         workers.append(worker.start())

@@ -14,6 +14,7 @@ from tests.support.kafka import (
     committed_offsets,
     create_topic,
     eventually,
+    fast_failover,
     log_end_offsets,
     produce,
     read_topic,
@@ -90,6 +91,7 @@ async def test_a_poison_event_is_attempted_exactly_n_times_across_a_restart_then
     redis = Redis.from_url(redis_url)
     attempts_key = f"{run}:attempts:{event.id}"
     env = worker_env(kafka_bootstrap, topic=topic, prefix=prefix, redis_url=redis_url)
+    env |= fast_failover(kafka_bootstrap)  # the second waits less for the killed first's session
     first = WorkerProcess("tests.integration.apps.kafka_poison:app", env, tmp_path / "w1.log")
     second = WorkerProcess("tests.integration.apps.kafka_poison:app", env, tmp_path / "w2.log")
     try:

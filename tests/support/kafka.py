@@ -45,6 +45,7 @@ __all__ = [
     "committed_offsets",
     "create_topic",
     "eventually",
+    "fast_failover",
     "idempotence_supported",
     "lag",
     "log_end_offsets",
@@ -263,6 +264,20 @@ def worker_env(bootstrap: str, *, topic: str, prefix: str, redis_url: str) -> di
         "TIDAL_OBSERVABILITY__METRICS_PORT": "0",  # several workers per test: no fixed port
         "TIDAL_TEST_REDIS_URL": redis_url,
     }
+
+
+def fast_failover(bootstrap: str) -> dict[str, str]:
+    """`worker_env` additions for a test that replaces a SIGKILLed worker with a new one, one live
+    member at a time: the dead member's session ends after 3 s instead of 6 s (heartbeats every
+    0.5 s), so the new one is not left waiting for it. A Kafka broker refuses a session shorter
+    than its ``group.min.session.timeout.ms`` (6 s by default): there it stays 6 s.
+
+    Not for several live members: tansu 0.6.0 holds a rejoining follower's JoinGroup 3 s
+    (``PAUSE_MS`` in its group coordinator) without counting it as contact, so a 3 s session
+    evicts live members in every rebalance and the group never settles."""
+    if bootstrap == EXTERNAL_BOOTSTRAP:
+        return {}
+    return {"TIDAL_KAFKA__SESSION_TIMEOUT_MS": "3000", "TIDAL_KAFKA__HEARTBEAT_INTERVAL_MS": "500"}
 
 
 @dataclass
