@@ -78,8 +78,27 @@ def start_prometheus(workdir: Path, port: int, targets: list[str]) -> subprocess
         "--log.level=warn",
     ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_port(port)
+    try:
+        wait_for_port(port)
+        _wait_ready(f"http://127.0.0.1:{port}", timeout=60)
+    except TimeoutError:
+        proc.kill()
+        raise
     return proc
+
+
+def _wait_ready(prometheus: str, *, timeout: float) -> None:
+    """Until ``/-/ready`` answers 200: Prometheus listens before its storage is open, and until
+    then its query API answers 503 ``Service Unavailable`` (seen on a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{prometheus}/-/ready", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"Prometheus at {prometheus} not ready after {timeout}s")
 
 
 GATEWAY_TOKEN = "stack-token"
