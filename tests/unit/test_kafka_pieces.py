@@ -23,9 +23,11 @@ from tidal.bindings.kafka import (
 )
 from tidal.deadletters import Failure, original
 from tidal.idempotency import Record, Status
+from tidal.observability import unregister
 from tidal.settings import KafkaSettings
 from tidal.stores.coalescing import CoalescingStore
 from tidal.testing import make_event
+from tidal.transports.kafka import KafkaWorker
 from tidal.transports.kafka.letters import event_letter, invalid_letter
 from tidal.transports.kafka.names import topics_for
 from tidal.transports.kafka.offsets import OffsetWindow
@@ -573,6 +575,30 @@ async def test_a_failed_batch_fails_every_caller_in_it() -> None:
         *(store.acquire(k, record, ttl=60) for k in "ab"), return_exceptions=True
     )
     assert [type(r) for r in results] == [ConnectionError, ConnectionError]
+
+
+@pytest.mark.parametrize(
+    ("backend", "batches"), [("memory", False), ("redis", True), ("none", False)]
+)
+async def test_only_a_store_across_the_network_claims_records_in_batches(
+    backend: str, batches: bool
+) -> None:
+    """The batch claim step shares a round trip; the in-process store has none to share and
+    takes `Idempotency.run`'s fast path per record instead (no `Claim` or job per record)."""
+    app = App("pieces")
+
+    @app.on(type="t")
+    async def handle(event: Event) -> None:
+        return None
+
+    worker = KafkaWorker(app, Settings(idempotency={"backend": backend}))
+    try:
+        assert [w.handler.batches for w in worker.workers] == [batches]
+    finally:
+        unregister(worker.source)
+        for w in worker.workers:
+            await w.consumer.stop()
+        await worker._close_clients()
 
 
 # -- the binding's binary reader -------------------------------------------------------------
