@@ -5,7 +5,8 @@ binary-mode CloudEvents that every subscription matches (a no-op handler each), 
 measures the time from the worker's start to the first event handled (every group must join:
 what a KEDA scale-from-zero waits), then the CPU this process spent per source event until every
 subscription handled every event (the 1-subscription baseline on a topic ten times longer, so
-its CPU is measured over a span as long as the others'). The counts run in turn, ``--rounds``
+its CPU is measured over a span as long as the others'), and how much of that CPU the garbage
+collector took. The counts run in turn, ``--rounds``
 times in a rotating order (the machine is shared: medians of interleaved rounds). Ratios: the
 largest count / 1 (targets: time to the first event <= 2x, CPU per event <= 25x); every
 count's medians and ratios are printed. Run: ``python -m bench.kafka_subscriptions``
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import statistics
 import time
@@ -54,10 +56,25 @@ async def until(condition: Callable[[], bool], *, limit: float = 600) -> None:
         await asyncio.sleep(0.001)
 
 
+class Collector:
+    """CPU the garbage collector takes while installed (`gc.callbacks`), in seconds."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.process_time()
+        else:
+            self.seconds += time.process_time() - self._start
+
+
 async def measure(
     bootstrap: str, topic: str, subscriptions: int, events: int
-) -> tuple[float, float]:
-    """(seconds from start to the first event handled, CPU µs per source event)."""
+) -> tuple[float, float, float]:
+    """(seconds from start to the first event handled, CPU µs per source event, of which the
+    garbage collector's)."""
     app = app_of(subscriptions)
     settings = Settings(
         kafka={
@@ -75,9 +92,17 @@ async def measure(
         count = worker.metrics.count
         await until(lambda: any(count(name, "handled") for name in names))
         first = time.perf_counter() - started
+        collector = Collector()
+        gc.callbacks.append(collector)
         cpu = time.process_time()
-        await until(lambda: sum(count(name, "handled") for name in names) >= events * subscriptions)
-        return first, 1e6 * (time.process_time() - cpu) / events
+        try:
+            await until(
+                lambda: sum(count(name, "handled") for name in names) >= events * subscriptions
+            )
+            cpu = time.process_time() - cpu
+        finally:
+            gc.callbacks.remove(collector)
+        return first, 1e6 * cpu / events, 1e6 * collector.seconds / events
     finally:
         await worker.stop()
 
@@ -91,30 +116,30 @@ async def bench(bootstrap: str, args: argparse.Namespace) -> list[Ratio]:
     for size in sorted(set(sizes.values())):
         topics[size] = await new_topic(bootstrap, "subs", args.partitions)
         await produce(bootstrap, topics[size], records(size, 1000))
-    runs: dict[int, list[tuple[float, float]]] = {n: [] for n in counts}
+    runs: dict[int, list[tuple[float, float, float]]] = {n: [] for n in counts}
     for r in range(args.rounds):
         for n in counts[r % len(counts) :] + counts[: r % len(counts)]:
-            first, cpu = await measure(bootstrap, topics[sizes[n]], n, sizes[n])
-            runs[n].append((first, cpu))
+            first, cpu, collected = await measure(bootstrap, topics[sizes[n]], n, sizes[n])
+            runs[n].append((first, cpu, collected))
             print(
                 f"  round {r + 1}, {n} subscription(s): first event after {first:.2f} s, "
-                f"{cpu:.0f} µs CPU per event",
+                f"{cpu:.0f} µs CPU per event ({collected:.0f} of it the collector's)",
                 flush=True,
             )
     median = {
-        n: (statistics.median(f for f, _ in rs), statistics.median(c for _, c in rs))
-        for n, rs in runs.items()
+        n: [statistics.median(column) for column in zip(*rs, strict=True)] for n, rs in runs.items()
     }
-    one_first, one_cpu = median[1]
+    one_first, one_cpu, _ = median[1]
     for n in counts:
-        first, cpu = median[n]
+        first, cpu, collected = median[n]
         print(
             f"  {n} subscription(s), medians: first event after {first:.2f} s "
-            f"({first / one_first:.2f}x), {cpu:.0f} µs CPU per event ({cpu / one_cpu:.1f}x)",
+            f"({first / one_first:.2f}x), {cpu:.0f} µs CPU per event ({cpu / one_cpu:.1f}x; "
+            f"collector {collected:.0f} µs)",
             flush=True,
         )
     n = counts[-1]
-    many_first, many_cpu = median[n]
+    many_first, many_cpu, _ = median[n]
     return [
         Ratio(
             "kafka subs",
