@@ -29,7 +29,9 @@ def main() -> None:
     ratios += kafka_path.main(
         ["--rounds", "1" if quick else "3", "--events", "5000" if quick else "50000"]
     )
-    ratios += kafka_subscriptions.main(["--events", "500" if quick else "2000"])
+    ratios += kafka_subscriptions.main(
+        ["--events", "500" if quick else "2000", "--rounds", "1" if quick else "3"]
+    )
     print()
     print(table(ratios))
 

@@ -23,9 +23,11 @@ from tidal.bindings.kafka import (
 )
 from tidal.deadletters import Failure, original
 from tidal.idempotency import Record, Status
+from tidal.observability import unregister
 from tidal.settings import KafkaSettings
 from tidal.stores.coalescing import CoalescingStore
 from tidal.testing import make_event
+from tidal.transports.kafka import KafkaWorker
 from tidal.transports.kafka.letters import event_letter, invalid_letter
 from tidal.transports.kafka.names import topics_for
 from tidal.transports.kafka.offsets import OffsetWindow
@@ -124,6 +126,108 @@ async def test_keyless_records_run_concurrently_up_to_the_limit() -> None:
     records = [Rec("t", 0, i, None, b"") for i in range(40)]
     _, most = await _run_partition(records, limit=6, window=100)
     assert most == 6
+
+
+async def test_records_whose_runs_never_wait_take_one_worker_task_not_one_each() -> None:
+    """An in-process store and a handler that does not await: each run ends before the loop
+    turns, so one worker runs the burst (a task per record was most of a record's cost with
+    50 subscriptions, and garbage the collector walked)."""
+    tasks: set[asyncio.Task[object] | None] = set()
+
+    async def process(record: Rec) -> None:  # type: ignore[misc]
+        tasks.add(asyncio.current_task())
+
+    work = PartitionWork(process=process, limit=64, window=500)  # type: ignore[arg-type]
+    work.feed([Rec("t", 0, i, f"k{i}".encode(), b"") for i in range(200)])  # type: ignore[arg-type]
+    for _ in range(200):
+        if work.position == 200:
+            break
+        await asyncio.sleep(0.005)
+    assert work.position == 200
+    assert len(tasks) == 1
+    await work.close(grace=0)
+
+
+async def test_runs_that_wait_still_get_a_worker_each_up_to_the_limit() -> None:
+    tasks: set[asyncio.Task[object] | None] = set()
+    records = [Rec("t", 0, i, None, b"") for i in range(40)]
+    running, most, done = 0, 0, asyncio.Event()
+
+    async def process(record: Rec) -> None:  # type: ignore[misc]
+        nonlocal running, most
+        tasks.add(asyncio.current_task())
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        if record.offset == 39:
+            done.set()
+
+    work = PartitionWork(process=process, limit=6, window=100)  # type: ignore[arg-type]
+    work.feed(records)  # type: ignore[arg-type]
+    await asyncio.wait_for(done.wait(), 10)
+    assert most == 6
+    assert len(tasks) == 6  # each worker runs record after record, none is spawned per record
+    await work.close(grace=1)
+
+
+async def test_a_batch_whose_prepare_never_waited_runs_its_jobs_in_one_worker() -> None:
+    tasks: set[asyncio.Task[object] | None] = set()
+
+    @dataclass
+    class Job:
+        async def run(self) -> None:
+            tasks.add(asyncio.current_task())
+
+        async def abandon(self) -> None:
+            raise AssertionError("nothing is abandoned")
+
+    async def prepare(records: list[Rec]) -> list[Job]:  # an in-process store: no wait
+        return [Job() for _ in records]
+
+    work = PartitionWork(process=None, prepare=prepare, limit=64, window=500)  # type: ignore[arg-type]
+    work.feed([Rec("t", 0, i, f"k{i}".encode(), b"") for i in range(100)])  # type: ignore[arg-type]
+    for _ in range(200):
+        if work.position == 100:
+            break
+        await asyncio.sleep(0.005)
+    assert work.position == 100
+    assert len(tasks) == 1
+    await work.close(grace=0)
+
+
+async def test_a_batch_whose_prepare_waited_starts_a_worker_per_job() -> None:
+    """A store across the network: the jobs' completions wait too, and should wait together
+    (one coalesced store call), not one after another."""
+    log: list[str] = []
+    running, most = 0, 0
+
+    @dataclass
+    class Job:
+        async def run(self) -> None:
+            nonlocal running, most
+            running += 1
+            most = max(most, running)
+            await asyncio.sleep(0.01)  # the completion's round trip
+            running -= 1
+            log.append("ran")
+
+        async def abandon(self) -> None:
+            raise AssertionError("nothing is abandoned")
+
+    async def prepare(records: list[Rec]) -> list[Job]:
+        await asyncio.sleep(0.001)  # the claim's round trip
+        return [Job() for _ in records]
+
+    work = PartitionWork(process=None, prepare=prepare, limit=16, window=500)  # type: ignore[arg-type]
+    work.feed([Rec("t", 0, i, f"k{i}".encode(), b"") for i in range(16)])  # type: ignore[arg-type]
+    for _ in range(200):
+        if work.position == 16:
+            break
+        await asyncio.sleep(0.005)
+    assert work.position == 16
+    assert most == 16
+    await work.close(grace=0)
 
 
 async def test_a_held_record_waits_for_its_due_time_without_holding_up_others() -> None:
@@ -471,6 +575,30 @@ async def test_a_failed_batch_fails_every_caller_in_it() -> None:
         *(store.acquire(k, record, ttl=60) for k in "ab"), return_exceptions=True
     )
     assert [type(r) for r in results] == [ConnectionError, ConnectionError]
+
+
+@pytest.mark.parametrize(
+    ("backend", "batches"), [("memory", False), ("redis", True), ("none", False)]
+)
+async def test_only_a_store_across_the_network_claims_records_in_batches(
+    backend: str, batches: bool
+) -> None:
+    """The batch claim step shares a round trip; the in-process store has none to share and
+    takes `Idempotency.run`'s fast path per record instead (no `Claim` or job per record)."""
+    app = App("pieces")
+
+    @app.on(type="t")
+    async def handle(event: Event) -> None:
+        return None
+
+    worker = KafkaWorker(app, Settings(idempotency={"backend": backend}))
+    try:
+        assert [w.handler.batches for w in worker.workers] == [batches]
+    finally:
+        unregister(worker.source)
+        for w in worker.workers:
+            await w.consumer.stop()
+        await worker._close_clients()
 
 
 # -- the binding's binary reader -------------------------------------------------------------

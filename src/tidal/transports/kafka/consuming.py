@@ -160,7 +160,7 @@ class SubscriptionWorker:
 
     def _partition(self, tp: TopicPartition) -> PartitionWork:
         settings, retry = self.settings, tp.topic == self.handler.topics.retry
-        batched = not retry and self.handler.dispatcher.guards(self.handler.sub)
+        batched = not retry and self.handler.batches
         return PartitionWork(
             process=self.handler.process,
             prepare=self.handler.prepare if batched else None,

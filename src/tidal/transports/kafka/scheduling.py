@@ -5,8 +5,10 @@ returns. A fetched record waits in the backlog until it is admitted: at most ``l
 are admitted and unfinished, and at most ``window`` are past the commit position. An admitted
 record whose key already has a record in flight is parked behind it (``ordered``: one key for the
 whole partition); otherwise it is ready once due (retry records wait for their ``hold``), and one
-of at most ``workers`` worker tasks runs ``process`` on it. Workers are spawned as ready records
-appear and end when none are left, so a burst costs a few tasks, not one per record.
+of at most ``workers`` worker tasks runs ``process`` on it. A worker runs ready records back to
+back and ends when none are left; another is added only while every worker is inside a record
+that waits (checked once the loop turns), so records whose runs never wait (the in-process
+idempotency store, a handler that does not await) cost one task per burst, not one per record.
 
 So a slow key holds up its own records, and other keys only once the window is full. When
 ``backlog`` records wait, the partition is full: the consumer fetches nothing more for it until
@@ -15,7 +17,9 @@ So a slow key holds up its own records, and other keys only once the window is f
 With ``prepare`` (the handler's batch step: one idempotency call for many records), a worker
 that finds no prepared record hands every ready record to ``prepare`` at once and queues the
 `Job` it returns per record (None: run ``process`` on it as usual); workers then run prepared
-jobs one at a time exactly as they run records, and `close` abandons jobs that never ran.
+jobs one at a time exactly as they run records, and `close` abandons jobs that never ran. When
+``prepare`` waited (a store across the network), a worker is started per job at once, so their
+completions wait in the same coalesced store call rather than in turn.
 """
 
 from __future__ import annotations
@@ -92,6 +96,8 @@ class PartitionWork:
         self._admitted = 0
         self._running = 0
         self._preparing = False
+        self._waking = False
+        self._turns = 0  # loop turns seen by `_count_turn` (did a prepare wait?)
         self._closing = False
 
     @property
@@ -152,11 +158,29 @@ class PartitionWork:
             self._wake()
 
     def _wake(self) -> None:
-        """Spawn a worker when records are ready and every worker is busy running one."""
-        workers = len(self._workers)
-        ready = self._ready or self._prepared
-        if ready and workers <= self._running and workers < self._max_workers:
+        """Make sure ready records get a worker: one now when there is none; when every worker
+        is running a record, one more once the loop turns (`_wake_later`)."""
+        if not (self._ready or self._prepared):
+            return
+        if not self._workers:
             self._spawn(1)
+        elif self._wants_worker() and not self._waking:
+            self._waking = True
+            asyncio.get_running_loop().call_soon(self._wake_later)
+
+    def _wake_later(self) -> None:
+        """Spawn one worker if the records are still waiting and every worker is still inside
+        a record: a run that never waits (an in-process store, a handler that does not await)
+        ends before the loop turns and its worker takes the next record itself, so a burst of
+        such records costs no task per record; each run that waits adds one worker, up to
+        ``workers``."""
+        self._waking = False
+        if not self._closing and (self._ready or self._prepared) and self._wants_worker():
+            self._spawn(1)
+
+    def _wants_worker(self) -> bool:
+        workers = len(self._workers)
+        return workers <= self._running and workers < self._max_workers
 
     def _spawn(self, n: int) -> None:
         for _ in range(min(n, self._max_workers - len(self._workers))):
@@ -203,6 +227,8 @@ class PartitionWork:
             await asyncio.sleep(0)
             batch = list(self._ready)
             self._ready.clear()
+            turns = self._turns
+            asyncio.get_running_loop().call_soon(self._count_turn)
             try:
                 jobs = await prepare(batch)
             except Exception as exc:  # nothing prepared: the records take the plain path
@@ -216,9 +242,15 @@ class PartitionWork:
             await _abandon(jobs)
             return
         self._prepared.extend(zip(batch, jobs, strict=True))
-        # a prepared record mostly waits (its idempotency record is completed in a batch call):
-        # start a worker for each now, so they all wait in the same batch rather than in turn
-        self._spawn(len(self._prepared) - 1)
+        if self._turns != turns:
+            # the claim waited on its store (Redis): so will each prepared record's completion,
+            # batched per loop turn; start a worker for each now, so they all wait in the same
+            # batch rather than in turn. A claim that never waited (the in-process store) makes
+            # runs that do not wait either: this worker runs them back to back (`_wake`).
+            self._spawn(len(self._prepared) - 1)
+
+    def _count_turn(self) -> None:
+        self._turns += 1
 
     def _ended(self, record: ConsumedRecord) -> bool:
         """Book a record that ran to its end; False when the partition is closing."""
