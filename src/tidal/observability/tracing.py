@@ -13,11 +13,15 @@ standard ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG``): an event whose 
 says not sampled (parent-based samplers), or that the ratio rejects, gets no SDK span at all; its
 handler's events still carry a valid ``traceparent``: the same trace id and the incoming parent
 id (with no parent: ids hashed from the event's source and id) with the sampled flag off, and the
-same ``tracestate``. Only sampled events pay for spans. An unsampled attempt leaves the context
-alone (a context variable's set and reset cost more than the rest of its path): the dispatcher
-passes the event to `OtelTracer.stamp` and the handler's ``ctx.logger`` gets its ids from
-`OtelTracer.ids_for`, so log lines of other loggers carry no trace id there. An unsampled HTTP
-receive or ingress does mark the context, and everything inside it forwards that mark.
+same ``tracestate``. Only sampled events pay for spans. Where the ratio decides, the draw is
+`tidal.observability.sampling.picked` from the event's id: a receive and each attempt on one
+event decide alike without being told. So an unsampled event leaves the context alone (a
+context variable's set and reset cost more than the rest of its path): the receive opens
+nothing, the dispatcher passes the event to `OtelTracer.stamp` and the handler's ``ctx.logger``
+gets its ids from `OtelTracer.ids_for`, so log lines of other loggers carry no trace id there.
+Only what the event cannot say marks the context (`_Unsampled`): an unsampled HTTP receive
+whose parent is the transport's ``traceparent`` header alone, and an unsampled ingress (a
+request that is no event); everything inside the mark forwards its trace.
 
 `tidal.observability.configuring` builds the SDK from the standard ``OTEL_*`` variables and
 returns an `OtelTracer` for `tidal.observability.hooks.install`.
@@ -25,7 +29,6 @@ returns an `OtelTracer` for `tidal.observability.hooks.install`.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
@@ -40,6 +43,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from tidal.events import Event
 from tidal.observability.hooks import Emit
 from tidal.observability.sampling import (
+    RATIO_MASK,
     Forward,
     Parent,
     Sampling,
@@ -52,7 +56,6 @@ TRACEPARENT: Final = "traceparent"
 TRACESTATE: Final = "tracestate"
 INSTRUMENTATION: Final = "tidal"
 _PROPAGATOR: Final = TraceContextTextMapPropagator()
-_random: Final = random.random
 
 
 _RECEIVING: Final = object()
@@ -150,23 +153,27 @@ class OtelTracer:
     def __init__(self, tracer: trace.Tracer, *, sampling: Sampling | None = None) -> None:
         self._tracer = tracer
         self.sampling = sampling or Sampling()
-        self._ratio, self._parent_based = self.sampling.ratio, self.sampling.parent_based
+        self._parent_based, self._threshold = self.sampling.parent_based, self.sampling.threshold
 
     def receive(
         self, event: Event, *, transport: str, carrier: Mapping[str, str] | None = None
-    ) -> AbstractContextManager[object]:
-        attributes = event._attributes
-        if TRACEPARENT not in attributes and (carrier is None or TRACEPARENT not in carrier):
-            ratio = self._ratio  # most requests: no parent anywhere, the ratio decides
-            if ratio >= 1.0 or (ratio > 0.0 and _random() < ratio):
-                return self._receive_span(event, transport, None, None)
-            return _Unsampled(None)
+    ) -> AbstractContextManager[object] | None:
+        if carrier is None or TRACEPARENT not in carrier:
+            # the event alone decides, and each attempt's `sampled` decides the same again
+            if not self._decides(event):
+                return None  # nothing to mark: most requests end here
+            return self._receive_span(event, transport, _extract(event), None)
         parent = _event_parent(event)
-        hop = None if carrier is None else parse_traceparent(carrier.get(TRACEPARENT))
-        if not self.sampling.sampled(parent or hop):
-            return _Unsampled(parent or hop)
+        hop = parse_traceparent(carrier[TRACEPARENT])
+        known = parent or hop
+        if known is not None and self._parent_based:
+            sampled = known.sampled
+        else:
+            sampled = self._decides(event)
+        if not sampled:  # an attempt finds all but the hop's trace alone: mark only that
+            return _Unsampled(hop) if parent is None and hop is not None else None
         context, link = _extract(event), None
-        if hop is not None and carrier is not None:
+        if hop is not None:
             hop_context = _PROPAGATOR.extract(carrier)
             if context is None:
                 context = hop_context
@@ -212,16 +219,27 @@ class OtelTracer:
 
     def sampled(self, event: Event) -> bool:
         """Whether an attempt on ``event`` gets a handle span: what an enclosing receive
-        decided, else `Sampling.sampled` inline (this runs for every event)."""
+        marked, else what the event alone decides (`_decides`, inline: this runs for every
+        event)."""
         scope = _scope.get()
-        if scope is not None:  # inside a receive: sampled if it is a span
+        if scope is not None:  # inside a sampled receive, or an unsampled hop's mark
             return scope is _RECEIVING
-        if self._parent_based and TRACEPARENT in event._attributes:
+        attributes = event._attributes
+        if self._parent_based and TRACEPARENT in attributes:
             parent = _event_parent(event)
             if parent is not None:
                 return parent.sampled
-        ratio = self._ratio  # most events: no parent, the ratio decides
-        return ratio >= 1.0 or (ratio > 0.0 and _random() < ratio)
+        return (hash(attributes["id"]) & RATIO_MASK) < self._threshold
+
+    def _decides(self, event: Event) -> bool:
+        """`Sampling.sampled_event`: the event's parent, else `picked` by its id (the same
+        answer every time for one event)."""
+        attributes = event._attributes
+        if self._parent_based and TRACEPARENT in attributes:
+            parent = _event_parent(event)
+            if parent is not None:
+                return parent.sampled
+        return (hash(attributes["id"]) & RATIO_MASK) < self._threshold
 
     def handle(
         self, event: Event, *, subscription: str, attempt: int
