@@ -647,11 +647,10 @@ async def _dispatch_rounds(args: argparse.Namespace, collector_url: str) -> Rate
     from tidal.observability import hooks
 
     records = kafka_path.records(args.events, args.keys)
-    tracers = [None, None, _tracer(collector_url, 1.0)]
-    tracers += [_tracer(collector_url, float(ratio)) for ratio in RATIOS]
-    rates: Rates = {name: [] for name in CONTENDERS}
+    names, tracers, _ = _contenders(args, collector_url)
+    rates: Rates = {name: [] for name in names}
     for r in range(args.rounds):
-        for name, tracer in rotated(zip(CONTENDERS, tracers, strict=True), r):
+        for name, tracer in rotated(zip(names, tracers, strict=True), r):
             settle(tracers)
             dispatcher = Dispatcher(kafka_path.app)
             sub = dispatcher.app.subscription("noop")
