@@ -6,8 +6,15 @@ that discards them, at four samplers: always on, and ``parentbased_traceidratio`
 and 0 (tracing on, nothing sampled: the unsampled path alone; tidal decides sampling before the
 SDK, unsampled events get no span). Every contender starts clean (`settle`).
 
-- ``--path http``: three ``tidal run`` processes (which call `tidal.observability.setup`),
-  loaded in turn by ``wrk`` as in `bench.http_path`;
+- ``--path http``: one ``tidal run`` process per contender (which call
+  `tidal.observability.setup`), loaded in turn by ``wrk`` as in `bench.http_path`, CPU per
+  thread from ``/proc`` (the event loop's thread, and the others': the span exporter's);
+- ``--path http-interleaved``: one tidal HTTP server in this process while the contenders take
+  turns of ``wrk`` load, the tracer installed between turns: no contender has a process of its
+  own (separate processes differ from one another by a few % by themselves) and the machine's
+  slow spells fall on all alike; CPU per thread as on ``kafka-interleaved``;
+- ``--path asgi``: the HTTP server's ASGI app called in process with the requests ``wrk``
+  sends, no uvicorn and no socket: tidal's own per-request cost, exporter flush included;
 - ``--path kafka``: `bench.kafka_path`'s worker run in this process on a pre-produced topic,
   the tracer installed or removed between runs;
 - ``--path kafka-interleaved``: one such worker consumes one topic while the contenders take
@@ -23,8 +30,8 @@ SDK, unsampled events get no span). Every contender starts clean (`settle`).
 Rounds alternate the contenders, each round starting one contender later (`rotated`); medians
 and the cost against "off" are printed, also paired (each round's cost against that round's
 "off", then the median: steadier on a shared machine).
-Run: ``python -m bench.observability_cost --path http`` (or ``kafka``, ``kafka-interleaved``,
-``dispatch``).
+Run: ``python -m bench.observability_cost --path http`` (or ``http-interleaved``, ``asgi``,
+``kafka``, ``kafka-interleaved``, ``dispatch``).
 """
 
 from __future__ import annotations
@@ -42,10 +49,10 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import httpx
 from harness.otlp import otlp_collector
@@ -93,10 +100,12 @@ def report(rates: Rates) -> None:
             1 - off_cpu / c for (_, off_cpu), (_, c) in zip(off, values, strict=True)
         )
         rounds = ", ".join(f"{r:,.0f}" for r, _ in values)
+        fastest = min(c for _, c in values)  # the round the machine disturbed least
         print(
             f"{name:36s} {rate:9,.0f} events/s (cost {100 * (1 - rate / base):5.1f} %)"
             f"  {cpu:6.1f} µs CPU/event (cost {100 * (1 - base_cpu / cpu):5.1f} %,"
-            f" paired {100 * paired:5.1f} %)  rounds: {rounds}"
+            f" paired {100 * paired:5.1f} %; fastest {fastest:6.1f},"
+            f" {fastest - min(c for _, c in off):+5.2f})  rounds: {rounds}"
         )
 
 
@@ -137,42 +146,229 @@ def start(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of process ``pid`` (its threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(thread_cpu_seconds(pid).values())
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """User plus system CPU time of each live thread of process ``pid``, by thread id (the
+    process's own id is its main thread: the event loop's)."""
+    tick, spent = os.sysconf("SC_CLK_TCK"), {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            spent[int(task.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return spent
+
+
+def _split(pid: int, before: dict[int, float], after: dict[int, float]) -> tuple[float, float]:
+    """CPU seconds between two `thread_cpu_seconds` readings: the main (event loop) thread's,
+    and every other thread's (the span exporter's; a thread that ended between the readings
+    is lost, none does here)."""
+    main = after.get(pid, 0.0) - before.get(pid, 0.0)
+    rest = sum(v - before.get(tid, 0.0) for tid, v in after.items() if tid != pid)
+    return main, rest
 
 
 def http(args: argparse.Namespace, collector_url: str) -> Rates:
     traced = {"TIDAL_OBSERVABILITY__TRACING": "on", "OTEL_EXPORTER_OTLP_ENDPOINT": collector_url}
     sampler = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio"}
-    envs = [
+    everything = [
         {"TIDAL_OBSERVABILITY__TRACING": "off", "TIDAL_OBSERVABILITY__METRICS": "false"},
         {"TIDAL_OBSERVABILITY__TRACING": "off"},
         traced,
         *({**traced, **sampler, "OTEL_TRACES_SAMPLER_ARG": ratio} for ratio in RATIOS),
     ]
+    picked = [KEYS.index(key) for key in dict.fromkeys(args.only)]
+    names, envs = [CONTENDERS[i] for i in picked], [everything[i] for i in picked]
     ports = [free_port() for _ in envs]
     procs = [start(port, env) for port, env in zip(ports, envs, strict=True)]
-    rates: Rates = {name: [] for name in CONTENDERS}
+    rates: Rates = {name: [] for name in names}
+    others: dict[str, list[float]] = {name: [] for name in names}  # µs / request off the loop
     try:
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
             fh.write(WRK_SCRIPT)
         script = Path(fh.name)
         with contextlib.ExitStack() as scrapers:
-            for port in ports[1:]:
-                scrapers.enter_context(scraping(f"http://127.0.0.1:{port}/metrics"))
+            for i, port in zip(picked, ports, strict=True):
+                if i > 0:  # every contender but "off" serves /metrics
+                    scrapers.enter_context(scraping(f"http://127.0.0.1:{port}/metrics"))
             for r in range(args.rounds):
-                for name, port, proc in rotated(zip(CONTENDERS, ports, procs, strict=True), r):
-                    before = cpu_seconds(proc.pid)
+                for name, port, proc in rotated(zip(names, ports, procs, strict=True), r):
+                    before = thread_cpu_seconds(proc.pid)
                     rate = load(
                         port, script, seconds=args.seconds, connections=args.connections
                     ).rate
-                    cpu = cpu_seconds(proc.pid) - before
-                    rates[name].append((rate, 1e6 * cpu / (rate * args.seconds)))
+                    main, rest = _split(proc.pid, before, thread_cpu_seconds(proc.pid))
+                    served = rate * args.seconds
+                    rates[name].append((rate, 1e6 * (main + rest) / served))
+                    others[name].append(1e6 * rest / served)
     finally:
         for proc in procs:
             proc.terminate()
             proc.wait()
+    for name, values in others.items():
+        print(f"{name:36s} off the event loop's thread: {statistics.median(values):5.2f} µs/req")
     return rates
+
+
+# -- HTTP, interleaved ---------------------------------------------------------------------
+
+
+def http_interleaved(args: argparse.Namespace, collector_url: str) -> Rates:
+    """One tidal HTTP server (`build_receiver`, `create_asgi_app` under uvicorn with tidal's
+    deadlines, on uvloop) in this process while the contenders take turns of ``--seconds`` of
+    ``wrk`` each (``--rounds`` turns each, rotated), the tracer installed between turns: a
+    slow spell of the machine falls on every contender alike, and no contender runs in a
+    process of its own (separate processes differ by a few % from one another by themselves).
+    CPU is counted per thread as on `interleaved`: the event loop's per turn, each exporter's
+    and the scraper's over the run, to their own contender."""
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_http_interleaved(args, collector_url))
+
+
+async def _http_interleaved(args: argparse.Namespace, collector_url: str) -> Rates:
+    import uvicorn
+
+    from bench.apps import app
+    from tidal.observability import hooks
+    from tidal.observability.collector import render
+    from tidal.settings import Settings
+    from tidal.transports.http.deadlines import deadline_protocol
+    from tidal.transports.http.server import create_asgi_app
+    from tidal.transports.http.serving import build_receiver
+
+    names, tracers, scraped = _contenders(args, collector_url)
+    settings = Settings()
+    receiver = build_receiver(app, settings, session=None, idempotency=None)
+    port = free_port()
+    config = uvicorn.Config(
+        create_asgi_app(receiver),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        http=deadline_protocol(head=settings.header_timeout, body=settings.body_timeout),
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn says so by a flag
+        await asyncio.sleep(0.01)
+    gc.freeze()  # as `tidal run` does once started (tidal.transports.loops)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(WRK_SCRIPT)
+    script = Path(fh.name)
+    turns: list[list[tuple[int, float, float]]] = [[] for _ in names]
+    scraping, stop = threading.Event(), threading.Event()
+    scraper = threading.Thread(target=_scrape_while, args=(render, scraping, stop))
+    scraper.start()
+    background = [_thread_cpu(_exporter_thread(t)) for t in tracers] + [_thread_cpu(scraper)]
+
+    def served() -> int:
+        return sum(receiver.statuses.values())
+
+    try:
+        await _wrk(port, script, 1, args.connections)  # warm-up
+        for r in range(args.rounds):
+            for i in rotated(range(len(names)), r):
+                hooks.install(tracers[i])  # type: ignore[arg-type]
+                (scraping.set if scraped[i] else scraping.clear)()
+                first, started, cpu = served(), time.perf_counter(), time.thread_time()
+                await _wrk(port, script, args.seconds, args.connections)
+                n, wall = served() - first, time.perf_counter() - started
+                turns[i].append((n, wall, time.thread_time() - cpu))
+        spent = [clock() for clock in background]
+    finally:
+        hooks.install(None)
+        stop.set()
+        scraping.set()
+        scraper.join()
+        server.should_exit = True
+        await serving
+    for i, tracer in enumerate(tracers):
+        spent[i] += _flushed(tracer)
+    return _billed(names, turns, spent, scraped)
+
+
+async def _wrk(port: int, script: Path, seconds: int, connections: int) -> None:
+    """``wrk`` on ``port`` for ``seconds`` (the event loop serves meanwhile); any non-2xx
+    answer fails the run."""
+    proc = await asyncio.create_subprocess_exec(
+        *("wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script)),
+        f"http://127.0.0.1:{port}/",
+        stdout=subprocess.PIPE,
+    )
+    out, _ = await proc.communicate()
+    if proc.returncode != 0 or b"Non-2xx" in out:
+        raise RuntimeError(f"wrk failed or saw non-2xx answers:\n{out.decode()}")
+
+
+# -- ASGI (no server) ----------------------------------------------------------------------
+
+
+def asgi(args: argparse.Namespace, collector_url: str) -> Rates:
+    return asyncio.run(_asgi_rounds(args, collector_url))
+
+
+async def _asgi_rounds(args: argparse.Namespace, collector_url: str) -> Rates:
+    """The HTTP server's own per-request work without uvicorn and the socket: the ASGI app
+    `tidal run` serves, called in process with the request ``wrk`` sends (binary mode, a new
+    event id each), ``--events`` per turn, the contenders taking turns (rotated). CPU: this
+    thread's per turn, each exporter thread's over the run (it exports as in a server: every
+    ``OTEL_BSP_SCHEDULE_DELAY`` or 512 spans) spread over its contender's requests."""
+    from bench.apps import app
+    from bench.http_path import BODY
+    from tidal.observability import hooks
+    from tidal.settings import Settings
+    from tidal.transports.http.server import create_asgi_app
+    from tidal.transports.http.serving import build_receiver
+
+    names, tracers, _ = _contenders(args, collector_url)
+    served = create_asgi_app(build_receiver(app, Settings(), session=None, idempotency=None))
+    body = {"type": "http.request", "body": BODY.encode(), "more_body": False}
+    head = [
+        (b"host", b"127.0.0.1"),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(BODY)).encode()),
+        *((f"ce-{k}".encode(), v.encode()) for k, v in _BENCH_ATTRIBUTES.items()),
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return body
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        return None
+
+    turns: list[list[tuple[int, float, float]]] = [[] for _ in names]  # (events, wall, cpu)
+    background = [_thread_cpu(_exporter_thread(t)) for t in tracers]
+    counter = 0
+    for r in range(args.rounds):
+        for i in rotated(range(len(names)), r):
+            hooks.install(tracers[i])  # type: ignore[arg-type]
+            started, cpu = time.perf_counter(), time.thread_time()
+            for _ in range(args.events):
+                counter += 1
+                scope = {
+                    "type": "http",
+                    "method": "POST",
+                    "path": "/",
+                    "headers": [*head, (b"ce-id", b"%d" % counter)],
+                }
+                await served(scope, receive, send)
+            wall, cpu = time.perf_counter() - started, time.thread_time() - cpu
+            turns[i].append((args.events, wall, cpu))
+    hooks.install(None)
+    spent = [clock() + _flushed(tracer) for clock, tracer in zip(background, tracers, strict=True)]
+    return _billed(names, turns, [*spent, 0.0], [False] * len(names))
+
+
+_BENCH_ATTRIBUTES: Final = {  # what `bench.http_path.WRK_SCRIPT` sends beside ce-id
+    "specversion": "1.0",
+    "type": "com.example.bench.v1",
+    "source": "/bench",
+    "time": "2026-11-02T10:15:00Z",
+}
 
 
 # -- Kafka ---------------------------------------------------------------------------------
@@ -451,11 +647,10 @@ async def _dispatch_rounds(args: argparse.Namespace, collector_url: str) -> Rate
     from tidal.observability import hooks
 
     records = kafka_path.records(args.events, args.keys)
-    tracers = [None, None, _tracer(collector_url, 1.0)]
-    tracers += [_tracer(collector_url, float(ratio)) for ratio in RATIOS]
-    rates: Rates = {name: [] for name in CONTENDERS}
+    names, tracers, _ = _contenders(args, collector_url)
+    rates: Rates = {name: [] for name in names}
     for r in range(args.rounds):
-        for name, tracer in rotated(zip(CONTENDERS, tracers, strict=True), r):
+        for name, tracer in rotated(zip(names, tracers, strict=True), r):
             settle(tracers)
             dispatcher = Dispatcher(kafka_path.app)
             sub = dispatcher.app.subscription("noop")
@@ -474,7 +669,9 @@ async def _dispatch_rounds(args: argparse.Namespace, collector_url: str) -> Rate
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--path", choices=["http", "kafka", "kafka-interleaved", "dispatch"], default="http"
+        "--path",
+        choices=["http", "http-interleaved", "asgi", "kafka", "kafka-interleaved", "dispatch"],
+        default="http",
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5, help="http: seconds of wrk per round")
@@ -493,15 +690,17 @@ def main() -> None:
         nargs="+",
         choices=KEYS,
         default=KEYS,
-        help="kafka, kafka-interleaved: these contenders only, costs against the first (e.g."
+        help="these contenders only, costs against the first (e.g."
         " leave out `all`: its queue overflows and its load lingers into the next contenders)",
     )
     args = parser.parse_args()
-    if args.path == "http" and shutil.which("wrk") is None:
+    if args.path.startswith("http") and shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
     with otlp_collector(keep=False) as collector:
         paths = {
             "http": http,
+            "http-interleaved": http_interleaved,
+            "asgi": asgi,
             "kafka": kafka,
             "kafka-interleaved": interleaved,
             "dispatch": dispatch,

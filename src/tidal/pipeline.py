@@ -4,8 +4,9 @@ A transport decodes what it carries into events and hands them here with its `Ro
 acknowledgement and routing callbacks); the rest is the same for HTTP, Kafka and memory:
 
 1. `targets` / `admit`: match each subscription's filters, count ``received`` or ``filtered``;
-2. `receive`: with a tracer installed, a receive span around the event's deliveries (built in
-   only then: the untraced path has no tracing branch);
+2. `receive`: with a tracer installed, a receive span around the event's deliveries when it is
+   sampled (built in only then: the untraced path has no tracing branch; an unsampled event
+   goes straight to its deliveries);
 3. `deliver`: `tidal.dispatching.Dispatcher.attempt` through the subscription's stages, then the
    outcome to the route: `Retry` to ``retry``, `Failed` to ``dead_letter`` (counted
    ``dead_lettered`` once the route has sent it; a route that leaves it to its broker counts
@@ -23,6 +24,7 @@ on its clock and tries again, dead letters go to a list (`tidal.transports.memor
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Final, Protocol, TypeVar
 
@@ -119,15 +121,17 @@ class Pipeline:
             return
         transport, plain = self.transport, self._receive
 
-        async def traced(
+        def traced(
             route: Route[At],
             at: At,
             event: Event,
             subs: Sequence[Subscription],
             carrier: Mapping[str, str] | None = None,
-        ) -> Delivered:
-            with tracer.receive(event, transport=transport, carrier=carrier):
-                return await plain(route, at, event, subs)
+        ) -> Awaitable[Delivered]:
+            span = tracer.receive(event, transport=transport, carrier=carrier)
+            if span is None:  # unsampled, nothing to mark: no frame of its own either
+                return plain(route, at, event, subs)
+            return _within(span, plain, route, at, event, subs)
 
         self.receive = traced
 
@@ -248,3 +252,16 @@ class Pipeline:
     def dead_lettered(self, sub: Subscription, event: Event | None = None) -> None:
         """Count a dead letter its sink has taken (``event`` None: the record was no event)."""
         self.stats.bump(sub.name, "dead_lettered", event_type=None if event is None else event.type)
+
+
+async def _within(
+    span: AbstractContextManager[object],
+    deliver: Callable[[Route[At], At, Event, Sequence[Subscription]], Awaitable[Delivered]],
+    route: Route[At],
+    at: At,
+    event: Event,
+    subs: Sequence[Subscription],
+) -> Delivered:
+    """``deliver`` inside ``span`` (a receive span, or the mark of an unsampled trace)."""
+    with span:
+        return await deliver(route, at, event, subs)

@@ -158,10 +158,13 @@ def traced(inner: Step, tracer: Tracer, *, subscription: str) -> Step:
     """``inner`` in a handle span (its emission in emit spans) when the tracer samples the
     attempt; otherwise with no span, its events forwarding the event's trace."""
 
-    async def run(t: Try) -> Handled:
-        if not tracer.sampled(t.event):
+    def run(t: Try) -> Awaitable[Handled]:
+        if not tracer.sampled(t.event):  # most attempts: no frame of this stage's own
             t.forwarding = True
-            return await inner(t)
+            return inner(t)
+        return spanned(t)
+
+    async def spanned(t: Try) -> Handled:
         with tracer.handle(t.event, subscription=subscription, attempt=t.attempt):
             t.emit = tracer.emitting(t.emit, subscription=subscription)
             return await inner(t)

@@ -7,11 +7,17 @@ import httpx
 import pytest
 from tests.support.tracing import Install
 
-from tidal import App, Context, Event
+from tidal import App, Context, DeliveryPolicy, Event, RetryableError
 from tidal.dispatching import Dispatcher, Handled
 from tidal.errors import ConfigurationError
-from tidal.observability.sampling import Sampling, parse_traceparent, sampling_from
-from tidal.testing import make_event
+from tidal.observability.sampling import (
+    Sampling,
+    forward_event,
+    parse_traceparent,
+    picked,
+    sampling_from,
+)
+from tidal.testing import ManualClock, MemoryBroker, make_event
 from tidal.transports.http.server import Receiver, create_asgi_app
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -138,6 +144,85 @@ async def test_http_forwards_an_unsampled_trace_without_spans(install: Install) 
         response = await client.post("/", headers=headers, content=b"{}")
     assert response.status_code == 200
     assert response.headers["ce-traceparent"] == NOT_SAMPLED
+    assert spans.get_finished_spans() == ()
+
+
+async def test_every_attempt_on_one_event_decides_alike(install: Install) -> None:
+    """At a ratio between 0 and 1 the attempts on one event (as a Kafka worker makes them,
+    each redelivery anew) are all sampled or none: the draw comes from the event's id, not
+    from a new random number per attempt."""
+    spans = install(Sampling(ratio=0.5))
+    dispatcher = Dispatcher(app())
+    sub = dispatcher.app.subscription("order")
+    for n in range(40):
+        event = make_event("order.v1", id=f"o-{n}")
+        for attempt in (1, 2, 3):
+            await dispatcher.attempt(sub, event, attempt=attempt)
+    handles: dict[str, int] = {}
+    for span in spans.get_finished_spans():
+        if span.name == "handle order":
+            key = str((span.attributes or {})["cloudevents.event_id"])
+            handles[key] = handles.get(key, 0) + 1
+    assert set(handles.values()) == {3}  # each sampled event: all three attempts
+    assert 5 < len(handles) < 35  # and about half the events
+
+
+async def test_a_receive_and_its_attempts_decide_alike(
+    install: Install, clock: ManualClock
+) -> None:
+    """A receive that samples nothing marks nothing: each attempt inside it comes to the same
+    decision from the event alone, retries included."""
+    spans = install(Sampling(ratio=0.5))
+    shop = App("shop", policy=DeliveryPolicy.of(max_attempts=3))
+    tries: dict[str, int] = {}
+
+    @shop.on(type="order.v1")
+    def order(event: Event) -> None:
+        tries[event.id] = tries.get(event.id, 0) + 1
+        if tries[event.id] < 3:
+            raise RetryableError("not yet")
+
+    broker = MemoryBroker(shop, clock=clock)
+    for n in range(40):
+        await broker.publish(make_event("order.v1", id=f"o-{n}"))
+    await broker.drain()
+    finished = spans.get_finished_spans()
+    receives = {s.context.span_id for s in finished if s.name == "receive order.v1"}
+    handles = [s for s in finished if s.name == "handle order"]
+    assert set(tries.values()) == {3}
+    assert 5 < len(receives) < 35
+    assert len(handles) == 3 * len(receives)
+    assert {s.parent.span_id for s in handles if s.parent is not None} == receives
+
+
+def test_the_ratio_picks_its_share_of_distinct_ids() -> None:
+    threshold = Sampling(ratio=0.01).threshold
+    share = sum(picked(f"evt-{n}", threshold) for n in range(100_000)) / 100_000
+    assert 0.008 < share < 0.012
+    assert not any(picked(f"evt-{n}", Sampling(ratio=0.0).threshold) for n in range(1000))
+    assert all(picked(f"evt-{n}", Sampling(ratio=1.0).threshold) for n in range(1000))
+
+
+async def test_http_forwards_the_events_own_trace_when_nothing_is_sampled(
+    install: Install,
+) -> None:
+    """An unsampled request without any parent forwards the trace named after its event, as
+    the Kafka path does: the same for a redelivered copy, and nothing marked in the context."""
+    spans = install(Sampling(ratio=0.0))
+    receiver = Receiver(dispatcher=Dispatcher(app()), max_body_bytes=1 << 20)
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": "o-1",
+        "ce-source": "/pos",
+        "ce-type": "order.v1",
+        "content-type": "application/json",
+    }
+    transport = httpx.ASGITransport(app=create_asgi_app(receiver))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        first = await client.post("/", headers=headers, content=b"{}")
+        again = await client.post("/", headers=headers, content=b"{}")
+    expected, _ = forward_event(None, "/pos", "o-1")
+    assert first.headers["ce-traceparent"] == again.headers["ce-traceparent"] == expected
     assert spans.get_finished_spans() == ()
 
 

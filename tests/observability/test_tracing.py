@@ -114,7 +114,11 @@ async def test_a_failed_attempt_is_an_error_span(
     await broker.drain()
     handle = by_name(spans)["handle bad"]
     assert handle.status.status_code is StatusCode.ERROR
+    assert handle.status.description == "InvalidEventError: missing total"  # as the SDK says it
     assert [e.name for e in handle.events] == ["exception"]
+    assert (handle.events[0].attributes or {})["exception.type"] == "tidal.errors.InvalidEventError"
+    # the attempt's failure is classified inside the receive: its span is not an error
+    assert by_name(spans)["receive bad.v1"].status.status_code is StatusCode.UNSET
 
 
 async def test_http_continues_the_event_trace_and_links_the_transport_hop(

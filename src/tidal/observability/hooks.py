@@ -27,8 +27,10 @@ class Tracer(Protocol):
 
     def receive(
         self, event: Event, *, transport: str, carrier: Mapping[str, str] | None = None
-    ) -> AbstractContextManager[object]:
-        """A span around taking ``event`` in (``carrier``: the transport's own headers)."""
+    ) -> AbstractContextManager[object] | None:
+        """A span around taking ``event`` in (``carrier``: the transport's own headers), or
+        a mark of its unsampled trace; None when unsampled with nothing to mark (each
+        attempt's `sampled` comes to the same decision from the event alone)."""
 
     def ingress(self, name: str, *, carrier: Mapping[str, str]) -> AbstractContextManager[object]:
         """A span around one request that becomes events (an ingest gateway), continuing the

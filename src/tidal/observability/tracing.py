@@ -13,11 +13,15 @@ standard ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG``): an event whose 
 says not sampled (parent-based samplers), or that the ratio rejects, gets no SDK span at all; its
 handler's events still carry a valid ``traceparent``: the same trace id and the incoming parent
 id (with no parent: ids hashed from the event's source and id) with the sampled flag off, and the
-same ``tracestate``. Only sampled events pay for spans. An unsampled attempt leaves the context
-alone (a context variable's set and reset cost more than the rest of its path): the dispatcher
-passes the event to `OtelTracer.stamp` and the handler's ``ctx.logger`` gets its ids from
-`OtelTracer.ids_for`, so log lines of other loggers carry no trace id there. An unsampled HTTP
-receive or ingress does mark the context, and everything inside it forwards that mark.
+same ``tracestate``. Only sampled events pay for spans. Where the ratio decides, the draw is
+`tidal.observability.sampling.picked` from the event's id: a receive and each attempt on one
+event decide alike without being told. So an unsampled event leaves the context alone (a
+context variable's set and reset cost more than the rest of its path): the receive opens
+nothing, the dispatcher passes the event to `OtelTracer.stamp` and the handler's ``ctx.logger``
+gets its ids from `OtelTracer.ids_for`, so log lines of other loggers carry no trace id there.
+Only what the event cannot say marks the context (`_Unsampled`): an unsampled HTTP receive
+whose parent is the transport's ``traceparent`` header alone, and an unsampled ingress (a
+request that is no event); everything inside the mark forwards its trace.
 
 `tidal.observability.configuring` builds the SDK from the standard ``OTEL_*`` variables and
 returns an `OtelTracer` for `tidal.observability.hooks.install`.
@@ -25,21 +29,21 @@ returns an `OtelTracer` for `tidal.observability.hooks.install`.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
 from types import TracebackType
-from typing import Any, Final
+from typing import Final
 
 from opentelemetry import trace
-from opentelemetry.context import Context
-from opentelemetry.trace import Link, SpanKind, StatusCode
+from opentelemetry.context import Context, attach, detach
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, set_span_in_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from tidal.events import Event
 from tidal.observability.hooks import Emit
 from tidal.observability.sampling import (
+    RATIO_MASK,
     Forward,
     Parent,
     Sampling,
@@ -52,46 +56,35 @@ TRACEPARENT: Final = "traceparent"
 TRACESTATE: Final = "tracestate"
 INSTRUMENTATION: Final = "tidal"
 _PROPAGATOR: Final = TraceContextTextMapPropagator()
-_random: Final = random.random
-
-
-Unsampled = list[Any]
-"""The context's mark inside an unsampled receive or ingress: ``[parent]`` (a `Parent` or None),
-then ``[parent, forward]`` once something asked what it forwards (a list, not an object: made
-for every such request, it must cost next to nothing)."""
-
-
-def _forwarded(state: Unsampled) -> Forward:
-    """What the unsampled request of ``state`` forwards, worked out once, when first asked."""
-    if len(state) == 1:
-        state.append(forward(state[0]))
-    found: Forward = state[1]
-    return found
 
 
 _RECEIVING: Final = object()
 """`_scope` inside a sampled receive span: handle spans are its children."""
 _scope: ContextVar[object] = ContextVar("tidal_trace_scope", default=None)
 """What tidal's tracing opened around the current code: None (nothing), `_RECEIVING`, or an
-`Unsampled` mark (an unsampled receive or ingress). One variable: the hot path reads it once."""
-
-
-def _unsampled() -> Unsampled | None:
-    scope = _scope.get()
-    return scope if isinstance(scope, list) else None
+`_Unsampled` mark (an unsampled receive or ingress). One variable: the hot path reads it once."""
 
 
 class _Unsampled:
-    """Marks the current context unsampled (no SDK span) for as long as it is entered."""
+    """Marks the current context unsampled (no SDK span) for as long as it is entered: the
+    mark is this object, which works out what the request forwards once, when first asked
+    (made for every unsampled request: it must cost next to nothing)."""
 
-    __slots__ = ("_parent", "_token")
+    __slots__ = ("_forward", "_parent", "_token")
 
     def __init__(self, parent: Parent | None) -> None:
         self._parent = parent
-        self._token: Token[object] | None = None
+        self._forward: Forward | None = None
+
+    def forwarded(self) -> Forward:
+        """What this request forwards: its parent with the sampled flag off, or new ids."""
+        found = self._forward
+        if found is None:
+            found = self._forward = forward(self._parent)
+        return found
 
     def __enter__(self) -> None:
-        self._token = _scope.set([self._parent])
+        self._token = _scope.set(self)
 
     def __exit__(
         self,
@@ -99,35 +92,50 @@ class _Unsampled:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._token is not None:
-            _scope.reset(self._token)
+        _scope.reset(self._token)
 
 
-class _Received:
-    """A receive span's context manager that also marks the context as receiving (so a handle
-    span need not ask the SDK for the current span)."""
+def _unsampled() -> _Unsampled | None:
+    scope = _scope.get()
+    return scope if type(scope) is _Unsampled else None
 
-    __slots__ = ("_span", "_token")
 
-    def __init__(self, span: AbstractContextManager[object]) -> None:
+class _Current:
+    """A started span, current while entered and ended on leaving, an exception that escapes
+    recorded on it and its status set to an error: what the SDK's ``start_as_current_span``
+    does, without its two generator-based context managers (a fifth of a span's cost on the
+    event loop). ``receiving`` also marks the context as receiving (`_RECEIVING`), so a handle
+    span need not ask the SDK for the current span."""
+
+    __slots__ = ("_mark", "_receiving", "_span", "_token")
+
+    def __init__(self, span: Span, *, receiving: bool = False) -> None:
         self._span = span
-        self._token: Token[object] | None = None
+        self._receiving = receiving
 
-    def __enter__(self) -> object:
-        self._token = _scope.set(_RECEIVING)
-        return self._span.__enter__()
+    def __enter__(self) -> Span:
+        span = self._span
+        self._mark = _scope.set(_RECEIVING) if self._receiving else None
+        self._token = attach(set_span_in_context(span))
+        return span
 
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool | None:
+    ) -> None:
+        span, mark = self._span, self._mark
         try:
-            return self._span.__exit__(exc_type, exc, tb)
+            detach(self._token)
+            if mark is not None:
+                _scope.reset(mark)
+            # as the SDK: an Exception, not a BaseException such as a cancellation
+            if isinstance(exc, Exception) and span.is_recording():
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
         finally:
-            if self._token is not None:
-                _scope.reset(self._token)
+            span.end()
 
 
 def _event_parent(event: Event) -> Parent | None:
@@ -145,40 +153,61 @@ class OtelTracer:
     def __init__(self, tracer: trace.Tracer, *, sampling: Sampling | None = None) -> None:
         self._tracer = tracer
         self.sampling = sampling or Sampling()
-        self._ratio, self._parent_based = self.sampling.ratio, self.sampling.parent_based
+        self._parent_based, self._threshold = self.sampling.parent_based, self.sampling.threshold
 
     def receive(
         self, event: Event, *, transport: str, carrier: Mapping[str, str] | None = None
-    ) -> AbstractContextManager[object]:
+    ) -> AbstractContextManager[object] | None:
+        if carrier is None or TRACEPARENT not in carrier:
+            # the event alone decides, and each attempt's `sampled` decides the same again
+            if not self._decides(event):
+                return None  # nothing to mark: most requests end here
+            return self._receive_span(event, transport, _extract(event), None)
         parent = _event_parent(event)
-        hop = None if carrier is None else parse_traceparent(carrier.get(TRACEPARENT))
-        if not self.sampling.sampled(parent or hop):
-            return _Unsampled(parent or hop)
-        context, links = _extract(event), []
-        if hop is not None and carrier is not None:
+        hop = parse_traceparent(carrier[TRACEPARENT])
+        known = parent or hop
+        if known is not None and self._parent_based:
+            sampled = known.sampled
+        else:
+            sampled = self._decides(event)
+        if not sampled:  # an attempt finds all but the hop's trace alone: mark only that
+            return _Unsampled(hop) if parent is None and hop is not None else None
+        context, link = _extract(event), None
+        if hop is not None:
             hop_context = _PROPAGATOR.extract(carrier)
             if context is None:
                 context = hop_context
             elif (linked := trace.get_current_span(hop_context).get_span_context()).is_valid:
-                links.append(Link(linked))
-        span = self._tracer.start_as_current_span(
+                link = Link(linked)
+        return self._receive_span(event, transport, context, link)
+
+    def _receive_span(
+        self, event: Event, transport: str, context: Context | None, link: Link | None
+    ) -> _Current:
+        span = self._tracer.start_span(
             f"receive {event.type}",
             context=context,
             kind=SpanKind.CONSUMER,
-            links=links,
-            attributes={**_event_attributes(event), "messaging.system": transport},
+            links=None if link is None else (link,),
+            attributes={  # few attributes: the SDK checks each one
+                "cloudevents.event_id": event.id,
+                "cloudevents.event_type": event.type,
+                "cloudevents.event_source": event.source,
+                "messaging.system": transport,
+            },
         )
-        return _Received(span)
+        return _Current(span, receiving=True)
 
     def ingress(self, name: str, *, carrier: Mapping[str, str]) -> AbstractContextManager[object]:
         parent = parse_traceparent(carrier.get(TRACEPARENT), carrier.get(TRACESTATE))
         if not self.sampling.sampled(parent):
             return _Unsampled(parent)
-        return self._tracer.start_as_current_span(
+        span = self._tracer.start_span(
             name,
             context=None if parent is None else _PROPAGATOR.extract(carrier),
             kind=SpanKind.SERVER,
         )
+        return _Current(span)
 
     def answered(self, status: int) -> None:
         span = trace.get_current_span()
@@ -190,38 +219,51 @@ class OtelTracer:
 
     def sampled(self, event: Event) -> bool:
         """Whether an attempt on ``event`` gets a handle span: what an enclosing receive
-        decided, else `Sampling.sampled` inline (this runs for every event)."""
+        marked, else what the event alone decides (`_decides`, inline: this runs for every
+        event)."""
         scope = _scope.get()
-        if scope is not None:  # inside a receive: sampled if it is a span
+        if scope is not None:  # inside a sampled receive, or an unsampled hop's mark
             return scope is _RECEIVING
-        if self._parent_based and TRACEPARENT in event._attributes:
+        attributes = event._attributes
+        if self._parent_based and TRACEPARENT in attributes:
             parent = _event_parent(event)
             if parent is not None:
                 return parent.sampled
-        ratio = self._ratio  # most events: no parent, the ratio decides
-        return ratio >= 1.0 or (ratio > 0.0 and _random() < ratio)
+        return (hash(attributes["id"]) & RATIO_MASK) < self._threshold
+
+    def _decides(self, event: Event) -> bool:
+        """`Sampling.sampled_event`: the event's parent, else `picked` by its id (the same
+        answer every time for one event)."""
+        attributes = event._attributes
+        if self._parent_based and TRACEPARENT in attributes:
+            parent = _event_parent(event)
+            if parent is not None:
+                return parent.sampled
+        return (hash(attributes["id"]) & RATIO_MASK) < self._threshold
 
     def handle(
         self, event: Event, *, subscription: str, attempt: int
     ) -> AbstractContextManager[object]:
         if _scope.get() is _RECEIVING:  # inside a receive span
-            return self._tracer.start_as_current_span(
+            span = self._tracer.start_span(
                 f"handle {subscription}",
                 kind=SpanKind.INTERNAL,
                 attributes={"tidal.subscription": subscription, "tidal.attempt": attempt},
             )
-        return self._tracer.start_as_current_span(
-            f"handle {subscription}",
-            context=_extract(event),
-            kind=SpanKind.CONSUMER,
-            attributes={  # one literal: the SDK checks each attribute, keep them few
-                "cloudevents.event_id": event.id,
-                "cloudevents.event_type": event.type,
-                "cloudevents.event_source": event.source,
-                "tidal.subscription": subscription,
-                "tidal.attempt": attempt,
-            },
-        )
+        else:
+            span = self._tracer.start_span(
+                f"handle {subscription}",
+                context=_extract(event),
+                kind=SpanKind.CONSUMER,
+                attributes={  # one literal: the SDK checks each attribute, keep them few
+                    "cloudevents.event_id": event.id,
+                    "cloudevents.event_type": event.type,
+                    "cloudevents.event_source": event.source,
+                    "tidal.subscription": subscription,
+                    "tidal.attempt": attempt,
+                },
+            )
+        return _Current(span)
 
     def emitting(self, emit: Emit, *, subscription: str) -> Emit:
         if _unsampled() is not None:
@@ -231,7 +273,7 @@ class OtelTracer:
             if not events:
                 await emit(events)
                 return
-            with self._tracer.start_as_current_span(
+            span = self._tracer.start_span(
                 f"emit {subscription}",
                 kind=SpanKind.PRODUCER,
                 attributes={
@@ -239,7 +281,8 @@ class OtelTracer:
                     "messaging.batch.message_count": len(events),
                     "cloudevents.event_type": sorted({e.type for e in events}),
                 },
-            ):
+            )
+            with _Current(span):
                 await emit(events)
 
         return traced
@@ -248,7 +291,7 @@ class OtelTracer:
         unsampled = _unsampled()
         carrier: dict[str, str] = {}
         if unsampled is not None:
-            _put(carrier, _forwarded(unsampled))
+            _put(carrier, unsampled.forwarded())
         elif cause is not None:
             _put(carrier, _forward_of(cause))
         else:
@@ -260,7 +303,7 @@ class OtelTracer:
     def current_ids(self) -> tuple[str, str] | None:
         unsampled = _unsampled()
         if unsampled is not None:
-            return _ids(_forwarded(unsampled)[0])
+            return _ids(unsampled.forwarded()[0])
         context = trace.get_current_span().get_span_context()
         if not context.is_valid:
             return None
@@ -268,7 +311,7 @@ class OtelTracer:
 
     def ids_for(self, event: Event) -> tuple[str, str]:
         unsampled = _unsampled()  # what `stamp` forwards for an unsampled attempt on ``event``
-        forwarded = _forward_of(event) if unsampled is None else _forwarded(unsampled)
+        forwarded = _forward_of(event) if unsampled is None else unsampled.forwarded()
         return _ids(forwarded[0])
 
 
@@ -296,12 +339,3 @@ def _extract(event: Event) -> Context | None:
     if isinstance(tracestate, str):
         carrier[TRACESTATE] = tracestate
     return _PROPAGATOR.extract(carrier)
-
-
-def _event_attributes(event: Event) -> dict[str, Any]:
-    # few attributes: the SDK checks each one, and that is most of a span's cost
-    return {
-        "cloudevents.event_id": event.id,
-        "cloudevents.event_type": event.type,
-        "cloudevents.event_source": event.source,
-    }

@@ -1,0 +1,185 @@
+"""Instructions per HTTP request that tracing adds, counted by callgrind: immune to a busy machine.
+
+`bench.observability_cost` times CPU, which a machine shared with other work inflates by tens
+of % from one turn to the next. This counts the instructions (valgrind's callgrind, every thread
+of the process) that the HTTP server's own per-request work executes in process (the ASGI app
+`tidal run` serves, called with the request ``wrk`` sends, as ``--path asgi`` does) for each
+contender: off, and tracing at ``parentbased_traceidratio`` 0, 1 % and always (``all``),
+exporting over OTLP to a collector in the parent process. Each contender runs in a child under
+callgrind, whose counts the parent zeroes after a warm-up and dumps after ``--events`` requests
+and the exporter's final flush (``callgrind_control`` on that child's pid); the total over the
+count is its instructions per request. Then:
+
+- the unsampled path: ratio 0 over off;
+- a sampled request: ``all`` over ratio 0 (its receive and handle spans and their export);
+- 1 % as measured, and as the two predict (unsampled + 1 % of a sampled request).
+
+Instructions are not time (a sampled request among unsampled ones runs with cold caches), but
+they rank and size the parts without noise. ``PYTHONHASHSEED`` is fixed, so the same requests
+are sampled on every run. Needs valgrind (``apt-get install valgrind``).
+Run: ``python -m bench.observability_instructions --events 3000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import MutableMapping
+from pathlib import Path
+from typing import Any
+
+from harness.otlp import otlp_collector
+
+RATIOS = {"off": None, "0": 0.0, "0.01": 0.01, "all": 1.0}
+WARM_UP = 300
+
+
+def child(key: str, events: int) -> None:
+    """``events`` requests with contender ``key``'s tracer installed, between two lines on
+    stdout that the parent answers on stdin: ``warm`` (after the warm-up: it zeroes the
+    counts) and ``done`` (after the last request and the exporter's flush: it dumps them)."""
+    from bench.apps import app
+    from bench.http_path import BODY
+    from tidal.observability import hooks
+    from tidal.observability.configuring import build
+    from tidal.settings import Settings
+    from tidal.transports.http.server import create_asgi_app
+    from tidal.transports.http.serving import build_receiver
+
+    ratio, tracer = RATIOS[key], None
+    if ratio is not None:  # spans wait for the final flush: none dropped, none exported early
+        environ = {
+            **os.environ,
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": str(ratio),
+            "OTEL_BSP_MAX_QUEUE_SIZE": "1000000",
+            "OTEL_BSP_SCHEDULE_DELAY": "100000000",
+        }
+        _, tracer = build(service="bench", version="bench", environ=environ)
+    served = create_asgi_app(build_receiver(app, Settings(), session=None, idempotency=None))
+    body = {"type": "http.request", "body": BODY.encode(), "more_body": False}
+    head = [
+        (b"host", b"127.0.0.1"),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(BODY)).encode()),
+        (b"ce-specversion", b"1.0"),
+        (b"ce-type", b"com.example.bench.v1"),
+        (b"ce-source", b"/bench"),
+        (b"ce-time", b"2026-11-02T10:15:00Z"),
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return body
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        return None
+
+    async def run(first: int, count: int) -> None:
+        for n in range(first, first + count):
+            headers = [*head, (b"ce-id", b"%d" % n)]
+            scope = {"type": "http", "method": "POST", "path": "/", "headers": headers}
+            await served(scope, receive, send)
+
+    hooks.install(tracer)
+    for first, count, said in ((0, WARM_UP, "warm"), (WARM_UP, events, "done")):
+        asyncio.run(run(first, count))
+        if tracer is not None:
+            tracer._tracer.span_processor.force_flush()  # type: ignore[attr-defined]
+        print(said, flush=True)
+        sys.stdin.readline()
+    hooks.install(None)
+
+
+def counted(key: str, events: int, collector_url: str) -> int:
+    """Instructions of contender ``key``'s ``events`` requests (and their export) in a child
+    process under callgrind: zeroed after the warm-up, dumped after the flush."""
+    environ = {**os.environ, "PYTHONHASHSEED": "1", "OTEL_EXPORTER_OTLP_ENDPOINT": collector_url}
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "callgrind.out"
+        proc = subprocess.Popen(
+            [
+                *("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"),
+                *(sys.executable, "-m", "bench.observability_instructions"),
+                *("--child", key, "--events", str(events)),
+            ],
+            env=environ,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        try:
+            for said, command in (("warm", "--zero"), ("done", "--dump=measured")):
+                line = proc.stdout.readline().strip()
+                if line != said:
+                    raise RuntimeError(f"the child said {line!r}, not {said!r}")
+                # this child's pid only: without one, callgrind_control acts on every
+                # callgrind process of the machine
+                _control(command, proc.pid)
+                proc.stdin.write("\n")
+                proc.stdin.flush()
+        finally:
+            proc.stdin.close()
+            proc.wait()
+        return _measured(Path(folder))
+
+
+def _control(command: str, pid: int) -> None:
+    if pid <= 0:
+        raise ValueError(f"not a child's pid: {pid}")
+    subprocess.run(["callgrind_control", command, str(pid)], check=True, capture_output=True)
+
+
+def _measured(folder: Path) -> int:
+    """The instruction total of the dump ``--dump=measured`` wrote."""
+    for dump in sorted(folder.glob("callgrind.out*")):
+        text = dump.read_text(errors="replace")
+        if "measured" in text:
+            found = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
+            if found is not None:
+                return int(found.group(1))
+    raise RuntimeError(f"no dump named 'measured' in {sorted(folder.iterdir())}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--only", nargs="+", choices=list(RATIOS), default=list(RATIOS))
+    parser.add_argument("--child", choices=list(RATIOS), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        child(args.child, args.events)
+        return
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind is not installed: apt-get install valgrind")
+    per_request: dict[str, float] = {}
+    with otlp_collector(keep=False) as collector:
+        for key in args.only:
+            per_request[key] = counted(key, args.events, collector.url) / args.events
+            print(f"{key:5s} {per_request[key]:12,.0f} instructions / request", flush=True)
+    report(per_request)
+
+
+def report(per_request: dict[str, float]) -> None:
+    off = per_request.get("off")
+    if off is None:
+        return
+    for key, value in per_request.items():
+        print(f"{key:5s} {value - off:+12,.0f} over off ({100 * (value / off - 1):+5.1f} %)")
+    if "0" in per_request and "all" in per_request:
+        unsampled = per_request["0"] - off
+        sampled = per_request["all"] - per_request["0"]
+        print(f"unsampled path {unsampled:,.0f}; a sampled request {sampled:,.0f} more")
+        print(f"1 % predicted: {unsampled + 0.01 * sampled:+,.0f} over off")
+
+
+if __name__ == "__main__":
+    main()
