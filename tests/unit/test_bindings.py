@@ -68,6 +68,20 @@ def test_content_type_parameters_are_ignored(order: Event) -> None:
     assert parse_request(headers, body) == [order]
 
 
+def test_binary_header_names_are_read_in_any_case_and_remembered_within_bounds() -> None:
+    headers = {"ce-specversion": "1.0", "Ce-Id": "1", "ce-source": "/s", "cE-TYPE": "t"}
+    for _ in range(2):  # the second time from the remembered names
+        [event] = parse_request({**headers, "CE-Flavour": "x", "content-type": "text/plain"}, b"")
+        assert (event.id, event.source, event.type) == ("1", "/s", "t")
+        assert event.extensions == {"flavour": "x"}
+    for n in range(3 * http.MAX_NAMES):  # names a client makes up are not all remembered
+        http.attribute_of(f"x-junk-{n}")
+        http.media_type(f"application/x-{n}")
+    assert len(http._ATTRIBUTES) <= http.MAX_NAMES
+    assert len(http._MEDIA_TYPES) <= http.MAX_NAMES
+    assert http.attribute_of("CE-" + "A" * 200) == "a" * 200  # long ones are worked out
+
+
 @pytest.mark.parametrize(
     ("headers", "body", "fragment"),
     [

@@ -139,7 +139,8 @@ def loads(body: bytes | str, *, what: str, envelope: int = 0) -> Any:
     value = _quick(body)
     if value is _SLOW:
         value = _standard(body, what, limit)
-    if _brackets(body) > limit and _deeper(value, limit):
+    # deeper than ``limit`` takes more than ``limit`` brackets, so more characters
+    if len(body) > limit and _brackets(body) > limit and _deeper(value, limit):
         raise InvalidEventError(f"{what} is nested deeper than {limit} levels")
     return value
 

@@ -45,7 +45,31 @@ class UnsupportedMediaTypeError(InvalidEventError):
 
 def media_type(content_type: str | None) -> str:
     """The lower-cased media type without parameters (``application/json; charset=x`` -> ...)."""
-    return (content_type or "").split(";", 1)[0].strip().lower()
+    if content_type is None:
+        return ""
+    known = _MEDIA_TYPES.get(content_type)
+    if known is None:
+        known = content_type.split(";", 1)[0].strip().lower()
+        if len(_MEDIA_TYPES) < MAX_NAMES and len(content_type) <= MAX_CACHED:
+            _MEDIA_TYPES[content_type] = known
+    return known
+
+
+MAX_NAMES: Final = 512
+MAX_CACHED: Final = 128  # longer texts are worked out each time: the caches stay small
+_MEDIA_TYPES: Final[dict[str, str]] = {}  # Content-Type -> its media type, the first few seen
+_ATTRIBUTES: Final[dict[str, str]] = {}  # header name -> its attribute ("": none), likewise
+
+
+def attribute_of(header: str) -> str:
+    """The attribute a header name carries in binary mode (``CE-Id`` -> ``id``), or ""."""
+    known = _ATTRIBUTES.get(header)
+    if known is None:
+        lowered = header.lower()
+        known = lowered[3:] if lowered.startswith("ce-") else ""
+        if len(_ATTRIBUTES) < MAX_NAMES and len(header) <= MAX_CACHED:
+            _ATTRIBUTES[header] = known
+    return known
 
 
 def parse_request(headers: Mapping[str, str], body: bytes) -> list[Event]:
@@ -91,10 +115,12 @@ def _parse_binary(headers: Mapping[str, str], body: bytes) -> Event:
     more than the rest of the request path together, and replaces bad percent-encoding."""
     attributes: dict[str, Any] = {}
     for name, value in headers.items():
-        lowered = name.lower()
-        if lowered.startswith("ce-"):
+        attribute = _ATTRIBUTES.get(name)
+        if attribute is None:
+            attribute = attribute_of(name)
+        if attribute:
             plain = '"' not in value and "%" not in value  # most values: nothing to decode
-            attributes[lowered[3:]] = value if plain else header_value(lowered, value)
+            attributes[attribute] = value if plain else header_value("ce-" + attribute, value)
     content_type = headers.get("content-type")
     if content_type is not None:
         attributes["datacontenttype"] = content_type
