@@ -11,13 +11,17 @@ and the exporter's final flush (``callgrind_control`` on that child's pid); the 
 count is its instructions per request. Then:
 
 - the unsampled path: ratio 0 over off;
-- a sampled request: ``all`` over ratio 0 (its receive and handle spans and their export);
+- a sampled request: ``all`` over ratio 0 (its receive and handle spans and their export), of
+  which the event loop's share is ``spans`` (all sampled, no exporter) over ratio 0, the rest
+  the exporter's (OTLP encoding and the POST, in batches of 512);
 - 1 % as measured, and as the two predict (unsampled + 1 % of a sampled request).
 
 Instructions are not time (a sampled request among unsampled ones runs with cold caches), but
 they rank and size the parts without noise. ``PYTHONHASHSEED`` is fixed, so the same requests
-are sampled on every run. Needs valgrind (``apt-get install valgrind``).
-Run: ``python -m bench.observability_instructions --events 3000``.
+are sampled on every run. ``--path dispatch`` counts the Kafka worker's per-record work
+instead (decode and `Dispatcher.attempt`, no broker: one handle span per sampled record).
+Needs valgrind (``apt-get install valgrind``).
+Run: ``python -m bench.observability_instructions --events 3000`` (``--path dispatch``).
 """
 
 from __future__ import annotations
@@ -30,27 +34,24 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import MutableMapping
+from collections.abc import Callable, Coroutine, MutableMapping
 from pathlib import Path
 from typing import Any
 
 from harness.otlp import otlp_collector
 
-RATIOS = {"off": None, "0": 0.0, "0.01": 0.01, "all": 1.0}
+RATIOS = {"off": None, "0": 0.0, "0.01": 0.01, "all": 1.0, "spans": 1.0}
+UNEXPORTED = "spans"  # all sampled, no exporter: the spans' cost on the event loop alone
 WARM_UP = 300
 
 
-def child(key: str, events: int) -> None:
-    """``events`` requests with contender ``key``'s tracer installed, between two lines on
-    stdout that the parent answers on stdin: ``warm`` (after the warm-up: it zeroes the
-    counts) and ``done`` (after the last request and the exporter's flush: it dumps them)."""
-    from bench.apps import app
-    from bench.http_path import BODY
+def child(key: str, events: int, path: str) -> None:
+    """``events`` requests (or Kafka records) with contender ``key``'s tracer installed,
+    between two lines on stdout that the parent answers on stdin: ``warm`` (after the warm-up:
+    it zeroes the counts) and ``done`` (after the last one and the exporter's flush: it dumps
+    them)."""
     from tidal.observability import hooks
     from tidal.observability.configuring import build
-    from tidal.settings import Settings
-    from tidal.transports.http.server import create_asgi_app
-    from tidal.transports.http.serving import build_receiver
 
     ratio, tracer = RATIOS[key], None
     if ratio is not None:  # spans wait for the final flush: none dropped, none exported early
@@ -61,7 +62,31 @@ def child(key: str, events: int) -> None:
             "OTEL_BSP_MAX_QUEUE_SIZE": "1000000",
             "OTEL_BSP_SCHEDULE_DELAY": "100000000",
         }
+        if key == UNEXPORTED:
+            environ["OTEL_TRACES_EXPORTER"] = ""  # `build` adds no span processor
         _, tracer = build(service="bench", version="bench", environ=environ)
+    run = _http_run() if path == "http" else _dispatch_run(WARM_UP + events)
+    hooks.install(tracer)
+    for first, count, said in ((0, WARM_UP, "warm"), (WARM_UP, events, "done")):
+        asyncio.run(run(first, count))
+        if tracer is not None:
+            tracer._tracer.span_processor.force_flush()  # type: ignore[attr-defined]
+        print(said, flush=True)
+        sys.stdin.readline()
+    hooks.install(None)
+
+
+Run = Callable[[int, int], Coroutine[Any, Any, None]]
+
+
+def _http_run() -> Run:
+    """Requests ``first`` to ``first + count`` to the ASGI app `tidal run` serves."""
+    from bench.apps import app
+    from bench.http_path import BODY
+    from tidal.settings import Settings
+    from tidal.transports.http.server import create_asgi_app
+    from tidal.transports.http.serving import build_receiver
+
     served = create_asgi_app(build_receiver(app, Settings(), session=None, idempotency=None))
     body = {"type": "http.request", "body": BODY.encode(), "more_body": False}
     head = [
@@ -86,17 +111,32 @@ def child(key: str, events: int) -> None:
             scope = {"type": "http", "method": "POST", "path": "/", "headers": headers}
             await served(scope, receive, send)
 
-    hooks.install(tracer)
-    for first, count, said in ((0, WARM_UP, "warm"), (WARM_UP, events, "done")):
-        asyncio.run(run(first, count))
-        if tracer is not None:
-            tracer._tracer.span_processor.force_flush()  # type: ignore[attr-defined]
-        print(said, flush=True)
-        sys.stdin.readline()
-    hooks.install(None)
+    return run
 
 
-def counted(key: str, events: int, collector_url: str) -> int:
+def _dispatch_run(total: int) -> Run:
+    """The Kafka worker's per-record work without the broker, as ``--path dispatch`` of
+    `bench.observability_cost` does: decode binary-mode records, then `Dispatcher.attempt`
+    (ids numbered, so the same records are sampled on every run)."""
+    from bench import kafka_path
+    from tidal.bindings.kafka import from_consumed
+    from tidal.dispatching import Dispatcher
+
+    records = [
+        (key, value, [("ce_id", b"%d" % n) if h == "ce_id" else (h, v) for h, v in headers])
+        for n, (key, value, headers) in enumerate(kafka_path.records(total, 1000))
+    ]
+    dispatcher = Dispatcher(kafka_path.app)
+    sub = dispatcher.app.subscription("noop")
+
+    async def run(first: int, count: int) -> None:
+        for key, value, headers in records[first : first + count]:
+            await dispatcher.attempt(sub, from_consumed(headers, key, value))
+
+    return run
+
+
+def counted(key: str, events: int, collector_url: str, path: str = "http") -> int:
     """Instructions of contender ``key``'s ``events`` requests (and their export) in a child
     process under callgrind: zeroed after the warm-up, dumped after the flush."""
     environ = {**os.environ, "PYTHONHASHSEED": "1", "OTEL_EXPORTER_OTLP_ENDPOINT": collector_url}
@@ -106,7 +146,7 @@ def counted(key: str, events: int, collector_url: str) -> int:
             [
                 *("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"),
                 *(sys.executable, "-m", "bench.observability_instructions"),
-                *("--child", key, "--events", str(events)),
+                *("--child", key, "--events", str(events), "--path", path),
             ],
             env=environ,
             stdin=subprocess.PIPE,
@@ -153,17 +193,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--only", nargs="+", choices=list(RATIOS), default=list(RATIOS))
+    parser.add_argument(
+        "--path",
+        choices=["http", "dispatch"],
+        default="http",
+        help="http: the ASGI app per request; dispatch: the Kafka worker's work per record",
+    )
     parser.add_argument("--child", choices=list(RATIOS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        child(args.child, args.events)
+        child(args.child, args.events, args.path)
         return
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed: apt-get install valgrind")
     per_request: dict[str, float] = {}
     with otlp_collector(keep=False) as collector:
         for key in args.only:
-            per_request[key] = counted(key, args.events, collector.url) / args.events
+            per_request[key] = counted(key, args.events, collector.url, args.path) / args.events
             print(f"{key:5s} {per_request[key]:12,.0f} instructions / request", flush=True)
     report(per_request)
 
@@ -178,6 +224,9 @@ def report(per_request: dict[str, float]) -> None:
         unsampled = per_request["0"] - off
         sampled = per_request["all"] - per_request["0"]
         print(f"unsampled path {unsampled:,.0f}; a sampled request {sampled:,.0f} more")
+        if UNEXPORTED in per_request:
+            spans = per_request[UNEXPORTED] - per_request["0"]
+            print(f"  of which spans on the event loop {spans:,.0f}, export {sampled - spans:,.0f}")
         print(f"1 % predicted: {unsampled + 0.01 * sampled:+,.0f} over off")
 
 
