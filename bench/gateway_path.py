@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from bench.http_path import load, start, uvicorn_cmd
-from tidal.publishing import DiscardingPublisher
+from tidal._publishing import DiscardingPublisher
 
 TOKEN: Final = "bench-token"
 READING: Final = {

@@ -18,10 +18,10 @@ import httpx
 from harness.servers import free_port
 
 from bench.http_path import start, tidal_cmd
-from tidal.bindings.http import to_binary
-from tidal.events import Event
+from tidal._bindings.http import to_binary
+from tidal._events import Event
+from tidal._transports.http.sinks import HttpSink, open_session
 from tidal.testing import make_event
-from tidal.transports.http.sinks import HttpSink, open_session
 
 Send = Callable[[Sequence[Event]], Awaitable[None]]
 

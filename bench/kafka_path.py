@@ -42,7 +42,7 @@ from bench import kafka_baselines as baselines
 from bench.kafka_baselines import Measure
 from bench.summary import Ratio
 from tidal import App, Event, Settings
-from tidal.transports.kafka import KafkaWorker
+from tidal._transports.kafka import KafkaWorker
 
 app = App("bench")
 

@@ -31,7 +31,7 @@ from harness.kafka import EXTERNAL_BOOTSTRAP, produce
 from bench.kafka_path import broker, new_topic, records
 from bench.summary import Ratio
 from tidal import App, Event, Settings
-from tidal.transports.kafka import KafkaWorker
+from tidal._transports.kafka import KafkaWorker
 
 BASELINE_SCALE = 10
 

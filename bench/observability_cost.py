@@ -232,12 +232,12 @@ async def _http_interleaved(args: argparse.Namespace, collector_url: str) -> Rat
     import uvicorn
 
     from bench.apps import app
-    from tidal.observability import hooks
-    from tidal.observability.collector import render
-    from tidal.settings import Settings
-    from tidal.transports.http.deadlines import deadline_protocol
-    from tidal.transports.http.server import create_asgi_app
-    from tidal.transports.http.serving import build_receiver
+    from tidal._settings import Settings
+    from tidal._transports.http.deadlines import deadline_protocol
+    from tidal._transports.http.server import create_asgi_app
+    from tidal._transports.http.serving import build_receiver
+    from tidal.observability import _hooks as hooks
+    from tidal.observability._collector import render
 
     names, tracers, scraped = _contenders(args, collector_url)
     settings = Settings()
@@ -255,7 +255,7 @@ async def _http_interleaved(args: argparse.Namespace, collector_url: str) -> Rat
     serving = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn says so by a flag
         await asyncio.sleep(0.01)
-    gc.freeze()  # as `tidal run` does once started (tidal.transports.loops)
+    gc.freeze()  # as `tidal run` does once started (tidal._transports.loops)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(WRK_SCRIPT)
     script = Path(fh.name)
@@ -319,10 +319,10 @@ async def _asgi_rounds(args: argparse.Namespace, collector_url: str) -> Rates:
     ``OTEL_BSP_SCHEDULE_DELAY`` or 512 spans) spread over its contender's requests."""
     from bench.apps import app
     from bench.http_path import BODY
-    from tidal.observability import hooks
-    from tidal.settings import Settings
-    from tidal.transports.http.server import create_asgi_app
-    from tidal.transports.http.serving import build_receiver
+    from tidal._settings import Settings
+    from tidal._transports.http.server import create_asgi_app
+    from tidal._transports.http.serving import build_receiver
+    from tidal.observability import _hooks as hooks
 
     names, tracers, _ = _contenders(args, collector_url)
     served = create_asgi_app(build_receiver(app, Settings(), session=None, idempotency=None))
@@ -442,9 +442,9 @@ def settle(tracers: list[object]) -> None:
 
 
 def _tracer(collector_url: str, ratio: float) -> object:
-    """What `tidal.observability.configuring.configure` builds for ``parentbased_traceidratio``
+    """What `tidal.observability._configuring.configure` builds for ``parentbased_traceidratio``
     at ``ratio``, exporting to ``collector_url`` (not installed as the global provider)."""
-    from tidal.observability.configuring import build
+    from tidal.observability._configuring import build
 
     os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector_url  # the exporter reads it itself
     environ = {
@@ -462,9 +462,9 @@ async def _kafka_run(
     bootstrap: str, topic: str, n: int, tracer: object, *, scraped: bool
 ) -> tuple[float, float]:
     from bench import kafka_path
-    from tidal.observability import hooks
-    from tidal.observability.collector import render
-    from tidal.transports.kafka import KafkaWorker
+    from tidal._transports.kafka import KafkaWorker
+    from tidal.observability import _hooks as hooks
+    from tidal.observability._collector import render
 
     settings = kafka_path.settings_for(bootstrap, topic, redis=None)
     hooks.install(tracer)  # type: ignore[arg-type]
@@ -519,9 +519,9 @@ async def _interleaved(bootstrap: str, args: argparse.Namespace, collector_url: 
     from harness.kafka import create_topic, produce
 
     from bench import kafka_path
-    from tidal.observability import hooks
-    from tidal.observability.collector import render
-    from tidal.transports.kafka import KafkaWorker
+    from tidal._transports.kafka import KafkaWorker
+    from tidal.observability import _hooks as hooks
+    from tidal.observability._collector import render
 
     names, tracers, scraped = _contenders(args, collector_url)
     # a warm-up turn first, and one to spare: the last turn ends a few events past its count
@@ -642,9 +642,9 @@ def dispatch(args: argparse.Namespace, collector_url: str) -> Rates:
 
 async def _dispatch_rounds(args: argparse.Namespace, collector_url: str) -> Rates:
     from bench import kafka_path
-    from tidal.bindings.kafka import from_consumed
-    from tidal.dispatching import Dispatcher
-    from tidal.observability import hooks
+    from tidal._bindings.kafka import from_consumed
+    from tidal._dispatching import Dispatcher
+    from tidal.observability import _hooks as hooks
 
     records = kafka_path.records(args.events, args.keys)
     names, tracers, _ = _contenders(args, collector_url)

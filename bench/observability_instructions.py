@@ -50,8 +50,8 @@ def child(key: str, events: int, path: str) -> None:
     between two lines on stdout that the parent answers on stdin: ``warm`` (after the warm-up:
     it zeroes the counts) and ``done`` (after the last one and the exporter's flush: it dumps
     them)."""
-    from tidal.observability import hooks
-    from tidal.observability.configuring import build
+    from tidal.observability import _hooks as hooks
+    from tidal.observability._configuring import build
 
     ratio, tracer = RATIOS[key], None
     if ratio is not None:  # spans wait for the final flush: none dropped, none exported early
@@ -83,9 +83,9 @@ def _http_run() -> Run:
     """Requests ``first`` to ``first + count`` to the ASGI app `tidal run` serves."""
     from bench.apps import app
     from bench.http_path import BODY
-    from tidal.settings import Settings
-    from tidal.transports.http.server import create_asgi_app
-    from tidal.transports.http.serving import build_receiver
+    from tidal._settings import Settings
+    from tidal._transports.http.server import create_asgi_app
+    from tidal._transports.http.serving import build_receiver
 
     served = create_asgi_app(build_receiver(app, Settings(), session=None, idempotency=None))
     body = {"type": "http.request", "body": BODY.encode(), "more_body": False}
@@ -119,8 +119,8 @@ def _dispatch_run(total: int) -> Run:
     `bench.observability_cost` does: decode binary-mode records, then `Dispatcher.attempt`
     (ids numbered, so the same records are sampled on every run)."""
     from bench import kafka_path
-    from tidal.bindings.kafka import from_consumed
-    from tidal.dispatching import Dispatcher
+    from tidal._bindings.kafka import from_consumed
+    from tidal._dispatching import Dispatcher
 
     records = [
         (key, value, [("ce_id", b"%d" % n) if h == "ce_id" else (h, v) for h, v in headers])

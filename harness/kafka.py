@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from harness.servers import free_port, wait_for_port
-from tidal.cli.devstack import tansu_args, tansu_binary
+from tidal.cli._devstack import tansu_args, tansu_binary
 
 EXTERNAL_BOOTSTRAP = os.environ.get("TIDAL_KAFKA_BOOTSTRAP")
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tidal.cli.devstack import free_port, redis_args, redis_binary
+from tidal.cli._devstack import free_port, redis_args, redis_binary
 
 __all__ = ["free_port", "redis_server", "wait_for_port"]
 

@@ -1,5 +1,5 @@
 """PromQL shared by the dashboards and the alert rules, over the metrics of
-`tidal.observability.collector` (its families).
+`tidal.observability._collector` (its families).
 
 ``selector`` is a label matcher list without braces (``service=~"$service"``, or empty);
 ``by`` a comma-separated label list; ``window`` a range (``5m``, ``$__rate_interval``).

@@ -38,7 +38,7 @@ Scanner = Callable[[str], Awaitable[set[str]]]
 
 def value_dropped(record: Record) -> bool:
     """Whether the worker dead-lettered ``record`` without its value (too large for the DLQ
-    topic, no claim-check store: `tidal.transports.kafka.fitting`). Re-driving it would send
+    topic, no claim-check store: `tidal._transports.kafka.fitting`). Re-driving it would send
     an empty event; the original is still at its ``tidaltopic`` / ``tidaloffset`` until the
     topic's retention removes it."""
     names = {name for name, _ in record.headers}

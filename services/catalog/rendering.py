@@ -82,7 +82,7 @@ A dead letter is the original event, unchanged, plus:
 | `tidaloffset` | string | Kafka only: its offset, as text (64 bits; a CloudEvents Integer has 32) |
 
 "Unchanged" is the attribute text as it arrived: a `time` keeps its nanoseconds and offset
-(`tidal.attributes.Timestamp` holds the text), and a structured Kafka record's JSON is kept byte
+(`tidal._attributes.Timestamp` holds the text), and a structured Kafka record's JSON is kept byte
 for byte with the failure members appended.
 
 ## What `tidal run` answers a delivery (HTTP)

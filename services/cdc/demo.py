@@ -1,6 +1,6 @@
 """`tidal dev` demo traffic for cdc: ``reading.changed`` events as the outbox relay delivers them.
 
-`tidal dev` (tidal.cli.discovering) publishes `events(rng)` straight onto the broker, memory or
+`tidal dev` (tidal.cli._discovering) publishes `events(rng)` straight onto the broker, memory or
 ``--kafka``: the relay itself needs PostgreSQL, so the demo skips it and sends what it would
 (Debezium's source and extensions). One event in five is instead a raw Debezium row change of
 the ``meters`` table (its CloudEvents converter's shape, for the ``debezium`` subscription).

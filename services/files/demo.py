@@ -5,7 +5,7 @@ One upload in ten is an image (one in fifty corrupt: dead-lettered), one in twen
 name fails validation; CSV files carry a few broken rows. The first CSV upload's first read is
 throttled as S3 throttles (503 ``SlowDown``, a `RetryableError`), whatever the seed: the ``csv``
 subscription retries it after its policy's delay and reads it, so every run shows a retry and
-its success. Discovered by `tidal.cli.discovering`.
+its success. Discovered by `tidal.cli._discovering`.
 """
 
 from __future__ import annotations

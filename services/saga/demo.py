@@ -1,6 +1,6 @@
 """`tidal dev` demo traffic for the saga: orders placed, and a PingSource tick now and then.
 
-`tidal dev` (tidal.cli.discovering) publishes `events(rng)` straight onto the broker, memory or
+`tidal dev` (tidal.cli._discovering) publishes `events(rng)` straight onto the broker, memory or
 ``--kafka``. One order in ten has a declined card (``tok_chargeDeclined``: refunded nothing,
 stock released, cancelled), one in eight asks for the 40-unit vinyl (out of stock once it runs
 out), one in forty lacks its card token (dead-lettered). Every tenth event is a tick, so the

@@ -11,11 +11,11 @@ This is the interface users touch; everything not re-exported here is private de
         ctx.logger.info("big order %s", event.data["orderId"])
 """
 
-from tidal.app import App, Subscription
-from tidal.bindings.http import parse_request as from_http
-from tidal.context import Context
-from tidal.delivery import DeliveryPolicy
-from tidal.errors import (
+from tidal._app import App, Subscription
+from tidal._bindings.http import parse_request as from_http
+from tidal._context import Context
+from tidal._delivery import DeliveryPolicy
+from tidal._errors import (
     AttemptsExhaustedError,
     ConfigurationError,
     DependencyUnavailableError,
@@ -31,13 +31,13 @@ from tidal.errors import (
     RetryableError,
     TidalError,
 )
-from tidal.events import Event
-from tidal.filters import all_of, any_of, cesql, exact, not_, prefix, suffix
-from tidal.publishing import Publisher
-from tidal.settings import Settings
-from tidal.sources.s3events import notification_events as s3_notification_events
-from tidal.transports.ingress import run_on_fastest_loop, serve_asgi
-from tidal.transports.publishers import open_publisher
+from tidal._events import Event
+from tidal._filters import all_of, any_of, cesql, exact, not_, prefix, suffix
+from tidal._publishing import Publisher
+from tidal._settings import Settings
+from tidal._sources.s3events import notification_events as s3_notification_events
+from tidal._transports.ingress import run_on_fastest_loop, serve_asgi
+from tidal._transports.publishers import open_publisher
 
 __all__ = [
     "App",
@@ -74,3 +74,9 @@ __all__ = [
     "serve_asgi",
     "suffix",
 ]
+
+for _name in __all__:  # an error says where users import it from: tracebacks, span attributes
+    _exported = globals()[_name]
+    if isinstance(_exported, type) and issubclass(_exported, BaseException):
+        _exported.__module__ = "tidal"
+del _name, _exported

@@ -125,12 +125,12 @@ def test_the_contract_flags_are_the_ones_documented() -> None:
 
 
 def test_the_sample_redrive_filters_on_error_classes_letters_record() -> None:
-    """Issue 16, finding 10: letters record ``type(exc).__name__`` (`tidal.deadletters`), so a
-    qualified name like ``tidal.errors.HandlerTimeoutError`` never matches."""
-    import tidal.errors
+    """Issue 16, finding 10: letters record ``type(exc).__name__`` (`tidal._deadletters`), so a
+    qualified name like ``tidal.HandlerTimeoutError`` never matches."""
+    import tidal._errors
 
     classes = _sample("dlqarchive.yaml")["spec"]["redrive"]["filter"]["errorClasses"]
     assert classes
     for name in classes:
         assert "." not in name, name
-        assert isinstance(getattr(tidal.errors, name, None), type), name
+        assert isinstance(getattr(tidal._errors, name, None), type), name

@@ -14,11 +14,11 @@ from tests.archive.conftest import new_topic, produce_events, read_all, store_ar
 from tests.support.kafka import committed_offsets, create_topic, log_end_offsets
 from tests.support.objectstore import S3Server
 
-from tidal.bindings.kafka import to_record
-from tidal.deadletters import Failure
-from tidal.events import Event
-from tidal.transports.kafka.letters import event_letter
-from tidal.transports.kafka.records import Origin
+from tidal._bindings.kafka import to_record
+from tidal._deadletters import Failure
+from tidal._events import Event
+from tidal._transports.kafka.letters import event_letter
+from tidal._transports.kafka.records import Origin
 from tidal_data.cli.dlq import _candidates
 from tidal_data.keys import dlq_segment_key
 from tidal_data.marks import RUN_HEADER, without_marks
@@ -175,7 +175,7 @@ async def test_a_repeated_redrive_sends_nothing_twice_and_prune_keeps_to_its_arc
     assert sum(len(rs) for rs in (await read_all(kafka_bootstrap, topic)).values()) == 30
 
     none = await tidal(
-        [*redrive, "--error-class", "tidal.errors.HandlerTimeoutError", "--run-id", "crm-2"],
+        [*redrive, "--error-class", "tidal.HandlerTimeoutError", "--run-id", "crm-2"],
         tmp_path,
     )
     assert none.exit_code == 3

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 from jsonschema.validators import validator_for
 from tests.asyncapi.typed_app import HIGH_VALUE, app
 
-from tidal.asyncapi import document
+from tidal._asyncapi import document
+from tidal._settings import KafkaSettings
 from tidal.cli.main import cli
-from tidal.settings import KafkaSettings
 
 SPEC = Path(__file__).parent / "spec" / "3.0.0.json"
 

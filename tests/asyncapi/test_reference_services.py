@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from services.catalog import load_catalog
 from tests.asyncapi.test_asyncapi import errors
 
+from tidal._loading import load_app
 from tidal.cli.main import cli
-from tidal.loading import load_app
 
 SERVICES = ["fleet", "orders", "files"]
 PRODUCER = re.compile(r"^`([a-z-]+)/([a-z-]+)`$")  # `app/subscription`, as the catalogue writes

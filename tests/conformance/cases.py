@@ -17,7 +17,7 @@ from urllib.parse import quote
 import yaml
 
 from tidal import App, Event
-from tidal.bindings import http, kafka
+from tidal._bindings import http, kafka
 
 HERE = Path(__file__).parent
 

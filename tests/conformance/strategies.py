@@ -13,8 +13,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tidal.attributes import INT_MAX, INT_MIN, parse_time
-from tidal.events import CORE_ATTRIBUTES, Event
+from tidal._attributes import INT_MAX, INT_MIN, parse_time
+from tidal._events import CORE_ATTRIBUTES, Event
 
 # CloudEvents Strings: no control characters, surrogates or noncharacters (Cn covers those)
 TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Cn")), min_size=1, max_size=20)

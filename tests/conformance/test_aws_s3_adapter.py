@@ -1,5 +1,5 @@
 """The CloudEvents AWS S3 adapter's mapping table, read from the vendored spec, against
-`tidal.sources.s3events.record_event`.
+`tidal._sources.s3events.record_event`.
 
 Each row of the table in ``aws_s3/aws-s3.md`` is interpreted as written: ``"a.b"`` reads that
 field of the S3 event record, a back-quoted text is itself, ``+`` concatenates, ``Omit`` means
@@ -17,7 +17,7 @@ from urllib.parse import unquote_plus
 
 import pytest
 
-from tidal.sources.s3events import record_event
+from tidal._sources.s3events import record_event
 
 HERE = Path(__file__).parent / "aws_s3"
 ROW = re.compile(r"^\|\s*`(?P<attribute>[a-z]+)`\s*\|\s*(?P<value>.+?)\s*\|\s*$")

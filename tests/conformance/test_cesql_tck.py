@@ -1,6 +1,6 @@
 """The CloudEvents SQL v1 TCK (``cesql_tck/*.yaml``, vendored from cloudevents/spec) against tidal.
 
-Every case is checked twice: ``tidal.filters.Expression`` must give the TCK's value and error
+Every case is checked twice: ``tidal._filters.Expression`` must give the TCK's value and error
 kind, and a subscription ``app.on(cesql(expression))`` must be delivered the case's event
 (decoded by the HTTP and Kafka bindings) exactly when the value is ``TRUE`` without error
 (CESQL v1 §1.2). An expression that fails to compile (``parse``, ``missingFunction``) must be
@@ -17,13 +17,13 @@ import pytest
 from tests.conformance.cases import HERE, delivered, deliveries, differences, load_tck
 
 from tidal import App, cesql
-from tidal.errors import FilterError
-from tidal.filters import CesqlError, ErrorKind, Expression, Outcome
+from tidal._errors import FilterError
+from tidal._filters import CesqlError, ErrorKind, Expression, Outcome
 
 COMPILE_TIME = {ErrorKind.PARSE, ErrorKind.MISSING_FUNCTION}
 BASE_EVENT = {"specversion": "1.0", "id": "tck", "source": "/tck", "type": "tck.case"}
 # The suites name extensions and missing attributes on purpose: no typo warnings here.
-pytestmark = pytest.mark.filterwarnings("ignore::tidal.errors.FilterWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::tidal.FilterWarning")
 DIFFERENCES = differences("cesql")
 
 

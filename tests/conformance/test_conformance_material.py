@@ -16,10 +16,10 @@ from hypothesis import given, settings
 from tests.conformance.gherkin import Scenario, scenarios
 from tests.conformance.strategies import events
 
-from tidal.bindings import http, kafka
-from tidal.bindings.http import encode_header, header_value, parse_request
-from tidal.errors import InvalidEventError
-from tidal.events import Event
+from tidal._bindings import http, kafka
+from tidal._bindings.http import encode_header, header_value, parse_request
+from tidal._errors import InvalidEventError
+from tidal._events import Event
 
 UPSTREAM = Path(__file__).parent / "upstream"
 FEATURES = UPSTREAM / "conformance"

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tidal.bindings.kafka import KafkaMessage, from_consumed, from_record
-from tidal.outbox.records import Origin, OutboxRow, to_record
+from tidal._bindings.kafka import KafkaMessage, from_consumed, from_record
+from tidal._outbox.records import Origin, OutboxRow, to_record
 
 HERE = Path(__file__).parent / "debezium"
 

@@ -17,8 +17,8 @@ import pytest
 from tests.conformance.cases import HERE, delivered, differences, load
 
 from tidal import App, Event
-from tidal.bindings import http, kafka
-from tidal.errors import FilterError
+from tidal._bindings import http, kafka
+from tidal._errors import FilterError
 
 DIFFERENCES = differences("eventbridge")
 COMPILE = load(HERE / "eventbridge" / "event_ruler_compile.yaml")["cases"]

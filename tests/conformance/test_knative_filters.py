@@ -17,10 +17,10 @@ import pytest
 from tests.conformance.cases import HERE, delivered, deliveries, differences, load
 
 from tidal import App
-from tidal.errors import FilterError
+from tidal._errors import FilterError
 
 # The suites name extensions and missing attributes on purpose: no typo warnings here.
-pytestmark = pytest.mark.filterwarnings("ignore::tidal.errors.FilterWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::tidal.FilterWarning")
 DIFFERENCES = differences("knative")
 UNIT = load(HERE / "knative" / "subscriptions_api_filters.yaml")
 WEBHOOK = load(HERE / "knative" / "trigger_validation.yaml")["cases"]

@@ -23,11 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from tests.conformance.conftest import Sdk1Peer, b64, unb64
 from tests.conformance.strategies import HEADER_SAFE, events, json_equal
 
-from tidal.attributes import text
-from tidal.bindings import http, kafka
-from tidal.bindings.formats import is_json
-from tidal.bindings.http import encode_header
-from tidal.events import PARTITIONKEY, Event
+from tidal._attributes import text
+from tidal._bindings import http, kafka
+from tidal._bindings.formats import is_json
+from tidal._bindings.http import encode_header
+from tidal._events import PARTITIONKEY, Event
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from tests.asyncapi.typed_app import HIGH_VALUE, ORDER, Order, app
 from tests.support.crds import shared_crd
 
+from tidal._manifests.eventtypes import API_VERSION, event_types
 from tidal.cli.main import cli
-from tidal.manifests.eventtypes import API_VERSION, event_types
 
 
 def crd_version(name: str) -> dict[str, Any]:

@@ -11,18 +11,18 @@ from click.testing import CliRunner
 from tests.deploy.rendering import of_kind, render, scenario_values
 
 from tidal import App, DeliveryPolicy, all_of, cesql, exact, prefix
-from tidal.cli.main import cli
-from tidal.errors import ConfigurationError
-from tidal.loading import load_app
-from tidal.manifests import (
+from tidal._errors import ConfigurationError
+from tidal._loading import load_app
+from tidal._manifests import (
     ScalingOptions,
     scaled_object,
     trigger,
     trigger_delivery,
     trigger_filters,
 )
-from tidal.manifests.naming import object_name
-from tidal.settings import KafkaSettings
+from tidal._manifests.naming import object_name
+from tidal._settings import KafkaSettings
+from tidal.cli.main import cli
 
 
 def handler(event: Any) -> None:

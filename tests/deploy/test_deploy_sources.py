@@ -11,9 +11,9 @@ import pytest
 import yaml
 from tests.deploy.rendering import CHART, ROOT
 
-from tidal.loading import load_app
-from tidal.manifests.values import render_values
-from tidal.settings import KafkaSettings
+from tidal._loading import load_app
+from tidal._manifests.values import render_values
+from tidal._settings import KafkaSettings
 from tidal_operator.crds.__main__ import drifted
 from tidal_operator.rbac import FILE_NAME, cluster_rules, to_yaml
 

@@ -12,12 +12,12 @@ from decimal import Decimal
 import pytest
 from tests.fidelity.eventing import broker_schedule, period
 
-from tidal.delivery import DeliveryPolicy
-from tidal.errors import ConfigurationError
-from tidal.loading import load_app
-from tidal.manifests import ScalingOptions, scaled_object
-from tidal.manifests.triggers import trigger_delivery
-from tidal.settings import KafkaSettings
+from tidal._delivery import DeliveryPolicy
+from tidal._errors import ConfigurationError
+from tidal._loading import load_app
+from tidal._manifests import ScalingOptions, scaled_object
+from tidal._manifests.triggers import trigger_delivery
+from tidal._settings import KafkaSettings
 
 
 def worker_schedule(policy: DeliveryPolicy) -> list[Decimal]:

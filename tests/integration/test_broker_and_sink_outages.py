@@ -5,7 +5,7 @@ goes through the proxy); the handler itself takes the broker down (the proxy poi
 where nothing listens and drops every connection), so what it emits, or the dead letter it
 causes, meets the outage. Each subscription allows one attempt only: an outage counted as a
 failed attempt would dead-letter the event at once. While the broker is down the worker says
-so: ``kafka`` in `tidal.health.unavailable` (``/readyz``) and ``tidal_dependency_up`` 0.
+so: ``kafka`` in `tidal._health.unavailable` (``/readyz``) and ``tidal_dependency_up`` 0.
 
 HTTP: ``K_SINK`` is a port where nothing listens until a real sink (aiohttp's server) starts
 there; meanwhile the request is answered 503 ``dependency_unavailable`` with ``Retry-After``
@@ -36,14 +36,15 @@ from tests.support.kafka import (
 )
 from tests.support.servers import free_port
 
-from tidal import App, Context, DeliveryPolicy, Event, PermanentError, health
-from tidal.bindings.kafka import to_record
-from tidal.dispatching import Dispatcher
-from tidal.observability.collector import render
-from tidal.observability.listener import listen
-from tidal.transports.http.server import Receiver, create_asgi_app
-from tidal.transports.http.sinks import HttpSink, open_session
-from tidal.transports.kafka import KafkaWorker
+from tidal import App, Context, DeliveryPolicy, Event, PermanentError
+from tidal import _health as health
+from tidal._bindings.kafka import to_record
+from tidal._dispatching import Dispatcher
+from tidal._transports.http.server import Receiver, create_asgi_app
+from tidal._transports.http.sinks import HttpSink, open_session
+from tidal._transports.kafka import KafkaWorker
+from tidal.observability._collector import render
+from tidal.observability._listener import listen
 
 pytestmark = pytest.mark.integration
 

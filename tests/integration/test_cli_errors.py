@@ -120,8 +120,8 @@ def test_a_redis_that_is_down_is_one_error_line_at_start(project: Path) -> None:
 
 
 def test_a_running_redis_passes_the_start_up_check(redis_url: str) -> None:
-    from tidal.cli.run import check_redis
-    from tidal.settings import Settings
+    from tidal._settings import Settings
+    from tidal.cli._run import check_redis
 
     check_redis(Settings(idempotency={"backend": "redis", "redis_url": redis_url}))
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 # top-level packages `tidal run` over HTTP must not import
 HEAVY = ("boto3", "botocore", "cryptography", "aiokafka", "zstandard", "tidal_data", "aiohttp")
-# what typed payloads (tidal.payloads) need, and an App without a model must not load
+# what typed payloads (tidal._payloads) need, and an App without a model must not load
 PAYLOADS = ("pydantic.type_adapter", "pydantic._internal._validate_call")
 
 
@@ -55,14 +55,14 @@ def imported_by_run(tmp_path: Path, **environ: str) -> set[str]:
 
 def test_run_over_http_imports_no_data_plane_kafka_or_sink_client(tmp_path: Path) -> None:
     modules = imported_by_run(tmp_path)
-    assert "tidal.transports.http.serving" in modules  # the listing is real
+    assert "tidal._transports.http.serving" in modules  # the listing is real
     loaded = sorted(m for m in modules if m.startswith(HEAVY))
     assert loaded == []
 
 
 def test_run_of_an_app_without_models_loads_no_payload_validation(tmp_path: Path) -> None:
     modules = imported_by_run(tmp_path)
-    assert "tidal.payloads" in modules  # the App module is there, its machinery is not
+    assert "tidal._payloads" in modules  # the App module is there, its machinery is not
     assert sorted(m for m in modules if m.startswith(PAYLOADS)) == []
 
 

@@ -30,18 +30,18 @@ from tests.support.kafka import (
 from tests.support.servers import free_port
 
 from tidal import App, Context, DeliveryPolicy, Event
-from tidal.bindings.kafka import to_record
-from tidal.dispatching import Dispatcher
-from tidal.idempotency import Idempotency, Status
+from tidal._bindings.kafka import to_record
+from tidal._dispatching import Dispatcher
+from tidal._idempotency import Idempotency, Status
+from tidal._settings import IdempotencySettings
+from tidal._stores.coalescing import CoalescingStore
+from tidal._stores.factory import make_idempotency
+from tidal._stores.redis import RedisIdempotencyStore
+from tidal._transports.http.server import Receiver, create_asgi_app
+from tidal._transports.kafka import KafkaWorker
 from tidal.observability import Source, register, unregister
-from tidal.observability.collector import render
-from tidal.settings import IdempotencySettings
-from tidal.stores.coalescing import CoalescingStore
-from tidal.stores.factory import make_idempotency
-from tidal.stores.redis import RedisIdempotencyStore
+from tidal.observability._collector import render
 from tidal.testing import MemoryBroker
-from tidal.transports.http.server import Receiver, create_asgi_app
-from tidal.transports.kafka import KafkaWorker
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,9 @@ from tidal import (
     IdempotencyConflictError,
     IdempotencyInProgressError,
 )
-from tidal.dispatching import Dispatcher, Failed, Handled, Retry
-from tidal.idempotency import Idempotency, IdempotencyStore, MemoryIdempotencyStore, Record, Status
-from tidal.stores.redis import RedisIdempotencyStore
+from tidal._dispatching import Dispatcher, Failed, Handled, Retry
+from tidal._idempotency import Idempotency, IdempotencyStore, MemoryIdempotencyStore, Record, Status
+from tidal._stores.redis import RedisIdempotencyStore
 from tidal.testing import make_event
 
 pytestmark = pytest.mark.integration
@@ -192,7 +192,7 @@ async def test_a_batch_completes_only_the_records_it_owns(redis_url: str) -> Non
 async def test_an_owner_is_told_by_its_whole_token(store: IdempotencyStore) -> None:
     """A token that is a prefix of the owner's, or whose text the payload hash holds, owns
     nothing: complete, release and the batch complete all refuse it (the Redis scripts find
-    the owner by `tidal.idempotency.records.owner_mark`, without decoding the record)."""
+    the owner by `tidal._idempotency.records.owner_mark`, without decoding the record)."""
     hidden = 'x","t":"tok","r":null}'
     theirs = Record(status=Status.IN_PROGRESS, payload_hash=hidden, token="tok1")
     for key in ("o-1", "o-2"):

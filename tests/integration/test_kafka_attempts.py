@@ -39,8 +39,8 @@ from tests.support.kafka import (
 )
 
 from tidal import Event, Settings
-from tidal.bindings.kafka import to_record
-from tidal.transports.kafka.names import topics_for
+from tidal._bindings.kafka import to_record
+from tidal._transports.kafka.names import topics_for
 
 pytestmark = pytest.mark.integration
 

@@ -35,9 +35,9 @@ from tests.support.kafka import (
 )
 
 from tidal import Event
-from tidal.bindings.kafka import to_record
-from tidal.dispatching import Dispatcher
-from tidal.idempotency import Record, Status
+from tidal._bindings.kafka import to_record
+from tidal._dispatching import Dispatcher
+from tidal._idempotency import Record, Status
 
 pytestmark = pytest.mark.integration
 

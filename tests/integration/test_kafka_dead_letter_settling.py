@@ -13,11 +13,11 @@ from tests.services.test_end_to_end_kafka import read_all
 from tests.support.kafka import create_topic, eventually, produce, unique, worker_settings
 
 from tidal import App, DeliveryPolicy, Event, InvalidEventError, RetryableError
-from tidal.bindings.kafka import to_record
-from tidal.idempotency import Idempotency
-from tidal.idempotency.copies import RUN_HEADER
-from tidal.stores.redis import RedisIdempotencyStore
-from tidal.transports.kafka import KafkaWorker
+from tidal._bindings.kafka import to_record
+from tidal._idempotency import Idempotency
+from tidal._idempotency.copies import RUN_HEADER
+from tidal._stores.redis import RedisIdempotencyStore
+from tidal._transports.kafka import KafkaWorker
 
 pytestmark = pytest.mark.integration
 

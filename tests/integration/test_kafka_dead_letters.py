@@ -24,9 +24,9 @@ from tests.support.kafka import (
 )
 
 from tidal import App, Event
-from tidal.bindings.kafka import KafkaMessage, from_record, headers_from_list, to_record
-from tidal.deadletters import original
-from tidal.transports.kafka import KafkaWorker
+from tidal._bindings.kafka import KafkaMessage, from_record, headers_from_list, to_record
+from tidal._deadletters import original
+from tidal._transports.kafka import KafkaWorker
 
 pytestmark = pytest.mark.integration
 

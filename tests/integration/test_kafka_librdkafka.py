@@ -20,11 +20,11 @@ from tests.conformance.strategies import events
 from tests.support.kafka import create_topic, eventually, unique, worker_settings
 
 from tidal import App, Event, PermanentError
-from tidal.attributes import parse_time, text
-from tidal.bindings import kafka
-from tidal.bindings.formats import MAX_DEPTH
-from tidal.settings import KafkaSettings
-from tidal.transports.kafka import KafkaPublisher, KafkaWorker
+from tidal._attributes import parse_time, text
+from tidal._bindings import kafka
+from tidal._bindings.formats import MAX_DEPTH
+from tidal._settings import KafkaSettings
+from tidal._transports.kafka import KafkaPublisher, KafkaWorker
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import pytest
 from tests.support.kafka import create_topic, eventually, lag, unique, worker_settings
 
 from tidal import App, Event
-from tidal.transports.kafka import KafkaPublisher, KafkaWorker
+from tidal._transports.kafka import KafkaPublisher, KafkaWorker
 
 pytestmark = pytest.mark.integration
 

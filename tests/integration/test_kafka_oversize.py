@@ -26,11 +26,11 @@ from tests.support.kafka import (
 from tests.support.objectstore import S3Server, moto_server, use_test_credentials
 
 from tidal import App, DeliveryPolicy, Event
-from tidal.bindings.kafka import to_record
-from tidal.errors import ConfigurationError
-from tidal.settings import ClaimCheckSettings
-from tidal.transports.kafka import KafkaWorker
-from tidal.transports.kafka.claims import ClaimMissing, claims_from_settings
+from tidal._bindings.kafka import to_record
+from tidal._errors import ConfigurationError
+from tidal._settings import ClaimCheckSettings
+from tidal._transports.kafka import KafkaWorker
+from tidal._transports.kafka.claims import ClaimMissing, claims_from_settings
 from tidal_data.redrive import original_record
 
 pytestmark = pytest.mark.integration

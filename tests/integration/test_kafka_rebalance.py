@@ -19,7 +19,7 @@ from tests.support.kafka import (
 )
 
 from tidal import Event
-from tidal.bindings.kafka import to_record
+from tidal._bindings.kafka import to_record
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""`tidal.kafka.provisioning.ensure_topics`, the one place topics are created, for
+"""`tidal.kafka._provisioning.ensure_topics`, the one place topics are created, for
 the worker (names: the settings' partitions) and the data plane (specs: their own), on a real
 Kafka-protocol broker."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from tests.support.kafka import create_topic, unique
 
+from tidal._settings import KafkaSettings
 from tidal.kafka import TopicSpec, ensure_topics
-from tidal.settings import KafkaSettings
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""aiokafka on uvloop after the broker closed a connection (`tidal.kafka.compat`).
+"""aiokafka on uvloop after the broker closed a connection (`tidal.kafka._compat`).
 
 A request written to a connection whose transport is already closed (the broker restarted and
 reset it; aiokafka's reader has not noticed yet) must fail as ``KafkaConnectionError``, which
@@ -16,8 +16,8 @@ from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaConnectionError
 from aiokafka.protocol.metadata import MetadataRequest
 
-import tidal.kafka.connecting  # noqa: F401  (installs the compat wrapper)
-from tidal.transports.loops import run_on_fastest_loop
+import tidal.kafka._connecting  # noqa: F401  (installs the compat wrapper)
+from tidal._transports.loops import run_on_fastest_loop
 
 pytestmark = pytest.mark.integration
 

@@ -29,11 +29,11 @@ from services.cdc.writer import Writer
 from tests.support.kafka import create_topic, idempotence_supported, unique
 from tests.support.servers import free_port, wait_for_port
 
+from tidal._outbox.kafka import KafkaSink
+from tidal._outbox.postgres import OutboxTable
+from tidal._outbox.records import OutboxRecord
+from tidal._outbox.relay import Relay, RelayOptions
 from tidal.cli.main import cli
-from tidal.outbox.kafka import KafkaSink
-from tidal.outbox.postgres import OutboxTable
-from tidal.outbox.records import OutboxRecord
-from tidal.outbox.relay import Relay, RelayOptions
 
 pytestmark = pytest.mark.integration
 

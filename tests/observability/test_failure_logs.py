@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from tidal import App, DeliveryPolicy, Event
-from tidal.observability import logs
+from tidal.observability import _logs as logs
 from tidal.testing import ManualClock, MemoryBroker, make_event
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

@@ -11,9 +11,10 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from tidal import App, Context, Event
-from tidal.dispatching import Dispatcher
-from tidal.observability import hooks, logs
-from tidal.observability.tracing import OtelTracer
+from tidal._dispatching import Dispatcher
+from tidal.observability import _hooks as hooks
+from tidal.observability import _logs as logs
+from tidal.observability._tracing import OtelTracer
 from tidal.testing import ManualClock, make_event
 
 

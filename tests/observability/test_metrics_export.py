@@ -14,15 +14,17 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
 from tidal import App, DeliveryPolicy, Event, InvalidEventError, RetryableError, prefix
-from tidal.dispatching import Dispatcher
-from tidal.observability import Source, hooks, register, sources, unregister
-from tidal.observability.collector import render
-from tidal.observability.process_families import VERSION
-from tidal.observability.sources import Drained
-from tidal.stats import BUCKETS, DEFAULT_TYPE_LABELS, OTHER, OUTCOMES, Stats
+from tidal._dispatching import Dispatcher
+from tidal._stats import BUCKETS, DEFAULT_TYPE_LABELS, OTHER, OUTCOMES, Stats
+from tidal._transports.http.server import Receiver, create_asgi_app
+from tidal._transports.kafka.measures import KafkaMetrics, PartitionMeasures, SubscriptionMeasures
+from tidal.observability import Source, register, unregister
+from tidal.observability import _hooks as hooks
+from tidal.observability import _sources as sources
+from tidal.observability._collector import render
+from tidal.observability._process_families import VERSION
+from tidal.observability._sources import Drained
 from tidal.testing import ManualClock, MemoryBroker, make_event
-from tidal.transports.http.server import Receiver, create_asgi_app
-from tidal.transports.kafka.measures import KafkaMetrics, PartitionMeasures, SubscriptionMeasures
 from tidal_data.dlq import DrainCounts
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -82,7 +84,7 @@ async def test_memory_deliveries_are_exported_by_subscription_type_and_outcome(
 
 
 def _v() -> str:
-    from tidal.observability.process_families import VERSION
+    from tidal.observability._process_families import VERSION
 
     return VERSION
 

@@ -8,9 +8,10 @@ import pytest
 from tests.support.tracing import Install
 
 from tidal import App, Context, DeliveryPolicy, Event, RetryableError
-from tidal.dispatching import Dispatcher, Handled
-from tidal.errors import ConfigurationError
-from tidal.observability.sampling import (
+from tidal._dispatching import Dispatcher, Handled
+from tidal._errors import ConfigurationError
+from tidal._transports.http.server import Receiver, create_asgi_app
+from tidal.observability._sampling import (
     Sampling,
     forward_event,
     parse_traceparent,
@@ -18,7 +19,6 @@ from tidal.observability.sampling import (
     sampling_from,
 )
 from tidal.testing import ManualClock, MemoryBroker, make_event
-from tidal.transports.http.server import Receiver, create_asgi_app
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"

@@ -6,8 +6,8 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 from tidal.observability import Drained, Source, register, unregister
-from tidal.observability.collector import render
-from tidal.observability.process_families import VERSION
+from tidal.observability._collector import render
+from tidal.observability._process_families import VERSION
 from tidal_data.dlq import DrainCounts
 from tidal_operator.families import RunResults, collect
 

@@ -198,7 +198,7 @@ def test_archives_export_no_events_the_drainers_count_them() -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
     from tidal.observability import register, unregister
-    from tidal.observability.collector import render
+    from tidal.observability._collector import render
 
     desired = planned(DLQ_ARCHIVE, ARCHIVE_SPEC)
     status = {"lastSuccessTime": "2025-01-03T03:30:00Z", "archivedEvents": 230}

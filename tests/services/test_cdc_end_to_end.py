@@ -24,14 +24,14 @@ from tests.services.test_end_to_end_kafka import read_all, redis, settled
 from tests.support.kafka import create_topic, idempotence_supported, unique
 
 from tidal import DeliveryPolicy, RetryableError, Settings
-from tidal.idempotency import Idempotency
-from tidal.outbox.kafka import KafkaSink
-from tidal.outbox.postgres import OutboxTable
-from tidal.outbox.records import OutboxRecord
-from tidal.outbox.relay import Relay, RelayOptions
-from tidal.settings import KafkaSettings
-from tidal.stores.redis import RedisIdempotencyStore
-from tidal.transports.kafka import KafkaWorker
+from tidal._idempotency import Idempotency
+from tidal._outbox.kafka import KafkaSink
+from tidal._outbox.postgres import OutboxTable
+from tidal._outbox.records import OutboxRecord
+from tidal._outbox.relay import Relay, RelayOptions
+from tidal._settings import KafkaSettings
+from tidal._stores.redis import RedisIdempotencyStore
+from tidal._transports.kafka import KafkaWorker
 
 pytestmark = pytest.mark.integration
 READINGS = 200

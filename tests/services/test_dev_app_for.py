@@ -1,5 +1,5 @@
 """``tidal dev --kafka`` hands the demo services its settings (`app_for`) instead of writing their
-variables: before, `tidal.cli.devkafka.configure_services` set ``FLEET_REDIS_URL`` and
+variables: before, `tidal.cli._devkafka.configure_services` set ``FLEET_REDIS_URL`` and
 ``ORDERS_*`` in the environment (issue 19 item 6: the library knew its demo services)."""
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from tests.services.test_fleet_service import reading_event
 from tests.services.test_saga_service import order
 
 from tidal import App, Settings
-from tidal.cli.discovering import Service, discover, for_run
-from tidal.settings import IdempotencySettings
+from tidal._settings import IdempotencySettings
+from tidal.cli._discovering import Service, discover, for_run
 from tidal.testing import ManualClock, MemoryBroker
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_tidal_no_longer_sets_the_services_variables() -> None:
-    import tidal.cli.devkafka as devkafka
+    import tidal.cli._devkafka as devkafka
 
     assert not hasattr(devkafka, "configure_services")
     source = "".join(p.read_text() for p in (ROOT / "src" / "tidal").rglob("*.py"))

@@ -41,7 +41,7 @@ from tests.services.expectations import (
     expect,
 )
 
-from tidal.idempotency import Idempotency
+from tidal._idempotency import Idempotency
 from tidal.testing import MemoryBroker, MemoryIdempotencyStore
 
 pytestmark = pytest.mark.integration

@@ -37,11 +37,11 @@ from tests.support.kafka import (
 )
 
 from tidal import Event, Settings, open_publisher
-from tidal.bindings.kafka import KafkaMessage, from_record, headers_from_list
-from tidal.idempotency import Idempotency
-from tidal.settings import KafkaSettings
-from tidal.stores.redis import RedisIdempotencyStore
-from tidal.transports.kafka import KafkaWorker
+from tidal._bindings.kafka import KafkaMessage, from_record, headers_from_list
+from tidal._idempotency import Idempotency
+from tidal._settings import KafkaSettings
+from tidal._stores.redis import RedisIdempotencyStore
+from tidal._transports.kafka import KafkaWorker
 
 pytestmark = pytest.mark.integration
 IN_FLIGHT = 64

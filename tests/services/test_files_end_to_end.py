@@ -38,8 +38,8 @@ from tests.support.objectstore import S3Server
 from tests.support.s3notify import NotifiedBucket, notified_bucket
 
 from tidal import Event, RetryableError
-from tidal.idempotency import Idempotency
-from tidal.sources.sqs import SqsOptions, SqsSource
+from tidal._idempotency import Idempotency
+from tidal._sources.sqs import SqsOptions, SqsSource
 from tidal.testing import MemoryBroker, MemoryIdempotencyStore
 
 pytestmark = pytest.mark.integration

@@ -25,7 +25,7 @@ from services.files.settings import FilesSettings
 from services.files.uploads import corrupt_image, csv_file, image_file, s3_record
 
 from tidal import Event, s3_notification_events
-from tidal.idempotency import Idempotency
+from tidal._idempotency import Idempotency
 from tidal.testing import MemoryBroker, MemoryIdempotencyStore
 
 BUCKET = "acme-uploads"

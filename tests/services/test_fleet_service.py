@@ -206,7 +206,7 @@ async def test_duplicates_are_absorbed_by_idempotency_before_the_handler(
 
 
 def _idempotency(clock: ManualClock) -> Any:
-    from tidal.idempotency import Idempotency
+    from tidal._idempotency import Idempotency
 
     return Idempotency(MemoryIdempotencyStore(clock=clock), clock=clock)
 

@@ -23,7 +23,7 @@ from tests.services.conftest import TOKEN
 from tests.support.servers import free_port
 
 from tidal import Settings
-from tidal.transports.http import serving
+from tidal._transports.http import serving
 
 DEADLINE = 0.6
 

@@ -15,7 +15,7 @@ from services.gateway.auth import sign
 from services.gateway.settings import GatewaySettings
 from tests.services.conftest import PAYMENT_SECRET, POS_SECRET, TOKEN
 
-from tidal.publishing import DiscardingPublisher
+from tidal._publishing import DiscardingPublisher
 
 GATEWAY = create_gateway(
     DiscardingPublisher(),

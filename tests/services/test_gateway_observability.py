@@ -19,7 +19,7 @@ from tests.services.conftest import sample
 from tests.services.test_gateway_api import BEARER, JSON, NOW, Recorder, binary_headers, body
 from tests.support.tracing import Install
 
-from tidal.observability.sampling import Sampling, parse_traceparent
+from tidal.observability._sampling import Sampling, parse_traceparent
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER = "00f067aa0ba902b7"

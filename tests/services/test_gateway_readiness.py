@@ -27,7 +27,7 @@ from tests.support.restartable import bootstrap, durable_tansu
 from tests.support.servers import free_port
 
 from tidal import Settings, open_publisher
-from tidal.settings import KafkaSettings
+from tidal._settings import KafkaSettings
 
 pytestmark = pytest.mark.integration
 

@@ -36,7 +36,7 @@ from tests.support.kafka import (
 )
 
 from tidal import Event, Settings, open_publisher
-from tidal.settings import KafkaSettings
+from tidal._settings import KafkaSettings
 
 pytestmark = pytest.mark.integration
 ORDERS = 200

@@ -1,4 +1,4 @@
-"""`tidal.sources.s3events`: notifications -> CloudEvents, stable ids, decoded keys, bad input.
+"""`tidal._sources.s3events`: notifications -> CloudEvents, stable ids, decoded keys, bad input.
 
 The attribute mapping itself is checked against the adapter's table in
 tests/conformance/test_aws_s3_adapter.py; these are the decisions around it."""
@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from tidal import InvalidEventError
-from tidal.bindings import http
-from tidal.sources.s3events import notification_events, object_key, parse_notification
+from tidal._bindings import http
+from tidal._sources.s3events import notification_events, object_key, parse_notification
 
 RECORDS = Path(__file__).parents[1] / "conformance" / "aws_s3" / "records.json"
 

@@ -12,7 +12,7 @@ from tests.support.objectstore import S3Server
 from tests.support.s3notify import NotifiedBucket, RecordingPublisher, sqs_client
 
 from tidal import PermanentError
-from tidal.sources.sqs import SqsOptions, SqsSource
+from tidal._sources.sqs import SqsOptions, SqsSource
 
 pytestmark = pytest.mark.integration
 TABLE_RECORDS = Path(__file__).parents[1] / "conformance" / "aws_s3" / "records.json"

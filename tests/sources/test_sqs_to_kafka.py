@@ -10,8 +10,8 @@ from tests.support.kafka import create_topic, idempotence_supported, unique
 from tests.support.s3notify import NotifiedBucket
 
 from tidal import Settings, open_publisher
-from tidal.settings import KafkaSettings
-from tidal.sources.sqs import SqsOptions, SqsSource
+from tidal._settings import KafkaSettings
+from tidal._sources.sqs import SqsOptions, SqsSource
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from tests.support.s3notify import RecordingPublisher
 
-from tidal.sources.webhook import webhook_app
+from tidal._sources.webhook import webhook_app
 
 RECORDS = Path(__file__).parents[1] / "conformance" / "aws_s3" / "records.json"
 

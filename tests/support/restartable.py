@@ -23,7 +23,7 @@ from pathlib import Path
 from tests.support.objectstore import CREDENTIALS, S3Server
 from tests.support.servers import free_port, wait_for_port
 
-from tidal.cli.devstack import redis_args, redis_binary, tansu_args, tansu_binary
+from tidal.cli._devstack import redis_args, redis_binary, tansu_args, tansu_binary
 
 
 @dataclass

@@ -12,9 +12,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
-from tidal.observability import hooks
-from tidal.observability.sampling import Sampling
-from tidal.observability.tracing import OtelTracer
+from tidal.observability import _hooks as hooks
+from tidal.observability._sampling import Sampling
+from tidal.observability._tracing import OtelTracer
 
 Install = Callable[[Sampling], InMemorySpanExporter]
 

@@ -1,6 +1,6 @@
 """docs/architecture.md names only modules that exist (issue 19: the doc had drifted).
 
-Every dotted name of tidal's packages (``tidal.stores``, ``tidal_operator.metrics``,
+Every dotted name of tidal's packages (``tidal._stores``, ``tidal_operator.metrics``,
 ``tidal_data.writer``, ``services.gateway``) must be a module, or a module's attribute; every
 path in backquotes (```bindings/http.py```, ```cli/{run,send,tail}.py```, ```tests/unit/...```)
 must be a file or folder of the repository, a bare one under ``src/tidal`` (or below it, as
@@ -48,7 +48,7 @@ def is_module(name: str) -> bool:
 
 
 def module_exists(name: str) -> bool:
-    """A module, or an attribute of one (``tidal.pipeline.Pipeline``)."""
+    """A module, or an attribute of one (``tidal._pipeline.Pipeline``)."""
     if is_module(name):
         return True
     parent, _, attribute = name.rpartition(".")
@@ -83,11 +83,11 @@ def test_every_module_the_architecture_names_exists() -> None:
 
 def test_a_module_that_does_not_exist_is_caught() -> None:
     text = (
-        "`tidal.transports.kafka.juggling` runs it; `cli/{run,nothing}.py`, "
-        "`stores/memcached.py` and `tidal.observability.hooks.tracer` (an attribute)."
+        "`tidal._transports.kafka.juggling` runs it; `cli/{_run,nothing}.py`, "
+        "`stores/memcached.py` and `tidal.observability._hooks.tracer` (an attribute)."
     )
     assert missing(text) == [
-        "tidal.transports.kafka.juggling",
+        "tidal._transports.kafka.juggling",
         "cli/nothing.py",
         "stores/memcached.py",
     ]

@@ -10,17 +10,17 @@ import httpx
 import pytest
 
 from tidal import App, DeliveryPolicy, Event
-from tidal.attributes import parse_time
-from tidal.bindings import http, kafka
-from tidal.bindings.formats import MAX_DEPTH
-from tidal.bindings.http import parse_request
-from tidal.deadletters import Failure, dead_letter
-from tidal.dispatching import Dispatcher
-from tidal.errors import InvalidEventError
+from tidal._attributes import parse_time
+from tidal._bindings import http, kafka
+from tidal._bindings.formats import MAX_DEPTH
+from tidal._bindings.http import parse_request
+from tidal._deadletters import Failure, dead_letter
+from tidal._dispatching import Dispatcher
+from tidal._errors import InvalidEventError
+from tidal._transports.http.server import Receiver, create_asgi_app
+from tidal._transports.kafka.letters import event_letter
+from tidal._transports.kafka.records import Origin
 from tidal.testing import make_event
-from tidal.transports.http.server import Receiver, create_asgi_app
-from tidal.transports.kafka.letters import event_letter
-from tidal.transports.kafka.records import Origin
 
 BINARY = {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/s", "ce-type": "t"}
 NANOS = "2026-11-23T10:15:00.123456789Z"
@@ -236,7 +236,7 @@ def test_json_no_encoder_could_write_back_is_invalid(body: bytes) -> None:
 
 
 def test_one_subscription_per_app_reports_invalid_records_the_first_by_name() -> None:
-    from tidal.transports.kafka.running import reporter
+    from tidal._transports.kafka.running import reporter
 
     app = App("shop")
     for name in ("mailer", "audit", "zebra"):
@@ -246,7 +246,7 @@ def test_one_subscription_per_app_reports_invalid_records_the_first_by_name() ->
 
 @pytest.mark.parametrize("due", [b"100000000000000000", b"100000000000000000000", b"1" + b"0" * 30])
 def test_a_retry_record_due_beyond_any_calendar_is_invalid_not_a_crash(due: bytes) -> None:
-    from tidal.transports.kafka.retries import ATTEMPTS, NOT_BEFORE, RetryState
+    from tidal._transports.kafka.retries import ATTEMPTS, NOT_BEFORE, RetryState
 
     headers = {ATTEMPTS: b"1", NOT_BEFORE: due}
     with pytest.raises(InvalidEventError, match="malformed"):

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tidal.bindings import http, kafka
-from tidal.bindings.http import UnsupportedMediaTypeError, parse_request
-from tidal.errors import InvalidEventError
-from tidal.events import Event
+from tidal._bindings import http, kafka
+from tidal._bindings.http import UnsupportedMediaTypeError, parse_request
+from tidal._errors import InvalidEventError
+from tidal._events import Event
 from tidal.testing import make_event
 
 SAMPLES = Path(__file__).parent / "samples"

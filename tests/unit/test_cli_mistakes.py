@@ -17,11 +17,11 @@ import pytest
 from click.testing import CliRunner
 
 from tidal import App, Event, prefix
-from tidal.cli.environment import known_variables, misspelt
+from tidal._errors import ConfigurationError
+from tidal._loading import load_app
+from tidal.cli._environment import known_variables, misspelt
+from tidal.cli._run import announce, describe
 from tidal.cli.main import cli
-from tidal.cli.run import announce, describe
-from tidal.errors import ConfigurationError
-from tidal.loading import load_app
 
 VIP = """\
 from tidal import App, Event
@@ -136,7 +136,7 @@ def test_run_warns_about_misspelt_variables(
     project: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import tidal.observability
-    from tidal.cli import run as running
+    from tidal.cli import _run as running
 
     served: list[App] = []
     monkeypatch.setattr(running, "_serve", lambda app, settings, transport: served.append(app))

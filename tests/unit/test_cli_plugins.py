@@ -102,4 +102,4 @@ def test_a_plugin_cannot_replace_a_built_in_command(broken_plugin: str) -> None:
     command = plugged.get_command(click.Context(plugged), "run")
     assert command is not None
     assert command.callback is not None
-    assert command.callback.__module__ == "tidal.cli.run"
+    assert command.callback.__module__ == "tidal.cli._run"

@@ -21,9 +21,9 @@ import pytest
 from click.testing import CliRunner
 
 from tidal import App, Event
+from tidal._settings import Settings
+from tidal.cli._run import check_replies
 from tidal.cli.main import cli
-from tidal.cli.run import check_replies
-from tidal.settings import Settings
 
 FANOUT = """\
 from tidal import App, Event

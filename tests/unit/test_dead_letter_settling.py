@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tidal import App, Event, InvalidEventError
-from tidal.idempotency import (
+from tidal._idempotency import (
     Idempotency,
     MemoryIdempotencyStore,
     Status,

@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tidal import App, DeliveryPolicy, Event
-from tidal.bindings import http, kafka
-from tidal.bindings.formats import MAX_DEPTH
-from tidal.dispatching import Dispatcher
-from tidal.errors import InvalidEventError
-from tidal.transports.http.server import Receiver, create_asgi_app
+from tidal._bindings import http, kafka
+from tidal._bindings.formats import MAX_DEPTH
+from tidal._dispatching import Dispatcher
+from tidal._errors import InvalidEventError
+from tidal._transports.http.server import Receiver, create_asgi_app
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 ATTRIBUTES = ["id", "source", "type", "specversion", "time", "subject", "dataschema", "flag", "x"]

@@ -10,12 +10,12 @@ from pathlib import Path
 import httpx
 
 from tidal import App, DeliveryPolicy, Event, RetryableError
-from tidal.cli.devingress import MAX_BODY, Ingress
-from tidal.cli.devreload import changed, child_args, scan
-from tidal.cli.devwatch import Activity, event_line
-from tidal.dispatching import Outcome
+from tidal._dispatching import Outcome
+from tidal._transports.memory import MemoryBroker
+from tidal.cli._devingress import MAX_BODY, Ingress
+from tidal.cli._devreload import changed, child_args, scan
+from tidal.cli._devwatch import Activity, event_line
 from tidal.testing import ManualClock, make_event
-from tidal.transports.memory import MemoryBroker
 
 
 async def test_the_watch_hook_sees_every_attempt_and_the_activity_names_them() -> None:

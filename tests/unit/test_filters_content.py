@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tidal import App
-from tidal.errors import FilterError
-from tidal.filters import compile_pattern
+from tidal._errors import FilterError
+from tidal._filters import compile_pattern
 
 ORDER: dict[str, Any] = json.loads(
     (Path(__file__).parent / "samples" / "filters" / "order_placed.json").read_text()

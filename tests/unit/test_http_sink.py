@@ -12,8 +12,8 @@ import pytest
 from aiohttp import web
 
 from tidal import RetryableError
+from tidal._transports.http.sinks import HttpSink, open_session
 from tidal.testing import make_event
-from tidal.transports.http.sinks import HttpSink, open_session
 
 
 @dataclass

@@ -11,11 +11,11 @@ import httpx
 import pytest
 
 from tidal import App, Context, DeliveryPolicy, Event, InvalidEventError, RetryableError
-from tidal.bindings import http as binding
-from tidal.dispatching import Dispatcher, Emit
-from tidal.idempotency import Idempotency, MemoryIdempotencyStore
+from tidal._bindings import http as binding
+from tidal._dispatching import Dispatcher, Emit
+from tidal._idempotency import Idempotency, MemoryIdempotencyStore
+from tidal._transports.http.server import Receiver, create_asgi_app
 from tidal.testing import make_event
-from tidal.transports.http.server import Receiver, create_asgi_app
 
 ONE_TRY = DeliveryPolicy.of(max_attempts=1)
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,5 +1,5 @@
 """The idempotency record's stored form, its owner mark and the replies it keeps
-(`tidal.idempotency.records`, the one module that says what a record is)."""
+(`tidal._idempotency.records`, the one module that says what a record is)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from tidal.bindings.http import to_batch
-from tidal.idempotency.records import (
+from tidal._bindings.http import to_batch
+from tidal._idempotency.records import (
     Record,
     Status,
     decode_replies,

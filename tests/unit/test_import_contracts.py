@@ -67,12 +67,12 @@ VIOLATIONS = {
     ),
     "the data plane importing the runtime's settings module": (
         "operator/tidal_data/ratelimit.py",
-        "from tidal.settings import KafkaSettings\n",
+        "from tidal._settings import KafkaSettings\n",
         "The data plane uses tidal's public API only",
     ),
     "the data plane importing a private module of the public tidal.kafka": (
         "operator/tidal_data/ratelimit.py",
-        "from tidal.kafka.connecting import make_admin\n",
+        "from tidal.kafka._connecting import make_admin\n",
         "The data plane uses tidal's public API only",
     ),
     "the data plane's library importing its commands": (
@@ -96,42 +96,42 @@ VIOLATIONS = {
         "The operator uses tidal's public API only",
     ),
     "a new Kafka transport module importing aiokafka": (
-        "src/tidal/transports/kafka/admin.py",
+        "src/tidal/_transports/kafka/admin.py",
         "import aiokafka\n",
         "Network, cloud and operator clients are imported only by the named adapter",
     ),
     "an outbox module besides its adapter importing psycopg": (
-        "src/tidal/outbox/polling.py",
+        "src/tidal/_outbox/polling.py",
         "import psycopg\n",
         "Network, cloud and operator clients are imported only by the named adapter",
     ),
     "the HTTP transport importing the Kafka worker": (
-        "src/tidal/transports/http/bridge.py",
-        "from tidal.transports.kafka import running\n",
+        "src/tidal/_transports/http/bridge.py",
+        "from tidal._transports.kafka import running\n",
         "The transports are independent of each other",
     ),
     "a service importing the Kafka consumer": (
         "services/fleet/pull.py",
-        "from tidal.transports.kafka import consuming\n",
+        "from tidal._transports.kafka import consuming\n",
         "Services use tidal's public API only",
     ),
     "the operator importing the dispatcher": (
         "operator/tidal_operator/inline.py",
-        "from tidal import dispatching\n",
+        "from tidal import _dispatching\n",
         "The operator uses tidal's public API only",
     ),
     "the memory store importing the idempotency guard": (
-        "src/tidal/idempotency/memory.py",
-        "from tidal.idempotency import guard\n",
+        "src/tidal/_idempotency/memory.py",
+        "from tidal._idempotency import guard\n",
         "The idempotency guard sits over the memory store",
     ),
     "the Redis store's batcher importing the memory store": (
-        "src/tidal/stores/coalescing.py",
-        "from tidal.idempotency.memory import MemoryIdempotencyStore\n",
+        "src/tidal/_stores/coalescing.py",
+        "from tidal._idempotency.memory import MemoryIdempotencyStore\n",
         "The server stores implement the record port only",
     ),
     "a transport importing the tracing SDK": (
-        "src/tidal/transports/memory_traced.py",
+        "src/tidal/_transports/memory_traced.py",
         "import opentelemetry\n",
         "Only tidal.observability imports the telemetry SDKs",
     ),

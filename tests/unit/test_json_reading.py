@@ -1,4 +1,4 @@
-"""`tidal.bindings.formats.loads` reads with msgspec first and the standard library where msgspec
+"""`tidal._bindings.formats.loads` reads with msgspec first and the standard library where msgspec
 refuses: every document must read to the very value the standard library gives it (types
 included: 1 is not 1.0, big integers stay exact), or be refused as before."""
 
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tidal.bindings.formats import loads
-from tidal.errors import InvalidEventError
+from tidal._bindings.formats import loads
+from tidal._errors import InvalidEventError
 
 SCALARS = (
     st.none()

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from aiokafka.errors import MessageSizeTooLargeError
 
-from tidal.transports.kafka.fitting import Outlet, record_size
-from tidal.transports.kafka.records import OutgoingRecord
+from tidal._transports.kafka.fitting import Outlet, record_size
+from tidal._transports.kafka.records import OutgoingRecord
 
 BROKER_LIMIT = 4096
 

@@ -13,27 +13,27 @@ import pytest
 from cloudevents.core.bindings import kafka as sdk_kafka
 
 from tidal import App, ConfigurationError, DeliveryPolicy, Event, InvalidEventError, Settings
-from tidal.bindings.formats import FORMAT
-from tidal.bindings.kafka import (
+from tidal._bindings.formats import FORMAT
+from tidal._bindings.kafka import (
     KafkaMessage,
     from_consumed,
     from_record,
     headers_from_list,
     to_record,
 )
-from tidal.deadletters import Failure, original
-from tidal.idempotency import Record, Status
+from tidal._deadletters import Failure, original
+from tidal._idempotency import Record, Status
+from tidal._settings import KafkaSettings
+from tidal._stores.coalescing import CoalescingStore
+from tidal._transports.kafka import KafkaWorker
+from tidal._transports.kafka.letters import event_letter, invalid_letter
+from tidal._transports.kafka.names import topics_for
+from tidal._transports.kafka.offsets import OffsetWindow
+from tidal._transports.kafka.records import Origin
+from tidal._transports.kafka.retries import ATTEMPTS, RetryState, retry_record
+from tidal._transports.kafka.scheduling import PartitionWork
 from tidal.observability import unregister
-from tidal.settings import KafkaSettings
-from tidal.stores.coalescing import CoalescingStore
 from tidal.testing import make_event
-from tidal.transports.kafka import KafkaWorker
-from tidal.transports.kafka.letters import event_letter, invalid_letter
-from tidal.transports.kafka.names import topics_for
-from tidal.transports.kafka.offsets import OffsetWindow
-from tidal.transports.kafka.records import Origin
-from tidal.transports.kafka.retries import ATTEMPTS, RetryState, retry_record
-from tidal.transports.kafka.scheduling import PartitionWork
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -683,7 +683,7 @@ def test_the_list_reader_fails_as_from_record_does(
 
 
 async def test_consumers_take_the_fetch_wait_the_settings_give() -> None:
-    from tidal.kafka.connecting import make_consumer
+    from tidal.kafka._connecting import make_consumer
 
     default = make_consumer(KafkaSettings(), group="g")
     short = make_consumer(KafkaSettings(fetch_max_wait_ms=20), group="g")

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import pytest
 
-from tidal.transports.kafka.running import _start_all
+from tidal._transports.kafka.running import _start_all
 
 
 class Joining:

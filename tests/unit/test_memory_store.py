@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from tidal import App, ConfigurationError, Event
-from tidal.idempotency import Idempotency, MemoryIdempotencyStore, Record, Status
-from tidal.settings import Settings
-from tidal.stores.factory import make_store
+from tidal._idempotency import Idempotency, MemoryIdempotencyStore, Record, Status
+from tidal._settings import Settings
+from tidal._stores.factory import make_store
 from tidal.testing import ManualClock, MemoryBroker, make_event
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tidal import App, Context, DeliveryPolicy, Event, InvalidEventError, RetryableError
-from tidal.idempotency import Idempotency, MemoryIdempotencyStore
+from tidal._idempotency import Idempotency, MemoryIdempotencyStore
 from tidal.testing import ManualClock, MemoryBroker, make_event
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from typing_extensions import TypedDict  # pydantic wants it on Python < 3.12
 
 from tidal import App, ConfigurationError, Context, DeliveryPolicy, Event, InvalidEventError
-from tidal.dispatching import Dispatcher, Failed, Handled
+from tidal._dispatching import Dispatcher, Failed, Handled
 from tidal.testing import ManualClock, MemoryBroker, make_event
 
 ORDER = "com.acme.pos.order.confirmed.v1"

@@ -106,3 +106,54 @@ def test_a_bench_import_of_the_suite_is_caught() -> None:
     assert suite_uses('cmd = ["python", "-m", "tests.observability.apps.launch"]\n') == [
         "tests.observability.apps.launch (line 1)"
     ]
+
+
+PUBLIC_MODULES = frozenset(
+    {
+        "tidal",
+        "tidal.cli",
+        "tidal.cli.__main__",
+        "tidal.cli.main",
+        "tidal.kafka",
+        "tidal.observability",
+        "tidal.testing",
+    }
+)
+"""The modules users and the other distributions may import; every other one is `_`-marked."""
+
+
+def runtime_modules() -> list[str]:
+    src = ROOT / "src"
+    return sorted(
+        ".".join(path.with_suffix("").relative_to(src).parts).removesuffix(".__init__")
+        for path in (src / "tidal").rglob("*.py")
+    )
+
+
+def unmarked(modules: list[str]) -> list[str]:
+    """The modules neither public nor under a ``_``-prefixed name (kopf's ``kopf._core``)."""
+    return [
+        name
+        for name in modules
+        if name not in PUBLIC_MODULES
+        and not any(part.startswith("_") for part in name.split(".")[1:] if part != "__main__")
+    ]
+
+
+def test_internals_are_marked_private() -> None:
+    modules = runtime_modules()
+    assert "tidal._dispatching" in modules
+    assert "tidal.kafka" in modules
+    assert unmarked(modules) == []
+
+
+def test_an_unmarked_internal_module_is_caught() -> None:
+    found = ["tidal.dispatching", "tidal._stores.redis", "tidal.cli.main", "tidal.cli.run"]
+    assert unmarked(found) == ["tidal.dispatching", "tidal.cli.run"]
+
+
+def test_errors_name_the_module_users_import_them_from() -> None:
+    import tidal
+
+    assert tidal.RetryableError.__module__ == "tidal"
+    assert repr(tidal.InvalidEventError("x")) == "InvalidEventError('x')"

@@ -6,10 +6,10 @@ import aiohttp
 import pytest
 from tests.support.servers import free_port
 
-from tidal.errors import RetryableError
-from tidal.redaction import redact_url, scrub
+from tidal._errors import RetryableError
+from tidal._redaction import redact_url, scrub
+from tidal._transports.http.sinks import HttpSink
 from tidal.testing import make_event
-from tidal.transports.http.sinks import HttpSink
 
 
 @pytest.mark.parametrize(

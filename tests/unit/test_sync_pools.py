@@ -16,13 +16,14 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tidal import App, DeliveryPolicy, Event, health
-from tidal.dispatching import Dispatcher
-from tidal.observability.collector import render
-from tidal.observability.listener import listen
-from tidal.pools import PoolExhausted, SyncPool
+from tidal import App, DeliveryPolicy, Event
+from tidal import _health as health
+from tidal._dispatching import Dispatcher
+from tidal._pools import PoolExhausted, SyncPool
+from tidal._transports.http.server import Receiver, create_asgi_app
+from tidal.observability._collector import render
+from tidal.observability._listener import listen
 from tidal.testing import MemoryBroker, make_event
-from tidal.transports.http.server import Receiver, create_asgi_app
 
 HUNG = 0.2
 
@@ -129,8 +130,8 @@ async def _recovered(pool: SyncPool) -> None:
 
 
 def test_the_pool_size_comes_from_the_settings_tidal_run_reads() -> None:
-    from tidal.pools import DEFAULT_SIZE, SyncPools, default_size
-    from tidal.settings import Settings
+    from tidal._pools import DEFAULT_SIZE, SyncPools, default_size
+    from tidal._settings import Settings
 
     default_size(Settings(sync_threads=3).sync_threads)
     try:

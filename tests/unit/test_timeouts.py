@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tidal.timeouts import Watchdog
+from tidal._timeouts import Watchdog
 
 
 async def test_overrunning_body_raises_timeout_error_within_the_resolution() -> None:

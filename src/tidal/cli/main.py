@@ -19,14 +19,14 @@ import click
 
 # name -> "module:attribute" of the click command
 COMMANDS: Final = {
-    "run": "tidal.cli.run:run",
-    "dev": "tidal.cli.dev:dev",
-    "send": "tidal.cli.send:send",
-    "tail": "tidal.cli.tail:tail",
-    "manifests": "tidal.cli.manifests:manifests",
-    "asyncapi": "tidal.cli.asyncapi:asyncapi",
-    "source": "tidal.cli.source:source",
-    "outbox": "tidal.cli.outbox:outbox",
+    "run": "tidal.cli._run:run",
+    "dev": "tidal.cli._dev:dev",
+    "send": "tidal.cli._send:send",
+    "tail": "tidal.cli._tail:tail",
+    "manifests": "tidal.cli._manifests:manifests",
+    "asyncapi": "tidal.cli._asyncapi:asyncapi",
+    "source": "tidal.cli._source:source",
+    "outbox": "tidal.cli._outbox:outbox",
 }
 PLUGINS: Final = "tidal.commands"
 """The entry-point group of the commands other distributions add (a built-in name wins)."""

@@ -1,7 +1,7 @@
 """Observability: Prometheus metrics, OpenTelemetry traces and JSON logs for tidal processes.
 
-The hot path only records into plain structures (`tidal.stats.Stats`, the sources registered in
-`tidal.observability.sources`) and reads one slot (`hooks.tracer`); the client libraries
+The hot path only records into plain structures (`tidal._stats.Stats`, the sources registered in
+`tidal.observability._sources`) and reads one slot (`hooks.tracer`); the client libraries
 (``prometheus_client``, ``opentelemetry``, from the ``observability`` extra) are imported only
 by `setup` and by the ``/metrics`` endpoint. Modules:
 
@@ -21,7 +21,7 @@ by `setup` and by the ``/metrics`` endpoint. Modules:
 - `logs`: one JSON object per log line;
 - `wiring`: `setup`, called once per process by ``tidal run``.
 
-`redact_url` (`tidal.redaction`) is what every process prints a URL through: its password and
+`redact_url` (`tidal._redaction`) is what every process prints a URL through: its password and
 secret query values masked.
 """
 
@@ -31,22 +31,22 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tidal import health
-from tidal.observability.hooks import mark_ready
-from tidal.observability.ingress import Ingress
-from tidal.observability.sources import (
+from tidal import _health as health
+from tidal._redaction import redact_url
+from tidal.observability._hooks import mark_ready
+from tidal.observability._ingress import Ingress
+from tidal.observability._sources import (
     Drained,
     Relaying,
     Source,
     register,
     unregister,
 )
-from tidal.redaction import redact_url
 
 if TYPE_CHECKING:
-    from tidal.observability.listener import Listener
-    from tidal.observability.wiring import Observability
-    from tidal.settings import Settings
+    from tidal._settings import Settings
+    from tidal.observability._listener import Listener
+    from tidal.observability._wiring import Observability
 
 __all__ = [
     "Drained",
@@ -74,7 +74,7 @@ def setup(settings: Settings, *, service: str, metrics_listener: bool = False) -
     ``OTEL_*`` variables; with ``metrics_listener`` (processes without an HTTP server: the Kafka
     worker) ``/metrics`` is served on ``TIDAL_OBSERVABILITY__METRICS_PORT``.
     """
-    from tidal.observability.wiring import setup as wire
+    from tidal.observability._wiring import setup as wire
 
     return wire(settings, service=service, metrics_listener=metrics_listener)
 
@@ -83,7 +83,7 @@ def exposition() -> Exposition | None:
     """The function rendering ``/metrics`` (Accept header -> body, content type), or None
     when ``prometheus_client`` is not installed."""
     try:
-        from tidal.observability.collector import render
+        from tidal.observability._collector import render
     except ImportError:
         logging.getLogger("tidal.observability").warning(
             "no /metrics: prometheus_client is not installed (tidal[observability])"
@@ -94,8 +94,8 @@ def exposition() -> Exposition | None:
 
 async def readiness() -> tuple[bool, dict[str, Any]]:
     """``/readyz``'s answer, as ``tidal run``'s: whether a dependency is down (answer 503) and
-    the body naming each one down with why (`tidal.health.readiness`), after probing each one
-    down (`tidal.health.recheck`: a process out of traffic finds a dependency back only so)."""
+    the body naming each one down with why (`tidal._health.readiness`), after probing each one
+    down (`tidal._health.recheck`: a process out of traffic finds a dependency back only so)."""
     return await health.checked_readiness()
 
 
@@ -106,6 +106,6 @@ def listen(port: int, *, host: str = "0.0.0.0") -> Listener:
 
     Raises ImportError without ``prometheus_client`` and OSError when the port is taken.
     """
-    from tidal.observability.listener import listen as serve
+    from tidal.observability._listener import listen as serve
 
     return serve(port, host=host)

@@ -1,10 +1,10 @@
 """Test helpers for users and for tidal's own suite: run handlers with no server at all.
 
 `MemoryBroker` delivers like the real transports, in memory, with idempotency on and assertions
-on what was published, dead-lettered, retried and handled (`tidal.testing.broker`);
+on what was published, dead-lettered, retried and handled (`tidal.testing._broker`);
 `ManualClock` runs retries in virtual time; `make_event` builds events tersely; `make_context`
 builds the `Context` a handler takes, to call it directly. The pytest plugin
-(`tidal.testing.plugin`, registered as ``tidal`` in the ``pytest11`` entry points) provides
+(`tidal.testing._plugin`, registered as ``tidal`` in the ``pytest11`` entry points) provides
 the ``tidal_broker``, ``tidal_clock`` and ``tidal_context`` fixtures and runs ``async def`` tests
 without any asyncio configuration. See docs/testing.md.
 """
@@ -16,11 +16,11 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tidal.clock import Clock
-from tidal.context import Context
-from tidal.events import Event
-from tidal.idempotency.memory import MemoryIdempotencyStore
-from tidal.testing.broker import Delivery, MemoryBroker
+from tidal._clock import Clock
+from tidal._context import Context
+from tidal._events import Event
+from tidal._idempotency.memory import MemoryIdempotencyStore
+from tidal.testing._broker import Delivery, MemoryBroker
 
 __all__ = [
     "Delivery",

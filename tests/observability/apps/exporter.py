@@ -1,6 +1,6 @@
 """A process exporting what the incident load cannot produce in seconds: a Kafka consumer
 15,000 records behind (real `KafkaMetrics`, enough for the lag alert; a real worker's lag is
-scraped in `test_kafka_worker_scrape`), a Redis it cannot reach (`tidal.health.Dependency`),
+scraped in `test_kafka_worker_scrape`), a Redis it cannot reach (`tidal._health.Dependency`),
 a stale backup and a failing DLQ archiver (`tidal_operator.families.RunResults`, as the operator
 fills them), and what that archiver's drainer stored (`Drained`, as ``tidal dlq drain`` counts
 it; a real drainer is scraped in `tests/archive/test_dlq_metrics`). It uses
@@ -16,9 +16,10 @@ import signal
 import threading
 import time
 
-from tidal import Settings, health
+from tidal import Settings
+from tidal import _health as health
+from tidal._transports.kafka.measures import KafkaMetrics, PartitionMeasures, SubscriptionMeasures
 from tidal.observability import Drained, Source, register, setup
-from tidal.transports.kafka.measures import KafkaMetrics, PartitionMeasures, SubscriptionMeasures
 from tidal_data.dlq import DrainCounts
 from tidal_operator.families import RunResults, collect
 

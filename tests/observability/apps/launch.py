@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import sys
 
-from tidal.loading import load_app
+from tidal._loading import load_app
+from tidal._settings import Settings
+from tidal._transports.http.serving import run
 from tidal.observability import setup
-from tidal.settings import Settings
-from tidal.transports.http.serving import run
 
 
 def main() -> None:

@@ -1,0 +1,87 @@
+"""Naming a subscription's Kafka resources: its consumer group, retry topic and dead-letter topics.
+
+`KafkaWorker` derives one `SubscriptionTopics` per subscription from the settings; the record
+handler asks it where a failed record's dead letter goes. Group ids default to
+``<prefix>.<app>.<subscription>``, so fan-out subscriptions consume independently, and are
+overridable per subscription (``TIDAL_KAFKA__GROUP_IDS``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from tidal._app import Subscription
+from tidal._errors import ConfigurationError
+from tidal._settings import KafkaSettings
+
+TOPIC_NAME: Final = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubscriptionTopics:
+    """Where one subscription reads and writes."""
+
+    app: str
+    subscription: str
+    group: str
+    sources: tuple[str, ...]
+    retry: str
+    dlq_pattern: str
+
+    @property
+    def consumed(self) -> list[str]:
+        """Every topic the subscription's consumer group subscribes to."""
+        return [*self.sources, self.retry]
+
+    def dlq(self, origin_topic: str) -> str:
+        """The dead-letter topic for a record first read from ``origin_topic``."""
+        return _topic(
+            self.dlq_pattern,
+            topic=origin_topic,
+            app=self.app,
+            subscription=self.subscription,
+            group=self.group,
+        )
+
+    def dlqs(self) -> list[str]:
+        return sorted({self.dlq(topic) for topic in self.sources})
+
+
+def topics_for(app: str, sub: Subscription, settings: KafkaSettings) -> SubscriptionTopics:
+    """The resources of ``sub`` of App ``app`` under ``settings``."""
+    if not settings.topics:
+        raise ConfigurationError("TIDAL_KAFKA__TOPICS names no topic to consume")
+    group = settings.group_ids.get(sub.name) or f"{settings.group_id_prefix}.{app}.{sub.name}"
+    names = {"app": app, "subscription": sub.name, "group": group}
+    target = sub.policy.dead_letter
+    dlq_pattern = target if target and "://" not in target else settings.dlq_topic
+    topics = SubscriptionTopics(
+        sources=tuple(settings.topics),
+        retry=_topic(settings.retry_topic, topic="", **names),
+        dlq_pattern=dlq_pattern,
+        **names,
+    )
+    for topic in [*topics.sources, *topics.dlqs()]:
+        _check(topic)
+    return topics
+
+
+def _topic(pattern: str, **names: str) -> str:
+    try:
+        topic = pattern.format(**names)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigurationError(
+            f"topic pattern {pattern!r} may only use {{app}}, {{subscription}}, {{group}} "
+            f"and {{topic}}: {exc!r}"
+        ) from exc
+    return _check(topic)
+
+
+def _check(topic: str) -> str:
+    if not TOPIC_NAME.match(topic) or topic in (".", ".."):
+        raise ConfigurationError(
+            f"{topic!r} is not a legal Kafka topic name (letters, digits, '.', '_', '-')"
+        )
+    return topic
