@@ -31,7 +31,7 @@ from tidal._errors import (
     RetryableError,
 )
 from tidal._events import Event
-from tidal._idempotency.copies import event_hash, is_rerun
+from tidal._idempotency.copies import is_rerun
 from tidal._idempotency.guard import Claim, Idempotency
 from tidal._outcomes import PAUSE, Failed, Handled, Outcome, Paused, Retry
 from tidal._pools import SyncPools
@@ -118,7 +118,8 @@ class Dispatcher:
         Raises what the store raises (nothing is claimed)."""
         if self.idempotency is None or not sub.idempotent or not events:
             return []
-        items = [(self.key(sub, event), event_hash(event), is_rerun(event)) for event in events]
+        digest = self.idempotency.digest
+        items = [(self.key(sub, event), digest(event), is_rerun(event)) for event in events]
         claims = await self.idempotency.claim_many(items)
         for event, claim in zip(events, claims, strict=True):
             self._claimed.setdefault(id(event), claim)

@@ -24,7 +24,7 @@ from datetime import datetime
 from tidal._app import Subscription
 from tidal._errors import AttemptsExhaustedError, EventExpiredError
 from tidal._events import Event
-from tidal._idempotency.copies import event_hash, is_rerun
+from tidal._idempotency.copies import is_rerun
 from tidal._idempotency.guard import Claim, Idempotency
 from tidal._idempotency.records import decode_replies, encode_replies
 from tidal._outcomes import Handled
@@ -109,7 +109,7 @@ def idempotent(
         if claim is not None and claim.key == name:  # claimed from this very event: same data
             digest = claim.mine.payload_hash
         else:
-            digest = event_hash(t.event)
+            digest = guard.digest(t.event)
         try:
             ran = await guard.run(
                 name,

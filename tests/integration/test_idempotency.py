@@ -18,7 +18,14 @@ from tidal import (
     IdempotencyInProgressError,
 )
 from tidal._dispatching import Dispatcher, Failed, Handled, Retry
-from tidal._idempotency import Idempotency, IdempotencyStore, MemoryIdempotencyStore, Record, Status
+from tidal._idempotency import (
+    Idempotency,
+    IdempotencyStore,
+    MemoryIdempotencyStore,
+    Record,
+    Status,
+    payload_hash,
+)
 from tidal._stores.redis import RedisIdempotencyStore
 from tidal.testing import make_event
 
@@ -93,6 +100,25 @@ async def test_same_key_different_payload_is_a_permanent_conflict(store: Idempot
     assert isinstance(outcome, Failed)
     assert isinstance(outcome.error, IdempotencyConflictError)
     assert "different payload" in outcome.failure.message
+
+
+async def test_a_redelivery_matches_the_redis_record_an_earlier_tidal_wrote(redis_url: str) -> None:
+    """Redis records outlive an upgrade: the digest they carry is still `payload_hash`'s, so
+    the redelivery is a duplicate, not a conflict (a dead letter)."""
+    store = RedisIdempotencyStore.from_url(redis_url)
+    await store.client.flushdb()
+    calls: list[str] = []
+    app = counting_app(calls)
+    dispatcher = Dispatcher(app, idempotency=Idempotency(store))
+    data = {"n": 1, "caf\u00e9": [1.5, None]}
+    event = make_event("in", data=data, id="before-the-upgrade")
+    written = Record(status=Status.COMPLETED, payload_hash=payload_hash(data), token="older")
+    await store.complete(dispatcher.key(app.subscription("work"), event), written, ttl=60)
+    outcome = await dispatcher.attempt(app.subscription("work"), event)
+    await store.close()
+    assert isinstance(outcome, Handled)
+    assert outcome.duplicate
+    assert calls == []
 
 
 async def test_failure_releases_the_record_so_a_retry_runs(store: IdempotencyStore) -> None:

@@ -2,10 +2,12 @@
 
 An idempotency record keeps the digest of the payload it was acquired for, so a copy with the
 same (source, id) but other data is a conflict, not a duplicate; the dispatcher and the stages
-(`tidal._dispatching`, `tidal._stages`) hash an event once with `event_hash`. A restore, replay or
-re-drive marks its Kafka records with `RUN_HEADER` (`tidal_data.marks`); the Kafka transport
-(`tidal._transports.kafka.handling`) notes such an event with `mark_rerun`, and `is_rerun` tells
-the guard to let it take a dead-lettered key over.
+(`tidal._dispatching`, `tidal._stages`) hash an event once with the guard's digest
+(`tidal._idempotency.guard.Idempotency.digest`): `event_hash`, stable across tidal versions,
+for stores that outlive the process (Redis), `quick_event_hash` for the in-process one. A
+restore, replay or re-drive marks its Kafka records with `RUN_HEADER` (`tidal_data.marks`);
+the Kafka transport (`tidal._transports.kafka.handling`) notes such an event with
+`mark_rerun`, and `is_rerun` tells the guard to let it take a dead-lettered key over.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Any, Final
+
+import msgspec
 
 from tidal._events import Event
 
@@ -25,8 +29,35 @@ _SORTED_JSON: Final = json.JSONEncoder(sort_keys=True, default=str)
 
 
 def payload_hash(data: Any) -> str:
-    """A stable sha256 of event data (JSON with sorted keys; bytes as they are)."""
+    """A stable sha256 of event data (JSON with sorted keys; bytes as they are): what stores
+    that outlive the process keep (Redis), so it never changes between tidal versions (a
+    record written before an upgrade must match the redelivery read after it)."""
     raw = data if isinstance(data, bytes) else _SORTED_JSON.encode(data).encode()
+    return hashlib.sha256(raw).hexdigest()
+
+
+_QUICK_JSON: Final = msgspec.json.Encoder(order="sorted", enc_hook=str)
+_QUICK_DIGESTS: Final = "_tidal_quick_hash"
+
+
+def quick_hash(data: Any) -> str:
+    """`payload_hash`'s in-process twin, several times cheaper: the sha256 of msgspec's
+    sorted-keys JSON. For the in-process store only, whose records die with the process: its
+    digests differ from `payload_hash`'s, never compared with them.
+
+    It tells JSON payloads apart exactly as `payload_hash` does (same value, same digest;
+    ``1``, ``1.0`` and ``true`` differ). Where msgspec would blur that (it writes NaN and the
+    infinities as ``null``: any output with a ``null``) or cannot write the data (non-string
+    keys, lone surrogates), the digest is `payload_hash`'s encoding, marked so that the two
+    encodings never meet."""
+    if isinstance(data, bytes):
+        return hashlib.sha256(data).hexdigest()
+    try:
+        raw = _QUICK_JSON.encode(data)
+    except (TypeError, ValueError, RecursionError):
+        raw = b"null"
+    if b"null" in raw:
+        raw = b"~" + _SORTED_JSON.encode(data).encode()
     return hashlib.sha256(raw).hexdigest()
 
 
@@ -39,6 +70,15 @@ def event_hash(event: Event) -> str:
     if found is None:
         found = payload_hash(event.data)
         setattr(event, _DIGESTS, found)
+    return found
+
+
+def quick_event_hash(event: Event) -> str:
+    """`quick_hash` of ``event``'s data, computed once per event (see `event_hash`)."""
+    found: str | None = vars(event).get(_QUICK_DIGESTS)
+    if found is None:
+        found = quick_hash(event.data)
+        setattr(event, _QUICK_DIGESTS, found)
     return found
 
 

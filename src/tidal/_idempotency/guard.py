@@ -46,6 +46,8 @@ from tidal._errors import (
     IdempotencyConflictError,
     IdempotencyInProgressError,
 )
+from tidal._events import Event
+from tidal._idempotency.copies import event_hash, quick_event_hash
 from tidal._idempotency.memory import MemoryIdempotencyStore
 from tidal._idempotency.records import COMPLETED, FAILED, IdempotencyStore, Record, Status
 
@@ -122,6 +124,11 @@ class Idempotency:
         self._settle_logged = -SETTLE_LOG_EVERY
         # the in-process store (not a subclass: one that overrides its calls goes the long way)
         self._memory = store if type(store) is MemoryIdempotencyStore else None
+        # the digest of an event's data its records carry: the in-process store's die with
+        # the process, so they take the cheaper one; every other store's, the stable one
+        self.digest: Callable[[Event], str] = (
+            quick_event_hash if isinstance(store, MemoryIdempotencyStore) else event_hash
+        )
 
     def _mine(
         self, digest: str, *, attempt: int = 1, rerun: bool = False, token: str | None = None
