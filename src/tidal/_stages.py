@@ -91,9 +91,34 @@ def idempotent(
     count, and past the policy's ``max_attempts`` ``inner`` does not run:
     `AttemptsExhaustedError` (neither where the broker counts: there the attempt stays as the
     transport said, 1 over HTTP). An event the batch step claimed starts from its claim
-    (``claimed``) instead of acquiring its key on its own."""
+    (``claimed``) instead of acquiring its key on its own. On the in-process store a new key
+    takes `Idempotency.enter` / ``completed`` / ``failed`` around ``inner`` (the per-event
+    path); a key with a record, a claim or a run's copy goes through `Idempotency.run`."""
+
+    in_process = guard.in_process  # the in-process store: its fast path, no closures
 
     async def run(t: Try) -> Handled:
+        name = key(t.sub, t.event)
+        claim = claimed.pop(id(t.event), None) if claimed else None
+        if in_process and claim is None and not is_rerun(t.event):
+            attempt, digest = t.attempt, guard.digest(t.event)
+            limit = None if t.broker else t.sub.policy.max_attempts
+            try:
+                token = guard.enter(name, digest, attempt, limit)
+            except AttemptsExhaustedError as exc:
+                t.attempt = exc.attempts
+                raise
+            if token is not None:
+                try:
+                    handled = await inner(t)
+                except BaseException as exc:
+                    guard.failed(name, digest, token, attempt, exc)
+                    raise
+                guard.completed(name, digest, token, attempt, encode_replies(handled.emitted))
+                return handled
+        return await _guarded(t, name, claim)
+
+    async def _guarded(t: Try, name: str, claim: Claim | None) -> Handled:
         done: list[Handled] = []
 
         def started(attempt: int) -> None:
@@ -104,8 +129,6 @@ def idempotent(
             done.append(handled)
             return encode_replies(handled.emitted)
 
-        name = key(t.sub, t.event)
-        claim = claimed.pop(id(t.event), None) if claimed else None
         if claim is not None and claim.key == name:  # claimed from this very event: same data
             digest = claim.mine.payload_hash
         else:

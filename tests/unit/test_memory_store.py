@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tidal import App, ConfigurationError, Event
+from tidal import App, ConfigurationError, DeliveryPolicy, Event
+from tidal._dispatching import Dispatcher, Failed, Handled
+from tidal._errors import AttemptsExhaustedError
 from tidal._idempotency import Idempotency, MemoryIdempotencyStore, Record, Status
 from tidal._settings import Settings
 from tidal._stores.factory import make_store
@@ -107,3 +109,27 @@ async def test_an_event_fanned_out_to_idempotent_subscriptions_is_hashed_once() 
     await broker.drain()
     assert [broker.stats.get(n, "handled") for n in "abc"] == [1, 1, 1]
     assert encoded.encodings == 1
+
+
+async def test_a_new_key_past_the_attempt_limit_does_not_run_and_is_then_a_duplicate() -> None:
+    """The in-process fast path: a Kafka retry whose record this process no longer holds (a
+    restart) arrives as attempt 4 of 3: the handler does not run, and once dead-lettered, a
+    redelivered copy is a duplicate, not a second dead letter."""
+    calls: list[str] = []
+    app = App("limits")
+
+    @app.on(type="t", policy=DeliveryPolicy(max_attempts=3))
+    async def handle(event: Event) -> None:
+        calls.append(event.id)
+
+    dispatcher = Dispatcher(app, idempotency=Idempotency(MemoryIdempotencyStore()))
+    sub, event = app.subscription("handle"), make_event("t", id="late")
+    outcome = await dispatcher.attempt(sub, event, attempt=4)
+    assert isinstance(outcome, Failed)
+    assert isinstance(outcome.error, AttemptsExhaustedError)
+    assert outcome.failure.attempts == 3
+    await dispatcher.dead_lettered(sub, event)
+    again = await dispatcher.attempt(sub, make_event("t", id="late"))
+    assert isinstance(again, Handled)
+    assert again.duplicate
+    assert calls == []

@@ -1,11 +1,14 @@
 """The idempotency guard: runs a function at most once per key, counting its attempts.
 
 The dispatcher's idempotent stage (`tidal._stages.idempotent`) wraps each handler run in
-`Idempotency.run`; the batch claim step (`tidal._dispatching.Dispatcher.claim_many`) calls
-`Idempotency.claim_many`, and gives back a claim whose run will not happen with
-`Idempotency.release`. The guard keeps its records in any `IdempotencyStore`
-(`tidal._idempotency.records`): `MemoryIdempotencyStore` (`tidal._idempotency.memory`), whose
-calls it makes directly for a new key, or `tidal._stores.redis.RedisIdempotencyStore`.
+`Idempotency.run` (on the in-process store, a new key's run goes between `Idempotency.enter`
+and `Idempotency.completed` / `Idempotency.failed`: the stage awaits the handler itself, with
+no closure or coroutine per step); the batch claim step
+(`tidal._dispatching.Dispatcher.claim_many`) calls `Idempotency.claim_many`, and gives back a
+claim whose run will not happen with `Idempotency.release`. The guard keeps its records in any
+`IdempotencyStore` (`tidal._idempotency.records`): `MemoryIdempotencyStore`
+(`tidal._idempotency.memory`), whose calls it makes directly for a new key, or
+`tidal._stores.redis.RedisIdempotencyStore`.
 
 States: absent -> IN_PROGRESS (acquired with a token and a lease) -> COMPLETED (kept for
 ``ttl``). A handler that fails leaves FAILED; once a delivery has ended in a dead letter,
@@ -124,6 +127,7 @@ class Idempotency:
         self._settle_logged = -SETTLE_LOG_EVERY
         # the in-process store (not a subclass: one that overrides its calls goes the long way)
         self._memory = store if type(store) is MemoryIdempotencyStore else None
+        self.in_process = self._memory is not None  # `enter` may take a new key at once
         # the digest of an event's data its records carry: the in-process store's die with
         # the process, so they take the cheaper one; every other store's, the stable one
         self.digest: Callable[[Event], str] = (
@@ -184,17 +188,15 @@ class Idempotency:
         (`DependencyUnavailableError`) while acquiring, the key's next run here takes our
         in-progress record back instead of waiting it out. ``rerun``: a run's copy (`is_rerun`),
         which takes over a dead-lettered key and counts its attempts afresh."""
-        if self._ended:
+        in_memory = self._memory is not None and claim is None and not rerun
+        if in_memory:  # never fails, so never holds a record (`_held`)
+            token = self.enter(key, digest, attempt, limit)
+            if token is not None:
+                return await self._run_entered(key, digest, token, fn, attempt, started)
+        elif self._ended:
             self._ended.pop(key, None)
-        memory = self._memory  # never fails, so never holds a record (`_held`)
-        if memory is not None and claim is None and not rerun:
-            token = f"{self._prefix}{next(self._serial):x}"
-            if memory.claim(key, digest, token, attempt, self._lease, self._keep):
-                return await self._run_in_memory(
-                    memory, key, digest, token, fn, attempt, started, limit
-                )
-            # a record is there: the general path takes it over, waits, conflicts or replays
-            mine, first, acquiring = self._mine(digest, attempt=attempt, token=token), None, True
+        if in_memory:  # a record is there: the general path takes it over, waits, conflicts
+            mine, first, acquiring = self._mine(digest, attempt=attempt), None, True
         elif (held := self._held.pop(key, None) if self._held else None) is not None and (
             held.payload_hash == digest
         ):  # ours, from a run the store failed
@@ -232,36 +234,63 @@ class Idempotency:
         await self._settle(key, mine.but(Status.COMPLETED, result=result))
         return RunResult(result=result, duplicate=False, attempt=mine.attempt)
 
-    async def _run_in_memory(
+    async def _run_entered(
         self,
-        store: MemoryIdempotencyStore,
         key: str,
         digest: str,
         token: str,
         fn: Callable[[], Awaitable[bytes | None]],
         attempt: int,
         started: Callable[[int], None] | None,
-        limit: int | None,
     ) -> RunResult:
-        """`run` on the in-process store once `MemoryIdempotencyStore.claim` stored our
-        in-progress record (attempt ``attempt``, the key being new): the same steps with no
-        `Record` built for a run that succeeds and no coroutine per store call. Its calls
-        neither await nor fail, so how the run ended is written at once."""
-        if limit is not None and attempt > limit:
-            self._end(key, self._mine(digest, attempt=attempt, token=token))
-            raise AttemptsExhaustedError(attempts=attempt - 1, limit=limit)
+        """`run` once `enter` stored our in-progress record under ``token``."""
         if started is not None:
             started(attempt)
         try:
             result = await fn()
         except BaseException as exc:
-            store.finish(key, FAILED, digest, token, None, attempt, self.ttl)
-            if not isinstance(exc, asyncio.CancelledError):
-                failed = Record(status=Status.FAILED, payload_hash=digest, token=token)
-                self._end(key, replace(failed, attempt=attempt))
+            self.failed(key, digest, token, attempt, exc)
             raise
-        store.finish(key, COMPLETED, digest, token, result, attempt, self.ttl)
+        self.completed(key, digest, token, attempt, result)
         return RunResult(result=result, duplicate=False, attempt=attempt)
+
+    def enter(self, key: str, digest: str, attempt: int, limit: int | None) -> str | None:
+        """`run`'s first step on the in-process store, for a caller that runs the work itself
+        (`tidal._stages.idempotent`: no closure, no coroutine per step): once our in-progress
+        record is stored for ``key`` (new, or its record expired) as attempt ``attempt``, its
+        token, and the caller ends the run with `completed` or `failed`. None, storing
+        nothing, when the store is another or a record is there: then `run` decides.
+        `AttemptsExhaustedError` past ``limit``, as from `run`. Its calls neither await nor
+        fail, so how the run ended is written at once."""
+        memory = self._memory
+        if memory is None:
+            return None
+        if self._ended:
+            self._ended.pop(key, None)
+        token = f"{self._prefix}{next(self._serial):x}"
+        if not memory.claim(key, digest, token, attempt, self._lease, self._keep):
+            return None
+        if limit is not None and attempt > limit:
+            self._end(key, self._mine(digest, attempt=attempt, token=token))
+            raise AttemptsExhaustedError(attempts=attempt - 1, limit=limit)
+        return token
+
+    def completed(
+        self, key: str, digest: str, token: str, attempt: int, result: bytes | None
+    ) -> None:
+        """The run `enter` began ended well: ``result`` is what a duplicate answers."""
+        if self._memory is not None:
+            self._memory.finish(key, COMPLETED, digest, token, result, attempt, self.ttl)
+
+    def failed(self, key: str, digest: str, token: str, attempt: int, exc: BaseException) -> None:
+        """The run `enter` began raised ``exc``: its record says FAILED (the next attempt
+        takes the key over), and unless it was cancelled, `dead_lettered` may follow."""
+        if self._memory is None:
+            return
+        self._memory.finish(key, FAILED, digest, token, None, attempt, self.ttl)
+        if not isinstance(exc, asyncio.CancelledError):
+            failed = Record(status=Status.FAILED, payload_hash=digest, token=token)
+            self._end(key, replace(failed, attempt=attempt))
 
     async def close(self) -> None:
         """Close the store (its connections); the guard is not used afterwards."""

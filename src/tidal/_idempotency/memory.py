@@ -116,14 +116,22 @@ class MemoryIdempotencyStore:
     def claim(
         self, key: str, digest: str, token: str, attempt: int, lease: int, ttl: float
     ) -> bool:
-        """`acquire` of an absent key without the `Record` and the coroutine (`Idempotency.run`'s
-        fast path for this store): True once our in-progress record is stored (``lease`` in
-        ms); False, storing nothing, when a record is there (then `acquire` decides)."""
-        if self._live(key) is not None:
-            return False
+        """`acquire` of an absent key without the `Record` and the coroutine (the guard's fast
+        path for this store, `tidal._idempotency.guard.Idempotency.enter`): True once our
+        in-progress record is stored (``lease`` in ms); False, storing nothing, when a record
+        is there (then `acquire` decides)."""
+        entries = self._entries
         now = self._now()
+        existing = entries.get(key)
+        if existing is not None:
+            if existing[4] > now:
+                return False
+            self._drop(key)
+        size = ENTRY_OVERHEAD + len(key) + len(digest) + len(token)
         end = int(now * 1000) + lease
-        self._write(key, IN_PROGRESS, digest, token, None, now + ttl, attempt, end)
+        entries[key] = (IN_PROGRESS, digest, token, None, now + ttl, size, attempt, end)
+        self.bytes += size
+        self._trim(now)
         return True
 
     def finish(
@@ -137,10 +145,24 @@ class MemoryIdempotencyStore:
         ttl: float,
     ) -> bool:
         """`complete` without the `Record` and the coroutine (see `claim`)."""
-        existing = self._live(key)
+        entries = self._entries
+        now = self._now()
+        existing = entries.get(key)
+        if existing is not None and existing[4] <= now:
+            self._drop(key)
+            existing = None
         if existing is not None and existing[2] != token:
             return False
-        self._write(key, status, digest, token, result, self._now() + ttl, attempt, 0)
+        size = ENTRY_OVERHEAD + len(key) + len(digest) + len(token) + len(result or b"")
+        entries[key] = (status, digest, token, result, now + ttl, size, attempt, 0)
+        if existing is None:
+            self.bytes += size
+            self._trim(now)
+            return True
+        entries.move_to_end(key)
+        self.bytes += size - existing[5]
+        if size > existing[5]:
+            self._trim(now)
         return True
 
     def drop(self, key: str, token: str) -> None:
@@ -149,14 +171,15 @@ class MemoryIdempotencyStore:
         if existing is not None and existing[2] == token:
             self._drop(key)
 
-    def _trim(self) -> None:
+    def _trim(self, now: float | None = None) -> None:
         entries = self._entries
         if not entries:
             return
-        now = self._now()
+        if now is None:
+            now = self._now()
         while entries:
-            key, entry = next(iter(entries.items()))
-            expired = entry[4] <= now
+            key = next(iter(entries))
+            expired = entries[key][4] <= now
             if not expired and len(entries) <= self.max_entries and self.bytes <= self.max_bytes:
                 return
             self.evicted += not expired
