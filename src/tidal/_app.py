@@ -73,10 +73,11 @@ class App:
         self.policy = policy
         self.extensions = frozenset(extensions)
         self._subscriptions: dict[str, Subscription] = {}
+        self._all: tuple[Subscription, ...] = ()  # the values, as a tuple: read per event
 
     @property
     def subscriptions(self) -> tuple[Subscription, ...]:
-        return tuple(self._subscriptions.values())
+        return self._all
 
     def subscription(self, name: str) -> Subscription:
         try:
@@ -171,6 +172,7 @@ class App:
             emits=emitted(emits),
         )
         self._subscriptions[name] = sub
+        self._all = tuple(self._subscriptions.values())
         return sub
 
     def _warn_unknown_attributes(self, name: str, filters: Sequence[Mapping[str, Any]]) -> None:

@@ -111,17 +111,18 @@ class EventsASGI:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.fallback(scope, receive, send)
             return
-        response = await self._post(scope, receive, scope["path"].strip("/"))
+        sub, name = None, scope["path"].strip("/")
+        if name and (sub := self.subscriptions.get(name)) is None:
+            response: Response = _error(
+                404, "unknown_subscription", f"no subscription named {name!r}"
+            )
+        else:
+            response = await _receive(self.pipeline, self.receiver, _headers(scope), receive, sub)
         self.receiver.statuses[response.status_code] += 1
-        await response(scope, receive, send)
-
-    async def _post(self, scope: Scope, receive: Receive, name: str) -> Response:
-        sub = None
-        if name:
-            sub = self.subscriptions.get(name)
-            if sub is None:
-                return _error(404, "unknown_subscription", f"no subscription named {name!r}")
-        return await _receive(self.pipeline, self.receiver, _headers(scope), receive, sub)
+        # what Starlette's `Response.__call__` sends (no background task is ever set here)
+        status, headers = response.status_code, response.raw_headers
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
 
 
 _NAMES: Final[dict[bytes, str]] = {}  # header names as text, decoded once each (a bounded few)
@@ -200,7 +201,9 @@ async def _receive(
         targets = pipeline.targets(event, only)
         outcomes.extend(await pipeline.receive(BROKER, None, event, targets, headers))
     batched = media_type(headers.get("content-type")) == BATCH
-    return await _respond(pipeline, receiver, outcomes, batched=batched)
+    return _respond(receiver, outcomes, batched=batched) or await _unhandled(
+        pipeline, receiver, outcomes
+    )
 
 
 async def _read_body(headers: dict[str, str], receive: Receive, limit: int) -> bytes:
@@ -223,18 +226,16 @@ async def _read_body(headers: dict[str, str], receive: Receive, limit: int) -> b
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _respond(
-    pipeline: Pipeline,
-    receiver: Receiver,
-    outcomes: Sequence[tuple[Subscription, Outcome]],
-    *,
-    batched: bool,
-) -> Response:
+def _respond(
+    receiver: Receiver, outcomes: Sequence[tuple[Subscription, Outcome]], *, batched: bool
+) -> Response | None:
+    """The answer when every subscription handled the event (or none wanted it); None when
+    some did not (then `_unhandled`)."""
     if not outcomes:
         return FILTERED
     handled = [o for _, o in outcomes if isinstance(o, Handled)]
     if len(handled) < len(outcomes):
-        return await _unhandled(pipeline, receiver, outcomes)
+        return None
     if receiver.emit is not None:  # emitted events already went to the sink
         return EMPTY_OK
     return _reply([e for o in handled for e in o.emitted], batched=batched)
