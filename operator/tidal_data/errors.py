@@ -7,7 +7,7 @@ archive | backup | restore | replay | dlq`` run. Their ``reason`` is a wire valu
 (docs/operator.md, "Data plane", lists them), so each class states its own rather than deriving
 it from its name (renaming a class must not change what the operator sees); ``reason=`` names a
 finer one for one failure (``StoreNoSuchBucket``, ``PartitionCountDiffers``). Raised throughout
-`tidal_data`; the CLI (`tidal_data.cli.archiving`) turns them into a failed run result and a
+`tidal_data`; the CLI (`tidal_data.cli.shared`) turns them into a failed run result and a
 non-zero exit.
 """
 

@@ -2,7 +2,7 @@
 termination message): ``tidal.dev/run-result/v1``, one JSON object of at most 4096 bytes.
 
 The operator reads it back (see "The termination-message result (contract)" in
-docs/operator.md). Pure; called by `tidal_data.cli.archiving`.
+docs/operator.md). Pure; called by `tidal_data.cli.shared`.
 """
 
 from __future__ import annotations

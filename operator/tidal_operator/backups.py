@@ -30,7 +30,7 @@ from tidal_operator.specs import BackupPolicySpec, Encryption, Owner, RestoreTes
 COMPONENT: Final = "backup"
 RESTORE_TEST: Final = "restore-test"
 PARTIAL_EXIT: Final = 3
-"""``tidal backup run``'s exit code when it was PartiallyFailed (`tidal_data.cli.archiving`)."""
+"""``tidal backup run``'s exit code when it was PartiallyFailed (`tidal_data.cli.shared`)."""
 PARTIAL_IS_FINAL: Final = {
     "rules": [
         {

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tidal.cli.main import cli
-from tidal_data.cli.archiving import store_config
+from tidal_data.cli.shared import store_config
 from tidal_operator.config import OperatorConfig
 from tidal_operator.reconciling import BACKUP_POLICY, DLQ_ARCHIVE, plan
 

@@ -77,7 +77,7 @@ VIOLATIONS = {
     ),
     "the data plane's library importing its commands": (
         "operator/tidal_data/ratelimit.py",
-        "from tidal_data.cli import archiving\n",
+        "from tidal_data.cli import shared\n",
         "The data plane's commands sit on its library",
     ),
     "a new data-plane module not placed in its layers": (

@@ -2,7 +2,7 @@
 
 Each module holds one command (or group) of click; operator/pyproject.toml declares them as
 ``tidal.commands`` entry points, which the runtime's `tidal.cli.main.LazyGroup` loads when the
-command is run. `tidal_data.cli.archiving` holds what they share (store and encryption flags,
+command is run. `tidal_data.cli.shared` holds what they share (store and encryption flags,
 the run result, progress bars, stopping on signals).
 """
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from tidal_data.cli.archiving import (
+from tidal_data.cli.shared import (
     Duration,
     _apply,
     comma_list,

@@ -31,7 +31,8 @@ from tidal_data.cli.archive import (
     source_options,
     sources_of,
 )
-from tidal_data.cli.archiving import (
+from tidal_data.cli.restoretest import test_restore
+from tidal_data.cli.shared import (
     Duration,
     comma_list,
     execute,
@@ -41,7 +42,6 @@ from tidal_data.cli.archiving import (
     result_options,
     stop_on_signals,
 )
-from tidal_data.cli.restoretest import test_restore
 from tidal_data.cli.storeoptions import object_store_options
 from tidal_data.errors import BackupNotFound, RunFailure
 from tidal_data.kafka import consumer, kafka_settings, start, stop

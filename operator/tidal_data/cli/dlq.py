@@ -25,7 +25,7 @@ from tidal import Settings
 from tidal.kafka import ERROR_CLASS, ERROR_MESSAGE, ORIGIN_TOPIC
 from tidal.observability import Drained, Source, listen, register, unregister
 from tidal_data import dlq as archive_dlq
-from tidal_data.cli.archiving import (
+from tidal_data.cli.shared import (
     Duration,
     Time,
     comma_list,

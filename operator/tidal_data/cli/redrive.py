@@ -12,15 +12,15 @@ from typing import Any
 
 import click
 
-from tidal_data.cli.archiving import (
+from tidal_data.cli.dlq import _reading_scope, archive_option, bootstrap_option
+from tidal_data.cli.restore import selection_of, selection_options
+from tidal_data.cli.shared import (
     execute,
     open_store,
     progress_bar,
     result_options,
     store_options,
 )
-from tidal_data.cli.dlq import _reading_scope, archive_option, bootstrap_option
-from tidal_data.cli.restore import selection_of, selection_options
 from tidal_data.filters import Selection
 from tidal_data.kafka import (
     consumer,

@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from tidal_data import backups
-from tidal_data.cli.archiving import (
+from tidal_data.cli.shared import (
     Time,
     _apply,
     comma_list,

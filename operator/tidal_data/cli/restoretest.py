@@ -16,8 +16,8 @@ from typing import Any
 
 import click
 
-from tidal_data.cli.archiving import comma_list, execute, open_store, result_options
 from tidal_data.cli.restore import _chosen, _publish, _wanted
+from tidal_data.cli.shared import comma_list, execute, open_store, result_options
 from tidal_data.cli.storeoptions import object_store_options
 from tidal_data.errors import RunFailure
 from tidal_data.filters import Selection

@@ -3,7 +3,7 @@
 `object_store_options` stacks the store flags (``--bucket --prefix --region --endpoint
 --path-style``), the encryption flags (``--encryption --sse-algorithm --sse-kms-key-id
 --encryption-key-file --previous-key-file``) and the Object Lock flags of
-`tidal_data.cli.archiving`, in that order; `tidal_data.cli.archiving.open_store` turns what they
+`tidal_data.cli.shared`, in that order; `tidal_data.cli.shared.open_store` turns what they
 parse into the `ObjectStore`. Used by ``tidal archive`` (`tidal_data.cli.archive`) and
 ``tidal restore`` / ``tidal replay`` (`tidal_data.cli.restore`).
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from tidal_data.cli.archiving import encryption_options, lock_options, store_options
+from tidal_data.cli.shared import encryption_options, lock_options, store_options
 
 F = TypeVar("F", bound=Callable[..., Any])
 
