@@ -44,7 +44,7 @@ def _app(kind: str) -> Any:
     from bench.apps import app
     from tidal._settings import Settings
     from tidal._stores.factory import make_idempotency
-    from tidal._transports.http.server import create_asgi_app
+    from tidal._transports.http.asgi import create_asgi_app
     from tidal._transports.http.serving import build_receiver
 
     settings = Settings()

@@ -233,8 +233,8 @@ async def _http_interleaved(args: argparse.Namespace, collector_url: str) -> Rat
 
     from bench.apps import app
     from tidal._settings import Settings
+    from tidal._transports.http.asgi import create_asgi_app
     from tidal._transports.http.deadlines import deadline_protocol
-    from tidal._transports.http.server import create_asgi_app
     from tidal._transports.http.serving import build_receiver
     from tidal.observability import _hooks as hooks
     from tidal.observability._collector import render
@@ -320,7 +320,7 @@ async def _asgi_rounds(args: argparse.Namespace, collector_url: str) -> Rates:
     from bench.apps import app
     from bench.http_path import BODY
     from tidal._settings import Settings
-    from tidal._transports.http.server import create_asgi_app
+    from tidal._transports.http.asgi import create_asgi_app
     from tidal._transports.http.serving import build_receiver
     from tidal.observability import _hooks as hooks
 

@@ -84,7 +84,7 @@ def _http_run() -> Run:
     from bench.apps import app
     from bench.http_path import BODY
     from tidal._settings import Settings
-    from tidal._transports.http.server import create_asgi_app
+    from tidal._transports.http.asgi import create_asgi_app
     from tidal._transports.http.serving import build_receiver
 
     served = create_asgi_app(build_receiver(app, Settings(), session=None, idempotency=None))

@@ -12,7 +12,7 @@ This is the interface users touch; everything not re-exported here is private de
 """
 
 from tidal._app import App, Subscription
-from tidal._bindings.http import parse_request as from_http
+from tidal._bindings.http import from_http
 from tidal._context import Context
 from tidal._delivery import DeliveryPolicy
 from tidal._errors import (

@@ -16,7 +16,7 @@ acknowledgement and routing callbacks); the rest is the same for HTTP, Kafka and
    the core tries again here (the memory transport's retries, Kafka's pause).
 
 What each transport routes: HTTP answers one status for the request (the Broker retries and
-dead-letters, `tidal._transports.http.server`); Kafka produces to the retry or dead-letter topic
+dead-letters, `tidal._transports.http.asgi`); Kafka produces to the retry or dead-letter topic
 and commits, or holds the record while paused (`tidal._transports.kafka.handling`); memory waits
 on its clock and tries again, dead letters go to a list (`tidal._transports.memory`).
 """

@@ -56,12 +56,12 @@ def differences(suite: str) -> dict[str, dict[str, Any]]:
 def deliveries(attributes: Mapping[str, Any]) -> Iterator[tuple[str, Event]]:
     """``(binding, event)`` for every binding that can carry ``attributes`` unchanged."""
     body = json.dumps(dict(attributes)).encode()
-    yield "http-structured", _one(http.parse_request({"content-type": http.STRUCTURED}, body))
+    yield "http-structured", _one(http.from_http({"content-type": http.STRUCTURED}, body))
     structured = {"content-type": b"application/cloudevents+json"}
     yield "kafka-structured", kafka.from_record(kafka.KafkaMessage(structured, None, body))
     if all(isinstance(value, str) for value in attributes.values()):
         headers = {f"ce-{name}": _header(value) for name, value in attributes.items()}
-        yield "http-binary", _one(http.parse_request(headers, b""))
+        yield "http-binary", _one(http.from_http(headers, b""))
         record_headers = {f"ce_{name}": value.encode() for name, value in attributes.items()}
         message = kafka.KafkaMessage(headers=record_headers, key=None, value=b"")
         yield "kafka-binary", kafka.from_record(message)

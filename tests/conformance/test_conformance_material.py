@@ -17,7 +17,7 @@ from tests.conformance.gherkin import Scenario, scenarios
 from tests.conformance.strategies import events
 
 from tidal._bindings import http, kafka
-from tidal._bindings.http import encode_header, header_value, parse_request
+from tidal._bindings.http import encode_header, from_http, header_value
 from tidal._errors import InvalidEventError
 from tidal._events import Event
 
@@ -43,7 +43,7 @@ def test_http_conformance_scenarios(scenario: Scenario) -> None:
     head, _, body = (scenario.step("an HTTP request").doc or "").partition("\n\n")
     lines = head.splitlines()[1:]  # after the request line
     headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}
-    [event] = parse_request(headers, body.encode())
+    [event] = from_http(headers, body.encode())
     _expect(scenario, event)
 
 
@@ -74,9 +74,9 @@ def test_conformance_events_survive_every_mode(name: str, doc: dict[str, Any]) -
     attributes = {k: str(v).rstrip("\n") for k, v in {**context, **extensions}.items()}
     data = doc["Data"].encode()
     content_type = attributes.get("datacontenttype", "application/json")
-    [event] = parse_request({**_headers(attributes), "content-type": content_type}, data)
+    [event] = from_http({**_headers(attributes), "content-type": content_type}, data)
     for headers, body in (http.to_binary(event), http.to_structured(event)):
-        assert parse_request(headers, body) == [event], name
+        assert from_http(headers, body) == [event], name
     for mode in ("binary", "structured"):
         assert kafka.from_record(kafka.to_record(event, mode=mode)) == event  # type: ignore[arg-type]
     assert {n: event.text(n) for n in attributes} == attributes
@@ -99,7 +99,7 @@ def _json_format_examples() -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(("structured", "binary"), _json_format_examples())
 def test_json_format_examples_re_encode_as_the_spec_shows(structured: str, binary: str) -> None:
-    [event] = parse_request({"content-type": http.STRUCTURED}, structured.encode())
+    [event] = from_http({"content-type": http.STRUCTURED}, structured.encode())
     head, _, body = binary.partition("\n\n")
     expected = dict(line.split(": ", 1) for line in head.splitlines())
     headers, written = http.to_binary(event)

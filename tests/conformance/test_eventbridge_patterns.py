@@ -51,8 +51,8 @@ def _deliveries(data: Any) -> list[tuple[str, Event]]:
     headers, body = http.to_structured(event)
     record = kafka.to_record(event)
     return [
-        ("http-structured", http.parse_request(headers, body)[0]),
-        ("http-binary", http.parse_request(*http.to_binary(event))[0]),
+        ("http-structured", http.from_http(headers, body)[0]),
+        ("http-binary", http.from_http(*http.to_binary(event))[0]),
         ("kafka-binary", kafka.from_record(record)),
     ]
 

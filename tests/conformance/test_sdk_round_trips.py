@@ -195,7 +195,7 @@ def _sdk_event(event: Event) -> CloudEvent:
 def test_tidal_reads_what_sdk2_writes(event: Event) -> None:
     theirs = _sdk_event(event)
     structured = sdk_http.to_structured(theirs, JSONFormat())
-    assert http.parse_request(structured.headers, structured.body) == [event]
+    assert http.from_http(structured.headers, structured.body) == [event]
     record = sdk_kafka.to_structured(theirs, JSONFormat())
     assert kafka.from_record(record) == event
 
@@ -219,7 +219,7 @@ def test_tidal_reads_what_sdk1_writes(sdk1: Sdk1Peer, transport: str, mode: str)
     )
     assert "error" not in answer, answer
     if transport == "http":
-        event = http.parse_request(answer["headers"], unb64(answer["body"]))[0]
+        event = http.from_http(answer["headers"], unb64(answer["body"]))[0]
     else:
         key = answer["key"]
         message = kafka.KafkaMessage(

@@ -40,7 +40,7 @@ from tidal import App, Context, DeliveryPolicy, Event, PermanentError
 from tidal import _health as health
 from tidal._bindings.kafka import to_record
 from tidal._dispatching import Dispatcher
-from tidal._transports.http.server import Receiver, create_asgi_app
+from tidal._transports.http.asgi import Receiver, create_asgi_app
 from tidal._transports.http.sinks import HttpSink, open_session
 from tidal._transports.kafka import KafkaWorker
 from tidal.observability._collector import render

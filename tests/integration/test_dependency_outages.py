@@ -37,7 +37,7 @@ from tidal._settings import IdempotencySettings
 from tidal._stores.coalescing import CoalescingStore
 from tidal._stores.factory import make_idempotency
 from tidal._stores.redis import RedisIdempotencyStore
-from tidal._transports.http.server import Receiver, create_asgi_app
+from tidal._transports.http.asgi import Receiver, create_asgi_app
 from tidal._transports.kafka import KafkaWorker
 from tidal.observability import Source, register, unregister
 from tidal.observability._collector import render

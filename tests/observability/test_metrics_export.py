@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tidal import App, DeliveryPolicy, Event, InvalidEventError, RetryableError, prefix
 from tidal._dispatching import Dispatcher
 from tidal._stats import BUCKETS, DEFAULT_TYPE_LABELS, OTHER, OUTCOMES, Stats
-from tidal._transports.http.server import Receiver, create_asgi_app
+from tidal._transports.http.asgi import Receiver, create_asgi_app
 from tidal._transports.kafka.measures import KafkaMetrics, PartitionMeasures, SubscriptionMeasures
 from tidal.observability import Source, register, unregister
 from tidal.observability import _hooks as hooks

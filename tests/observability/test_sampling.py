@@ -10,7 +10,7 @@ from tests.support.tracing import Install
 from tidal import App, Context, DeliveryPolicy, Event, RetryableError
 from tidal._dispatching import Dispatcher, Handled
 from tidal._errors import ConfigurationError
-from tidal._transports.http.server import Receiver, create_asgi_app
+from tidal._transports.http.asgi import Receiver, create_asgi_app
 from tidal.observability._sampling import (
     Sampling,
     forward_event,

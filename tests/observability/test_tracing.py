@@ -15,7 +15,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from tidal import App, Context, DeliveryPolicy, Event, InvalidEventError
 from tidal._dispatching import Dispatcher, Handled
 from tidal._errors import ConfigurationError
-from tidal._transports.http.server import Receiver, create_asgi_app
+from tidal._transports.http.asgi import Receiver, create_asgi_app
 from tidal.observability import _hooks as hooks
 from tidal.observability._configuring import _exporters, build, enabled
 from tidal.observability._tracing import OtelTracer

@@ -86,7 +86,7 @@ def test_what_is_not_a_notification_is_refused_with_a_reason(body: str, message:
 def test_the_event_survives_the_http_binding() -> None:
     event = notification_events({"Records": [s3_record()]})[0]
     headers, body = http.to_binary(event)
-    decoded = http.parse_request(headers, body)[0]
+    decoded = http.from_http(headers, body)[0]
     assert decoded == event
     assert decoded.time == datetime(2026, 11, 2, 10, 15, 30, 123000, tzinfo=UTC)
 

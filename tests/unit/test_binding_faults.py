@@ -13,11 +13,11 @@ from tidal import App, DeliveryPolicy, Event
 from tidal._attributes import parse_time
 from tidal._bindings import http, kafka
 from tidal._bindings.formats import MAX_DEPTH
-from tidal._bindings.http import parse_request
+from tidal._bindings.http import from_http
 from tidal._deadletters import Failure, dead_letter
 from tidal._dispatching import Dispatcher
 from tidal._errors import InvalidEventError
-from tidal._transports.http.server import Receiver, create_asgi_app
+from tidal._transports.http.asgi import Receiver, create_asgi_app
 from tidal._transports.kafka.letters import event_letter
 from tidal._transports.kafka.records import Origin
 from tidal.testing import make_event
@@ -65,7 +65,7 @@ async def test_an_overlong_percent_encoding_is_a_400_not_a_replacement_character
 ) -> None:
     headers = {**BINARY, "ce-subject": "a%C0%A0b", "content-type": "application/json"}
     with pytest.raises(InvalidEventError, match="not UTF-8"):
-        parse_request(headers, b"{}")
+        from_http(headers, b"{}")
     async with client:
         answer = await client.post("/", headers=headers, content=b"{}")
     assert answer.status_code == 400
@@ -73,7 +73,7 @@ async def test_an_overlong_percent_encoding_is_a_400_not_a_replacement_character
 
 
 def test_a_quoted_header_value_loses_its_quotes() -> None:
-    [event] = parse_request({**BINARY, "ce-subject": '"hello world"'}, b"")
+    [event] = from_http({**BINARY, "ce-subject": '"hello world"'}, b"")
     assert event.subject == "hello world"
 
 
@@ -86,14 +86,14 @@ async def test_an_extension_outside_the_type_system_is_a_400(
 ) -> None:
     body = _structured(ext=value)
     with pytest.raises(InvalidEventError, match=fragment):
-        parse_request({"content-type": http.STRUCTURED}, body)
+        from_http({"content-type": http.STRUCTURED}, body)
     async with client:
         answer = await client.post("/", headers={"content-type": http.STRUCTURED}, content=body)
     assert answer.status_code == 400
 
 
 def test_a_null_attribute_is_unset() -> None:
-    [event] = parse_request({"content-type": http.STRUCTURED}, _structured(subject=None, x=None))
+    [event] = from_http({"content-type": http.STRUCTURED}, _structured(subject=None, x=None))
     assert "subject" not in event.get_attributes()
     assert "x" not in event.get_attributes()
 
@@ -120,14 +120,14 @@ def test_bytes_data_without_a_content_type_goes_out_unlabelled() -> None:
 
 
 def test_the_dead_letter_of_a_data_base64_event_gains_no_content_type() -> None:
-    [event] = parse_request({"content-type": http.STRUCTURED}, _structured(data_base64="AP8="))
+    [event] = from_http({"content-type": http.STRUCTURED}, _structured(data_base64="AP8="))
     headers, body = http.to_binary(dead_letter(event, FAILURE))
     assert "content-type" not in headers
     assert body == b"\x00\xff"
 
 
 def test_a_nanosecond_time_reaches_the_dead_letter_as_it_arrived() -> None:
-    [event] = parse_request({**BINARY, "ce-time": NANOS}, b"")
+    [event] = from_http({**BINARY, "ce-time": NANOS}, b"")
     letter = dead_letter(event, FAILURE)
     assert http.to_binary(letter)[0]["ce-time"] == NANOS
     assert json.loads(http.to_structured(letter)[1])["time"] == NANOS
@@ -206,7 +206,7 @@ def test_data_nested_to_the_limit_is_read_in_every_mode() -> None:
     data = json.loads(_nested(MAX_DEPTH))
     event = make_event("t", data=data)
     for headers, body in (http.to_binary(event), http.to_structured(event), http.to_batch([event])):
-        assert parse_request(headers, body) == [event]
+        assert from_http(headers, body) == [event]
     for mode in ("binary", "structured"):
         assert kafka.from_record(kafka.to_record(event, mode=mode)) == event  # type: ignore[arg-type]
 
@@ -232,7 +232,7 @@ async def test_deep_json_over_http_is_a_400_in_every_mode(
 @pytest.mark.parametrize("body", [b"NaN", b"[Infinity]", b'{"a": -Infinity}', b"1e400"])
 def test_json_no_encoder_could_write_back_is_invalid(body: bytes) -> None:
     with pytest.raises(InvalidEventError, match="not valid JSON"):
-        parse_request({**BINARY, "content-type": "application/json"}, body)
+        from_http({**BINARY, "content-type": "application/json"}, body)
 
 
 def test_one_subscription_per_app_reports_invalid_records_the_first_by_name() -> None:

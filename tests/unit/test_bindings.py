@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tidal._bindings import http, kafka
-from tidal._bindings.http import UnsupportedMediaTypeError, parse_request
+from tidal._bindings.http import UnsupportedMediaTypeError, from_http
 from tidal._errors import InvalidEventError
 from tidal._events import Event
 from tidal.testing import make_event
@@ -19,7 +19,7 @@ SAMPLES = Path(__file__).parent / "samples"
 @pytest.fixture
 def order() -> Event:
     body = (SAMPLES / "order_structured.json").read_bytes()
-    return parse_request({"content-type": "application/cloudevents+json"}, body)[0]
+    return from_http({"content-type": "application/cloudevents+json"}, body)[0]
 
 
 def test_structured_sample_parses_with_time_and_extension(order: Event) -> None:
@@ -33,45 +33,45 @@ def test_structured_sample_parses_with_time_and_extension(order: Event) -> None:
 @pytest.mark.parametrize("writer", [http.to_binary, http.to_structured])
 def test_single_event_modes_round_trip(order: Event, writer: object) -> None:
     headers, body = writer(order)  # type: ignore[operator]
-    assert parse_request(headers, body) == [order]
+    assert from_http(headers, body) == [order]
 
 
 def test_batch_round_trips_every_event(order: Event) -> None:
     other = make_event(data=[1, 2, 3])
     headers, body = http.to_batch([order, other])
     assert headers["content-type"] == http.BATCH
-    assert parse_request(headers, body) == [order, other]
+    assert from_http(headers, body) == [order, other]
 
 
 def test_binary_mode_percent_encodes_non_ascii_attributes() -> None:
     event = make_event(subject="café au lait")
     headers, body = http.to_binary(event)
     assert headers["ce-subject"].isascii()
-    assert parse_request(headers, body)[0].subject == "café au lait"
+    assert from_http(headers, body)[0].subject == "café au lait"
 
 
 def test_binary_bytes_data_survives_as_bytes() -> None:
     event = make_event(data=b"\x00\xff", datacontenttype="application/octet-stream")
-    assert parse_request(*http.to_binary(event))[0].data == b"\x00\xff"
+    assert from_http(*http.to_binary(event))[0].data == b"\x00\xff"
 
 
 def test_structured_bytes_data_travels_as_base64() -> None:
     event = make_event(data=b"\x00\xff", datacontenttype="application/octet-stream")
     headers, body = http.to_structured(event)
     assert "data_base64" in json.loads(body)
-    assert parse_request(headers, body)[0].data == b"\x00\xff"
+    assert from_http(headers, body)[0].data == b"\x00\xff"
 
 
 def test_content_type_parameters_are_ignored(order: Event) -> None:
     _, body = http.to_structured(order)
     headers = {"content-type": "application/cloudevents+json; charset=utf-8"}
-    assert parse_request(headers, body) == [order]
+    assert from_http(headers, body) == [order]
 
 
 def test_binary_header_names_are_read_in_any_case_and_remembered_within_bounds() -> None:
     headers = {"ce-specversion": "1.0", "Ce-Id": "1", "ce-source": "/s", "cE-TYPE": "t"}
     for _ in range(2):  # the second time from the remembered names
-        [event] = parse_request({**headers, "CE-Flavour": "x", "content-type": "text/plain"}, b"")
+        [event] = from_http({**headers, "CE-Flavour": "x", "content-type": "text/plain"}, b"")
         assert (event.id, event.source, event.type) == ("1", "/s", "t")
         assert event.extensions == {"flavour": "x"}
     for n in range(3 * http.MAX_NAMES):  # names a client makes up are not all remembered
@@ -137,13 +137,13 @@ def test_malformed_requests_raise_invalid_event_naming_the_problem(
     headers: dict[str, str], body: bytes, fragment: str
 ) -> None:
     with pytest.raises(InvalidEventError, match=None) as info:
-        parse_request(headers, body)
+        from_http(headers, body)
     assert fragment in str(info.value)
 
 
 def test_unknown_structured_format_is_unsupported_media_type() -> None:
     with pytest.raises(UnsupportedMediaTypeError, match="application/cloudevents\\+xml"):
-        parse_request({"content-type": "application/cloudevents+xml"}, b"<event/>")
+        from_http({"content-type": "application/cloudevents+xml"}, b"<event/>")
 
 
 @pytest.mark.parametrize("mode", ["binary", "structured"])

@@ -16,7 +16,7 @@ from tidal._bindings import http, kafka
 from tidal._bindings.formats import MAX_DEPTH
 from tidal._dispatching import Dispatcher
 from tidal._errors import InvalidEventError
-from tidal._transports.http.server import Receiver, create_asgi_app
+from tidal._transports.http.asgi import Receiver, create_asgi_app
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 ATTRIBUTES = ["id", "source", "type", "specversion", "time", "subject", "dataschema", "flag", "x"]
@@ -131,10 +131,10 @@ def _stable(event: Event) -> None:
     """Every writer's output reads back and is written again to the very same bytes (after
     one round: unlabelled bytes that parse as JSON are read as JSON, then labelled so)."""
     for write in (http.to_binary, http.to_structured, lambda e: http.to_batch([e])):
-        [event] = http.parse_request(*write(event))
+        [event] = http.from_http(*write(event))
         headers, body = write(event)
         assert all(value.isascii() and value.isprintable() for value in headers.values())
-        [again] = http.parse_request(headers, body)
+        [again] = http.from_http(headers, body)
         assert write(again) == (headers, body)
     for mode in ("binary", "structured"):
         event = kafka.from_record(kafka.to_record(event, mode=mode))  # type: ignore[arg-type]
@@ -149,7 +149,7 @@ def test_http_decoding_refuses_or_gives_events_that_write_back_stably(
     request: tuple[dict[str, str], bytes],
 ) -> None:
     try:
-        events = http.parse_request(*request)
+        events = http.from_http(*request)
     except InvalidEventError as exc:
         event(f"refused: {str(exc)[:30]}")
         return

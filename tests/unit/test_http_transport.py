@@ -14,7 +14,7 @@ from tidal import App, Context, DeliveryPolicy, Event, InvalidEventError, Retrya
 from tidal._bindings import http as binding
 from tidal._dispatching import Dispatcher, Emit
 from tidal._idempotency import Idempotency, MemoryIdempotencyStore
-from tidal._transports.http.server import Receiver, create_asgi_app
+from tidal._transports.http.asgi import Receiver, create_asgi_app
 from tidal.testing import make_event
 
 ONE_TRY = DeliveryPolicy.of(max_attempts=1)

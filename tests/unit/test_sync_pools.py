@@ -20,7 +20,7 @@ from tidal import App, DeliveryPolicy, Event
 from tidal import _health as health
 from tidal._dispatching import Dispatcher
 from tidal._pools import PoolExhausted, SyncPool
-from tidal._transports.http.server import Receiver, create_asgi_app
+from tidal._transports.http.asgi import Receiver, create_asgi_app
 from tidal.observability._collector import render
 from tidal.observability._listener import listen
 from tidal.testing import MemoryBroker, make_event

@@ -1,6 +1,6 @@
 """HTTP protocol binding: binary, structured and batched CloudEvents <-> headers and body.
 
-The HTTP transport calls `parse_request` for every POST and `to_binary` / `to_batch` for replies
+The HTTP transport calls `from_http` for every POST and `to_binary` / `to_batch` for replies
 and dead letters; `tidal send` uses the writers; an idempotency record keeps its run's replies
 as a batch (`to_batch`, read back with `parse_batch`). The batched mode
 (`application/cloudevents-batch+json`) is ours: the SDK lacks it, and so is binary mode, since
@@ -72,7 +72,7 @@ def attribute_of(header: str) -> str:
     return known
 
 
-def parse_request(headers: Mapping[str, str], body: bytes) -> list[Event]:
+def from_http(headers: Mapping[str, str], body: bytes) -> list[Event]:
     """Decode one HTTP request into its events, or raise `InvalidEventError` saying why
     (never anything else: whatever the body holds, a client gets a 4xx)."""
     try:
@@ -90,7 +90,7 @@ def parse_batch(body: bytes) -> list[Event]:
         return _parse_batch(body)
     except InvalidEventError:
         raise
-    except Exception as exc:  # a decoder's own error, as `parse_request` says it
+    except Exception as exc:  # a decoder's own error, as `from_http` says it
         raise InvalidEventError(f"not a valid CloudEvent: {type(exc).__name__}: {exc}") from exc
 
 

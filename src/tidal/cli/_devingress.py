@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import uvicorn
 
-from tidal._bindings.http import UnsupportedMediaTypeError, parse_request
+from tidal._bindings.http import UnsupportedMediaTypeError, from_http
 from tidal._errors import ConfigurationError, InvalidEventError
 from tidal._events import Event
 
@@ -59,7 +59,7 @@ class Ingress:
     async def _post(self, scope: Scope, receive: Receive) -> tuple[int, dict[str, Any]]:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
-            events = parse_request(headers, await _body(receive))
+            events = from_http(headers, await _body(receive))
         except TooLarge:
             return 413, _error("payload_too_large", f"the body is over {MAX_BODY} bytes")
         except UnsupportedMediaTypeError as exc:

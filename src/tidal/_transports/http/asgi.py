@@ -54,8 +54,8 @@ from tidal._app import Subscription
 from tidal._bindings.http import (
     BATCH,
     UnsupportedMediaTypeError,
+    from_http,
     media_type,
-    parse_request,
     to_batch,
     to_binary,
 )
@@ -189,7 +189,7 @@ async def _receive(
 ) -> Response:
     try:
         body = await _read_body(headers, receive, receiver.max_body_bytes)
-        events = parse_request(headers, body)
+        events = from_http(headers, body)
     except PayloadTooLargeError as exc:
         return _error(413, "payload_too_large", str(exc))
     except UnsupportedMediaTypeError as exc:

@@ -23,8 +23,8 @@ from tidal._dispatching import Dispatcher, Emit
 from tidal._idempotency.guard import Idempotency
 from tidal._settings import Settings
 from tidal._stores.factory import make_idempotency
+from tidal._transports.http.asgi import Receiver, SinkFactory, create_asgi_app
 from tidal._transports.http.deadlines import deadline_protocol
-from tidal._transports.http.server import Receiver, SinkFactory, create_asgi_app
 from tidal._transports.ingress import ASGIApp
 from tidal._transports.loops import run_on_fastest_loop
 from tidal.observability import Source, exposition, mark_ready, register
