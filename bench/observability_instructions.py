@@ -53,26 +53,36 @@ def child(key: str, events: int, path: str) -> None:
     from tidal.observability import _hooks as hooks
     from tidal.observability._configuring import build
 
-    ratio, tracer = RATIOS[key], None
-    if ratio is not None:  # spans wait for the final flush: none dropped, none exported early
-        environ = {
+    def tracer_at(ratio: float, exported: bool = True) -> Any:
+        environ = {  # spans wait for the final flush: none dropped, none exported early
             **os.environ,
             "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
             "OTEL_TRACES_SAMPLER_ARG": str(ratio),
             "OTEL_BSP_MAX_QUEUE_SIZE": "1000000",
             "OTEL_BSP_SCHEDULE_DELAY": "100000000",
         }
-        if key == UNEXPORTED:
+        if not exported:
             environ["OTEL_TRACES_EXPORTER"] = ""  # `build` adds no span processor
-        _, tracer = build(service="bench", version="bench", environ=environ)
-    run = _http_run() if path == "http" else _dispatch_run(WARM_UP + events)
-    hooks.install(tracer)
-    for first, count, said in ((0, WARM_UP, "warm"), (WARM_UP, events, "done")):
-        asyncio.run(run(first, count))
-        if tracer is not None:
-            tracer._tracer.span_processor.force_flush()  # type: ignore[attr-defined]
-        print(said, flush=True)
-        sys.stdin.readline()
+        return build(service="bench", version="bench", environ=environ)[1]
+
+    ratio = RATIOS[key]
+    tracer = None if ratio is None else tracer_at(ratio, exported=key != UNEXPORTED)
+    run = _http_run() if path == "http" else _dispatch_run(3 * WARM_UP + events)
+    # warm-up: every contender first runs sampled requests, so the SDK's and the exporter's
+    # code is as warm (imported, its bytecode specialised) as in a server that has traced for
+    # a while; a 1 % contender would otherwise pay that in its few sampled requests
+    for first, warming in ((0, tracer_at(1.0)), (WARM_UP, tracer)):
+        hooks.install(warming)
+        asyncio.run(run(first, 2 * WARM_UP if warming is tracer else WARM_UP))
+        if warming is not None:
+            warming._tracer.span_processor.force_flush()
+    print("warm", flush=True)
+    sys.stdin.readline()
+    asyncio.run(run(3 * WARM_UP, events))
+    if tracer is not None:
+        tracer._tracer.span_processor.force_flush()
+    print("done", flush=True)
+    sys.stdin.readline()
     hooks.install(None)
 
 
