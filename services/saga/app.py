@@ -14,7 +14,7 @@ from ``pending`` in one atomic change (`services.saga.states`), so a redelivered
 the first outcome (same derived id) and changes nothing, and an order ends exactly once,
 ``completed`` or ``cancelled``. Every event is keyed by ``orderId``: one order's events stay in
 order on one partition. ``tidal run services.saga.app:app`` serves ``app`` (``SAGA_*``
-settings).
+settings); ``tidal dev --kafka`` runs ``app_for(settings)`` (its state in that run's Redis).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from services.saga import states
 from services.saga.payments import MemoryLedger, PaymentProvider, RedisLedger, SimulatedProvider
 from services.saga.settings import SagaSettings
 from services.saga.stores import MemorySagaStore, RedisSagaStore, SagaStore
-from tidal import App, Context, DeliveryPolicy, Event, any_of, exact
+from tidal import App, Context, DeliveryPolicy, Event, Settings, any_of, exact
 
 ORDER_PLACED: Final = "com.acme.shop.order.placed.v1"
 INVENTORY_RESERVED: Final = "com.acme.shop.inventory.reserved.v1"
@@ -211,3 +211,10 @@ def _products(settings: SagaSettings) -> list[dict[str, Any]]:
 
 
 app = from_settings(SagaSettings())
+
+
+def app_for(settings: Settings) -> App:
+    """The App on shared servers (``tidal dev --kafka``): order records, timelines, deadlines,
+    stock (seeded where missing) and the payment ledger in that run's Redis
+    (``settings.idempotency.redis_url``); the rest from ``SAGA_*``."""
+    return from_settings(SagaSettings(redis_url=settings.idempotency.redis_url, seed_stock=True))
