@@ -83,7 +83,15 @@ class KafkaBackend:
         self._announcing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Check Redis, create the topic, connect the publisher, join every consumer group."""
+        """Check Redis, create the topic, connect the publisher, join every consumer group;
+        cancelled (Ctrl-C while a group waits for its partitions), close every client."""
+        try:
+            await self._start()
+        except asyncio.CancelledError:
+            await self._close_quietly()
+            raise
+
+    async def _start(self) -> None:
         await self._check_redis()
         try:
             await ensure_topics(self.settings.kafka, [TOPIC])

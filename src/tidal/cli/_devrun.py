@@ -118,8 +118,9 @@ async def run_loop(loop: Loop) -> Run:
     for sig in (signal.SIGINT, signal.SIGTERM):
         events.add_signal_handler(sig, stop.set)
     backend = loop.make_backend()
-    await backend.start()
     run = Run(backend)
+    if not await _started(backend, stop):
+        return run  # Ctrl-C while the backend started: it closed what it had opened
     try:
         async with contextlib.AsyncExitStack() as stack:
             if loop.ingress is not None:
@@ -134,6 +135,22 @@ async def run_loop(loop: Loop) -> Run:
         await backend.close()
     run.letters = await backend.dead_letters()
     return run
+
+
+async def _started(backend: Backend, stop: asyncio.Event) -> bool:
+    """Start ``backend`` unless Ctrl-C comes first (a consumer group still waiting for its
+    partitions must not make Ctrl-C wait): False when stopped, the backend closed."""
+    starting = asyncio.create_task(backend.start())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if starting.done():
+        starting.result()  # a start-up error (ConfigurationError) ends the run here
+        return True
+    starting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await starting  # a cancelled start closes what it opened (`Backend.start`)
+    return False
 
 
 def _announce(console: Console, sock: socket.socket) -> None:
@@ -221,19 +238,56 @@ def _poster(
 
 async def _feed(sends: list[Send], limit: int | None, rate: float, stop: asyncio.Event) -> None:
     """Send at ``rate`` per second on a fixed schedule (0: as fast as `IN_FLIGHT` allows), up
-    to `IN_FLIGHT` at once, as many producers would; wait for the last answers."""
+    to `IN_FLIGHT` at once, as many producers would; wait for the last answers (after Ctrl-C,
+    at most `DRAIN_TIMEOUT` s: a send stuck on a broker that is down must not keep the run)."""
     slots = asyncio.Semaphore(IN_FLIGHT)
     running: set[asyncio.Task[None]] = set()
     started, sent = time.monotonic(), 0
     while not stop.is_set() and (limit is None or sent < limit):
-        await slots.acquire()
+        if not slots.locked():
+            await slots.acquire()
+        elif not await _until_set_or(slots.acquire(), stop):
+            break  # Ctrl-C while every slot waits on a send
         task = asyncio.create_task(sends[sent % len(sends)]())
         running.add(task)
         task.add_done_callback(running.discard)
         task.add_done_callback(lambda _: slots.release())
         sent += 1
         await asyncio.sleep(max(0.0, started + sent / rate - time.monotonic()) if rate > 0 else 0)
-    await asyncio.gather(*running)
+    await _last_answers(running, stopped=stop.is_set())
+
+
+async def _until_set_or(work: Coroutine[Any, Any, Any], stop: asyncio.Event) -> bool:
+    """Await ``work`` unless ``stop`` is (or gets) set first: True when ``work`` finished."""
+    if stop.is_set():
+        work.close()
+        return False
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if task.done():
+        task.result()
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False
+
+
+async def _last_answers(running: set[asyncio.Task[None]], *, stopped: bool) -> None:
+    """The sends still in flight: all of them at the demo's end; after Ctrl-C, what finishes
+    within `DRAIN_TIMEOUT` s (the rest are cancelled)."""
+    if not running:
+        return
+    if not stopped:
+        await asyncio.gather(*running)
+        return
+    tasks = set(running)
+    _, late = await asyncio.wait(tasks, timeout=DRAIN_TIMEOUT)
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _drain(backend: Backend, stop: asyncio.Event) -> None:
