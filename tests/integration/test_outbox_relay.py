@@ -33,6 +33,7 @@ from tidal._outbox.kafka import KafkaSink
 from tidal._outbox.postgres import OutboxTable
 from tidal._outbox.records import OutboxRecord
 from tidal._outbox.relay import Relay, RelayOptions
+from tidal._settings import KafkaSettings
 from tidal.cli.main import cli
 
 pytestmark = pytest.mark.integration
@@ -95,7 +96,12 @@ async def test_rows_reach_the_topic_in_write_order_per_aggregate(
     await create_topic(kafka_bootstrap, prefix + "reading", partitions=4)
     written = write_interleaved(database, readings=12, versions=5)
     table = await OutboxTable.connect(database)
-    sink = KafkaSink(kafka_bootstrap, idempotent=idempotence_supported(kafka_bootstrap))
+    sink = KafkaSink(
+        KafkaSettings(
+            bootstrap_servers=kafka_bootstrap,
+            idempotent_producer=idempotence_supported(kafka_bootstrap),
+        )
+    )
     await sink.start()
     try:
         relay = Relay(table, sink, RelayOptions(batch=7, topic_prefix=prefix))
@@ -130,7 +136,12 @@ async def test_a_relay_killed_after_the_ack_resends_with_the_same_ids_on_restart
     prefix = unique("outbox") + "."
     await create_topic(kafka_bootstrap, prefix + "reading", partitions=4)
     written = write_interleaved(database, readings=10, versions=4)  # 40 rows
-    sink = KafkaSink(kafka_bootstrap, idempotent=idempotence_supported(kafka_bootstrap))
+    sink = KafkaSink(
+        KafkaSettings(
+            bootstrap_servers=kafka_bootstrap,
+            idempotent_producer=idempotence_supported(kafka_bootstrap),
+        )
+    )
     await sink.start()
     try:
         table = await OutboxTable.connect(database)
@@ -195,6 +206,28 @@ def test_the_command_relays_until_empty(database: str, kafka_bootstrap: str) -> 
     assert result.exit_code == 0, result.output
     assert "relayed 6 outbox rows" in result.output
     assert remaining(database) == 0
+
+
+def test_the_command_connects_with_the_workers_kafka_security_settings(
+    database: str, kafka_bootstrap: str
+) -> None:
+    """``TIDAL_KAFKA__SECURITY_PROTOCOL`` / ``SASL_*`` reach the relay's producer (it used to
+    connect in plaintext with the bootstrap address alone): tansu refuses the SASL handshake,
+    so the relay stops before it takes a row."""
+    write_interleaved(database, readings=1, versions=2)
+    env = {
+        "TIDAL_KAFKA__IDEMPOTENT_PRODUCER": "false",
+        "TIDAL_KAFKA__SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "TIDAL_KAFKA__SASL_MECHANISM": "PLAIN",
+        "TIDAL_KAFKA__SASL_USERNAME": "relay",
+        "TIDAL_KAFKA__SASL_PASSWORD": "relay-pw",
+    }
+    args = ["outbox", "relay", "--dsn", database, "--bootstrap-servers", kafka_bootstrap,
+            "--topic-prefix", unique("sasl") + ".", "--until-empty"]  # fmt: skip
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"Error: cannot reach Kafka at {kafka_bootstrap}")
+    assert remaining(database) >= 2
 
 
 def test_an_unreachable_database_is_one_error_line(kafka_bootstrap: str) -> None:

@@ -100,7 +100,11 @@ def write(dsn: str) -> tuple[Counter[tuple[Any, ...]], set[str]]:
 
 async def relay_with_crashes(dsn: str, bootstrap: str, prefix: str) -> int:
     """Run the relay, restarting it each time it dies; returns the records it produced."""
-    sink = KafkaSink(bootstrap, idempotent=idempotence_supported(bootstrap))
+    sink = KafkaSink(
+        KafkaSettings(
+            bootstrap_servers=bootstrap, idempotent_producer=idempotence_supported(bootstrap)
+        )
+    )
     crashing = CrashingSink(sink)
     await sink.start()
     try:

@@ -1,7 +1,9 @@
 """The relay's Kafka producer (aiokafka): sends `OutboxRecord`s and waits for acknowledgements.
 
-`relay` calls `KafkaSink`. ``acks=all``; the idempotent producer is on by default (brokers
-without InitProducerId, such as tansu, need ``idempotent=False``).
+`relay` calls `KafkaSink`, built from `KafkaSettings` by `tidal.kafka.producer` (the worker's
+connection and security options, ``acks=all``); the idempotent producer follows
+``idempotent_producer`` (on by default; brokers without InitProducerId, such as tansu, need it
+off).
 """
 
 from __future__ import annotations
@@ -9,21 +11,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from aiokafka import AIOKafkaProducer
-
 from tidal._outbox.records import OutboxRecord
+from tidal._settings import KafkaSettings
+from tidal.kafka import producer
 
 
 class KafkaSink:
     """Produces records; `send` returns once the broker acknowledged every one of them."""
 
-    def __init__(self, bootstrap_servers: str, *, idempotent: bool = True) -> None:
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
-            acks="all",
-            enable_idempotence=idempotent,
-            linger_ms=5,
-        )
+    def __init__(self, kafka: KafkaSettings) -> None:
+        self._producer = producer(kafka, enable_idempotence=kafka.idempotent_producer, linger_ms=5)
 
     async def start(self) -> None:
         await self._producer.start()

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from tidal._app import App
@@ -33,6 +33,7 @@ from tidal.cli._devbackends import Backend
 from tidal.cli._devstack import Servers
 from tidal.cli._devwatch import Activity
 from tidal.cli._tail import decode, follow, retry_note
+from tidal.kafka import consumer as kafka_consumer
 from tidal.kafka import ensure_topics
 
 TOPIC: Final = "tidal-dev.events"
@@ -249,7 +250,7 @@ async def follow_failures(backend: Backend, activity: Activity) -> None:
 
 
 async def read_letters(kafka: KafkaSettings, topic: str, *, limit: int) -> list[Event]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False)
+    consumer = kafka_consumer(kafka)
     await consumer.start()
     letters: list[Event] = []
     try:

@@ -20,7 +20,7 @@ from tidal._outbox.kafka import KafkaSink
 from tidal._outbox.postgres import DEFAULT_TABLE, OutboxTable
 from tidal._outbox.records import TOPIC_PREFIX, Origin
 from tidal._outbox.relay import Relay, RelayOptions
-from tidal._settings import Settings
+from tidal._settings import KafkaSettings, Settings
 from tidal.cli._listening import listen_or_warn
 from tidal.cli._signals import stop_on_signals
 from tidal.observability import Relaying, Source, register, unregister
@@ -107,19 +107,17 @@ def relay(
         topic_prefix=topic_prefix,
         origin=Origin(name=name, schema=schema or "public", table=bare),
     )
-    bootstrap = bootstrap_servers or kafka.bootstrap_servers
-    relayed = asyncio.run(
-        _relay(dsn, bootstrap, table, options, kafka.idempotent_producer, until_empty, metrics_port)
-    )
+    if bootstrap_servers:
+        kafka = kafka.model_copy(update={"bootstrap_servers": bootstrap_servers})
+    relayed = asyncio.run(_relay(dsn, kafka, table, options, until_empty, metrics_port))
     click.echo(f"relayed {relayed} outbox rows")
 
 
 async def _relay(
     dsn: str,
-    bootstrap: str,
+    kafka: KafkaSettings,
     table: str,
     options: RelayOptions,
-    idempotent: bool,
     until_empty: bool,
     metrics_port: int | None,
 ) -> int:
@@ -127,13 +125,15 @@ async def _relay(
         rows = await OutboxTable.connect(dsn, table)
     except Exception as exc:  # psycopg.OperationalError and DSN syntax errors
         raise click.ClickException(f"cannot connect to PostgreSQL: {exc}") from exc
-    sink = KafkaSink(bootstrap, idempotent=idempotent)
+    sink = KafkaSink(kafka)
     try:
         await rows.ensure_schema()
         try:
             await sink.start()
         except Exception as exc:  # KafkaConnectionError and friends
-            raise click.ClickException(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+            raise click.ClickException(
+                f"cannot reach Kafka at {kafka.bootstrap_servers}: {exc}"
+            ) from exc
         runner = Relay(rows, sink, options)
         export = RelayExport(runner, table, metrics_port)
         try:

@@ -29,7 +29,7 @@ from tidal._events import Event
 from tidal._settings import KafkaSettings, Settings
 from tidal._transports.kafka.retries import ATTEMPTS, LAST_ERROR, NOT_BEFORE
 from tidal.cli._devwatch import event_line
-from tidal.kafka import client_options
+from tidal.kafka import consumer as kafka_consumer
 
 OnRecord = Callable[[Any], None]  # an aiokafka ConsumerRecord
 TOPIC_WAIT: Final = 1.0  # s between looks for a topic that does not exist yet
@@ -94,7 +94,7 @@ async def _connect(kafka: KafkaSettings, topic: str) -> tuple[AIOKafkaConsumer, 
 
 
 def _consumer(kafka: KafkaSettings) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(**client_options(kafka), group_id=None, enable_auto_commit=False)
+    return kafka_consumer(kafka, group_id=None)
 
 
 def retry_note(record: Any) -> str | None:
