@@ -1,10 +1,11 @@
 """The public API is what each package's ``__all__`` says, and its users keep to it.
 
 `.importlinter` holds services and the operator to the modules ``tidal`` and
-``tidal.observability``, and the data plane to those and ``tidal.kafka``; these checks add the
-names: every package under ``src/tidal`` declares an ``__all__`` (empty: nothing public there),
-every name it lists exists, services, the operator and the data plane import only listed names,
-and ``bench/`` never imports the test suite (it shares the real servers through ``harness``).
+``tidal.observability``, and the data plane to those, ``tidal.kafka`` and ``tidal.cli``; these
+checks add the names: every package under ``src/tidal`` declares an ``__all__`` (empty: nothing
+public there), every name it lists exists, services, the operator and the data plane import only
+listed names, and ``bench/`` never imports the test suite (it shares the real servers through
+``harness``).
 Each check is also run on an injected violation.
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PUBLIC = ("tidal", "tidal.observability", "tidal.kafka")
+PUBLIC = ("tidal", "tidal.observability", "tidal.kafka", "tidal.cli")
 
 
 def packages() -> list[str]:

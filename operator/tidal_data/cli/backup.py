@@ -22,6 +22,7 @@ from typing import Any
 
 import click
 
+from tidal.cli import stop_on_signals
 from tidal_data import backups
 from tidal_data.catalog import catalog
 from tidal_data.cli.archive import (
@@ -40,7 +41,6 @@ from tidal_data.cli.shared import (
     open_store_or_exit,
     progress_bar,
     result_options,
-    stop_on_signals,
 )
 from tidal_data.cli.storeoptions import object_store_options
 from tidal_data.errors import BackupNotFound, RunFailure

@@ -22,6 +22,7 @@ from typing import Any, Final
 import click
 
 from tidal import Settings
+from tidal.cli import stop_on_signals
 from tidal.kafka import ERROR_CLASS, ERROR_MESSAGE, ORIGIN_TOPIC
 from tidal.observability import Drained, Source, listen, register, unregister
 from tidal_data import dlq as archive_dlq
@@ -34,7 +35,6 @@ from tidal_data.cli.shared import (
     open_store_or_exit,
     progress_bar,
     result_options,
-    stop_on_signals,
     store_options,
 )
 from tidal_data.errors import RunFailure

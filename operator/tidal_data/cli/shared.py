@@ -8,9 +8,7 @@ Used by `tidal_data.cli.archive`, `tidal_data.cli.backup`, `tidal_data.cli.resto
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
-import threading
 import traceback
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -281,17 +279,6 @@ def progress_bar(
             bar.update(task, advance=events, rate=rate, mb=state["bytes"] / 1e6)
 
         yield advance
-
-
-def stop_on_signals() -> asyncio.Event:
-    """An event set by SIGTERM or SIGINT (the running loop's handlers; outside the main
-    thread, as when a test invokes the command, signals stay with the process)."""
-    stop = asyncio.Event()
-    if threading.current_thread() is threading.main_thread():
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-    return stop
 
 
 def comma_list(value: str) -> str:

@@ -1,4 +1,10 @@
-"""The ``tidal`` command line: run, dev, send."""
+"""The ``tidal`` command line: run, dev, send, and the commands other distributions add.
 
-# internal: the public interface is the ``tidal`` command itself
-__all__: list[str] = []
+Its public interface is the ``tidal`` command itself, plus what a command added through the
+``tidal.commands`` entry-point group (the data plane's ``archive``, ``backup``, ``dlq``, ...)
+shares with tidal's own: `stop_on_signals`.
+"""
+
+from tidal.cli._signals import stop_on_signals
+
+__all__ = ["stop_on_signals"]
