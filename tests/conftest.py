@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +12,18 @@ from tests.support.servers import redis_server
 from tests.support.tracing import Install, installed_tracers
 
 from tidal.testing import ManualClock
+
+
+@pytest.fixture(autouse=True)
+def interruptible() -> None:
+    """Ctrl-C as in a terminal: the tests that stop ``tidal dev`` send it SIGINT. A suite
+    started in the background by a non-interactive shell (``cmd &``, as CI jobs often are)
+    inherits SIGINT ignored (and a library restoring "the original" handler brings that back),
+    and so would every process a test starts: a Python child keeps ignoring it, and
+    ``tidal dev --reload`` (its supervisor) or a run not yet serving never stops. A handler of
+    our own resets to the default action across exec; checked before every test."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

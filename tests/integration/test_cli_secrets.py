@@ -27,8 +27,13 @@ def test_the_dev_banner_shows_the_redis_url_without_its_password(
         [*command, *options], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     assert proc.stdout is not None
-    banner = proc.stdout.readline()
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    try:
+        banner = proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # a run Ctrl-C did not stop must not outlive the test
+            proc.kill()
+            proc.communicate()
     assert "Redis at redis://default:***@127.0.0.1:" in banner, banner + err
     assert PASSWORD not in banner + out + err
