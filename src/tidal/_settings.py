@@ -158,7 +158,12 @@ class KafkaSettings(BaseModel):
     topic_partitions: int | None = Field(
         None, ge=1, description="partitions of created topics (None: as the first source topic)"
     )
-    replication_factor: int = Field(1, ge=1, description="replication factor of created topics")
+    replication_factor: int | None = Field(
+        None,
+        ge=1,
+        description="replication factor of created topics (None: the cluster's"
+        " default.replication.factor, else min(3, brokers))",
+    )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="how clients talk to the brokers"
     )
