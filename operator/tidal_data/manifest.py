@@ -104,7 +104,9 @@ class TopicConfig:
 
     name: str
     partitions: int
-    replication_factor: int = 1
+    replication_factor: int | None = None
+    """None when unknown (a replay's topic, a manifest older than ``topicsInfo``): a target
+    created from it gets the cluster's default replication factor, not a single replica."""
     configs: list[dict[str, str]] = field(default_factory=list)
     """``[{"name": "retention.ms", "value": "..."}]``: the configs set on the topic itself."""
 

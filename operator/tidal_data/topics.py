@@ -127,7 +127,8 @@ async def create_targets(
     """Create missing topics as ``wanted`` says (partitions, replication factor, unless
     ``replication_factor`` overrides it, and configs) through the worker's `ensure_topics`; an
     existing topic must have the same partition count unless ``repartition``. Returns each
-    topic's partition count."""
+    topic's partition count. A topic with no replication factor from either gets the
+    cluster's default (`ensure_topics`)."""
     specs = [
         TopicSpec(
             t.name,

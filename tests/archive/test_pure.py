@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from tidal_data.backups import Listing
 from tidal_data.catalog import catalog
+from tidal_data.cli.restore import _wanted
 from tidal_data.crypto import Cipher, key_id
 from tidal_data.durations import backup_id, backup_time, parse_duration, parse_time
 from tidal_data.errors import CorruptSegment, InvalidArgument, NoTopicsSelected
@@ -29,8 +30,9 @@ from tidal_data.keys import (
     segment_key,
     time_slice,
 )
-from tidal_data.manifest import Gap, Manifest, Partition, Segment
+from tidal_data.manifest import Gap, Manifest, Partition, Segment, TopicConfig
 from tidal_data.redrive import value_dropped
+from tidal_data.restore import Target
 from tidal_data.restoretest import Digest, compare
 from tidal_data.results import MAX_BYTES, RunResult, render
 from tidal_data.retention import BackupInfo, choose_deletions
@@ -389,3 +391,16 @@ def test_the_sync_listing_fits_a_run_result_newest_first() -> None:
     result = RunResult(command="backup sync", started_at=NOW, listing=body)
     assert len(render(result)) <= MAX_BYTES
     assert json.loads(render(result))["listing"] == body
+
+
+def test_targets_the_source_gave_no_replication_factor_get_the_clusters_default() -> None:
+    """A replay's one topic and an older manifest's topics (no ``topicsInfo``) say no
+    replication factor, so a missing target gets the cluster's default, not 1."""
+    manifest = _manifest()
+    assert manifest.topic_info("t").replication_factor is None
+    assert [t.replication_factor for t in _wanted(manifest, Target(topic="replayed"), ())] == [None]
+    assert [t.replication_factor for t in _wanted(manifest, Target(prefix="r."), ())] == [None]
+    kept = TopicConfig(name="t", partitions=1, replication_factor=3)
+    manifest.topics_info = [kept]
+    assert [t.replication_factor for t in _wanted(manifest, Target(prefix="r."), ())] == [3]
+    assert Manifest.from_json(manifest.to_json(), key="m").topics_info == [kept]

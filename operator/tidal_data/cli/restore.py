@@ -127,10 +127,11 @@ def _chosen(store: ObjectStore, options: dict[str, Any]) -> Manifest:
 
 
 def _wanted(manifest: Manifest, target: Target, topics: tuple[str, ...]) -> list[TopicConfig]:
-    """The target topics, as the source had them (replay: the one topic, as it is)."""
+    """The target topics, as the source had them (replay: the one topic, as it is, or when
+    missing created with one partition and the cluster's default replication factor)."""
     sources = [t for t in manifest.topics() if not topics or t in topics]
     if target.topic is not None:
-        return [TopicConfig(name=target.topic, partitions=1)]
+        return [TopicConfig(name=target.topic, partitions=1, replication_factor=None)]
     found = []
     for name in sources:
         info = manifest.topic_info(name)
@@ -271,7 +272,7 @@ async def _publish(store: ObjectStore, manifest: Manifest, settings: Any, target
     help="by-key: a target topic may have another partition count (keys are re-hashed).",
 )
 @click.option("--replication-factor", type=click.IntRange(1), default=None,
-              help="Of created topics (default: the source's).")  # fmt: skip
+              help="Of created topics (default: the source's, else the cluster's).")  # fmt: skip
 @click.option("--allow-non-empty", is_flag=True, help="Restore into topics holding other records.")
 @click.option("--allow-source", is_flag=True, help="Restore into the backup's own source topics.")
 @click.option(

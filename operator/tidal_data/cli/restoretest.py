@@ -43,6 +43,8 @@ class RestoreTestMismatch(RunFailure):
     show_default=True,
     help="Scratch topics are <prefix><run>.<topic>; deleted afterwards.",
 )
+# 1 by default, not the cluster's default: scratch topics, read back once and deleted afterwards
+# (a lost broker fails the test, it loses no data).
 @click.option("--replication-factor", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--keep", is_flag=True, help="Keep the scratch topics (to look into them).")
 @result_options
