@@ -119,8 +119,10 @@ async def run_loop(loop: Loop) -> Run:
         events.add_signal_handler(sig, stop.set)
     backend = loop.make_backend()
     run = Run(backend)
-    if not await _started(backend, stop):
-        return run  # Ctrl-C while the backend started: it closed what it had opened
+    # a consumer group still waiting for its partitions must not make Ctrl-C wait: a cancelled
+    # start closes what it opened (`Backend.start`)
+    if not await _until_set_or(backend.start(), stop):
+        return run
     try:
         async with contextlib.AsyncExitStack() as stack:
             if loop.ingress is not None:
@@ -135,22 +137,6 @@ async def run_loop(loop: Loop) -> Run:
         await backend.close()
     run.letters = await backend.dead_letters()
     return run
-
-
-async def _started(backend: Backend, stop: asyncio.Event) -> bool:
-    """Start ``backend`` unless Ctrl-C comes first (a consumer group still waiting for its
-    partitions must not make Ctrl-C wait): False when stopped, the backend closed."""
-    starting = asyncio.create_task(backend.start())
-    stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    stopping.cancel()
-    if starting.done():
-        starting.result()  # a start-up error (ConfigurationError) ends the run here
-        return True
-    starting.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await starting  # a cancelled start closes what it opened (`Backend.start`)
-    return False
 
 
 def _announce(console: Console, sock: socket.socket) -> None:
