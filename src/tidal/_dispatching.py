@@ -122,7 +122,7 @@ class Dispatcher:
         items = [(self.key(sub, event), digest(event), is_rerun(event)) for event in events]
         claims = await self.idempotency.claim_many(items)
         for event, claim in zip(events, claims, strict=True):
-            self._claimed.setdefault(id(event), claim)
+            self._claimed.setdefault((sub.name, id(event)), claim)
         return claims
 
     async def dead_lettered(self, sub: Subscription, event: Event) -> None:
@@ -134,9 +134,10 @@ class Dispatcher:
         if self.idempotency is not None and sub.idempotent:
             await self.idempotency.dead_lettered(self.key(sub, event))
 
-    async def release(self, event: Event) -> None:
-        """Give back the key `claim_many` acquired for ``event``, whose attempt will not run."""
-        claim = self._claimed.pop(id(event), None)
+    async def release(self, sub: Subscription, event: Event) -> None:
+        """Give back the key `claim_many` acquired for ``event`` on ``sub``, whose attempt
+        will not run."""
+        claim = self._claimed.pop((sub.name, id(event)), None)
         if claim is not None and self.idempotency is not None:
             await self.idempotency.release(claim)
 

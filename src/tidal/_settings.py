@@ -84,13 +84,15 @@ class KafkaSettings(BaseModel):
     )
     client_id: str = Field("tidal", description="client id sent to the brokers (logs, quotas)")
     group_id_prefix: str = Field(
-        "tidal", description="consumer group of a subscription: <prefix>.<app>.<subscription>"
+        "tidal", description="the App's consumer group, shared by its subscriptions: <prefix>.<app>"
     )
     group_ids: dict[str, str] = Field(
-        default_factory=dict, description="explicit group id per subscription name (overrides)"
+        default_factory=dict,
+        description="a group of its own per subscription name (its own consumer and offsets)",
     )
     retry_topic: str = Field(
-        "{group}.retry", description="per-subscription topic holding events waiting for a retry"
+        "{group}.{subscription}.retry",
+        description="per-subscription topic holding events waiting for a retry",
     )
     dlq_topic: str = Field(
         "{topic}.dlq",

@@ -30,10 +30,12 @@ from tidal._idempotency.records import decode_replies, encode_replies
 from tidal._outcomes import Handled
 from tidal.observability._hooks import Emit, Tracer
 
-Claimed = dict[int, Claim]
-"""Claims the batch claim step made, by the identity of the event they were made for, until
-that event's `idempotent` stage takes its claim (``pop``) or its claim is given back. An event
-claimed twice keeps its first claim: only a batch's first claim of a key can have stored it."""
+Claimed = dict[tuple[str, int], Claim]
+"""Claims the batch claim step made, by subscription name and the identity of the event they
+were made for (the subscriptions of a Kafka group share one event), until that event's
+`idempotent` stage on that subscription takes its claim (``pop``) or its claim is given back.
+An event claimed twice keeps its first claim: only a batch's first claim of a key can have
+stored it."""
 
 
 @dataclass(slots=True)
@@ -99,7 +101,7 @@ def idempotent(
 
     async def run(t: Try) -> Handled:
         name = key(t.sub, t.event)
-        claim = claimed.pop(id(t.event), None) if claimed else None
+        claim = claimed.pop((t.sub.name, id(t.event)), None) if claimed else None
         if in_process and claim is None and not is_rerun(t.event):
             attempt, digest = t.attempt, guard.digest(t.event)
             limit = None if t.broker else t.sub.policy.max_attempts
@@ -159,7 +161,7 @@ def aged(
     *,
     max_age: float,
     now: Callable[[], datetime],
-    release: Callable[[Event], Awaitable[None]],
+    release: Callable[[Subscription, Event], Awaitable[None]],
 ) -> Step:
     """``inner`` for events at most ``max_age`` seconds old; older ones fail for good."""
 
@@ -168,7 +170,7 @@ def aged(
         if sent is not None:
             age = (now() - sent).total_seconds()
             if age > max_age:
-                await release(t.event)  # claimed in a batch, never to run: give it back
+                await release(t.sub, t.event)  # claimed in a batch, never to run: give it back
                 raise EventExpiredError(
                     f"event is {age:.1f}s old, over the max_age of {max_age:g}s"
                 )

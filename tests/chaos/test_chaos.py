@@ -505,7 +505,7 @@ async def test_chaos_loses_nothing_repeats_no_finished_effect_and_dead_letters_o
 ) -> None:
     rng = random.Random(seed)
     run, topic, prefix = uuid.uuid4().hex[:8], unique("chaos"), unique("chaos")
-    group = f"{prefix}.chaos.effect"
+    group = f"{prefix}.chaos"
     traffic = Traffic.make(rng, run)
     ledger = tmp_path / "ledger.jsonl"
     dispatcher, sub = Dispatcher(app), app.subscription("effect")
@@ -579,7 +579,7 @@ async def drain(address: str, group: str, topic: str, traffic: Traffic, ledger: 
         if not missing:
             break
         await asyncio.sleep(0.5)
-    retry = f"{group}.retry"
+    retry = f"{group}.effect.retry"
     while time.monotonic() < deadline and not missing:
         try:
             if await lag(address, group, topic) == 0 and await lag(address, group, retry) == 0:

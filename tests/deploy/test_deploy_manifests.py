@@ -86,8 +86,25 @@ def test_the_scaled_object_caps_replicas_at_the_partitions_and_watches_retry_top
     assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (0, 4)
     topics = [t["metadata"]["topic"] for t in spec["triggers"]]
     assert topics == ["in-a", "in-b", "tidal.billing.handler.retry"]
-    assert {t["metadata"]["consumerGroup"] for t in spec["triggers"]} == {"tidal.billing.handler"}
+    assert {t["metadata"]["consumerGroup"] for t in spec["triggers"]} == {"tidal.billing"}
     assert all(isinstance(v, str) for t in spec["triggers"] for v in t["metadata"].values())
+
+
+def test_subscriptions_sharing_the_apps_group_watch_each_source_topic_once() -> None:
+    app = App("billing")
+    app.on(type="a", name="invoice")(handler)
+    app.on(type="a", name="audit")(handler)
+    app.on(type="a", name="alone")(handler)
+    settings = KafkaSettings(topics=["in"], group_ids={"alone": "solo"})
+    triggers = scaled_object(app, settings, ScalingOptions(partitions=2))["spec"]["triggers"]
+    pairs = [(t["metadata"]["consumerGroup"], t["metadata"]["topic"]) for t in triggers]
+    assert pairs == [
+        ("tidal.billing", "in"),
+        ("tidal.billing", "tidal.billing.invoice.retry"),
+        ("tidal.billing", "tidal.billing.audit.retry"),
+        ("solo", "in"),
+        ("solo", "solo.alone.retry"),
+    ]
 
 
 def test_bad_scaling_options_are_refused() -> None:
@@ -112,7 +129,8 @@ def test_the_command_reads_kafka_naming_from_the_environment() -> None:
     result = CliRunner().invoke(cli, ["manifests", "services.orders.app:app", "--values"], env=env)
     service = yaml.safe_load(result.output)["services"]["orders"]
     assert service["kafka"]["topics"] == ["pos", "web"]
-    assert service["subscriptions"][0]["consumerGroup"] == "acme.orders.inventory"
+    assert service["subscriptions"][0]["consumerGroup"] == "acme.orders"
+    assert service["subscriptions"][0]["topics"] == ["pos", "web", "acme.orders.inventory.retry"]
 
 
 def test_a_bad_reference_is_a_clear_error() -> None:

@@ -305,8 +305,8 @@ def test_tail_prints_events_and_dead_letters_as_they_arrive(kafka_bootstrap: str
 
 def test_dev_on_kafka_says_what_it_waits_for_shows_letters_live_and_counts_add_up() -> None:
     with running("dev", "--kafka", "--events", "300", "--rate", "0", "--seed", "5") as dev:
-        dev.expect(r"joining 19 consumer group\(s\), one per subscription", timeout=60)
-        dev.expect(r"all 19 consumer group\(s\) joined after \d+s", timeout=180)
+        dev.expect(r"joining 5 consumer group\(s\), one per App", timeout=60)
+        dev.expect(r"all 5 consumer group\(s\) joined after \d+s", timeout=180)
         dev.expect(r"dead-letter .* tidalerrorclass=InvalidEventError tidalerrormessage=")
         dev.proc.wait(timeout=180)
         dev.reader.join(timeout=10)

@@ -104,7 +104,7 @@ async def test_a_worker_killed_at_random_points_handles_every_event_and_repeats_
     kafka_bootstrap: str, redis_url: str, tmp_path: Path
 ) -> None:
     topic, prefix, run = unique("crashes"), unique("crashes"), uuid.uuid4().hex
-    group = f"{prefix}.effects.effect"
+    group = f"{prefix}.effects"
     events = make_events(run)
     await create_topic(kafka_bootstrap, topic, partitions=4)
     await produce(kafka_bootstrap, topic, as_records(events))

@@ -80,7 +80,7 @@ async def test_a_poison_event_is_attempted_exactly_n_times_across_a_restart_then
     kafka_bootstrap: str, redis_url: str, tmp_path: Path
 ) -> None:
     topic, prefix, run = unique("poison"), unique("poison"), uuid.uuid4().hex
-    group = f"{prefix}.poison.poison"
+    group = f"{prefix}.poison"
     await create_topic(kafka_bootstrap, topic, partitions=1)
     event = Event.create(
         type="com.example.poison.v1", source="/t", data={"run": run}, partitionkey="p-1"
@@ -100,8 +100,8 @@ async def test_a_poison_event_is_attempted_exactly_n_times_across_a_restart_then
         async def second_attempt_is_waiting_in_the_retry_topic() -> bool:
             if int(await redis.get(attempts_key) or 0) < 2:
                 return False
-            ends = await log_end_offsets(kafka_bootstrap, f"{group}.retry")
-            committed = await committed_offsets(kafka_bootstrap, group, f"{group}.retry")
+            ends = await log_end_offsets(kafka_bootstrap, f"{group}.poison.retry")
+            committed = await committed_offsets(kafka_bootstrap, group, f"{group}.poison.retry")
             # the record for attempt 3 is written, the one for attempt 2 is committed
             return sum(ends.values()) == 2 and sum(c or 0 for c in committed.values()) == 1
 

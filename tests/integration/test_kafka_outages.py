@@ -100,7 +100,7 @@ async def test_a_stalled_broker_and_cut_connections_lose_nothing_and_processing_
     tansu, proxy = broker
     bootstrap = tansu.bootstrap  # the proxy's address
     topic, prefix, run = unique("outages"), unique("outages"), uuid.uuid4().hex
-    group = f"{prefix}.effects.effect"
+    group = f"{prefix}.effects"
     await create_topic(bootstrap, topic, partitions=3)
     redis = Redis.from_url(redis_url)
     env = worker_env(bootstrap, topic=topic, prefix=prefix, redis_url=redis_url)

@@ -96,7 +96,7 @@ async def test_two_workers_share_a_group_and_take_over_from_each_other_losing_no
             what="handling every event produced",
             explain=lambda: _text(second.output()),
         )
-        group = f"{prefix}.effects.effect"
+        group = f"{prefix}.effects"
         await eventually(
             lambda: _equal(lag(kafka_bootstrap, group, topic), 0), within=20, what="lag 0"
         )

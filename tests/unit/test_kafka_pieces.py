@@ -27,7 +27,7 @@ from tidal._settings import KafkaSettings
 from tidal._stores.coalescing import CoalescingStore
 from tidal._transports.kafka import KafkaWorker
 from tidal._transports.kafka.letters import event_letter, invalid_letter
-from tidal._transports.kafka.names import topics_for
+from tidal._transports.kafka.names import check_groups, topics_for
 from tidal._transports.kafka.offsets import OffsetWindow
 from tidal._transports.kafka.records import Origin
 from tidal._transports.kafka.retries import ATTEMPTS, RetryState, retry_record
@@ -491,15 +491,24 @@ def _app() -> App:
     return app
 
 
-def test_each_subscription_gets_its_own_group_retry_topic_and_dead_letter_topics() -> None:
+def test_subscriptions_share_the_apps_group_and_each_has_its_own_retry_topic() -> None:
     app = _app()
     settings = KafkaSettings(topics=["orders", "returns"], group_ids={"ledger": "legacy-ledger"})
     mailer = topics_for("shop", app.subscription("mailer"), settings)
     ledger = topics_for("shop", app.subscription("ledger"), settings)
-    assert (mailer.group, mailer.retry) == ("tidal.shop.mailer", "tidal.shop.mailer.retry")
+    assert (mailer.group, mailer.retry) == ("tidal.shop", "tidal.shop.mailer.retry")
     assert mailer.consumed == ["orders", "returns", "tidal.shop.mailer.retry"]
     assert mailer.dlqs() == ["orders.dlq", "returns.dlq"]
-    assert (ledger.group, ledger.dlqs()) == ("legacy-ledger", ["shop.graveyard"])
+    assert (ledger.group, ledger.retry) == ("legacy-ledger", "legacy-ledger.ledger.retry")
+    assert ledger.dlqs() == ["shop.graveyard"]
+    check_groups([mailer, ledger])
+
+
+def test_two_subscriptions_sharing_a_retry_topic_fail_at_start_up() -> None:
+    app, settings = _app(), KafkaSettings(retry_topic="{group}.retry")
+    both = [topics_for("shop", app.subscription(name), settings) for name in ("mailer", "ledger")]
+    with pytest.raises(ConfigurationError, match=r"share the retry topic 'tidal\.shop\.retry'"):
+        check_groups(both)
 
 
 def test_a_topic_pattern_with_an_unknown_placeholder_fails_at_start_up() -> None:
@@ -593,7 +602,7 @@ async def test_only_a_store_across_the_network_claims_records_in_batches(
 
     worker = KafkaWorker(app, Settings(idempotency={"backend": backend}))
     try:
-        assert [w.handler.batches for w in worker.workers] == [batches]
+        assert [h.batches for w in worker.workers for h in w.handlers] == [batches]
     finally:
         unregister(worker.source)
         for w in worker.workers:

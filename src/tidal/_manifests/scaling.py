@@ -1,13 +1,13 @@
 """KEDA ScaledObjects from an App's Kafka consumer groups: scale to zero on lag.
 
 The Kafka worker (`tidal run --transport kafka`) runs every subscription of an App in one
-Deployment, each in its own consumer group; the ScaledObject gets one ``kafka`` trigger per
-(group, consumed topic), the retry topic included, so records waiting for a retry also wake the
-worker. Replicas are capped at the partition count: more consumers than partitions sit idle.
-The first event must wake the worker (KEDA activates on lag > activationLagThreshold, and counts
-a never-committed group under ``latest`` as lag 1 per partition, or 0 with
-scaleToZeroOnInvalidOffset: kedacore/keda pkg/scalers/kafka_scaler.go), so a non-zero
-activation threshold and ``auto_offset_reset=latest`` are refused.
+Deployment, in the App's consumer group (or one of its own, ``group_ids``); the ScaledObject
+gets one ``kafka`` trigger per (group, consumed topic), each retry topic included, so records
+waiting for a retry also wake the worker. Replicas are capped at the partition count: more
+consumers than partitions sit idle. The first event must wake the worker (KEDA activates on
+lag > activationLagThreshold, and counts a never-committed group under ``latest`` as lag 1 per
+partition, or 0 with scaleToZeroOnInvalidOffset: kedacore/keda pkg/scalers/kafka_scaler.go),
+so a non-zero activation threshold and ``auto_offset_reset=latest`` are refused.
 """
 
 from __future__ import annotations
@@ -58,21 +58,26 @@ def subscription_topics(app: App, settings: KafkaSettings) -> list[SubscriptionT
 def kafka_triggers(
     app: App, settings: KafkaSettings, options: ScalingOptions
 ) -> list[dict[str, object]]:
-    """One KEDA ``kafka`` trigger per consumer group and topic it consumes."""
+    """One KEDA ``kafka`` trigger per consumer group and topic it consumes (the App's
+    subscriptions share a group, so its source topics appear once)."""
+    pairs = {
+        (topics.group, topic): None
+        for topics in subscription_topics(app, settings)
+        for topic in topics.consumed
+    }
     return [
         {
             "type": "kafka",
             "metadata": {
                 "bootstrapServers": settings.bootstrap_servers,
-                "consumerGroup": topics.group,
+                "consumerGroup": group,
                 "topic": topic,
                 "lagThreshold": str(options.lag_threshold),
                 "activationLagThreshold": str(options.activation_lag_threshold),
                 "offsetResetPolicy": settings.auto_offset_reset,
             },
         }
-        for topics in subscription_topics(app, settings)
-        for topic in topics.consumed
+        for group, topic in pairs
     ]
 
 

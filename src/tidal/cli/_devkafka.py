@@ -77,8 +77,8 @@ class KafkaBackend:
         self.bootstrap = servers.bootstrap
         self.workers = [KafkaWorker(app, self.settings) for app in apps]
         if watch is not None:  # told of every attempt (prints a success after a retry)
-            for sub in (sub for worker in self.workers for sub in worker.workers):
-                sub.handler.pipeline.on_attempt(watch)
+            for handler in (h for w in self.workers for m in w.workers for h in m.handlers):
+                handler.pipeline.on_attempt(watch)
         self.publisher = KafkaPublisher.from_settings(self.settings.kafka)
         self.count = 0
         self._announcing: asyncio.Task[None] | None = None
@@ -128,10 +128,10 @@ class KafkaBackend:
     def _unassigned(self) -> list[str]:
         """The consumer groups whose consumer has no partitions yet."""
         return [
-            sub.measures.group
+            member.group
             for worker in self.workers
-            for sub in worker.workers
-            if not sub.consumer.assignment()
+            for member in worker.workers
+            if not member.consumer.assignment()
         ]
 
     async def _announce(self) -> None:
@@ -139,7 +139,7 @@ class KafkaBackend:
         a new group's members join, then the coordinator assigns (tens of seconds on tansu)."""
         say = self.progress or (lambda _: None)
         started, count = time.monotonic(), len(self._unassigned())
-        say(f"joining {count} consumer group(s), one per subscription: events wait in Kafka")
+        say(f"joining {count} consumer group(s), one per App: events wait in Kafka")
         last = started
         while waiting := self._unassigned():
             await asyncio.sleep(0.2)
@@ -212,10 +212,6 @@ class KafkaBackend:
         return await read_letters(self.settings.kafka, f"{TOPIC}.dlq", limit=limit)
 
 
-def _groups(worker: KafkaWorker) -> list[str]:
-    return [measures.group for measures in worker.metrics.subscriptions.values()]
-
-
 async def follow_failures(backend: Backend, activity: Activity) -> None:
     """Show each retry and dead letter as it reaches a retry topic or ``<topic>.dlq`` (a
     `devrun.Loop.letters`): the Kafka run's live view of what failed."""
@@ -241,11 +237,9 @@ async def follow_failures(backend: Backend, activity: Activity) -> None:
     kafka, fresh = backend.settings.kafka, backend.fresh
     follows = [follow(kafka, f"{TOPIC}.dlq", letter, from_beginning=fresh)]
     for worker in backend.workers:
-        for sub in worker.workers:
-            name = sub.handler.sub.name
-            follows.append(
-                follow(kafka, sub.handler.topics.retry, retry(name), from_beginning=fresh)
-            )
+        for handler in (h for member in worker.workers for h in member.handlers):
+            name = handler.sub.name
+            follows.append(follow(kafka, handler.topics.retry, retry(name), from_beginning=fresh))
     await asyncio.gather(*follows)
 
 

@@ -1,13 +1,15 @@
-"""One subscription's consumer group member: fetch, schedule per partition, commit, rebalance.
+"""One consumer group member: fetch, schedule per partition and subscription, commit, rebalance.
 
-`KafkaWorker` runs one `SubscriptionWorker` per subscription, each with its own consumer in its
-own group, over the source topics and the subscription's retry topic. The fetch loop hands
-records to a `PartitionWork` per assigned partition and stops fetching for a partition whose
-backlog is full (pausing it if it stays full); a commit loop commits each partition's contiguous
-done position every ``commit_interval``; on revoke a partition's running records get
-``revoke_grace`` seconds to end and what is done is committed before the partition goes to
-another member; `stop` does the same for every partition (SIGTERM). Measures (in flight,
-log-end and committed offsets) are refreshed every half second.
+`KafkaWorker` runs one `GroupWorker` per consumer group: by default one for the whole App,
+whose subscriptions share its consumer; a subscription given a group of its own
+(``TIDAL_KAFKA__GROUP_IDS``) gets its own. The consumer reads the source topics and the retry
+topic of each of the group's subscriptions. The fetch loop hands records to a `Fanout` per
+assigned partition (one `PartitionWork` per subscription reading it, records decoded once
+between them) and stops fetching for a partition whose backlog is full (pausing it if it stays
+full); a commit loop commits each partition's position every ``commit_interval``; on revoke a
+partition's running records get ``revoke_grace`` seconds to end and what is done is committed
+before the partition goes to another member; `stop` does the same for every partition
+(SIGTERM). Measures (in flight, log-end and committed offsets) are refreshed every half second.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
 from tidal._settings import KafkaSettings
+from tidal._transports.kafka.fanout import Fanout
 from tidal._transports.kafka.handling import RecordHandler
-from tidal._transports.kafka.measures import PartitionMeasures, SubscriptionMeasures
+from tidal._transports.kafka.measures import PartitionMeasures
 from tidal._transports.kafka.scheduling import PartitionWork
 
 POLL_TIMEOUT_MS: Final = 200
@@ -36,22 +39,26 @@ LOOKUP_TIMEOUT: Final = 2.0
 log = logging.getLogger("tidal.kafka")
 
 
-class SubscriptionWorker:
-    """Consumes for one subscription until stopped; raises if a record cannot be ended."""
+class GroupWorker:
+    """Consumes for the subscriptions of one group until stopped; raises if a record cannot
+    be ended."""
 
     def __init__(
         self,
         *,
         consumer: Any,
-        handler: RecordHandler,
+        group: str,
+        handlers: list[RecordHandler],
         settings: KafkaSettings,
-        measures: SubscriptionMeasures,
     ) -> None:
         self.consumer = consumer
-        self.handler = handler
+        self.group = group
+        self.handlers = handlers
         self.settings = settings
-        self.measures = measures
-        self.parts: dict[TopicPartition, PartitionWork] = {}
+        self.measures = {h.sub.name: h.measures for h in handlers}
+        self._retries = {h.topics.retry: h for h in handlers}
+        self.topics = [*handlers[0].topics.sources, *self._retries]
+        self.parts: dict[TopicPartition, Fanout] = {}
         self._committed: dict[TopicPartition, int] = {}
         self._unknown: set[TopicPartition] = set()
         self._commit_lock = asyncio.Lock()
@@ -64,7 +71,7 @@ class SubscriptionWorker:
         self._measured = 0.0
 
     async def start(self) -> None:
-        self.consumer.subscribe(self.handler.topics.consumed, listener=_Rebalance(self))
+        self.consumer.subscribe(self.topics, listener=_Rebalance(self))
         await self.consumer.start()
 
     async def run(self) -> None:
@@ -98,13 +105,15 @@ class SubscriptionWorker:
                 max_records=self.settings.max_poll_records,
             )
         except KafkaError as exc:
-            log.warning("fetch for group %s failed, retrying: %r", self.measures.group, exc)
+            log.warning("fetch for group %s failed, retrying: %r", self.group, exc)
             await asyncio.sleep(1.0)
             return
+        measures = self.measures
         for tp, records in batch.items():
             part = self.parts.get(tp)
             if part is not None:  # a partition revoked meanwhile is dropped: refetched elsewhere
-                self.measures.consumed += len(records)
+                for name in part.works:
+                    measures[name].consumed += len(records)
                 part.feed(records)
         await asyncio.sleep(0)  # let the records just started run before fetching more
         if time.monotonic() - self._measured >= MEASURE_INTERVAL:
@@ -145,7 +154,7 @@ class SubscriptionWorker:
         await self.consumer.stop()
 
     def _fail(self, exc: BaseException) -> None:
-        log.error("group %s cannot end a record, stopping: %r", self.measures.group, exc)
+        log.error("group %s cannot end a record, stopping: %r", self.group, exc)
         self._fatal = self._fatal or exc
 
     # -- partitions -------------------------------------------------------------------------
@@ -153,23 +162,30 @@ class SubscriptionWorker:
     def _assigned(self, assigned: set[TopicPartition]) -> None:
         for tp in assigned:
             if tp not in self.parts:
-                self.parts[tp] = self._partition(tp)
-                self.measures.partitions[(tp.topic, tp.partition)] = PartitionMeasures()
+                self.parts[tp] = part = self._partition(tp)
+                for name in part.works:
+                    self.measures[name].partitions[(tp.topic, tp.partition)] = PartitionMeasures()
                 self._unknown.add(tp)
-        log.info("group %s assigned %s", self.measures.group, _names(assigned))
+        log.info("group %s assigned %s", self.group, _names(assigned))
 
-    def _partition(self, tp: TopicPartition) -> PartitionWork:
-        settings, retry = self.settings, tp.topic == self.handler.topics.retry
-        batched = not retry and self.handler.batches
+    def _partition(self, tp: TopicPartition) -> Fanout:
+        """The partition's work: the retry topic's subscription's, or every subscription's."""
+        owner = self._retries.get(tp.topic)
+        readers = self.handlers if owner is None else [owner]
+        return Fanout({h.sub.name: self._work(h, retry=owner is not None) for h in readers})
+
+    def _work(self, handler: RecordHandler, *, retry: bool) -> PartitionWork:
+        settings = self.settings
+        batched = not retry and handler.batches
         return PartitionWork(
-            process=self.handler.process,
-            prepare=self.handler.prepare if batched else None,
+            process=handler.process,
+            prepare=handler.prepare if batched else None,
             limit=settings.retry_max_held if retry else settings.max_in_flight,
             window=max(settings.max_uncommitted, settings.retry_max_held if retry else 0),
             workers=settings.max_in_flight,
             backlog=settings.max_poll_records,
             ordered=settings.ordered,
-            hold=self.handler.hold if retry else None,
+            hold=handler.hold if retry else None,
             on_done=self._dirty.set,
             on_room=self._room.set,
             on_error=self._fail,
@@ -181,11 +197,12 @@ class SubscriptionWorker:
         await asyncio.gather(*(part.close(grace=grace) for part in closing.values()))
         await self._commit(closing, within=COMMIT_TIMEOUT)
         for tp in revoked:
-            self.measures.partitions.pop((tp.topic, tp.partition), None)
+            for measures in self.measures.values():
+                measures.partitions.pop((tp.topic, tp.partition), None)
             self._committed.pop(tp, None)
             self._unknown.discard(tp)
             self._paused.discard(tp)
-        log.info("group %s revoked %s", self.measures.group, _names(revoked))
+        log.info("group %s revoked %s", self.group, _names(revoked))
 
     # -- commits and measures ---------------------------------------------------------------
 
@@ -196,7 +213,7 @@ class SubscriptionWorker:
             await self._commit(dict(self.parts), within=COMMIT_TIMEOUT)
             await asyncio.sleep(self.settings.commit_interval)
 
-    async def _commit(self, parts: dict[TopicPartition, PartitionWork], *, within: float) -> None:
+    async def _commit(self, parts: dict[TopicPartition, Fanout], *, within: float) -> None:
         async with self._commit_lock:
             offsets = {
                 tp: position
@@ -209,24 +226,30 @@ class SubscriptionWorker:
             try:
                 await asyncio.wait_for(self.consumer.commit(offsets), within)
             except (KafkaError, TimeoutError) as exc:
-                log.warning("commit for group %s failed: %r", self.measures.group, exc)
+                log.warning("commit for group %s failed: %r", self.group, exc)
                 return
             self._committed.update(offsets)
             for tp, position in offsets.items():
-                gauge = self.measures.partitions.get((tp.topic, tp.partition))
-                if gauge is not None:
+                for gauge in self._gauges(tp):
                     gauge.committed = position
+
+    def _gauges(self, tp: TopicPartition) -> list[PartitionMeasures]:
+        """The partition's measures in each subscription reading it."""
+        key = (tp.topic, tp.partition)
+        found = (m.partitions.get(key) for m in self.measures.values())
+        return [gauge for gauge in found if gauge is not None]
 
     def _measure(self) -> None:
         self._measured = time.monotonic()
         for tp, part in self.parts.items():
-            gauge = self.measures.partitions.get((tp.topic, tp.partition))
-            if gauge is None:
-                continue
-            gauge.in_flight = part.in_flight
             log_end = self.consumer.highwater(tp)
-            if log_end is not None:
-                gauge.log_end = log_end
+            for name, work in part.works.items():
+                gauge = self.measures[name].partitions.get((tp.topic, tp.partition))
+                if gauge is None:
+                    continue
+                gauge.in_flight = work.in_flight
+                if log_end is not None:
+                    gauge.log_end = log_end
         if self._unknown and (self._lookup is None or self._lookup.done()):
             self._lookup = asyncio.create_task(self._look_up_committed(set(self._unknown)))
 
@@ -240,15 +263,15 @@ class SubscriptionWorker:
                 log.debug("committed offset of %s unknown for now: %r", tp, exc)
                 continue
             self._unknown.discard(tp)
-            gauge = self.measures.partitions.get((tp.topic, tp.partition))
-            if gauge is not None and gauge.committed is None:
-                gauge.committed = committed
+            for gauge in self._gauges(tp):
+                if gauge.committed is None:
+                    gauge.committed = committed
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     """aiokafka's rebalance callbacks, forwarded to the worker."""
 
-    def __init__(self, worker: SubscriptionWorker) -> None:
+    def __init__(self, worker: GroupWorker) -> None:
         self.worker = worker
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:

@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tidal._app import Subscription
-from tidal._bindings.kafka import KafkaMessage, from_consumed, from_record, headers_from_list
+from tidal._bindings.kafka import KafkaMessage, from_record, headers_from_list
 from tidal._deadletters import Failure, failure_extensions
 from tidal._dispatching import Dispatcher
 from tidal._errors import InvalidEventError
@@ -54,6 +54,7 @@ from tidal._transports.kafka.names import SubscriptionTopics
 from tidal._transports.kafka.producing import KafkaPublisher
 from tidal._transports.kafka.records import ConsumedRecord, Origin
 from tidal._transports.kafka.retries import NOT_BEFORE, RetryState, retry_record
+from tidal._transports.kafka.shared import decoded
 
 log = logging.getLogger("tidal.kafka")
 
@@ -128,7 +129,7 @@ class RecordHandler:
         if record.topic == self.topics.retry or self.outlet.claimed(record):
             return None
         try:
-            event = _decoded(record)
+            event = decoded(record)
             wanted = self.sub.matches(event)
         except Exception:  # `process` meets it again and dead-letters the record
             return None
@@ -142,7 +143,7 @@ class RecordHandler:
         try:
             if self.outlet.claimed(record):  # a re-driven dead letter whose value was stored
                 record = await self.outlet.restore(record)
-            event = _decoded(record)
+            event = decoded(record)
         except InvalidEventError as exc:
             await self._reject(record, exc)
             return
@@ -287,13 +288,4 @@ class Prepared:
     async def abandon(self) -> None:
         """Release a claimed key, so the member that gets the record next need not wait."""
         if self.claimed:
-            await self.handler.dispatcher.release(self.event)
-
-
-def _decoded(record: ConsumedRecord) -> Event:
-    """The record's event, noted as a run's copy (`mark_rerun`) when a restore, replay or
-    re-drive marked the record: where its first delivery was dead-lettered, it runs again."""
-    event = from_consumed(record.headers, record.key, record.value)
-    if any(name == RUN_HEADER for name, _ in record.headers):
-        mark_rerun(event)
-    return event
+            await self.handler.dispatcher.release(self.handler.sub, self.event)

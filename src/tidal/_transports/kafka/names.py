@@ -2,8 +2,10 @@
 
 `KafkaWorker` derives one `SubscriptionTopics` per subscription from the settings; the record
 handler asks it where a failed record's dead letter goes. Group ids default to
-``<prefix>.<app>.<subscription>``, so fan-out subscriptions consume independently, and are
-overridable per subscription (``TIDAL_KAFKA__GROUP_IDS``).
+``<prefix>.<app>``: the App's subscriptions share one consumer, which fetches and decodes each
+record once for all of them. A subscription named in ``TIDAL_KAFKA__GROUP_IDS`` gets that group
+instead, and with it a consumer of its own. `check_groups` refuses two subscriptions of one
+group sharing a retry topic.
 """
 
 from __future__ import annotations
@@ -49,11 +51,24 @@ class SubscriptionTopics:
         return sorted({self.dlq(topic) for topic in self.sources})
 
 
+def check_groups(topics: list[SubscriptionTopics]) -> None:
+    """Raise if two subscriptions would read one retry topic: a retry record must come back to
+    the subscription that failed it (the ``retry_topic`` pattern needs ``{subscription}``)."""
+    owners: dict[str, str] = {}
+    for names in topics:
+        other = owners.setdefault(names.retry, names.subscription)
+        if other != names.subscription:
+            raise ConfigurationError(
+                f"subscriptions {other!r} and {names.subscription!r} would share the retry topic"
+                f" {names.retry!r}: put {{subscription}} in TIDAL_KAFKA__RETRY_TOPIC"
+            )
+
+
 def topics_for(app: str, sub: Subscription, settings: KafkaSettings) -> SubscriptionTopics:
     """The resources of ``sub`` of App ``app`` under ``settings``."""
     if not settings.topics:
         raise ConfigurationError("TIDAL_KAFKA__TOPICS names no topic to consume")
-    group = settings.group_ids.get(sub.name) or f"{settings.group_id_prefix}.{app}.{sub.name}"
+    group = settings.group_ids.get(sub.name) or f"{settings.group_id_prefix}.{app}"
     names = {"app": app, "subscription": sub.name, "group": group}
     target = sub.policy.dead_letter
     dlq_pattern = target if target and "://" not in target else settings.dlq_topic

@@ -1,4 +1,4 @@
-"""The Kafka worker: every subscription of an App consuming its own group, one shared producer.
+"""The Kafka worker: an App's subscriptions consuming in one group (or a few), one producer.
 
 `tidal run --transport kafka module:app` calls `run` (uvloop when installed), whose `run_worker`
 runs a `KafkaWorker` until SIGTERM / SIGINT and then drains: running records get
@@ -22,11 +22,11 @@ from tidal._lifecycle import Service
 from tidal._settings import Settings
 from tidal._stores.factory import make_idempotency
 from tidal._transports.kafka.claims import PayloadStore
-from tidal._transports.kafka.consuming import SubscriptionWorker
+from tidal._transports.kafka.consuming import GroupWorker
 from tidal._transports.kafka.fitting import Outlet
 from tidal._transports.kafka.handling import RecordHandler
 from tidal._transports.kafka.measures import KafkaMetrics, SubscriptionMeasures
-from tidal._transports.kafka.names import topics_for
+from tidal._transports.kafka.names import check_groups, topics_for
 from tidal._transports.kafka.producing import KafkaPublisher
 from tidal._transports.loops import run_on_fastest_loop
 from tidal.kafka._connecting import make_consumer
@@ -54,9 +54,10 @@ class KafkaWorker(Service):
         self.idempotency = idempotency or make_idempotency(settings.idempotency, coalesce=True)
         self.dispatcher = Dispatcher(app, idempotency=self.idempotency, stats=self.metrics.stats)
         self.topics = {s.name: topics_for(app.name, s, settings.kafka) for s in app.subscriptions}
+        check_groups(list(self.topics.values()))
         self.publisher = KafkaPublisher.from_settings(settings.kafka)
         self.outlet = Outlet(self.publisher, limit=settings.kafka.max_request_size, claims=claims)
-        self.workers = [self._worker(sub) for sub in app.subscriptions]
+        self.workers = self._group_workers()
         self._tasks: list[asyncio.Task[None]] = []
         self.source = register(  # /metrics exports it while this worker lives
             self,
@@ -68,11 +69,27 @@ class KafkaWorker(Service):
             ),
         )
 
-    def _worker(self, sub: Subscription) -> SubscriptionWorker:
-        kafka, topics = self.settings.kafka, self.topics[sub.name]
+    def _group_workers(self) -> list[GroupWorker]:
+        """One member per consumer group, serving the subscriptions in it."""
+        groups: dict[str, list[RecordHandler]] = {}
+        for sub in self.app.subscriptions:
+            handler = self._handler(sub)
+            groups.setdefault(handler.topics.group, []).append(handler)
+        return [
+            GroupWorker(
+                consumer=make_consumer(self.settings.kafka, group=group),
+                group=group,
+                handlers=handlers,
+                settings=self.settings.kafka,
+            )
+            for group, handlers in groups.items()
+        ]
+
+    def _handler(self, sub: Subscription) -> RecordHandler:
+        topics = self.topics[sub.name]
         measures = SubscriptionMeasures(group=topics.group)
         self.metrics.subscriptions[sub.name] = measures
-        handler = RecordHandler(
+        return RecordHandler(
             sub=sub,
             dispatcher=self.dispatcher,
             publisher=self.publisher,
@@ -80,12 +97,6 @@ class KafkaWorker(Service):
             measures=measures,
             outlet=self.outlet,
             reports_invalid=sub.name == reporter(self.app),
-        )
-        return SubscriptionWorker(
-            consumer=make_consumer(kafka, group=topics.group),
-            handler=handler,
-            settings=kafka,
-            measures=measures,
         )
 
     async def start(self) -> None:
@@ -107,7 +118,10 @@ class KafkaWorker(Service):
             "app %s consuming %s: %s",
             self.app.name,
             ", ".join(self.settings.kafka.topics),
-            ", ".join(f"{w.handler.sub.name} (group {w.measures.group})" for w in self.workers),
+            "; ".join(
+                f"group {w.group}: {', '.join(h.sub.name for h in w.handlers)}"
+                for w in self.workers
+            ),
         )
 
     async def _limit_records(self) -> None:
@@ -119,7 +133,12 @@ class KafkaWorker(Service):
             self.outlet.limit = min(self.outlet.limit, topic_limit)
 
     def _own_topics(self) -> list[str]:
-        return [t for w in self.workers for t in (w.handler.topics.retry, *w.handler.topics.dlqs())]
+        return [
+            topic
+            for worker in self.workers
+            for h in worker.handlers
+            for topic in (h.topics.retry, *h.topics.dlqs())
+        ]
 
     async def wait(self) -> None:
         """Return when a subscription's consumer stops by itself; raise why it stopped."""
@@ -145,10 +164,10 @@ class KafkaWorker(Service):
             await self.idempotency.close()
 
 
-async def _start_all(workers: list[SubscriptionWorker]) -> None:
-    """Start every subscription's consumer at once: each start waits for its group's
-    assignment (a join takes seconds), so one after another, 50 subscriptions took minutes to
-    their first event. The first failure cancels the starts still running and is raised."""
+async def _start_all(workers: list[GroupWorker]) -> None:
+    """Start every group's consumer at once: each start waits for its group's assignment (a
+    join takes seconds), so one after another, 50 groups took minutes to their first event.
+    The first failure cancels the starts still running and is raised."""
     starts = [asyncio.ensure_future(worker.start()) for worker in workers]
     try:
         await asyncio.gather(*starts)
@@ -161,7 +180,7 @@ async def _start_all(workers: list[SubscriptionWorker]) -> None:
 
 def reporter(app: App) -> str:
     """The subscription that dead-letters the App's source records that are not CloudEvents
-    (the first by name): every subscription's group reads them, one letter is enough."""
+    (the first by name): every subscription reads them, one letter is enough."""
     return min(sub.name for sub in app.subscriptions)
 
 

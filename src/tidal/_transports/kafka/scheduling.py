@@ -1,14 +1,15 @@
 """Running one partition's records: per-key order, a bound on concurrency, a commit window.
 
-`SubscriptionWorker` owns one `PartitionWork` per assigned partition and feeds it what each fetch
-returns. A fetched record waits in the backlog until it is admitted: at most ``limit`` records
-are admitted and unfinished, and at most ``window`` are past the commit position. An admitted
-record whose key already has a record in flight is parked behind it (``ordered``: one key for the
-whole partition); otherwise it is ready once due (retry records wait for their ``hold``), and one
-of at most ``workers`` worker tasks runs ``process`` on it. A worker runs ready records back to
-back and ends when none are left; another is added only while every worker is inside a record
-that waits (checked once the loop turns), so records whose runs never wait (the in-process
-idempotency store, a handler that does not await) cost one task per burst, not one per record.
+`GroupWorker` owns one `PartitionWork` per assigned partition and subscription (`Fanout`) and
+feeds it what each fetch returns. A fetched record waits in the backlog until it is admitted: at
+most ``limit`` records are admitted and unfinished, and at most ``window`` are past the commit
+position. An admitted record whose key already has a record in flight is parked behind it
+(``ordered``: one key for the whole partition); otherwise it is ready once due (retry records
+wait for their ``hold``), and one of at most ``workers`` worker tasks runs ``process`` on it. A
+worker runs ready records back to back and ends when none are left; another is added only while
+every worker is inside a record that waits (checked once the loop turns), so records whose runs
+never wait (the in-process idempotency store, a handler that does not await) cost one task per
+burst, not one per record.
 
 So a slow key holds up its own records, and other keys only once the window is full. When
 ``backlog`` records wait, the partition is full: the consumer fetches nothing more for it until
