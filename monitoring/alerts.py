@@ -97,14 +97,14 @@ EVENTS: Final = (
 CONSUMERS: Final = (
     Alert(
         name="TidalConsumerLagHigh",
-        measure=promql.consumer_lag(f"{SERVICE}, subscription, group"),
+        measure=promql.subscription_lag(f"{SERVICE}, subscription, group"),
         comparison="> 10000",
         duration="5m",
         severity="warning",
-        summary="Consumer group more than 10,000 records behind",
+        summary="Subscription more than 10,000 records behind",
         description=(
-            "Group {{ $labels.group }} of {{ $labels.service }} is {{ $value | humanize }} "
-            "records behind the log end."
+            "Subscription {{ $labels.subscription }} of {{ $labels.service }} (group "
+            "{{ $labels.group }}) is {{ $value | humanize }} records behind the log end."
         ),
     ),
 )

@@ -239,7 +239,7 @@ def _service_runtime() -> list[Timeseries]:
             "Consumer lag by partition",
             "short",
             Query(
-                f"sum by (group, topic, partition) (tidal_consumer_lag{{{ONE}}})",
+                f"max by (group, topic, partition) (tidal_consumer_lag{{{ONE}}})",
                 "{{topic}}/{{partition}} ({{group}})",
             ),
         ),

@@ -54,6 +54,17 @@ def latency_quantile(q: float, by: str, window: str, selector: str = "") -> str:
 
 
 def consumer_lag(by: str, selector: str = "") -> str:
+    """Records a consumer group has not committed, by ``by`` (which may name ``group`` and not
+    ``subscription``): each subscription of a group reports its own lag on a partition and the
+    group commits at the slowest, so a partition's lag is the largest of its subscriptions'
+    (what KEDA's Kafka scaler computes for the group), then summed."""
+    per_partition = "namespace, service, group, topic, partition"
+    lag = f"max by ({per_partition}) (tidal_consumer_lag{matchers(selector)})"
+    return f"{aggregate('sum', by)} ({lag})"
+
+
+def subscription_lag(by: str, selector: str = "") -> str:
+    """Records each subscription has not finished, by ``by`` (which names ``subscription``)."""
     return f"{aggregate('sum', by)} (tidal_consumer_lag{matchers(selector)})"
 
 

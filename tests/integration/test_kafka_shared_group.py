@@ -166,6 +166,8 @@ async def test_the_group_commits_at_the_slowest_subscription_while_the_others_go
         [committed] = (await committed_offsets(kafka_bootstrap, group, topic)).values()
         assert committed == 30, "at the slowest subscription's progress"
         assert sorted(slow) == unblocked
+        measured = worker.metrics.subscriptions
+        assert (measured["quick"].lag, measured["stuck"].lag) == (0, EVENTS - 30), "their own"
         release.set()
         await eventually(lambda: _zero(lag(kafka_bootstrap, group, topic)), within=15, what="all")
     assert sorted(slow) == list(range(EVENTS))

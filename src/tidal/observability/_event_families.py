@@ -134,7 +134,8 @@ _GROUP_LABELS: Final = [SERVICE, "subscription", "group"]
 def consumers(sources: list[Source]) -> Iterator[Metric]:
     lag = GaugeMetricFamily(
         "tidal_consumer_lag",
-        "Records not yet committed: log-end offset minus committed offset, per partition.",
+        "Records the subscription has not finished: log-end offset minus the committed offset"
+        " (its own done position where its group's subscriptions share the partition).",
         labels=_PARTITION_LABELS,
     )
     log_end = GaugeMetricFamily(
@@ -144,7 +145,8 @@ def consumers(sources: list[Source]) -> Iterator[Metric]:
     )
     committed = GaugeMetricFamily(
         "tidal_consumer_committed_offset",
-        "Committed offset of the consumer group per assigned partition.",
+        "Offset up to which the subscription is done per assigned partition (its group"
+        " commits the least of its subscriptions').",
         labels=_PARTITION_LABELS,
     )
     consumed = CounterMetricFamily(

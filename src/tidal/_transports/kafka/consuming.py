@@ -229,9 +229,19 @@ class GroupWorker:
                 log.warning("commit for group %s failed: %r", self.group, exc)
                 return
             self._committed.update(offsets)
-            for tp, position in offsets.items():
-                for gauge in self._gauges(tp):
-                    gauge.committed = position
+            for tp in offsets:
+                part = parts[tp]
+                for name, work in part.works.items():
+                    self._done_up_to(name, tp, work)
+
+    def _done_up_to(self, name: str, tp: TopicPartition, work: PartitionWork) -> None:
+        """Set the subscription's ``committed`` gauge to its own position on ``tp``: the
+        group's committed offset when it alone reads the partition, at or past it when
+        others do (the group commits the least of their positions)."""
+        gauge = self.measures[name].partitions.get((tp.topic, tp.partition))
+        position = work.position
+        if gauge is not None and position is not None:
+            gauge.committed = position
 
     def _gauges(self, tp: TopicPartition) -> list[PartitionMeasures]:
         """The partition's measures in each subscription reading it."""
@@ -243,6 +253,7 @@ class GroupWorker:
         self._measured = time.monotonic()
         for tp, part in self.parts.items():
             log_end = self.consumer.highwater(tp)
+            shared = len(part.works) > 1
             for name, work in part.works.items():
                 gauge = self.measures[name].partitions.get((tp.topic, tp.partition))
                 if gauge is None:
@@ -250,6 +261,8 @@ class GroupWorker:
                 gauge.in_flight = work.in_flight
                 if log_end is not None:
                     gauge.log_end = log_end
+                if shared:  # a subscription ahead of the group's commit shows its own lag
+                    self._done_up_to(name, tp, work)
         if self._unknown and (self._lookup is None or self._lookup.done()):
             self._lookup = asyncio.create_task(self._look_up_committed(set(self._unknown)))
 

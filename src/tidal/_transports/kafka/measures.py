@@ -9,8 +9,11 @@ received / filtered / dead_lettered); the rest is Kafka-specific:
 - ``latency`` (in `snapshot`): the subscription's handler attempts, seconds in all and count,
   summed from the shared `Stats` histograms (per event type there);
 - per partition: ``in_flight`` records, the log-end offset (the fetch high watermark), the
-  committed offset and ``lag`` = log-end minus committed, the number KEDA's Kafka scaler
-  computes from the same two offsets for the consumer group.
+  ``committed`` offset and ``lag`` = log-end minus committed. With the subscription alone in
+  its group on the partition that is the group's committed offset, the number KEDA's Kafka
+  scaler computes from the same two offsets; where the group's subscriptions share the
+  partition it is the subscription's own done position, and the group's lag (committed at
+  the slowest) is the largest of theirs.
 """
 
 from __future__ import annotations
