@@ -3,8 +3,9 @@
 Three processes on this machine: the load generator (this one), the gateway
 (``python -m services.gateway``) and the fleet service (``tidal run``), whose telemetry handler
 appends ``<event id> <CLOCK_MONOTONIC>`` to a file when it stores a reading (``--probe store``;
-``--probe subscription`` adds a probe subscription instead, which on Kafka is one more consumer
-group reading every record, load the real service does not carry). Readings are steady telemetry
+``--probe subscription`` adds a probe subscription instead, which on Kafka is one more
+subscription of the App's consumer group reading every record, load the real service does not
+carry). Readings are steady telemetry
 of the 11 routed vehicles, each on its planned route, so they raise no alerts.
 ``--transport http`` is the Knative path (the gateway posts to the service as ``K_SINK``, as a
 Broker would); ``--transport kafka`` goes through a Kafka-protocol broker (tansu, from the
@@ -66,7 +67,7 @@ class ProbeStore(MemoryFleetStore):
 
 fleet_app = create_app(ProbeStore(), vehicles=VehicleRegistry.load())
 
-if os.environ.get("BENCH_PROBE") == "subscription":  # the older probe: a group of its own
+if os.environ.get("BENCH_PROBE") == "subscription":  # the older probe: a subscription
 
     @fleet_app.on(type=TELEMETRY, name="probe", idempotent=False)
     def probe(event: Event) -> None:
@@ -275,7 +276,7 @@ def main() -> None:
         choices=["store", "subscription"],
         default="store",
         help="store: when the telemetry handler stores the reading; subscription: a probe "
-        "subscription (a consumer group of its own, reading every record)",
+        "subscription (one more in the App's consumer group, reading every record)",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:

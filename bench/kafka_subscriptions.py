@@ -2,16 +2,15 @@
 
 For each count, a `KafkaWorker` (defaults: memory idempotency) starts on a pre-produced topic of
 binary-mode CloudEvents that every subscription matches (a no-op handler each), and the bench
-measures the time from the worker's start to the first event handled (every group must join:
+measures the time from the worker's start to the first event handled (the App's group must join:
 what a KEDA scale-from-zero waits), then the CPU this process spent per source event until every
 subscription handled every event (the 1-subscription baseline on a topic ten times longer, so
 its CPU is measured over a span as long as the others'), and how much of that CPU the garbage
-collector took. The counts run in turn, ``--rounds``
-times in a rotating order (the machine is shared: medians of interleaved rounds). Ratios: the
-largest count / 1 (targets: time to the first event <= 2x, CPU per event <= 25x); every
-count's medians and ratios are printed. Run: ``python -m bench.kafka_subscriptions``
-(``--rounds``, ``--counts``, ``--events``); ``PYTHONPATH=<other tree>/src:.`` measures another
-tree's tidal the same way.
+collector took. The counts run in turn, ``--rounds`` times in a rotating order (the machine is
+shared: medians of interleaved rounds). Ratios: the largest count / 1 (targets: time to the
+first event <= 2x, CPU per event <= 25x); every count's medians and ratios are printed. Run:
+``python -m bench.kafka_subscriptions`` (``--rounds``, ``--counts``, ``--events``);
+``PYTHONPATH=<other tree>/src:.`` measures another tree's tidal the same way.
 """
 
 from __future__ import annotations

@@ -120,7 +120,7 @@ def test_kafka_uses_ce_underscore_headers_topics_and_consumer_groups() -> None:
     assert doc["channels"]["ping"]["address"] == "orders"
     assert doc["channels"]["ping"]["bindings"]["kafka"]["topic"] == "orders"
     group = doc["operations"]["receive-ping"]["bindings"]["kafka"]["groupId"]
-    assert group == {"type": "string", "const": "g.typed-orders.ping"}
+    assert group == {"type": "string", "const": "g.typed-orders"}
     assert doc["channels"]["emitted.events"]["address"] == "orders.out"
 
 
