@@ -359,7 +359,7 @@ class Idempotency:
             if existing.payload_hash != mine.payload_hash:
                 raise IdempotencyConflictError(
                     f"event {key!r} was already received with a different payload "
-                    f"(sha256 {existing.payload_hash[:12]}... vs {mine.payload_hash[:12]}...)"
+                    f"(digest {existing.payload_hash[:12]}... vs {mine.payload_hash[:12]}...)"
                 )
             if existing.status is Status.COMPLETED or existing.status is Status.DEAD:
                 return existing
