@@ -41,6 +41,7 @@ from tidal._stages import (
     Try,
     aged,
     discard,
+    event_key,
     handling,
     idempotent,
     traced,
@@ -96,7 +97,7 @@ class Dispatcher:
         tracer = self._tracer
         step = handling(self._call, stamp=None if tracer is None else tracer.stamp)
         if self.idempotency is not None and sub.idempotent:
-            step = idempotent(step, self.idempotency, self.key, self._claimed)
+            step = idempotent(step, self.idempotency, self.key_prefix(sub), self._claimed)
         if sub.policy.max_age is not None:
             step = aged(step, max_age=sub.policy.max_age, now=self.clock.now, release=self.release)
         if tracer is not None:
@@ -105,7 +106,12 @@ class Dispatcher:
 
     def key(self, sub: Subscription, event: Event) -> str:
         """The idempotency key: per app and subscription, so fan-out targets are independent."""
-        return f"tidal:{self.app.name}:{sub.name}:{event.source}\x00{event.id}"
+        return event_key(self.key_prefix(sub), event)
+
+    def key_prefix(self, sub: Subscription) -> str:
+        """What every idempotency key on ``sub`` starts with (`key`): its `idempotent` stage
+        builds it once, not per event."""
+        return f"tidal:{self.app.name}:{sub.name}:"
 
     def guards(self, sub: Subscription) -> bool:
         """Whether attempts on ``sub`` go through the idempotency guard."""

@@ -80,10 +80,16 @@ def handling(call: Call, *, stamp: Stamp | None = None) -> Step:
     return run_stamped
 
 
+def event_key(prefix: str, event: Event) -> str:
+    """The idempotency key of ``event`` on the subscription whose keys start with ``prefix``
+    (`tidal._dispatching.Dispatcher.key`; `idempotent` builds it inline, the same way)."""
+    return f"{prefix}{event.source}\x00{event.id}"
+
+
 def idempotent(
     inner: Step,
     guard: Idempotency,
-    key: Callable[[Subscription, Event], str],
+    prefix: str,
     claimed: Claimed,
 ) -> Step:
     """``inner`` at most once per key while the completed record lives; a duplicate answers
@@ -95,15 +101,18 @@ def idempotent(
     transport said, 1 over HTTP). An event the batch step claimed starts from its claim
     (``claimed``) instead of acquiring its key on its own. On the in-process store a new key
     takes `Idempotency.enter` / ``completed`` / ``failed`` around ``inner`` (the per-event
-    path); a key with a record, a claim or a run's copy goes through `Idempotency.run`."""
+    path); a key with a record, a claim or a run's copy goes through `Idempotency.run`.
+    ``prefix`` starts every key (`event_key`)."""
 
     in_process = guard.in_process  # the in-process store: its fast path, no closures
+    digest_of = guard.digest
 
     async def run(t: Try) -> Handled:
-        name = key(t.sub, t.event)
-        claim = claimed.pop((t.sub.name, id(t.event)), None) if claimed else None
-        if in_process and claim is None and not is_rerun(t.event):
-            attempt, digest = t.attempt, guard.digest(t.event)
+        event = t.event
+        name = f"{prefix}{event.source}\x00{event.id}"  # `event_key`, without the call
+        claim = claimed.pop((t.sub.name, id(event)), None) if claimed else None
+        if in_process and claim is None and not is_rerun(event):
+            attempt, digest = t.attempt, digest_of(event)
             limit = None if t.broker else t.sub.policy.max_attempts
             try:
                 token = guard.enter(name, digest, attempt, limit)
@@ -116,7 +125,10 @@ def idempotent(
                 except BaseException as exc:
                     guard.failed(name, digest, token, attempt, exc)
                     raise
-                guard.completed(name, digest, token, attempt, encode_replies(handled.emitted))
+                emitted = handled.emitted
+                guard.completed(
+                    name, digest, token, attempt, encode_replies(emitted) if emitted else None
+                )
                 return handled
         return await _guarded(t, name, claim)
 
