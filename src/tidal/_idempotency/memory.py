@@ -131,7 +131,12 @@ class MemoryIdempotencyStore:
         end = int(now * 1000) + lease
         entries[key] = (IN_PROGRESS, digest, token, None, now + ttl, size, attempt, end)
         self.bytes += size
-        self._trim(now)
+        if (  # `_trim`'s first test, without its call: most new keys drop nothing
+            len(entries) > self.max_entries
+            or self.bytes > self.max_bytes
+            or entries[next(iter(entries))][4] <= now
+        ):
+            self._trim(now)
         return True
 
     def finish(
