@@ -38,7 +38,7 @@ def payload_hash(data: Any) -> str:
 
 _QUICK_JSON: Final = msgspec.json.Encoder(order="sorted", enc_hook=str)
 _QUICK_DIGESTS: Final = "_tidal_quick_hash"
-_MASK: Final = 2**64 - 1  # the hash as 16 hex digits, never signed
+_MASK: Final = 2**64 - 1  # the hash as 64 bits, never signed
 
 
 def quick_hash(data: Any) -> str:
@@ -54,14 +54,14 @@ def quick_hash(data: Any) -> str:
     keys, lone surrogates), the digest is `payload_hash`'s encoding, marked so that the two
     encodings never meet."""
     if isinstance(data, bytes):
-        return f"{hash(data) & _MASK:016x}"
+        return hex(hash(data) & _MASK)
     try:
         raw = _QUICK_JSON.encode(data)
     except (TypeError, ValueError, RecursionError):
         raw = b"null"
     if raw.find(b"null") >= 0:  # not ``in``: bytes.__contains__ raises and clears a TypeError
         raw = b"~" + _SORTED_JSON.encode(data).encode()
-    return f"{hash(raw) & _MASK:016x}"
+    return hex(hash(raw) & _MASK)
 
 
 def event_hash(event: Event) -> str:
@@ -78,10 +78,10 @@ def event_hash(event: Event) -> str:
 
 def quick_event_hash(event: Event) -> str:
     """`quick_hash` of ``event``'s data, computed once per event (see `event_hash`)."""
-    found: str | None = vars(event).get(_QUICK_DIGESTS)
+    kept = vars(event)  # the event's own attributes: a dict's calls, not getattr / setattr
+    found: str | None = kept.get(_QUICK_DIGESTS)
     if found is None:
-        found = quick_hash(event.data)
-        setattr(event, _QUICK_DIGESTS, found)
+        found = kept[_QUICK_DIGESTS] = quick_hash(event.data)
     return found
 
 
@@ -91,4 +91,4 @@ def mark_rerun(event: Event) -> None:
 
 
 def is_rerun(event: Event) -> bool:
-    return bool(vars(event).get(_RERUN, False))
+    return _RERUN in vars(event)  # only `mark_rerun` sets it
