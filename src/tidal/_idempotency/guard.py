@@ -140,7 +140,7 @@ class Idempotency:
         return Record(
             status=Status.IN_PROGRESS,
             payload_hash=digest,
-            token=token or f"{self._prefix}{next(self._serial):x}",
+            token=token or f"{self._prefix}{next(self._serial)}",
             attempt=attempt,
             lease=self._lease,
             rerun=rerun,
@@ -267,7 +267,7 @@ class Idempotency:
             return None
         if self._ended:
             self._ended.pop(key, None)
-        token = f"{self._prefix}{next(self._serial):x}"
+        token = f"{self._prefix}{next(self._serial)}"
         if not memory.claim(key, digest, token, attempt, self._lease, self._keep):
             return None
         if limit is not None and attempt > limit:
