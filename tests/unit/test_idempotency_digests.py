@@ -63,7 +63,6 @@ def test_values_the_fast_encoder_would_blur_stay_apart() -> None:
     assert quick_hash({"x": "\ud800"}) != quick_hash({"x": "\ud801"})  # lone surrogates
     assert quick_hash({1: "a"}) == quick_hash({1: "a"})  # non-string keys: the stable way
     assert quick_hash(b"raw") == quick_hash(b"r" + b"aw") != quick_hash(b"raw ")  # as they are
-    assert "-" not in quick_hash(b"raw") + quick_hash({"x": 1})  # 64 bits, never signed
 
 
 def test_each_store_gets_the_digest_its_records_need() -> None:

@@ -38,12 +38,11 @@ def payload_hash(data: Any) -> str:
 
 _QUICK_JSON: Final = msgspec.json.Encoder(order="sorted", enc_hook=str)
 _QUICK_DIGESTS: Final = "_tidal_quick_hash"
-_MASK: Final = 2**64 - 1  # the hash as 64 bits, never signed
 
 
 def quick_hash(data: Any) -> str:
     """`payload_hash`'s in-process twin, several times cheaper: Python's own (keyed, 64-bit)
-    hash of msgspec's sorted-keys JSON, in hex. For the in-process store only, whose records
+    hash of msgspec's sorted-keys JSON, in decimal. For the in-process store only, whose records
     die with the process (as does the hash's key): its digests differ from `payload_hash`'s,
     never compared with them. A record's digest only tells a conflicting copy (same key, other
     data) from a duplicate, which 64 bits do (a sha256 cost several times the hash).
@@ -54,14 +53,14 @@ def quick_hash(data: Any) -> str:
     keys, lone surrogates), the digest is `payload_hash`'s encoding, marked so that the two
     encodings never meet."""
     if isinstance(data, bytes):
-        return hex(hash(data) & _MASK)
+        return str(hash(data))
     try:
         raw = _QUICK_JSON.encode(data)
     except (TypeError, ValueError, RecursionError):
         raw = b"null"
-    if raw.find(b"null") >= 0:  # not ``in``: bytes.__contains__ raises and clears a TypeError
+    if raw.partition(b"null")[1]:  # not ``in`` (raises and clears a TypeError) nor ``find``
         raw = b"~" + _SORTED_JSON.encode(data).encode()
-    return hex(hash(raw) & _MASK)
+    return str(hash(raw))
 
 
 def event_hash(event: Event) -> str:
