@@ -156,14 +156,20 @@ class MemoryIdempotencyStore:
         if existing is not None and existing[4] <= now:
             self._drop(key)
             existing = None
-        if existing is not None and existing[2] != token:
-            return False
-        size = ENTRY_OVERHEAD + len(key) + len(digest) + len(token) + len(result or b"")
-        entries[key] = (status, digest, token, result, now + ttl, size, attempt, 0)
         if existing is None:
+            size = ENTRY_OVERHEAD + len(key) + len(digest) + len(token) + len(result or b"")
+            entries[key] = (status, digest, token, result, now + ttl, size, attempt, 0)
             self.bytes += size
             self._trim(now)
             return True
+        if existing[2] != token:
+            return False
+        if result is None and existing[3] is None and existing[1] == digest:  # sized by `claim`
+            entries[key] = (status, digest, token, None, now + ttl, existing[5], attempt, 0)
+            entries.move_to_end(key)
+            return True
+        size = ENTRY_OVERHEAD + len(key) + len(digest) + len(token) + len(result or b"")
+        entries[key] = (status, digest, token, result, now + ttl, size, attempt, 0)
         entries.move_to_end(key)
         self.bytes += size - existing[5]
         if size > existing[5]:
