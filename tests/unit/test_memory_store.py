@@ -71,6 +71,29 @@ async def test_release_frees_its_bytes() -> None:
     assert (len(store), store.bytes) == (0, 0)
 
 
+async def test_the_fast_path_counts_the_bytes_of_what_it_keeps() -> None:
+    """A new key's run (`Idempotency.enter`, then ``completed``) sizes its record once; a
+    result adds its length, and releasing both records frees every byte."""
+    store = MemoryIdempotencyStore()
+    guard = Idempotency(store)
+
+    async def nothing() -> None:
+        return None
+
+    async def reply() -> bytes:
+        return b"x" * 100
+
+    await guard.run("a", "h", nothing)
+    one = store.bytes
+    await guard.run("b", "h", reply)  # a key, digest and token as long as the first run's
+    assert store.bytes == 2 * one + 100
+    for key in ("a", "b"):
+        kept = await store.get(key)
+        assert kept is not None
+        await store.release(key, kept.token)
+    assert (len(store), store.bytes) == (0, 0)
+
+
 def test_the_settings_size_the_default_store() -> None:
     settings = Settings(idempotency={"memory_max_entries": 7, "memory_max_bytes": 4096})
     store = make_store(settings.idempotency)
