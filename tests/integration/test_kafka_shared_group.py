@@ -218,3 +218,47 @@ async def test_subscriptions_sharing_an_event_each_take_their_own_batch_claim_on
         counts = worker.metrics.snapshot()
     for name in ("audit", "mailer"):
         assert (counts[name]["handled"], counts[name]["retried"]) == (EVENTS, 0), counts[name]
+
+
+async def test_after_a_restart_the_faster_subscription_meets_its_done_records_as_duplicates(
+    kafka_bootstrap: str, redis_url: str
+) -> None:
+    """docs/kafka.md's trade-off: the group commits at the slowest subscription, so a restart
+    hands the faster one records it had done; with Redis idempotency they are duplicates, run
+    once in all."""
+    topic = unique("restart")
+    await create_topic(kafka_bootstrap, topic, partitions=1)
+    await _publish(kafka_bootstrap, topic, _events(40))
+    runs = Counter[int]()
+    slow: list[int] = []
+    release = asyncio.Event()
+    app = App("restart")
+
+    @app.on(type="com.example.n.v1")
+    def quick(event: Event) -> None:
+        runs[event.data["n"]] += 1
+
+    @app.on(type="com.example.n.v1", policy=DeliveryPolicy(timeout=None))
+    async def later(event: Event) -> None:
+        if event.data["n"] == 0:  # holds its key; the other keys end, the commit stays at 0
+            await release.wait()
+        slow.append(event.data["n"])
+
+    settings = worker_settings(kafka_bootstrap, topic=topic).model_copy(
+        update={"idempotency": IdempotencySettings(backend="redis", redis_url=redis_url)}
+    )
+    first = KafkaWorker(app, settings)
+    group = first.topics["quick"].group
+    await first.start()
+    try:
+        await eventually(lambda: _true(len(runs) == 40), within=60, what="quick handling all")
+    finally:
+        await first.stop(grace=0)  # `later` is cut off at n = 0: nothing committed past it
+    assert (await committed_offsets(kafka_bootstrap, group, topic)) in ({0: None}, {0: 0})
+    release.set()
+    async with KafkaWorker(app, settings) as worker:
+        await eventually(lambda: _true(len(set(slow)) == 40), within=60, what="later, all")
+        counts = worker.metrics.snapshot()
+        await eventually(lambda: _zero(lag(kafka_bootstrap, group, topic)), within=15, what="all")
+    assert set(runs.values()) == {1}, "quick ran each event once"
+    assert counts["quick"]["duplicate"] == 40
