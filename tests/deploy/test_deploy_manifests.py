@@ -169,3 +169,12 @@ def test_the_chart_renders_the_scaled_object_triggers_the_command_derives(name: 
         s for s in of_kind(render(values), "ScaledObject") if s["metadata"]["name"] == name
     ]
     assert charted["spec"]["triggers"] == derived
+
+
+def test_a_retry_topic_two_subscriptions_would_share_is_refused_as_the_worker_refuses_it() -> None:
+    app = App("billing")
+    app.on(type="a", name="invoice")(handler)
+    app.on(type="a", name="audit")(handler)
+    settings = KafkaSettings(topics=["in"], retry_topic="{group}.retry")
+    with pytest.raises(ConfigurationError, match=r"retry topic 'tidal\.billing\.retry'"):
+        scaled_object(app, settings, ScalingOptions(partitions=2))

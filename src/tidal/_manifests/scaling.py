@@ -18,7 +18,7 @@ from tidal._app import App
 from tidal._errors import ConfigurationError
 from tidal._manifests.triggers import Manifest
 from tidal._settings import KafkaSettings
-from tidal._transports.kafka.names import SubscriptionTopics, topics_for
+from tidal._transports.kafka.names import SubscriptionTopics, app_topics
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,8 +51,9 @@ class ScalingOptions:
 
 
 def subscription_topics(app: App, settings: KafkaSettings) -> list[SubscriptionTopics]:
-    """Each subscription's consumer group and topics, named as the worker names them."""
-    return [topics_for(app.name, sub, settings) for sub in app.subscriptions]
+    """Each subscription's consumer group and topics, named and checked as the worker names and
+    checks them."""
+    return list(app_topics(app, settings).values())
 
 
 def kafka_triggers(

@@ -4,8 +4,9 @@
 handler asks it where a failed record's dead letter goes. Group ids default to
 ``<prefix>.<app>``: the App's subscriptions share one consumer, which fetches and decodes each
 record once for all of them. A subscription named in ``TIDAL_KAFKA__GROUP_IDS`` gets that group
-instead, and with it a consumer of its own. `check_groups` refuses two subscriptions of one
-group sharing a retry topic.
+instead, and with it a consumer of its own. `app_topics` names every subscription's resources
+for the worker and for `tidal manifests` alike, and refuses two subscriptions sharing a retry
+topic (`check_groups`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from tidal._app import Subscription
+from tidal._app import App, Subscription
 from tidal._errors import ConfigurationError
 from tidal._settings import KafkaSettings
 
@@ -49,6 +50,14 @@ class SubscriptionTopics:
 
     def dlqs(self) -> list[str]:
         return sorted({self.dlq(topic) for topic in self.sources})
+
+
+def app_topics(app: App, settings: KafkaSettings) -> dict[str, SubscriptionTopics]:
+    """The resources of each subscription of ``app``, by name; raises `ConfigurationError`
+    for a name Kafka refuses or a retry topic two subscriptions would share."""
+    topics = {sub.name: topics_for(app.name, sub, settings) for sub in app.subscriptions}
+    check_groups(list(topics.values()))
+    return topics
 
 
 def check_groups(topics: list[SubscriptionTopics]) -> None:

@@ -26,7 +26,7 @@ from tidal._transports.kafka.consuming import GroupWorker
 from tidal._transports.kafka.fitting import Outlet
 from tidal._transports.kafka.handling import RecordHandler
 from tidal._transports.kafka.measures import KafkaMetrics, SubscriptionMeasures
-from tidal._transports.kafka.names import check_groups, topics_for
+from tidal._transports.kafka.names import app_topics
 from tidal._transports.kafka.producing import KafkaPublisher
 from tidal._transports.loops import run_on_fastest_loop
 from tidal.kafka._connecting import make_consumer
@@ -53,8 +53,7 @@ class KafkaWorker(Service):
         self.metrics = KafkaMetrics()
         self.idempotency = idempotency or make_idempotency(settings.idempotency, coalesce=True)
         self.dispatcher = Dispatcher(app, idempotency=self.idempotency, stats=self.metrics.stats)
-        self.topics = {s.name: topics_for(app.name, s, settings.kafka) for s in app.subscriptions}
-        check_groups(list(self.topics.values()))
+        self.topics = app_topics(app, settings.kafka)
         self.publisher = KafkaPublisher.from_settings(settings.kafka)
         self.outlet = Outlet(self.publisher, limit=settings.kafka.max_request_size, claims=claims)
         self.workers = self._group_workers()
