@@ -86,3 +86,23 @@ def test_a_record_that_is_not_a_cloudevent_fails_every_subscription_alike() -> N
     for _ in range(2):
         with pytest.raises(InvalidEventError, match="not a CloudEvent"):
             decoded(shared)
+
+
+def test_a_shared_records_decoding_error_keeps_its_class_for_every_subscription(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tidal._transports.kafka.shared as shared_module
+    from tidal._bindings.http import UnsupportedMediaTypeError
+
+    def refuse(*_: object) -> Event:
+        raise UnsupportedMediaTypeError("content type 'text/csv' is not supported")
+
+    monkeypatch.setattr(shared_module, "from_consumed", refuse)
+    shared = shared_module.SharedRecord(Rec("orders", 0, 0, None, b"a,b", []))
+    raised = []
+    for _ in range(2):
+        with pytest.raises(InvalidEventError) as caught:
+            decoded(shared)
+        raised.append(caught.value)
+    assert [type(e) for e in raised] == [UnsupportedMediaTypeError] * 2
+    assert str(raised[0]) == str(raised[1])

@@ -10,6 +10,7 @@ to change ``data`` copies it first (docs/kafka.md).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 from tidal._bindings.kafka import from_consumed
@@ -38,8 +39,8 @@ class SharedRecord:
         """The record's event, decoded on the first call; raises what decoding raised."""
         if self._event is not None:
             return self._event
-        if self._error is not None:
-            raise InvalidEventError(str(self._error))
+        if self._error is not None:  # a copy: one instance raised twice grows its traceback
+            raise copy.copy(self._error) from None
         try:
             self._event = decode(self)
         except InvalidEventError as exc:
