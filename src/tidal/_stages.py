@@ -82,7 +82,7 @@ def handling(call: Call, *, stamp: Stamp | None = None) -> Step:
 
 def event_key(prefix: str, event: Event) -> str:
     """The idempotency key of ``event`` on the subscription whose keys start with ``prefix``
-    (`tidal._dispatching.Dispatcher.key`; `idempotent` builds it inline, the same way)."""
+    (`tidal._dispatching.Dispatcher.key_prefix`; `Dispatcher.key` and `idempotent` build it)."""
     return f"{prefix}{event.source}\x00{event.id}"
 
 
@@ -109,7 +109,7 @@ def idempotent(
 
     async def run(t: Try) -> Handled:
         event = t.event
-        name = f"{prefix}{event.source}\x00{event.id}"  # `event_key`, without the call
+        name = event_key(prefix, event)
         claim = claimed.pop((t.sub.name, id(event)), None) if claimed else None
         if in_process and claim is None and not is_rerun(event):
             attempt, digest = t.attempt, digest_of(event)
